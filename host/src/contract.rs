@@ -1,0 +1,165 @@
+//! The policy contract's types, generated from `wit/policy.wit`. Host code
+//! (planner, CLI, native policies) uses these records directly, so a
+//! decision's input crosses the wasm boundary without conversion.
+
+#[allow(missing_docs, clippy::all)]
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "policy",
+        additional_derives: [PartialEq, Eq, serde::Serialize],
+    });
+}
+
+pub use bindings::kbind::policy::host::LogLevel;
+pub use bindings::kbind::policy::types::*;
+
+/// The contract version this host implements (the WIT package version).
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// The WIT package name, without version.
+pub const CONTRACT_PACKAGE: &str = "kbind:policy";
+
+/// The exported interface every policy must provide, without version.
+pub const DECISIONS_INTERFACE: &str = "kbind:policy/decisions";
+
+/// The functions of the `decisions` interface, in WIT order.
+pub const DECISION_FUNCTIONS: [&str; 7] = [
+    "metadata",
+    "validate-settings",
+    "initial-version",
+    "plan-upgrades",
+    "review-edit",
+    "after-failure",
+    "rerun-on-spec-change",
+];
+
+/// The floating version: a binding on `latest` follows the latest revision.
+pub const LATEST: &str = "latest";
+
+/// True when a component built against contract `version` can be served by
+/// this host: same major, and while the contract is 0.x, same minor.
+pub fn is_compatible(version: &str) -> bool {
+    let (Ok(ours), Ok(theirs)) = (
+        semver::Version::parse(CONTRACT_VERSION),
+        semver::Version::parse(version),
+    ) else {
+        return false;
+    };
+    ours.major == theirs.major && (ours.major != 0 || ours.minor == theirs.minor)
+}
+
+/// Approximate size in bytes of a value once lowered into the guest, used to
+/// enforce the input size cap before any wasm runs.
+pub trait WireSize {
+    fn wire_size(&self) -> usize;
+}
+
+impl WireSize for String {
+    fn wire_size(&self) -> usize {
+        8 + self.len()
+    }
+}
+
+impl<T: WireSize> WireSize for Vec<T> {
+    fn wire_size(&self) -> usize {
+        8 + self.iter().map(WireSize::wire_size).sum::<usize>()
+    }
+}
+
+impl<T: WireSize> WireSize for Option<T> {
+    fn wire_size(&self) -> usize {
+        4 + self.as_ref().map_or(0, WireSize::wire_size)
+    }
+}
+
+macro_rules! wire_size_of_record {
+    ($ty:ty { $($field:ident),* } + $fixed:expr) => {
+        impl WireSize for $ty {
+            fn wire_size(&self) -> usize {
+                $fixed $(+ self.$field.wire_size())*
+            }
+        }
+    };
+}
+
+wire_size_of_record!(Setting { name, value } + 0);
+wire_size_of_record!(KeyValue { key, value } + 0);
+wire_size_of_record!(Revision { name, version } + 16);
+wire_size_of_record!(Promise { name, revisions } + 0);
+wire_size_of_record!(Request { namespace, name, labels, annotations } + 0);
+wire_size_of_record!(Binding {
+    namespace, name, request, version, last_applied_version, in_flight_version,
+    failed_version, failed_versions, labels, annotations
+} + 4);
+wire_size_of_record!(InitialVersionInput { settings, promise, request, previous_version } + 8);
+wire_size_of_record!(PlanInput { settings, promise, bindings } + 12);
+wire_size_of_record!(EditInput { settings, promise, binding, requested_version } + 8);
+wire_size_of_record!(FailureInput { settings, promise, binding, failed_version, message } + 20);
+wire_size_of_record!(SpecChangeInput { settings, promise, changed_version, bindings } + 8);
+
+impl BindingRef {
+    pub fn of(binding: &Binding) -> Self {
+        Self {
+            namespace: binding.namespace.clone(),
+            name: binding.name.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for BindingRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl std::fmt::Display for FailureAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Hold => f.write_str("hold"),
+            Self::RetryAfter(ms) => write!(f, "retry after {ms}ms"),
+            Self::RollBack => f.write_str("roll back"),
+        }
+    }
+}
+
+impl Promise {
+    /// The revision marked `status.latest` (the first, if several are).
+    pub fn latest_revision(&self) -> Option<&Revision> {
+        self.revisions.iter().find(|r| r.latest)
+    }
+
+    pub fn has_version(&self, version: &str) -> bool {
+        self.revisions.iter().any(|r| r.version == version)
+    }
+}
+
+/// Looks up a setting by name.
+pub fn setting<'a>(settings: &'a [Setting], name: &str) -> Option<&'a str> {
+    settings
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.value.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compatibility_follows_semver_for_0x() {
+        assert!(is_compatible("0.1.0"));
+        assert!(is_compatible("0.1.7"));
+        assert!(!is_compatible("0.2.0"));
+        assert!(!is_compatible("1.0.0"));
+        assert!(!is_compatible("9.0.0"));
+        assert!(!is_compatible("garbage"));
+    }
+
+    #[test]
+    fn wire_size_grows_with_content() {
+        let small = Setting { name: "a".into(), value: "b".into() };
+        let big = Setting { name: "a".into(), value: "b".repeat(1000) };
+        assert!(big.wire_size() > small.wire_size() + 900);
+    }
+}

@@ -1,0 +1,243 @@
+//! A loaded policy: a prepared instance plus its identity and settings.
+//! Every decision gets a fresh `Store` (no state leaks between decisions, a
+//! trapped instance is simply dropped) with the engine's limits applied.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{Store, Trap};
+
+use super::state::State;
+use super::{ComponentShape, EngineInner, ticker};
+use crate::contract::{bindings, *};
+use crate::policy::{Decided, Policy, PolicyError, PolicyId};
+
+#[derive(Clone)]
+pub struct LoadedPolicy {
+    inner: Arc<Loaded>,
+}
+
+struct Loaded {
+    engine: Arc<EngineInner>,
+    pre: bindings::PolicyPre<State>,
+    id: PolicyId,
+    /// `id.name`, shared with every store for log lines.
+    log_name: Arc<str>,
+    info: PolicyInfo,
+    settings: Vec<Setting>,
+    shape: ComponentShape,
+    size: usize,
+}
+
+type Guest = bindings::exports::kbind::policy::decisions::Guest;
+
+impl LoadedPolicy {
+    pub(super) fn new(
+        engine: Arc<EngineInner>,
+        pre: bindings::PolicyPre<State>,
+        digest: String,
+        shape: ComponentShape,
+        size: usize,
+        settings: Vec<Setting>,
+    ) -> Result<Self, PolicyError> {
+        let provisional = PolicyId {
+            name: "(loading)".into(),
+            digest: digest.clone(),
+        };
+        let info = run(&engine, &pre, &provisional, "(loading)".into(), "metadata", 0, None, |g, s| {
+            g.call_metadata(s).map(Ok)
+        })?
+        .value;
+        let id = PolicyId {
+            name: info.name.clone(),
+            digest,
+        };
+        let log_name: Arc<str> = id.name.as_str().into();
+        run(&engine, &pre, &id, log_name.clone(), "validate-settings", 0, None, |g, s| {
+            g.call_validate_settings(s, &settings)
+        })
+        .map_err(|err| match err {
+            PolicyError::Declined { policy, message, .. } => PolicyError::SettingsRejected {
+                policy,
+                reason: message,
+            },
+            other => other,
+        })?;
+        Ok(Self {
+            inner: Arc::new(Loaded {
+                engine,
+                pre,
+                id,
+                log_name,
+                info,
+                settings,
+                shape,
+                size,
+            }),
+        })
+    }
+
+    /// Imports and exports of the component.
+    pub fn shape(&self) -> &ComponentShape {
+        &self.inner.shape
+    }
+
+    /// Size of the component in bytes.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    fn decide<T>(
+        &self,
+        decision: &'static str,
+        now: Timestamp,
+        input_size: usize,
+        call: impl FnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
+    ) -> Result<Decided<T>, PolicyError> {
+        let l = &*self.inner;
+        run(&l.engine, &l.pre, &l.id, l.log_name.clone(), decision, now, Some(input_size), call)
+    }
+}
+
+/// One decision in a fresh store: limits set, instance created from the
+/// prepared instance, the export called, the outcome classified.
+#[allow(clippy::too_many_arguments)]
+fn run<T>(
+    engine: &EngineInner,
+    pre: &bindings::PolicyPre<State>,
+    id: &PolicyId,
+    log_name: Arc<str>,
+    decision: &'static str,
+    now: Timestamp,
+    input_size: Option<usize>,
+    call: impl FnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
+) -> Result<Decided<T>, PolicyError> {
+    let limits = &engine.limits;
+    if let Some(size) = input_size.filter(|s| *s > limits.input_bytes) {
+        return Err(PolicyError::InputTooLarge {
+            policy: id.clone(),
+            decision,
+            size,
+            limit: limits.input_bytes,
+        });
+    }
+    let started = Instant::now();
+    let mut store = Store::new(&engine.engine, State::new(log_name, now, limits.memory_bytes));
+    store.limiter(|state| &mut state.memory);
+    let fuel_set = store.set_fuel(limits.fuel);
+    store.set_epoch_deadline(ticker::ticks_for(limits.deadline));
+    let outcome = fuel_set
+        .and_then(|()| pre.instantiate(&mut store))
+        .and_then(|instance| call(instance.kbind_policy_decisions(), &mut store));
+    let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+    let elapsed = started.elapsed();
+    match outcome {
+        Ok(Ok(value)) => Ok(Decided {
+            value,
+            fuel,
+            elapsed,
+        }),
+        Ok(Err(message)) => Err(PolicyError::Declined {
+            policy: id.clone(),
+            decision,
+            message,
+        }),
+        Err(err) => Err(classify(err, store.data().memory.hit, id, decision, engine)),
+    }
+}
+
+fn classify(
+    err: wasmtime::Error,
+    memory_cap_hit: bool,
+    id: &PolicyId,
+    decision: &'static str,
+    engine: &EngineInner,
+) -> PolicyError {
+    let policy = id.clone();
+    // An allocation the cap refused surfaces as an `unreachable` trap from
+    // the guest's allocator: report the cause, not the symptom.
+    if memory_cap_hit {
+        return PolicyError::MemoryLimit {
+            policy,
+            decision,
+            limit: engine.limits.memory_bytes,
+        };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => PolicyError::FuelExhausted {
+            policy,
+            decision,
+            budget: engine.limits.fuel,
+        },
+        Some(Trap::Interrupt) => PolicyError::DeadlineExceeded {
+            policy,
+            decision,
+            deadline: engine.limits.deadline,
+        },
+        Some(Trap::UnreachableCodeReached) => PolicyError::Panicked {
+            policy,
+            decision,
+            message: "wasm `unreachable` executed, which is how a Rust policy panics".into(),
+        },
+        Some(trap) => PolicyError::Trap {
+            policy,
+            decision,
+            message: trap.to_string(),
+        },
+        None => PolicyError::Trap {
+            policy,
+            decision,
+            message: format!("{err:#}"),
+        },
+    }
+}
+
+impl Policy for LoadedPolicy {
+    fn id(&self) -> &PolicyId {
+        &self.inner.id
+    }
+
+    fn info(&self) -> &PolicyInfo {
+        &self.inner.info
+    }
+
+    fn settings(&self) -> &[Setting] {
+        &self.inner.settings
+    }
+
+    fn initial_version(
+        &self,
+        input: &InitialVersionInput,
+    ) -> Result<Decided<VersionChoice>, PolicyError> {
+        self.decide("initial-version", input.now, input.wire_size(), |g, s| {
+            g.call_initial_version(s, input)
+        })
+    }
+
+    fn plan_upgrades(&self, input: &PlanInput) -> Result<Decided<UpgradePlan>, PolicyError> {
+        self.decide("plan-upgrades", input.now, input.wire_size(), |g, s| {
+            g.call_plan_upgrades(s, input)
+        })
+    }
+
+    fn review_edit(&self, input: &EditInput) -> Result<Decided<Review>, PolicyError> {
+        self.decide("review-edit", input.now, input.wire_size(), |g, s| {
+            g.call_review_edit(s, input)
+        })
+    }
+
+    fn after_failure(&self, input: &FailureInput) -> Result<Decided<FailureDecision>, PolicyError> {
+        self.decide("after-failure", input.now, input.wire_size(), |g, s| {
+            g.call_after_failure(s, input)
+        })
+    }
+
+    fn rerun_on_spec_change(
+        &self,
+        input: &SpecChangeInput,
+    ) -> Result<Decided<RerunSelection>, PolicyError> {
+        self.decide("rerun-on-spec-change", input.now, input.wire_size(), |g, s| {
+            g.call_rerun_on_spec_change(s, input)
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! What one decision's `Store` holds: the deny-all WASI context (built only
+//! if the component touches WASI), the memory cap and the log sink.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::contract::{LogLevel, bindings};
+
+/// Most log lines one decision may write; the rest are dropped.
+const MAX_LOG_LINES: u32 = 64;
+/// Longest log line kept, in bytes.
+const MAX_LOG_LINE: usize = 4096;
+
+pub(crate) struct State {
+    policy: Arc<str>,
+    /// The decision input's `now`: the only time a policy can see.
+    now_ms: i64,
+    wasi: Option<WasiCtx>,
+    table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    log_lines: u32,
+}
+
+impl State {
+    pub(crate) fn new(policy: Arc<str>, now_ms: i64, memory_bytes: usize) -> Self {
+        Self {
+            policy,
+            now_ms,
+            wasi: None,
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                limit: memory_bytes,
+                hit: false,
+            },
+            log_lines: 0,
+        }
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let now_ms = self.now_ms;
+        let ctx = self.wasi.get_or_insert_with(|| deny_all(now_ms));
+        WasiCtxView {
+            ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// WASI with nothing behind it: no preopened directories, no environment, no
+/// arguments, no network, stdin closed and output discarded. Clocks read the
+/// decision's `now`, randomness is seeded from it, so the same input gives the
+/// same answer everywhere.
+fn deny_all(now_ms: i64) -> WasiCtx {
+    let seed = now_ms as u64 ^ 0x6b62_696e_645f_7273; // "kbind_rs"
+    WasiCtxBuilder::new()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .wall_clock(FrozenWallClock(now_ms))
+        .monotonic_clock(FrozenMonotonicClock)
+        .secure_random(rand::rngs::StdRng::seed_from_u64(seed))
+        .insecure_random(rand::rngs::StdRng::seed_from_u64(seed.rotate_left(17)))
+        .insecure_random_seed(u128::from(seed))
+        .build()
+}
+
+struct FrozenWallClock(i64);
+
+impl HostWallClock for FrozenWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.max(0) as u64)
+    }
+}
+
+struct FrozenMonotonicClock;
+
+impl HostMonotonicClock for FrozenMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Caps linear-memory growth and remembers whether the cap was hit, so that
+/// the trap that follows (an allocation failure) is reported as what it is.
+pub(crate) struct MemoryCap {
+    pub(crate) limit: usize,
+    pub(crate) hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// The `types` interface has no functions; linking it needs this marker.
+impl bindings::kbind::policy::types::Host for State {}
+
+impl bindings::kbind::policy::host::Host for State {
+    fn log(&mut self, level: LogLevel, mut message: String) {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            return;
+        }
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let policy = &*self.policy;
+        match level {
+            LogLevel::Debug => tracing::debug!(policy, "{message}"),
+            LogLevel::Info => tracing::info!(policy, "{message}"),
+            LogLevel::Warn => tracing::warn!(policy, "{message}"),
+            LogLevel::Error => tracing::error!(policy, "{message}"),
+        }
+    }
+}

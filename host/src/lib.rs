@@ -1,0 +1,15 @@
+//! kbind: Kratix-style Resource Bindings with revision-selection and upgrade
+//! rules in a swappable WebAssembly policy.
+
+/// The policy contract's types, generated from `wit/policy.wit`.
+pub mod contract;
+/// Loading, validating, caching and running wasm policies.
+pub mod engine;
+/// `kbind eval`: one decision from a YAML/JSON input.
+pub mod eval;
+/// `kbind inspect`: what a component is.
+pub mod inspect;
+/// The `Policy` trait, decisions and their errors, the native reference policy.
+pub mod policy;
+/// The policies shipped inside the binary.
+pub mod shipped;

@@ -1,0 +1,51 @@
+//! The policies compiled into the kbind binary (built by `build.rs`), and the
+//! test fixture components next to them.
+
+use std::path::PathBuf;
+
+use crate::engine::PolicySource;
+
+/// A policy that ships inside kbind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shipped {
+    pub name: &'static str,
+    pub bytes: &'static [u8],
+}
+
+/// `kratix-default`: Kratix's own decisions. The default policy.
+pub const KRATIX_DEFAULT: Shipped = Shipped {
+    name: "kratix-default",
+    bytes: include_bytes!(concat!(env!("KBIND_GUEST_DIR"), "/kratix-default.wasm")),
+};
+
+/// `semver-auto`: automatic upgrades within a semver range.
+pub const SEMVER_AUTO: Shipped = Shipped {
+    name: "semver-auto",
+    bytes: include_bytes!(concat!(env!("KBIND_GUEST_DIR"), "/semver-auto.wasm")),
+};
+
+pub const ALL: [Shipped; 2] = [KRATIX_DEFAULT, SEMVER_AUTO];
+
+/// The shipped policy with this name.
+pub fn by_name(name: &str) -> Option<Shipped> {
+    ALL.into_iter().find(|p| p.name == name)
+}
+
+impl Shipped {
+    pub fn source(self) -> PolicySource {
+        PolicySource::from_bytes(format!("built-in policy {}", self.name), self.bytes)
+    }
+}
+
+/// Where `build.rs` put the fixture components (`<name>.wasm`), for tests.
+pub fn guest_dir() -> PathBuf {
+    PathBuf::from(env!("KBIND_GUEST_DIR"))
+}
+
+/// Resolves `--policy`: a shipped policy's name, or a path to a `.wasm`.
+pub fn resolve(policy: &str) -> Result<PolicySource, crate::policy::PolicyError> {
+    match by_name(policy) {
+        Some(shipped) => Ok(shipped.source()),
+        None => PolicySource::from_path(std::path::Path::new(policy)),
+    }
+}
