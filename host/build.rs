@@ -24,8 +24,17 @@ const STD_GUESTS: &[&str] = &["fixture-wasi-probe"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().expect("host/ has a parent").to_path_buf();
-    for dir in ["wit", "guest", "policies", "tests/fixtures/policies", "Cargo.lock"] {
+    let workspace = manifest_dir
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf();
+    for dir in [
+        "wit",
+        "guest",
+        "policies",
+        "tests/fixtures/policies",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=KBIND_SKIP_TARGET_INSTALL");
@@ -62,10 +71,8 @@ fn ensure_target_installed() {
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if let Some(sysroot) = &sysroot {
-        if Path::new(sysroot).join("lib/rustlib").join(TARGET).exists() {
-            return;
-        }
+    if sysroot.is_some_and(|root| Path::new(&root).join("lib/rustlib").join(TARGET).exists()) {
+        return;
     }
     if std::env::var_os("KBIND_SKIP_TARGET_INSTALL").is_some() {
         panic!("the {TARGET} target is not installed; run `rustup target add {TARGET}`");
@@ -88,7 +95,14 @@ fn build(workspace: &Path, target_dir: &Path, packages: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--target", TARGET, "--profile", "guest", "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            "guest",
+            "--target-dir",
+        ])
         .arg(target_dir);
     for package in packages {
         cmd.args(["-p", package]);

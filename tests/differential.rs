@@ -30,7 +30,12 @@ fn settings() -> impl Strategy<Value = Vec<Setting>> {
     ];
     proptest::option::of(strategy).prop_map(|value| {
         value
-            .map(|v| vec![Setting { name: "strategy".into(), value: v }])
+            .map(|v| {
+                vec![Setting {
+                    name: "strategy".into(),
+                    value: v,
+                }]
+            })
             .unwrap_or_default()
     })
 }
@@ -38,13 +43,20 @@ fn settings() -> impl Strategy<Value = Vec<Setting>> {
 fn promise() -> impl Strategy<Value = Promise> {
     proptest::collection::vec((version(), any::<bool>()), 0..5).prop_map(|revs| Promise {
         name: "redis".into(),
-        revisions: revs.into_iter().map(|(v, latest)| revision("redis", &v, latest)).collect(),
+        revisions: revs
+            .into_iter()
+            .map(|(v, latest)| revision("redis", &v, latest))
+            .collect(),
     })
 }
 
 fn bindings() -> impl Strategy<Value = Vec<Binding>> {
     proptest::collection::vec(version(), 0..6).prop_map(|versions| {
-        versions.iter().enumerate().map(|(i, v)| binding(&format!("r{i}"), v)).collect()
+        versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| binding(&format!("r{i}"), v))
+            .collect()
     })
 }
 
@@ -55,10 +67,18 @@ fn same<T: PartialEq + std::fmt::Debug>(
 ) -> Result<(), TestCaseError> {
     match (wasm, native) {
         (Ok(w), Ok(n)) => prop_assert_eq!(w.value, n.value),
-        (Err(PolicyError::Declined { message: w, .. }), Err(PolicyError::Declined { message: n, .. })) => {
+        (
+            Err(PolicyError::Declined { message: w, .. }),
+            Err(PolicyError::Declined { message: n, .. }),
+        ) => {
             prop_assert_eq!(w, n)
         }
-        (w, n) => prop_assert!(false, "outcomes differ: wasm {:?} / native {:?}", w.map(|d| d.value), n.map(|d| d.value)),
+        (w, n) => prop_assert!(
+            false,
+            "outcomes differ: wasm {:?} / native {:?}",
+            w.map(|d| d.value),
+            n.map(|d| d.value)
+        ),
     }
     Ok(())
 }

@@ -58,7 +58,11 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 macro_rules! export_policy {
     ($policy:ty) => {
         // Component exports have names like `kbind:policy/decisions@0.1.0#...`
-        // that only a wasm linker accepts; native builds (unit tests) skip them.
+        // that only a wasm linker accepts; native builds (unit tests) skip
+        // them but still check that the type implements `Policy`.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::PolicyInfo = <$policy as $crate::Policy>::metadata;
+
         #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         mod __kbind_export {

@@ -64,7 +64,9 @@ pub fn default_rerun_selection(input: &SpecChangeInput) -> RerunSelection {
     let rerun = input
         .bindings
         .iter()
-        .filter(|b| b.version == input.changed_version || (changed_is_latest && b.version == LATEST))
+        .filter(|b| {
+            b.version == input.changed_version || (changed_is_latest && b.version == LATEST)
+        })
         .map(BindingRef::of)
         .collect();
     let reason = if changed_is_latest {

@@ -87,16 +87,68 @@ wire_size_of_record!(Setting { name, value } + 0);
 wire_size_of_record!(KeyValue { key, value } + 0);
 wire_size_of_record!(Revision { name, version } + 16);
 wire_size_of_record!(Promise { name, revisions } + 0);
-wire_size_of_record!(Request { namespace, name, labels, annotations } + 0);
-wire_size_of_record!(Binding {
-    namespace, name, request, version, last_applied_version, in_flight_version,
-    failed_version, failed_versions, labels, annotations
-} + 4);
-wire_size_of_record!(InitialVersionInput { settings, promise, request, previous_version } + 8);
-wire_size_of_record!(PlanInput { settings, promise, bindings } + 12);
-wire_size_of_record!(EditInput { settings, promise, binding, requested_version } + 8);
-wire_size_of_record!(FailureInput { settings, promise, binding, failed_version, message } + 20);
-wire_size_of_record!(SpecChangeInput { settings, promise, changed_version, bindings } + 8);
+wire_size_of_record!(
+    Request {
+        namespace,
+        name,
+        labels,
+        annotations
+    } + 0
+);
+wire_size_of_record!(
+    Binding {
+        namespace,
+        name,
+        request,
+        version,
+        last_applied_version,
+        in_flight_version,
+        failed_version,
+        failed_versions,
+        labels,
+        annotations
+    } + 4
+);
+wire_size_of_record!(
+    InitialVersionInput {
+        settings,
+        promise,
+        request,
+        previous_version
+    } + 8
+);
+wire_size_of_record!(
+    PlanInput {
+        settings,
+        promise,
+        bindings
+    } + 12
+);
+wire_size_of_record!(
+    EditInput {
+        settings,
+        promise,
+        binding,
+        requested_version
+    } + 8
+);
+wire_size_of_record!(
+    FailureInput {
+        settings,
+        promise,
+        binding,
+        failed_version,
+        message
+    } + 20
+);
+wire_size_of_record!(
+    SpecChangeInput {
+        settings,
+        promise,
+        changed_version,
+        bindings
+    } + 8
+);
 
 impl BindingRef {
     pub fn of(binding: &Binding) -> Self {
@@ -158,8 +210,14 @@ mod tests {
 
     #[test]
     fn wire_size_grows_with_content() {
-        let small = Setting { name: "a".into(), value: "b".into() };
-        let big = Setting { name: "a".into(), value: "b".repeat(1000) };
+        let small = Setting {
+            name: "a".into(),
+            value: "b".into(),
+        };
+        let big = Setting {
+            name: "a".into(),
+            value: "b".repeat(1000),
+        };
         assert!(big.wire_size() > small.wire_size() + 900);
     }
 }

@@ -13,34 +13,65 @@ pub fn engine() -> PolicyEngine {
 }
 
 pub fn engine_with(limits: Limits) -> PolicyEngine {
-    PolicyEngine::new(EngineOptions { limits, cache_dir: None }).expect("engine starts")
+    PolicyEngine::new(EngineOptions {
+        limits,
+        cache_dir: None,
+    })
+    .expect("engine starts")
 }
 
 pub fn fixture(name: &str) -> PolicySource {
-    PolicySource::from_path(&shipped::guest_dir().join(format!("{name}.wasm"))).expect("fixture built by build.rs")
+    PolicySource::from_path(&shipped::guest_dir().join(format!("{name}.wasm")))
+        .expect("fixture built by build.rs")
 }
 
-pub fn load(engine: &PolicyEngine, source: &PolicySource, settings: &[(&str, &str)]) -> LoadedPolicy {
-    engine.load(source, None, settings_of(settings)).expect("policy loads").0
+pub fn load(
+    engine: &PolicyEngine,
+    source: &PolicySource,
+    settings: &[(&str, &str)],
+) -> LoadedPolicy {
+    engine
+        .load(source, None, settings_of(settings))
+        .expect("policy loads")
+        .0
 }
 
 pub fn settings_of(pairs: &[(&str, &str)]) -> Vec<Setting> {
-    pairs.iter().map(|(n, v)| Setting { name: (*n).into(), value: (*v).into() }).collect()
+    pairs
+        .iter()
+        .map(|(n, v)| Setting {
+            name: (*n).into(),
+            value: (*v).into(),
+        })
+        .collect()
 }
 
 pub fn revision(promise: &str, version: &str, latest: bool) -> Revision {
-    Revision { name: format!("{promise}-{version}"), version: version.into(), latest, created_at: NOW }
+    Revision {
+        name: format!("{promise}-{version}"),
+        version: version.into(),
+        latest,
+        created_at: NOW,
+    }
 }
 
 pub fn redis(versions: &[&str], latest: &str) -> Promise {
     Promise {
         name: "redis".into(),
-        revisions: versions.iter().map(|v| revision("redis", v, *v == latest)).collect(),
+        revisions: versions
+            .iter()
+            .map(|v| revision("redis", v, *v == latest))
+            .collect(),
     }
 }
 
 pub fn request(namespace: &str, name: &str) -> Request {
-    Request { namespace: namespace.into(), name: name.into(), labels: vec![], annotations: vec![] }
+    Request {
+        namespace: namespace.into(),
+        name: name.into(),
+        labels: vec![],
+        annotations: vec![],
+    }
 }
 
 pub fn binding(name: &str, version: &str) -> Binding {

@@ -82,7 +82,9 @@ impl ArtifactCache {
     }
 
     fn write(&self, path: &Path, digest: &[u8; 32], component: &Component) -> anyhow::Result<()> {
-        let artifact = component.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let artifact = component
+            .serialize()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         create_private_dir(dir)?;
         let mut file = tempfile::NamedTempFile::new_in(dir)?;

@@ -44,20 +44,36 @@ impl LoadedPolicy {
             name: "(loading)".into(),
             digest: digest.clone(),
         };
-        let info = run(&engine, &pre, &provisional, "(loading)".into(), "metadata", 0, None, |g, s| {
-            g.call_metadata(s).map(Ok)
-        })?
+        let info = run(
+            &engine,
+            &pre,
+            &provisional,
+            "(loading)".into(),
+            "metadata",
+            0,
+            None,
+            |g, s| g.call_metadata(s).map(Ok),
+        )?
         .value;
         let id = PolicyId {
             name: info.name.clone(),
             digest,
         };
         let log_name: Arc<str> = id.name.as_str().into();
-        run(&engine, &pre, &id, log_name.clone(), "validate-settings", 0, None, |g, s| {
-            g.call_validate_settings(s, &settings)
-        })
+        run(
+            &engine,
+            &pre,
+            &id,
+            log_name.clone(),
+            "validate-settings",
+            0,
+            None,
+            |g, s| g.call_validate_settings(s, &settings),
+        )
         .map_err(|err| match err {
-            PolicyError::Declined { policy, message, .. } => PolicyError::SettingsRejected {
+            PolicyError::Declined {
+                policy, message, ..
+            } => PolicyError::SettingsRejected {
                 policy,
                 reason: message,
             },
@@ -95,7 +111,16 @@ impl LoadedPolicy {
         call: impl FnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<Decided<T>, PolicyError> {
         let l = &*self.inner;
-        run(&l.engine, &l.pre, &l.id, l.log_name.clone(), decision, now, Some(input_size), call)
+        run(
+            &l.engine,
+            &l.pre,
+            &l.id,
+            l.log_name.clone(),
+            decision,
+            now,
+            Some(input_size),
+            call,
+        )
     }
 }
 
@@ -122,7 +147,10 @@ fn run<T>(
         });
     }
     let started = Instant::now();
-    let mut store = Store::new(&engine.engine, State::new(log_name, now, limits.memory_bytes));
+    let mut store = Store::new(
+        &engine.engine,
+        State::new(log_name, now, limits.memory_bytes),
+    );
     store.limiter(|state| &mut state.memory);
     let fuel_set = store.set_fuel(limits.fuel);
     store.set_epoch_deadline(ticker::ticks_for(limits.deadline));
@@ -236,8 +264,11 @@ impl Policy for LoadedPolicy {
         &self,
         input: &SpecChangeInput,
     ) -> Result<Decided<RerunSelection>, PolicyError> {
-        self.decide("rerun-on-spec-change", input.now, input.wire_size(), |g, s| {
-            g.call_rerun_on_spec_change(s, input)
-        })
+        self.decide(
+            "rerun-on-spec-change",
+            input.now,
+            input.wire_size(),
+            |g, s| g.call_rerun_on_spec_change(s, input),
+        )
     }
 }

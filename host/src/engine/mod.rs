@@ -99,7 +99,8 @@ impl EngineOptions {
         if let Some(dir) = std::env::var_os("KBIND_CACHE_DIR") {
             return Some(PathBuf::from(dir));
         }
-        directories::ProjectDirs::from("io", "kbind", "kbind").map(|d| d.cache_dir().join("compiled"))
+        directories::ProjectDirs::from("io", "kbind", "kbind")
+            .map(|d| d.cache_dir().join("compiled"))
     }
 }
 
@@ -157,7 +158,10 @@ impl PolicyEngine {
         let digest: [u8; 32] = Sha256::digest(&source.bytes).into();
         let digest_hex = hex::encode(digest);
         if let Some(expected) = expected_sha256 {
-            let expected = expected.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+            let expected = expected
+                .trim()
+                .trim_start_matches("sha256:")
+                .to_ascii_lowercase();
             if expected != digest_hex {
                 return Err(PolicyError::DigestMismatch {
                     origin: source.origin.clone(),
@@ -167,7 +171,7 @@ impl PolicyEngine {
             }
         }
         let (component, report) = self.compile(source, &digest)?;
-        let shape = world::inspect(&self.inner.engine, &component, &source.origin)?;
+        let shape = world::check(&self.inner.engine, &component, &source.origin)?;
         let pre = self
             .inner
             .linker
@@ -188,12 +192,20 @@ impl PolicyEngine {
         Ok((policy, report))
     }
 
-    /// Compiles and inspects a component without running any of it (for
-    /// `kbind inspect` on a component that may not even be a policy).
-    pub fn inspect(&self, source: &PolicySource) -> Result<ComponentShape, PolicyError> {
+    /// Compiles a component and checks it against the contract without
+    /// running any of it.
+    pub fn check(&self, source: &PolicySource) -> Result<ComponentShape, PolicyError> {
         let digest: [u8; 32] = Sha256::digest(&source.bytes).into();
         let (component, _) = self.compile(source, &digest)?;
-        world::inspect(&self.inner.engine, &component, &source.origin)
+        world::check(&self.inner.engine, &component, &source.origin)
+    }
+
+    /// Import and export names of any component (for `kbind inspect` on a
+    /// component that may not be a policy at all).
+    pub fn names(&self, source: &PolicySource) -> Result<(Vec<String>, Vec<String>), PolicyError> {
+        let digest: [u8; 32] = Sha256::digest(&source.bytes).into();
+        let (component, _) = self.compile(source, &digest)?;
+        Ok(world::names(&self.inner.engine, &component))
     }
 
     fn compile(
@@ -225,12 +237,20 @@ impl PolicyEngine {
     }
 
     fn memory_cached(&self, digest: &[u8; 32]) -> Option<Component> {
-        let compiled = self.inner.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        let compiled = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         compiled.get(digest).cloned()
     }
 
     fn remember(&self, digest: &[u8; 32], component: &Component) {
-        let mut compiled = self.inner.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        let mut compiled = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         compiled.insert(*digest, component.clone());
     }
 }

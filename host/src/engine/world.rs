@@ -30,15 +30,27 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
     }
 }
 
-pub(crate) fn inspect(
+/// Import and export names of any component, policy or not.
+pub(crate) fn names(engine: &Engine, component: &Component) -> (Vec<String>, Vec<String>) {
+    let ty = component.component_type();
+    (
+        ty.imports(engine).map(|(n, _)| n.to_string()).collect(),
+        ty.exports(engine).map(|(n, _)| n.to_string()).collect(),
+    )
+}
+
+/// Checks the component against the contract this host serves.
+pub(crate) fn check(
     engine: &Engine,
     component: &Component,
     origin: &str,
 ) -> Result<ComponentShape, PolicyError> {
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
-    let exports: Vec<(String, ComponentItem)> =
-        ty.exports(engine).map(|(n, e)| (n.to_string(), e.ty)).collect();
+    let exports: Vec<(String, ComponentItem)> = ty
+        .exports(engine)
+        .map(|(n, e)| (n.to_string(), e.ty))
+        .collect();
 
     let decisions = exports
         .iter()
@@ -54,7 +66,11 @@ pub(crate) fn inspect(
         }
         return Err(PolicyError::NotAPolicy {
             origin: origin.into(),
-            exports: if names.is_empty() { "none".into() } else { names.join(", ") },
+            exports: if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            },
         });
     };
 
@@ -62,7 +78,14 @@ pub(crate) fn inspect(
     if !is_compatible(version) {
         return Err(PolicyError::ContractMismatch {
             origin: origin.into(),
-            found: format!("{CONTRACT_PACKAGE}@{}", if version.is_empty() { "(none)" } else { version }),
+            found: format!(
+                "{CONTRACT_PACKAGE}@{}",
+                if version.is_empty() {
+                    "(none)"
+                } else {
+                    version
+                }
+            ),
         });
     }
 
@@ -100,7 +123,11 @@ pub(crate) fn inspect(
     }
 
     Ok(ComponentShape {
-        contract_version: if version.is_empty() { CONTRACT_VERSION.into() } else { version.into() },
+        contract_version: if version.is_empty() {
+            CONTRACT_VERSION.into()
+        } else {
+            version.into()
+        },
         imports,
         exports: exports.into_iter().map(|(n, _)| n).collect(),
         imports_wasi,

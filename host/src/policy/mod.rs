@@ -50,7 +50,10 @@ pub struct Decided<T> {
 }
 
 mod duration_micros {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_micros() as u64)
     }
 }
@@ -63,8 +66,10 @@ pub trait Policy: Send + Sync {
     /// The settings the policy was loaded with (already validated).
     fn settings(&self) -> &[Setting];
 
-    fn initial_version(&self, input: &InitialVersionInput)
-    -> Result<Decided<VersionChoice>, PolicyError>;
+    fn initial_version(
+        &self,
+        input: &InitialVersionInput,
+    ) -> Result<Decided<VersionChoice>, PolicyError>;
     fn plan_upgrades(&self, input: &PlanInput) -> Result<Decided<UpgradePlan>, PolicyError>;
     fn review_edit(&self, input: &EditInput) -> Result<Decided<Review>, PolicyError>;
     fn after_failure(&self, input: &FailureInput) -> Result<Decided<FailureDecision>, PolicyError>;

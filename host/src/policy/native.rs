@@ -86,7 +86,10 @@ fn initial_version(input: &InitialVersionInput) -> Result<VersionChoice, String>
         None => match input.promise.latest_revision() {
             Some(rev) => Ok(VersionChoice {
                 version: rev.version.clone(),
-                reason: format!("strategy pinned: pinned to the latest revision {}", rev.version),
+                reason: format!(
+                    "strategy pinned: pinned to the latest revision {}",
+                    rev.version
+                ),
             }),
             None => Err(format!(
                 "cannot find any PromiseRevision for Promise {} with status.latest set to true: no latest promise revision yet",
@@ -114,7 +117,9 @@ fn rerun_on_spec_change(input: &SpecChangeInput) -> RerunSelection {
                 "re-running requests on {changed} and on latest; requests pinned to other versions are untouched"
             )
         } else {
-            format!("re-running requests pinned to {changed}; requests on other versions are untouched")
+            format!(
+                "re-running requests pinned to {changed}; requests on other versions are untouched"
+            )
         },
     }
 }
@@ -144,7 +149,8 @@ impl Policy for NativeKratixDefault {
             Ok(UpgradePlan {
                 upgrades: vec![],
                 recheck_after_ms: None,
-                reason: "this policy never upgrades on its own; edit spec.version to upgrade".into(),
+                reason: "this policy never upgrades on its own; edit spec.version to upgrade"
+                    .into(),
             })
         })
     }

@@ -76,7 +76,9 @@ impl Policy for KratixDefault {
         if let Some(previous) = input.previous_version.filter(|v| !v.is_empty()) {
             return Ok(VersionChoice::new(
                 previous.clone(),
-                format!("restoring the binding version {previous} the request was last reconciled with"),
+                format!(
+                    "restoring the binding version {previous} the request was last reconciled with"
+                ),
             ));
         }
         let (strategy, warning) = strategy(&input.settings);
@@ -89,7 +91,10 @@ impl Policy for KratixDefault {
             Strategy::Pinned => match latest_revision(&input.promise) {
                 Some(rev) => Ok(VersionChoice::new(
                     rev.version.clone(),
-                    format!("strategy pinned: pinned to the latest revision {}", rev.version),
+                    format!(
+                        "strategy pinned: pinned to the latest revision {}",
+                        rev.version
+                    ),
                 )),
                 None => Err(format!(
                     "cannot find any PromiseRevision for Promise {} with status.latest set to true: no latest promise revision yet",
@@ -107,7 +112,10 @@ mod tests {
     use super::*;
     use kbind_policy_sdk::testing::*;
 
-    fn initial(settings_: &[(&str, &str)], previous: Option<&str>) -> Result<VersionChoice, String> {
+    fn initial(
+        settings_: &[(&str, &str)],
+        previous: Option<&str>,
+    ) -> Result<VersionChoice, String> {
         KratixDefault::initial_version(InitialVersionInput {
             now: NOW,
             settings: settings(settings_),
@@ -120,7 +128,10 @@ mod tests {
     #[test]
     fn floating_is_the_default_and_binds_latest() {
         assert_eq!(initial(&[], None).unwrap().version, "latest");
-        assert_eq!(initial(&[("strategy", "floating")], None).unwrap().version, "latest");
+        assert_eq!(
+            initial(&[("strategy", "floating")], None).unwrap().version,
+            "latest"
+        );
     }
 
     #[test]
@@ -135,14 +146,26 @@ mod tests {
         for bad in ["Pinned", "invalid", "PINNED"] {
             let choice = initial(&[("strategy", bad)], None).unwrap();
             assert_eq!(choice.version, "latest", "{bad}");
-            assert!(choice.reason.contains("using floating"), "{}", choice.reason);
+            assert!(
+                choice.reason.contains("using floating"),
+                "{}",
+                choice.reason
+            );
         }
-        assert_eq!(initial(&[("strategy", "")], None).unwrap().version, "latest");
+        assert_eq!(
+            initial(&[("strategy", "")], None).unwrap().version,
+            "latest"
+        );
     }
 
     #[test]
     fn recreated_binding_keeps_the_recorded_version_regardless_of_strategy() {
-        assert_eq!(initial(&[("strategy", "pinned")], Some("latest")).unwrap().version, "latest");
+        assert_eq!(
+            initial(&[("strategy", "pinned")], Some("latest"))
+                .unwrap()
+                .version,
+            "latest"
+        );
         assert_eq!(initial(&[], Some("v0.1.0")).unwrap().version, "v0.1.0");
         // An empty recorded version is "none" (brand-new request).
         assert_eq!(initial(&[], Some("")).unwrap().version, "latest");
@@ -201,7 +224,9 @@ mod tests {
             now: NOW,
             settings: vec![],
             promise: promise("redis").revision("v0.1.0").latest("v0.2.0").build(),
-            binding: binding("default", "a", "v0.2.0").applied("v0.1.0").failed("v0.2.0"),
+            binding: binding("default", "a", "v0.2.0")
+                .applied("v0.1.0")
+                .failed("v0.2.0"),
             failed_version: "v0.2.0".into(),
             message: "A Configure Pipeline has failed: x".into(),
             attempts: 1,

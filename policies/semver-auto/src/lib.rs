@@ -112,7 +112,9 @@ impl Policy for SemverAuto {
         if let Some(previous) = input.previous_version.filter(|v| !v.is_empty()) {
             return Ok(VersionChoice::new(
                 previous.clone(),
-                format!("restoring the binding version {previous} the request was last reconciled with"),
+                format!(
+                    "restoring the binding version {previous} the request was last reconciled with"
+                ),
             ));
         }
         if let Some(rev) = newest_revision(&input.promise) {
@@ -185,7 +187,9 @@ impl Policy for SemverAuto {
         };
         let is_downgrade = compare_versions(requested, current) == Some(core::cmp::Ordering::Less);
         if !is_downgrade {
-            return Ok(Review::allow(format!("{current} -> {requested} is not a downgrade")));
+            return Ok(Review::allow(format!(
+                "{current} -> {requested} is not a downgrade"
+            )));
         }
         if annotation(binding, ALLOW_DOWNGRADE_ANNOTATION) == Some("true") {
             return Ok(Review::allow(format!(
@@ -269,13 +273,19 @@ mod tests {
 
     #[test]
     fn minor_range_moves_to_highest_in_major_and_skips_prereleases() {
-        let p = plan(&[], vec![binding("default", "a", "v1.0.0").applied("v1.0.0")]);
+        let p = plan(
+            &[],
+            vec![binding("default", "a", "v1.0.0").applied("v1.0.0")],
+        );
         assert_eq!(targets(&p), [("a-binding", "v1.2.0")]);
     }
 
     #[test]
     fn patch_range_stays_in_minor() {
-        let p = plan(&[("range", "patch")], vec![binding("default", "a", "v1.0.0")]);
+        let p = plan(
+            &[("range", "patch")],
+            vec![binding("default", "a", "v1.0.0")],
+        );
         assert_eq!(targets(&p), [("a-binding", "v1.0.3")]);
     }
 
@@ -297,7 +307,10 @@ mod tests {
                 binding("default", "c", "v1.0.0"),
             ],
         );
-        assert_eq!(targets(&p), [("a-binding", "v1.0.3"), ("c-binding", "v1.2.0")]);
+        assert_eq!(
+            targets(&p),
+            [("a-binding", "v1.0.3"), ("c-binding", "v1.2.0")]
+        );
     }
 
     #[test]
@@ -307,14 +320,22 @@ mod tests {
             vec![binding("default", "a", "v1.0.0").annotated(RANGE_ANNOTATION, "major")],
         );
         assert_eq!(targets(&p), [("a-binding", "v1.2.0")]);
-        assert!(p.reason.contains("ignoring kbind.io/upgrade-range"), "{}", p.reason);
+        assert!(
+            p.reason.contains("ignoring kbind.io/upgrade-range"),
+            "{}",
+            p.reason
+        );
     }
 
     #[test]
     fn never_reselects_a_failed_version() {
         let p = plan(
             &[],
-            vec![binding("default", "a", "v1.0.0").applied("v1.0.0").failed("v1.2.0")],
+            vec![
+                binding("default", "a", "v1.0.0")
+                    .applied("v1.0.0")
+                    .failed("v1.2.0"),
+            ],
         );
         assert_eq!(targets(&p), [("a-binding", "v1.0.3")]);
     }
@@ -355,12 +376,31 @@ mod tests {
         let r = review(binding("default", "a", "v1.2.0"), "v1.0.0");
         assert!(!r.allowed);
         assert!(r.reason.contains(ALLOW_DOWNGRADE_ANNOTATION));
-        assert!(review(binding("default", "a", "v1.2.0").annotated(ALLOW_DOWNGRADE_ANNOTATION, "true"), "v1.0.0").allowed);
-        assert!(review(binding("default", "a", "v1.2.0").request_annotated(ALLOW_DOWNGRADE_ANNOTATION, "true"), "v1.0.0").allowed);
+        assert!(
+            review(
+                binding("default", "a", "v1.2.0").annotated(ALLOW_DOWNGRADE_ANNOTATION, "true"),
+                "v1.0.0"
+            )
+            .allowed
+        );
+        assert!(
+            review(
+                binding("default", "a", "v1.2.0")
+                    .request_annotated(ALLOW_DOWNGRADE_ANNOTATION, "true"),
+                "v1.0.0"
+            )
+            .allowed
+        );
         assert!(review(binding("default", "a", "v1.0.0"), "v2.0.0").allowed);
         assert!(review(binding("default", "a", "v1.0.0"), "latest").allowed);
         // From `latest`, a downgrade is judged against the applied version.
-        assert!(!review(binding("default", "a", "latest").applied("v2.0.1"), "v1.0.0").allowed);
+        assert!(
+            !review(
+                binding("default", "a", "latest").applied("v2.0.1"),
+                "v1.0.0"
+            )
+            .allowed
+        );
     }
 
     #[test]
@@ -369,7 +409,9 @@ mod tests {
             now: NOW,
             settings: vec![],
             promise: revisions(),
-            binding: binding("default", "a", "v1.2.0").applied("v1.0.0").failed("v1.2.0"),
+            binding: binding("default", "a", "v1.2.0")
+                .applied("v1.0.0")
+                .failed("v1.2.0"),
             failed_version: "v1.2.0".into(),
             message: "boom".into(),
             attempts: 1,

@@ -1,0 +1,164 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kbind::contract::Setting;
+use kbind::engine::Limits;
+use kbind::eval::DecisionKind;
+
+/// kbind: Kratix Resource Bindings with a swappable WebAssembly policy.
+#[derive(Debug, Parser)]
+#[command(name = "kbind", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 the policy failed to decide (error, panic, limit); \
+2 usage; 3 the policy cannot be loaded; 4 bad input document.";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a policy component is: contract, exports, imports,
+    /// metadata, sha256, size, and whether this kbind can serve it.
+    Inspect(InspectArgs),
+    /// Ask a policy for one decision, on an input document (YAML or JSON).
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Where compiled policies are cached [default: $KBIND_CACHE_DIR, else the user cache dir].
+    #[arg(long, global = true, env = "KBIND_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the compiled-policy cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Fuel budget per decision (deterministic instruction budget).
+    #[arg(long, global = true, default_value_t = Limits::default().fuel)]
+    pub fuel: u64,
+    /// Wall-clock deadline per decision, e.g. 500ms, 2s.
+    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub deadline: Duration,
+    /// Memory cap per policy instance, e.g. 64MiB.
+    #[arg(long, global = true, value_parser = parse_bytes, default_value = "256MiB")]
+    pub max_memory: usize,
+    /// Largest decision input accepted, e.g. 64MiB.
+    #[arg(long, global = true, value_parser = parse_bytes, default_value = "64MiB")]
+    pub max_input: usize,
+    /// Log level filter (overridden by $KBIND_LOG).
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Global {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            fuel: self.fuel,
+            deadline: self.deadline,
+            memory_bytes: self.max_memory,
+            input_bytes: self.max_input,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+    Yaml,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A shipped policy's name (kratix-default, semver-auto) or a path to a .wasm component.
+    pub policy: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A shipped policy's name (kratix-default, semver-auto) or a path to a .wasm component.
+    #[arg(long, default_value = "kratix-default")]
+    pub policy: String,
+    /// Refuse the policy unless its sha256 is this (hex, optionally prefixed `sha256:`).
+    #[arg(long)]
+    pub sha256: Option<String>,
+    /// A policy setting, NAME=VALUE; repeatable. The input's `settings:` wins.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// The decision to ask for.
+    #[arg(long, value_enum)]
+    pub decision: DecisionKind,
+    /// The input document (YAML or JSON; `-` for stdin). See the README for its fields.
+    #[arg(long)]
+    pub input: Option<String>,
+}
+
+impl EvalArgs {
+    pub fn settings(&self) -> Result<Vec<Setting>, String> {
+        self.set
+            .iter()
+            .map(|pair| {
+                pair.split_once('=')
+                    .map(|(name, value)| Setting {
+                        name: name.trim().into(),
+                        value: value.trim().into(),
+                    })
+                    .ok_or_else(|| format!("--set {pair:?}: expected NAME=VALUE"))
+            })
+            .collect()
+    }
+}
+
+/// `64MiB`, `512KiB`, `1GiB`, `1048576`.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, factor) = [
+        ("GiB", 1usize << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, f)| text.strip_suffix(suffix).map(|d| (d, *f)))
+    .unwrap_or((text, 1));
+    digits
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("{text:?} is not a size (e.g. 64MiB, 512KiB, 1048576)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

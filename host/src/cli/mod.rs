@@ -1,0 +1,192 @@
+//! Command-line interface: arguments, dispatch, exit codes.
+
+mod args;
+mod output;
+
+use std::process::ExitCode;
+
+use kbind::engine::{EngineOptions, PolicyEngine, PolicySource};
+use kbind::eval::{self, DecisionKind, EvalError, InputDoc};
+use kbind::policy::PolicyError;
+use kbind::{inspect, shipped};
+
+pub use args::{Cli, Global};
+use args::{Command, EvalArgs, InspectArgs};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// The policy was asked and failed to decide (it returned an error,
+    /// panicked, or hit a limit).
+    pub const DECISION_FAILED: u8 = 1;
+    /// Bad command-line usage (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// The policy could not be loaded (unreadable, digest mismatch, not a
+    /// component, wrong contract, missing export, settings rejected).
+    pub const POLICY_UNUSABLE: u8 = 3;
+    /// The input document could not be read or does not fit the decision.
+    pub const BAD_INPUT: u8 = 4;
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.code)
+    }
+
+    fn input(message: impl Into<String>) -> Self {
+        Self {
+            code: exit::BAD_INPUT,
+            message: message.into(),
+        }
+    }
+
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<PolicyError> for Failure {
+    fn from(err: PolicyError) -> Self {
+        let code = if err.is_decision_failure() {
+            exit::DECISION_FAILED
+        } else {
+            exit::POLICY_UNUSABLE
+        };
+        Self {
+            code,
+            message: err.to_string(),
+        }
+    }
+}
+
+impl From<EvalError> for Failure {
+    fn from(err: EvalError) -> Self {
+        match err {
+            EvalError::Input(message) => Self::input(message),
+            EvalError::Policy(err) => err.into(),
+        }
+    }
+}
+
+pub fn init_logging(global: &Global) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KBIND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&global.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match global.log_format {
+        args::LogFormat::Json => builder.json().init(),
+        args::LogFormat::Text => builder.init(),
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Inspect(args) => run_inspect(&cli.global, args),
+        Command::Eval(args) => run_eval(&cli.global, args),
+    }
+}
+
+fn engine(global: &Global) -> Result<PolicyEngine, Failure> {
+    let cache_dir = if global.no_cache {
+        None
+    } else {
+        global
+            .cache_dir
+            .clone()
+            .or_else(EngineOptions::default_cache_dir)
+    };
+    Ok(PolicyEngine::new(EngineOptions {
+        limits: global.limits(),
+        cache_dir,
+    })?)
+}
+
+fn run_inspect(global: &Global, args: InspectArgs) -> Result<ExitCode, Failure> {
+    let source = shipped::resolve(&args.policy)?;
+    let inspection = inspect::inspect(&engine(global)?, &source);
+    output::print_inspection(global.output, &inspection)?;
+    Ok(match &inspection.failure {
+        None => ExitCode::from(exit::OK),
+        Some(err) => Failure::from_ref(err).exit_code(),
+    })
+}
+
+impl Failure {
+    fn from_ref(err: &PolicyError) -> Self {
+        Self {
+            code: if err.is_decision_failure() {
+                exit::DECISION_FAILED
+            } else {
+                exit::POLICY_UNUSABLE
+            },
+            message: err.to_string(),
+        }
+    }
+}
+
+fn read_input(path: &str) -> Result<InputDoc, Failure> {
+    let text = if path == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Failure::input(format!("cannot read the input from stdin: {e}")))?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::input(format!("cannot read input file {path}: {e}")))?
+    };
+    if text.trim().is_empty() {
+        return Ok(InputDoc::default());
+    }
+    serde_saphyr::from_str(&text).map_err(|e| Failure::input(format!("invalid input {path}: {e}")))
+}
+
+fn run_eval(global: &Global, args: EvalArgs) -> Result<ExitCode, Failure> {
+    let mut doc = match &args.input {
+        Some(path) => read_input(path)?,
+        None => InputDoc::default(),
+    };
+    let settings = args.settings().map_err(Failure::usage)?;
+    let engine = engine(global)?;
+    let source: PolicySource = shipped::resolve(&args.policy)?;
+    let evaluation = if args.decision == DecisionKind::ValidateSettings {
+        if doc.settings.is_none() {
+            doc.settings = Some(
+                settings
+                    .iter()
+                    .map(|s| (s.name.clone(), s.value.clone()))
+                    .collect(),
+            );
+        }
+        eval::validate_settings(&engine, &source, args.sha256.as_deref(), &doc)
+    } else {
+        let (policy, _) = engine.load(&source, args.sha256.as_deref(), settings)?;
+        eval::decide(&policy, args.decision, &doc)
+    };
+    match evaluation {
+        Ok(evaluation) => {
+            output::print_evaluation(global.output, &evaluation)?;
+            Ok(ExitCode::from(exit::OK))
+        }
+        Err(EvalError::Policy(err)) if err.is_decision_failure() => {
+            output::print_decision_failure(global.output, args.decision, &err)?;
+            Ok(ExitCode::from(exit::DECISION_FAILED))
+        }
+        Err(err) => Err(err.into()),
+    }
+}

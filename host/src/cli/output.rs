@@ -1,0 +1,217 @@
+//! Human tables by default; `-o json|yaml` for machines.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Failure;
+use super::args::OutputFormat;
+use kbind::eval::{DecisionKind, Evaluation};
+use kbind::inspect::Inspection;
+use kbind::policy::PolicyError;
+
+fn print_machine<T: Serialize>(format: OutputFormat, value: &T) -> Result<(), Failure> {
+    let text = match format {
+        OutputFormat::Json => serde_json::to_string_pretty(value).map_err(|e| e.to_string()),
+        _ => serde_saphyr::to_string(value).map_err(|e| e.to_string()),
+    }
+    .map_err(|e| Failure::input(format!("cannot render output: {e}")))?;
+    println!("{}", text.trim_end());
+    Ok(())
+}
+
+fn row(label: &str, value: impl std::fmt::Display) {
+    println!("{label:<10} {value}");
+}
+
+/// `12345678` -> `12,345,678`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn print_inspection(format: OutputFormat, i: &Inspection) -> Result<(), Failure> {
+    if format != OutputFormat::Human {
+        return print_machine(format, i);
+    }
+    row("file", &i.origin);
+    row("sha256", &i.sha256);
+    row("size", format!("{} bytes", thousands(i.size as u64)));
+    if let Some(shape) = &i.shape {
+        row(
+            "contract",
+            format!(
+                "kbind:policy@{} (this kbind serves {})",
+                shape.contract_version, i.host_contract
+            ),
+        );
+    } else {
+        row("contract", format!("this kbind serves {}", i.host_contract));
+    }
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            "(none)".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    row("exports", list(&i.exports));
+    row("imports", list(&i.imports));
+    if i.shape.as_ref().is_some_and(|shape| shape.imports_wasi) {
+        row(
+            "",
+            "WASI is served deny-all: no files, network or env; clock and random from the input",
+        );
+    }
+    if let Some(meta) = &i.metadata {
+        row("policy", format!("{} {}", meta.name, meta.version));
+        row("", &meta.description);
+        for (n, s) in meta.settings.iter().enumerate() {
+            let mut line = s.name.clone();
+            if let Some(default) = &s.default_value {
+                line.push_str(&format!(" (default {default})"));
+            }
+            if !s.allowed_values.is_empty() {
+                line.push_str(&format!(" one of: {}", s.allowed_values.join(", ")));
+            }
+            row(if n == 0 { "settings" } else { "" }, line);
+            row("", format!("  {}", s.description));
+        }
+        if meta.settings.is_empty() {
+            row("settings", "(none)");
+        }
+    }
+    if let Some(load) = &i.load {
+        row(
+            "compiled",
+            format!("{:?} ({:?})", load.compile_time, load.compile),
+        );
+    }
+    if let Some(error) = &i.error {
+        row("error", error);
+    }
+    Ok(())
+}
+
+pub fn print_evaluation(format: OutputFormat, e: &Evaluation) -> Result<(), Failure> {
+    if format != OutputFormat::Human {
+        return print_machine(format, e);
+    }
+    row("decision", e.decision.name());
+    row("policy", &e.policy);
+    let r = &e.result;
+    let text = |key: &str| {
+        r.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    match e.decision {
+        DecisionKind::ValidateSettings => row("result", "settings accepted"),
+        DecisionKind::InitialVersion => row("version", text("version")),
+        DecisionKind::ReviewEdit => row(
+            "verdict",
+            if r["allowed"].as_bool() == Some(true) {
+                "allowed"
+            } else {
+                "denied"
+            },
+        ),
+        DecisionKind::AfterFailure => {
+            let mut action = text("action");
+            if let Some(ms) = r.get("retryAfterMs").and_then(Value::as_u64) {
+                action.push_str(&format!(" ({ms} ms)"));
+            }
+            row("action", action);
+        }
+        DecisionKind::PlanUpgrades => {
+            let upgrades = r["upgrades"].as_array().cloned().unwrap_or_default();
+            row(
+                "upgrades",
+                if upgrades.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    upgrades.len().to_string()
+                },
+            );
+            for u in upgrades {
+                let b = &u["binding"];
+                println!(
+                    "  {}/{} -> {}  {}",
+                    b["namespace"].as_str().unwrap_or_default(),
+                    b["name"].as_str().unwrap_or_default(),
+                    u["version"].as_str().unwrap_or_default(),
+                    u["reason"].as_str().unwrap_or_default()
+                );
+            }
+            if let Some(ms) = r.get("recheckAfterMs").and_then(Value::as_u64) {
+                row("recheck", format!("after {ms} ms"));
+            }
+        }
+        DecisionKind::RerunOnSpecChange => {
+            let rerun = r["rerun"].as_array().cloned().unwrap_or_default();
+            row(
+                "rerun",
+                if rerun.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    rerun.len().to_string()
+                },
+            );
+            for b in rerun {
+                println!(
+                    "  {}/{}",
+                    b["namespace"].as_str().unwrap_or_default(),
+                    b["name"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    if e.decision != DecisionKind::ValidateSettings {
+        row("reason", text("reason"));
+    }
+    row(
+        "cost",
+        format!("{} fuel, {:?}", thousands(e.fuel), e.elapsed),
+    );
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct DecisionFailure<'a> {
+    decision: DecisionKind,
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    kind: &'a str,
+    message: String,
+}
+
+pub fn print_decision_failure(
+    format: OutputFormat,
+    decision: DecisionKind,
+    err: &PolicyError,
+) -> Result<(), Failure> {
+    if format != OutputFormat::Human {
+        return print_machine(
+            format,
+            &DecisionFailure {
+                decision,
+                error: ErrorBody {
+                    kind: err.metric_label(),
+                    message: err.to_string(),
+                },
+            },
+        );
+    }
+    eprintln!("error: {err}");
+    Ok(())
+}

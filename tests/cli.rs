@@ -1,0 +1,261 @@
+//! The `kbind` binary as a user runs it: output, formats and exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn kbind(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .arg("--no-cache")
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("kbind runs")
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn fixture(name: &str) -> String {
+    kbind::shipped::guest_dir()
+        .join(format!("{name}.wasm"))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn eval_initial_version_on_kratix_default_prints_a_summary() {
+    let o = kbind(&[
+        "eval",
+        "--decision",
+        "initial-version",
+        "--input",
+        "examples/eval/initial-version.yaml",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("version    latest"), "{out}");
+    assert!(out.contains("policy     kratix-default (sha256:"), "{out}");
+    assert!(out.contains(" fuel, "), "{out}");
+}
+
+#[test]
+fn eval_settings_change_the_decision_and_json_is_parseable() {
+    let o = kbind(&[
+        "eval",
+        "--decision",
+        "initial-version",
+        "--set",
+        "strategy=pinned",
+        "--input",
+        "examples/eval/initial-version.yaml",
+        "-o",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"]["version"], "v0.2.0");
+    assert_eq!(v["decision"], "initial-version");
+    assert!(v["fuel"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn eval_on_semver_auto_plans_and_reviews() {
+    let o = kbind(&[
+        "eval",
+        "--policy",
+        "semver-auto",
+        "--decision",
+        "plan-upgrades",
+        "--input",
+        "examples/eval/plan-upgrades.yaml",
+        "-o",
+        "yaml",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("name: example-redis-e7f90"), "{out}");
+    assert!(out.contains("version: v1.2.0"), "{out}");
+
+    let o = kbind(&[
+        "eval",
+        "--policy",
+        "semver-auto",
+        "--decision",
+        "review-edit",
+        "--input",
+        "examples/eval/review-edit.yaml",
+    ]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("verdict    denied"), "{}", stdout(&o));
+}
+
+#[test]
+fn eval_from_stdin_and_from_a_path() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args(["--no-cache", "eval", "--policy"])
+        .arg(kbind::shipped::guest_dir().join("semver-auto.wasm"))
+        .args(["--decision", "after-failure", "--input", "-", "-o", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"promise: {name: redis}\nbinding: {name: b, version: v2, lastAppliedVersion: v1, failedVersion: v2}\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"]["action"], "roll-back");
+}
+
+#[test]
+fn exit_codes_tell_failures_apart() {
+    // 4: the input is not what the decision needs.
+    let o = kbind(&[
+        "eval",
+        "--decision",
+        "review-edit",
+        "--input",
+        "examples/eval/initial-version.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        stderr(&o).contains("review-edit needs `binding`"),
+        "{}",
+        stderr(&o)
+    );
+    // 4: a typo in the input is an error, not a silently different decision.
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.yaml");
+    std::fs::write(
+        &typo,
+        "promise: {name: redis}\nrequest: {name: a}\npreviousVersoin: v1\n",
+    )
+    .unwrap();
+    let o = kbind(&[
+        "eval",
+        "--decision",
+        "initial-version",
+        "--input",
+        typo.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("previousVersoin"), "{}", stderr(&o));
+    // 3: the policy cannot be loaded.
+    let o = kbind(&[
+        "eval",
+        "--decision",
+        "initial-version",
+        "--sha256",
+        "00",
+        "--input",
+        "examples/eval/initial-version.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let o = kbind(&[
+        "eval",
+        "--policy",
+        "no/such/policy.wasm",
+        "--decision",
+        "initial-version",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("no/such/policy.wasm"));
+    let o = kbind(&[
+        "eval",
+        "--policy",
+        "semver-auto",
+        "--set",
+        "range=major",
+        "--decision",
+        "initial-version",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("rejected its settings"),
+        "{}",
+        stderr(&o)
+    );
+    // 1: the policy was asked and failed.
+    let o = kbind(&[
+        "eval",
+        "--policy",
+        &fixture("fixture-runaway-loop"),
+        "--fuel",
+        "1000000",
+        "--decision",
+        "initial-version",
+        "--input",
+        "examples/eval/initial-version.yaml",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "fuel_exhausted");
+    // 2: usage.
+    let o = kbind(&["eval", "--decision", "no-such-decision"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn validate_settings_is_a_decision_too() {
+    let o = kbind(&[
+        "eval",
+        "--policy",
+        "semver-auto",
+        "--decision",
+        "validate-settings",
+        "--set",
+        "range=patch",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("settings accepted"));
+}
+
+#[test]
+fn inspect_reports_contract_exports_imports_and_metadata() {
+    let o = kbind(&["inspect", "kratix-default"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in [
+        "sha256",
+        "size",
+        "kbind:policy@0.1.0",
+        "kbind:policy/decisions@0.1.0",
+        "kratix-default",
+        "strategy",
+    ] {
+        assert!(out.contains(needle), "missing {needle}: {out}");
+    }
+    let o = kbind(&["inspect", &fixture("fixture-wrong-contract"), "-o", "json"]);
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["exports"][0], "kbind:policy/decisions@9.0.0");
+    assert!(v["error"].as_str().unwrap().contains("kbind:policy@9.0.0"));
+}
+
+#[test]
+fn help_is_everywhere() {
+    for args in [&["--help"][..], &["eval", "--help"], &["inspect", "--help"]] {
+        let o = kbind(args);
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("Usage"), "{args:?}");
+    }
+}
