@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> building kbind and its policies (first build: several minutes on 2 cores)"
-cargo build -q -p kbind
+# Same package selection as `cargo test`, so the test run reuses these builds.
+cargo build -q
 kbind=target/debug/kbind
 
 run() {

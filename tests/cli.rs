@@ -259,3 +259,37 @@ fn help_is_everywhere() {
         assert!(stdout(&o).contains("Usage"), "{args:?}");
     }
 }
+
+#[test]
+fn test_command_runs_suites_and_writes_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let o = kbind(&[
+        "test",
+        "policies/kratix-default/tests/decisions.yaml",
+        "policies/semver-auto/tests",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines().last().unwrap().ends_with(" passed, 0 failed"),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<testsuite name=\"semver-auto\"")
+    );
+
+    // Testing a different policy against a suite fails it, exit 1.
+    let o = kbind(&[
+        "test",
+        "policies/kratix-default/tests/decisions.yaml",
+        "--policy",
+        "semver-auto",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("FAIL"));
+}

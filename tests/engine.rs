@@ -366,3 +366,26 @@ fn compiled_components_are_cached_on_disk_and_reused() {
     let (_, report) = third.load(&source, None, vec![]).unwrap();
     assert_eq!(report.compile, CompileSource::Compiled);
 }
+
+#[test]
+fn a_policy_that_sleeps_is_stopped_instead_of_blocking_the_host() {
+    let engine = engine();
+    let policy = load(&engine, &fixture("fixture-wasi-probe"), &[]);
+    let started = std::time::Instant::now();
+    let err = policy
+        .plan_upgrades(&PlanInput {
+            now: NOW,
+            settings: vec![],
+            promise: redis(&["v1"], "v1"),
+            bindings: vec![],
+            trigger: PlanTrigger::Timer,
+        })
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "returned without sleeping"
+    );
+    assert!(matches!(err, PolicyError::Trap { .. }), "{err}");
+    assert!(err.to_string().contains("must not wait"), "{err}");
+    engine_still_serves(&engine);
+}

@@ -1,17 +1,33 @@
 //! The kbind policy SDK: everything a policy author needs to write a
 //! revision/upgrade policy in one Rust file.
 //!
-//! ```ignore
+//! ```
 //! use kbind_policy_sdk::*;
 //!
 //! struct MyPolicy;
 //! impl Policy for MyPolicy {
-//!     fn metadata() -> PolicyInfo { PolicyInfo::new("my-policy", "0.1.0", "...") }
+//!     fn metadata() -> PolicyInfo {
+//!         PolicyInfo::new("my-policy", "0.1.0", "pins new bindings to the newest revision")
+//!     }
 //!     fn initial_version(input: InitialVersionInput) -> Result<VersionChoice, String> {
-//!         Ok(VersionChoice::new(LATEST, "new bindings float"))
+//!         let rev = newest_revision(&input.promise).ok_or("no revisions")?;
+//!         Ok(VersionChoice::new(rev.version.clone(), "newest revision"))
 //!     }
 //! }
 //! export_policy!(MyPolicy);
+//!
+//! # fn main() {
+//! use kbind_policy_sdk::testing::*;
+//! let choice = MyPolicy::initial_version(InitialVersionInput {
+//!     now: NOW,
+//!     settings: vec![],
+//!     promise: promise("redis").latest("v1.0.0").revision("v1.1.0").build(),
+//!     request: request("default", "example"),
+//!     previous_version: None,
+//! })
+//! .unwrap();
+//! assert_eq!(choice.version, "v1.1.0");
+//! # }
 //! ```
 //!
 //! Policies are `no_std` + `alloc` so the built component imports nothing:

@@ -13,3 +13,7 @@ pub mod inspect;
 pub mod policy;
 /// The policies shipped inside the binary.
 pub mod shipped;
+/// Subset matching of JSON values for expectations.
+pub mod subset;
+/// `kbind test`: policy test suites.
+pub mod suite;

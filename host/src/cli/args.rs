@@ -26,6 +26,21 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Ask a policy for one decision, on an input document (YAML or JSON).
     Eval(EvalArgs),
+    /// Run policy test suites: decisions with expected results or errors.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Suite files (YAML), or directories whose *.yaml files are suites.
+    #[arg(required = true)]
+    pub suites: Vec<PathBuf>,
+    /// Test this policy (a shipped name or a .wasm path) instead of each suite's `policy:`.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Also write a JUnit XML report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

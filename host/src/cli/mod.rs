@@ -11,7 +11,7 @@ use kbind::policy::PolicyError;
 use kbind::{inspect, shipped};
 
 pub use args::{Cli, Global};
-use args::{Command, EvalArgs, InspectArgs};
+use args::{Command, EvalArgs, InspectArgs, TestArgs};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -101,6 +101,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Inspect(args) => run_inspect(&cli.global, args),
         Command::Eval(args) => run_eval(&cli.global, args),
+        Command::Test(args) => run_test(&cli.global, args),
     }
 }
 
@@ -189,4 +190,51 @@ fn run_eval(global: &Global, args: EvalArgs) -> Result<ExitCode, Failure> {
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Suite files named on the command line; directories contribute their
+/// `*.yaml`/`*.yml` files, sorted.
+fn suite_files(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, Failure> {
+    let mut files = vec![];
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path)
+                .map_err(|e| Failure::input(format!("cannot list {}: {e}", path.display())))?;
+            let mut found: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(Failure::input(format!(
+                    "{} contains no *.yaml suites",
+                    path.display()
+                )));
+            }
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn run_test(global: &Global, args: TestArgs) -> Result<ExitCode, Failure> {
+    let engine = engine(global)?;
+    let reports: Vec<_> = suite_files(&args.suites)?
+        .iter()
+        .map(|file| kbind::suite::run_file(&engine, file, args.policy.as_deref()))
+        .collect();
+    if let Some(path) = &args.junit {
+        std::fs::write(path, kbind::suite::junit::render(&reports))
+            .map_err(|e| Failure::input(format!("cannot write {}: {e}", path.display())))?;
+    }
+    output::print_suites(global.output, &reports)?;
+    let failed: usize = reports.iter().map(|r| r.failed()).sum();
+    Ok(ExitCode::from(if failed == 0 {
+        exit::OK
+    } else {
+        exit::DECISION_FAILED
+    }))
 }

@@ -8,6 +8,7 @@ use super::args::OutputFormat;
 use kbind::eval::{DecisionKind, Evaluation};
 use kbind::inspect::Inspection;
 use kbind::policy::PolicyError;
+use kbind::suite::{Outcome, SuiteReport};
 
 fn print_machine<T: Serialize>(format: OutputFormat, value: &T) -> Result<(), Failure> {
     let text = match format {
@@ -213,5 +214,42 @@ pub fn print_decision_failure(
         );
     }
     eprintln!("error: {err}");
+    Ok(())
+}
+
+pub fn print_suites(format: OutputFormat, reports: &[SuiteReport]) -> Result<(), Failure> {
+    if format != OutputFormat::Human {
+        return print_machine(format, &reports);
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for report in reports {
+        let policy = report
+            .policy
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        println!("{}  {}  {policy}", report.file.display(), report.name);
+        if let Some(error) = &report.error {
+            println!("  FAIL  (suite)  {error}");
+        }
+        for case in &report.cases {
+            let fuel = case
+                .fuel
+                .map(|f| format!("  {} fuel", thousands(f)))
+                .unwrap_or_default();
+            match &case.outcome {
+                Outcome::Passed => println!("  ok    {}{fuel}", case.name),
+                Outcome::Failed(detail) => {
+                    println!("  FAIL  {} [{}]", case.name, case.decision.name());
+                    for line in detail.lines() {
+                        println!("        {line}");
+                    }
+                }
+            }
+        }
+        passed += report.passed();
+        failed += report.failed();
+    }
+    println!("{passed} passed, {failed} failed");
     Ok(())
 }

@@ -127,6 +127,7 @@ impl PolicyEngine {
         bindings::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| state::forbid_blocking(&mut linker))
             .map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         Ok(Self {
             inner: Arc::new(EngineInner {

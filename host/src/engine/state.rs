@@ -95,6 +95,30 @@ impl HostMonotonicClock for FrozenMonotonicClock {
     }
 }
 
+/// The WASI version whose `poll` functions are replaced (the one
+/// wasmtime-wasi registers; older 0.2.x imports resolve to it).
+const WASI_IO_POLL: &str = "wasi:io/poll@0.2.12";
+
+/// WASI's `poll` and `pollable.block` wait in host code, in real time, where
+/// neither fuel nor the epoch deadline can interrupt them: a policy that
+/// sleeps would hold an operator thread. A pure policy has nothing to wait
+/// for, so waiting is a trap.
+pub(crate) fn forbid_blocking(
+    linker: &mut wasmtime::component::Linker<State>,
+) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut poll = linker.instance(WASI_IO_POLL)?;
+    for name in ["poll", "[method]pollable.block"] {
+        poll.func_new(name, move |_store, _ty, _params, _results| {
+            Err(wasmtime::Error::msg(format!(
+                "the policy tried to block (wasi:io/poll {name}); policies must not wait"
+            )))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
 /// Caps linear-memory growth and remembers whether the cap was hit, so that
 /// the trap that follows (an allocation failure) is reported as what it is.
 pub(crate) struct MemoryCap {
