@@ -108,6 +108,39 @@ pub fn lookup<'a>(pairs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         .map(|p| p.value.as_str())
 }
 
+/// `validate-settings` helper: an error naming every setting not in `known`.
+pub fn check_known_settings(
+    settings: &[Setting],
+    known: &[&str],
+    policy: &str,
+) -> Result<(), String> {
+    let unknown = unknown_settings(settings, known);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = known.iter().map(|k| alloc::format!("`{k}`")).collect();
+    Err(alloc::format!(
+        "unknown setting(s) {}; {policy} understands only {}",
+        unknown.join(", "),
+        known.join(", ")
+    ))
+}
+
+/// `initial-version` helper (Kratix ): a binding recreated after
+/// deletion keeps the version its request was last reconciled with.
+pub fn restored_version(input: &InitialVersionInput) -> Option<VersionChoice> {
+    let previous = input
+        .previous_version
+        .as_deref()
+        .filter(|v| !v.is_empty())?;
+    Some(VersionChoice::new(
+        previous,
+        alloc::format!(
+            "restoring the binding version {previous} the request was last reconciled with"
+        ),
+    ))
+}
+
 /// Settings whose names are not in `known`, for `validate-settings`.
 pub fn unknown_settings<'a>(settings: &'a [Setting], known: &[&str]) -> Vec<&'a str> {
     settings

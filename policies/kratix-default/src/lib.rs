@@ -59,27 +59,14 @@ impl Policy for KratixDefault {
     }
 
     fn validate_settings(settings: Vec<Setting>) -> Result<(), String> {
-        let unknown = unknown_settings(&settings, &[STRATEGY]);
-        if unknown.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "unknown setting(s) {}; kratix-default understands only `{STRATEGY}`",
-                unknown.join(", ")
-            ))
-        }
+        check_known_settings(&settings, &[STRATEGY], "kratix-default")
     }
 
     fn initial_version(input: InitialVersionInput) -> Result<VersionChoice, String> {
         // a recreated binding keeps the version the request declared,
         // whatever the strategy.
-        if let Some(previous) = input.previous_version.filter(|v| !v.is_empty()) {
-            return Ok(VersionChoice::new(
-                previous.clone(),
-                format!(
-                    "restoring the binding version {previous} the request was last reconciled with"
-                ),
-            ));
+        if let Some(restored) = restored_version(&input) {
+            return Ok(restored);
         }
         let (strategy, warning) = strategy(&input.settings);
         let note = warning.map(|w| format!(" ({w})")).unwrap_or_default();

@@ -98,24 +98,13 @@ impl Policy for SemverAuto {
     }
 
     fn validate_settings(settings: Vec<Setting>) -> Result<(), String> {
-        let unknown = unknown_settings(&settings, &[RANGE]);
-        if !unknown.is_empty() {
-            return Err(format!(
-                "unknown setting(s) {}; semver-auto understands only `{RANGE}`",
-                unknown.join(", ")
-            ));
-        }
+        check_known_settings(&settings, &[RANGE], "semver-auto")?;
         configured_range(&settings).map(|_| ())
     }
 
     fn initial_version(input: InitialVersionInput) -> Result<VersionChoice, String> {
-        if let Some(previous) = input.previous_version.filter(|v| !v.is_empty()) {
-            return Ok(VersionChoice::new(
-                previous.clone(),
-                format!(
-                    "restoring the binding version {previous} the request was last reconciled with"
-                ),
-            ));
+        if let Some(restored) = restored_version(&input) {
+            return Ok(restored);
         }
         if let Some(rev) = newest_revision(&input.promise) {
             return Ok(VersionChoice::new(
