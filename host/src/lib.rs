@@ -1,6 +1,9 @@
 //! kbind: Kratix-style Resource Bindings with revision-selection and upgrade
 //! rules in a swappable WebAssembly policy.
 
+/// Kratix's `platform.kratix.io/v1alpha1` types and names.
+pub mod api;
+
 /// The policy contract's types, generated from `wit/policy.wit`.
 pub mod contract;
 /// Loading, validating, caching and running wasm policies.
@@ -17,3 +20,11 @@ pub mod shipped;
 pub mod subset;
 /// `kbind test`: policy test suites.
 pub mod suite;
+/// Kratix's deterministic names for bindings, revisions and labels.
+pub mod naming;
+/// The pure planner: Kratix's binding rules as a function of state.
+pub mod planner;
+/// An in-memory object store with Kubernetes semantics.
+pub mod store;
+/// `kbind simulate`: scenarios against the planner and an in-memory store.
+pub mod sim;

@@ -1,0 +1,61 @@
+use kube::CustomResource;
+use serde::{Deserialize, Serialize};
+
+use super::Condition;
+
+/// A ResourceBinding binds one resource request to a promise version.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[kube(
+    group = "platform.kratix.io",
+    version = "v1alpha1",
+    kind = "ResourceBinding",
+    plural = "resourcebindings",
+    namespaced,
+    status = "ResourceBindingStatus",
+    category = "kratix",
+    printcolumn(name = "Resource", type_ = "string", json_path = ".spec.resourceRef.name"),
+    printcolumn(name = "Promise", type_ = "string", json_path = ".spec.promiseRef.name"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
+    printcolumn(name = "Applied", type_ = "string", json_path = ".status.lastAppliedVersion"),
+    selectable = ".spec.version"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceBindingSpec {
+    /// `latest`, or an exact promise version.
+    pub version: String,
+    pub promise_ref: PromiseRef,
+    pub resource_ref: ResourceRef,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PromiseRef {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ResourceRef {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceBindingStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The concrete version the request was last reconciled at successfully.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_applied_version: String,
+    /// The version whose configure workflow last failed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub failed_version: String,
+    /// kbind (H-8): the version a running workflow targets, as a field
+    /// rather than parsed from a condition message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub in_flight_version: String,
+    /// kbind: every version that failed for this binding, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_versions: Vec<String>,
+}

@@ -1,0 +1,96 @@
+//! `platform.kratix.io/v1alpha1` as Kratix spells it: the ResourceBinding,
+//! PromiseRevision and Promise types (the Promise only as far as kbind reads
+//! it; every other field is kept as-is), and the label, finalizer, condition
+//! and event names of the reference (§1).
+
+mod binding;
+mod condition;
+mod promise;
+mod revision;
+
+pub use binding::*;
+pub use condition::*;
+pub use promise::*;
+pub use revision::*;
+
+pub const GROUP: &str = "platform.kratix.io";
+pub const VERSION: &str = "v1alpha1";
+pub const API_VERSION: &str = "platform.kratix.io/v1alpha1";
+
+/// `spec.version` of a binding that follows the latest revision.
+pub const LATEST_VERSION: &str = "latest";
+/// The version of a Promise without a version label.
+pub const UNVERSIONED: &str = "not-set";
+
+/// Labels (reference §1.1–§1.3).
+pub mod labels {
+    pub const PROMISE_NAME: &str = "kratix.io/promise-name";
+    pub const RESOURCE_NAME: &str = "kratix.io/resource-name";
+    pub const PROMISE_VERSION: &str = "kratix.io/promise-version";
+    pub const LATEST_REVISION: &str = "kratix.io/latest-revision";
+    pub const MANUAL_RECONCILIATION: &str = "kratix.io/manual-reconciliation";
+    pub const RUN_FROM_START: &str = "internal.workflows.kratix.io/run-from-start";
+    pub const RECONCILE_RESOURCES: &str = "kratix.io/reconcile-resources";
+    pub const PAUSED: &str = "kratix.io/paused";
+    /// On workflow Jobs: the hash of (revision spec, request spec), R-20.
+    pub const WORKFLOW_HASH: &str = "kratix.io/hash";
+    pub const WORKFLOW_ACTION: &str = "kratix.io/workflow-action";
+    /// On workflow Jobs: the promise version the Job runs at.
+    pub const JOB_PROMISE_VERSION: &str = "kbind.io/promise-version";
+}
+
+/// Annotations.
+pub mod annotations {
+    pub const SKIP_CLEANUP_ON_DELETE: &str = "kratix.io/skip-resource-request-cleanup-on-delete";
+    /// kbind: the `spec.version` kbind last wrote or approved; a different
+    /// `spec.version` is a user edit, reviewed by the policy.
+    pub const APPROVED_VERSION: &str = "kbind.io/approved-version";
+    /// kbind: label keys copied from the request, so that labels removed
+    /// from the request are removed from the binding while the binding's own
+    /// labels survive (H-5).
+    pub const REQUEST_LABELS: &str = "kbind.io/request-labels";
+    /// kbind: when a policy-requested retry of a failed upgrade is due (RFC 3339).
+    pub const RETRY_AT: &str = "kbind.io/retry-at";
+}
+
+/// Finalizers (§1.2, §1.3).
+pub mod finalizers {
+    pub const DELETE_WORKFLOWS: &str = "kratix.io/delete-workflows";
+    pub const WORK_CLEANUP: &str = "kratix.io/work-cleanup";
+    pub const WORKFLOWS_CLEANUP: &str = "kratix.io/workflows-cleanup";
+    pub const RESOURCE_BINDING_CLEANUP: &str = "kratix.io/resource-binding-cleanup";
+    /// In the order Kratix processes them.
+    pub const REQUEST: [&str; 4] = [DELETE_WORKFLOWS, WORK_CLEANUP, WORKFLOWS_CLEANUP, RESOURCE_BINDING_CLEANUP];
+    pub const REVISION: &str = "kratix.io/resource-request-cleanup";
+}
+
+/// The `UpgradeSucceeded` condition (§1.1).
+pub mod upgrade {
+    pub const CONDITION: &str = "UpgradeSucceeded";
+    pub const IN_PROGRESS: &str = "UpgradeInProgress";
+    pub const COMPLETE: &str = "UpgradeComplete";
+    pub const FAILED: &str = "UpgradeFailed";
+    /// kbind (H-3): the binding names a version that has no PromiseRevision.
+    pub const VERSION_NOT_FOUND: &str = "VersionNotFound";
+    /// kbind: the policy denied a user's edit of `spec.version`.
+    pub const EDIT_DENIED: &str = "EditDenied";
+    /// kbind: the policy failed (trap, limit, refused answer); nothing changed.
+    pub const POLICY_FAILED: &str = "PolicyFailed";
+}
+
+/// Event reasons (§1.4, plus kbind's).
+pub mod events {
+    pub const FAILED_REVISION_LOOKUP: &str = "FailedPromiseRevisionLookup";
+    pub const BINDING_CREATED: &str = "BindingCreated";
+    pub const RECONCILE_SUCCEEDED: &str = "ReconcileSucceeded";
+    pub const BINDING_VERSION_UPDATED: &str = "ResourceBindingVersionUpdated";
+    pub const RECONCILE_STARTED: &str = "ReconcileStarted";
+    pub const REVISION_CREATED: &str = "RevisionCreated";
+    pub const POLICY_UPGRADE: &str = "PolicyUpgrade";
+    pub const POLICY_ROLLBACK: &str = "PolicyRollback";
+    pub const POLICY_RETRY: &str = "PolicyRetry";
+    pub const EDIT_DENIED: &str = "EditDenied";
+    pub const EDIT_ALLOWED: &str = "EditAllowed";
+    pub const POLICY_FAILED: &str = "PolicyFailed";
+    pub const REVISION_DELETE_BLOCKED: &str = "RevisionDeletionBlocked";
+}

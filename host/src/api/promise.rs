@@ -1,0 +1,91 @@
+use kube::CustomResource;
+use serde::{Deserialize, Serialize};
+
+/// The part of a Kratix Promise kbind reads. Every other field of the spec
+/// (dependencies, destinationSelectors, requiredPromises, …) is kept
+/// verbatim in `rest`, so a revision's `promiseSpec` is the whole spec.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[kube(
+    group = "platform.kratix.io",
+    version = "v1alpha1",
+    kind = "Promise",
+    plural = "promises",
+    status = "PromiseStatus",
+    category = "kratix"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PromiseSpec {
+    /// The CustomResourceDefinition of the promise's resource requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown_fields")]
+    pub api: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown_fields")]
+    pub workflows: Option<serde_json::Value>,
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromiseStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// kbind: digest of the revision set last given to `plan-upgrades`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_revisions: Option<String>,
+    /// kbind: when the policy asked to be asked again (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_upgrade_check: Option<String>,
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+pub(crate) fn preserve_unknown_fields(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+/// The request kind a promise serves, from `spec.api` (a CRD).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestKind {
+    pub group: String,
+    pub kind: String,
+    pub plural: String,
+}
+
+impl PromiseSpec {
+    pub fn request_kind(&self) -> Option<RequestKind> {
+        let spec = self.api.as_ref()?.get("spec")?;
+        let names = spec.get("names")?;
+        Some(RequestKind {
+            group: spec.get("group")?.as_str()?.to_string(),
+            kind: names.get("kind")?.as_str()?.to_string(),
+            plural: names.get("plural")?.as_str()?.to_string(),
+        })
+    }
+
+    /// The `resource.<action>` pipelines of the workflows, if any.
+    fn resource_pipelines(&self, action: &str) -> usize {
+        self.workflows
+            .as_ref()
+            .and_then(|w| w.get("resource"))
+            .and_then(|r| r.get(action))
+            .and_then(|p| p.as_array())
+            .map_or(0, Vec::len)
+    }
+}
+
+/// What kbind needs of a promise spec that may come from a Promise or from a
+/// revision's `promiseSpec`.
+pub fn has_resource_pipeline(promise_spec: &serde_json::Value, action: &str) -> bool {
+    serde_json::from_value::<PromiseSpec>(promise_spec.clone())
+        .map(|spec| spec.resource_pipelines(action) > 0)
+        .unwrap_or(false)
+}

@@ -1,0 +1,35 @@
+use kube::CustomResource;
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, PromiseRef};
+
+/// A PromiseRevision: a promise's spec at one version.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[kube(
+    group = "platform.kratix.io",
+    version = "v1alpha1",
+    kind = "PromiseRevision",
+    plural = "promiserevisions",
+    status = "PromiseRevisionStatus",
+    category = "kratix",
+    printcolumn(name = "Promise", type_ = "string", json_path = ".spec.promiseRef.name"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
+    printcolumn(name = "Latest", type_ = "boolean", json_path = ".status.latest")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PromiseRevisionSpec {
+    pub promise_ref: PromiseRef,
+    /// A full copy of the Promise's `spec` at this version.
+    #[schemars(schema_with = "super::promise::preserve_unknown_fields")]
+    pub promise_spec: serde_json::Value,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromiseRevisionStatus {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub latest: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

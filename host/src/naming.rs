@@ -1,0 +1,91 @@
+//! Kratix's deterministic object names (`lib/objectutil/name.go`,
+//! reference §1.6), exactly: bindings, revisions and label-safe request names
+//! must match what Kratix would have created, so existing objects are adopted.
+
+use md5::{Digest, Md5};
+
+const MAX_NAME_LENGTH: usize = 57; // 63 - 1 (separator) - 5 (suffix)
+const MAX_LABEL_VALUE: usize = 63;
+
+/// Truncates over-long names (to 56 bytes, as Kratix does) and drops trailing
+/// characters that are not ASCII alphanumerics.
+fn process_name(name: &str) -> &str {
+    let mut n = name;
+    if n.len() > MAX_NAME_LENGTH {
+        let mut cut = MAX_NAME_LENGTH - 1;
+        while !n.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        n = &n[..cut];
+    }
+    n.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+}
+
+fn md5_prefix(input: &str) -> String {
+    hex::encode(Md5::digest(input.as_bytes()))[..5].to_string()
+}
+
+/// `GenerateDeterministicObjectName(name, inputs...)`: the processed name,
+/// `-`, and the first 5 hex digits of md5 over the inputs joined by `-` (or
+/// over the full name when there are no inputs).
+pub fn deterministic_name(name: &str, inputs: &[&str]) -> String {
+    let hash_input = if inputs.is_empty() {
+        name.to_string()
+    } else {
+        inputs.join("-")
+    };
+    format!("{}-{}", process_name(name), md5_prefix(&hash_input))
+}
+
+/// The name Kratix gives the binding of request `request` of `promise`.
+pub fn binding_name(request: &str, promise: &str) -> String {
+    deterministic_name(&format!("{request}-{promise}"), &[])
+}
+
+/// The name of the PromiseRevision of `promise` at `version` (the hash
+/// covers the version only).
+pub fn revision_name(promise: &str, version: &str) -> String {
+    deterministic_name(promise, &[version])
+}
+
+/// The `kratix.io/resource-name` label value: the request name when it fits
+/// in a label, else its deterministic name.
+pub fn resource_name_label(request: &str) -> String {
+    if request.len() <= MAX_LABEL_VALUE {
+        request.to_string()
+    } else {
+        deterministic_name(request, &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kratix_examples() {
+        assert_eq!(binding_name("example", "redis"), "example-redis-e7f90");
+        assert_eq!(revision_name("mypromise", "v1.0.0"), "mypromise-2888c");
+        assert_eq!(revision_name("redis", "v0.1.0"), "redis-77ba1");
+        assert_eq!(revision_name("widget", "v2.0.0"), "widget-081a7");
+        assert_eq!(revision_name("anything", "not-set"), "anything-5a7f3");
+    }
+
+    #[test]
+    fn long_names_are_truncated_to_56_and_hashed_in_full() {
+        let long = "a".repeat(70);
+        assert_eq!(resource_name_label(&long), format!("{}-0f5c6", "a".repeat(56)));
+        assert_eq!(resource_name_label(&long).len(), 62);
+        let exactly_57 = "b".repeat(57);
+        assert_eq!(deterministic_name(&exactly_57, &[]).len(), 63);
+        assert_eq!(resource_name_label(&"c".repeat(63)), "c".repeat(63));
+    }
+
+    #[test]
+    fn only_trailing_non_alphanumerics_are_stripped() {
+        let name = deterministic_name("kratix-promise-1.-@$#", &[]);
+        assert!(name.starts_with("kratix-promise-1-"), "{name}");
+        assert_eq!(name.len(), "kratix-promise-1".len() + 6);
+        assert!(deterministic_name("a.b-c", &[]).starts_with("a.b-c-"));
+    }
+}

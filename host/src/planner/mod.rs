@@ -1,0 +1,70 @@
+//! The pure planner: a view of one promise (revisions, requests, bindings,
+//! workflow Jobs) plus the current time and a policy, in; ordered actions
+//! out. No I/O and no clock: the same view gives the same plan. Kratix's
+//! rules (reference §2, R-01…R-83) live here, each branch named after its
+//! rule; the policy decides what DESIGN.md gives it, and the host's safety
+//! rails check every answer.
+//!
+//! A plan is one reconcile step per object. Executing it changes the view,
+//! and planning again continues the work; a view that plans no writes is
+//! quiescent.
+
+mod convert;
+mod promise;
+mod request;
+mod status;
+pub mod view;
+
+use serde_json::Value;
+
+use crate::policy::Policy;
+use crate::store::ObjKey;
+pub use view::View;
+
+/// One change to make.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Create { object: Value, why: &'static str },
+    /// JSON merge patch of metadata/spec.
+    Patch { key: ObjKey, patch: Value, why: &'static str },
+    /// JSON merge patch of the status subresource.
+    PatchStatus { key: ObjKey, patch: Value, why: &'static str },
+    Delete { key: ObjKey, why: &'static str },
+    Event {
+        regarding: ObjKey,
+        warning: bool,
+        reason: &'static str,
+        message: String,
+    },
+}
+
+impl Action {
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Action::Event { .. })
+    }
+}
+
+/// Everything a plan step needs besides the view.
+pub struct Context<'a> {
+    pub policy: &'a dyn Policy,
+}
+
+/// Plans one step for the whole promise.
+pub fn plan(view: &View, ctx: &Context<'_>) -> Vec<Action> {
+    let mut actions = Vec::new();
+    promise::plan(view, ctx, &mut actions);
+    for request in &view.requests {
+        request::plan(view, ctx, request, &mut actions);
+    }
+    request::plan_orphans(view, &mut actions);
+    actions
+}
+
+fn event(regarding: &ObjKey, warning: bool, reason: &'static str, message: impl Into<String>) -> Action {
+    Action::Event {
+        regarding: regarding.clone(),
+        warning,
+        reason,
+        message: message.into(),
+    }
+}

@@ -1,0 +1,431 @@
+//! The promise side: revisions from the Promise (R-62…R-67), the latest
+//! marker (R-68…R-70, without the two-step race H-1), revision deletion
+//! (R-71…R-77 with #820: refused while bound, never cascades), promise
+//! deletion, and the policy's upgrade planning when revisions change.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{Action, Context, View, convert, event};
+use crate::api::{self, LATEST_VERSION, UNVERSIONED, annotations, events, finalizers, labels};
+use crate::contract::{PlanInput, PlanTrigger, SpecChangeInput};
+use crate::naming;
+use crate::store::{ObjKey, rfc3339};
+
+pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
+    if let Some((key, promise, deleting)) = &view.promise {
+        if *deleting {
+            plan_promise_deletion(view, key, promise, out);
+        } else {
+            plan_revision_for_promise(view, ctx, key, promise, out);
+        }
+    }
+    plan_latest_marker(view, out);
+    plan_revision_deletion(view, out);
+    plan_policy_upgrades(view, ctx, out);
+}
+
+fn promise_version(promise: &api::Promise) -> String {
+    promise
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::PROMISE_VERSION))
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .unwrap_or_else(|| UNVERSIONED.to_string())
+}
+
+fn has_label(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, key: &str, value: &str) -> bool {
+    meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str) == Some(value)
+}
+
+/// R-62…R-67: create or update the revision of the Promise's current
+/// version, mirror the version into the status, and re-run requests after a
+/// spec change as the policy selects them.
+fn plan_revision_for_promise(
+    view: &View,
+    ctx: &Context<'_>,
+    key: &ObjKey,
+    promise: &api::Promise,
+    out: &mut Vec<Action>,
+) {
+    let meta = &promise.metadata;
+    let wanted: Vec<&str> = [finalizers::REVISION, "kratix.io/revision-cleanup"].to_vec();
+    let current = meta.finalizers.clone().unwrap_or_default();
+    if wanted.iter().any(|f| !current.iter().any(|c| c == f)) {
+        let mut all = current.clone();
+        all.extend(wanted.iter().filter(|f| !current.iter().any(|c| c == *f)).map(|f| f.to_string()));
+        out.push(Action::Patch {
+            key: key.clone(),
+            patch: json!({"metadata": {"finalizers": all}}),
+            why: "R-82: promise finalizers",
+        });
+    }
+
+    let version = promise_version(promise);
+    let name = naming::revision_name(&view.promise_name, &version);
+    let spec = serde_json::to_value(&promise.spec).unwrap_or(Value::Null);
+    match view.revisions.iter().find(|r| r.metadata.name.as_deref() == Some(name.as_str())) {
+        None => {
+            out.push(Action::Create {
+                object: json!({
+                    "apiVersion": api::API_VERSION,
+                    "kind": "PromiseRevision",
+                    "metadata": {
+                        "name": name,
+                        "labels": {labels::PROMISE_NAME: view.promise_name, labels::LATEST_REVISION: "true"},
+                        "finalizers": [finalizers::REVISION],
+                        "ownerReferences": [{
+                            "apiVersion": api::API_VERSION, "kind": "Promise",
+                            "name": view.promise_name, "uid": meta.uid.clone().unwrap_or_default(),
+                            "controller": true, "blockOwnerDeletion": true,
+                        }],
+                    },
+                    "spec": {"promiseRef": {"name": view.promise_name}, "promiseSpec": spec, "version": version},
+                }),
+                why: "R-64: revision for the promise's version",
+            });
+            out.push(event(key, false, events::REVISION_CREATED, format!("Revision {name} created")));
+        }
+        Some(rev) => {
+            // a revision is overwritten with the current spec and
+            // always made latest when its version is applied.
+            let spec_differs = rev.spec.promise_spec != spec;
+            let unlabelled = !has_label(&rev.metadata, labels::LATEST_REVISION, "true");
+            if spec_differs || unlabelled || rev.metadata.deletion_timestamp.is_some() {
+                if rev.metadata.deletion_timestamp.is_none() {
+                    out.push(Action::Patch {
+                        key: convert::revision_key(rev),
+                        patch: json!({
+                            "metadata": {"labels": {labels::LATEST_REVISION: "true", labels::PROMISE_NAME: view.promise_name}},
+                            "spec": {"promiseSpec": spec},
+                        }),
+                        why: "R-64/R-66: revision takes the current spec and becomes latest",
+                    });
+                }
+            }
+        }
+    }
+
+    let status = promise.status.clone().unwrap_or_default();
+    if status.version.as_deref() != Some(version.as_str()) {
+        out.push(Action::PatchStatus {
+            key: key.clone(),
+            patch: json!({"status": {"version": version}}),
+            why: "R-62: status.version mirrors the version label",
+        });
+    }
+
+    // R-67 / #815: after a spec change, re-run the requests the policy selects.
+    let generation = meta.generation.unwrap_or(1);
+    let force_all = has_label(meta, labels::RECONCILE_RESOURCES, "true");
+    if status.observed_generation != Some(generation) || force_all {
+        let spec_changed = status.observed_generation.is_some() && generation != 1;
+        let selected: Vec<&super::view::RequestObj> = if force_all {
+            view.requests.iter().collect()
+        } else if spec_changed {
+            select_reruns(view, ctx, &version, out)
+        } else {
+            vec![]
+        };
+        for request in selected {
+            if !request.deleting && request.labels.get(labels::RUN_FROM_START).map(String::as_str) != Some("true") {
+                out.push(Action::Patch {
+                    key: request.key.clone(),
+                    patch: json!({"metadata": {"labels": {labels::RUN_FROM_START: "true"}}}),
+                    why: "R-67: re-run after a promise change",
+                });
+            }
+        }
+        if force_all {
+            out.push(Action::Patch {
+                key: key.clone(),
+                patch: json!({"metadata": {"labels": {labels::RECONCILE_RESOURCES: null}}}),
+                why: "R-67: reconcile-resources consumed",
+            });
+        }
+        out.push(Action::PatchStatus {
+            key: key.clone(),
+            patch: json!({"status": {"observedGeneration": generation}}),
+            why: "R-67: spec change observed",
+        });
+    }
+}
+
+fn select_reruns<'v>(
+    view: &'v View,
+    ctx: &Context<'_>,
+    changed_version: &str,
+    out: &mut Vec<Action>,
+) -> Vec<&'v super::view::RequestObj> {
+    let input = SpecChangeInput {
+        now: view.now,
+        settings: ctx.policy.settings().to_vec(),
+        promise: convert::promise(view),
+        changed_version: changed_version.into(),
+        bindings: view.bindings.iter().map(|b| convert::binding(view, b)).collect(),
+    };
+    let promise_key = ObjKey::new("Promise", "", &view.promise_name);
+    match ctx.policy.rerun_on_spec_change(&input) {
+        Ok(decided) => decided
+            .value
+            .rerun
+            .iter()
+            .filter_map(|r| {
+                let binding = view.bindings.iter().find(|b| {
+                    b.metadata.namespace.as_deref() == Some(r.namespace.as_str())
+                        && b.metadata.name.as_deref() == Some(r.name.as_str())
+                });
+                if binding.is_none() {
+                    out.push(event(
+                        &promise_key,
+                        true,
+                        events::POLICY_FAILED,
+                        format!("policy {} selected binding {r} which was not in its input; ignored", ctx.policy.id()),
+                    ));
+                }
+                let b = binding?;
+                view.requests
+                    .iter()
+                    .find(|q| q.namespace() == b.spec.resource_ref.namespace && q.name() == b.spec.resource_ref.name)
+            })
+            .collect(),
+        Err(err) => {
+            out.push(event(&promise_key, true, events::POLICY_FAILED, err.to_string()));
+            vec![]
+        }
+    }
+}
+
+/// R-68 done atomically: the newest holder of the latest label wins, every
+/// other revision loses label and status in the same step, so there is never
+/// a window with two latest revisions or none (H-1).
+fn plan_latest_marker(view: &View, out: &mut Vec<Action>) {
+    let live: Vec<_> = view.revisions.iter().filter(|r| r.metadata.deletion_timestamp.is_none()).collect();
+    let labelled: Vec<_> = live
+        .iter()
+        .filter(|r| has_label(&r.metadata, labels::LATEST_REVISION, "true"))
+        .collect();
+    let is_latest = |r: &api::PromiseRevision| r.status.as_ref().is_some_and(|s| s.latest);
+    let winner = labelled
+        .iter()
+        .find(|r| !is_latest(r))
+        .or_else(|| labelled.first())
+        .map(|r| r.metadata.name.clone());
+    for rev in &view.revisions {
+        let key = convert::revision_key(rev);
+        let want = winner.is_some() && rev.metadata.name == winner.clone().flatten();
+        if has_label(&rev.metadata, labels::LATEST_REVISION, "true") && !want {
+            out.push(Action::Patch {
+                key: key.clone(),
+                patch: json!({"metadata": {"labels": {labels::LATEST_REVISION: null}}}),
+                why: "R-68: only one revision carries the latest label",
+            });
+        }
+        if !has_label(&rev.metadata, labels::PROMISE_NAME, &view.promise_name) {
+            out.push(Action::Patch {
+                key: key.clone(),
+                patch: json!({"metadata": {"labels": {labels::PROMISE_NAME: view.promise_name}}}),
+                why: "R-68: promise-name label",
+            });
+        }
+        let skip_cleanup = rev
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.get(annotations::SKIP_CLEANUP_ON_DELETE).map(String::as_str) == Some("true"));
+        let fins = rev.metadata.finalizers.clone().unwrap_or_default();
+        if rev.metadata.deletion_timestamp.is_none() && !skip_cleanup && !fins.iter().any(|f| f == finalizers::REVISION) {
+            let mut all = fins.clone();
+            all.push(finalizers::REVISION.into());
+            out.push(Action::Patch {
+                key: key.clone(),
+                patch: json!({"metadata": {"finalizers": all}}),
+                why: "R-68: revision finalizer",
+            });
+        }
+        if is_latest(rev) != want {
+            out.push(Action::PatchStatus {
+                key,
+                // Kratix omits `latest` when false.
+                patch: json!({"status": {"latest": if want { json!(true) } else { Value::Null }}}),
+                why: "R-68: status.latest follows the label",
+            });
+        }
+    }
+}
+
+/// #820 instead of R-72…R-75: a revision being deleted keeps its finalizer
+/// while any binding names its version, any request still runs at it, or it
+/// is the latest revision of a live promise. Nothing cascades.
+fn plan_revision_deletion(view: &View, out: &mut Vec<Action>) {
+    let promise_live = view.promise.as_ref().is_some_and(|(_, _, deleting)| !deleting);
+    for rev in view.revisions.iter().filter(|r| r.metadata.deletion_timestamp.is_some()) {
+        let fins = rev.metadata.finalizers.clone().unwrap_or_default();
+        if !fins.iter().any(|f| f == finalizers::REVISION) {
+            continue;
+        }
+        let version = &rev.spec.version;
+        let mut holders: Vec<String> = view
+            .bindings
+            .iter()
+            .filter(|b| &b.spec.version == version)
+            .map(|b| format!("binding {}", convert::key_of(b)))
+            .collect();
+        holders.extend(
+            view.requests
+                .iter()
+                .filter(|r| &r.promise_version == version && !r.deleting)
+                .map(|r| format!("request {}/{}", r.namespace(), r.name())),
+        );
+        let latest = rev.status.as_ref().is_some_and(|s| s.latest);
+        let key = convert::revision_key(rev);
+        if latest && promise_live {
+            out.push(event(&key, true, events::REVISION_DELETE_BLOCKED, "can not delete the latest PromiseRevision"));
+        } else if !holders.is_empty() {
+            holders.sort();
+            out.push(event(
+                &key,
+                true,
+                events::REVISION_DELETE_BLOCKED,
+                format!("version {version} is still in use by {}; move them to another version first", holders.join(", ")),
+            ));
+        } else {
+            let rest: Vec<String> = fins.into_iter().filter(|f| f != finalizers::REVISION).collect();
+            out.push(Action::Patch {
+                key,
+                patch: json!({"metadata": {"finalizers": rest}}),
+                why: "#820: an unused revision goes",
+            });
+        }
+    }
+}
+
+/// requests first, then revisions, then the finalizers.
+fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out: &mut Vec<Action>) {
+    let fins = promise.metadata.finalizers.clone().unwrap_or_default();
+    if !view.requests.is_empty() {
+        for request in view.requests.iter().filter(|r| !r.deleting) {
+            out.push(Action::Delete {
+                key: request.key.clone(),
+                why: "R-82: deleting a promise deletes its requests",
+            });
+        }
+        return;
+    }
+    if !view.revisions.is_empty() {
+        for rev in view.revisions.iter().filter(|r| r.metadata.deletion_timestamp.is_none()) {
+            out.push(Action::Delete {
+                key: convert::revision_key(rev),
+                why: "R-82: then its revisions",
+            });
+        }
+        return;
+    }
+    if !fins.is_empty() {
+        out.push(Action::Patch {
+            key: key.clone(),
+            patch: json!({"metadata": {"finalizers": []}}),
+            why: "R-82: promise cleaned up",
+        });
+    }
+}
+
+/// A digest of what `plan-upgrades` depends on from the revisions.
+fn revisions_digest(view: &View) -> String {
+    let mut entries: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    for r in view.revisions.iter().filter(|r| r.metadata.deletion_timestamp.is_none()) {
+        entries.insert(
+            r.metadata.name.clone().unwrap_or_default(),
+            (r.spec.version.clone(), r.status.as_ref().is_some_and(|s| s.latest)),
+        );
+    }
+    hex::encode(&Sha256::digest(serde_json::to_vec(&entries).unwrap_or_default())[..8])
+}
+
+/// When the revision set changed (or the policy's re-check is due), ask the
+/// policy to plan upgrades for every binding of the promise at once, and
+/// apply the answers that pass the host's rails.
+fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
+    let Some((key, promise, false)) = &view.promise else { return };
+    let status = promise.status.clone().unwrap_or_default();
+    let digest = revisions_digest(view);
+    let timer_due = status
+        .next_upgrade_check
+        .as_deref()
+        .and_then(|t| crate::eval::input::parse_time(t).ok())
+        .is_some_and(|due| due <= view.now);
+    let trigger = if status.observed_revisions.as_deref() != Some(digest.as_str()) {
+        PlanTrigger::RevisionsChanged
+    } else if timer_due {
+        PlanTrigger::Timer
+    } else {
+        return;
+    };
+    // Wait for the latest marker to settle before asking (no decision on a
+    // half-moved marker).
+    let latest = view.revisions.iter().filter(|r| r.status.as_ref().is_some_and(|s| s.latest)).count();
+    if out.iter().any(|a| matches!(a, Action::PatchStatus { key, .. } | Action::Patch { key, .. } if key.kind == "PromiseRevision")) || latest > 1 {
+        return;
+    }
+    let input = PlanInput {
+        now: view.now,
+        settings: ctx.policy.settings().to_vec(),
+        promise: convert::promise(view),
+        bindings: view.bindings.iter().map(|b| convert::binding(view, b)).collect(),
+        trigger,
+    };
+    let mut next_check = Value::Null;
+    match ctx.policy.plan_upgrades(&input) {
+        Ok(decided) => {
+            let plan = decided.value;
+            for upgrade in &plan.upgrades {
+                let target = view.bindings.iter().find(|b| {
+                    b.metadata.namespace.as_deref() == Some(upgrade.binding.namespace.as_str())
+                        && b.metadata.name.as_deref() == Some(upgrade.binding.name.as_str())
+                });
+                let Some(b) = target else {
+                    out.push(event(key, true, events::POLICY_FAILED, format!(
+                        "policy {} planned an upgrade of {} which was not in its input; refused",
+                        ctx.policy.id(), upgrade.binding
+                    )));
+                    continue;
+                };
+                let bkey = convert::key_of(b);
+                if upgrade.version != LATEST_VERSION && !input.promise.has_version(&upgrade.version) {
+                    out.push(event(&bkey, true, events::POLICY_FAILED, format!(
+                        "policy {} chose version {} which has no PromiseRevision; refused",
+                        ctx.policy.id(), upgrade.version
+                    )));
+                    continue;
+                }
+                if b.spec.version == upgrade.version {
+                    continue;
+                }
+                out.push(Action::Patch {
+                    key: bkey.clone(),
+                    patch: json!({
+                        "metadata": {"annotations": {annotations::APPROVED_VERSION: upgrade.version}},
+                        "spec": {"version": upgrade.version},
+                    }),
+                    why: "policy plan-upgrades",
+                });
+                out.push(event(&bkey, false, events::POLICY_UPGRADE, format!(
+                    "{} -> {}: {}", b.spec.version, upgrade.version, upgrade.reason
+                )));
+            }
+            if let Some(ms) = plan.recheck_after_ms {
+                next_check = json!(rfc3339(view.now.saturating_add(ms as i64)));
+            }
+        }
+        Err(err) => out.push(event(key, true, events::POLICY_FAILED, err.to_string())),
+    }
+    out.push(Action::PatchStatus {
+        key: key.clone(),
+        patch: json!({"status": {"observedRevisions": digest, "nextUpgradeCheck": next_check}}),
+        why: "upgrade planning done for this revision set",
+    });
+}

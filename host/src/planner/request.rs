@@ -1,0 +1,699 @@
+//! One resource request per step: binding create/adopt/update (R-11…R-17,
+//! H-5), review of user edits, revision resolution (R-01…R-08, H-3), the
+//! upgrade trigger (R-21…R-30 with a structured in-flight version, H-8),
+//! the configure workflow and its outcome (R-18… …R-36, H-2),
+//! failure handling by the policy, and deletion (R-50…R-54, H-4).
+
+use std::collections::BTreeMap;
+
+use md5::{Digest, Md5};
+use serde_json::{Value, json};
+
+use super::status::{self, StatusUpdate};
+use super::view::{JOB_KIND, JobObj, JobPhase, RequestObj, View};
+use super::{Action, Context, convert, event};
+use crate::api::{
+    self, LATEST_VERSION, PromiseRevision, ResourceBinding, UNVERSIONED, annotations, events, finalizers,
+    has_resource_pipeline, labels, upgrade,
+};
+use crate::contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
+use crate::naming;
+use crate::store::{ObjKey, rfc3339};
+
+const TRIGGER_LABELS: [&str; 2] = [labels::MANUAL_RECONCILIATION, labels::RUN_FROM_START];
+
+fn bindings_of<'v>(view: &'v View, request: &RequestObj) -> Vec<&'v ResourceBinding> {
+    let label = request.label_name();
+    view.bindings
+        .iter()
+        .filter(|b| {
+            let l = b.metadata.labels.clone().unwrap_or_default();
+            b.metadata.namespace.as_deref() == Some(request.namespace())
+                && l.get(labels::PROMISE_NAME) == Some(&view.promise_name)
+                && l.get(labels::RESOURCE_NAME) == Some(&label)
+        })
+        .collect()
+}
+
+fn latest_revision(view: &View) -> Option<&PromiseRevision> {
+    view.revisions
+        .iter()
+        .find(|r| r.status.as_ref().is_some_and(|s| s.latest) && r.metadata.deletion_timestamp.is_none())
+}
+
+/// exactly one revision with this version.
+fn revision_at<'v>(view: &'v View, version: &str) -> Result<&'v PromiseRevision, String> {
+    let found: Vec<_> = view.revisions.iter().filter(|r| r.spec.version == version).collect();
+    match found.len() {
+        1 => Ok(found[0]),
+        0 => Err(format!(
+            "cannot find a PromiseRevision for Promise {} with version {version}: promise revision not found",
+            view.promise_name
+        )),
+        _ => Err(format!("multiple PromiseRevisions for Promise {} with version {version}", view.promise_name)),
+    }
+}
+
+fn no_latest(view: &View) -> String {
+    format!(
+        "cannot find any PromiseRevision for Promise {} with status.latest set to true: no latest promise revision yet",
+        view.promise_name
+    )
+}
+
+fn label(b: &ResourceBinding, key: &str) -> Option<String> {
+    b.metadata.labels.as_ref().and_then(|l| l.get(key)).cloned()
+}
+
+fn annotation(b: &ResourceBinding, key: &str) -> Option<String> {
+    b.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned()
+}
+
+pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<Action>) {
+    let found = bindings_of(view, request);
+    if found.len() > 1 {
+        //
+        out.push(event(&request.key, true, events::FAILED_REVISION_LOOKUP, format!(
+            "found multiple ResourceBindings for Resource {} in namespace {};there should be one ResourceBinding per Resource",
+            request.name(), request.namespace()
+        )));
+        return;
+    }
+    let binding = found.first().copied();
+    if request.deleting {
+        plan_deletion(view, request, binding, out);
+        return;
+    }
+    if request.labels.get(labels::PROMISE_NAME) != Some(&view.promise_name) {
+        out.push(Action::Patch {
+            key: request.key.clone(),
+            patch: json!({"metadata": {"labels": {labels::PROMISE_NAME: view.promise_name}}}),
+            why: "request carries its promise's name",
+        });
+        return;
+    }
+    if view.promise.as_ref().is_none_or(|(_, _, deleting)| *deleting) {
+        // a promise being deleted runs no configure workflows.
+        return;
+    }
+    let missing: Vec<&str> = finalizers::REQUEST.iter().copied().filter(|f| !request.finalizers.iter().any(|x| x == f)).collect();
+    if !missing.is_empty() {
+        let mut all = request.finalizers.clone();
+        all.extend(missing.iter().map(|f| f.to_string()));
+        out.push(Action::Patch {
+            key: request.key.clone(),
+            patch: json!({"metadata": {"finalizers": all}}),
+            why: "R-52: request finalizers",
+        });
+        return;
+    }
+    let Some(binding) = binding else {
+        create_binding(view, ctx, request, out);
+        return;
+    };
+    if maintain_binding(view, request, binding, out) || review_edit(view, ctx, binding, out) {
+        return;
+    }
+    let bkey = convert::key_of(binding);
+
+    // R-02…R-07: the revision the binding names.
+    let desired = if binding.spec.version == LATEST_VERSION || binding.spec.version.is_empty() {
+        match latest_revision(view) {
+            Some(r) => r,
+            None => {
+                out.push(event(&request.key, true, events::FAILED_REVISION_LOOKUP, no_latest(view)));
+                return;
+            }
+        }
+    } else {
+        match revision_at(view, &binding.spec.version) {
+            Ok(r) => r,
+            Err(message) => {
+                // R-58 plus H-3: say so on the binding, not "in progress".
+                out.push(event(&request.key, true, events::FAILED_REVISION_LOOKUP, message.clone()));
+                if let Some(patch) = status::patch(
+                    binding,
+                    StatusUpdate {
+                        condition: Some(("False", upgrade::VERSION_NOT_FOUND, message)),
+                        ..StatusUpdate::default()
+                    },
+                    view.now,
+                ) {
+                    out.push(Action::PatchStatus { key: bkey, patch, why: "H-3: version has no revision" });
+                }
+                return;
+            }
+        }
+    };
+    let target = desired.spec.version.clone();
+    if upgrade_trigger(view, request, binding, &target, out) {
+        return;
+    }
+    configure(view, ctx, request, binding, desired, out);
+}
+
+/// R-11…R-16: a binding for a request that has none, at the version the
+/// policy chooses (host rail: `latest` or a version with a revision).
+fn create_binding(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<Action>) {
+    let input = InitialVersionInput {
+        now: view.now,
+        settings: ctx.policy.settings().to_vec(),
+        promise: convert::promise(view),
+        request: convert::request(request),
+        previous_version: Some(request.binding_version.clone()).filter(|v| !v.is_empty()),
+    };
+    let choice = match ctx.policy.initial_version(&input) {
+        Ok(d) => d.value,
+        Err(err) => {
+            out.push(event(&request.key, true, events::POLICY_FAILED, err.to_string()));
+            return;
+        }
+    };
+    if choice.version != LATEST_VERSION && !input.promise.has_version(&choice.version) {
+        out.push(event(&request.key, true, events::POLICY_FAILED, format!(
+            "policy {} chose version {:?} for a new binding, which has no PromiseRevision; no binding created",
+            ctx.policy.id(), choice.version
+        )));
+        return;
+    }
+    let name = naming::binding_name(request.name(), &view.promise_name);
+    let (labels, copied) = binding_labels(view, request, &BTreeMap::new(), None);
+    out.push(Action::Create {
+        object: json!({
+            "apiVersion": api::API_VERSION,
+            "kind": "ResourceBinding",
+            "metadata": {
+                "name": name,
+                "namespace": request.namespace(),
+                "labels": labels,
+                "annotations": {annotations::APPROVED_VERSION: choice.version, annotations::REQUEST_LABELS: copied},
+            },
+            "spec": {
+                "version": choice.version,
+                "promiseRef": {"name": view.promise_name},
+                "resourceRef": {"name": request.name(), "namespace": request.namespace()},
+            },
+        }),
+        why: "R-12: one binding per request",
+    });
+    out.push(event(&request.key, false, events::BINDING_CREATED, format!(
+        "Binding {name} created for promise {} version {} ({})",
+        view.promise_name, choice.version, choice.reason
+    )));
+}
+
+/// R-13 with H-5: identity labels and the request's labels (minus the
+/// one-shot trigger labels) over the binding's own labels, which survive;
+/// labels copied earlier and since removed from the request are removed.
+fn binding_labels(
+    view: &View,
+    request: &RequestObj,
+    current: &BTreeMap<String, String>,
+    previously_copied: Option<&str>,
+) -> (BTreeMap<String, String>, String) {
+    let mut labels = current.clone();
+    for old in previously_copied.unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+        if !request.labels.contains_key(old) {
+            labels.remove(old);
+        }
+    }
+    let mut copied: Vec<&str> = vec![];
+    for (k, v) in &request.labels {
+        if TRIGGER_LABELS.contains(&k.as_str()) {
+            continue;
+        }
+        labels.insert(k.clone(), v.clone());
+        copied.push(k);
+    }
+    labels.insert(labels::PROMISE_NAME.into(), view.promise_name.clone());
+    labels.insert(labels::RESOURCE_NAME.into(), request.label_name());
+    (labels, copied.join(","))
+}
+
+/// keep labels and references in shape. True if it wrote.
+fn maintain_binding(view: &View, request: &RequestObj, b: &ResourceBinding, out: &mut Vec<Action>) -> bool {
+    let current: BTreeMap<String, String> = b.metadata.labels.clone().unwrap_or_default().into_iter().collect();
+    let copied_before = annotation(b, annotations::REQUEST_LABELS);
+    let (wanted, copied) = binding_labels(view, request, &current, copied_before.as_deref());
+    let refs_ok = b.spec.promise_ref.name == view.promise_name
+        && b.spec.resource_ref.name == request.name()
+        && b.spec.resource_ref.namespace == request.namespace();
+    let approved = annotation(b, annotations::APPROVED_VERSION);
+    if wanted == current && refs_ok && copied_before.as_deref() == Some(copied.as_str()) && approved.is_some() {
+        return false;
+    }
+    let mut label_patch = serde_json::Map::new();
+    for (k, v) in &wanted {
+        if current.get(k) != Some(v) {
+            label_patch.insert(k.clone(), json!(v));
+        }
+    }
+    for k in current.keys().filter(|k| !wanted.contains_key(*k)) {
+        label_patch.insert(k.clone(), Value::Null);
+    }
+    let mut annotations_patch = json!({annotations::REQUEST_LABELS: copied});
+    if approved.is_none() {
+        // An adopted or pre-created binding: its version stands.
+        annotations_patch[annotations::APPROVED_VERSION] = json!(b.spec.version);
+    }
+    out.push(Action::Patch {
+        key: convert::key_of(b),
+        patch: json!({
+            "metadata": {"labels": label_patch, "annotations": annotations_patch},
+            "spec": {
+                "promiseRef": {"name": view.promise_name},
+                "resourceRef": {"name": request.name(), "namespace": request.namespace(), "generation": null},
+            },
+        }),
+        why: "R-13/R-15: binding labels and references",
+    });
+    true
+}
+
+/// A `spec.version` that differs from the one kbind approved is a user's
+/// edit: the policy reviews it; denied edits are reverted with the reason.
+fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Vec<Action>) -> bool {
+    let Some(approved) = annotation(b, annotations::APPROVED_VERSION) else { return false };
+    if approved == b.spec.version {
+        return false;
+    }
+    let key = convert::key_of(b);
+    let mut before = convert::binding(view, b);
+    before.version = approved.clone();
+    let input = EditInput {
+        now: view.now,
+        settings: ctx.policy.settings().to_vec(),
+        promise: convert::promise(view),
+        binding: before,
+        requested_version: b.spec.version.clone(),
+    };
+    match ctx.policy.review_edit(&input) {
+        Ok(d) if d.value.allowed => {
+            out.push(Action::Patch {
+                key: key.clone(),
+                patch: json!({"metadata": {"annotations": {annotations::APPROVED_VERSION: b.spec.version}}}),
+                why: "user edit allowed by the policy",
+            });
+            out.push(event(&key, false, events::EDIT_ALLOWED, format!("{approved} -> {}: {}", b.spec.version, d.value.reason)));
+        }
+        Ok(d) => {
+            out.push(Action::Patch {
+                key: key.clone(),
+                patch: json!({"spec": {"version": approved}}),
+                why: "user edit denied by the policy",
+            });
+            out.push(event(&key, true, events::EDIT_DENIED, format!("{approved} -> {} denied: {}", b.spec.version, d.value.reason)));
+        }
+        Err(err) => {
+            let message = err.to_string();
+            out.push(event(&key, true, events::POLICY_FAILED, message.clone()));
+            if let Some(patch) = status::patch(b, StatusUpdate {
+                condition: Some(("False", upgrade::POLICY_FAILED, message)),
+                ..StatusUpdate::default()
+            }, view.now) {
+                out.push(Action::PatchStatus { key, patch, why: "policy failed to review the edit" });
+            }
+        }
+    }
+    true
+}
+
+/// R-23…R-30 (the binding controller), with the in-flight version as a
+/// status field (H-8). Also fires a retry the policy scheduled. True if it wrote.
+fn upgrade_trigger(view: &View, request: &RequestObj, b: &ResourceBinding, target: &str, out: &mut Vec<Action>) -> bool {
+    let rr_version = request.promise_version.as_str();
+    if rr_version.is_empty() || rr_version == UNVERSIONED {
+        return false;
+    }
+    let st = status::current(b);
+    let condition = status::condition(b);
+    let retry_due = annotation(b, annotations::RETRY_AT)
+        .and_then(|t| crate::eval::input::parse_time(&t).ok())
+        .is_some_and(|due| due <= view.now);
+    let manual = label(b, labels::MANUAL_RECONCILIATION).as_deref() == Some("true") || retry_due;
+    if !manual {
+        if rr_version == target {
+            return false;
+        }
+        // R-26 guard: never retry the same failed version on its own.
+        if condition.as_ref().is_some_and(|c| c.status == "False") && st.failed_version == target {
+            return false;
+        }
+        if st.in_flight_version == target {
+            return false; // already running for this version
+        }
+    }
+    let key = convert::key_of(b);
+    if st.in_flight_version != target || manual {
+        out.push(Action::Patch {
+            key: request.key.clone(),
+            patch: json!({"metadata": {"labels": {labels::MANUAL_RECONCILIATION: "true"}}}),
+            why: "R-28: re-run the request at the binding's version",
+        });
+    }
+    if label(b, labels::MANUAL_RECONCILIATION).is_some() || retry_due {
+        out.push(Action::Patch {
+            key: key.clone(),
+            patch: json!({"metadata": {
+                "labels": {labels::MANUAL_RECONCILIATION: null},
+                "annotations": {annotations::RETRY_AT: null},
+            }}),
+            why: "R-29: manual reconciliation consumed",
+        });
+    }
+    let message = if manual {
+        format!("Reconciliation requested for version {target}")
+    } else {
+        format!("Upgrade to version {target} is in progress")
+    };
+    if let Some(patch) = status::patch(b, StatusUpdate {
+        condition: Some(("Unknown", upgrade::IN_PROGRESS, message)),
+        failed_version: Some(String::new()),
+        in_flight: Some(target.to_string()),
+        ..StatusUpdate::default()
+    }, view.now) {
+        out.push(Action::PatchStatus { key, patch, why: "R-30: upgrade in progress" });
+    }
+    true
+}
+
+/// md5 of the revision's promise spec and the request's spec.
+fn workflow_hash(revision: &PromiseRevision, request: &RequestObj) -> String {
+    let md5 = |v: &Value| hex::encode(Md5::digest(serde_json::to_vec(v).unwrap_or_default()));
+    hex::encode(Md5::digest(format!("{}-{}", md5(&revision.spec.promise_spec), md5(&request.spec))))
+}
+
+fn jobs_of<'v>(view: &'v View, request: &RequestObj, action: &str) -> Vec<&'v JobObj> {
+    let label = request.label_name();
+    let mut jobs: Vec<_> = view
+        .jobs
+        .iter()
+        .filter(|j| j.key.namespace == request.namespace() && j.request_label == label && j.action == action)
+        .collect();
+    jobs.sort_by_key(|j| j.sequence);
+    jobs
+}
+
+fn new_job(view: &View, request: &RequestObj, action: &str, version: &str, hash: &str) -> Value {
+    let sequence = view.jobs.iter().map(|j| j.sequence).max().unwrap_or(0) + 1;
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": JOB_KIND,
+        "metadata": {
+            "name": format!("{}-{}-{action}-{sequence}", request.name(), view.promise_name),
+            "namespace": request.namespace(),
+            "labels": {
+                labels::PROMISE_NAME: view.promise_name,
+                labels::RESOURCE_NAME: request.label_name(),
+                labels::WORKFLOW_ACTION: action,
+                labels::JOB_PROMISE_VERSION: version,
+                labels::WORKFLOW_HASH: hash,
+            },
+            "annotations": {"kbind.io/sequence": sequence.to_string()},
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "pipeline", "env": [
+            {"name": "KRATIX_PROMISE_VERSION", "value": version},
+            {"name": "KRATIX_PROMISE_NAME", "value": view.promise_name},
+        ]}]}}},
+    })
+}
+
+/// The configure workflow and its outcome (RR controller, R-18…R-20,
+/// R-31…R-36).
+fn configure(
+    view: &View,
+    ctx: &Context<'_>,
+    request: &RequestObj,
+    b: &ResourceBinding,
+    revision: &PromiseRevision,
+    out: &mut Vec<Action>,
+) {
+    let target = revision.spec.version.clone();
+    let triggered: Vec<&str> = TRIGGER_LABELS
+        .iter()
+        .copied()
+        .filter(|l| request.labels.get(*l).map(String::as_str) == Some("true"))
+        .collect();
+    let clear_triggers = |out: &mut Vec<Action>| {
+        if !triggered.is_empty() {
+            let nulls: serde_json::Map<String, Value> = triggered.iter().map(|l| (l.to_string(), Value::Null)).collect();
+            out.push(Action::Patch {
+                key: request.key.clone(),
+                patch: json!({"metadata": {"labels": nulls}}),
+                why: "trigger labels consumed",
+            });
+        }
+    };
+    if !has_resource_pipeline(&revision.spec.promise_spec, "configure") {
+        // no workflow, the version is recorded at once.
+        clear_triggers(out);
+        record_success(view, request, b, &target, out);
+        return;
+    }
+    let hash = workflow_hash(revision, request);
+    let jobs = jobs_of(view, request, "configure");
+    let last = jobs.last().copied();
+    // R-20, and H-2: a different version always runs, even with an
+    // identical promise spec.
+    let stale = last.is_none_or(|j| j.hash != hash || j.version != target);
+    if !triggered.is_empty() || stale {
+        out.push(Action::Create {
+            object: new_job(view, request, "configure", &target, &hash),
+            why: "R-20: configure workflow at the binding's revision",
+        });
+        clear_triggers(out);
+        out.push(event(&request.key, false, events::RECONCILE_STARTED, format!(
+            "reconciling resource request with promise revision {}",
+            revision.metadata.name.clone().unwrap_or_default()
+        )));
+        return;
+    }
+    let Some(job) = last else { return };
+    let key = convert::key_of(b);
+    let st = status::current(b);
+    match &job.phase {
+        JobPhase::Running => {
+            //
+            let mark = !st.failed_version.is_empty()
+                || status::condition(b).is_some_and(|c| c.status == "False")
+                || (!st.last_applied_version.is_empty() && st.last_applied_version != target);
+            let same_run_requested = status::condition(b)
+                .is_some_and(|c| c.reason == upgrade::IN_PROGRESS && c.message.ends_with(&format!("version {target}")));
+            let update = StatusUpdate {
+                condition: (mark && !same_run_requested)
+                    .then(|| ("Unknown", upgrade::IN_PROGRESS, format!("Upgrade to version {target} is in progress"))),
+                failed_version: mark.then(String::new),
+                in_flight: Some(target.clone()),
+                ..StatusUpdate::default()
+            };
+            if let Some(patch) = status::patch(b, update, view.now) {
+                out.push(Action::PatchStatus { key, patch, why: "R-32: workflow running" });
+            }
+        }
+        JobPhase::Failed(message) => {
+            //
+            let first_report = st.failed_version != target || !st.in_flight_version.is_empty();
+            let update = StatusUpdate {
+                condition: Some(("False", upgrade::FAILED, format!("A Configure Pipeline has failed: {message}"))),
+                failed_version: Some(target.clone()),
+                in_flight: Some(String::new()),
+                add_failed_version: Some(target.clone()),
+                ..StatusUpdate::default()
+            };
+            if let Some(patch) = status::patch(b, update, view.now) {
+                out.push(Action::PatchStatus { key: key.clone(), patch, why: "R-33: workflow failed" });
+            }
+            if first_report {
+                after_failure(view, ctx, request, b, &target, message, &jobs, out);
+            }
+        }
+        JobPhase::Succeeded => record_success(view, request, b, &target, out),
+    }
+}
+
+/// The policy decides what follows a failure: hold, retry later, roll back.
+#[allow(clippy::too_many_arguments)]
+fn after_failure(
+    view: &View,
+    ctx: &Context<'_>,
+    request: &RequestObj,
+    b: &ResourceBinding,
+    failed: &str,
+    message: &str,
+    jobs: &[&JobObj],
+    out: &mut Vec<Action>,
+) {
+    let key = convert::key_of(b);
+    let attempts = jobs
+        .iter()
+        .rev()
+        .take_while(|j| j.version == failed && matches!(j.phase, JobPhase::Failed(_)))
+        .count() as u32;
+    let mut binding = convert::binding(view, b);
+    binding.failed_version = Some(failed.to_string());
+    let input = FailureInput {
+        now: view.now,
+        settings: ctx.policy.settings().to_vec(),
+        promise: convert::promise(view),
+        binding,
+        failed_version: failed.to_string(),
+        message: message.to_string(),
+        attempts: attempts.max(1),
+        failed_at: view.now,
+    };
+    match ctx.policy.after_failure(&input) {
+        Ok(d) => match d.value.action {
+            FailureAction::Hold => {}
+            FailureAction::RetryAfter(ms) => {
+                let at = rfc3339(view.now.saturating_add(ms as i64));
+                out.push(Action::Patch {
+                    key: key.clone(),
+                    patch: json!({"metadata": {"annotations": {annotations::RETRY_AT: at}}}),
+                    why: "policy: retry the failed version later",
+                });
+                out.push(event(&key, false, events::POLICY_RETRY, format!("retry at {at}: {}", d.value.reason)));
+            }
+            FailureAction::RollBack => {
+                let applied = status::current(b).last_applied_version;
+                let back = if applied.is_empty() { request.promise_version.clone() } else { applied };
+                if back.is_empty() || back == b.spec.version {
+                    return;
+                }
+                out.push(Action::Patch {
+                    key: key.clone(),
+                    patch: json!({
+                        "metadata": {"annotations": {annotations::APPROVED_VERSION: back}},
+                        "spec": {"version": back},
+                    }),
+                    why: "policy: roll back to the last applied version",
+                });
+                out.push(event(&key, false, events::POLICY_ROLLBACK, format!("{} -> {back}: {}", b.spec.version, d.value.reason)));
+            }
+        },
+        Err(err) => out.push(event(&key, true, events::POLICY_FAILED, err.to_string())),
+    }
+}
+
+/// R-18 + R-31/R-34: the request records the version, the binding the
+/// applied version; a fresh deployment gets no condition.
+fn record_success(view: &View, request: &RequestObj, b: &ResourceBinding, applied: &str, out: &mut Vec<Action>) {
+    let mut rr_status = serde_json::Map::new();
+    if request.promise_version != applied {
+        rr_status.insert("promiseVersion".into(), json!(applied));
+        out.push(event(&request.key, false, events::RECONCILE_SUCCEEDED, format!(
+            "Resource request reconciled with promise {} version {applied}", view.promise_name
+        )));
+    }
+    if request.binding_version != b.spec.version {
+        rr_status.insert("resourceBindingVersion".into(), json!(b.spec.version));
+        out.push(event(&request.key, false, events::BINDING_VERSION_UPDATED, format!(
+            "Resource binding version updated to {}", b.spec.version
+        )));
+    }
+    if !rr_status.is_empty() {
+        out.push(Action::PatchStatus {
+            key: request.key.clone(),
+            patch: json!({"status": rr_status}),
+            why: "R-18: request records its version",
+        });
+    }
+    let st = status::current(b);
+    let existing = status::condition(b);
+    let message = format!("Resource is at version {applied}");
+    let record = !st.failed_version.is_empty()
+        || existing.as_ref().is_some_and(|c| c.reason == upgrade::IN_PROGRESS || c.status == "False")
+        || (!st.last_applied_version.is_empty() && st.last_applied_version != applied);
+    let update = StatusUpdate {
+        condition: record.then(|| ("True", upgrade::COMPLETE, message)),
+        last_applied: Some(applied.to_string()),
+        failed_version: Some(String::new()),
+        in_flight: Some(String::new()),
+        ..StatusUpdate::default()
+    };
+    if let Some(patch) = status::patch(b, update, view.now) {
+        out.push(Action::PatchStatus { key: convert::key_of(b), patch, why: "R-34: upgrade complete" });
+    }
+}
+
+/// R-50…R-54: finalizers in Kratix's order; the delete workflow runs at the
+/// applied revision (falling back to the latest when that revision is gone,
+/// H-4); the binding goes last.
+fn plan_deletion(view: &View, request: &RequestObj, binding: Option<&ResourceBinding>, out: &mut Vec<Action>) {
+    let Some(next) = finalizers::REQUEST.iter().find(|f| request.finalizers.iter().any(|x| x == *f)) else {
+        // held by someone else's finalizer: still remove our binding.
+        if let Some(b) = binding {
+            out.push(Action::Delete { key: convert::key_of(b), why: "R-53: binding of a deleted request" });
+        }
+        return;
+    };
+    let remove = |out: &mut Vec<Action>, why| {
+        let rest: Vec<&String> = request.finalizers.iter().filter(|f| f.as_str() != *next).collect();
+        out.push(Action::Patch { key: request.key.clone(), patch: json!({"metadata": {"finalizers": rest}}), why });
+    };
+    match *next {
+        finalizers::DELETE_WORKFLOWS => {
+            let applied = if !request.promise_version.is_empty() {
+                request.promise_version.clone()
+            } else {
+                binding.map(|b| status::current(b).last_applied_version).unwrap_or_default()
+            };
+            let revision = if applied.is_empty() || applied == LATEST_VERSION {
+                latest_revision(view)
+            } else {
+                revision_at(view, &applied).ok().or_else(|| latest_revision(view))
+            };
+            let Some(revision) = revision else {
+                out.push(event(&request.key, true, events::FAILED_REVISION_LOOKUP, no_latest(view)));
+                return;
+            };
+            if !has_resource_pipeline(&revision.spec.promise_spec, "delete") {
+                remove(out, "R-51: no delete workflow");
+                return;
+            }
+            let version = revision.spec.version.clone();
+            match jobs_of(view, request, "delete").last() {
+                None => out.push(Action::Create {
+                    object: new_job(view, request, "delete", &version, &workflow_hash(revision, request)),
+                    why: "R-51: delete workflow at the applied revision",
+                }),
+                Some(job) if job.phase == JobPhase::Running => {}
+                Some(_) => remove(out, "R-51: delete workflow finished"),
+            }
+        }
+        finalizers::RESOURCE_BINDING_CLEANUP => match binding {
+            Some(b) => out.push(Action::Delete { key: convert::key_of(b), why: "R-52: binding cleanup" }),
+            None => remove(out, "R-52: binding gone"),
+        },
+        finalizers::WORKFLOWS_CLEANUP => {
+            let jobs: Vec<_> = view
+                .jobs
+                .iter()
+                .filter(|j| j.key.namespace == request.namespace() && j.request_label == request.label_name())
+                .collect();
+            for job in &jobs {
+                out.push(Action::Delete { key: job.key.clone(), why: "R-52: workflow cleanup" });
+            }
+            if jobs.is_empty() {
+                remove(out, "R-52: workflows cleaned up");
+            }
+        }
+        _ => remove(out, "R-52: works cleaned up"),
+    }
+}
+
+/// Bindings whose request is gone. Kratix leaves them until a revision
+/// cascade; kbind deletes the ones it managed (a binding raised before its
+/// request, R-12, has no approval yet and is kept for the request).
+pub fn plan_orphans(view: &View, out: &mut Vec<Action>) {
+    for b in &view.bindings {
+        let ns = b.metadata.namespace.clone().unwrap_or_default();
+        let label = label(b, labels::RESOURCE_NAME).unwrap_or_default();
+        let has_request = view.requests.iter().any(|r| r.namespace() == ns && r.label_name() == label);
+        if !has_request && annotation(b, annotations::APPROVED_VERSION).is_some() {
+            out.push(Action::Delete {
+                key: ObjKey::new("ResourceBinding", &ns, b.metadata.name.as_deref().unwrap_or_default()),
+                why: "no binding outlives its request",
+            });
+        }
+    }
+}

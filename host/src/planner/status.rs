@@ -1,0 +1,76 @@
+//! Binding status writes: the `UpgradeSucceeded` condition with Kratix's
+//! reasons and messages, `lastAppliedVersion`, `failedVersion`, and kbind's
+//! structured `inFlightVersion` / `failedVersions`.
+
+use serde_json::{Value, json};
+
+use crate::api::{Condition, ResourceBinding, ResourceBindingStatus, find_condition, upgrade};
+use crate::store::rfc3339;
+
+/// What to change; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct StatusUpdate {
+    pub condition: Option<(&'static str, &'static str, String)>,
+    pub last_applied: Option<String>,
+    pub failed_version: Option<String>,
+    pub in_flight: Option<String>,
+    pub add_failed_version: Option<String>,
+}
+
+pub fn current(b: &ResourceBinding) -> ResourceBindingStatus {
+    b.status.clone().unwrap_or_default()
+}
+
+pub fn condition(b: &ResourceBinding) -> Option<Condition> {
+    find_condition(&current(b).conditions, upgrade::CONDITION).cloned()
+}
+
+/// The status patch for `update`, or `None` when nothing would change.
+/// `lastTransitionTime` moves only when the condition's status does
+/// (`SetStatusCondition` semantics).
+pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Value> {
+    let before = current(b);
+    let mut after = before.clone();
+    if let Some((status, reason, message)) = update.condition {
+        let existing = find_condition(&before.conditions, upgrade::CONDITION);
+        let transition = match existing {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => rfc3339(now),
+        };
+        let condition = Condition {
+            type_: upgrade::CONDITION.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            last_transition_time: transition,
+            observed_generation: None,
+        };
+        after.conditions.retain(|c| c.type_ != upgrade::CONDITION);
+        after.conditions.push(condition);
+    }
+    if let Some(v) = update.last_applied {
+        after.last_applied_version = v;
+    }
+    if let Some(v) = update.failed_version {
+        after.failed_version = v;
+    }
+    if let Some(v) = update.in_flight {
+        after.in_flight_version = v;
+    }
+    if let Some(v) = update.add_failed_version {
+        if !after.failed_versions.contains(&v) {
+            after.failed_versions.push(v);
+        }
+    }
+    if after == before {
+        return None;
+    }
+    // Merge patch of the whole status; empty fields are cleared with null.
+    let mut status = serde_json::to_value(&after).unwrap_or_default();
+    for field in ["lastAppliedVersion", "failedVersion", "inFlightVersion", "failedVersions", "conditions"] {
+        if status.get(field).is_none() {
+            status[field] = Value::Null;
+        }
+    }
+    Some(json!({ "status": status }))
+}

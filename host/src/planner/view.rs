@@ -1,0 +1,216 @@
+//! The planner's input: one promise with its revisions, requests, bindings
+//! and workflow Jobs, read from any object source (the in-memory store in
+//! `simulate` and tests, reflectors in the operator).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::api::{self, Promise, PromiseRevision, ResourceBinding, labels};
+use crate::naming;
+use crate::store::{ObjKey, Store};
+
+/// A resource request, read generically (its kind comes from the promise).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestObj {
+    pub key: ObjKey,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub finalizers: Vec<String>,
+    pub deleting: bool,
+    pub spec: Value,
+    /// `status.promiseVersion`.
+    pub promise_version: String,
+    /// `status.resourceBindingVersion`.
+    pub binding_version: String,
+}
+
+impl RequestObj {
+    pub fn name(&self) -> &str {
+        &self.key.name
+    }
+    pub fn namespace(&self) -> &str {
+        &self.key.namespace
+    }
+    /// The `kratix.io/resource-name` value that identifies its binding.
+    pub fn label_name(&self) -> String {
+        naming::resource_name_label(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobPhase {
+    Running,
+    Succeeded,
+    Failed(String),
+}
+
+/// A workflow run (a `batch/v1` Job in the cluster).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobObj {
+    pub key: ObjKey,
+    /// `kratix.io/resource-name` of the request it runs for.
+    pub request_label: String,
+    pub action: String,
+    pub version: String,
+    pub hash: String,
+    pub phase: JobPhase,
+    /// Creation order.
+    pub sequence: u64,
+}
+
+pub const JOB_KIND: &str = "Job";
+
+#[derive(Clone, Debug)]
+pub struct View {
+    pub now: i64,
+    pub promise_name: String,
+    pub promise: Option<(ObjKey, Promise, bool)>,
+    pub revisions: Vec<PromiseRevision>,
+    pub requests: Vec<RequestObj>,
+    pub bindings: Vec<ResourceBinding>,
+    pub jobs: Vec<JobObj>,
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn label_of(object: &Value, key: &str) -> Option<String> {
+    object
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn is_deleting(object: &Value) -> bool {
+    object.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+impl View {
+    /// Names of every promise the store knows, from Promises and revisions.
+    pub fn promise_names(store: &Store) -> Vec<String> {
+        let mut names: Vec<String> = store
+            .list("Promise")
+            .filter_map(|p| p.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+            .chain(store.list("PromiseRevision").filter_map(|r| {
+                r.pointer("/spec/promiseRef/name").and_then(Value::as_str).map(str::to_string)
+            }))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    pub fn build(store: &Store, promise_name: &str) -> Self {
+        let promise = store
+            .get(&ObjKey::new("Promise", "", promise_name))
+            .and_then(|v| {
+                let deleting = is_deleting(v);
+                serde_json::from_value::<Promise>(v.clone())
+                    .ok()
+                    .map(|p| (ObjKey::new("Promise", "", promise_name), p, deleting))
+            });
+        let revisions: Vec<PromiseRevision> = store
+            .list("PromiseRevision")
+            .filter(|r| r.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name))
+            .filter_map(|r| serde_json::from_value(r.clone()).ok())
+            .collect();
+        let request_kind = promise
+            .as_ref()
+            .and_then(|(_, p, _)| p.spec.request_kind())
+            .or_else(|| {
+                revisions.iter().find_map(|r| {
+                    serde_json::from_value::<api::PromiseSpec>(r.spec.promise_spec.clone())
+                        .ok()
+                        .and_then(|s| s.request_kind())
+                })
+            });
+        let requests = request_kind
+            .map(|kind| {
+                store
+                    .list(&kind.kind)
+                    .filter_map(|r| {
+                        Some(RequestObj {
+                            key: ObjKey::of(r)?,
+                            labels: string_map(r.pointer("/metadata/labels")),
+                            annotations: string_map(r.pointer("/metadata/annotations")),
+                            finalizers: r
+                                .pointer("/metadata/finalizers")
+                                .and_then(Value::as_array)
+                                .map(|f| f.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                                .unwrap_or_default(),
+                            deleting: is_deleting(r),
+                            spec: r.get("spec").cloned().unwrap_or(Value::Null),
+                            promise_version: r
+                                .pointer("/status/promiseVersion")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            binding_version: r
+                                .pointer("/status/resourceBindingVersion")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let bindings = store
+            .list("ResourceBinding")
+            .filter(|b| b.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name))
+            .filter_map(|b| serde_json::from_value(b.clone()).ok())
+            .collect();
+        let jobs = store
+            .list(JOB_KIND)
+            .filter(|j| label_of(j, labels::PROMISE_NAME).as_deref() == Some(promise_name))
+            .filter_map(|j| {
+                let status = j.get("status");
+                let count = |k: &str| status.and_then(|s| s.get(k)).and_then(Value::as_i64).unwrap_or(0);
+                let phase = if count("succeeded") > 0 {
+                    JobPhase::Succeeded
+                } else if count("failed") > 0 {
+                    let message = status
+                        .and_then(|s| s.get("conditions"))
+                        .and_then(Value::as_array)
+                        .and_then(|c| c.iter().find_map(|c| c.get("message").and_then(Value::as_str)))
+                        .unwrap_or("the workflow failed")
+                        .to_string();
+                    JobPhase::Failed(message)
+                } else {
+                    JobPhase::Running
+                };
+                Some(JobObj {
+                    key: ObjKey::of(j)?,
+                    request_label: label_of(j, labels::RESOURCE_NAME)?,
+                    action: label_of(j, labels::WORKFLOW_ACTION)?,
+                    version: label_of(j, labels::JOB_PROMISE_VERSION).unwrap_or_default(),
+                    hash: label_of(j, labels::WORKFLOW_HASH).unwrap_or_default(),
+                    phase,
+                    sequence: j
+                        .pointer("/metadata/annotations/kbind.io~1sequence")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
+                })
+            })
+            .collect();
+        Self {
+            now: store.now,
+            promise_name: promise_name.into(),
+            promise,
+            revisions,
+            requests,
+            bindings,
+            jobs,
+        }
+    }
+}

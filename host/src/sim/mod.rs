@@ -1,0 +1,195 @@
+//! `kbind simulate`: scenarios run through the planner and the real policy
+//! engine against the in-memory store, step by step, to quiescence after
+//! every mutating step.
+
+pub mod scenario;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::planner::{self, Action, Context, View};
+use crate::planner::view::JOB_KIND;
+use crate::policy::Policy;
+use crate::store::{ObjKey, Store, StoreError};
+
+/// Most plan/execute rounds one step may take before it is called divergent.
+pub const MAX_ROUNDS: usize = 200;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkflowMode {
+    /// Workflows run until a `workflow` step ends them.
+    #[default]
+    Manual,
+    /// Every workflow succeeds at once (except at `failVersions`).
+    Auto,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("did not settle after {MAX_ROUNDS} rounds; still planning: {0}")]
+    Diverged(String),
+    #[error("{0}")]
+    Step(String),
+}
+
+/// A cluster in memory with kbind's planner running against it.
+pub struct Simulation {
+    pub store: Store,
+    policy: Arc<dyn Policy>,
+    pub mode: WorkflowMode,
+    /// In auto mode, workflows at these versions fail.
+    pub fail_versions: Vec<String>,
+    /// Every write the planner made, in order (for invariant checks).
+    pub journal: Vec<Action>,
+}
+
+impl Simulation {
+    pub fn new(policy: Arc<dyn Policy>, now: i64, mode: WorkflowMode) -> Self {
+        Self {
+            store: Store::new(now),
+            policy,
+            mode,
+            fail_versions: vec![],
+            journal: vec![],
+        }
+    }
+
+    pub fn policy(&self) -> &dyn Policy {
+        &*self.policy
+    }
+
+    /// Plans and executes until nothing is left to write.
+    pub fn settle(&mut self) -> Result<(), SimError> {
+        for _ in 0..MAX_ROUNDS {
+            let mut wrote = false;
+            let mut last = vec![];
+            for promise in View::promise_names(&self.store) {
+                let view = View::build(&self.store, &promise);
+                let actions = planner::plan(&view, &Context { policy: &*self.policy });
+                for action in actions {
+                    if action.is_write() {
+                        wrote = true;
+                        last.push(describe(&action));
+                    }
+                    self.execute(action)?;
+                }
+            }
+            if self.mode == WorkflowMode::Auto {
+                wrote |= self.finish_running_jobs()?;
+            }
+            if !wrote {
+                return Ok(());
+            }
+            if last.len() > 20 {
+                last.truncate(20);
+            }
+            if self.journal.len() > 1_000_000 {
+                return Err(SimError::Diverged(last.join("; ")));
+            }
+        }
+        let view_actions: Vec<String> = View::promise_names(&self.store)
+            .iter()
+            .flat_map(|p| planner::plan(&View::build(&self.store, p), &Context { policy: &*self.policy }))
+            .filter(Action::is_write)
+            .map(|a| describe(&a))
+            .take(10)
+            .collect();
+        Err(SimError::Diverged(view_actions.join("; ")))
+    }
+
+    fn execute(&mut self, action: Action) -> Result<(), SimError> {
+        match &action {
+            Action::Create { object, .. } => {
+                self.store.create(object.clone())?;
+            }
+            Action::Patch { key, patch, .. } => self.store.patch(key, patch, false)?,
+            Action::PatchStatus { key, patch, .. } => self.store.patch(key, patch, true)?,
+            Action::Delete { key, .. } => match self.store.delete(key) {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Action::Event { regarding, warning, reason, message } => {
+                self.store.event(regarding, if *warning { "Warning" } else { "Normal" }, reason, message);
+            }
+        }
+        if action.is_write() {
+            self.journal.push(action);
+        }
+        Ok(())
+    }
+
+    fn running_jobs(&self) -> Vec<(ObjKey, String)> {
+        self.store
+            .list(JOB_KIND)
+            .filter(|j| j.get("status").and_then(|s| s.as_object()).is_none_or(|s| s.is_empty()))
+            .filter_map(|j| {
+                let version = j
+                    .pointer("/metadata/labels/kbind.io~1promise-version")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                Some((ObjKey::of(j)?, version))
+            })
+            .collect()
+    }
+
+    fn finish_running_jobs(&mut self) -> Result<bool, SimError> {
+        let running = self.running_jobs();
+        for (key, version) in &running {
+            let fail = self.fail_versions.contains(version);
+            self.complete_job(key, !fail, &format!("simulated failure at {version}"))?;
+        }
+        Ok(!running.is_empty())
+    }
+
+    fn complete_job(&mut self, key: &ObjKey, success: bool, message: &str) -> Result<(), SimError> {
+        let status = if success {
+            json!({"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})
+        } else {
+            json!({"status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "message": message}]}})
+        };
+        Ok(self.store.patch(key, &status, true)?)
+    }
+
+    /// Ends the running workflow of a request.
+    pub fn finish_workflow(&mut self, request: &ObjKey, success: bool, message: &str) -> Result<(), SimError> {
+        let label = crate::naming::resource_name_label(&request.name);
+        let job = self
+            .store
+            .list(JOB_KIND)
+            .filter(|j| {
+                j.pointer("/metadata/namespace").and_then(Value::as_str) == Some(request.namespace.as_str())
+                    && j.pointer("/metadata/labels/kratix.io~1resource-name").and_then(Value::as_str)
+                        == Some(label.as_str())
+                    && j.get("status").and_then(|s| s.as_object()).is_none_or(|s| s.is_empty())
+            })
+            .filter_map(|j| {
+                let seq = j
+                    .pointer("/metadata/annotations/kbind.io~1sequence")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0);
+                Some((seq, ObjKey::of(j)?))
+            })
+            .max_by_key(|(seq, _)| *seq)
+            .map(|(_, key)| key)
+            .ok_or_else(|| SimError::Step(format!("no running workflow for {request}")))?;
+        self.complete_job(&job, success, message)
+    }
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Create { object, why } => {
+            format!("create {} ({why})", ObjKey::of(object).map(|k| k.to_string()).unwrap_or_default())
+        }
+        Action::Patch { key, why, .. } => format!("patch {key} ({why})"),
+        Action::PatchStatus { key, why, .. } => format!("patch status {key} ({why})"),
+        Action::Delete { key, why } => format!("delete {key} ({why})"),
+        Action::Event { reason, .. } => format!("event {reason}"),
+    }
+}
