@@ -29,10 +29,18 @@ fn all_scenarios_pass() {
                 file.file_name().unwrap().to_string_lossy(),
                 step.index,
                 step.step,
-                step.detail.clone().unwrap_or_default().replace('\n', "\n    ")
+                step.detail
+                    .clone()
+                    .unwrap_or_default()
+                    .replace('\n', "\n    ")
             ));
         }
     }
-    assert!(failures.is_empty(), "{} scenario step(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} scenario step(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(files.len() >= 1);
 }

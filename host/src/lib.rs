@@ -12,19 +12,19 @@ pub mod engine;
 pub mod eval;
 /// `kbind inspect`: what a component is.
 pub mod inspect;
-/// The `Policy` trait, decisions and their errors, the native reference policy.
-pub mod policy;
-/// The policies shipped inside the binary.
-pub mod shipped;
-/// Subset matching of JSON values for expectations.
-pub mod subset;
-/// `kbind test`: policy test suites.
-pub mod suite;
 /// Kratix's deterministic names for bindings, revisions and labels.
 pub mod naming;
 /// The pure planner: Kratix's binding rules as a function of state.
 pub mod planner;
-/// An in-memory object store with Kubernetes semantics.
-pub mod store;
+/// The `Policy` trait, decisions and their errors, the native reference policy.
+pub mod policy;
+/// The policies shipped inside the binary.
+pub mod shipped;
 /// `kbind simulate`: scenarios against the planner and an in-memory store.
 pub mod sim;
+/// An in-memory object store with Kubernetes semantics.
+pub mod store;
+/// Subset matching of JSON values for expectations.
+pub mod subset;
+/// `kbind test`: policy test suites.
+pub mod suite;

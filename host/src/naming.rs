@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn long_names_are_truncated_to_56_and_hashed_in_full() {
         let long = "a".repeat(70);
-        assert_eq!(resource_name_label(&long), format!("{}-0f5c6", "a".repeat(56)));
+        assert_eq!(
+            resource_name_label(&long),
+            format!("{}-0f5c6", "a".repeat(56))
+        );
         assert_eq!(resource_name_label(&long).len(), 62);
         let exactly_57 = "b".repeat(57);
         assert_eq!(deterministic_name(&exactly_57, &[]).len(), 63);

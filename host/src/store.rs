@@ -28,7 +28,11 @@ impl ObjKey {
         let meta = object.get("metadata")?;
         Some(Self {
             kind: object.get("kind")?.as_str()?.to_string(),
-            namespace: meta.get("namespace").and_then(Value::as_str).unwrap_or("").to_string(),
+            namespace: meta
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             name: meta.get("name")?.as_str()?.to_string(),
         })
     }
@@ -88,7 +92,9 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    let Value::Object(target) = target else { return };
+    let Value::Object(target) = target else {
+        return;
+    };
     for (key, value) in patch {
         if value.is_null() {
             target.remove(key);
@@ -118,7 +124,10 @@ impl Store {
     }
 
     pub fn list<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.objects.iter().filter(move |(k, _)| k.kind == kind).map(|(_, v)| v)
+        self.objects
+            .iter()
+            .filter(move |(k, _)| k.kind == kind)
+            .map(|(_, v)| v)
     }
 
     pub fn all(&self) -> impl Iterator<Item = (&ObjKey, &Value)> {
@@ -134,8 +143,9 @@ impl Store {
         self.resource_version.to_string()
     }
 
-    /// Creates the object, or, like `kubectl apply`, merges it into an
-    /// existing one (status included when `with_status`).
+    /// Creates the object, or updates an existing one the way re-applying a
+    /// manifest does: `spec` is replaced as a whole (fields left out are
+    /// gone), metadata is merged, status too when `with_status`.
     pub fn apply(&mut self, mut object: Value, with_status: bool) -> Result<ObjKey, StoreError> {
         let key = ObjKey::of(&object).ok_or_else(|| StoreError::Invalid(object.to_string()))?;
         if let Some(existing) = self.objects.get(&key).cloned() {
@@ -145,6 +155,9 @@ impl Store {
                 }
             }
             let mut merged = existing.clone();
+            if let Some(spec) = object.as_object_mut().and_then(|m| m.remove("spec")) {
+                merged["spec"] = spec;
+            }
             merge_patch(&mut merged, &object);
             self.replace(&key, existing, merged);
             return Ok(key);
@@ -171,9 +184,16 @@ impl Store {
         if before == after {
             return;
         }
-        let generation = before.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let generation = before
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         let spec_changed = before.get("spec") != after.get("spec");
-        after["metadata"]["generation"] = json!(if spec_changed { generation + 1 } else { generation });
+        after["metadata"]["generation"] = json!(if spec_changed {
+            generation + 1
+        } else {
+            generation
+        });
         after["metadata"]["resourceVersion"] = json!(self.next_version());
         let deleting = after.pointer("/metadata/deletionTimestamp").is_some();
         if deleting && finalizers(&after) == 0 {
@@ -185,8 +205,17 @@ impl Store {
 
     /// Merge-patches an object's metadata/spec (`status` in the patch is
     /// ignored unless `status_subresource`).
-    pub fn patch(&mut self, key: &ObjKey, patch: &Value, status_subresource: bool) -> Result<(), StoreError> {
-        let before = self.objects.get(key).cloned().ok_or_else(|| StoreError::NotFound(key.clone()))?;
+    pub fn patch(
+        &mut self,
+        key: &ObjKey,
+        patch: &Value,
+        status_subresource: bool,
+    ) -> Result<(), StoreError> {
+        let before = self
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(key.clone()))?;
         let mut after = before.clone();
         if status_subresource {
             if let Some(status) = patch.get("status") {
@@ -205,7 +234,11 @@ impl Store {
 
     /// Deletes an object: with finalizers it is only marked.
     pub fn delete(&mut self, key: &ObjKey) -> Result<(), StoreError> {
-        let object = self.objects.get(key).cloned().ok_or_else(|| StoreError::NotFound(key.clone()))?;
+        let object = self
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(key.clone()))?;
         if finalizers(&object) == 0 {
             self.objects.remove(key);
             return Ok(());
@@ -254,11 +287,17 @@ mod tests {
     fn generation_moves_with_spec_only() {
         let mut store = Store::new(0);
         let key = store.create(cm("x")).unwrap();
-        store.patch(&key, &json!({"metadata": {"labels": {"a": "b"}}}), false).unwrap();
+        store
+            .patch(&key, &json!({"metadata": {"labels": {"a": "b"}}}), false)
+            .unwrap();
         assert_eq!(store.get(&key).unwrap()["metadata"]["generation"], 1);
-        store.patch(&key, &json!({"spec": {"a": 2}}), false).unwrap();
+        store
+            .patch(&key, &json!({"spec": {"a": 2}}), false)
+            .unwrap();
         assert_eq!(store.get(&key).unwrap()["metadata"]["generation"], 2);
-        store.patch(&key, &json!({"status": {"x": 1}}), true).unwrap();
+        store
+            .patch(&key, &json!({"status": {"x": 1}}), true)
+            .unwrap();
         assert_eq!(store.get(&key).unwrap()["metadata"]["generation"], 2);
         assert_eq!(store.get(&key).unwrap()["status"]["x"], 1);
     }
@@ -270,8 +309,16 @@ mod tests {
         obj["metadata"]["finalizers"] = json!(["a"]);
         let key = store.create(obj).unwrap();
         store.delete(&key).unwrap();
-        assert!(store.get(&key).unwrap().pointer("/metadata/deletionTimestamp").is_some());
-        store.patch(&key, &json!({"metadata": {"finalizers": []}}), false).unwrap();
+        assert!(
+            store
+                .get(&key)
+                .unwrap()
+                .pointer("/metadata/deletionTimestamp")
+                .is_some()
+        );
+        store
+            .patch(&key, &json!({"metadata": {"finalizers": []}}), false)
+            .unwrap();
         assert!(store.get(&key).is_none());
     }
 

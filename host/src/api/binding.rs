@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use super::Condition;
 
 /// A ResourceBinding binds one resource request to a promise version.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[kube(
     group = "platform.kratix.io",
     version = "v1alpha1",
@@ -13,10 +15,22 @@ use super::Condition;
     namespaced,
     status = "ResourceBindingStatus",
     category = "kratix",
-    printcolumn(name = "Resource", type_ = "string", json_path = ".spec.resourceRef.name"),
-    printcolumn(name = "Promise", type_ = "string", json_path = ".spec.promiseRef.name"),
+    printcolumn(
+        name = "Resource",
+        type_ = "string",
+        json_path = ".spec.resourceRef.name"
+    ),
+    printcolumn(
+        name = "Promise",
+        type_ = "string",
+        json_path = ".spec.promiseRef.name"
+    ),
     printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
-    printcolumn(name = "Applied", type_ = "string", json_path = ".status.lastAppliedVersion"),
+    printcolumn(
+        name = "Applied",
+        type_ = "string",
+        json_path = ".status.lastAppliedVersion"
+    ),
     selectable = ".spec.version"
 )]
 #[serde(rename_all = "camelCase")]

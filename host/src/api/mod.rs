@@ -60,7 +60,12 @@ pub mod finalizers {
     pub const WORKFLOWS_CLEANUP: &str = "kratix.io/workflows-cleanup";
     pub const RESOURCE_BINDING_CLEANUP: &str = "kratix.io/resource-binding-cleanup";
     /// In the order Kratix processes them.
-    pub const REQUEST: [&str; 4] = [DELETE_WORKFLOWS, WORK_CLEANUP, WORKFLOWS_CLEANUP, RESOURCE_BINDING_CLEANUP];
+    pub const REQUEST: [&str; 4] = [
+        DELETE_WORKFLOWS,
+        WORK_CLEANUP,
+        WORKFLOWS_CLEANUP,
+        RESOURCE_BINDING_CLEANUP,
+    ];
     pub const REVISION: &str = "kratix.io/resource-request-cleanup";
 }
 

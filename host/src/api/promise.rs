@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 /// The part of a Kratix Promise kbind reads. Every other field of the spec
 /// (dependencies, destinationSelectors, requiredPromises, …) is kept
 /// verbatim in `rest`, so a revision's `promiseSpec` is the whole spec.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[kube(
     group = "platform.kratix.io",
     version = "v1alpha1",

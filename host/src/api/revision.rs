@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use super::{Condition, PromiseRef};
 
 /// A PromiseRevision: a promise's spec at one version.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[kube(
     group = "platform.kratix.io",
     version = "v1alpha1",
@@ -12,7 +14,11 @@ use super::{Condition, PromiseRef};
     plural = "promiserevisions",
     status = "PromiseRevisionStatus",
     category = "kratix",
-    printcolumn(name = "Promise", type_ = "string", json_path = ".spec.promiseRef.name"),
+    printcolumn(
+        name = "Promise",
+        type_ = "string",
+        json_path = ".spec.promiseRef.name"
+    ),
     printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
     printcolumn(name = "Latest", type_ = "boolean", json_path = ".status.latest")
 )]

@@ -28,6 +28,18 @@ pub enum Command {
     Eval(EvalArgs),
     /// Run policy test suites: decisions with expected results or errors.
     Test(TestArgs),
+    /// Run scenario files through the planner and a policy, offline.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Scenario files (YAML), or directories whose *.yaml files are scenarios.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Run every scenario with this policy (a shipped name or a .wasm path) instead of its own.
+    #[arg(long)]
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use kbind::policy::PolicyError;
 use kbind::{inspect, shipped};
 
 pub use args::{Cli, Global};
-use args::{Command, EvalArgs, InspectArgs, TestArgs};
+use args::{Command, EvalArgs, InspectArgs, SimulateArgs, TestArgs};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -102,6 +102,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Inspect(args) => run_inspect(&cli.global, args),
         Command::Eval(args) => run_eval(&cli.global, args),
         Command::Test(args) => run_test(&cli.global, args),
+        Command::Simulate(args) => run_simulate(&cli.global, args),
     }
 }
 
@@ -232,6 +233,21 @@ fn run_test(global: &Global, args: TestArgs) -> Result<ExitCode, Failure> {
     }
     output::print_suites(global.output, &reports)?;
     let failed: usize = reports.iter().map(|r| r.failed()).sum();
+    Ok(ExitCode::from(if failed == 0 {
+        exit::OK
+    } else {
+        exit::DECISION_FAILED
+    }))
+}
+
+fn run_simulate(global: &Global, args: SimulateArgs) -> Result<ExitCode, Failure> {
+    let engine = engine(global)?;
+    let reports: Vec<_> = suite_files(&args.scenarios)?
+        .iter()
+        .map(|file| kbind::sim::scenario::run_file(&engine, file, args.policy.as_deref()))
+        .collect();
+    output::print_scenarios(global.output, &reports)?;
+    let failed = reports.iter().filter(|r| !r.passed()).count();
     Ok(ExitCode::from(if failed == 0 {
         exit::OK
     } else {

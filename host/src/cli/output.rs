@@ -253,3 +253,36 @@ pub fn print_suites(format: OutputFormat, reports: &[SuiteReport]) -> Result<(),
     println!("{passed} passed, {failed} failed");
     Ok(())
 }
+
+pub fn print_scenarios(
+    format: OutputFormat,
+    reports: &[kbind::sim::scenario::ScenarioReport],
+) -> Result<(), Failure> {
+    if format != OutputFormat::Human {
+        return print_machine(format, &reports);
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for report in reports {
+        println!("{}  {}", report.file.display(), report.name);
+        if let Some(error) = &report.error {
+            println!("  FAIL  {error}");
+        }
+        for step in &report.steps {
+            if step.passed {
+                println!("  ok    {:>2} {}", step.index, step.step);
+            } else {
+                println!("  FAIL  {:>2} {}", step.index, step.step);
+                for line in step.detail.as_deref().unwrap_or_default().lines() {
+                    println!("           {line}");
+                }
+            }
+        }
+        if report.passed() {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(())
+}

@@ -26,7 +26,11 @@ pub fn promise(view: &View) -> contract::Promise {
             name: r.metadata.name.clone().unwrap_or_default(),
             version: r.spec.version.clone(),
             latest: r.status.as_ref().is_some_and(|s| s.latest),
-            created_at: r.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_millisecond()),
+            created_at: r
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(0, |t| t.0.as_millisecond()),
         })
         .collect();
     revisions.sort_by(|a, b| a.name.cmp(&b.name));
@@ -46,11 +50,21 @@ pub fn request(request: &RequestObj) -> contract::Request {
 }
 
 fn labels_of(b: &ResourceBinding) -> BTreeMap<String, String> {
-    b.metadata.labels.clone().unwrap_or_default().into_iter().collect()
+    b.metadata
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 fn annotations_of(b: &ResourceBinding) -> BTreeMap<String, String> {
-    b.metadata.annotations.clone().unwrap_or_default().into_iter().collect()
+    b.metadata
+        .annotations
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -104,5 +118,9 @@ pub fn key_of(b: &ResourceBinding) -> ObjKey {
 }
 
 pub fn revision_key(r: &api::PromiseRevision) -> ObjKey {
-    ObjKey::new("PromiseRevision", "", r.metadata.name.as_deref().unwrap_or_default())
+    ObjKey::new(
+        "PromiseRevision",
+        "",
+        r.metadata.name.as_deref().unwrap_or_default(),
+    )
 }

@@ -24,12 +24,26 @@ pub use view::View;
 /// One change to make.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    Create { object: Value, why: &'static str },
+    Create {
+        object: Value,
+        why: &'static str,
+    },
     /// JSON merge patch of metadata/spec.
-    Patch { key: ObjKey, patch: Value, why: &'static str },
+    Patch {
+        key: ObjKey,
+        patch: Value,
+        why: &'static str,
+    },
     /// JSON merge patch of the status subresource.
-    PatchStatus { key: ObjKey, patch: Value, why: &'static str },
-    Delete { key: ObjKey, why: &'static str },
+    PatchStatus {
+        key: ObjKey,
+        patch: Value,
+        why: &'static str,
+    },
+    Delete {
+        key: ObjKey,
+        why: &'static str,
+    },
     Event {
         regarding: ObjKey,
         warning: bool,
@@ -60,7 +74,12 @@ pub fn plan(view: &View, ctx: &Context<'_>) -> Vec<Action> {
     actions
 }
 
-fn event(regarding: &ObjKey, warning: bool, reason: &'static str, message: impl Into<String>) -> Action {
+fn event(
+    regarding: &ObjKey,
+    warning: bool,
+    reason: &'static str,
+    message: impl Into<String>,
+) -> Action {
     Action::Event {
         regarding: regarding.clone(),
         warning,

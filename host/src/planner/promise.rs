@@ -38,8 +38,16 @@ fn promise_version(promise: &api::Promise) -> String {
         .unwrap_or_else(|| UNVERSIONED.to_string())
 }
 
-fn has_label(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, key: &str, value: &str) -> bool {
-    meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str) == Some(value)
+fn has_label(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    key: &str,
+    value: &str,
+) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map(String::as_str)
+        == Some(value)
 }
 
 /// R-62…R-67: create or update the revision of the Promise's current
@@ -57,7 +65,12 @@ fn plan_revision_for_promise(
     let current = meta.finalizers.clone().unwrap_or_default();
     if wanted.iter().any(|f| !current.iter().any(|c| c == f)) {
         let mut all = current.clone();
-        all.extend(wanted.iter().filter(|f| !current.iter().any(|c| c == *f)).map(|f| f.to_string()));
+        all.extend(
+            wanted
+                .iter()
+                .filter(|f| !current.iter().any(|c| c == *f))
+                .map(|f| f.to_string()),
+        );
         out.push(Action::Patch {
             key: key.clone(),
             patch: json!({"metadata": {"finalizers": all}}),
@@ -68,7 +81,11 @@ fn plan_revision_for_promise(
     let version = promise_version(promise);
     let name = naming::revision_name(&view.promise_name, &version);
     let spec = serde_json::to_value(&promise.spec).unwrap_or(Value::Null);
-    match view.revisions.iter().find(|r| r.metadata.name.as_deref() == Some(name.as_str())) {
+    match view
+        .revisions
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some(name.as_str()))
+    {
         None => {
             out.push(Action::Create {
                 object: json!({
@@ -88,7 +105,12 @@ fn plan_revision_for_promise(
                 }),
                 why: "R-64: revision for the promise's version",
             });
-            out.push(event(key, false, events::REVISION_CREATED, format!("Revision {name} created")));
+            out.push(event(
+                key,
+                false,
+                events::REVISION_CREATED,
+                format!("Revision {name} created"),
+            ));
         }
         Some(rev) => {
             // a revision is overwritten with the current spec and
@@ -132,7 +154,13 @@ fn plan_revision_for_promise(
             vec![]
         };
         for request in selected {
-            if !request.deleting && request.labels.get(labels::RUN_FROM_START).map(String::as_str) != Some("true") {
+            if !request.deleting
+                && request
+                    .labels
+                    .get(labels::RUN_FROM_START)
+                    .map(String::as_str)
+                    != Some("true")
+            {
                 out.push(Action::Patch {
                     key: request.key.clone(),
                     patch: json!({"metadata": {"labels": {labels::RUN_FROM_START: "true"}}}),
@@ -166,7 +194,11 @@ fn select_reruns<'v>(
         settings: ctx.policy.settings().to_vec(),
         promise: convert::promise(view),
         changed_version: changed_version.into(),
-        bindings: view.bindings.iter().map(|b| convert::binding(view, b)).collect(),
+        bindings: view
+            .bindings
+            .iter()
+            .map(|b| convert::binding(view, b))
+            .collect(),
     };
     let promise_key = ObjKey::new("Promise", "", &view.promise_name);
     match ctx.policy.rerun_on_spec_change(&input) {
@@ -184,17 +216,26 @@ fn select_reruns<'v>(
                         &promise_key,
                         true,
                         events::POLICY_FAILED,
-                        format!("policy {} selected binding {r} which was not in its input; ignored", ctx.policy.id()),
+                        format!(
+                            "policy {} selected binding {r} which was not in its input; ignored",
+                            ctx.policy.id()
+                        ),
                     ));
                 }
                 let b = binding?;
-                view.requests
-                    .iter()
-                    .find(|q| q.namespace() == b.spec.resource_ref.namespace && q.name() == b.spec.resource_ref.name)
+                view.requests.iter().find(|q| {
+                    q.namespace() == b.spec.resource_ref.namespace
+                        && q.name() == b.spec.resource_ref.name
+                })
             })
             .collect(),
         Err(err) => {
-            out.push(event(&promise_key, true, events::POLICY_FAILED, err.to_string()));
+            out.push(event(
+                &promise_key,
+                true,
+                events::POLICY_FAILED,
+                err.to_string(),
+            ));
             vec![]
         }
     }
@@ -204,7 +245,11 @@ fn select_reruns<'v>(
 /// other revision loses label and status in the same step, so there is never
 /// a window with two latest revisions or none (H-1).
 fn plan_latest_marker(view: &View, out: &mut Vec<Action>) {
-    let live: Vec<_> = view.revisions.iter().filter(|r| r.metadata.deletion_timestamp.is_none()).collect();
+    let live: Vec<_> = view
+        .revisions
+        .iter()
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .collect();
     let labelled: Vec<_> = live
         .iter()
         .filter(|r| has_label(&r.metadata, labels::LATEST_REVISION, "true"))
@@ -232,13 +277,16 @@ fn plan_latest_marker(view: &View, out: &mut Vec<Action>) {
                 why: "R-68: promise-name label",
             });
         }
-        let skip_cleanup = rev
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.get(annotations::SKIP_CLEANUP_ON_DELETE).map(String::as_str) == Some("true"));
+        let skip_cleanup = rev.metadata.annotations.as_ref().is_some_and(|a| {
+            a.get(annotations::SKIP_CLEANUP_ON_DELETE)
+                .map(String::as_str)
+                == Some("true")
+        });
         let fins = rev.metadata.finalizers.clone().unwrap_or_default();
-        if rev.metadata.deletion_timestamp.is_none() && !skip_cleanup && !fins.iter().any(|f| f == finalizers::REVISION) {
+        if rev.metadata.deletion_timestamp.is_none()
+            && !skip_cleanup
+            && !fins.iter().any(|f| f == finalizers::REVISION)
+        {
             let mut all = fins.clone();
             all.push(finalizers::REVISION.into());
             out.push(Action::Patch {
@@ -262,10 +310,37 @@ fn plan_latest_marker(view: &View, out: &mut Vec<Action>) {
 /// while any binding names its version, any request still runs at it, or it
 /// is the latest revision of a live promise. Nothing cascades.
 fn plan_revision_deletion(view: &View, out: &mut Vec<Action>) {
-    let promise_live = view.promise.as_ref().is_some_and(|(_, _, deleting)| !deleting);
-    for rev in view.revisions.iter().filter(|r| r.metadata.deletion_timestamp.is_some()) {
+    let promise_live = view
+        .promise
+        .as_ref()
+        .is_some_and(|(_, _, deleting)| !deleting);
+    for rev in view
+        .revisions
+        .iter()
+        .filter(|r| r.metadata.deletion_timestamp.is_some())
+    {
         let fins = rev.metadata.finalizers.clone().unwrap_or_default();
         if !fins.iter().any(|f| f == finalizers::REVISION) {
+            continue;
+        }
+        let key = convert::revision_key(rev);
+        let skip = rev.metadata.annotations.as_ref().is_some_and(|a| {
+            a.get(annotations::SKIP_CLEANUP_ON_DELETE)
+                .map(String::as_str)
+                == Some("true")
+        });
+        let rest: Vec<String> = fins
+            .iter()
+            .filter(|f| *f != finalizers::REVISION)
+            .cloned()
+            .collect();
+        if skip {
+            //
+            out.push(Action::Patch {
+                key,
+                patch: json!({"metadata": {"finalizers": rest}}),
+                why: "R-74: skip cleanup",
+            });
             continue;
         }
         let version = &rev.spec.version;
@@ -282,19 +357,25 @@ fn plan_revision_deletion(view: &View, out: &mut Vec<Action>) {
                 .map(|r| format!("request {}/{}", r.namespace(), r.name())),
         );
         let latest = rev.status.as_ref().is_some_and(|s| s.latest);
-        let key = convert::revision_key(rev);
         if latest && promise_live {
-            out.push(event(&key, true, events::REVISION_DELETE_BLOCKED, "can not delete the latest PromiseRevision"));
+            out.push(event(
+                &key,
+                true,
+                events::REVISION_DELETE_BLOCKED,
+                "can not delete the latest PromiseRevision",
+            ));
         } else if !holders.is_empty() {
             holders.sort();
             out.push(event(
                 &key,
                 true,
                 events::REVISION_DELETE_BLOCKED,
-                format!("version {version} is still in use by {}; move them to another version first", holders.join(", ")),
+                format!(
+                    "version {version} is still in use by {}; move them to another version first",
+                    holders.join(", ")
+                ),
             ));
         } else {
-            let rest: Vec<String> = fins.into_iter().filter(|f| f != finalizers::REVISION).collect();
             out.push(Action::Patch {
                 key,
                 patch: json!({"metadata": {"finalizers": rest}}),
@@ -317,7 +398,11 @@ fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out:
         return;
     }
     if !view.revisions.is_empty() {
-        for rev in view.revisions.iter().filter(|r| r.metadata.deletion_timestamp.is_none()) {
+        for rev in view
+            .revisions
+            .iter()
+            .filter(|r| r.metadata.deletion_timestamp.is_none())
+        {
             out.push(Action::Delete {
                 key: convert::revision_key(rev),
                 why: "R-82: then its revisions",
@@ -337,10 +422,17 @@ fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out:
 /// A digest of what `plan-upgrades` depends on from the revisions.
 fn revisions_digest(view: &View) -> String {
     let mut entries: BTreeMap<String, (String, bool)> = BTreeMap::new();
-    for r in view.revisions.iter().filter(|r| r.metadata.deletion_timestamp.is_none()) {
+    for r in view
+        .revisions
+        .iter()
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+    {
         entries.insert(
             r.metadata.name.clone().unwrap_or_default(),
-            (r.spec.version.clone(), r.status.as_ref().is_some_and(|s| s.latest)),
+            (
+                r.spec.version.clone(),
+                r.status.as_ref().is_some_and(|s| s.latest),
+            ),
         );
     }
     hex::encode(&Sha256::digest(serde_json::to_vec(&entries).unwrap_or_default())[..8])
@@ -350,7 +442,9 @@ fn revisions_digest(view: &View) -> String {
 /// policy to plan upgrades for every binding of the promise at once, and
 /// apply the answers that pass the host's rails.
 fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
-    let Some((key, promise, false)) = &view.promise else { return };
+    let Some((key, promise, false)) = &view.promise else {
+        return;
+    };
     let status = promise.status.clone().unwrap_or_default();
     let digest = revisions_digest(view);
     let timer_due = status
@@ -367,7 +461,11 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     };
     // Wait for the latest marker to settle before asking (no decision on a
     // half-moved marker).
-    let latest = view.revisions.iter().filter(|r| r.status.as_ref().is_some_and(|s| s.latest)).count();
+    let latest = view
+        .revisions
+        .iter()
+        .filter(|r| r.status.as_ref().is_some_and(|s| s.latest))
+        .count();
     if out.iter().any(|a| matches!(a, Action::PatchStatus { key, .. } | Action::Patch { key, .. } if key.kind == "PromiseRevision")) || latest > 1 {
         return;
     }
@@ -375,7 +473,11 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         now: view.now,
         settings: ctx.policy.settings().to_vec(),
         promise: convert::promise(view),
-        bindings: view.bindings.iter().map(|b| convert::binding(view, b)).collect(),
+        bindings: view
+            .bindings
+            .iter()
+            .map(|b| convert::binding(view, b))
+            .collect(),
         trigger,
     };
     let mut next_check = Value::Null;
@@ -395,11 +497,18 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                     continue;
                 };
                 let bkey = convert::key_of(b);
-                if upgrade.version != LATEST_VERSION && !input.promise.has_version(&upgrade.version) {
-                    out.push(event(&bkey, true, events::POLICY_FAILED, format!(
-                        "policy {} chose version {} which has no PromiseRevision; refused",
-                        ctx.policy.id(), upgrade.version
-                    )));
+                if upgrade.version != LATEST_VERSION && !input.promise.has_version(&upgrade.version)
+                {
+                    out.push(event(
+                        &bkey,
+                        true,
+                        events::POLICY_FAILED,
+                        format!(
+                            "policy {} chose version {} which has no PromiseRevision; refused",
+                            ctx.policy.id(),
+                            upgrade.version
+                        ),
+                    ));
                     continue;
                 }
                 if b.spec.version == upgrade.version {
@@ -413,9 +522,15 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                     }),
                     why: "policy plan-upgrades",
                 });
-                out.push(event(&bkey, false, events::POLICY_UPGRADE, format!(
-                    "{} -> {}: {}", b.spec.version, upgrade.version, upgrade.reason
-                )));
+                out.push(event(
+                    &bkey,
+                    false,
+                    events::POLICY_UPGRADE,
+                    format!(
+                        "{} -> {}: {}",
+                        b.spec.version, upgrade.version, upgrade.reason
+                    ),
+                ));
             }
             if let Some(ms) = plan.recheck_after_ms {
                 next_check = json!(rfc3339(view.now.saturating_add(ms as i64)));

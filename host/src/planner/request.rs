@@ -13,8 +13,8 @@ use super::status::{self, StatusUpdate};
 use super::view::{JOB_KIND, JobObj, JobPhase, RequestObj, View};
 use super::{Action, Context, convert, event};
 use crate::api::{
-    self, LATEST_VERSION, PromiseRevision, ResourceBinding, UNVERSIONED, annotations, events, finalizers,
-    has_resource_pipeline, labels, upgrade,
+    self, LATEST_VERSION, PromiseRevision, ResourceBinding, UNVERSIONED, annotations, events,
+    finalizers, has_resource_pipeline, labels, upgrade,
 };
 use crate::contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
 use crate::naming;
@@ -36,21 +36,28 @@ fn bindings_of<'v>(view: &'v View, request: &RequestObj) -> Vec<&'v ResourceBind
 }
 
 fn latest_revision(view: &View) -> Option<&PromiseRevision> {
-    view.revisions
-        .iter()
-        .find(|r| r.status.as_ref().is_some_and(|s| s.latest) && r.metadata.deletion_timestamp.is_none())
+    view.revisions.iter().find(|r| {
+        r.status.as_ref().is_some_and(|s| s.latest) && r.metadata.deletion_timestamp.is_none()
+    })
 }
 
 /// exactly one revision with this version.
 fn revision_at<'v>(view: &'v View, version: &str) -> Result<&'v PromiseRevision, String> {
-    let found: Vec<_> = view.revisions.iter().filter(|r| r.spec.version == version).collect();
+    let found: Vec<_> = view
+        .revisions
+        .iter()
+        .filter(|r| r.spec.version == version)
+        .collect();
     match found.len() {
         1 => Ok(found[0]),
         0 => Err(format!(
             "cannot find a PromiseRevision for Promise {} with version {version}: promise revision not found",
             view.promise_name
         )),
-        _ => Err(format!("multiple PromiseRevisions for Promise {} with version {version}", view.promise_name)),
+        _ => Err(format!(
+            "multiple PromiseRevisions for Promise {} with version {version}",
+            view.promise_name
+        )),
     }
 }
 
@@ -66,7 +73,11 @@ fn label(b: &ResourceBinding, key: &str) -> Option<String> {
 }
 
 fn annotation(b: &ResourceBinding, key: &str) -> Option<String> {
-    b.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned()
+    b.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .cloned()
 }
 
 pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<Action>) {
@@ -92,11 +103,19 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
         });
         return;
     }
-    if view.promise.as_ref().is_none_or(|(_, _, deleting)| *deleting) {
+    if view
+        .promise
+        .as_ref()
+        .is_none_or(|(_, _, deleting)| *deleting)
+    {
         // a promise being deleted runs no configure workflows.
         return;
     }
-    let missing: Vec<&str> = finalizers::REQUEST.iter().copied().filter(|f| !request.finalizers.iter().any(|x| x == f)).collect();
+    let missing: Vec<&str> = finalizers::REQUEST
+        .iter()
+        .copied()
+        .filter(|f| !request.finalizers.iter().any(|x| x == f))
+        .collect();
     if !missing.is_empty() {
         let mut all = request.finalizers.clone();
         all.extend(missing.iter().map(|f| f.to_string()));
@@ -121,7 +140,12 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
         match latest_revision(view) {
             Some(r) => r,
             None => {
-                out.push(event(&request.key, true, events::FAILED_REVISION_LOOKUP, no_latest(view)));
+                out.push(event(
+                    &request.key,
+                    true,
+                    events::FAILED_REVISION_LOOKUP,
+                    no_latest(view),
+                ));
                 return;
             }
         }
@@ -130,7 +154,12 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
             Ok(r) => r,
             Err(message) => {
                 // R-58 plus H-3: say so on the binding, not "in progress".
-                out.push(event(&request.key, true, events::FAILED_REVISION_LOOKUP, message.clone()));
+                out.push(event(
+                    &request.key,
+                    true,
+                    events::FAILED_REVISION_LOOKUP,
+                    message.clone(),
+                ));
                 if let Some(patch) = status::patch(
                     binding,
                     StatusUpdate {
@@ -139,7 +168,11 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
                     },
                     view.now,
                 ) {
-                    out.push(Action::PatchStatus { key: bkey, patch, why: "H-3: version has no revision" });
+                    out.push(Action::PatchStatus {
+                        key: bkey,
+                        patch,
+                        why: "H-3: version has no revision",
+                    });
                 }
                 return;
             }
@@ -165,7 +198,12 @@ fn create_binding(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mu
     let choice = match ctx.policy.initial_version(&input) {
         Ok(d) => d.value,
         Err(err) => {
-            out.push(event(&request.key, true, events::POLICY_FAILED, err.to_string()));
+            out.push(event(
+                &request.key,
+                true,
+                events::POLICY_FAILED,
+                err.to_string(),
+            ));
             return;
         }
     };
@@ -196,10 +234,15 @@ fn create_binding(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mu
         }),
         why: "R-12: one binding per request",
     });
-    out.push(event(&request.key, false, events::BINDING_CREATED, format!(
-        "Binding {name} created for promise {} version {} ({})",
-        view.promise_name, choice.version, choice.reason
-    )));
+    out.push(event(
+        &request.key,
+        false,
+        events::BINDING_CREATED,
+        format!(
+            "Binding {name} created for promise {} version {} ({})",
+            view.promise_name, choice.version, choice.reason
+        ),
+    ));
 }
 
 /// R-13 with H-5: identity labels and the request's labels (minus the
@@ -212,7 +255,11 @@ fn binding_labels(
     previously_copied: Option<&str>,
 ) -> (BTreeMap<String, String>, String) {
     let mut labels = current.clone();
-    for old in previously_copied.unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+    for old in previously_copied
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
         if !request.labels.contains_key(old) {
             labels.remove(old);
         }
@@ -231,15 +278,30 @@ fn binding_labels(
 }
 
 /// keep labels and references in shape. True if it wrote.
-fn maintain_binding(view: &View, request: &RequestObj, b: &ResourceBinding, out: &mut Vec<Action>) -> bool {
-    let current: BTreeMap<String, String> = b.metadata.labels.clone().unwrap_or_default().into_iter().collect();
+fn maintain_binding(
+    view: &View,
+    request: &RequestObj,
+    b: &ResourceBinding,
+    out: &mut Vec<Action>,
+) -> bool {
+    let current: BTreeMap<String, String> = b
+        .metadata
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let copied_before = annotation(b, annotations::REQUEST_LABELS);
     let (wanted, copied) = binding_labels(view, request, &current, copied_before.as_deref());
     let refs_ok = b.spec.promise_ref.name == view.promise_name
         && b.spec.resource_ref.name == request.name()
         && b.spec.resource_ref.namespace == request.namespace();
     let approved = annotation(b, annotations::APPROVED_VERSION);
-    if wanted == current && refs_ok && copied_before.as_deref() == Some(copied.as_str()) && approved.is_some() {
+    if wanted == current
+        && refs_ok
+        && copied_before.as_deref() == Some(copied.as_str())
+        && approved.is_some()
+    {
         return false;
     }
     let mut label_patch = serde_json::Map::new();
@@ -273,7 +335,9 @@ fn maintain_binding(view: &View, request: &RequestObj, b: &ResourceBinding, out:
 /// A `spec.version` that differs from the one kbind approved is a user's
 /// edit: the policy reviews it; denied edits are reverted with the reason.
 fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Vec<Action>) -> bool {
-    let Some(approved) = annotation(b, annotations::APPROVED_VERSION) else { return false };
+    let Some(approved) = annotation(b, annotations::APPROVED_VERSION) else {
+        return false;
+    };
     if approved == b.spec.version {
         return false;
     }
@@ -294,7 +358,12 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
                 patch: json!({"metadata": {"annotations": {annotations::APPROVED_VERSION: b.spec.version}}}),
                 why: "user edit allowed by the policy",
             });
-            out.push(event(&key, false, events::EDIT_ALLOWED, format!("{approved} -> {}: {}", b.spec.version, d.value.reason)));
+            out.push(event(
+                &key,
+                false,
+                events::EDIT_ALLOWED,
+                format!("{approved} -> {}: {}", b.spec.version, d.value.reason),
+            ));
         }
         Ok(d) => {
             out.push(Action::Patch {
@@ -302,16 +371,32 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
                 patch: json!({"spec": {"version": approved}}),
                 why: "user edit denied by the policy",
             });
-            out.push(event(&key, true, events::EDIT_DENIED, format!("{approved} -> {} denied: {}", b.spec.version, d.value.reason)));
+            out.push(event(
+                &key,
+                true,
+                events::EDIT_DENIED,
+                format!(
+                    "{approved} -> {} denied: {}",
+                    b.spec.version, d.value.reason
+                ),
+            ));
         }
         Err(err) => {
             let message = err.to_string();
             out.push(event(&key, true, events::POLICY_FAILED, message.clone()));
-            if let Some(patch) = status::patch(b, StatusUpdate {
-                condition: Some(("False", upgrade::POLICY_FAILED, message)),
-                ..StatusUpdate::default()
-            }, view.now) {
-                out.push(Action::PatchStatus { key, patch, why: "policy failed to review the edit" });
+            if let Some(patch) = status::patch(
+                b,
+                StatusUpdate {
+                    condition: Some(("False", upgrade::POLICY_FAILED, message)),
+                    ..StatusUpdate::default()
+                },
+                view.now,
+            ) {
+                out.push(Action::PatchStatus {
+                    key,
+                    patch,
+                    why: "policy failed to review the edit",
+                });
             }
         }
     }
@@ -320,7 +405,13 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
 
 /// R-23…R-30 (the binding controller), with the in-flight version as a
 /// status field (H-8). Also fires a retry the policy scheduled. True if it wrote.
-fn upgrade_trigger(view: &View, request: &RequestObj, b: &ResourceBinding, target: &str, out: &mut Vec<Action>) -> bool {
+fn upgrade_trigger(
+    view: &View,
+    request: &RequestObj,
+    b: &ResourceBinding,
+    target: &str,
+    out: &mut Vec<Action>,
+) -> bool {
     let rr_version = request.promise_version.as_str();
     if rr_version.is_empty() || rr_version == UNVERSIONED {
         return false;
@@ -366,13 +457,21 @@ fn upgrade_trigger(view: &View, request: &RequestObj, b: &ResourceBinding, targe
     } else {
         format!("Upgrade to version {target} is in progress")
     };
-    if let Some(patch) = status::patch(b, StatusUpdate {
-        condition: Some(("Unknown", upgrade::IN_PROGRESS, message)),
-        failed_version: Some(String::new()),
-        in_flight: Some(target.to_string()),
-        ..StatusUpdate::default()
-    }, view.now) {
-        out.push(Action::PatchStatus { key, patch, why: "R-30: upgrade in progress" });
+    if let Some(patch) = status::patch(
+        b,
+        StatusUpdate {
+            condition: Some(("Unknown", upgrade::IN_PROGRESS, message)),
+            failed_version: Some(String::new()),
+            in_flight: Some(target.to_string()),
+            ..StatusUpdate::default()
+        },
+        view.now,
+    ) {
+        out.push(Action::PatchStatus {
+            key,
+            patch,
+            why: "R-30: upgrade in progress",
+        });
     }
     true
 }
@@ -380,7 +479,11 @@ fn upgrade_trigger(view: &View, request: &RequestObj, b: &ResourceBinding, targe
 /// md5 of the revision's promise spec and the request's spec.
 fn workflow_hash(revision: &PromiseRevision, request: &RequestObj) -> String {
     let md5 = |v: &Value| hex::encode(Md5::digest(serde_json::to_vec(v).unwrap_or_default()));
-    hex::encode(Md5::digest(format!("{}-{}", md5(&revision.spec.promise_spec), md5(&request.spec))))
+    hex::encode(Md5::digest(format!(
+        "{}-{}",
+        md5(&revision.spec.promise_spec),
+        md5(&request.spec)
+    )))
 }
 
 fn jobs_of<'v>(view: &'v View, request: &RequestObj, action: &str) -> Vec<&'v JobObj> {
@@ -388,14 +491,25 @@ fn jobs_of<'v>(view: &'v View, request: &RequestObj, action: &str) -> Vec<&'v Jo
     let mut jobs: Vec<_> = view
         .jobs
         .iter()
-        .filter(|j| j.key.namespace == request.namespace() && j.request_label == label && j.action == action)
+        .filter(|j| {
+            j.key.namespace == request.namespace() && j.request_label == label && j.action == action
+        })
         .collect();
     jobs.sort_by_key(|j| j.sequence);
     jobs
 }
 
 fn new_job(view: &View, request: &RequestObj, action: &str, version: &str, hash: &str) -> Value {
-    let sequence = view.jobs.iter().map(|j| j.sequence).max().unwrap_or(0) + 1;
+    // Numbered per request, so two requests planned in one step never clash.
+    let label = request.label_name();
+    let sequence = view
+        .jobs
+        .iter()
+        .filter(|j| j.key.namespace == request.namespace() && j.request_label == label)
+        .map(|j| j.sequence)
+        .max()
+        .unwrap_or(0)
+        + 1;
     json!({
         "apiVersion": "batch/v1",
         "kind": JOB_KIND,
@@ -436,7 +550,10 @@ fn configure(
         .collect();
     let clear_triggers = |out: &mut Vec<Action>| {
         if !triggered.is_empty() {
-            let nulls: serde_json::Map<String, Value> = triggered.iter().map(|l| (l.to_string(), Value::Null)).collect();
+            let nulls: serde_json::Map<String, Value> = triggered
+                .iter()
+                .map(|l| (l.to_string(), Value::Null))
+                .collect();
             out.push(Action::Patch {
                 key: request.key.clone(),
                 patch: json!({"metadata": {"labels": nulls}}),
@@ -462,10 +579,15 @@ fn configure(
             why: "R-20: configure workflow at the binding's revision",
         });
         clear_triggers(out);
-        out.push(event(&request.key, false, events::RECONCILE_STARTED, format!(
-            "reconciling resource request with promise revision {}",
-            revision.metadata.name.clone().unwrap_or_default()
-        )));
+        out.push(event(
+            &request.key,
+            false,
+            events::RECONCILE_STARTED,
+            format!(
+                "reconciling resource request with promise revision {}",
+                revision.metadata.name.clone().unwrap_or_default()
+            ),
+        ));
         return;
     }
     let Some(job) = last else { return };
@@ -477,31 +599,50 @@ fn configure(
             let mark = !st.failed_version.is_empty()
                 || status::condition(b).is_some_and(|c| c.status == "False")
                 || (!st.last_applied_version.is_empty() && st.last_applied_version != target);
-            let same_run_requested = status::condition(b)
-                .is_some_and(|c| c.reason == upgrade::IN_PROGRESS && c.message.ends_with(&format!("version {target}")));
+            let same_run_requested = status::condition(b).is_some_and(|c| {
+                c.reason == upgrade::IN_PROGRESS
+                    && c.message.ends_with(&format!("version {target}"))
+            });
             let update = StatusUpdate {
-                condition: (mark && !same_run_requested)
-                    .then(|| ("Unknown", upgrade::IN_PROGRESS, format!("Upgrade to version {target} is in progress"))),
+                condition: (mark && !same_run_requested).then(|| {
+                    (
+                        "Unknown",
+                        upgrade::IN_PROGRESS,
+                        format!("Upgrade to version {target} is in progress"),
+                    )
+                }),
                 failed_version: mark.then(String::new),
                 in_flight: Some(target.clone()),
                 ..StatusUpdate::default()
             };
             if let Some(patch) = status::patch(b, update, view.now) {
-                out.push(Action::PatchStatus { key, patch, why: "R-32: workflow running" });
+                out.push(Action::PatchStatus {
+                    key,
+                    patch,
+                    why: "R-32: workflow running",
+                });
             }
         }
         JobPhase::Failed(message) => {
             //
             let first_report = st.failed_version != target || !st.in_flight_version.is_empty();
             let update = StatusUpdate {
-                condition: Some(("False", upgrade::FAILED, format!("A Configure Pipeline has failed: {message}"))),
+                condition: Some((
+                    "False",
+                    upgrade::FAILED,
+                    format!("A Configure Pipeline has failed: {message}"),
+                )),
                 failed_version: Some(target.clone()),
                 in_flight: Some(String::new()),
                 add_failed_version: Some(target.clone()),
                 ..StatusUpdate::default()
             };
             if let Some(patch) = status::patch(b, update, view.now) {
-                out.push(Action::PatchStatus { key: key.clone(), patch, why: "R-33: workflow failed" });
+                out.push(Action::PatchStatus {
+                    key: key.clone(),
+                    patch,
+                    why: "R-33: workflow failed",
+                });
             }
             if first_report {
                 after_failure(view, ctx, request, b, &target, message, &jobs, out);
@@ -551,11 +692,20 @@ fn after_failure(
                     patch: json!({"metadata": {"annotations": {annotations::RETRY_AT: at}}}),
                     why: "policy: retry the failed version later",
                 });
-                out.push(event(&key, false, events::POLICY_RETRY, format!("retry at {at}: {}", d.value.reason)));
+                out.push(event(
+                    &key,
+                    false,
+                    events::POLICY_RETRY,
+                    format!("retry at {at}: {}", d.value.reason),
+                ));
             }
             FailureAction::RollBack => {
                 let applied = status::current(b).last_applied_version;
-                let back = if applied.is_empty() { request.promise_version.clone() } else { applied };
+                let back = if applied.is_empty() {
+                    request.promise_version.clone()
+                } else {
+                    applied
+                };
                 if back.is_empty() || back == b.spec.version {
                     return;
                 }
@@ -567,7 +717,12 @@ fn after_failure(
                     }),
                     why: "policy: roll back to the last applied version",
                 });
-                out.push(event(&key, false, events::POLICY_ROLLBACK, format!("{} -> {back}: {}", b.spec.version, d.value.reason)));
+                out.push(event(
+                    &key,
+                    false,
+                    events::POLICY_ROLLBACK,
+                    format!("{} -> {back}: {}", b.spec.version, d.value.reason),
+                ));
             }
         },
         Err(err) => out.push(event(&key, true, events::POLICY_FAILED, err.to_string())),
@@ -576,19 +731,34 @@ fn after_failure(
 
 /// R-18 + R-31/R-34: the request records the version, the binding the
 /// applied version; a fresh deployment gets no condition.
-fn record_success(view: &View, request: &RequestObj, b: &ResourceBinding, applied: &str, out: &mut Vec<Action>) {
+fn record_success(
+    view: &View,
+    request: &RequestObj,
+    b: &ResourceBinding,
+    applied: &str,
+    out: &mut Vec<Action>,
+) {
     let mut rr_status = serde_json::Map::new();
     if request.promise_version != applied {
         rr_status.insert("promiseVersion".into(), json!(applied));
-        out.push(event(&request.key, false, events::RECONCILE_SUCCEEDED, format!(
-            "Resource request reconciled with promise {} version {applied}", view.promise_name
-        )));
+        out.push(event(
+            &request.key,
+            false,
+            events::RECONCILE_SUCCEEDED,
+            format!(
+                "Resource request reconciled with promise {} version {applied}",
+                view.promise_name
+            ),
+        ));
     }
     if request.binding_version != b.spec.version {
         rr_status.insert("resourceBindingVersion".into(), json!(b.spec.version));
-        out.push(event(&request.key, false, events::BINDING_VERSION_UPDATED, format!(
-            "Resource binding version updated to {}", b.spec.version
-        )));
+        out.push(event(
+            &request.key,
+            false,
+            events::BINDING_VERSION_UPDATED,
+            format!("Resource binding version updated to {}", b.spec.version),
+        ));
     }
     if !rr_status.is_empty() {
         out.push(Action::PatchStatus {
@@ -601,7 +771,9 @@ fn record_success(view: &View, request: &RequestObj, b: &ResourceBinding, applie
     let existing = status::condition(b);
     let message = format!("Resource is at version {applied}");
     let record = !st.failed_version.is_empty()
-        || existing.as_ref().is_some_and(|c| c.reason == upgrade::IN_PROGRESS || c.status == "False")
+        || existing
+            .as_ref()
+            .is_some_and(|c| c.reason == upgrade::IN_PROGRESS || c.status == "False")
         || (!st.last_applied_version.is_empty() && st.last_applied_version != applied);
     let update = StatusUpdate {
         condition: record.then(|| ("True", upgrade::COMPLETE, message)),
@@ -611,39 +783,71 @@ fn record_success(view: &View, request: &RequestObj, b: &ResourceBinding, applie
         ..StatusUpdate::default()
     };
     if let Some(patch) = status::patch(b, update, view.now) {
-        out.push(Action::PatchStatus { key: convert::key_of(b), patch, why: "R-34: upgrade complete" });
+        out.push(Action::PatchStatus {
+            key: convert::key_of(b),
+            patch,
+            why: "R-34: upgrade complete",
+        });
     }
 }
 
 /// R-50…R-54: finalizers in Kratix's order; the delete workflow runs at the
 /// applied revision (falling back to the latest when that revision is gone,
 /// H-4); the binding goes last.
-fn plan_deletion(view: &View, request: &RequestObj, binding: Option<&ResourceBinding>, out: &mut Vec<Action>) {
-    let Some(next) = finalizers::REQUEST.iter().find(|f| request.finalizers.iter().any(|x| x == *f)) else {
+fn plan_deletion(
+    view: &View,
+    request: &RequestObj,
+    binding: Option<&ResourceBinding>,
+    out: &mut Vec<Action>,
+) {
+    let Some(next) = finalizers::REQUEST
+        .iter()
+        .find(|f| request.finalizers.iter().any(|x| x == *f))
+    else {
         // held by someone else's finalizer: still remove our binding.
         if let Some(b) = binding {
-            out.push(Action::Delete { key: convert::key_of(b), why: "R-53: binding of a deleted request" });
+            out.push(Action::Delete {
+                key: convert::key_of(b),
+                why: "R-53: binding of a deleted request",
+            });
         }
         return;
     };
     let remove = |out: &mut Vec<Action>, why| {
-        let rest: Vec<&String> = request.finalizers.iter().filter(|f| f.as_str() != *next).collect();
-        out.push(Action::Patch { key: request.key.clone(), patch: json!({"metadata": {"finalizers": rest}}), why });
+        let rest: Vec<&String> = request
+            .finalizers
+            .iter()
+            .filter(|f| f.as_str() != *next)
+            .collect();
+        out.push(Action::Patch {
+            key: request.key.clone(),
+            patch: json!({"metadata": {"finalizers": rest}}),
+            why,
+        });
     };
     match *next {
         finalizers::DELETE_WORKFLOWS => {
             let applied = if !request.promise_version.is_empty() {
                 request.promise_version.clone()
             } else {
-                binding.map(|b| status::current(b).last_applied_version).unwrap_or_default()
+                binding
+                    .map(|b| status::current(b).last_applied_version)
+                    .unwrap_or_default()
             };
             let revision = if applied.is_empty() || applied == LATEST_VERSION {
                 latest_revision(view)
             } else {
-                revision_at(view, &applied).ok().or_else(|| latest_revision(view))
+                revision_at(view, &applied)
+                    .ok()
+                    .or_else(|| latest_revision(view))
             };
             let Some(revision) = revision else {
-                out.push(event(&request.key, true, events::FAILED_REVISION_LOOKUP, no_latest(view)));
+                out.push(event(
+                    &request.key,
+                    true,
+                    events::FAILED_REVISION_LOOKUP,
+                    no_latest(view),
+                ));
                 return;
             };
             if !has_resource_pipeline(&revision.spec.promise_spec, "delete") {
@@ -653,7 +857,13 @@ fn plan_deletion(view: &View, request: &RequestObj, binding: Option<&ResourceBin
             let version = revision.spec.version.clone();
             match jobs_of(view, request, "delete").last() {
                 None => out.push(Action::Create {
-                    object: new_job(view, request, "delete", &version, &workflow_hash(revision, request)),
+                    object: new_job(
+                        view,
+                        request,
+                        "delete",
+                        &version,
+                        &workflow_hash(revision, request),
+                    ),
                     why: "R-51: delete workflow at the applied revision",
                 }),
                 Some(job) if job.phase == JobPhase::Running => {}
@@ -661,17 +871,26 @@ fn plan_deletion(view: &View, request: &RequestObj, binding: Option<&ResourceBin
             }
         }
         finalizers::RESOURCE_BINDING_CLEANUP => match binding {
-            Some(b) => out.push(Action::Delete { key: convert::key_of(b), why: "R-52: binding cleanup" }),
+            Some(b) => out.push(Action::Delete {
+                key: convert::key_of(b),
+                why: "R-52: binding cleanup",
+            }),
             None => remove(out, "R-52: binding gone"),
         },
         finalizers::WORKFLOWS_CLEANUP => {
             let jobs: Vec<_> = view
                 .jobs
                 .iter()
-                .filter(|j| j.key.namespace == request.namespace() && j.request_label == request.label_name())
+                .filter(|j| {
+                    j.key.namespace == request.namespace()
+                        && j.request_label == request.label_name()
+                })
                 .collect();
             for job in &jobs {
-                out.push(Action::Delete { key: job.key.clone(), why: "R-52: workflow cleanup" });
+                out.push(Action::Delete {
+                    key: job.key.clone(),
+                    why: "R-52: workflow cleanup",
+                });
             }
             if jobs.is_empty() {
                 remove(out, "R-52: workflows cleaned up");
@@ -688,10 +907,17 @@ pub fn plan_orphans(view: &View, out: &mut Vec<Action>) {
     for b in &view.bindings {
         let ns = b.metadata.namespace.clone().unwrap_or_default();
         let label = label(b, labels::RESOURCE_NAME).unwrap_or_default();
-        let has_request = view.requests.iter().any(|r| r.namespace() == ns && r.label_name() == label);
+        let has_request = view
+            .requests
+            .iter()
+            .any(|r| r.namespace() == ns && r.label_name() == label);
         if !has_request && annotation(b, annotations::APPROVED_VERSION).is_some() {
             out.push(Action::Delete {
-                key: ObjKey::new("ResourceBinding", &ns, b.metadata.name.as_deref().unwrap_or_default()),
+                key: ObjKey::new(
+                    "ResourceBinding",
+                    &ns,
+                    b.metadata.name.as_deref().unwrap_or_default(),
+                ),
                 why: "no binding outlives its request",
             });
         }

@@ -67,7 +67,13 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
     }
     // Merge patch of the whole status; empty fields are cleared with null.
     let mut status = serde_json::to_value(&after).unwrap_or_default();
-    for field in ["lastAppliedVersion", "failedVersion", "inFlightVersion", "failedVersions", "conditions"] {
+    for field in [
+        "lastAppliedVersion",
+        "failedVersion",
+        "inFlightVersion",
+        "failedVersions",
+        "conditions",
+    ] {
         if status.get(field).is_none() {
             status[field] = Value::Null;
         }

@@ -76,7 +76,12 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -99,9 +104,15 @@ impl View {
     pub fn promise_names(store: &Store) -> Vec<String> {
         let mut names: Vec<String> = store
             .list("Promise")
-            .filter_map(|p| p.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+            .filter_map(|p| {
+                p.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .chain(store.list("PromiseRevision").filter_map(|r| {
-                r.pointer("/spec/promiseRef/name").and_then(Value::as_str).map(str::to_string)
+                r.pointer("/spec/promiseRef/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
             }))
             .collect();
         names.sort();
@@ -120,7 +131,9 @@ impl View {
             });
         let revisions: Vec<PromiseRevision> = store
             .list("PromiseRevision")
-            .filter(|r| r.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name))
+            .filter(|r| {
+                r.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
+            })
             .filter_map(|r| serde_json::from_value(r.clone()).ok())
             .collect();
         let request_kind = promise
@@ -145,7 +158,11 @@ impl View {
                             finalizers: r
                                 .pointer("/metadata/finalizers")
                                 .and_then(Value::as_array)
-                                .map(|f| f.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                                .map(|f| {
+                                    f.iter()
+                                        .filter_map(|s| s.as_str().map(str::to_string))
+                                        .collect()
+                                })
                                 .unwrap_or_default(),
                             deleting: is_deleting(r),
                             spec: r.get("spec").cloned().unwrap_or(Value::Null),
@@ -166,7 +183,9 @@ impl View {
             .unwrap_or_default();
         let bindings = store
             .list("ResourceBinding")
-            .filter(|b| b.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name))
+            .filter(|b| {
+                b.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
+            })
             .filter_map(|b| serde_json::from_value(b.clone()).ok())
             .collect();
         let jobs = store
@@ -174,14 +193,22 @@ impl View {
             .filter(|j| label_of(j, labels::PROMISE_NAME).as_deref() == Some(promise_name))
             .filter_map(|j| {
                 let status = j.get("status");
-                let count = |k: &str| status.and_then(|s| s.get(k)).and_then(Value::as_i64).unwrap_or(0);
+                let count = |k: &str| {
+                    status
+                        .and_then(|s| s.get(k))
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0)
+                };
                 let phase = if count("succeeded") > 0 {
                     JobPhase::Succeeded
                 } else if count("failed") > 0 {
                     let message = status
                         .and_then(|s| s.get("conditions"))
                         .and_then(Value::as_array)
-                        .and_then(|c| c.iter().find_map(|c| c.get("message").and_then(Value::as_str)))
+                        .and_then(|c| {
+                            c.iter()
+                                .find_map(|c| c.get("message").and_then(Value::as_str))
+                        })
                         .unwrap_or("the workflow failed")
                         .to_string();
                     JobPhase::Failed(message)

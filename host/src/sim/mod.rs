@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::planner::{self, Action, Context, View};
 use crate::planner::view::JOB_KIND;
+use crate::planner::{self, Action, Context, View};
 use crate::policy::Policy;
 use crate::store::{ObjKey, Store, StoreError};
 
@@ -69,7 +69,12 @@ impl Simulation {
             let mut last = vec![];
             for promise in View::promise_names(&self.store) {
                 let view = View::build(&self.store, &promise);
-                let actions = planner::plan(&view, &Context { policy: &*self.policy });
+                let actions = planner::plan(
+                    &view,
+                    &Context {
+                        policy: &*self.policy,
+                    },
+                );
                 for action in actions {
                     if action.is_write() {
                         wrote = true;
@@ -93,7 +98,14 @@ impl Simulation {
         }
         let view_actions: Vec<String> = View::promise_names(&self.store)
             .iter()
-            .flat_map(|p| planner::plan(&View::build(&self.store, p), &Context { policy: &*self.policy }))
+            .flat_map(|p| {
+                planner::plan(
+                    &View::build(&self.store, p),
+                    &Context {
+                        policy: &*self.policy,
+                    },
+                )
+            })
             .filter(Action::is_write)
             .map(|a| describe(&a))
             .take(10)
@@ -112,8 +124,18 @@ impl Simulation {
                 Ok(()) | Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             },
-            Action::Event { regarding, warning, reason, message } => {
-                self.store.event(regarding, if *warning { "Warning" } else { "Normal" }, reason, message);
+            Action::Event {
+                regarding,
+                warning,
+                reason,
+                message,
+            } => {
+                self.store.event(
+                    regarding,
+                    if *warning { "Warning" } else { "Normal" },
+                    reason,
+                    message,
+                );
             }
         }
         if action.is_write() {
@@ -125,7 +147,11 @@ impl Simulation {
     fn running_jobs(&self) -> Vec<(ObjKey, String)> {
         self.store
             .list(JOB_KIND)
-            .filter(|j| j.get("status").and_then(|s| s.as_object()).is_none_or(|s| s.is_empty()))
+            .filter(|j| {
+                j.get("status")
+                    .and_then(|s| s.as_object())
+                    .is_none_or(|s| s.is_empty())
+            })
             .filter_map(|j| {
                 let version = j
                     .pointer("/metadata/labels/kbind.io~1promise-version")
@@ -156,16 +182,25 @@ impl Simulation {
     }
 
     /// Ends the running workflow of a request.
-    pub fn finish_workflow(&mut self, request: &ObjKey, success: bool, message: &str) -> Result<(), SimError> {
+    pub fn finish_workflow(
+        &mut self,
+        request: &ObjKey,
+        success: bool,
+        message: &str,
+    ) -> Result<(), SimError> {
         let label = crate::naming::resource_name_label(&request.name);
         let job = self
             .store
             .list(JOB_KIND)
             .filter(|j| {
-                j.pointer("/metadata/namespace").and_then(Value::as_str) == Some(request.namespace.as_str())
-                    && j.pointer("/metadata/labels/kratix.io~1resource-name").and_then(Value::as_str)
+                j.pointer("/metadata/namespace").and_then(Value::as_str)
+                    == Some(request.namespace.as_str())
+                    && j.pointer("/metadata/labels/kratix.io~1resource-name")
+                        .and_then(Value::as_str)
                         == Some(label.as_str())
-                    && j.get("status").and_then(|s| s.as_object()).is_none_or(|s| s.is_empty())
+                    && j.get("status")
+                        .and_then(|s| s.as_object())
+                        .is_none_or(|s| s.is_empty())
             })
             .filter_map(|j| {
                 let seq = j
@@ -185,7 +220,12 @@ impl Simulation {
 fn describe(action: &Action) -> String {
     match action {
         Action::Create { object, why } => {
-            format!("create {} ({why})", ObjKey::of(object).map(|k| k.to_string()).unwrap_or_default())
+            format!(
+                "create {} ({why})",
+                ObjKey::of(object)
+                    .map(|k| k.to_string())
+                    .unwrap_or_default()
+            )
         }
         Action::Patch { key, why, .. } => format!("patch {key} ({why})"),
         Action::PatchStatus { key, why, .. } => format!("patch status {key} ({why})"),

@@ -146,7 +146,11 @@ impl ScenarioReport {
 }
 
 /// Reads and runs one scenario file.
-pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str>) -> ScenarioReport {
+pub fn run_file(
+    engine: &PolicyEngine,
+    file: &Path,
+    policy_override: Option<&str>,
+) -> ScenarioReport {
     let mut report = ScenarioReport {
         file: file.to_path_buf(),
         name: file.display().to_string(),
@@ -155,8 +159,10 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
     };
     let scenario = match std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))
-        .and_then(|t| serde_saphyr::from_str::<Scenario>(&t).map_err(|e| format!("invalid scenario {}: {e}", file.display())))
-    {
+        .and_then(|t| {
+            serde_saphyr::from_str::<Scenario>(&t)
+                .map_err(|e| format!("invalid scenario {}: {e}", file.display()))
+        }) {
         Ok(s) => s,
         Err(e) => {
             report.error = Some(e);
@@ -165,7 +171,9 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
     };
     report.name = scenario.name.clone();
     let base = file.parent().unwrap_or(Path::new("."));
-    let policy = policy_override.or(scenario.policy.as_deref()).unwrap_or(shipped::KRATIX_DEFAULT.name);
+    let policy = policy_override
+        .or(scenario.policy.as_deref())
+        .unwrap_or(shipped::KRATIX_DEFAULT.name);
     let source = match shipped::by_name(policy) {
         Some(s) => Ok(s.source()),
         None => PolicySource::from_path(&base.join(policy)),
@@ -228,14 +236,21 @@ fn run_step(sim: &mut Simulation, step: &Step) -> (String, Result<(), StepFailur
                 OneOrMany::Many(v) => v.clone(),
                 OneOrMany::One(v) => vec![v.clone()],
             };
-            let names: Vec<String> = objects.iter().filter_map(ObjKey::of).map(|k| k.to_string()).collect();
+            let names: Vec<String> = objects
+                .iter()
+                .filter_map(ObjKey::of)
+                .map(|k| k.to_string())
+                .collect();
             let result = (|| {
                 for object in objects {
                     sim.store.apply(object, true).map_err(SimError::from)?;
                 }
                 sim.settle()
             })();
-            (format!("apply {}", names.join(", ")), result.map_err(Into::into))
+            (
+                format!("apply {}", names.join(", ")),
+                result.map_err(Into::into),
+            )
         }
         Step::Patch(p) => {
             let k = key(&p.kind, &p.namespace, &p.name);
@@ -250,16 +265,28 @@ fn run_step(sim: &mut Simulation, step: &Step) -> (String, Result<(), StepFailur
         }
         Step::Delete(t) => {
             let k = key(&t.kind, &t.namespace, &t.name);
-            let result = sim.store.delete(&k).map_err(SimError::from).and_then(|()| sim.settle());
+            let result = sim
+                .store
+                .delete(&k)
+                .map_err(SimError::from)
+                .and_then(|()| sim.settle());
             (format!("delete {k}"), result.map_err(Into::into))
         }
         Step::Workflow(w) => {
             let k = key(&w.kind, &w.namespace, &w.name);
             let success = matches!(w.result, WorkflowResult::Success);
-            let message = w.message.clone().unwrap_or_else(|| "workflow failed".into());
-            let result = sim.finish_workflow(&k, success, &message).and_then(|()| sim.settle());
+            let message = w
+                .message
+                .clone()
+                .unwrap_or_else(|| "workflow failed".into());
+            let result = sim
+                .finish_workflow(&k, success, &message)
+                .and_then(|()| sim.settle());
             let outcome = if success { "succeeds" } else { "fails" };
-            (format!("workflow of {k} {outcome}"), result.map_err(Into::into))
+            (
+                format!("workflow of {k} {outcome}"),
+                result.map_err(Into::into),
+            )
         }
         Step::Advance(d) => {
             let result = humantime::parse_duration(d)
@@ -271,23 +298,62 @@ fn run_step(sim: &mut Simulation, step: &Step) -> (String, Result<(), StepFailur
             (format!("advance {d}"), result.map_err(Into::into))
         }
         Step::Expect(list) => {
-            let label = format!("expect {}", list.iter().map(describe).collect::<Vec<_>>().join(", "));
-            let failures: Vec<String> = list.iter().filter_map(|e| expect(&sim.store, e).err()).collect();
-            (label, if failures.is_empty() { Ok(()) } else { Err(StepFailure::Mismatch(failures.join("\n"))) })
+            let label = format!(
+                "expect {}",
+                list.iter().map(describe).collect::<Vec<_>>().join(", ")
+            );
+            let failures: Vec<String> = list
+                .iter()
+                .filter_map(|e| expect(&sim.store, e).err())
+                .collect();
+            (
+                label,
+                if failures.is_empty() {
+                    Ok(())
+                } else {
+                    Err(StepFailure::Mismatch(failures.join("\n")))
+                },
+            )
         }
         Step::ExpectAbsent(list) => {
-            let label = format!("expect absent {}", list.iter().map(describe).collect::<Vec<_>>().join(", "));
+            let label = format!(
+                "expect absent {}",
+                list.iter().map(describe).collect::<Vec<_>>().join(", ")
+            );
             let present: Vec<String> = list
                 .iter()
                 .filter_map(|e| {
                     let found = select(&sim.store, e);
-                    (!found.is_empty()).then(|| format!("{} exists: {}", describe(e), found.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>().join(", ")))
+                    (!found.is_empty()).then(|| {
+                        format!(
+                            "{} exists: {}",
+                            describe(e),
+                            found
+                                .iter()
+                                .map(|(k, _)| k.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
                 })
                 .collect();
-            (label, if present.is_empty() { Ok(()) } else { Err(StepFailure::Mismatch(present.join("\n"))) })
+            (
+                label,
+                if present.is_empty() {
+                    Ok(())
+                } else {
+                    Err(StepFailure::Mismatch(present.join("\n")))
+                },
+            )
         }
         Step::ExpectEvents(list) => {
-            let label = format!("expect events {}", list.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>().join(", "));
+            let label = format!(
+                "expect events {}",
+                list.iter()
+                    .map(|e| e.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             let missing: Vec<String> = list
                 .iter()
                 .filter(|want| {
@@ -295,7 +361,10 @@ fn run_step(sim: &mut Simulation, step: &Step) -> (String, Result<(), StepFailur
                         e.reason == want.reason
                             && want.regarding.as_ref().is_none_or(|r| &e.regarding == r)
                             && want.type_.as_ref().is_none_or(|t| &e.type_ == t)
-                            && want.message.as_ref().is_none_or(|m| e.message.contains(m.as_str()))
+                            && want
+                                .message
+                                .as_ref()
+                                .is_none_or(|m| e.message.contains(m.as_str()))
                     })
                 })
                 .map(|want| {
@@ -310,11 +379,22 @@ fn run_step(sim: &mut Simulation, step: &Step) -> (String, Result<(), StepFailur
                         "no event {} {:?} (events with that reason: {})",
                         want.reason,
                         want.message.as_deref().unwrap_or(""),
-                        if seen.is_empty() { "none".into() } else { seen.join(" | ") }
+                        if seen.is_empty() {
+                            "none".into()
+                        } else {
+                            seen.join(" | ")
+                        }
                     )
                 })
                 .collect();
-            (label, if missing.is_empty() { Ok(()) } else { Err(StepFailure::Mismatch(missing.join("\n"))) })
+            (
+                label,
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(StepFailure::Mismatch(missing.join("\n")))
+                },
+            )
         }
     }
 }
@@ -325,8 +405,16 @@ fn describe(e: &Expectation) -> String {
         (None, Some(labels)) => format!(
             "{} in {} with {}",
             e.kind,
-            if e.namespace.is_empty() { "(cluster)" } else { &e.namespace },
-            labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+            if e.namespace.is_empty() {
+                "(cluster)"
+            } else {
+                &e.namespace
+            },
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         (None, None) => format!("any {}", e.kind),
     }
@@ -343,7 +431,10 @@ fn select<'s>(store: &'s Store, e: &Expectation) -> Vec<(ObjKey, &'s Value)> {
         .filter(|(_, v)| {
             e.labels.as_ref().is_none_or(|want| {
                 want.iter().all(|(lk, lv)| {
-                    v.pointer("/metadata/labels").and_then(|l| l.get(lk)).and_then(Value::as_str) == Some(lv.as_str())
+                    v.pointer("/metadata/labels")
+                        .and_then(|l| l.get(lk))
+                        .and_then(Value::as_str)
+                        == Some(lv.as_str())
                 })
             })
         })
@@ -361,9 +452,13 @@ fn expect(store: &Store, e: &Expectation) -> Result<(), String> {
                 "{}: {} objects match, expected exactly one ({})",
                 describe(e),
                 many.len(),
-                many.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|(k, _)| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     };
-    subset::contains(&Value::Object(e.fields.clone()), object).map_err(|diff| format!("{k}: {diff}"))
+    subset::contains(&Value::Object(e.fields.clone()), object)
+        .map_err(|diff| format!("{k}: {diff}"))
 }
