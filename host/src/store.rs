@@ -149,10 +149,8 @@ impl Store {
     pub fn apply(&mut self, mut object: Value, with_status: bool) -> Result<ObjKey, StoreError> {
         let key = ObjKey::of(&object).ok_or_else(|| StoreError::Invalid(object.to_string()))?;
         if let Some(existing) = self.objects.get(&key).cloned() {
-            if !with_status {
-                if let Some(map) = object.as_object_mut() {
-                    map.remove("status");
-                }
+            if let Some(map) = object.as_object_mut().filter(|_| !with_status) {
+                map.remove("status");
             }
             let mut merged = existing.clone();
             if let Some(spec) = object.as_object_mut().and_then(|m| m.remove("spec")) {
@@ -254,16 +252,15 @@ impl Store {
     /// Records an Event; a repeat of the last identical one bumps its count.
     pub fn event(&mut self, regarding: &ObjKey, type_: &str, reason: &str, message: &str) {
         let regarding = regarding.to_string();
-        if let Some(last) = self
+        let repeat = self
             .events
             .iter_mut()
             .rev()
             .find(|e| e.regarding == regarding && e.reason == reason)
-        {
-            if last.message == message && last.type_ == type_ {
-                last.count += 1;
-                return;
-            }
+            .filter(|last| last.message == message && last.type_ == type_);
+        if let Some(last) = repeat {
+            last.count += 1;
+            return;
         }
         self.events.push(Event {
             regarding,

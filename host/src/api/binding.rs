@@ -15,22 +15,10 @@ use super::Condition;
     namespaced,
     status = "ResourceBindingStatus",
     category = "kratix",
-    printcolumn(
-        name = "Resource",
-        type_ = "string",
-        json_path = ".spec.resourceRef.name"
-    ),
-    printcolumn(
-        name = "Promise",
-        type_ = "string",
-        json_path = ".spec.promiseRef.name"
-    ),
-    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
-    printcolumn(
-        name = "Applied",
-        type_ = "string",
-        json_path = ".status.lastAppliedVersion"
-    ),
+    printcolumn = r#"{"name":"Resource","type":"string","jsonPath":".spec.resourceRef.name"}"#,
+    printcolumn = r#"{"name":"Promise","type":"string","jsonPath":".spec.promiseRef.name"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
+    printcolumn = r#"{"name":"Applied","type":"string","jsonPath":".status.lastAppliedVersion"}"#,
     selectable = ".spec.version"
 )]
 #[serde(rename_all = "camelCase")]

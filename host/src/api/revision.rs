@@ -14,13 +14,9 @@ use super::{Condition, PromiseRef};
     plural = "promiserevisions",
     status = "PromiseRevisionStatus",
     category = "kratix",
-    printcolumn(
-        name = "Promise",
-        type_ = "string",
-        json_path = ".spec.promiseRef.name"
-    ),
-    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
-    printcolumn(name = "Latest", type_ = "boolean", json_path = ".status.latest")
+    printcolumn = r#"{"name":"Promise","type":"string","jsonPath":".spec.promiseRef.name"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
+    printcolumn = r#"{"name":"Latest","type":"boolean","jsonPath":".status.latest"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PromiseRevisionSpec {

@@ -117,8 +117,8 @@ fn plan_revision_for_promise(
             // always made latest when its version is applied.
             let spec_differs = rev.spec.promise_spec != spec;
             let unlabelled = !has_label(&rev.metadata, labels::LATEST_REVISION, "true");
-            if spec_differs || unlabelled || rev.metadata.deletion_timestamp.is_some() {
-                if rev.metadata.deletion_timestamp.is_none() {
+            if (spec_differs || unlabelled) && rev.metadata.deletion_timestamp.is_none() {
+                {
                     out.push(Action::Patch {
                         key: convert::revision_key(rev),
                         patch: json!({

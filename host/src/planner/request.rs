@@ -776,7 +776,7 @@ fn record_success(
             .is_some_and(|c| c.reason == upgrade::IN_PROGRESS || c.status == "False")
         || (!st.last_applied_version.is_empty() && st.last_applied_version != applied);
     let update = StatusUpdate {
-        condition: record.then(|| ("True", upgrade::COMPLETE, message)),
+        condition: record.then_some(("True", upgrade::COMPLETE, message)),
         last_applied: Some(applied.to_string()),
         failed_version: Some(String::new()),
         in_flight: Some(String::new()),

@@ -57,10 +57,11 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
     if let Some(v) = update.in_flight {
         after.in_flight_version = v;
     }
-    if let Some(v) = update.add_failed_version {
-        if !after.failed_versions.contains(&v) {
-            after.failed_versions.push(v);
-        }
+    if let Some(v) = update
+        .add_failed_version
+        .filter(|v| !after.failed_versions.contains(v))
+    {
+        after.failed_versions.push(v);
     }
     if after == before {
         return None;
