@@ -42,5 +42,9 @@ fn all_scenarios_pass() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(files.len() >= 40, "the conformance set has {} scenarios", files.len());
+    assert!(
+        files.len() >= 40,
+        "the conformance set has {} scenarios",
+        files.len()
+    );
 }

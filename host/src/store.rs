@@ -104,6 +104,31 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The merge patch that turns `old` into `new` (removed keys become null).
+pub fn merge_patch_diff(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = Map::new();
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(old_v) if old_v == v => {}
+                    Some(old_v) => {
+                        patch.insert(k.clone(), merge_patch_diff(old_v, v));
+                    }
+                    None => {
+                        patch.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in o.keys().filter(|k| !n.contains_key(*k)) {
+                patch.insert(k.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        (_, new) => new.clone(),
+    }
+}
+
 fn finalizers(object: &Value) -> usize {
     object
         .pointer("/metadata/finalizers")
@@ -317,6 +342,15 @@ mod tests {
             .patch(&key, &json!({"metadata": {"finalizers": []}}), false)
             .unwrap();
         assert!(store.get(&key).is_none());
+    }
+
+    #[test]
+    fn diff_then_patch_reproduces_the_target() {
+        let old = json!({"a": {"b": 1, "c": [1]}, "gone": true});
+        let new = json!({"a": {"b": 2, "c": [2]}, "added": {"x": 1}});
+        let mut patched = old.clone();
+        merge_patch(&mut patched, &merge_patch_diff(&old, &new));
+        assert_eq!(patched, new);
     }
 
     #[test]

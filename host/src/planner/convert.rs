@@ -21,7 +21,6 @@ pub fn promise(view: &View) -> contract::Promise {
     let mut revisions: Vec<contract::Revision> = view
         .revisions
         .iter()
-        .filter(|r| r.metadata.deletion_timestamp.is_none())
         .map(|r| contract::Revision {
             name: r.metadata.name.clone().unwrap_or_default(),
             version: r.spec.version.clone(),

@@ -12,7 +12,7 @@ use super::{Action, Context, View, convert, event};
 use crate::api::{self, LATEST_VERSION, UNVERSIONED, annotations, events, finalizers, labels};
 use crate::contract::{PlanInput, PlanTrigger, SpecChangeInput};
 use crate::naming;
-use crate::store::{ObjKey, rfc3339};
+use crate::store::{ObjKey, merge_patch_diff, rfc3339};
 
 pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     if let Some((key, promise, deleting)) = &view.promise {
@@ -123,7 +123,7 @@ fn plan_revision_for_promise(
                         key: convert::revision_key(rev),
                         patch: json!({
                             "metadata": {"labels": {labels::LATEST_REVISION: "true", labels::PROMISE_NAME: view.promise_name}},
-                            "spec": {"promiseSpec": spec},
+                            "spec": {"promiseSpec": merge_patch_diff(&rev.spec.promise_spec, &spec)},
                         }),
                         why: "R-64/R-66: revision takes the current spec and becomes latest",
                     });
@@ -245,12 +245,10 @@ fn select_reruns<'v>(
 /// other revision loses label and status in the same step, so there is never
 /// a window with two latest revisions or none (H-1).
 fn plan_latest_marker(view: &View, out: &mut Vec<Action>) {
-    let live: Vec<_> = view
+    // A revision whose deletion is pending still counts: deleting the latest
+    // one is refused, so it stays latest until it is really gone.
+    let labelled: Vec<_> = view
         .revisions
-        .iter()
-        .filter(|r| r.metadata.deletion_timestamp.is_none())
-        .collect();
-    let labelled: Vec<_> = live
         .iter()
         .filter(|r| has_label(&r.metadata, labels::LATEST_REVISION, "true"))
         .collect();

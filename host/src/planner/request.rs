@@ -36,9 +36,9 @@ fn bindings_of<'v>(view: &'v View, request: &RequestObj) -> Vec<&'v ResourceBind
 }
 
 fn latest_revision(view: &View) -> Option<&PromiseRevision> {
-    view.revisions.iter().find(|r| {
-        r.status.as_ref().is_some_and(|s| s.latest) && r.metadata.deletion_timestamp.is_none()
-    })
+    view.revisions
+        .iter()
+        .find(|r| r.status.as_ref().is_some_and(|s| s.latest))
 }
 
 /// exactly one revision with this version.
@@ -92,6 +92,9 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
     }
     let binding = found.first().copied();
     if request.deleting {
+        if let Some(b) = binding {
+            flag_missing_version(view, b, out);
+        }
         plan_deletion(view, request, binding, out);
         return;
     }
@@ -183,6 +186,27 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
         return;
     }
     configure(view, ctx, request, binding, desired, out);
+}
+
+/// H-3 for a request being deleted: its binding still says when it names a
+/// version that has no revision (deletion itself uses the applied version).
+fn flag_missing_version(view: &View, b: &ResourceBinding, out: &mut Vec<Action>) {
+    if b.spec.version == LATEST_VERSION || b.spec.version.is_empty() {
+        return;
+    }
+    if let Err(message) = revision_at(view, &b.spec.version) {
+        let update = StatusUpdate {
+            condition: Some(("False", upgrade::VERSION_NOT_FOUND, message)),
+            ..StatusUpdate::default()
+        };
+        if let Some(patch) = status::patch(b, update, view.now) {
+            out.push(Action::PatchStatus {
+                key: convert::key_of(b),
+                patch,
+                why: "H-3: version has no revision",
+            });
+        }
+    }
 }
 
 /// R-11…R-16: a binding for a request that has none, at the version the
