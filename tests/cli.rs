@@ -293,3 +293,40 @@ fn test_command_runs_suites_and_writes_junit() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("FAIL"));
 }
+
+#[test]
+fn simulate_runs_the_scenarios_and_reports_failures_with_a_diff() {
+    let o = kbind(&["simulate", "tests/scenarios"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let last = out.lines().last().unwrap();
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 40, "{last}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wrong.yaml");
+    std::fs::write(
+        &file,
+        r#"
+name: wrong expectation
+steps:
+  - apply:
+      apiVersion: platform.kratix.io/v1alpha1
+      kind: Promise
+      metadata: {name: redis, labels: {kratix.io/promise-version: v0.1.0}}
+      spec: {api: {spec: {group: marketplace.kratix.io, names: {kind: redis, plural: redis}}}}
+  - apply: {apiVersion: marketplace.kratix.io/v1alpha1, kind: redis, metadata: {name: example, namespace: default}, spec: {}}
+  - expect: [{kind: ResourceBinding, namespace: default, name: example-redis-e7f90, spec: {version: v0.1.0}}]
+"#,
+    )
+    .unwrap();
+    let o = kbind(&["simulate", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("FAIL") && out.contains("spec.version: expected \"v0.1.0\", got \"latest\""),
+        "{out}"
+    );
+    assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+}
