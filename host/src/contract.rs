@@ -186,6 +186,16 @@ impl Promise {
     }
 }
 
+/// Labels or annotations as the contract's key/value list (sorted by key).
+pub fn key_values(map: &std::collections::BTreeMap<String, String>) -> Vec<KeyValue> {
+    map.iter()
+        .map(|(k, v)| KeyValue {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect()
+}
+
 /// Looks up a setting by name.
 pub fn setting<'a>(settings: &'a [Setting], name: &str) -> Option<&'a str> {
     settings

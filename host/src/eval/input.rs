@@ -137,12 +137,7 @@ fn default_namespace() -> String {
 }
 
 fn pairs(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
-    map.iter()
-        .map(|(k, v)| KeyValue {
-            key: k.clone(),
-            value: v.clone(),
-        })
-        .collect()
+    crate::contract::key_values(map)
 }
 
 impl PromiseDoc {

@@ -9,12 +9,7 @@ use crate::store::ObjKey;
 use super::view::{RequestObj, View};
 
 fn pairs(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
-    map.iter()
-        .map(|(k, v)| KeyValue {
-            key: k.clone(),
-            value: v.clone(),
-        })
-        .collect()
+    crate::contract::key_values(map)
 }
 
 pub fn promise(view: &View) -> contract::Promise {

@@ -136,7 +136,6 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
     if maintain_binding(view, request, binding, out) || review_edit(view, ctx, binding, out) {
         return;
     }
-    let bkey = convert::key_of(binding);
 
     // R-02…R-07: the revision the binding names.
     let desired = if binding.spec.version == LATEST_VERSION || binding.spec.version.is_empty() {
@@ -163,20 +162,16 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
                     events::FAILED_REVISION_LOOKUP,
                     message.clone(),
                 ));
-                if let Some(patch) = status::patch(
+                status::push(
+                    out,
                     binding,
                     StatusUpdate {
                         condition: Some(("False", upgrade::VERSION_NOT_FOUND, message)),
                         ..StatusUpdate::default()
                     },
                     view.now,
-                ) {
-                    out.push(Action::PatchStatus {
-                        key: bkey,
-                        patch,
-                        why: "H-3: version has no revision",
-                    });
-                }
+                    "H-3: version has no revision",
+                );
                 return;
             }
         }
@@ -199,13 +194,7 @@ fn flag_missing_version(view: &View, b: &ResourceBinding, out: &mut Vec<Action>)
             condition: Some(("False", upgrade::VERSION_NOT_FOUND, message)),
             ..StatusUpdate::default()
         };
-        if let Some(patch) = status::patch(b, update, view.now) {
-            out.push(Action::PatchStatus {
-                key: convert::key_of(b),
-                patch,
-                why: "H-3: version has no revision",
-            });
-        }
+        status::push(out, b, update, view.now, "H-3: version has no revision");
     }
 }
 
@@ -408,20 +397,16 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
         Err(err) => {
             let message = err.to_string();
             out.push(event(&key, true, events::POLICY_FAILED, message.clone()));
-            if let Some(patch) = status::patch(
+            status::push(
+                out,
                 b,
                 StatusUpdate {
                     condition: Some(("False", upgrade::POLICY_FAILED, message)),
                     ..StatusUpdate::default()
                 },
                 view.now,
-            ) {
-                out.push(Action::PatchStatus {
-                    key,
-                    patch,
-                    why: "policy failed to review the edit",
-                });
-            }
+                "policy failed to review the edit",
+            );
         }
     }
     true
@@ -481,7 +466,8 @@ fn upgrade_trigger(
     } else {
         format!("Upgrade to version {target} is in progress")
     };
-    if let Some(patch) = status::patch(
+    status::push(
+        out,
         b,
         StatusUpdate {
             condition: Some(("Unknown", upgrade::IN_PROGRESS, message)),
@@ -490,13 +476,8 @@ fn upgrade_trigger(
             ..StatusUpdate::default()
         },
         view.now,
-    ) {
-        out.push(Action::PatchStatus {
-            key,
-            patch,
-            why: "R-30: upgrade in progress",
-        });
-    }
+        "R-30: upgrade in progress",
+    );
     true
 }
 
@@ -615,7 +596,6 @@ fn configure(
         return;
     }
     let Some(job) = last else { return };
-    let key = convert::key_of(b);
     let st = status::current(b);
     match &job.phase {
         JobPhase::Running => {
@@ -639,13 +619,7 @@ fn configure(
                 in_flight: Some(target.clone()),
                 ..StatusUpdate::default()
             };
-            if let Some(patch) = status::patch(b, update, view.now) {
-                out.push(Action::PatchStatus {
-                    key,
-                    patch,
-                    why: "R-32: workflow running",
-                });
-            }
+            status::push(out, b, update, view.now, "R-32: workflow running");
         }
         JobPhase::Failed(message) => {
             //
@@ -661,13 +635,7 @@ fn configure(
                 add_failed_version: Some(target.clone()),
                 ..StatusUpdate::default()
             };
-            if let Some(patch) = status::patch(b, update, view.now) {
-                out.push(Action::PatchStatus {
-                    key: key.clone(),
-                    patch,
-                    why: "R-33: workflow failed",
-                });
-            }
+            status::push(out, b, update, view.now, "R-33: workflow failed");
             if first_report {
                 after_failure(view, ctx, request, b, &target, message, &jobs, out);
             }
@@ -806,13 +774,7 @@ fn record_success(
         in_flight: Some(String::new()),
         ..StatusUpdate::default()
     };
-    if let Some(patch) = status::patch(b, update, view.now) {
-        out.push(Action::PatchStatus {
-            key: convert::key_of(b),
-            patch,
-            why: "R-34: upgrade complete",
-        });
-    }
+    status::push(out, b, update, view.now, "R-34: upgrade complete");
 }
 
 /// R-50…R-54: finalizers in Kratix's order; the delete workflow runs at the

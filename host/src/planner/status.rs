@@ -81,3 +81,20 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
     }
     Some(json!({ "status": status }))
 }
+
+/// Pushes the status patch for `update`, if it changes anything.
+pub fn push(
+    out: &mut Vec<super::Action>,
+    b: &ResourceBinding,
+    update: StatusUpdate,
+    now: i64,
+    why: &'static str,
+) {
+    if let Some(patch) = patch(b, update, now) {
+        out.push(super::Action::PatchStatus {
+            key: super::convert::key_of(b),
+            patch,
+            why,
+        });
+    }
+}
