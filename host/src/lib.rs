@@ -3,6 +3,8 @@
 
 /// Kratix's `platform.kratix.io/v1alpha1` types and names.
 pub mod api;
+/// The embedded Kubernetes API server.
+pub mod apiserver;
 
 /// The policy contract's types, generated from `wit/policy.wit`.
 pub mod contract;

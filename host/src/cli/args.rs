@@ -30,6 +30,19 @@ pub enum Command {
     Test(TestArgs),
     /// Run scenario files through the planner and a policy, offline.
     Simulate(SimulateArgs),
+    /// Start the embedded Kubernetes API server on loopback (kubectl-ready)
+    /// and run until interrupted. The operator does not run in it yet.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Where to write the kubeconfig [default: the user data dir].
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use kbind::policy::PolicyError;
 use kbind::{inspect, shipped};
 
 pub use args::{Cli, Global};
-use args::{Command, EvalArgs, InspectArgs, SimulateArgs, TestArgs};
+use args::{Command, EvalArgs, InspectArgs, SandboxArgs, SimulateArgs, TestArgs};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -103,6 +103,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Eval(args) => run_eval(&cli.global, args),
         Command::Test(args) => run_test(&cli.global, args),
         Command::Simulate(args) => run_simulate(&cli.global, args),
+        Command::Sandbox(args) => run_sandbox(args),
     }
 }
 
@@ -253,4 +254,35 @@ fn run_simulate(global: &Global, args: SimulateArgs) -> Result<ExitCode, Failure
     } else {
         exit::DECISION_FAILED
     }))
+}
+
+fn run_sandbox(args: SandboxArgs) -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::input(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+        let running = kbind::apiserver::serve(
+            addr,
+            kbind::apiserver::new_token(),
+            kbind::apiserver::ObjectStore::new(),
+        )
+        .await
+        .map_err(|e| Failure::input(format!("cannot listen on {addr}: {e}")))?;
+        let path = args
+            .kubeconfig
+            .unwrap_or_else(kbind::apiserver::default_kubeconfig_path);
+        running.write_kubeconfig(&path).map_err(|e| {
+            Failure::input(format!(
+                "cannot write the kubeconfig to {}: {e}",
+                path.display()
+            ))
+        })?;
+        println!("kbind sandbox API server listening on {}", running.url());
+        println!("kubeconfig written to {}", path.display());
+        println!("try:  export KUBECONFIG={}", path.display());
+        println!("      kubectl api-resources");
+        println!("press Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+        Ok(ExitCode::from(exit::OK))
+    })
 }

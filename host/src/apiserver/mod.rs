@@ -1,0 +1,86 @@
+//! An embedded Kubernetes API server: the part of the API that kube-rs
+//! controllers and kubectl use, in memory, on loopback, behind a bearer
+//! token. It backs `kbind sandbox` and the end-to-end tests (no real API
+//! server can be installed on our machines or in CI). Where it differs from a
+//! real one, the README says so.
+
+mod discovery;
+pub mod registry;
+pub mod selector;
+mod server;
+pub mod state;
+mod table;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use server::serve;
+pub use state::ObjectStore;
+
+/// Shared by every request handler.
+pub struct Shared {
+    pub store: Mutex<ObjectStore>,
+    pub token: String,
+    pub addr: SocketAddr,
+}
+
+pub type SharedState = Arc<Shared>;
+
+/// A running server: its address, token and a kubeconfig that reaches it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub token: String,
+    /// The self-signed certificate the server presents (PEM).
+    pub ca_pem: String,
+    pub shared: SharedState,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// A kubeconfig for this server (context `kbind`, namespace `default`).
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kbind\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: kbind\n  context:\n    cluster: kbind\n    user: kbind\n    namespace: default\ncurrent-context: kbind\nusers:\n- name: kbind\n  user:\n    token: {}\n",
+            self.url(),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &self.ca_pem),
+            self.token
+        )
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, self.kubeconfig())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+}
+
+/// Where `kbind sandbox` writes its kubeconfig when not told.
+pub fn default_kubeconfig_path() -> PathBuf {
+    directories::ProjectDirs::from("io", "kbind", "kbind")
+        .map(|d| d.data_dir().join("sandbox.kubeconfig"))
+        .unwrap_or_else(|| PathBuf::from("kbind-sandbox.kubeconfig"))
+}
+
+/// An unguessable bearer token for a loopback sandbox: sha256 over the
+/// time, the process id and a heap address.
+pub fn new_token() -> String {
+    use sha2::{Digest, Sha256};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let heap = Box::new(0u8);
+    let seed = format!("{nanos}-{}-{:p}", std::process::id(), &*heap);
+    hex::encode(&Sha256::digest(seed.as_bytes())[..24])
+}

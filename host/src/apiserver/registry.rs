@@ -1,0 +1,156 @@
+//! The kinds the server serves: built-ins kbind and kubectl need, plus every
+//! version of every CustomResourceDefinition created through the API.
+
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub type_: String,
+    pub json_path: String,
+    pub description: String,
+    pub priority: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    /// "" for the core group.
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub singular: String,
+    pub namespaced: bool,
+    pub status_subresource: bool,
+    pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+    pub columns: Vec<Column>,
+    /// JSON paths (`.spec.version`) usable in field selectors.
+    pub selectable_fields: Vec<String>,
+    /// The CRD that defined it, if any.
+    pub crd: Option<String>,
+}
+
+impl Resource {
+    pub fn group_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    fn builtin(
+        group: &str,
+        version: &str,
+        kind: &str,
+        plural: &str,
+        namespaced: bool,
+        status: bool,
+        short: &[&str],
+    ) -> Self {
+        Self {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            singular: kind.to_lowercase(),
+            namespaced,
+            status_subresource: status,
+            short_names: short.iter().map(|s| s.to_string()).collect(),
+            categories: vec![],
+            columns: vec![],
+            selectable_fields: vec![],
+            crd: None,
+        }
+    }
+}
+
+pub fn builtins() -> Vec<Resource> {
+    vec![
+        Resource::builtin("", "v1", "Namespace", "namespaces", false, true, &["ns"]),
+        Resource::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
+        Resource::builtin("", "v1", "Event", "events", true, false, &["ev"]),
+        Resource::builtin("events.k8s.io", "v1", "Event", "events", true, false, &[]),
+        Resource::builtin(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            true,
+            false,
+            &[],
+        ),
+        Resource::builtin("batch", "v1", "Job", "jobs", true, true, &[]),
+        Resource::builtin(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            true,
+            &["crd", "crds"],
+        ),
+    ]
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The served versions of a CRD object, as resources.
+pub fn from_crd(crd: &Value) -> Vec<Resource> {
+    let spec = &crd["spec"];
+    let names = &spec["names"];
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = names["kind"].as_str().unwrap_or_default().to_string();
+    let plural = names["plural"].as_str().unwrap_or_default().to_string();
+    spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["served"].as_bool().unwrap_or(true))
+        .map(|v| Resource {
+            group: spec["group"].as_str().unwrap_or_default().into(),
+            version: v["name"].as_str().unwrap_or_default().into(),
+            kind: kind.clone(),
+            plural: plural.clone(),
+            singular: names["singular"]
+                .as_str()
+                .map_or_else(|| kind.to_lowercase(), str::to_string),
+            namespaced: spec["scope"].as_str() != Some("Cluster"),
+            status_subresource: v.pointer("/subresources/status").is_some(),
+            short_names: strings(names.get("shortNames")),
+            categories: strings(names.get("categories")),
+            columns: v["additionalPrinterColumns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| Column {
+                    name: c["name"].as_str().unwrap_or_default().into(),
+                    type_: c["type"].as_str().unwrap_or("string").into(),
+                    json_path: c["jsonPath"].as_str().unwrap_or_default().into(),
+                    description: c["description"].as_str().unwrap_or_default().into(),
+                    priority: c["priority"].as_i64().unwrap_or(0),
+                })
+                .collect(),
+            selectable_fields: v["selectableFields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["jsonPath"].as_str().map(str::to_string))
+                .collect(),
+            crd: Some(name.to_string()),
+        })
+        .filter(|r| !r.plural.is_empty() && !r.kind.is_empty())
+        .collect()
+}

@@ -1,0 +1,562 @@
+//! The server's object store: one resourceVersion counter, finalizers,
+//! generation, status split, garbage collection by owner, CRD-driven kinds,
+//! and a bounded change history for watches.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::registry::{self, Resource};
+use super::selector::{FieldSelector, LabelSelector};
+use crate::store::merge_patch;
+
+/// Watch events retained for resuming; older resourceVersions get 410 Gone.
+pub const HISTORY: usize = 50_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub group: String,
+    pub plural: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub rv: u64,
+    pub group: String,
+    pub plural: String,
+    pub namespace: String,
+    pub type_: &'static str,
+    pub object: Value,
+}
+
+/// An API error, rendered as a `Status` object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub kind: String,
+    pub name: String,
+    pub group: String,
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            kind: String::new(),
+            name: String::new(),
+            group: String::new(),
+        }
+    }
+
+    fn about(mut self, r: &Resource, name: &str) -> Self {
+        self.kind = r.plural.clone();
+        self.group = r.group.clone();
+        self.name = name.into();
+        self
+    }
+
+    pub fn not_found(r: &Resource, name: &str) -> Self {
+        let what = if r.group.is_empty() {
+            r.plural.clone()
+        } else {
+            format!("{}.{}", r.plural, r.group)
+        };
+        Self::new(404, "NotFound", format!("{what} \"{name}\" not found")).about(r, name)
+    }
+
+    pub fn status(&self) -> Value {
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": self.message, "reason": self.reason, "code": self.code,
+            "details": {"name": self.name, "group": self.group, "kind": self.kind},
+        })
+    }
+}
+
+pub struct ObjectStore {
+    objects: BTreeMap<Key, Value>,
+    rv: u64,
+    history: VecDeque<Change>,
+    resources: Vec<Resource>,
+    pub changes: broadcast::Sender<Change>,
+    /// Milliseconds since the epoch, for timestamps (settable in tests).
+    clock: fn() -> i64,
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
+    o.pointer(&format!("/metadata/{field}"))
+        .and_then(Value::as_str)
+}
+
+fn has_finalizers(o: &Value) -> bool {
+    o.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty())
+}
+
+impl Default for ObjectStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ObjectStore {
+    pub fn new() -> Self {
+        let (changes, _) = broadcast::channel(4096);
+        let mut store = Self {
+            objects: BTreeMap::new(),
+            rv: 0,
+            history: VecDeque::new(),
+            resources: registry::builtins(),
+            changes,
+            clock: now_millis,
+        };
+        for ns in ["default", "kube-system"] {
+            let r = store.resource("", "v1", "namespaces").cloned();
+            if let Some(r) = r {
+                let _ = store.create(
+                    &r,
+                    "",
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                );
+            }
+        }
+        store
+    }
+
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<&Resource> {
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+
+    fn key(r: &Resource, namespace: &str, name: &str) -> Key {
+        Key {
+            group: r.group.clone(),
+            plural: r.plural.clone(),
+            namespace: if r.namespaced {
+                namespace.into()
+            } else {
+                String::new()
+            },
+            name: name.into(),
+        }
+    }
+
+    fn record(&mut self, r: &Resource, type_: &'static str, object: &Value) {
+        let change = Change {
+            rv: self.rv,
+            group: r.group.clone(),
+            plural: r.plural.clone(),
+            namespace: meta_str(object, "namespace")
+                .unwrap_or_default()
+                .to_string(),
+            type_,
+            object: object.clone(),
+        };
+        self.history.push_back(change.clone());
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        let _ = self.changes.send(change);
+    }
+
+    /// Changes after `rv` for a resource, or `None` if they are no longer kept.
+    pub fn changes_since(&self, r: &Resource, rv: u64) -> Option<Vec<Change>> {
+        if self
+            .history
+            .front()
+            .is_some_and(|first| rv + 1 < first.rv && rv < self.rv)
+        {
+            return None;
+        }
+        Some(
+            self.history
+                .iter()
+                .filter(|c| c.rv > rv && c.group == r.group && c.plural == r.plural)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn stamp(&mut self, object: &mut Value) {
+        self.rv += 1;
+        object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+    }
+
+    pub fn get(&self, r: &Resource, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        self.objects
+            .get(&Self::key(r, namespace, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(r, name))
+    }
+
+    pub fn list(
+        &self,
+        r: &Resource,
+        namespace: &str,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> Vec<Value> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.group == r.group && k.plural == r.plural)
+            .filter(|(k, _)| namespace.is_empty() || k.namespace == namespace)
+            .filter(|(_, o)| labels.matches(o) && fields.matches(o))
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
+    pub fn create(
+        &mut self,
+        r: &Resource,
+        namespace: &str,
+        mut object: Value,
+    ) -> Result<Value, ApiError> {
+        if !object.get("metadata").is_some_and(Value::is_object) {
+            object["metadata"] = json!({});
+        }
+        let mut name = meta_str(&object, "name").unwrap_or_default().to_string();
+        if name.is_empty() {
+            let Some(prefix) = meta_str(&object, "generateName").map(str::to_string) else {
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    format!(
+                        "{} must have metadata.name or metadata.generateName",
+                        r.kind
+                    ),
+                ));
+            };
+            name = format!(
+                "{prefix}{:05x}",
+                (self.rv * 2_654_435_761 + 12345) % 0xfffff
+            );
+            object["metadata"]["name"] = json!(name);
+        }
+        if r.namespaced {
+            if namespace.is_empty() {
+                return Err(ApiError::new(400, "BadRequest", "a namespace is required"));
+            }
+            let ns_resource = Resource {
+                group: String::new(),
+                plural: "namespaces".into(),
+                ..r.clone()
+            };
+            if !self.objects.contains_key(&Self::key(
+                &Resource {
+                    namespaced: false,
+                    ..ns_resource
+                },
+                "",
+                namespace,
+            )) {
+                return Err(ApiError::new(
+                    404,
+                    "NotFound",
+                    format!("namespaces \"{namespace}\" not found"),
+                ));
+            }
+            object["metadata"]["namespace"] = json!(namespace);
+        } else if let Some(m) = object["metadata"].as_object_mut() {
+            m.remove("namespace");
+        }
+        let key = Self::key(r, namespace, &name);
+        if self.objects.contains_key(&key) {
+            let what = if r.group.is_empty() {
+                r.plural.clone()
+            } else {
+                format!("{}.{}", r.plural, r.group)
+            };
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{what} \"{name}\" already exists"),
+            )
+            .about(r, &name));
+        }
+        object["apiVersion"] = json!(r.group_version());
+        object["kind"] = json!(r.kind);
+        if r.status_subresource {
+            // As a real server: status is only written through /status.
+            if let Some(m) = object.as_object_mut() {
+                m.remove("status");
+            }
+        }
+        let ts = crate::store::rfc3339((self.clock)());
+        let meta = &mut object["metadata"];
+        meta["uid"] = json!(format!("{:08x}-kbind-{:012x}", self.rv + 1, (self.clock)()));
+        meta["creationTimestamp"] = json!(ts);
+        meta["generation"] = json!(1);
+        if let Some(m) = meta.as_object_mut() {
+            m.remove("deletionTimestamp");
+            m.remove("resourceVersion");
+        }
+        self.stamp(&mut object);
+        self.objects.insert(key, object.clone());
+        self.record(r, "ADDED", &object);
+        if r.kind == "CustomResourceDefinition" {
+            self.register_crd(&object);
+        }
+        Ok(object)
+    }
+
+    /// PUT semantics: the status split for kinds with a status subresource,
+    /// optimistic concurrency on `metadata.resourceVersion`.
+    pub fn update(
+        &mut self,
+        r: &Resource,
+        namespace: &str,
+        name: &str,
+        mut object: Value,
+        status_only: bool,
+    ) -> Result<Value, ApiError> {
+        let key = Self::key(r, namespace, name);
+        let current = self
+            .objects
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(r, name))?;
+        let stale = meta_str(&object, "resourceVersion")
+            .filter(|v| !v.is_empty())
+            .is_some_and(|rv| Some(rv) != meta_str(&current, "resourceVersion"));
+        {
+            if stale {
+                return Err(ApiError::new(
+                    409,
+                    "Conflict",
+                    format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                        if r.group.is_empty() { r.plural.clone() } else { format!("{}.{}", r.plural, r.group) }
+                    ),
+                )
+                .about(r, name));
+            }
+        }
+        let mut next = if status_only {
+            let mut next = current.clone();
+            next["status"] = object.get("status").cloned().unwrap_or(Value::Null);
+            next
+        } else {
+            if r.status_subresource {
+                match current.get("status") {
+                    Some(s) => object["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = object.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            // Server-owned metadata stays.
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "deletionTimestamp",
+                "namespace",
+                "name",
+            ] {
+                match current["metadata"].get(field) {
+                    Some(v) => object["metadata"][field] = v.clone(),
+                    None => {
+                        if let Some(m) = object["metadata"].as_object_mut() {
+                            m.remove(field);
+                        }
+                    }
+                }
+            }
+            object["apiVersion"] = current["apiVersion"].clone();
+            object["kind"] = current["kind"].clone();
+            object
+        };
+        if let Some(m) = next
+            .as_object_mut()
+            .filter(|m| m.get("status").is_some_and(Value::is_null))
+        {
+            m.remove("status");
+        }
+        if next == current {
+            return Ok(current);
+        }
+        if current.get("spec") != next.get("spec") {
+            let generation = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            next["metadata"]["generation"] = json!(generation + 1);
+        }
+        self.stamp(&mut next);
+        if next.pointer("/metadata/deletionTimestamp").is_some() && !has_finalizers(&next) {
+            self.remove(r, key, next.clone());
+            return Ok(next);
+        }
+        self.objects.insert(key, next.clone());
+        self.record(r, "MODIFIED", &next);
+        if r.kind == "CustomResourceDefinition" {
+            self.register_crd(&next);
+        }
+        Ok(next)
+    }
+
+    /// Applies a patch function to the current object, then updates.
+    pub fn patch(
+        &mut self,
+        r: &Resource,
+        namespace: &str,
+        name: &str,
+        status_only: bool,
+        apply: impl FnOnce(&mut Value) -> Result<(), ApiError>,
+    ) -> Result<Value, ApiError> {
+        let mut object = self.get(r, namespace, name)?;
+        let rv_before = meta_str(&object, "resourceVersion").map(str::to_string);
+        apply(&mut object)?;
+        // A patch only conflicts when it names a resourceVersion itself.
+        let unchanged = meta_str(&object, "resourceVersion").map(str::to_string) == rv_before;
+        if let Some(m) = object["metadata"].as_object_mut().filter(|_| unchanged) {
+            m.remove("resourceVersion");
+        }
+        self.update(r, namespace, name, object, status_only)
+    }
+
+    pub fn merge(
+        &mut self,
+        r: &Resource,
+        namespace: &str,
+        name: &str,
+        patch: &Value,
+        status_only: bool,
+    ) -> Result<Value, ApiError> {
+        self.patch(r, namespace, name, status_only, |o| {
+            merge_patch(o, patch);
+            Ok(())
+        })
+    }
+
+    /// DELETE: objects with finalizers are only marked.
+    pub fn delete(&mut self, r: &Resource, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        let key = Self::key(r, namespace, name);
+        let current = self
+            .objects
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(r, name))?;
+        if has_finalizers(&current) {
+            if current.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(current);
+            }
+            let mut next = current;
+            next["metadata"]["deletionTimestamp"] = json!(crate::store::rfc3339((self.clock)()));
+            self.stamp(&mut next);
+            self.objects.insert(key, next.clone());
+            self.record(r, "MODIFIED", &next);
+            return Ok(next);
+        }
+        let mut gone = current;
+        self.stamp(&mut gone);
+        self.remove(r, key, gone.clone());
+        Ok(gone)
+    }
+
+    fn remove(&mut self, r: &Resource, key: Key, object: Value) {
+        self.objects.remove(&key);
+        self.record(r, "DELETED", &object);
+        let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
+        // Garbage collection: dependents of the deleted owner.
+        let dependents: Vec<(Resource, Key)> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| {
+                o.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| {
+                        refs.iter().any(|o| o["uid"].as_str() == Some(uid.as_str()))
+                    })
+            })
+            .filter_map(|(k, _)| {
+                self.resources
+                    .iter()
+                    .find(|res| res.group == k.group && res.plural == k.plural)
+                    .map(|res| (res.clone(), k.clone()))
+            })
+            .collect();
+        for (res, k) in dependents {
+            let _ = self.delete(&res, &k.namespace, &k.name);
+        }
+        match r.kind.as_str() {
+            "CustomResourceDefinition" => self.unregister_crd(&object),
+            "Namespace" if r.group.is_empty() => {
+                let name = meta_str(&object, "name").unwrap_or_default().to_string();
+                let inside: Vec<(Resource, Key)> = self
+                    .objects
+                    .keys()
+                    .filter(|k| k.namespace == name)
+                    .filter_map(|k| {
+                        self.resources
+                            .iter()
+                            .find(|res| res.group == k.group && res.plural == k.plural)
+                            .map(|res| (res.clone(), k.clone()))
+                    })
+                    .collect();
+                for (res, k) in inside {
+                    let _ = self.delete(&res, &k.namespace, &k.name);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn register_crd(&mut self, crd: &Value) {
+        let name = meta_str(crd, "name").unwrap_or_default().to_string();
+        self.resources
+            .retain(|r| r.crd.as_deref() != Some(name.as_str()));
+        self.resources.extend(registry::from_crd(crd));
+    }
+
+    fn unregister_crd(&mut self, crd: &Value) {
+        let name = meta_str(crd, "name").unwrap_or_default().to_string();
+        let gone: Vec<Resource> = self
+            .resources
+            .iter()
+            .filter(|r| r.crd.as_deref() == Some(name.as_str()))
+            .cloned()
+            .collect();
+        for r in &gone {
+            let keys: Vec<Key> = self
+                .objects
+                .keys()
+                .filter(|k| k.group == r.group && k.plural == r.plural)
+                .cloned()
+                .collect();
+            for k in keys {
+                if let Some(o) = self.objects.remove(&k) {
+                    self.rv += 1;
+                    self.record(r, "DELETED", &o);
+                }
+            }
+        }
+        self.resources
+            .retain(|r| r.crd.as_deref() != Some(name.as_str()));
+    }
+}
