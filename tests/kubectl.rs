@@ -341,6 +341,7 @@ fn kubectl_get_watch_sees_a_change() {
         }
     }
     let _ = watch.kill();
+    let _ = watch.wait();
     assert!(
         seen.iter().any(|l| l == "MODIFIED changed"),
         "watch lines: {seen:?}"
