@@ -23,6 +23,8 @@ pub struct Shared {
     pub store: Mutex<ObjectStore>,
     pub token: String,
     pub addr: SocketAddr,
+    /// Bumped to end every open watch (a fault-injection hook for tests).
+    pub drop_watches: tokio::sync::watch::Sender<u64>,
 }
 
 pub type SharedState = Arc<Shared>;
@@ -50,6 +52,14 @@ impl Running {
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &self.ca_pem),
             self.token
         )
+    }
+
+    /// Test hook: ends every open watch stream, as a dropped connection
+    /// would. Clients must resume from their last resourceVersion.
+    pub fn drop_watches(&self) {
+        self.shared
+            .drop_watches
+            .send_modify(|generation| *generation += 1);
     }
 
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {

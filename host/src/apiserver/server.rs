@@ -34,6 +34,7 @@ pub async fn serve(
         store: Mutex::new(store),
         token: token.clone(),
         addr,
+        drop_watches: tokio::sync::watch::channel(0).0,
     });
     let app = Router::new().fallback(handle).with_state(shared.clone());
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
@@ -381,6 +382,19 @@ fn patch(
         let ops: json_patch::Patch = serde_json::from_slice(body)
             .map_err(|e| ApiError::new(400, "BadRequest", format!("invalid JSON patch: {e}")))?;
         return store.patch(r, ns, name, target.status, |o| {
+            // As Kubernetes does, `test` of a missing path against null passes
+            // (kube-rs's finalizer helper relies on it).
+            let ops = json_patch::Patch(
+                ops.0
+                    .into_iter()
+                    .filter(|op| match op {
+                        json_patch::PatchOperation::Test(t) => {
+                            !(t.value.is_null() && o.pointer(t.path.as_str()).is_none())
+                        }
+                        _ => true,
+                    })
+                    .collect(),
+            );
             json_patch::patch(o, &ops)
                 .map_err(|e| ApiError::new(422, "Invalid", format!("JSON patch failed: {e}")))
         });
@@ -519,12 +533,14 @@ async fn watch(
         }
     };
     let mut last_rv = since.unwrap_or(current_rv).max(current_rv);
+    let mut dropped = shared.drop_watches.subscribe();
     let live = async_stream(move |tx| async move {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
+                _ = dropped.changed() => break,
                 change = receiver.recv() => match change {
                     Ok(c) => {
                         if c.rv <= last_rv || !matches(&c) { continue; }
