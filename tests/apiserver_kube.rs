@@ -23,6 +23,14 @@ use serde_json::json;
 
 const FINALIZER: &str = "test.kbind.io/cleanup";
 
+async fn client_for(running: &Running) -> Client {
+    let kubeconfig = Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
 async fn start() -> (Running, Client) {
     let running = apiserver::serve(
         ([127, 0, 0, 1], 0).into(),
@@ -31,11 +39,7 @@ async fn start() -> (Running, Client) {
     )
     .await
     .unwrap();
-    let kubeconfig = Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = Client::try_from(config).unwrap();
+    let client = client_for(&running).await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.create(&PostParams::default(), &ResourceBinding::crd())
         .await
@@ -225,4 +229,91 @@ async fn a_reflector_resumes_after_dropped_watches_without_losing_events() {
     })
     .await;
     handle.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_a_state_file_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.jsonl");
+    let store = ObjectStore::with_state_file(&state).unwrap();
+    let running = apiserver::serve(([127, 0, 0, 1], 0).into(), apiserver::new_token(), store)
+        .await
+        .unwrap();
+    let client = client_for(&running).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &ResourceBinding::crd())
+        .await
+        .unwrap();
+    let api: Api<ResourceBinding> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &binding("kept", "v0.1.0"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &binding("gone", "v0.1.0"))
+        .await
+        .unwrap();
+    api.delete("gone", &DeleteParams::default()).await.unwrap();
+    let before = api.get("kept").await.unwrap();
+    running.task.abort();
+
+    let store = ObjectStore::with_state_file(&state).unwrap();
+    let running = apiserver::serve(([127, 0, 0, 1], 0).into(), apiserver::new_token(), store)
+        .await
+        .unwrap();
+    let api: Api<ResourceBinding> = Api::namespaced(client_for(&running).await, "default");
+    let after = api.get("kept").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    assert_eq!(after.metadata.uid, before.metadata.uid);
+    assert!(api.get_opt("gone").await.unwrap().is_none());
+    // New writes continue the resourceVersion sequence.
+    let updated = api
+        .patch(
+            "kept",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": "v0.2.0"}})),
+        )
+        .await
+        .unwrap();
+    let rv = |o: &ResourceBinding| {
+        o.metadata
+            .resource_version
+            .clone()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert!(rv(&updated) > rv(&before));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_are_what_clients_see() {
+    let (running, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "f"}, "data": {"a": "1"}})).unwrap();
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    running.set_faults(apiserver::Faults {
+        conflict_first_write: true,
+        ..Default::default()
+    });
+    let patch = Patch::Merge(json!({"data": {"a": "2"}}));
+    match api.patch("f", &PatchParams::default(), &patch).await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 409),
+        other => panic!("expected an injected 409, got {other:?}"),
+    }
+    api.patch("f", &PatchParams::default(), &patch)
+        .await
+        .expect("the second write goes through");
+    running.set_faults(apiserver::Faults {
+        error_every: Some(1),
+        ..Default::default()
+    });
+    match api.get("f").await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 500),
+        other => panic!("expected an injected 500, got {other:?}"),
+    }
+    running.set_faults(apiserver::Faults::default());
+    assert_eq!(api.get("f").await.unwrap().data.unwrap()["a"], "2");
 }

@@ -25,6 +25,25 @@ pub struct Shared {
     pub addr: SocketAddr,
     /// Bumped to end every open watch (a fault-injection hook for tests).
     pub drop_watches: tokio::sync::watch::Sender<u64>,
+    pub(crate) faults: Mutex<FaultState>,
+}
+
+/// Faults the server injects, for reliability tests (never set by the CLI).
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// The first write (PUT/PATCH) to each object answers 409 Conflict.
+    pub conflict_first_write: bool,
+    /// Every n-th request answers 500.
+    pub error_every: Option<u32>,
+    /// Added to every request.
+    pub latency: Option<std::time::Duration>,
+}
+
+#[derive(Default)]
+pub(crate) struct FaultState {
+    pub(crate) config: Faults,
+    pub(crate) requests: u64,
+    pub(crate) written: std::collections::HashSet<String>,
 }
 
 pub type SharedState = Arc<Shared>;
@@ -52,6 +71,14 @@ impl Running {
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &self.ca_pem),
             self.token
         )
+    }
+
+    /// Test hook: injects faults from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.faults.lock().unwrap_or_else(|p| p.into_inner()) = FaultState {
+            config: faults,
+            ..FaultState::default()
+        };
     }
 
     /// Test hook: ends every open watch stream, as a dropped connection

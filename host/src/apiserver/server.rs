@@ -35,6 +35,7 @@ pub async fn serve(
         token: token.clone(),
         addr,
         drop_watches: tokio::sync::watch::channel(0).0,
+        faults: Mutex::new(super::FaultState::default()),
     });
     let app = Router::new().fallback(handle).with_state(shared.clone());
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
@@ -148,6 +149,9 @@ async fn handle(
         .is_some_and(|t| t == shared.token);
     if !authorized {
         return error(&ApiError::new(401, "Unauthorized", "Unauthorized"));
+    }
+    if let Some(response) = inject_fault(&shared, &method, uri.path()).await {
+        return response;
     }
     let path = uri.path().trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
@@ -295,6 +299,45 @@ async fn handle(
         Ok(value) => json_response(StatusCode::OK, &value),
         Err(e) => error(&e),
     }
+}
+
+/// The test-only fault hooks: latency, periodic 500s, first-write conflicts.
+async fn inject_fault(shared: &Shared, method: &Method, path: &str) -> Option<Response> {
+    let (latency, fault) = {
+        let mut faults = shared.faults.lock().unwrap_or_else(|p| p.into_inner());
+        faults.requests += 1;
+        let mut fault = None;
+        let requests = faults.requests;
+        if faults
+            .config
+            .error_every
+            .filter(|n| *n > 0)
+            .is_some_and(|n| requests.is_multiple_of(u64::from(n)))
+        {
+            fault = Some(ApiError::new(
+                500,
+                "InternalError",
+                "injected fault: internal error",
+            ));
+        }
+        let write = *method == Method::PUT || *method == Method::PATCH;
+        if fault.is_none()
+            && write
+            && faults.config.conflict_first_write
+            && faults.written.insert(path.to_string())
+        {
+            fault = Some(ApiError::new(
+                409,
+                "Conflict",
+                "injected fault: the object has been modified; please apply your changes to the latest version and try again",
+            ));
+        }
+        (faults.config.latency, fault)
+    };
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
+    fault.map(|e| error(&e))
 }
 
 fn return_created(mut o: Value) -> Value {

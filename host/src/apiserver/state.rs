@@ -88,6 +88,8 @@ pub struct ObjectStore {
     pub changes: broadcast::Sender<Change>,
     /// Milliseconds since the epoch, for timestamps (settable in tests).
     clock: fn() -> i64,
+    /// `--state`: every change is appended here before it is acknowledged.
+    journal: Option<std::fs::File>,
 }
 
 fn now_millis() -> i64 {
@@ -123,6 +125,7 @@ impl ObjectStore {
             resources: registry::builtins(),
             changes,
             clock: now_millis,
+            journal: None,
         };
         for ns in ["default", "kube-system"] {
             let r = store.resource("", "v1", "namespaces").cloned();
@@ -164,7 +167,79 @@ impl ObjectStore {
         }
     }
 
+    /// Opens (or creates) a state file: replays its changes, compacts it to
+    /// the current objects, and journals every later change to it, so a
+    /// restart loses nothing that was acknowledged.
+    pub fn with_state_file(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::io::{BufRead, Write};
+        let mut store = Self::new();
+        if path.exists() {
+            let file = std::fs::File::open(path)?;
+            for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let line = line?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let entry: Value = serde_json::from_str(&line).map_err(|e| {
+                    std::io::Error::other(format!("{} line {}: {e}", path.display(), n + 1))
+                })?;
+                store.replay(&entry);
+            }
+        }
+        let tmp = path.with_extension("compacting");
+        {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            for (key, object) in &store.objects {
+                let entry = json!({"rv": store.rv, "type": "ADDED", "group": key.group, "plural": key.plural, "object": object});
+                writeln!(out, "{entry}")?;
+            }
+            out.flush()?;
+            out.get_ref().sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        store.journal = Some(std::fs::OpenOptions::new().append(true).open(path)?);
+        Ok(store)
+    }
+
+    fn replay(&mut self, entry: &Value) {
+        let (Some(group), Some(plural), Some(object)) = (
+            entry["group"].as_str(),
+            entry["plural"].as_str(),
+            entry.get("object"),
+        ) else {
+            return;
+        };
+        let key = Key {
+            group: group.into(),
+            plural: plural.into(),
+            namespace: meta_str(object, "namespace").unwrap_or_default().into(),
+            name: meta_str(object, "name").unwrap_or_default().into(),
+        };
+        let rv = meta_str(object, "resourceVersion")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        self.rv = self.rv.max(rv).max(entry["rv"].as_u64().unwrap_or(0));
+        if entry["type"] == "DELETED" {
+            let removed = self.objects.remove(&key);
+            if let Some(old) = removed.filter(|_| group == "apiextensions.k8s.io") {
+                self.unregister_crd(&old);
+            }
+        } else {
+            if group == "apiextensions.k8s.io" {
+                self.register_crd(object);
+            }
+            self.objects.insert(key, object.clone());
+        }
+    }
+
     fn record(&mut self, r: &Resource, type_: &'static str, object: &Value) {
+        if let Some(journal) = self.journal.as_mut() {
+            use std::io::Write;
+            let entry = json!({"rv": self.rv, "type": type_, "group": r.group, "plural": r.plural, "object": object});
+            if let Err(e) = writeln!(journal, "{entry}").and_then(|()| journal.sync_data()) {
+                tracing::error!("cannot journal a change to the state file: {e}");
+            }
+        }
         let change = Change {
             rv: self.rv,
             group: r.group.clone(),

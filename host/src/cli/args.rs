@@ -43,6 +43,10 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Keep the objects in this file: every change is journalled before it is
+    /// acknowledged, and the next start restores them.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

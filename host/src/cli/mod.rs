@@ -261,13 +261,15 @@ fn run_sandbox(args: SandboxArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::input(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-        let running = kbind::apiserver::serve(
-            addr,
-            kbind::apiserver::new_token(),
-            kbind::apiserver::ObjectStore::new(),
-        )
-        .await
-        .map_err(|e| Failure::input(format!("cannot listen on {addr}: {e}")))?;
+        let store = match &args.state {
+            Some(path) => kbind::apiserver::ObjectStore::with_state_file(path).map_err(|e| {
+                Failure::input(format!("cannot use state file {}: {e}", path.display()))
+            })?,
+            None => kbind::apiserver::ObjectStore::new(),
+        };
+        let running = kbind::apiserver::serve(addr, kbind::apiserver::new_token(), store)
+            .await
+            .map_err(|e| Failure::input(format!("cannot listen on {addr}: {e}")))?;
         let path = args
             .kubeconfig
             .unwrap_or_else(kbind::apiserver::default_kubeconfig_path);
