@@ -243,6 +243,14 @@ async fn handle(
             "the server could not find the requested resource",
         ));
     };
+    if query.contains_key("dryRun") && method != Method::GET {
+        // Better refused than silently applied.
+        return error(&ApiError::new(
+            400,
+            "BadRequest",
+            "dryRun is not supported by the kbind sandbox",
+        ));
+    }
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
