@@ -317,3 +317,36 @@ async fn injected_faults_are_what_clients_see() {
     running.set_faults(apiserver::Faults::default());
     assert_eq!(api.get("f").await.unwrap().data.unwrap()["a"], "2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_list_watcher_gets_the_initial_state_and_changes() {
+    let (_running, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    for i in 0..3 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}})).unwrap();
+        api.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(api.clone(), watcher::Config::default().streaming_lists()),
+    )
+    .default_backoff()
+    .applied_objects()
+    .for_each(|_| async {});
+    let handle = tokio::spawn(stream);
+    tokio::time::timeout(Duration::from_secs(10), reader.wait_until_ready())
+        .await
+        .expect("initial events end")
+        .unwrap();
+    assert_eq!(reader.state().len(), 3);
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "s3"}})).unwrap();
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    eventually("the new object", || {
+        let n = reader.state().len();
+        async move { n == 4 }
+    })
+    .await;
+    handle.abort();
+}

@@ -511,10 +511,14 @@ async fn watch(
     let bookmarks = query
         .get("allowWatchBookmarks")
         .is_some_and(|b| b == "true");
+    // Streaming lists (`sendInitialEvents=true`): the current state as ADDED
+    // events whatever the resourceVersion, then the end-of-initial-events
+    // bookmark.
+    let streaming_list = query.get("sendInitialEvents").is_some_and(|v| v == "true");
     let since: Option<u64> = query
         .get("resourceVersion")
         .and_then(|v| v.parse().ok())
-        .filter(|v| *v > 0);
+        .filter(|v| *v > 0 && !streaming_list);
     let namespace = target.namespace.clone();
     let matches = {
         let (r, namespace) = (r.clone(), namespace.clone());
@@ -576,13 +580,20 @@ async fn watch(
         };
         (initial, receiver, store.resource_version())
     };
-    let initial = match initial {
+    let mut initial = match initial {
         Ok(lines) => lines,
         Err(()) => {
             let gone = ApiError::new(410, "Expired", "too old resource version");
             vec![event_line("ERROR", gone.status())]
         }
     };
+    if streaming_list {
+        let mark = json!({
+            "kind": r.kind, "apiVersion": r.group_version(),
+            "metadata": {"resourceVersion": current_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}},
+        });
+        initial.push(event_line("BOOKMARK", mark));
+    }
     let mut last_rv = since.unwrap_or(current_rv).max(current_rv);
     let mut dropped = shared.drop_watches.subscribe();
     let live = async_stream(move |tx| async move {

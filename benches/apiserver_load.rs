@@ -1,0 +1,133 @@
+//! Load test of the embedded API server (issue 4): 10,000 objects, listed
+//! with a label selector while 3 clients watch them.
+//!
+//!     cargo bench --bench apiserver_load            # 10,000 objects
+//!     KBIND_LOAD_OBJECTS=2000 cargo bench --bench apiserver_load
+//!
+//! Prints create throughput, list-with-selector requests/s and latency
+//! percentiles, watch delivery, and the process's peak RSS (server and
+//! clients share the process, so it is an upper bound for the server).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kbind::apiserver::{self, ObjectStore};
+use kube::api::{Api, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use serde_json::json;
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let objects: usize = std::env::var("KBIND_LOAD_OBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let lists: usize = 200;
+    let running = apiserver::serve(
+        ([127, 0, 0, 1], 0).into(),
+        apiserver::new_token(),
+        ObjectStore::new(),
+    )
+    .await
+    .expect("server starts");
+    let kubeconfig = Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+
+    // Three watchers, counting every event they receive.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let mut watchers = vec![];
+    for _ in 0..3 {
+        let (api, seen) = (api.clone(), seen.clone());
+        watchers.push(tokio::spawn(async move {
+            let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+            while let Ok(Some(event)) = stream.try_next().await {
+                if let watcher::Event::Apply(_) = event {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    futures::stream::iter(0..objects)
+        .for_each_concurrent(32, |i| {
+            let api = api.clone();
+            async move {
+                let cm: ConfigMap = serde_json::from_value(json!({
+                    "metadata": {"name": format!("cm-{i}"), "labels": {"shard": format!("s{}", i % 10), "app": "load"}},
+                    "data": {"i": i.to_string()},
+                }))
+                .unwrap();
+                api.create(&PostParams::default(), &cm).await.expect("create");
+            }
+        })
+        .await;
+    let create_time = started.elapsed();
+
+    let expected = objects * 3;
+    let watch_started = Instant::now();
+    while seen.load(Ordering::Relaxed) < expected
+        && watch_started.elapsed() < Duration::from_secs(120)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered = seen.load(Ordering::Relaxed);
+
+    let mut latencies = Vec::with_capacity(lists);
+    let list_started = Instant::now();
+    for i in 0..lists {
+        let t = Instant::now();
+        let items = api
+            .list(&ListParams::default().labels(&format!("app=load,shard=s{}", i % 10)))
+            .await
+            .unwrap();
+        latencies.push(t.elapsed());
+        assert_eq!(items.items.len(), objects / 10);
+    }
+    let list_time = list_started.elapsed();
+    latencies.sort();
+
+    println!("objects:                 {objects}");
+    println!(
+        "create (32 concurrent):  {:.0} objects/s ({:.2?} total)",
+        objects as f64 / create_time.as_secs_f64(),
+        create_time
+    );
+    println!("watch events delivered:  {delivered}/{expected} to 3 watchers");
+    println!(
+        "list by selector:        {:.0} requests/s, {} items each; p50 {:.2?}, p99 {:.2?}",
+        lists as f64 / list_time.as_secs_f64(),
+        objects / 10,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99)
+    );
+    println!("peak RSS (server + clients): {:.0} MiB", peak_rss_mib());
+    for w in watchers {
+        w.abort();
+    }
+}
