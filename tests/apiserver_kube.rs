@@ -67,6 +67,7 @@ enum Error {
 struct Ctx {
     client: Client,
     reconciles: AtomicUsize,
+    errors: AtomicUsize,
 }
 
 async fn reconcile(obj: Arc<ResourceBinding>, ctx: Arc<Ctx>) -> Result<Action, Error> {
@@ -94,7 +95,8 @@ async fn reconcile(obj: Arc<ResourceBinding>, ctx: Arc<Ctx>) -> Result<Action, E
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-fn error_policy(_: Arc<ResourceBinding>, _: &Error, _: Arc<Ctx>) -> Action {
+fn error_policy(_: Arc<ResourceBinding>, _: &Error, ctx: Arc<Ctx>) -> Action {
+    ctx.errors.fetch_add(1, Ordering::SeqCst);
     Action::requeue(Duration::from_millis(200))
 }
 
@@ -114,11 +116,17 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_reconciles_and_finalizers_hold_deletion() {
-    let (_running, client) = start().await;
+    let (running, client) = start().await;
+    // Every first write to an object conflicts: the controller must retry.
+    running.set_faults(apiserver::Faults {
+        conflict_first_write: true,
+        ..Default::default()
+    });
     let api: Api<ResourceBinding> = Api::namespaced(client.clone(), "default");
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         reconciles: AtomicUsize::new(0),
+        errors: AtomicUsize::new(0),
     });
     let controller = Controller::new(api.clone(), watcher::Config::default())
         .run(reconcile, error_policy, ctx.clone())
@@ -172,6 +180,10 @@ async fn a_controller_reconciles_and_finalizers_hold_deletion() {
     })
     .await;
     assert!(ctx.reconciles.load(Ordering::SeqCst) >= 3);
+    assert!(
+        ctx.errors.load(Ordering::SeqCst) >= 1,
+        "the injected conflicts were met and retried"
+    );
     handle.abort();
 }
 
