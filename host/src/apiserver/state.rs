@@ -389,12 +389,17 @@ impl ObjectStore {
             m.remove("resourceVersion");
         }
         self.stamp(&mut object);
+        Ok(self.put(r, key, object, "ADDED"))
+    }
+
+    /// Stores a stamped object, records the change, follows CRDs.
+    fn put(&mut self, r: &Resource, key: Key, object: Value, type_: &'static str) -> Value {
         self.objects.insert(key, object.clone());
-        self.record(r, "ADDED", &object);
+        self.record(r, type_, &object);
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
         }
-        Ok(object)
+        object
     }
 
     /// PUT semantics: the status split for kinds with a status subresource,
@@ -487,12 +492,7 @@ impl ObjectStore {
             self.remove(r, key, next.clone());
             return Ok(next);
         }
-        self.objects.insert(key, next.clone());
-        self.record(r, "MODIFIED", &next);
-        if r.kind == "CustomResourceDefinition" {
-            self.register_crd(&next);
-        }
-        Ok(next)
+        Ok(self.put(r, key, next, "MODIFIED"))
     }
 
     /// Applies a patch function to the current object, then updates.
