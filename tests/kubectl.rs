@@ -375,3 +375,43 @@ fn requests_without_the_token_are_refused() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn kbind_crds_apply_and_serve_kratix_yaml() {
+    let Some(s) = sandbox() else { return };
+    let crds = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .arg("crds")
+        .output()
+        .unwrap();
+    assert!(crds.status.success());
+    let out = s.apply(&text(&crds.stdout));
+    for name in ["resourcebindings", "promiserevisions", "promises"] {
+        assert!(
+            out.contains(&format!(
+                "customresourcedefinition.apiextensions.k8s.io/{name}.platform.kratix.io created"
+            )),
+            "{out}"
+        );
+    }
+    s.ok(&[
+        "apply",
+        "-f",
+        fixture("promise-redis.yaml").to_str().unwrap(),
+    ]);
+    let spec = s.ok(&[
+        "get",
+        "promise",
+        "redis",
+        "-o",
+        "jsonpath={.spec.destinationSelectors[0].matchLabels.environment}",
+    ]);
+    assert_eq!(spec, "dev", "fields kbind does not read are kept");
+    s.ok(&[
+        "apply",
+        "-f",
+        fixture("promiserevision.yaml").to_str().unwrap(),
+    ]);
+    let out = s.ok(&["get", "promiserevisions"]);
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "PROMISE", "VERSION", "LATEST", "AGE"]);
+}

@@ -99,3 +99,26 @@ pub mod events {
     pub const POLICY_FAILED: &str = "PolicyFailed";
     pub const REVISION_DELETE_BLOCKED: &str = "RevisionDeletionBlocked";
 }
+
+/// The CustomResourceDefinitions kbind serves, generated from these types
+/// (`kbind crds`).
+pub fn crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    use kube::CustomResourceExt;
+    vec![
+        ResourceBinding::crd(),
+        PromiseRevision::crd(),
+        Promise::crd(),
+    ]
+}
+
+/// The CRDs as one multi-document YAML stream, ready for `kubectl apply -f -`.
+pub fn crds_yaml() -> Result<String, String> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&crd).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
     category = "kratix"
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct PromiseSpec {
     /// The CustomResourceDefinition of the promise's resource requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,6 +32,7 @@ pub struct PromiseSpec {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct PromiseStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,

@@ -30,6 +30,9 @@ pub enum Command {
     Test(TestArgs),
     /// Run scenario files through the planner and a policy, offline.
     Simulate(SimulateArgs),
+    /// Print the CustomResourceDefinitions kbind serves (ResourceBinding,
+    /// PromiseRevision, Promise), generated from its types: `kbind crds | kubectl apply -f -`.
+    Crds,
     /// Start the embedded Kubernetes API server on loopback (kubectl-ready)
     /// and run until interrupted. The operator does not run in it yet.
     Sandbox(SandboxArgs),

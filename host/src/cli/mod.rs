@@ -104,6 +104,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Test(args) => run_test(&cli.global, args),
         Command::Simulate(args) => run_simulate(&cli.global, args),
         Command::Sandbox(args) => run_sandbox(args),
+        Command::Crds => {
+            let yaml = kbind::api::crds_yaml()
+                .map_err(|e| Failure::input(format!("cannot render the CRDs: {e}")))?;
+            print!("{yaml}");
+            Ok(ExitCode::from(exit::OK))
+        }
     }
 }
 
