@@ -16,6 +16,8 @@ pub mod eval;
 pub mod inspect;
 /// Kratix's deterministic names for bindings, revisions and labels.
 pub mod naming;
+/// The planner against a Kubernetes API through kube-rs.
+pub mod operator;
 /// The pure planner: Kratix's binding rules as a function of state.
 pub mod planner;
 /// The `Policy` trait, decisions and their errors, the native reference policy.

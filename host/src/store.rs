@@ -188,6 +188,13 @@ impl Store {
         self.create(object).map(|_| key)
     }
 
+    /// Puts an object read from elsewhere (a cluster snapshot) as it is.
+    pub fn insert_observed(&mut self, object: Value) -> Option<ObjKey> {
+        let key = ObjKey::of(&object)?;
+        self.objects.insert(key.clone(), object);
+        Some(key)
+    }
+
     pub fn create(&mut self, mut object: Value) -> Result<ObjKey, StoreError> {
         let key = ObjKey::of(&object).ok_or_else(|| StoreError::Invalid(object.to_string()))?;
         if self.objects.contains_key(&key) {
