@@ -11,7 +11,7 @@ use kbind::apiserver::{self, ObjectStore, Running};
 use kube::CustomResourceExt;
 
 struct Sandbox {
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
     running: Running,
     _dir: tempfile::TempDir,
     kubeconfig: PathBuf,
@@ -51,7 +51,7 @@ fn sandbox() -> Option<Sandbox> {
     let kubeconfig = dir.path().join("kubeconfig");
     running.write_kubeconfig(&kubeconfig).unwrap();
     Some(Sandbox {
-        _runtime: runtime,
+        runtime,
         running,
         _dir: dir,
         kubeconfig,
@@ -414,4 +414,124 @@ fn kbind_crds_apply_and_serve_kratix_yaml() {
     let out = s.ok(&["get", "promiserevisions"]);
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "PROMISE", "VERSION", "LATEST", "AGE"]);
+}
+
+/// Polls `kubectl` until its output satisfies `done` (20 s at most).
+fn wait_for(s: &Sandbox, args: &[&str], done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = text(&s.kubectl(args).stdout);
+        if done(&out) || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_user_story_with_kubectl_against_the_sandbox_operator() {
+    let Some(s) = sandbox() else { return };
+    // What `kbind sandbox` runs: the reconcile loop with the default policy
+    // (pinned, so the table shows v0.1.0 as in the story) and the simulated runner.
+    let client = s.runtime.block_on(async {
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&s.running.kubeconfig()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    });
+    let engine = kbind::engine::PolicyEngine::new(kbind::engine::EngineOptions::default()).unwrap();
+    let settings = vec![kbind::contract::Setting {
+        name: "strategy".into(),
+        value: "pinned".into(),
+    }];
+    let (policy, _) = engine
+        .load(&kbind::shipped::KRATIX_DEFAULT.source(), None, settings)
+        .unwrap();
+    s.runtime.spawn(kbind::operator::run(
+        client,
+        std::sync::Arc::new(policy),
+        Duration::from_millis(100),
+        Some(kbind::operator::SimulatedRunner::default()),
+    ));
+
+    let crds = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .arg("crds")
+        .output()
+        .unwrap();
+    s.apply(&text(&crds.stdout));
+    s.ok(&[
+        "apply",
+        "-f",
+        fixture("promise-redis.yaml").to_str().unwrap(),
+    ]);
+    wait_for(&s, &["api-resources"], |out| {
+        out.contains("marketplace.kratix.io")
+    });
+    s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: default}\nspec: {size: small}\n");
+    let story = [
+        "-n",
+        "default",
+        "get",
+        "resourcebindings",
+        "-l",
+        "kratix.io/promise-name=redis",
+        "-l",
+        "kratix.io/resource-name=example",
+    ];
+    let out = wait_for(&s, &story, |out| out.contains("v0.1.0    v0.1.0"));
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..5],
+        [
+            "example-redis-e7f90",
+            "example",
+            "redis",
+            "v0.1.0",
+            "v0.1.0"
+        ],
+        "{out}"
+    );
+
+    // Publish v0.2.0, upgrade by editing the binding.
+    s.ok(&[
+        "label",
+        "promise",
+        "redis",
+        "kratix.io/promise-version=v0.2.0",
+        "--overwrite",
+    ]);
+    wait_for(&s, &["get", "promiserevisions"], |out| {
+        out.lines().count() == 3
+    });
+    s.ok(&[
+        "patch",
+        "resourcebinding",
+        "example-redis-e7f90",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"version":"v0.2.0"}}"#,
+    ]);
+    let out = wait_for(&s, &story, |out| out.contains("v0.2.0    v0.2.0"));
+    assert!(out.contains("v0.2.0    v0.2.0"), "{out}");
+    let jobs = s.ok(&[
+        "get",
+        "jobs",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.labels.kbind\\.io/promise-version} {end}",
+    ]);
+    assert_eq!(jobs.trim(), "v0.1.0 v0.2.0", "one workflow per version");
+
+    // Deleting the request removes its binding.
+    s.ok(&["delete", "redis", "example"]);
+    let out = wait_for(&s, &["get", "resourcebindings", "-o", "name"], |out| {
+        out.trim().is_empty()
+    });
+    assert!(out.trim().is_empty(), "{out}");
 }

@@ -64,18 +64,12 @@ async fn the_user_story_through_the_kubernetes_api() {
     for crd in kbind::api::crds() {
         crds.create(&PostParams::default(), &crd).await.unwrap();
     }
-    // The request CRD (Kratix installs it from spec.api; the operator will, issue 5).
+    // The request CRD travels in the Promise's spec.api; the planner installs it.
     let redis_crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "redis.marketplace.kratix.io"},
         "spec": {"group": "marketplace.kratix.io", "scope": "Namespaced",
             "names": {"kind": "redis", "plural": "redis", "singular": "redis"},
             "versions": [{"name": "v1alpha1", "served": true, "storage": true, "subresources": {"status": {}}}]}});
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_value(redis_crd.clone()).unwrap(),
-    )
-    .await
-    .unwrap();
 
     let promises = Api::<DynamicObject>::all_with(
         client.clone(),

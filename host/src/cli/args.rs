@@ -50,6 +50,19 @@ pub struct SandboxArgs {
     /// acknowledged, and the next start restores them.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Run only the API server, not kbind's reconcile loop.
+    #[arg(long)]
+    pub no_operator: bool,
+    /// The policy the reconcile loop uses (a shipped name or a .wasm path).
+    #[arg(long, default_value = "kratix-default")]
+    pub policy: String,
+    /// A policy setting, NAME=VALUE; repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Workflow Jobs at this promise version fail (the sandbox's simulated
+    /// runner otherwise succeeds them); repeatable.
+    #[arg(long = "fail-version", value_name = "VERSION")]
+    pub fail_versions: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -157,8 +170,19 @@ pub struct EvalArgs {
 
 impl EvalArgs {
     pub fn settings(&self) -> Result<Vec<Setting>, String> {
-        self.set
-            .iter()
+        parse_settings(&self.set)
+    }
+}
+
+impl SandboxArgs {
+    pub fn settings(&self) -> Result<Vec<Setting>, String> {
+        parse_settings(&self.set)
+    }
+}
+
+fn parse_settings(set: &[String]) -> Result<Vec<Setting>, String> {
+    {
+        set.iter()
             .map(|pair| {
                 pair.split_once('=')
                     .map(|(name, value)| Setting {

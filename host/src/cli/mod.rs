@@ -103,7 +103,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Eval(args) => run_eval(&cli.global, args),
         Command::Test(args) => run_test(&cli.global, args),
         Command::Simulate(args) => run_simulate(&cli.global, args),
-        Command::Sandbox(args) => run_sandbox(args),
+        Command::Sandbox(args) => run_sandbox(&cli.global, args),
         Command::Crds => {
             let yaml = kbind::api::crds_yaml()
                 .map_err(|e| Failure::input(format!("cannot render the CRDs: {e}")))?;
@@ -262,7 +262,15 @@ fn run_simulate(global: &Global, args: SimulateArgs) -> Result<ExitCode, Failure
     }))
 }
 
-fn run_sandbox(args: SandboxArgs) -> Result<ExitCode, Failure> {
+fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> {
+    let settings = args.settings().map_err(Failure::usage)?;
+    // Loaded before the server starts, so a bad policy fails fast.
+    let policy = if args.no_operator {
+        None
+    } else {
+        let source = shipped::resolve(&args.policy)?;
+        Some(engine(global)?.load(&source, None, settings)?.0)
+    };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::input(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
@@ -287,10 +295,42 @@ fn run_sandbox(args: SandboxArgs) -> Result<ExitCode, Failure> {
         })?;
         println!("kbind sandbox API server listening on {}", running.url());
         println!("kubeconfig written to {}", path.display());
+        if let Some(policy) = policy {
+            let client = sandbox_client(&running).await?;
+            println!(
+                "reconciling with policy {} (workflow Jobs are completed by a simulated runner{})",
+                kbind::policy::Policy::id(&policy),
+                if args.fail_versions.is_empty() {
+                    String::new()
+                } else {
+                    format!("; they fail at {}", args.fail_versions.join(", "))
+                }
+            );
+            let runner = kbind::operator::SimulatedRunner {
+                fail_versions: args.fail_versions.clone(),
+            };
+            tokio::spawn(kbind::operator::run(
+                client,
+                std::sync::Arc::new(policy),
+                std::time::Duration::from_millis(300),
+                Some(runner),
+            ));
+        }
         println!("try:  export KUBECONFIG={}", path.display());
-        println!("      kubectl api-resources");
+        println!("      kbind crds | kubectl apply -f -");
+        println!("      kubectl apply -f <your promise and requests>");
+        println!("      kubectl get resourcebindings -A");
         println!("press Ctrl-C to stop");
         let _ = tokio::signal::ctrl_c().await;
         Ok(ExitCode::from(exit::OK))
     })
+}
+
+async fn sandbox_client(running: &kbind::apiserver::Running) -> Result<kube::Client, Failure> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig())
+        .map_err(|e| Failure::input(format!("sandbox kubeconfig: {e}")))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(|e| Failure::input(format!("sandbox kubeconfig: {e}")))?;
+    kube::Client::try_from(config).map_err(|e| Failure::input(format!("sandbox client: {e}")))
 }

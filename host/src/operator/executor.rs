@@ -25,7 +25,13 @@ pub enum ExecError {
 }
 
 /// Kinds the planner reads, besides each promise's request kind.
-const KINDS: [&str; 4] = ["Promise", "PromiseRevision", "ResourceBinding", "Job"];
+const KINDS: [&str; 5] = [
+    "Promise",
+    "PromiseRevision",
+    "ResourceBinding",
+    "Job",
+    "CustomResourceDefinition",
+];
 
 pub struct KubeExecutor {
     client: Client,

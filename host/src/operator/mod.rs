@@ -6,5 +6,7 @@
 //! leader election, metrics and hot swap of the operator are issue 5.
 
 mod executor;
+mod run;
 
 pub use executor::{ExecError, KubeExecutor};
+pub use run::{SimulatedRunner, run};

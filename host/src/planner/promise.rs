@@ -78,6 +78,24 @@ fn plan_revision_for_promise(
         });
     }
 
+    // The promise's API: the CRD of its requests, as Kratix installs it.
+    if let Some(api) = promise
+        .spec
+        .api
+        .as_ref()
+        .filter(|_| !view.request_api_installed)
+    {
+        let mut crd = api.clone();
+        crd["apiVersion"] = json!("apiextensions.k8s.io/v1");
+        crd["kind"] = json!("CustomResourceDefinition");
+        if ObjKey::of(&crd).is_some() {
+            out.push(Action::Create {
+                object: crd,
+                why: "the promise's API (its requests' CRD)",
+            });
+        }
+    }
+
     let version = promise_version(promise);
     let name = naming::revision_name(&view.promise_name, &version);
     let spec = serde_json::to_value(&promise.spec).unwrap_or(Value::Null);
@@ -406,6 +424,21 @@ fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out:
                 why: "R-82: then its revisions",
             });
         }
+        return;
+    }
+    if let Some(kind) = promise
+        .spec
+        .request_kind()
+        .filter(|_| view.request_api_installed)
+    {
+        out.push(Action::Delete {
+            key: ObjKey::new(
+                "CustomResourceDefinition",
+                "",
+                &format!("{}.{}", kind.plural, kind.group),
+            ),
+            why: "R-82: then the promise's API",
+        });
         return;
     }
     if !fins.is_empty() {

@@ -70,6 +70,8 @@ pub struct View {
     pub requests: Vec<RequestObj>,
     pub bindings: Vec<ResourceBinding>,
     pub jobs: Vec<JobObj>,
+    /// The CRD of the promise's requests (from `spec.api`) exists.
+    pub request_api_installed: bool,
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
@@ -146,6 +148,15 @@ impl View {
                         .and_then(|s| s.request_kind())
                 })
             });
+        let request_api_installed = request_kind.as_ref().is_some_and(|k| {
+            store
+                .get(&ObjKey::new(
+                    "CustomResourceDefinition",
+                    "",
+                    &format!("{}.{}", k.plural, k.group),
+                ))
+                .is_some()
+        });
         let requests = request_kind
             .map(|kind| {
                 store
@@ -238,6 +249,7 @@ impl View {
             requests,
             bindings,
             jobs,
+            request_api_installed,
         }
     }
 }
