@@ -17,7 +17,8 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 the policy failed to decide (error, panic, limit); \
-2 usage; 3 the policy cannot be loaded; 4 bad input document.";
+2 usage; 3 the policy cannot be loaded; 4 bad input document; 5 the environment failed (cannot listen, \
+write a file).";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -27,6 +27,8 @@ pub mod exit {
     pub const POLICY_UNUSABLE: u8 = 3;
     /// The input document could not be read or does not fit the decision.
     pub const BAD_INPUT: u8 = 4;
+    /// The environment failed: cannot listen, write a file, start a runtime.
+    pub const ENVIRONMENT: u8 = 5;
 }
 
 /// A failure with the exit code it maps to.
@@ -50,6 +52,13 @@ impl Failure {
     fn input(message: impl Into<String>) -> Self {
         Self {
             code: exit::BAD_INPUT,
+            message: message.into(),
+        }
+    }
+
+    fn environment(message: impl Into<String>) -> Self {
+        Self {
+            code: exit::ENVIRONMENT,
             message: message.into(),
         }
     }
@@ -106,7 +115,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Sandbox(args) => run_sandbox(&cli.global, args),
         Command::Crds => {
             let yaml = kbind::api::crds_yaml()
-                .map_err(|e| Failure::input(format!("cannot render the CRDs: {e}")))?;
+                .map_err(|e| Failure::environment(format!("cannot render the CRDs: {e}")))?;
             print!("{yaml}");
             Ok(ExitCode::from(exit::OK))
         }
@@ -236,7 +245,7 @@ fn run_test(global: &Global, args: TestArgs) -> Result<ExitCode, Failure> {
         .collect();
     if let Some(path) = &args.junit {
         std::fs::write(path, kbind::suite::junit::render(&reports))
-            .map_err(|e| Failure::input(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| Failure::environment(format!("cannot write {}: {e}", path.display())))?;
     }
     output::print_suites(global.output, &reports)?;
     let failed: usize = reports.iter().map(|r| r.failed()).sum();
@@ -272,23 +281,23 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
         Some(engine(global)?.load(&source, None, settings)?.0)
     };
     let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Failure::input(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Failure::environment(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
         let store = match &args.state {
             Some(path) => kbind::apiserver::ObjectStore::with_state_file(path).map_err(|e| {
-                Failure::input(format!("cannot use state file {}: {e}", path.display()))
+                Failure::environment(format!("cannot use state file {}: {e}", path.display()))
             })?,
             None => kbind::apiserver::ObjectStore::new(),
         };
         let running = kbind::apiserver::serve(addr, kbind::apiserver::new_token(), store)
             .await
-            .map_err(|e| Failure::input(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(|e| Failure::environment(format!("cannot listen on {addr}: {e}")))?;
         let path = args
             .kubeconfig
             .unwrap_or_else(kbind::apiserver::default_kubeconfig_path);
         running.write_kubeconfig(&path).map_err(|e| {
-            Failure::input(format!(
+            Failure::environment(format!(
                 "cannot write the kubeconfig to {}: {e}",
                 path.display()
             ))
@@ -328,9 +337,9 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
 
 async fn sandbox_client(running: &kbind::apiserver::Running) -> Result<kube::Client, Failure> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig())
-        .map_err(|e| Failure::input(format!("sandbox kubeconfig: {e}")))?;
+        .map_err(|e| Failure::environment(format!("sandbox kubeconfig: {e}")))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(|e| Failure::input(format!("sandbox kubeconfig: {e}")))?;
-    kube::Client::try_from(config).map_err(|e| Failure::input(format!("sandbox client: {e}")))
+        .map_err(|e| Failure::environment(format!("sandbox kubeconfig: {e}")))?;
+    kube::Client::try_from(config).map_err(|e| Failure::environment(format!("sandbox client: {e}")))
 }
