@@ -39,3 +39,7 @@ run eval --policy "$workdir/policy.wasm" --sha256 "$digest" --decision initial-v
 printf '\n$ kbind eval --policy policy.wasm --sha256 <wrong digest> ...   # refused, exit 3\n'
 "$kbind" eval --policy "$workdir/policy.wasm" --sha256 "$(printf '0%.0s' {1..64})" \
     --decision initial-version --input examples/eval/initial-version.yaml || echo "(exit $?)"
+
+echo
+echo "==> the user story in the sandbox: embedded API server + kbind's reconcile loop (no cluster)"
+run sandbox --demo --exit-after-demo --set strategy=pinned --kubeconfig "$workdir/kubeconfig"

@@ -330,3 +330,53 @@ steps:
     );
     assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
 }
+
+#[test]
+fn sandbox_demo_walks_through_the_user_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let o = kbind(&[
+        "sandbox",
+        "--demo",
+        "--exit-after-demo",
+        "--set",
+        "strategy=pinned",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("example-redis-e7f90"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "example-redis-e7f90",
+            "example",
+            "redis",
+            "v0.1.0",
+            "v0.1.0"
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        rows[1],
+        [
+            "example-redis-e7f90",
+            "example",
+            "redis",
+            "v0.2.0",
+            "v0.2.0"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("No resources found"), "{out}");
+    assert!(
+        std::fs::read_to_string(&kubeconfig)
+            .unwrap()
+            .contains("token:")
+    );
+}

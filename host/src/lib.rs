@@ -8,6 +8,8 @@ pub mod apiserver;
 
 /// The policy contract's types, generated from `wit/policy.wit`.
 pub mod contract;
+/// `kbind sandbox --demo`: the user story against the sandbox.
+pub mod demo;
 /// Loading, validating, caching and running wasm policies.
 pub mod engine;
 /// `kbind eval`: one decision from a YAML/JSON input.

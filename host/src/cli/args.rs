@@ -52,8 +52,15 @@ pub struct SandboxArgs {
     #[arg(long)]
     pub state: Option<PathBuf>,
     /// Run only the API server, not kbind's reconcile loop.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "demo")]
     pub no_operator: bool,
+    /// Walk through the user story (install redis, request, upgrade by
+    /// editing the binding, recreate, delete), printing the kubectl commands.
+    #[arg(long)]
+    pub demo: bool,
+    /// With --demo: stop once the story has run instead of serving on.
+    #[arg(long, requires = "demo")]
+    pub exit_after_demo: bool,
     /// The policy the reconcile loop uses (a shipped name or a .wasm path).
     #[arg(long, default_value = "kratix-default")]
     pub policy: String,

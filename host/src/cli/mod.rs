@@ -325,6 +325,20 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
                 Some(runner),
             ));
         }
+        if args.demo {
+            let client = sandbox_client(&running).await?;
+            println!(
+                "\nthe user story, step by step (export KUBECONFIG={} to follow along):",
+                path.display()
+            );
+            kbind::demo::run(client)
+                .await
+                .map_err(|e| Failure::environment(format!("the demo failed: {e}")))?;
+            println!("\nthe story ran through kbind's reconcile loop and the policy above.");
+            if args.exit_after_demo {
+                return Ok(ExitCode::from(exit::OK));
+            }
+        }
         println!("try:  export KUBECONFIG={}", path.display());
         println!("      kbind crds | kubectl apply -f -");
         println!("      kubectl apply -f <your promise and requests>");
