@@ -535,3 +535,27 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
     });
     assert!(out.trim().is_empty(), "{out}");
 }
+
+#[test]
+fn kubectl_pages_through_lists_with_limit_and_continue() {
+    let Some(s) = sandbox() else { return };
+    for i in 0..5 {
+        s.apply(&format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: page-{i}\n  namespace: default\n"
+        ));
+    }
+    // --chunk-size makes kubectl request limit=2 and follow the continue tokens.
+    let o = s.kubectl(&["get", "configmaps", "--chunk-size=2", "-o", "name", "-v=6"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let names: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("configmap/"))
+        .collect();
+    assert_eq!(names.len(), 5, "{out}");
+    let log = text(&o.stderr);
+    assert!(
+        log.contains("limit=2") && log.contains("continue="),
+        "kubectl paged: {log}"
+    );
+}

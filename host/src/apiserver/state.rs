@@ -635,3 +635,119 @@ impl ObjectStore {
             .retain(|r| r.crd.as_deref() != Some(name.as_str()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configmaps(store: &ObjectStore) -> Resource {
+        store.resource("", "v1", "configmaps").cloned().unwrap()
+    }
+
+    fn cm(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "b"}})
+    }
+
+    fn names(store: &ObjectStore, r: &Resource, ns: &str) -> Vec<String> {
+        store
+            .list(r, ns, &LabelSelector::default(), &FieldSelector::default())
+            .iter()
+            .map(|o| meta_str(o, "name").unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn generate_name_makes_a_unique_name_with_the_prefix() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let a = store
+            .create(
+                &r,
+                "default",
+                json!({"metadata": {"generateName": "kbind-"}}),
+            )
+            .unwrap();
+        let b = store
+            .create(
+                &r,
+                "default",
+                json!({"metadata": {"generateName": "kbind-"}}),
+            )
+            .unwrap();
+        let (a, b) = (meta_str(&a, "name").unwrap(), meta_str(&b, "name").unwrap());
+        assert!(
+            a.starts_with("kbind-") && b.starts_with("kbind-") && a != b,
+            "{a} {b}"
+        );
+    }
+
+    #[test]
+    fn deleting_an_owner_collects_its_dependents() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let owner = store.create(&r, "default", cm("owner")).unwrap();
+        let mut dependent = cm("dependent");
+        dependent["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}]);
+        store.create(&r, "default", dependent).unwrap();
+        store.create(&r, "default", cm("unrelated")).unwrap();
+        store.delete(&r, "default", "owner").unwrap();
+        assert_eq!(names(&store, &r, "default"), ["unrelated"]);
+    }
+
+    #[test]
+    fn deleting_a_namespace_deletes_what_is_in_it() {
+        let mut store = ObjectStore::new();
+        let ns = store.resource("", "v1", "namespaces").cloned().unwrap();
+        let r = configmaps(&store);
+        store
+            .create(&ns, "", json!({"metadata": {"name": "team-a"}}))
+            .unwrap();
+        store.create(&r, "team-a", cm("x")).unwrap();
+        store.create(&r, "default", cm("y")).unwrap();
+        assert_eq!(store.create(&r, "nowhere", cm("z")).unwrap_err().code, 404);
+        store.delete(&ns, "", "team-a").unwrap();
+        assert!(names(&store, &r, "team-a").is_empty());
+        assert_eq!(names(&store, &r, "default"), ["y"]);
+    }
+
+    #[test]
+    fn deleting_a_crd_removes_its_kind_and_objects() {
+        let mut store = ObjectStore::new();
+        let crds = store
+            .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .cloned()
+            .unwrap();
+        store
+            .create(&crds, "", json!({"metadata": {"name": "widgets.example.com"}, "spec": {
+                "group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [{"name": "v1", "served": true, "storage": true}]}}))
+            .unwrap();
+        let widgets = store
+            .resource("example.com", "v1", "widgets")
+            .cloned()
+            .expect("served at once");
+        store
+            .create(&widgets, "default", json!({"metadata": {"name": "w"}}))
+            .unwrap();
+        store.delete(&crds, "", "widgets.example.com").unwrap();
+        assert!(store.resource("example.com", "v1", "widgets").is_none());
+        assert!(store.get(&widgets, "default", "w").is_err());
+    }
+
+    #[test]
+    fn watches_older_than_the_history_are_gone() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let start = store.resource_version();
+        assert!(store.changes_since(&r, start).is_some());
+        for i in 0..HISTORY + 10 {
+            store.create(&r, "default", cm(&format!("c{i}"))).unwrap();
+        }
+        assert!(
+            store.changes_since(&r, start).is_none(),
+            "410 Gone for a resourceVersion past the history"
+        );
+        let recent = store.resource_version() - 5;
+        assert_eq!(store.changes_since(&r, recent).map(|c| c.len()), Some(5));
+    }
+}
