@@ -162,16 +162,7 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
                     events::FAILED_REVISION_LOOKUP,
                     message.clone(),
                 ));
-                status::push(
-                    out,
-                    binding,
-                    StatusUpdate {
-                        condition: Some(("False", upgrade::VERSION_NOT_FOUND, message)),
-                        ..StatusUpdate::default()
-                    },
-                    view.now,
-                    "H-3: version has no revision",
-                );
+                mark_version_not_found(view, binding, message, out);
                 return;
             }
         }
@@ -190,12 +181,22 @@ fn flag_missing_version(view: &View, b: &ResourceBinding, out: &mut Vec<Action>)
         return;
     }
     if let Err(message) = revision_at(view, &b.spec.version) {
-        let update = StatusUpdate {
-            condition: Some(("False", upgrade::VERSION_NOT_FOUND, message)),
-            ..StatusUpdate::default()
-        };
-        status::push(out, b, update, view.now, "H-3: version has no revision");
+        mark_version_not_found(view, b, message, out);
     }
+}
+
+/// H-3: the binding's condition says its version has no revision.
+fn mark_version_not_found(
+    view: &View,
+    b: &ResourceBinding,
+    message: String,
+    out: &mut Vec<Action>,
+) {
+    let update = StatusUpdate {
+        condition: Some(("False", upgrade::VERSION_NOT_FOUND, message)),
+        ..StatusUpdate::default()
+    };
+    status::push(out, b, update, view.now, "H-3: version has no revision");
 }
 
 /// R-11…R-16: a binding for a request that has none, at the version the
