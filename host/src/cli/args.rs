@@ -35,8 +35,68 @@ pub enum Command {
     /// PromiseRevision, Promise), generated from its types: `kbind crds | kubectl apply -f -`.
     Crds,
     /// Start the embedded Kubernetes API server on loopback (kubectl-ready)
-    /// and run until interrupted. The operator does not run in it yet.
+    /// with the operator reconciling against it, until interrupted.
     Sandbox(SandboxArgs),
+    /// Run the operator against a cluster (in-cluster config, $KUBECONFIG or
+    /// --kubeconfig) until SIGINT/SIGTERM.
+    Operator(OperatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// Kubeconfig to use [default: in-cluster, then $KUBECONFIG, then ~/.kube/config].
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The policy: a shipped name (kratix-default, semver-auto) or a .wasm
+    /// path. A path is polled and a changed file is swapped in after it
+    /// loads and validates; a bad file is refused and the old policy serves on.
+    #[arg(long, default_value = "kratix-default", conflicts_with = "config")]
+    pub policy: String,
+    /// Refuse any policy file whose sha256 is not this.
+    #[arg(long, conflicts_with = "config")]
+    pub policy_sha256: Option<String>,
+    /// A policy setting, NAME=VALUE; repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE", conflicts_with = "config")]
+    pub set: Vec<String>,
+    /// A config file (YAML: policy, sha256, settings) instead of the three
+    /// flags above; re-read with the policy file, so a ConfigMap update of
+    /// both swaps them together.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// How often the policy (and config) file is checked for changes.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub policy_poll: Duration,
+    /// Reconciles running at once.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Every promise and request is reconciled at least this often.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    pub resync: Duration,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Take a Lease before writing, so only one replica reconciles.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the leader Lease [default: $POD_NAMESPACE, else kbind-system].
+    #[arg(long, env = "POD_NAMESPACE", default_value = "kbind-system")]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease [default: $POD_NAME, else the host name].
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Complete workflow Jobs without running them (clusters without
+    /// nodes, demos). Jobs at versions given with --fail-version fail.
+    #[arg(long)]
+    pub simulate_workflows: bool,
+    /// With --simulate-workflows: Jobs at this promise version fail; repeatable.
+    #[arg(long = "fail-version", value_name = "VERSION", requires = "simulate_workflows")]
+    pub fail_versions: Vec<String>,
+}
+
+impl OperatorArgs {
+    pub fn settings(&self) -> Result<Vec<Setting>, String> {
+        parse_settings(&self.set)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! Command-line interface: arguments, dispatch, exit codes.
 
 mod args;
+mod operator;
 mod output;
 
 use std::process::ExitCode;
@@ -113,6 +114,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Test(args) => run_test(&cli.global, args),
         Command::Simulate(args) => run_simulate(&cli.global, args),
         Command::Sandbox(args) => run_sandbox(&cli.global, args),
+        Command::Operator(args) => operator::run_operator(&cli.global, args),
         Command::Crds => {
             let yaml = kbind::api::crds_yaml()
                 .map_err(|e| Failure::environment(format!("cannot render the CRDs: {e}")))?;
@@ -274,11 +276,16 @@ fn run_simulate(global: &Global, args: SimulateArgs) -> Result<ExitCode, Failure
 fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> {
     let settings = args.settings().map_err(Failure::usage)?;
     // Loaded before the server starts, so a bad policy fails fast.
+    let metrics = std::sync::Arc::new(kbind::operator::metrics::Metrics::new());
     let policy = if args.no_operator {
         None
     } else {
-        let source = shipped::resolve(&args.policy)?;
-        Some(engine(global)?.load(&source, None, settings)?.0)
+        let spec = kbind::operator::policy::PolicySpec {
+            policy: args.policy.clone(),
+            settings,
+            ..Default::default()
+        };
+        Some(operator::load_policy(global, spec, &metrics)?)
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::environment(format!("cannot start the async runtime: {e}")))?;
@@ -304,25 +311,24 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
         })?;
         println!("kbind sandbox API server listening on {}", running.url());
         println!("kubeconfig written to {}", path.display());
-        if let Some(policy) = policy {
+        if let Some((slot, watcher)) = policy {
             let client = sandbox_client(&running).await?;
             println!(
                 "reconciling with policy {} (workflow Jobs are completed by a simulated runner{})",
-                kbind::policy::Policy::id(&policy),
+                kbind::policy::Policy::id(&*slot.current()),
                 if args.fail_versions.is_empty() {
                     String::new()
                 } else {
                     format!("; they fail at {}", args.fail_versions.join(", "))
                 }
             );
-            let runner = kbind::operator::SimulatedRunner {
-                fail_versions: args.fail_versions.clone(),
-            };
             tokio::spawn(kbind::operator::run(
                 client,
-                std::sync::Arc::new(policy),
-                std::time::Duration::from_millis(300),
-                Some(runner),
+                slot,
+                metrics,
+                watcher,
+                operator::sandbox_options(args.fail_versions.clone()),
+                std::future::pending(),
             ));
         }
         if args.demo {

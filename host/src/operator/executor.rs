@@ -1,4 +1,7 @@
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use md5::Digest;
 
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -6,6 +9,7 @@ use kube::core::ApiResource;
 use kube::discovery::{Discovery, Scope};
 use serde_json::{Value, json};
 
+use super::metrics::{Metrics, VerbLabel};
 use crate::planner::{self, Action, Context, View};
 use crate::policy::Policy;
 use crate::store::{ObjKey, Store};
@@ -36,6 +40,21 @@ const KINDS: [&str; 5] = [
 pub struct KubeExecutor {
     client: Client,
     resources: HashMap<String, (ApiResource, bool)>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// An object as a write left it.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub key: ObjKey,
+    /// None when the object is gone.
+    pub resource_version: Option<String>,
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl KubeExecutor {
@@ -43,7 +62,27 @@ impl KubeExecutor {
         Self {
             client,
             resources: HashMap::new(),
+            metrics: None,
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Registers a kind without discovery (the operator knows request
+    /// kinds from their CRDs).
+    pub fn register(&mut self, kind: &str, resource: ApiResource, namespaced: bool) {
+        self.resources.insert(kind.to_string(), (resource, namespaced));
+    }
+
+    pub fn forget(&mut self, kind: &str) {
+        self.resources.remove(kind);
     }
 
     /// Kind -> API resource, from discovery (refreshed when a kind is new,
@@ -127,12 +166,36 @@ impl KubeExecutor {
     }
 
     pub async fn execute(&mut self, action: &Action) -> Result<(), ExecError> {
+        self.execute_guarded(action, None).await.map(|_| ())
+    }
+
+    /// Executes one action. Patches carry `guard_rv` (the resourceVersion
+    /// the plan was made from) so a plan made from a stale view fails with
+    /// 409 instead of overwriting a newer change. Returns the object's
+    /// resourceVersion after the write, when there is one.
+    pub async fn execute_guarded(
+        &mut self,
+        action: &Action,
+        guard_rv: Option<&str>,
+    ) -> Result<Option<Written>, ExecError> {
         let wrap = |what: String| {
             move |source| ExecError::Api {
                 action: what,
                 source,
             }
         };
+        let guarded = |patch: &Value| {
+            let mut patch = patch.clone();
+            if let Some(rv) = guard_rv {
+                patch["metadata"]["resourceVersion"] = json!(rv);
+            }
+            patch
+        };
+        let written = |key: &ObjKey, obj: &DynamicObject| Written {
+            key: key.clone(),
+            resource_version: obj.metadata.resource_version.clone(),
+        };
+        self.count_write(action);
         match action {
             Action::Create { object, why } => {
                 let key = ObjKey::of(object)
@@ -144,31 +207,36 @@ impl KubeExecutor {
                         source: kube::Error::SerdeError(e),
                     })?;
                 match api.create(&PostParams::default(), &obj).await {
-                    Ok(_) => Ok(()),
-                    // Created by an earlier round whose answer was lost: fine.
-                    Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+                    Ok(created) => Ok(Some(written(&key, &created))),
+                    // Created by an earlier run whose answer was lost, or
+                    // seen by a view that lagged: the name is deterministic,
+                    // so this is the same object.
+                    Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
                     Err(e) => Err(wrap(format!("create {key} ({why})"))(e)),
                 }
             }
             Action::Patch { key, patch, why } => {
                 let api = self.api(key).await?;
-                api.patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
+                api.patch(&key.name, &PatchParams::default(), &Patch::Merge(guarded(patch)))
                     .await
-                    .map(|_| ())
+                    .map(|o| Some(written(key, &o)))
                     .map_err(wrap(format!("patch {key} ({why})")))
             }
             Action::PatchStatus { key, patch, why } => {
                 let api = self.api(key).await?;
-                api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(patch))
+                api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(guarded(patch)))
                     .await
-                    .map(|_| ())
+                    .map(|o| Some(written(key, &o)))
                     .map_err(wrap(format!("patch status {key} ({why})")))
             }
             Action::Delete { key, why } => {
                 let api = self.api(key).await?;
                 match api.delete(&key.name, &DeleteParams::default()).await {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                    Ok(either) => Ok(Some(Written {
+                        key: key.clone(),
+                        resource_version: either.left().and_then(|o| o.metadata.resource_version),
+                    })),
+                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
                     Err(e) => Err(wrap(format!("delete {key} ({why})"))(e)),
                 }
             }
@@ -178,27 +246,82 @@ impl KubeExecutor {
                 reason,
                 message,
             } => {
-                let namespace = if regarding.namespace.is_empty() {
-                    "default"
-                } else {
-                    &regarding.namespace
-                };
-                let key = ObjKey::new("Event", namespace, "");
-                let api = self.api(&key).await?;
-                let event: DynamicObject = serde_json::from_value(json!({
-                    "apiVersion": "v1", "kind": "Event",
-                    "metadata": {"generateName": "kbind-", "namespace": namespace},
-                    "involvedObject": {"kind": regarding.kind, "name": regarding.name, "namespace": regarding.namespace},
-                    "type": if *warning { "Warning" } else { "Normal" },
-                    "reason": reason, "message": message,
-                    "source": {"component": "kbind"},
-                }))
-                .map_err(|e| ExecError::Api { action: "event".into(), source: kube::Error::SerdeError(e) })?;
-                api.create(&PostParams::default(), &event)
-                    .await
-                    .map(|_| ())
-                    .map_err(wrap(format!("event {reason} on {regarding}")))
+                self.event(regarding, *warning, reason, message).await?;
+                Ok(None)
             }
+        }
+    }
+
+    fn count_write(&self, action: &Action) {
+        let verb = match action {
+            Action::Create { .. } => "create",
+            Action::Patch { .. } => "patch",
+            Action::PatchStatus { .. } => "patch_status",
+            Action::Delete { .. } => "delete",
+            Action::Event { .. } => "event",
+        };
+        if let Some(m) = &self.metrics {
+            m.writes.get_or_create(&VerbLabel { verb }).inc();
+        }
+    }
+
+    /// Records an Event the way client-go's recorder does: one object per
+    /// (object, reason, message), its count raised when it repeats.
+    pub async fn event(
+        &mut self,
+        regarding: &ObjKey,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), ExecError> {
+        let namespace = if regarding.namespace.is_empty() {
+            "default"
+        } else {
+            &regarding.namespace
+        };
+        let key = ObjKey::new("Event", namespace, "");
+        let api = self.api(&key).await?;
+        let digest = hex::encode(&md5::Md5::digest(format!(
+            "{}/{}/{}/{reason}/{message}",
+            regarding.kind, regarding.namespace, regarding.name
+        ))[..8]);
+        let name = format!("{}.{digest}", regarding.name);
+        let now = crate::store::rfc3339(now_millis());
+        let event: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": {"kind": regarding.kind, "name": regarding.name, "namespace": regarding.namespace},
+            "type": if warning { "Warning" } else { "Normal" },
+            "reason": reason, "message": message, "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now,
+            "source": {"component": "kbind"},
+        }))
+        .map_err(|e| ExecError::Api { action: "event".into(), source: kube::Error::SerdeError(e) })?;
+        let err = |source| ExecError::Api {
+            action: format!("event {reason} on {regarding}"),
+            source,
+        };
+        match api.create(&PostParams::default(), &event).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let count = api
+                    .get(&name)
+                    .await
+                    .map_err(err)?
+                    .data
+                    .get("count")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                api.patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"count": count + 1, "lastTimestamp": now})),
+                )
+                .await
+                .map(|_| ())
+                .map_err(err)
+            }
+            Err(e) => Err(err(e)),
         }
     }
 

@@ -1,12 +1,17 @@
-//! Running the planner against a real Kubernetes API (the embedded server or
-//! a cluster) through kube-rs: a snapshot of the promise objects becomes the
-//! planner's view, and each planned action becomes an API call.
-//!
-//! This is the executor and a settle loop; the watch-driven controllers,
-//! leader election, metrics and hot swap of the operator are issue 5.
+//! The operator: watches, a work queue and workers that run the planner
+//! against a Kubernetes API (the embedded server or a cluster), with leader
+//! election, metrics and policy hot swap.
 
+mod cache;
+mod controller;
 mod executor;
+pub mod leader;
+pub mod metrics;
+pub mod policy;
+mod queue;
 mod run;
 
+pub use cache::WorkKey;
+pub use controller::{Controller, ControllerOptions};
 pub use executor::{ExecError, KubeExecutor};
-pub use run::{SimulatedRunner, run};
+pub use run::{OperatorError, OperatorOptions, SimulatedRunner, run};

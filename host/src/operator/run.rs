@@ -1,99 +1,229 @@
-//! The settle loop as a long-running task, with an optional simulated
-//! workflow runner for clusters without a kubelet (the sandbox).
+//! The operator process: leader election, the controller, the policy file
+//! poller and (in the sandbox) a simulated workflow runner.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 
-use super::KubeExecutor;
-use crate::policy::Policy;
+use super::controller::{AbortOnDrop, Controller, ControllerOptions};
+use super::executor::KubeExecutor;
+use super::leader::{Elector, LeaseConfig};
+use super::metrics::Metrics;
+use super::policy::{PolicySlot, PolicyWatcher, Reload};
+use crate::store::ObjKey;
 
-/// Completes workflow Jobs: success, or failure for chosen versions.
+/// Completes workflow Jobs: success, or failure for chosen versions. It
+/// stands in for the kubelet where there is none (the sandbox, tests).
 #[derive(Clone, Debug, Default)]
 pub struct SimulatedRunner {
     pub fail_versions: Vec<String>,
 }
 
+fn job_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("batch", "v1", "Job"), "jobs")
+}
+
+const WORKFLOW_JOBS: &str = "kratix.io/workflow-action";
+
 impl SimulatedRunner {
     /// Ends every Job that has no status yet. Returns how many it ended.
     pub async fn finish_jobs(&self, client: &Client) -> Result<usize, kube::Error> {
-        let ar =
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("batch", "v1", "Job"), "jobs");
-        let all: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        let all: Api<DynamicObject> = Api::all_with(client.clone(), &job_resource());
         let mut finished = 0;
         for job in all
-            .list(&ListParams::default().labels("kratix.io/workflow-action"))
+            .list(&ListParams::default().labels(WORKFLOW_JOBS))
             .await?
             .items
         {
-            if job
-                .data
-                .get("status")
-                .and_then(Value::as_object)
-                .is_some_and(|s| !s.is_empty())
-            {
-                continue;
-            }
-            let version = job
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("kbind.io/promise-version"))
-                .cloned()
-                .unwrap_or_default();
-            let status = if self.fail_versions.contains(&version) {
-                json!({"status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True",
-                    "message": format!("simulated failure at {version}")}]}})
-            } else {
-                json!({"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})
-            };
-            let ns = job.metadata.namespace.clone().unwrap_or_default();
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
-            api.patch_status(
-                &job.metadata.name.clone().unwrap_or_default(),
-                &PatchParams::default(),
-                &Patch::Merge(&status),
-            )
-            .await?;
-            finished += 1;
+            finished += usize::from(self.finish(client, &job).await?);
         }
         Ok(finished)
     }
-}
 
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Settles every `interval` until the task is dropped; errors are logged and
-/// retried on the next tick.
-pub async fn run(
-    client: Client,
-    policy: Arc<dyn Policy>,
-    interval: Duration,
-    runner: Option<SimulatedRunner>,
-) {
-    let mut executor = KubeExecutor::new(client.clone());
-    loop {
-        if let Err(err) = executor.settle(&*policy, now_millis(), 50).await {
-            tracing::warn!("reconcile round failed: {err}");
+    async fn finish(&self, client: &Client, job: &DynamicObject) -> Result<bool, kube::Error> {
+        if job
+            .data
+            .get("status")
+            .and_then(Value::as_object)
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Ok(false);
         }
-        if let Some(runner) = &runner {
-            match runner.finish_jobs(&client).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!("simulated runner finished {n} workflow Job(s)");
-                    continue;
-                }
-                Err(err) => tracing::warn!("simulated runner failed: {err}"),
+        let version = job
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(crate::api::labels::JOB_PROMISE_VERSION))
+            .cloned()
+            .unwrap_or_default();
+        let status = if self.fail_versions.contains(&version) {
+            json!({"status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True",
+                "message": format!("simulated failure at {version}")}]}})
+        } else {
+            json!({"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})
+        };
+        let ns = job.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &job_resource());
+        api.patch_status(
+            &job.metadata.name.clone().unwrap_or_default(),
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Watches workflow Jobs and ends each one as it appears.
+    pub async fn run(self, client: Client) {
+        let all: Api<DynamicObject> = Api::all_with(client.clone(), &job_resource());
+        let mut jobs = watcher(all, watcher::Config::default().labels(WORKFLOW_JOBS))
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(job) = jobs.next().await {
+            match job {
+                Ok(job) => match self.finish(&client, &job).await {
+                    Ok(true) => tracing::info!(
+                        job = job.metadata.name.as_deref().unwrap_or_default(),
+                        "simulated runner finished a workflow Job"
+                    ),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("simulated runner: {e}"),
+                },
+                Err(e) => tracing::warn!("simulated runner watch: {e}"),
             }
         }
-        tokio::time::sleep(interval).await;
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OperatorOptions {
+    pub controller: ControllerOptions,
+    /// Leader election; None runs unconditionally (one replica, sandbox).
+    pub lease: Option<LeaseConfig>,
+    /// How often the policy file is checked for a new version.
+    pub policy_poll: Option<Duration>,
+    /// Ends workflow Jobs where there is no kubelet.
+    pub runner: Option<SimulatedRunner>,
+    /// The object policy reload Events are about.
+    pub events_regarding: Option<ObjKey>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("lost the leader Lease {namespace}/{name}; stopping so that only one replica writes")]
+    LostLease { namespace: String, name: String },
+}
+
+/// Runs the operator until `shutdown` completes (Ok) or leadership is lost
+/// (Err: the process should exit and be restarted, as client-go does).
+pub async fn run(
+    client: Client,
+    slot: Arc<PolicySlot>,
+    metrics: Arc<Metrics>,
+    policy_watcher: Option<PolicyWatcher>,
+    options: OperatorOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), OperatorError> {
+    let mut side_tasks = Vec::new();
+    let regarding = options.events_regarding.clone().unwrap_or_else(|| {
+        let (ns, name) = options
+            .lease
+            .as_ref()
+            .map_or(("default", "kbind-operator"), |l| {
+                (l.namespace.as_str(), l.name.as_str())
+            });
+        ObjKey::new("Lease", ns, name)
+    });
+    if let (Some(watcher), Some(every)) = (policy_watcher, options.policy_poll) {
+        side_tasks.push(tokio::spawn(poll_policy(
+            watcher,
+            every,
+            KubeExecutor::new(client.clone()),
+            regarding,
+        )));
+    }
+    if let Some(runner) = options.runner.clone() {
+        side_tasks.push(tokio::spawn(runner.run(client.clone())));
+    }
+    let _side = AbortOnDrop(side_tasks);
+    tokio::pin!(shutdown);
+    let mut elector = options
+        .lease
+        .clone()
+        .map(|cfg| Elector::new(client.clone(), cfg));
+    if let Some(e) = elector.as_mut() {
+        tracing::info!(
+            identity = e.config().identity,
+            "waiting for the leader Lease {}/{}",
+            e.config().namespace,
+            e.config().name
+        );
+        tokio::select! {
+            _ = e.acquire() => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+        tracing::info!("leader Lease acquired");
+    }
+    metrics.leader.set(1);
+    let controller = Controller::new(client, slot, metrics.clone(), options.controller);
+    let task = tokio::spawn(controller.run());
+    let _controller = AbortOnDrop(vec![task]);
+    let lost = async {
+        match elector.as_mut() {
+            Some(e) => e.hold().await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        _ = lost => {
+            let cfg = options.lease.clone().unwrap_or_else(|| LeaseConfig::new("", ""));
+            Err(OperatorError::LostLease { namespace: cfg.namespace, name: cfg.name })
+        }
+        _ = &mut shutdown => Ok(()),
+    };
+    metrics.leader.set(0);
+    metrics.set_ready(false);
+    if outcome.is_ok()
+        && let Some(e) = elector.as_mut()
+    {
+        e.release().await;
+    }
+    outcome
+}
+
+async fn poll_policy(
+    mut watcher: PolicyWatcher,
+    every: Duration,
+    mut executor: KubeExecutor,
+    regarding: ObjKey,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let (warning, reason, message) = match watcher.poll() {
+            Reload::Unchanged => continue,
+            Reload::Loaded { old, new } => {
+                tracing::info!(%old, %new, "policy swapped");
+                (false, "PolicyLoaded", format!("policy {old} replaced by {new}"))
+            }
+            Reload::Refused { error } => {
+                tracing::error!("new policy refused; the old one keeps serving: {error}");
+                (
+                    true,
+                    "PolicyRefused",
+                    format!("new policy refused, the previous one keeps serving: {error}"),
+                )
+            }
+        };
+        if let Err(e) = executor.event(&regarding, warning, reason, &message).await {
+            tracing::warn!("cannot record the policy Event: {e}");
+        }
     }
 }

@@ -14,6 +14,7 @@ mod promise;
 mod request;
 mod status;
 pub mod view;
+mod workflow;
 
 use serde_json::Value;
 
@@ -65,8 +66,26 @@ pub struct Context<'a> {
 
 /// Plans one step for the whole promise.
 pub fn plan(view: &View, ctx: &Context<'_>) -> Vec<Action> {
+    let mut actions = plan_promise(view, ctx);
+    actions.extend(plan_requests(view, ctx));
+    actions
+}
+
+/// The promise-level rules only: revisions, the latest marker, revision and
+/// promise deletion, policy upgrade planning. Needs every request and
+/// binding of the promise in the view.
+pub fn plan_promise(view: &View, ctx: &Context<'_>) -> Vec<Action> {
     let mut actions = Vec::new();
     promise::plan(view, ctx, &mut actions);
+    actions
+}
+
+/// The request-level rules for the requests and bindings in the view. A
+/// view holding one request with its bindings and Jobs (and the promise and
+/// its revisions) plans exactly that request, which is how the operator
+/// reconciles one request without reading the others.
+pub fn plan_requests(view: &View, ctx: &Context<'_>) -> Vec<Action> {
+    let mut actions = Vec::new();
     for request in &view.requests {
         request::plan(view, ctx, request, &mut actions);
     }

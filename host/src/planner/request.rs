@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::status::{self, StatusUpdate};
 use super::view::{JOB_KIND, JobObj, JobPhase, RequestObj, View};
-use super::{Action, Context, convert, event};
+use super::{Action, Context, convert, event, workflow};
 use crate::api::{
     self, LATEST_VERSION, PromiseRevision, ResourceBinding, UNVERSIONED, annotations, events,
     finalizers, has_resource_pipeline, labels, upgrade,
@@ -505,7 +505,14 @@ fn jobs_of<'v>(view: &'v View, request: &RequestObj, action: &str) -> Vec<&'v Jo
     jobs
 }
 
-fn new_job(view: &View, request: &RequestObj, action: &str, version: &str, hash: &str) -> Value {
+fn new_job(
+    view: &View,
+    request: &RequestObj,
+    revision: &PromiseRevision,
+    action: &str,
+    hash: &str,
+) -> Value {
+    let version = revision.spec.version.as_str();
     // Numbered per request, so two requests planned in one step never clash.
     let label = request.label_name();
     let sequence = view
@@ -516,25 +523,32 @@ fn new_job(view: &View, request: &RequestObj, action: &str, version: &str, hash:
         .max()
         .unwrap_or(0)
         + 1;
+    let job_labels = json!({
+        labels::PROMISE_NAME: view.promise_name,
+        labels::RESOURCE_NAME: request.label_name(),
+        labels::WORKFLOW_ACTION: action,
+        labels::JOB_PROMISE_VERSION: version,
+        labels::WORKFLOW_HASH: hash,
+    });
+    let id = workflow::JobIdentity {
+        promise: &view.promise_name,
+        version,
+        action,
+    };
+    let mut template = workflow::pod_template(&revision.spec.promise_spec, request, &id);
+    template["metadata"] = json!({"labels": job_labels});
     json!({
         "apiVersion": "batch/v1",
         "kind": JOB_KIND,
         "metadata": {
             "name": format!("{}-{}-{action}-{sequence}", request.name(), view.promise_name),
             "namespace": request.namespace(),
-            "labels": {
-                labels::PROMISE_NAME: view.promise_name,
-                labels::RESOURCE_NAME: request.label_name(),
-                labels::WORKFLOW_ACTION: action,
-                labels::JOB_PROMISE_VERSION: version,
-                labels::WORKFLOW_HASH: hash,
-            },
+            "labels": job_labels,
             "annotations": {"kbind.io/sequence": sequence.to_string()},
         },
-        "spec": {"template": {"spec": {"containers": [{"name": "pipeline", "env": [
-            {"name": "KRATIX_PROMISE_VERSION", "value": version},
-            {"name": "KRATIX_PROMISE_NAME", "value": view.promise_name},
-        ]}]}}},
+        // A failed workflow is reported to the policy, not retried by the
+        // Job controller.
+        "spec": {"backoffLimit": 0, "template": template},
     })
 }
 
@@ -581,7 +595,7 @@ fn configure(
     let stale = last.is_none_or(|j| j.hash != hash || j.version != target);
     if !triggered.is_empty() || stale {
         out.push(Action::Create {
-            object: new_job(view, request, "configure", &target, &hash),
+            object: new_job(view, request, revision, "configure", &hash),
             why: "R-20: configure workflow at the binding's revision",
         });
         clear_triggers(out);
@@ -841,14 +855,13 @@ fn plan_deletion(
                 remove(out, "R-51: no delete workflow");
                 return;
             }
-            let version = revision.spec.version.clone();
             match jobs_of(view, request, "delete").last() {
                 None => out.push(Action::Create {
                     object: new_job(
                         view,
                         request,
+                        revision,
                         "delete",
-                        &version,
                         &workflow_hash(revision, request),
                     ),
                     why: "R-51: delete workflow at the applied revision",

@@ -1,0 +1,152 @@
+//! `kbind operator`, and the operator start-up the sandbox shares.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kbind::operator::leader::LeaseConfig;
+use kbind::operator::metrics::Metrics;
+use kbind::operator::policy::{PolicySlot, PolicySpec, PolicyWatcher, SpecError};
+use kbind::operator::{ControllerOptions, OperatorOptions};
+
+use super::args::OperatorArgs;
+use super::{Failure, Global, engine, exit};
+
+impl From<SpecError> for Failure {
+    fn from(err: SpecError) -> Self {
+        match err {
+            SpecError::Policy(e) => e.into(),
+            other => Failure::input(other.to_string()),
+        }
+    }
+}
+
+/// The serving policy and, when it comes from a file, its poller.
+pub(super) fn load_policy(
+    global: &Global,
+    spec: PolicySpec,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<PolicySlot>, Option<PolicyWatcher>), Failure> {
+    let engine = engine(global)?;
+    let (policy, fingerprint) = spec.load(&engine, metrics)?;
+    let slot = Arc::new(PolicySlot::new(policy, metrics.clone()));
+    let from_file = spec.config_file.is_some() || kbind::shipped::by_name(&spec.policy).is_none();
+    let watcher = from_file.then(|| {
+        PolicyWatcher::new(spec, engine, slot.clone(), metrics.clone(), fingerprint)
+    });
+    Ok((slot, watcher))
+}
+
+async fn client(args: &OperatorArgs) -> Result<kube::Client, Failure> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                Failure::input(format!("cannot read kubeconfig {}: {e}", path.display()))
+            })?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| Failure::input(format!("kubeconfig {}: {e}", path.display())))?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            Failure::environment(format!(
+                "no cluster to talk to (in-cluster config, $KUBECONFIG, ~/.kube/config): {e}"
+            ))
+        })?,
+    };
+    kube::Client::try_from(config)
+        .map_err(|e| Failure::environment(format!("cannot make a Kubernetes client: {e}")))
+}
+
+fn identity(args: &OperatorArgs) -> String {
+    args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "kbind".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub(super) fn run_operator(global: &Global, args: OperatorArgs) -> Result<ExitCode, Failure> {
+    let spec = PolicySpec {
+        policy: args.policy.clone(),
+        sha256: args.policy_sha256.clone(),
+        settings: args.settings().map_err(Failure::usage)?,
+        config_file: args.config.clone(),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let (slot, watcher) = load_policy(global, spec, &metrics)?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::environment(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let client = client(&args).await?;
+        let (bound, _server) = kbind::operator::metrics::serve(args.metrics_addr, metrics.clone())
+            .await
+            .map_err(|e| {
+                Failure::environment(format!("cannot listen on {}: {e}", args.metrics_addr))
+            })?;
+        let identity = identity(&args);
+        tracing::info!(
+            policy = %kbind::policy::Policy::id(&*slot.current()),
+            %bound,
+            identity,
+            "kbind operator starting"
+        );
+        eprintln!(
+            "kbind operator: policy {}, metrics on http://{bound}/metrics",
+            kbind::policy::Policy::id(&*slot.current())
+        );
+        let options = OperatorOptions {
+            controller: ControllerOptions {
+                workers: args.workers,
+                resync: args.resync,
+            },
+            lease: args
+                .leader_elect
+                .then(|| LeaseConfig::new(&args.lease_namespace, &identity)),
+            policy_poll: Some(args.policy_poll),
+            runner: args
+                .simulate_workflows
+                .then(|| kbind::operator::SimulatedRunner {
+                    fail_versions: args.fail_versions.clone(),
+                }),
+            events_regarding: None,
+        };
+        kbind::operator::run(client, slot, metrics, watcher, options, terminated())
+            .await
+            .map_err(|e| Failure::environment(e.to_string()))?;
+        Ok(ExitCode::from(exit::OK))
+    })
+}
+
+/// The sandbox's operator: no leader election, simulated workflows.
+pub(super) fn sandbox_options(fail_versions: Vec<String>) -> OperatorOptions {
+    OperatorOptions {
+        controller: ControllerOptions::default(),
+        lease: None,
+        policy_poll: Some(Duration::from_secs(2)),
+        runner: Some(kbind::operator::SimulatedRunner { fail_versions }),
+        events_regarding: None,
+    }
+}

@@ -1,0 +1,480 @@
+//! The operator's view of the cluster: every object its watches report,
+//! indexed so that one request's view (its bindings and Jobs) is read
+//! without scanning the others. kube-runtime's reflector `Store` keeps one
+//! map per kind with no secondary index; reconciling one request out of
+//! 10,000 needs the index, so the watches feed this cache instead.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::api::{PromiseSpec, RequestKind, labels};
+use crate::naming;
+use crate::planner::View;
+use crate::store::{ObjKey, Store};
+
+/// What the operator reconciles: a promise (its revisions, marker, deletion
+/// and upgrade planning) or one request with its bindings and workflows.
+/// A request is named by its `kratix.io/resource-name` label value, so a
+/// binding or Job whose request is gone still has a key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkKey {
+    Promise(String),
+    Request {
+        promise: String,
+        namespace: String,
+        label: String,
+    },
+}
+
+impl std::fmt::Display for WorkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkKey::Promise(p) => write!(f, "promise {p}"),
+            WorkKey::Request {
+                promise,
+                namespace,
+                label,
+            } => write!(f, "request {namespace}/{label} of promise {promise}"),
+        }
+    }
+}
+
+pub const PROMISE: &str = "Promise";
+pub const REVISION: &str = "PromiseRevision";
+pub const BINDING: &str = "ResourceBinding";
+pub const JOB: &str = "Job";
+pub const CRD: &str = "CustomResourceDefinition";
+
+type Member = (String, String, String);
+
+#[derive(Default)]
+pub struct Cache {
+    objects: HashMap<ObjKey, Value>,
+    by_kind: HashMap<String, BTreeSet<ObjKey>>,
+    /// (promise, namespace, resource label) -> requests, bindings, Jobs.
+    members: HashMap<Member, BTreeSet<ObjKey>>,
+    /// promise -> its (namespace, label) request keys.
+    requests_of: HashMap<String, BTreeSet<(String, String)>>,
+    /// Request kind -> the promise that serves it.
+    promise_of_kind: HashMap<String, String>,
+    /// Kinds whose initial list has arrived.
+    synced: HashSet<String>,
+}
+
+fn label_of(object: &Value, key: &str) -> Option<String> {
+    object
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+/// The request kind a Promise object serves, from `spec.api`.
+pub fn request_kind_of(promise: &Value) -> Option<RequestKind> {
+    serde_json::from_value::<PromiseSpec>(promise.get("spec")?.clone())
+        .ok()?
+        .request_kind()
+}
+
+impl Cache {
+    pub fn get(&self, key: &ObjKey) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    pub fn list<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.by_kind
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get(k))
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn mark_synced(&mut self, kind: &str) {
+        self.synced.insert(kind.to_string());
+    }
+
+    pub fn is_synced(&self, kind: &str) -> bool {
+        self.synced.contains(kind)
+    }
+
+    /// Forgets a kind entirely (its watch stopped). Returns the keys to wake.
+    pub fn drop_kind(&mut self, kind: &str) -> Vec<WorkKey> {
+        self.synced.remove(kind);
+        let keys: Vec<ObjKey> = self
+            .by_kind
+            .get(kind)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        keys.iter().flat_map(|k| self.remove(k)).collect()
+    }
+
+    /// The member index entry of an object, if it belongs to a request.
+    fn member_of(&self, key: &ObjKey, object: &Value) -> Option<Member> {
+        match key.kind.as_str() {
+            BINDING | JOB => Some((
+                label_of(object, labels::PROMISE_NAME)?,
+                key.namespace.clone(),
+                label_of(object, labels::RESOURCE_NAME)?,
+            )),
+            PROMISE | REVISION | CRD => None,
+            kind => Some((
+                self.promise_of_kind.get(kind)?.clone(),
+                key.namespace.clone(),
+                naming::resource_name_label(&key.name),
+            )),
+        }
+    }
+
+    fn unindex(&mut self, key: &ObjKey) {
+        let Some(old) = self.objects.get(key) else {
+            return;
+        };
+        if let Some(member) = self.member_of(key, old) {
+            if let Some(set) = self.members.get_mut(&member) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.members.remove(&member);
+                    if let Some(r) = self.requests_of.get_mut(&member.0) {
+                        r.remove(&(member.1.clone(), member.2.clone()));
+                    }
+                }
+            }
+        }
+        if key.kind == PROMISE
+            && let Some(kind) = request_kind_of(old)
+            && self.promise_of_kind.get(&kind.kind) == Some(&key.name)
+        {
+            self.promise_of_kind.remove(&kind.kind);
+        }
+    }
+
+    /// Records an added or modified object. Returns the keys to wake.
+    pub fn apply(&mut self, object: Value) -> Vec<WorkKey> {
+        let Some(key) = ObjKey::of(&object) else {
+            return Vec::new();
+        };
+        let mut wake = Vec::new();
+        if let Some(old) = self.objects.get(&key) {
+            wake.extend(self.wake_for(&key, &old.clone()));
+        }
+        self.unindex(&key);
+        if key.kind == PROMISE
+            && let Some(kind) = request_kind_of(&object)
+        {
+            self.promise_of_kind.insert(kind.kind, key.name.clone());
+        }
+        if let Some(member) = self.member_of(&key, &object) {
+            self.requests_of
+                .entry(member.0.clone())
+                .or_default()
+                .insert((member.1.clone(), member.2.clone()));
+            self.members.entry(member).or_default().insert(key.clone());
+        }
+        self.by_kind
+            .entry(key.kind.clone())
+            .or_default()
+            .insert(key.clone());
+        self.objects.insert(key.clone(), object);
+        let object = self.objects[&key].clone();
+        wake.extend(self.wake_for(&key, &object));
+        wake
+    }
+
+    /// Forgets a deleted object. Returns the keys to wake.
+    pub fn remove(&mut self, key: &ObjKey) -> Vec<WorkKey> {
+        let Some(old) = self.objects.get(key).cloned() else {
+            return Vec::new();
+        };
+        let wake = self.wake_for(key, &old);
+        self.unindex(key);
+        self.objects.remove(key);
+        if let Some(set) = self.by_kind.get_mut(&key.kind) {
+            set.remove(key);
+        }
+        wake
+    }
+
+    /// Replaces everything of one kind (a watch's initial list). Objects
+    /// that vanished while the watch was down are removed and woken.
+    pub fn replace_kind(&mut self, kind: &str, objects: Vec<Value>) -> Vec<WorkKey> {
+        let fresh: HashSet<ObjKey> = objects.iter().filter_map(ObjKey::of).collect();
+        let gone: Vec<ObjKey> = self
+            .by_kind
+            .get(kind)
+            .map(|s| s.iter().filter(|k| !fresh.contains(*k)).cloned().collect())
+            .unwrap_or_default();
+        let mut wake: Vec<WorkKey> = gone.iter().flat_map(|k| self.remove(k)).collect();
+        for object in objects {
+            wake.extend(self.apply(object));
+        }
+        self.mark_synced(kind);
+        wake
+    }
+
+    /// Which reconciles a change to this object affects.
+    fn wake_for(&self, key: &ObjKey, object: &Value) -> Vec<WorkKey> {
+        match key.kind.as_str() {
+            PROMISE => vec![WorkKey::Promise(key.name.clone())],
+            // The latest marker, the set of versions and revision deletion
+            // concern every request of the promise.
+            REVISION => {
+                let Some(promise) = str_at(object, "/spec/promiseRef/name") else {
+                    return Vec::new();
+                };
+                let mut keys = vec![WorkKey::Promise(promise.to_string())];
+                keys.extend(self.request_keys(promise));
+                keys
+            }
+            CRD => {
+                let kind = str_at(object, "/spec/names/kind").unwrap_or_default();
+                self.promise_of_kind
+                    .get(kind)
+                    .map(|p| vec![WorkKey::Promise(p.clone())])
+                    .unwrap_or_default()
+            }
+            _ => {
+                let Some((promise, namespace, label)) = self.member_of(key, object) else {
+                    return Vec::new();
+                };
+                let mut keys = Vec::new();
+                // Promise and revision deletion wait on requests and
+                // bindings; only then does a request change concern the
+                // promise.
+                if self.promise_is_deleting_something(&promise) {
+                    keys.push(WorkKey::Promise(promise.clone()));
+                }
+                keys.push(WorkKey::Request {
+                    promise,
+                    namespace,
+                    label,
+                });
+                keys
+            }
+        }
+    }
+
+    fn promise_is_deleting_something(&self, promise: &str) -> bool {
+        let deleting = |v: &Value| v.pointer("/metadata/deletionTimestamp").is_some();
+        self.get(&ObjKey::new(PROMISE, "", promise))
+            .is_some_and(deleting)
+            || self.list(REVISION).any(|r| {
+                str_at(r, "/spec/promiseRef/name") == Some(promise) && deleting(r)
+            })
+    }
+
+    /// Every request key of a promise (requests, or bindings and Jobs left
+    /// by one).
+    pub fn request_keys(&self, promise: &str) -> Vec<WorkKey> {
+        self.requests_of
+            .get(promise)
+            .into_iter()
+            .flatten()
+            .map(|(namespace, label)| WorkKey::Request {
+                promise: promise.to_string(),
+                namespace: namespace.clone(),
+                label: label.clone(),
+            })
+            .collect()
+    }
+
+    /// Every key worth reconciling (a resync).
+    pub fn all_keys(&self) -> Vec<WorkKey> {
+        let mut promises: BTreeSet<String> = self
+            .list(PROMISE)
+            .filter_map(|p| str_at(p, "/metadata/name").map(str::to_string))
+            .collect();
+        promises.extend(
+            self.list(REVISION)
+                .filter_map(|r| str_at(r, "/spec/promiseRef/name").map(str::to_string)),
+        );
+        promises.extend(self.requests_of.keys().cloned());
+        let mut keys = Vec::new();
+        for p in promises {
+            keys.extend(self.request_keys(&p));
+            keys.push(WorkKey::Promise(p));
+        }
+        keys
+    }
+
+    /// The request kind of a promise, from the Promise or its revisions.
+    pub fn request_kind(&self, promise: &str) -> Option<RequestKind> {
+        self.get(&ObjKey::new(PROMISE, "", promise))
+            .and_then(request_kind_of)
+            .or_else(|| {
+                self.list(REVISION)
+                    .filter(|r| str_at(r, "/spec/promiseRef/name") == Some(promise))
+                    .find_map(|r| {
+                        serde_json::from_value::<PromiseSpec>(
+                            r.pointer("/spec/promiseSpec")?.clone(),
+                        )
+                        .ok()?
+                        .request_kind()
+                    })
+            })
+    }
+
+    /// True when the view of `promise` can be trusted: the request kind's
+    /// initial list arrived (or it has no installed request kind, so there
+    /// are no requests). Reconciling before that would see bindings without
+    /// their requests and delete them.
+    pub fn ready_for(&self, promise: &str) -> bool {
+        match self.request_kind(promise) {
+            None => true,
+            Some(kind) => {
+                let crd = ObjKey::new(CRD, "", &format!("{}.{}", kind.plural, kind.group));
+                self.is_synced(&kind.kind) || self.get(&crd).is_none()
+            }
+        }
+    }
+
+    fn common(&self, store: &mut Store, promise: &str) {
+        if let Some(p) = self.get(&ObjKey::new(PROMISE, "", promise)) {
+            store.insert_observed(p.clone());
+        }
+        for r in self
+            .list(REVISION)
+            .filter(|r| str_at(r, "/spec/promiseRef/name") == Some(promise))
+        {
+            store.insert_observed(r.clone());
+        }
+        if let Some(kind) = self.request_kind(promise) {
+            let crd = ObjKey::new(CRD, "", &format!("{}.{}", kind.plural, kind.group));
+            if let Some(c) = self.get(&crd) {
+                store.insert_observed(c.clone());
+            }
+        }
+    }
+
+    /// The planner's input for a whole promise, and the objects it was
+    /// built from (their resourceVersions guard the writes).
+    pub fn promise_view(&self, promise: &str, now: i64) -> (View, Store) {
+        let mut store = Store::new(now);
+        self.common(&mut store, promise);
+        for (namespace, label) in self.requests_of.get(promise).into_iter().flatten() {
+            let member = (promise.to_string(), namespace.clone(), label.clone());
+            for key in self.members.get(&member).into_iter().flatten() {
+                if key.kind != JOB
+                    && let Some(o) = self.objects.get(key)
+                {
+                    store.insert_observed(o.clone());
+                }
+            }
+        }
+        (View::build(&store, promise), store)
+    }
+
+    /// The planner's input for one request: the promise, its revisions, the
+    /// request, its bindings and its Jobs.
+    pub fn request_view(&self, promise: &str, namespace: &str, label: &str, now: i64) -> (View, Store) {
+        let mut store = Store::new(now);
+        self.common(&mut store, promise);
+        let member = (promise.to_string(), namespace.to_string(), label.to_string());
+        for key in self.members.get(&member).into_iter().flatten() {
+            if let Some(o) = self.objects.get(key) {
+                store.insert_observed(o.clone());
+            }
+        }
+        (View::build(&store, promise), store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn promise() -> Value {
+        json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
+            "metadata": {"name": "redis"},
+            "spec": {"api": {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "redis.marketplace.kratix.io"},
+                "spec": {"group": "marketplace.kratix.io", "scope": "Namespaced",
+                    "names": {"kind": "redis", "plural": "redis"},
+                    "versions": [{"name": "v1alpha1", "served": true, "storage": true}]}}}})
+    }
+
+    fn binding(name: &str, request: &str) -> Value {
+        json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "ResourceBinding",
+            "metadata": {"name": name, "namespace": "default", "labels": {
+                "kratix.io/promise-name": "redis", "kratix.io/resource-name": request}},
+            "spec": {"version": "latest", "promiseRef": {"name": "redis"},
+                "resourceRef": {"name": request, "namespace": "default"}}})
+    }
+
+    fn request(name: &str) -> Value {
+        json!({"apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
+            "metadata": {"name": name, "namespace": "default"}, "spec": {}})
+    }
+
+    fn key(label: &str) -> WorkKey {
+        WorkKey::Request {
+            promise: "redis".into(),
+            namespace: "default".into(),
+            label: label.into(),
+        }
+    }
+
+    #[test]
+    fn a_binding_change_wakes_only_its_request() {
+        let mut cache = Cache::default();
+        cache.apply(promise());
+        cache.apply(request("a"));
+        cache.apply(request("b"));
+        assert_eq!(cache.apply(binding("a-redis-1", "a")), vec![key("a")]);
+        let (view, _) = cache.request_view("redis", "default", "a", 0);
+        assert_eq!(view.requests.len(), 1);
+        assert_eq!(view.bindings.len(), 1);
+        let (view, _) = cache.request_view("redis", "default", "b", 0);
+        assert_eq!(view.requests.len(), 1);
+        assert!(view.bindings.is_empty());
+    }
+
+    #[test]
+    fn a_revision_change_wakes_the_promise_and_all_its_requests() {
+        let mut cache = Cache::default();
+        cache.apply(promise());
+        cache.apply(request("a"));
+        cache.apply(binding("b-redis-1", "b"));
+        let woken = cache.apply(json!({"apiVersion": "platform.kratix.io/v1alpha1",
+            "kind": "PromiseRevision", "metadata": {"name": "redis-v1"},
+            "spec": {"version": "v1", "promiseRef": {"name": "redis"}, "promiseSpec": {}}}));
+        assert!(woken.contains(&WorkKey::Promise("redis".into())));
+        assert!(woken.contains(&key("a")));
+        assert!(woken.contains(&key("b")), "a binding left by a request is woken too");
+    }
+
+    #[test]
+    fn a_relist_removes_and_wakes_what_vanished() {
+        let mut cache = Cache::default();
+        cache.apply(promise());
+        cache.apply(binding("a-redis-1", "a"));
+        cache.apply(binding("c-redis-1", "c"));
+        let woken = cache.replace_kind(BINDING, vec![binding("a-redis-1", "a")]);
+        assert!(woken.contains(&key("c")));
+        assert!(cache.get(&ObjKey::new(BINDING, "default", "c-redis-1")).is_none());
+        assert!(cache.request_keys("redis").iter().all(|k| *k != key("c")));
+    }
+
+    #[test]
+    fn requests_are_not_planned_until_their_kind_is_listed() {
+        let mut cache = Cache::default();
+        cache.apply(promise());
+        assert!(cache.ready_for("redis"), "no CRD yet, so no requests");
+        cache.apply(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "redis.marketplace.kratix.io"},
+            "spec": {"group": "marketplace.kratix.io", "names": {"kind": "redis", "plural": "redis"}}}));
+        assert!(!cache.ready_for("redis"));
+        cache.replace_kind("redis", vec![request("a")]);
+        assert!(cache.ready_for("redis"));
+    }
+}

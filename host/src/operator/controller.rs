@@ -1,0 +1,534 @@
+//! The watch-driven controller: watches feed the cache, each change wakes
+//! the reconciles it affects, workers plan one promise or one request from
+//! the cache and execute the plan against the API.
+//!
+//! Two guards keep a lagging cache from doing harm. Patches carry the
+//! resourceVersion the plan was made from (a stale plan gets 409 and is
+//! retried from a fresher view). And a key is not reconciled again until
+//! the cache has seen the writes its last reconcile made (client-go's
+//! "expectations"), so a Job created a moment ago is never created again
+//! because the watch has not delivered it yet.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use super::cache::{self, Cache, WorkKey};
+use super::executor::{ExecError, KubeExecutor, Written, now_millis};
+use super::metrics::{ErrorLabels, KindLabel, Metrics};
+use super::policy::PolicySlot;
+use crate::api::annotations;
+use crate::planner::{self, Action, Context};
+use crate::store::{ObjKey, Store};
+
+/// How long a reconcile waits for the cache to show its own last writes
+/// before it trusts the cache anyway (a write superseded by someone
+/// else's, with an opaque resourceVersion, never "arrives").
+const EXPECTATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    pub workers: usize,
+    /// Every key is reconciled at least this often.
+    pub resync: Duration,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            resync: Duration::from_secs(600),
+        }
+    }
+}
+
+struct Expectation {
+    writes: Vec<Written>,
+    deadline: Instant,
+}
+
+pub struct Controller {
+    client: Client,
+    cache: RwLock<Cache>,
+    queue: super::queue::Queue,
+    slot: Arc<PolicySlot>,
+    metrics: Arc<Metrics>,
+    options: ControllerOptions,
+    expectations: Mutex<HashMap<WorkKey, Expectation>>,
+    request_watches: Mutex<HashMap<String, JoinHandle<()>>>,
+    synced: tokio::sync::Notify,
+}
+
+fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
+    let ar = |g: &str, v: &str, k: &str, plural: &str| {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), plural)
+    };
+    [
+        (
+            ar(crate::api::GROUP, crate::api::VERSION, "Promise", "promises"),
+            cache::PROMISE,
+        ),
+        (
+            ar(
+                crate::api::GROUP,
+                crate::api::VERSION,
+                "PromiseRevision",
+                "promiserevisions",
+            ),
+            cache::REVISION,
+        ),
+        (
+            ar(
+                crate::api::GROUP,
+                crate::api::VERSION,
+                "ResourceBinding",
+                "resourcebindings",
+            ),
+            cache::BINDING,
+        ),
+        (ar("batch", "v1", "Job", "jobs"), cache::JOB),
+        (
+            ar(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+            ),
+            cache::CRD,
+        ),
+    ]
+}
+
+fn to_value(object: DynamicObject, ar: &ApiResource) -> Value {
+    let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
+    value["kind"] = json!(ar.kind);
+    value["apiVersion"] = json!(ar.api_version);
+    value
+}
+
+fn rv_reached(seen: &str, wanted: &str) -> bool {
+    match (seen.parse::<u64>(), wanted.parse::<u64>()) {
+        (Ok(s), Ok(w)) => s >= w,
+        _ => seen == wanted,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+impl ReconcileError {
+    fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::Exec(ExecError::Api {
+                source: kube::Error::Api(e),
+                ..
+            }) if e.code == 409 => "conflict",
+            ReconcileError::Exec(ExecError::Api { .. }) => "api",
+            ReconcileError::Exec(ExecError::UnknownKind(_)) => "unknown_kind",
+            ReconcileError::Exec(ExecError::Diverged(_)) => "diverged",
+        }
+    }
+}
+
+impl Controller {
+    pub fn new(
+        client: Client,
+        slot: Arc<PolicySlot>,
+        metrics: Arc<Metrics>,
+        options: ControllerOptions,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            cache: RwLock::new(Cache::default()),
+            queue: super::queue::Queue::default(),
+            slot,
+            metrics,
+            options,
+            expectations: Mutex::new(HashMap::new()),
+            request_watches: Mutex::new(HashMap::new()),
+            synced: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn cache_read(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
+        self.cache.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cache_write(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the watches and workers; runs until the task is dropped.
+    pub async fn run(self: Arc<Self>) {
+        let mut tasks = Vec::new();
+        for (ar, kind) in fixed_kinds() {
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            tasks.push(tokio::spawn(self.clone().watch(api, ar, kind.to_string())));
+        }
+        let _abort_on_drop = AbortOnDrop(tasks);
+        let _stop_request_watches = StopRequestWatches(self.clone());
+        let fixed: Vec<&str> = fixed_kinds().iter().map(|(_, k)| *k).collect();
+        loop {
+            let notified = self.synced.notified();
+            if fixed.iter().all(|k| self.cache_read().is_synced(k)) {
+                break;
+            }
+            notified.await;
+        }
+        tracing::info!(
+            objects = self.cache_read().len(),
+            "caches synced; reconciling"
+        );
+        self.metrics.set_ready(true);
+        let mut workers = Vec::new();
+        for _ in 0..self.options.workers.max(1) {
+            workers.push(tokio::spawn(self.clone().work()));
+        }
+        let _abort_workers = AbortOnDrop(workers);
+        let mut resync = tokio::time::interval(self.options.resync);
+        resync.tick().await;
+        loop {
+            resync.tick().await;
+            let keys = self.cache_read().all_keys();
+            self.queue.add_all(keys);
+        }
+    }
+
+    async fn watch(self: Arc<Self>, api: Api<DynamicObject>, ar: ApiResource, kind: String) {
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        let mut buffer: Vec<Value> = Vec::new();
+        while let Some(event) = stream.next().await {
+            let woken = match event {
+                Ok(watcher::Event::Init) => {
+                    buffer.clear();
+                    continue;
+                }
+                Ok(watcher::Event::InitApply(o)) => {
+                    buffer.push(to_value(o, &ar));
+                    continue;
+                }
+                Ok(watcher::Event::InitDone) => {
+                    let objects = std::mem::take(&mut buffer);
+                    let woken = self.cache_write().replace_kind(&kind, objects);
+                    self.synced.notify_waiters();
+                    woken
+                }
+                Ok(watcher::Event::Apply(o)) => self.cache_write().apply(to_value(o, &ar)),
+                Ok(watcher::Event::Delete(o)) => {
+                    let value = to_value(o, &ar);
+                    match ObjKey::of(&value) {
+                        Some(key) => self.cache_write().remove(&key),
+                        None => Vec::new(),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(kind, "watch failed, retrying with backoff: {e}");
+                    continue;
+                }
+            };
+            if kind == cache::PROMISE || kind == cache::CRD {
+                self.ensure_request_watches();
+            }
+            self.queue.add_all(woken);
+            self.metrics.queue_depth.set(self.queue.depth() as i64);
+        }
+    }
+
+    /// One watch per request kind whose CRD is installed and whose promise
+    /// exists; watches of kinds no longer served stop and their objects
+    /// leave the cache.
+    fn ensure_request_watches(self: &Arc<Self>) {
+        let wanted: HashMap<String, (ApiResource, bool)> = {
+            let cache = self.cache_read();
+            let kinds: HashSet<String> = cache
+                .list(cache::PROMISE)
+                .filter_map(cache::request_kind_of)
+                .map(|k| k.kind)
+                .collect();
+            cache
+                .list(cache::CRD)
+                .filter_map(|crd| {
+                    let kind = crd.pointer("/spec/names/kind")?.as_str()?.to_string();
+                    if !kinds.contains(&kind) {
+                        return None;
+                    }
+                    let group = crd.pointer("/spec/group")?.as_str()?;
+                    let plural = crd.pointer("/spec/names/plural")?.as_str()?;
+                    let versions = crd.pointer("/spec/versions")?.as_array()?;
+                    let version = versions
+                        .iter()
+                        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                        .or_else(|| versions.first())?
+                        .get("name")?
+                        .as_str()?;
+                    let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str)
+                        != Some("Cluster");
+                    let ar = ApiResource::from_gvk_with_plural(
+                        &GroupVersionKind::gvk(group, version, &kind),
+                        plural,
+                    );
+                    Some((kind, (ar, namespaced)))
+                })
+                .collect()
+        };
+        let mut running = self
+            .request_watches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let stale: Vec<String> = running
+            .keys()
+            .filter(|k| !wanted.contains_key(*k))
+            .cloned()
+            .collect();
+        for kind in stale {
+            if let Some(task) = running.remove(&kind) {
+                task.abort();
+            }
+            tracing::info!(kind, "request kind no longer served; watch stopped");
+            let woken = self.cache_write().drop_kind(&kind);
+            self.queue.add_all(woken);
+        }
+        for (kind, (ar, _)) in wanted {
+            if running.contains_key(&kind) {
+                continue;
+            }
+            tracing::info!(kind, "watching requests of a new kind");
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            running.insert(
+                kind.clone(),
+                tokio::spawn(self.clone().watch(api, ar, kind)),
+            );
+        }
+    }
+
+    async fn work(self: Arc<Self>) {
+        let mut executor = KubeExecutor::new(self.client.clone()).with_metrics(self.metrics.clone());
+        loop {
+            let key = self.queue.next().await;
+            let outcome = self.reconcile(&key, &mut executor).await;
+            let next = match outcome {
+                Ok(requeue) => Ok(requeue),
+                Err(e) => {
+                    let kind = kind_label(&key);
+                    self.metrics
+                        .reconcile_errors
+                        .get_or_create(&ErrorLabels {
+                            kind,
+                            reason: e.reason(),
+                        })
+                        .inc();
+                    if e.reason() == "conflict" {
+                        tracing::debug!("{key}: {e}; retrying from a fresh view");
+                    } else {
+                        tracing::warn!("{key}: {e}; retrying with backoff");
+                    }
+                    Err(())
+                }
+            };
+            self.queue.done(key, next);
+            self.metrics.queue_depth.set(self.queue.depth() as i64);
+        }
+    }
+
+    /// True when the cache shows the writes of the key's last reconcile.
+    fn caught_up(&self, key: &WorkKey) -> bool {
+        let mut expectations = self.expectations.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(exp) = expectations.get(key) else {
+            return true;
+        };
+        let cache = self.cache_read();
+        let seen = exp.writes.iter().all(|w| {
+            let current = cache.get(&w.key);
+            match &w.resource_version {
+                None => current.is_none(),
+                Some(rv) => current
+                    .and_then(|o| o.pointer("/metadata/resourceVersion"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|seen| rv_reached(seen, rv)),
+            }
+        });
+        if seen || Instant::now() >= exp.deadline {
+            expectations.remove(key);
+            return true;
+        }
+        false
+    }
+
+    async fn reconcile(
+        &self,
+        key: &WorkKey,
+        executor: &mut KubeExecutor,
+    ) -> Result<Option<Instant>, ReconcileError> {
+        if !self.caught_up(key) {
+            // The watch event of our own write will wake the key; the
+            // delay is a safety net.
+            return Ok(Some(Instant::now() + Duration::from_millis(200)));
+        }
+        let started = Instant::now();
+        let now = now_millis();
+        let policy = self.slot.current();
+        let (view, store) = {
+            let cache = self.cache_read();
+            let promise = match key {
+                WorkKey::Promise(p) | WorkKey::Request { promise: p, .. } => p,
+            };
+            if !cache.ready_for(promise) {
+                return Ok(None);
+            }
+            match key {
+                WorkKey::Promise(p) => cache.promise_view(p, now),
+                WorkKey::Request {
+                    promise,
+                    namespace,
+                    label,
+                } => cache.request_view(promise, namespace, label, now),
+            }
+        };
+        let ctx = Context { policy: &*policy };
+        let actions = match key {
+            WorkKey::Promise(_) => planner::plan_promise(&view, &ctx),
+            WorkKey::Request { .. } => planner::plan_requests(&view, &ctx),
+        };
+        let kind = kind_label(key);
+        self.metrics.reconciles.get_or_create(&KindLabel { kind }).inc();
+        let written = execute_plan(executor, &store, &actions).await;
+        self.metrics
+            .reconcile_seconds
+            .get_or_create(&KindLabel { kind })
+            .observe(started.elapsed().as_secs_f64());
+        let written = written?;
+        if !written.is_empty() {
+            self.expectations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    key.clone(),
+                    Expectation {
+                        writes: written,
+                        deadline: Instant::now() + EXPECTATION_TIMEOUT,
+                    },
+                );
+        }
+        Ok(next_timer(key, &view, now))
+    }
+
+    /// Reconciles a key at once (tests and the `--once` path use it).
+    pub fn wake(&self, key: WorkKey) {
+        self.queue.add(key);
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.queue.depth()
+    }
+
+    /// Objects in the cache (for tests and logs).
+    pub fn cached_objects(&self) -> usize {
+        self.cache_read().len()
+    }
+}
+
+fn kind_label(key: &WorkKey) -> &'static str {
+    match key {
+        WorkKey::Promise(_) => "promise",
+        WorkKey::Request { .. } => "request",
+    }
+}
+
+/// Executes a plan in order. Each patch is guarded by the resourceVersion
+/// of the object as the plan saw it, or as this plan's own earlier write
+/// left it.
+async fn execute_plan(
+    executor: &mut KubeExecutor,
+    store: &Store,
+    actions: &[Action],
+) -> Result<Vec<Written>, ExecError> {
+    let mut versions: HashMap<ObjKey, String> = HashMap::new();
+    let mut written = Vec::new();
+    for action in actions {
+        let guard = match action {
+            Action::Patch { key, .. } | Action::PatchStatus { key, .. } => versions
+                .get(key)
+                .cloned()
+                .or_else(|| {
+                    store
+                        .get(key)
+                        .and_then(|o| o.pointer("/metadata/resourceVersion"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                }),
+            _ => None,
+        };
+        if let Some(w) = executor.execute_guarded(action, guard.as_deref()).await? {
+            if let Some(rv) = &w.resource_version {
+                versions.insert(w.key.clone(), rv.clone());
+            }
+            written.retain(|x: &Written| x.key != w.key);
+            written.push(w);
+        }
+    }
+    Ok(written)
+}
+
+/// When the key must run again with nothing changing in the cluster: a
+/// retry the policy scheduled, or its next upgrade check.
+fn next_timer(key: &WorkKey, view: &planner::View, now: i64) -> Option<Instant> {
+    let parse = |t: &str| crate::eval::input::parse_time(t).ok();
+    let due = match key {
+        WorkKey::Promise(_) => view
+            .promise
+            .as_ref()
+            .and_then(|(_, p, _)| p.status.as_ref()?.next_upgrade_check.clone())
+            .and_then(|t| parse(&t)),
+        WorkKey::Request { .. } => view
+            .bindings
+            .iter()
+            .filter_map(|b| b.metadata.annotations.as_ref()?.get(annotations::RETRY_AT))
+            .filter_map(|t| parse(t))
+            .min(),
+    }?;
+    let wait = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
+    // A little after the due time, so the planner sees it as due.
+    Some(Instant::now() + Duration::from_millis(wait + 10))
+}
+
+/// Aborts its tasks when dropped, so a stopped run leaves nothing behind.
+pub(super) struct AbortOnDrop(pub(super) Vec<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// Stops the request-kind watches when the controller's run ends (they
+/// hold the controller, so they would otherwise outlive it).
+struct StopRequestWatches(Arc<Controller>);
+
+impl Drop for StopRequestWatches {
+    fn drop(&mut self) {
+        for (_, t) in self
+            .0
+            .request_watches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The policy the operator serves, swapped atomically when its file changes.
+//!
+//! A reconcile takes the current policy once and uses it for the whole
+//! reconcile, so no plan mixes two policies. A new file is loaded and
+//! validated (digest pin, contract, settings) before the swap; a file that
+//! fails any check is refused, logged, counted and reported as an Event,
+//! and the old policy keeps serving.
+//!
+//! The file is polled (content digest), not watched with inotify: a
+//! ConfigMap volume updates by swapping a symlink two directories up, which
+//! inotify on the file itself does not see, and polling a small file every
+//! second or two costs nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::metrics::{DecisionLabels, Metrics, OutcomeLabel, PolicyDecision, PolicyInfoLabels};
+use crate::contract::*;
+use crate::engine::{PolicyEngine, PolicySource};
+use crate::policy::{Decided, Policy, PolicyError, PolicyId};
+use crate::shipped;
+
+/// Where the policy comes from: a shipped name or a file, an optional
+/// sha256 pin, settings; or a config file holding those three, re-read on
+/// every poll.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySpec {
+    pub policy: String,
+    pub sha256: Option<String>,
+    pub settings: Vec<Setting>,
+    pub config_file: Option<PathBuf>,
+}
+
+/// The config file (`--config`): YAML or JSON.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ConfigFile {
+    policy: String,
+    #[serde(default)]
+    sha256: Option<String>,
+    #[serde(default)]
+    settings: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+impl PolicySpec {
+    /// Resolves the config file (if any) into the effective spec. Flags
+    /// given alongside a config file are overridden by it.
+    pub fn effective(&self) -> Result<PolicySpec, SpecError> {
+        let Some(path) = &self.config_file else {
+            return Ok(self.clone());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file: ConfigFile = serde_saphyr::from_str(&text).map_err(|e| SpecError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        // A relative policy path is relative to the config file.
+        let policy = if shipped::by_name(&file.policy).is_none() && Path::new(&file.policy).is_relative()
+        {
+            path.parent()
+                .unwrap_or(Path::new("."))
+                .join(&file.policy)
+                .display()
+                .to_string()
+        } else {
+            file.policy
+        };
+        Ok(PolicySpec {
+            policy,
+            sha256: file.sha256,
+            settings: file
+                .settings
+                .into_iter()
+                .map(|(name, value)| Setting { name, value })
+                .collect(),
+            config_file: None,
+        })
+    }
+
+    /// The bytes and a fingerprint of everything that makes the loaded
+    /// policy: same fingerprint, same policy.
+    fn read(&self) -> Result<(PolicySource, String), SpecError> {
+        let spec = self.effective()?;
+        let source = shipped::resolve(&spec.policy)?;
+        let mut h = Sha256::new();
+        h.update(&source.bytes);
+        h.update(spec.sha256.as_deref().unwrap_or_default());
+        for s in &spec.settings {
+            h.update(format!("\0{}={}", s.name, s.value));
+        }
+        Ok((source, hex::encode(h.finalize())))
+    }
+
+    pub fn load(
+        &self,
+        engine: &PolicyEngine,
+        metrics: &Arc<Metrics>,
+    ) -> Result<(Arc<dyn Policy>, String), SpecError> {
+        let (source, fingerprint) = self.read()?;
+        let spec = self.effective()?;
+        let (loaded, _) = engine.load(&source, spec.sha256.as_deref(), spec.settings)?;
+        let policy: Arc<dyn Policy> = Arc::new(Instrumented {
+            inner: Arc::new(loaded),
+            metrics: metrics.clone(),
+        });
+        Ok((policy, fingerprint))
+    }
+}
+
+/// The serving policy. Reconciles call `current()` once each.
+pub struct PolicySlot {
+    current: RwLock<Arc<dyn Policy>>,
+    metrics: Arc<Metrics>,
+}
+
+impl PolicySlot {
+    pub fn new(policy: Arc<dyn Policy>, metrics: Arc<Metrics>) -> Self {
+        let slot = Self {
+            current: RwLock::new(policy.clone()),
+            metrics,
+        };
+        slot.publish_info(None, &policy);
+        slot
+    }
+
+    pub fn current(&self) -> Arc<dyn Policy> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn publish_info(&self, old: Option<&Arc<dyn Policy>>, new: &Arc<dyn Policy>) {
+        let labels = |p: &Arc<dyn Policy>| PolicyInfoLabels {
+            policy: p.id().name.clone(),
+            digest: p.id().digest.clone(),
+        };
+        if let Some(old) = old {
+            self.metrics.policy_info.get_or_create(&labels(old)).set(0);
+        }
+        self.metrics.policy_info.get_or_create(&labels(new)).set(1);
+    }
+
+    /// Replaces the policy; returns the one it replaced.
+    pub fn swap(&self, policy: Arc<dyn Policy>) -> Arc<dyn Policy> {
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
+            policy.clone(),
+        );
+        self.publish_info(Some(&old), &policy);
+        old
+    }
+}
+
+/// What a poll of the policy file found.
+#[derive(Debug)]
+pub enum Reload {
+    Unchanged,
+    Loaded { old: PolicyId, new: PolicyId },
+    Refused { error: String },
+}
+
+/// Polls a policy spec and swaps the slot when it changes.
+pub struct PolicyWatcher {
+    spec: PolicySpec,
+    engine: PolicyEngine,
+    slot: Arc<PolicySlot>,
+    metrics: Arc<Metrics>,
+    serving: String,
+    refused: Option<String>,
+}
+
+impl PolicyWatcher {
+    pub fn new(
+        spec: PolicySpec,
+        engine: PolicyEngine,
+        slot: Arc<PolicySlot>,
+        metrics: Arc<Metrics>,
+        serving_fingerprint: String,
+    ) -> Self {
+        Self {
+            spec,
+            engine,
+            slot,
+            metrics,
+            serving: serving_fingerprint,
+            refused: None,
+        }
+    }
+
+    /// One poll. A refused file is reported once, until it changes again.
+    pub fn poll(&mut self) -> Reload {
+        let fingerprint = match self.spec.read() {
+            Ok((_, f)) => f,
+            Err(e) => return self.refuse(format!("read:{e}"), e.to_string()),
+        };
+        if fingerprint == self.serving || self.refused.as_deref() == Some(&fingerprint) {
+            return Reload::Unchanged;
+        }
+        match self.spec.load(&self.engine, &self.metrics) {
+            Ok((policy, loaded_fingerprint)) => {
+                let new = policy.id().clone();
+                let old = self.slot.swap(policy).id().clone();
+                self.serving = loaded_fingerprint;
+                self.refused = None;
+                self.metrics
+                    .policy_reloads
+                    .get_or_create(&OutcomeLabel { outcome: "loaded" })
+                    .inc();
+                Reload::Loaded { old, new }
+            }
+            Err(e) => self.refuse(fingerprint, e.to_string()),
+        }
+    }
+
+    fn refuse(&mut self, fingerprint: String, error: String) -> Reload {
+        if self.refused.as_deref() == Some(&fingerprint) {
+            return Reload::Unchanged;
+        }
+        self.refused = Some(fingerprint);
+        self.metrics
+            .policy_reloads
+            .get_or_create(&OutcomeLabel { outcome: "refused" })
+            .inc();
+        Reload::Refused { error }
+    }
+}
+
+/// Records metrics around every decision of the wrapped policy.
+pub struct Instrumented {
+    pub inner: Arc<dyn Policy>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Instrumented {
+    fn record<T>(
+        &self,
+        decision: &'static str,
+        started: Instant,
+        result: Result<Decided<T>, PolicyError>,
+    ) -> Result<Decided<T>, PolicyError> {
+        let policy = self.inner.id().name.clone();
+        let (outcome, fuel, elapsed) = match &result {
+            Ok(d) => ("ok", d.fuel, d.elapsed),
+            Err(e) => (e.metric_label(), 0, started.elapsed()),
+        };
+        self.metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                policy: policy.clone(),
+                decision,
+                outcome,
+            })
+            .inc();
+        let labels = PolicyDecision { policy, decision };
+        self.metrics
+            .decision_seconds
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        if fuel > 0 {
+            self.metrics
+                .decision_fuel
+                .get_or_create(&labels)
+                .observe(fuel as f64);
+        }
+        result
+    }
+}
+
+impl Policy for Instrumented {
+    fn id(&self) -> &PolicyId {
+        self.inner.id()
+    }
+    fn info(&self) -> &PolicyInfo {
+        self.inner.info()
+    }
+    fn settings(&self) -> &[Setting] {
+        self.inner.settings()
+    }
+    fn initial_version(
+        &self,
+        input: &InitialVersionInput,
+    ) -> Result<Decided<VersionChoice>, PolicyError> {
+        let t = Instant::now();
+        self.record("initial-version", t, self.inner.initial_version(input))
+    }
+    fn plan_upgrades(&self, input: &PlanInput) -> Result<Decided<UpgradePlan>, PolicyError> {
+        let t = Instant::now();
+        self.record("plan-upgrades", t, self.inner.plan_upgrades(input))
+    }
+    fn review_edit(&self, input: &EditInput) -> Result<Decided<Review>, PolicyError> {
+        let t = Instant::now();
+        self.record("review-edit", t, self.inner.review_edit(input))
+    }
+    fn after_failure(&self, input: &FailureInput) -> Result<Decided<FailureDecision>, PolicyError> {
+        let t = Instant::now();
+        self.record("after-failure", t, self.inner.after_failure(input))
+    }
+    fn rerun_on_spec_change(
+        &self,
+        input: &SpecChangeInput,
+    ) -> Result<Decided<RerunSelection>, PolicyError> {
+        let t = Instant::now();
+        self.record("rerun-on-spec-change", t, self.inner.rerun_on_spec_change(input))
+    }
+}
+
+/// The default poll interval for the policy file.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(2);

@@ -1,0 +1,176 @@
+//! The work queue, with client-go's guarantees: a key is queued at most
+//! once, never processed by two workers at a time, and a key woken while
+//! it is being processed runs again afterwards. Keys may be delayed
+//! (backoff, timers); the earliest due time wins.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::cache::WorkKey;
+
+#[derive(Default)]
+struct Inner {
+    due: HashMap<WorkKey, Instant>,
+    order: BTreeSet<(Instant, WorkKey)>,
+    processing: HashSet<WorkKey>,
+    /// Woken while processing: re-queued at this time when done.
+    again: HashMap<WorkKey, Instant>,
+    failures: HashMap<WorkKey, u32>,
+}
+
+#[derive(Default)]
+pub struct Queue {
+    inner: Mutex<Inner>,
+    notify: Notify,
+}
+
+/// Exponential backoff per key: 50 ms doubling to 60 s.
+fn backoff(failures: u32) -> Duration {
+    let ms = 50u64.saturating_mul(1u64 << failures.min(20));
+    Duration::from_millis(ms.min(60_000))
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A worker that panicked mid-update leaves a consistent map.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add(&self, key: WorkKey) {
+        self.add_at(key, Instant::now());
+    }
+
+    pub fn add_all(&self, keys: impl IntoIterator<Item = WorkKey>) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        for key in keys {
+            Self::insert(&mut inner, key, now);
+        }
+        drop(inner);
+        self.notify.notify_waiters();
+    }
+
+    pub fn add_at(&self, key: WorkKey, at: Instant) {
+        Self::insert(&mut self.lock(), key, at);
+        self.notify.notify_waiters();
+    }
+
+    fn insert(inner: &mut Inner, key: WorkKey, at: Instant) {
+        if inner.processing.contains(&key) {
+            let e = inner.again.entry(key).or_insert(at);
+            *e = (*e).min(at);
+            return;
+        }
+        if let Some(old) = inner.due.get(&key).copied() {
+            if old <= at {
+                return;
+            }
+            inner.order.remove(&(old, key.clone()));
+        }
+        inner.due.insert(key.clone(), at);
+        inner.order.insert((at, key));
+    }
+
+    /// Waits for a due key and marks it as processing.
+    pub async fn next(&self) -> WorkKey {
+        loop {
+            let notified = self.notify.notified();
+            let wait = {
+                let mut inner = self.lock();
+                match inner.order.first().cloned() {
+                    Some((at, key)) if at <= Instant::now() => {
+                        inner.order.remove(&(at, key.clone()));
+                        inner.due.remove(&key);
+                        inner.processing.insert(key.clone());
+                        return key;
+                    }
+                    Some((at, _)) => Some(at),
+                    None => None,
+                }
+            };
+            match wait {
+                Some(at) => {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Ends processing. `Ok(Some(at))` asks for another run at `at`;
+    /// `Err(())` backs off exponentially.
+    pub fn done(&self, key: WorkKey, outcome: Result<Option<Instant>, ()>) {
+        let mut inner = self.lock();
+        inner.processing.remove(&key);
+        let mut at = inner.again.remove(&key);
+        match outcome {
+            Ok(requeue) => {
+                inner.failures.remove(&key);
+                if let Some(r) = requeue {
+                    at = Some(at.map_or(r, |a| a.min(r)));
+                }
+            }
+            Err(()) => {
+                let n = inner.failures.entry(key.clone()).or_insert(0);
+                *n += 1;
+                let retry = Instant::now() + backoff(*n);
+                // A wake during a failed run does not skip the backoff.
+                at = Some(at.map_or(retry, |a| a.max(retry)));
+            }
+        }
+        if let Some(at) = at {
+            Self::insert(&mut inner, key, at);
+        }
+        drop(inner);
+        self.notify.notify_waiters();
+    }
+
+    /// Keys queued or being processed.
+    pub fn depth(&self) -> usize {
+        let inner = self.lock();
+        inner.due.len() + inner.processing.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: &str) -> WorkKey {
+        WorkKey::Promise(n.into())
+    }
+
+    #[tokio::test]
+    async fn a_key_is_queued_once_and_rerun_when_woken_while_processing() {
+        let q = Queue::default();
+        q.add(key("a"));
+        q.add(key("a"));
+        assert_eq!(q.depth(), 1);
+        let k = q.next().await;
+        q.add(key("a"));
+        assert_eq!(q.depth(), 1, "processing, not queued twice");
+        q.done(k, Ok(None));
+        assert_eq!(q.next().await, key("a"), "woken while processing: runs again");
+        q.done(key("a"), Ok(None));
+        assert_eq!(q.depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_earliest_due_time_wins_and_failures_back_off() {
+        let q = Queue::default();
+        q.add_at(key("late"), Instant::now() + Duration::from_secs(3600));
+        q.add(key("now"));
+        assert_eq!(q.next().await, key("now"));
+        q.done(key("now"), Err(()));
+        q.add_at(key("late"), Instant::now());
+        assert_eq!(q.next().await, key("late"));
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(30), Duration::from_secs(60));
+    }
+}
