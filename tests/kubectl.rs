@@ -2,6 +2,8 @@
 //! /usr/bin/kubectl on our machines). Skipped, saying so, only if no kubectl
 //! exists.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -433,27 +435,23 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
     let Some(s) = sandbox() else { return };
     // What `kbind sandbox` runs: the reconcile loop with the default policy
     // (pinned, so the table shows v0.1.0 as in the story) and the simulated runner.
-    let client = s.runtime.block_on(async {
-        let kubeconfig = kube::config::Kubeconfig::from_yaml(&s.running.kubeconfig()).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(config).unwrap()
-    });
+    let settings = support::settings_of(&[("strategy", "pinned")]);
     let engine = kbind::engine::PolicyEngine::new(kbind::engine::EngineOptions::default()).unwrap();
-    let settings = vec![kbind::contract::Setting {
-        name: "strategy".into(),
-        value: "pinned".into(),
-    }];
     let (policy, _) = engine
         .load(&kbind::shipped::KRATIX_DEFAULT.source(), None, settings)
         .unwrap();
-    s.runtime.spawn(kbind::operator::run(
-        client,
-        std::sync::Arc::new(policy),
-        Duration::from_millis(100),
-        Some(kbind::operator::SimulatedRunner::default()),
-    ));
+    let _operator = s.runtime.block_on(async {
+        let client = support::client_for(&s.running).await;
+        support::start_operator(
+            client,
+            std::sync::Arc::new(policy),
+            None,
+            kbind::operator::OperatorOptions {
+                runner: Some(kbind::operator::SimulatedRunner::default()),
+                ..Default::default()
+            },
+        )
+    });
 
     let crds = Command::new(env!("CARGO_BIN_EXE_kbind"))
         .arg("crds")

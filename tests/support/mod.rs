@@ -99,3 +99,86 @@ pub fn initial_input(settings: &[(&str, &str)], promise: Promise) -> InitialVers
         previous_version: None,
     }
 }
+
+/// A kube-rs client for an embedded API server.
+pub async fn client_for(running: &kbind::apiserver::Running) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// A running operator (no leader election) and its handles.
+pub struct Operator {
+    pub task: tokio::task::JoinHandle<Result<(), kbind::operator::OperatorError>>,
+    pub metrics: std::sync::Arc<kbind::operator::metrics::Metrics>,
+    pub slot: std::sync::Arc<kbind::operator::policy::PolicySlot>,
+}
+
+impl Operator {
+    /// Stops it the way a killed process stops: nothing is released.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+pub fn start_operator(
+    client: kube::Client,
+    policy: std::sync::Arc<dyn kbind::policy::Policy>,
+    watcher: Option<kbind::operator::policy::PolicyWatcher>,
+    options: kbind::operator::OperatorOptions,
+) -> Operator {
+    let metrics = std::sync::Arc::new(kbind::operator::metrics::Metrics::new());
+    start_operator_with(client, policy, watcher, options, metrics)
+}
+
+pub fn start_operator_with(
+    client: kube::Client,
+    policy: std::sync::Arc<dyn kbind::policy::Policy>,
+    watcher: Option<kbind::operator::policy::PolicyWatcher>,
+    options: kbind::operator::OperatorOptions,
+    metrics: std::sync::Arc<kbind::operator::metrics::Metrics>,
+) -> Operator {
+    // KBIND_TEST_LOG=debug shows the operator's logs for a failing test.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("KBIND_TEST_LOG"))
+        .with_test_writer()
+        .try_init();
+    let slot = std::sync::Arc::new(kbind::operator::policy::PolicySlot::new(
+        policy,
+        metrics.clone(),
+    ));
+    let task = tokio::spawn(kbind::operator::run(
+        client,
+        slot.clone(),
+        metrics.clone(),
+        watcher,
+        options,
+        std::future::pending(),
+    ));
+    Operator {
+        task,
+        metrics,
+        slot,
+    }
+}
+
+/// Polls `check` until it returns Some, or panics naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -89,7 +89,11 @@ pub struct OperatorArgs {
     #[arg(long)]
     pub simulate_workflows: bool,
     /// With --simulate-workflows: Jobs at this promise version fail; repeatable.
-    #[arg(long = "fail-version", value_name = "VERSION", requires = "simulate_workflows")]
+    #[arg(
+        long = "fail-version",
+        value_name = "VERSION",
+        requires = "simulate_workflows"
+    )]
     pub fail_versions: Vec<String>,
 }
 

@@ -28,12 +28,11 @@ pub(super) fn load_policy(
     metrics: &Arc<Metrics>,
 ) -> Result<(Arc<PolicySlot>, Option<PolicyWatcher>), Failure> {
     let engine = engine(global)?;
-    let (policy, fingerprint) = spec.load(&engine, metrics)?;
+    let (policy, fingerprint) = spec.load(&engine)?;
     let slot = Arc::new(PolicySlot::new(policy, metrics.clone()));
     let from_file = spec.config_file.is_some() || kbind::shipped::by_name(&spec.policy).is_none();
-    let watcher = from_file.then(|| {
-        PolicyWatcher::new(spec, engine, slot.clone(), metrics.clone(), fingerprint)
-    });
+    let watcher = from_file
+        .then(|| PolicyWatcher::new(spec, engine, slot.clone(), metrics.clone(), fingerprint));
     Ok((slot, watcher))
 }
 

@@ -138,14 +138,14 @@ impl Cache {
         let Some(old) = self.objects.get(key) else {
             return;
         };
-        if let Some(member) = self.member_of(key, old) {
-            if let Some(set) = self.members.get_mut(&member) {
-                set.remove(key);
-                if set.is_empty() {
-                    self.members.remove(&member);
-                    if let Some(r) = self.requests_of.get_mut(&member.0) {
-                        r.remove(&(member.1.clone(), member.2.clone()));
-                    }
+        if let Some(member) = self.member_of(key, old)
+            && let Some(set) = self.members.get_mut(&member)
+        {
+            set.remove(key);
+            if set.is_empty() {
+                self.members.remove(&member);
+                if let Some(r) = self.requests_of.get_mut(&member.0) {
+                    r.remove(&(member.1.clone(), member.2.clone()));
                 }
             }
         }
@@ -217,6 +217,10 @@ impl Cache {
             wake.extend(self.apply(object));
         }
         self.mark_synced(kind);
+        // Promise reconciles skipped while this kind was unlisted.
+        if let Some(promise) = self.promise_of_kind.get(kind) {
+            wake.push(WorkKey::Promise(promise.clone()));
+        }
         wake
     }
 
@@ -266,9 +270,9 @@ impl Cache {
         let deleting = |v: &Value| v.pointer("/metadata/deletionTimestamp").is_some();
         self.get(&ObjKey::new(PROMISE, "", promise))
             .is_some_and(deleting)
-            || self.list(REVISION).any(|r| {
-                str_at(r, "/spec/promiseRef/name") == Some(promise) && deleting(r)
-            })
+            || self
+                .list(REVISION)
+                .any(|r| str_at(r, "/spec/promiseRef/name") == Some(promise) && deleting(r))
     }
 
     /// Every request key of a promise (requests, or bindings and Jobs left
@@ -374,10 +378,20 @@ impl Cache {
 
     /// The planner's input for one request: the promise, its revisions, the
     /// request, its bindings and its Jobs.
-    pub fn request_view(&self, promise: &str, namespace: &str, label: &str, now: i64) -> (View, Store) {
+    pub fn request_view(
+        &self,
+        promise: &str,
+        namespace: &str,
+        label: &str,
+        now: i64,
+    ) -> (View, Store) {
         let mut store = Store::new(now);
         self.common(&mut store, promise);
-        let member = (promise.to_string(), namespace.to_string(), label.to_string());
+        let member = (
+            promise.to_string(),
+            namespace.to_string(),
+            label.to_string(),
+        );
         for key in self.members.get(&member).into_iter().flatten() {
             if let Some(o) = self.objects.get(key) {
                 store.insert_observed(o.clone());
@@ -450,7 +464,10 @@ mod tests {
             "spec": {"version": "v1", "promiseRef": {"name": "redis"}, "promiseSpec": {}}}));
         assert!(woken.contains(&WorkKey::Promise("redis".into())));
         assert!(woken.contains(&key("a")));
-        assert!(woken.contains(&key("b")), "a binding left by a request is woken too");
+        assert!(
+            woken.contains(&key("b")),
+            "a binding left by a request is woken too"
+        );
     }
 
     #[test]
@@ -461,7 +478,11 @@ mod tests {
         cache.apply(binding("c-redis-1", "c"));
         let woken = cache.replace_kind(BINDING, vec![binding("a-redis-1", "a")]);
         assert!(woken.contains(&key("c")));
-        assert!(cache.get(&ObjKey::new(BINDING, "default", "c-redis-1")).is_none());
+        assert!(
+            cache
+                .get(&ObjKey::new(BINDING, "default", "c-redis-1"))
+                .is_none()
+        );
         assert!(cache.request_keys("redis").iter().all(|k| *k != key("c")));
     }
 
@@ -474,7 +495,11 @@ mod tests {
             "metadata": {"name": "redis.marketplace.kratix.io"},
             "spec": {"group": "marketplace.kratix.io", "names": {"kind": "redis", "plural": "redis"}}}));
         assert!(!cache.ready_for("redis"));
-        cache.replace_kind("redis", vec![request("a")]);
+        let woken = cache.replace_kind("redis", vec![request("a")]);
         assert!(cache.ready_for("redis"));
+        assert!(
+            woken.contains(&WorkKey::Promise("redis".into())),
+            "skipped reconciles resume"
+        );
     }
 }

@@ -73,7 +73,12 @@ fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
     };
     [
         (
-            ar(crate::api::GROUP, crate::api::VERSION, "Promise", "promises"),
+            ar(
+                crate::api::GROUP,
+                crate::api::VERSION,
+                "Promise",
+                "promises",
+            ),
             cache::PROMISE,
         ),
         (
@@ -136,7 +141,6 @@ impl ReconcileError {
             }) if e.code == 409 => "conflict",
             ReconcileError::Exec(ExecError::Api { .. }) => "api",
             ReconcileError::Exec(ExecError::UnknownKind(_)) => "unknown_kind",
-            ReconcileError::Exec(ExecError::Diverged(_)) => "diverged",
         }
     }
 }
@@ -274,8 +278,8 @@ impl Controller {
                         .or_else(|| versions.first())?
                         .get("name")?
                         .as_str()?;
-                    let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str)
-                        != Some("Cluster");
+                    let namespaced =
+                        crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
                     let ar = ApiResource::from_gvk_with_plural(
                         &GroupVersionKind::gvk(group, version, &kind),
                         plural,
@@ -315,7 +319,8 @@ impl Controller {
     }
 
     async fn work(self: Arc<Self>) {
-        let mut executor = KubeExecutor::new(self.client.clone()).with_metrics(self.metrics.clone());
+        let mut executor =
+            KubeExecutor::new(self.client.clone()).with_metrics(self.metrics.clone());
         loop {
             let key = self.queue.next().await;
             let outcome = self.reconcile(&key, &mut executor).await;
@@ -373,6 +378,7 @@ impl Controller {
         executor: &mut KubeExecutor,
     ) -> Result<Option<Instant>, ReconcileError> {
         if !self.caught_up(key) {
+            tracing::trace!(%key, "waiting for the cache to show the last writes");
             // The watch event of our own write will wake the key; the
             // delay is a safety net.
             return Ok(Some(Instant::now() + Duration::from_millis(200)));
@@ -386,7 +392,8 @@ impl Controller {
                 WorkKey::Promise(p) | WorkKey::Request { promise: p, .. } => p,
             };
             if !cache.ready_for(promise) {
-                return Ok(None);
+                tracing::debug!(%key, "request kind not listed yet; the list will wake it");
+                return Ok(Some(Instant::now() + Duration::from_secs(1)));
             }
             match key {
                 WorkKey::Promise(p) => cache.promise_view(p, now),
@@ -403,12 +410,22 @@ impl Controller {
             WorkKey::Request { .. } => planner::plan_requests(&view, &ctx),
         };
         let kind = kind_label(key);
-        self.metrics.reconciles.get_or_create(&KindLabel { kind }).inc();
+        self.metrics
+            .reconciles
+            .get_or_create(&KindLabel { kind })
+            .inc();
         let written = execute_plan(executor, &store, &actions).await;
         self.metrics
             .reconcile_seconds
             .get_or_create(&KindLabel { kind })
             .observe(started.elapsed().as_secs_f64());
+        tracing::debug!(
+            %key,
+            actions = actions.len(),
+            ok = written.is_ok(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "reconciled"
+        );
         let written = written?;
         if !written.is_empty() {
             self.expectations
@@ -459,16 +476,15 @@ async fn execute_plan(
     let mut written = Vec::new();
     for action in actions {
         let guard = match action {
-            Action::Patch { key, .. } | Action::PatchStatus { key, .. } => versions
-                .get(key)
-                .cloned()
-                .or_else(|| {
+            Action::Patch { key, .. } | Action::PatchStatus { key, .. } => {
+                versions.get(key).cloned().or_else(|| {
                     store
                         .get(key)
                         .and_then(|o| o.pointer("/metadata/resourceVersion"))
                         .and_then(Value::as_str)
                         .map(str::to_string)
-                }),
+                })
+            }
             _ => None,
         };
         if let Some(w) = executor.execute_guarded(action, guard.as_deref()).await? {

@@ -4,15 +4,14 @@ use std::sync::Arc;
 use md5::Digest;
 
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::discovery::{Discovery, Scope};
 use serde_json::{Value, json};
 
 use super::metrics::{Metrics, VerbLabel};
-use crate::planner::{self, Action, Context, View};
-use crate::policy::Policy;
-use crate::store::{ObjKey, Store};
+use crate::planner::Action;
+use crate::store::ObjKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -24,18 +23,7 @@ pub enum ExecError {
         #[source]
         source: kube::Error,
     },
-    #[error("did not settle after {0} rounds")]
-    Diverged(usize),
 }
-
-/// Kinds the planner reads, besides each promise's request kind.
-const KINDS: [&str; 5] = [
-    "Promise",
-    "PromiseRevision",
-    "ResourceBinding",
-    "Job",
-    "CustomResourceDefinition",
-];
 
 pub struct KubeExecutor {
     client: Client,
@@ -78,7 +66,8 @@ impl KubeExecutor {
     /// Registers a kind without discovery (the operator knows request
     /// kinds from their CRDs).
     pub fn register(&mut self, kind: &str, resource: ApiResource, namespaced: bool) {
-        self.resources.insert(kind.to_string(), (resource, namespaced));
+        self.resources
+            .insert(kind.to_string(), (resource, namespaced));
     }
 
     pub fn forget(&mut self, kind: &str) {
@@ -126,43 +115,6 @@ impl KubeExecutor {
         } else {
             Api::all_with(self.client.clone(), &ar)
         })
-    }
-
-    /// A snapshot of everything the planner reads, as an in-memory store.
-    pub async fn snapshot(&mut self, now: i64) -> Result<Store, ExecError> {
-        let mut store = Store::new(now);
-        let mut kinds: Vec<String> = KINDS.iter().map(|k| k.to_string()).collect();
-        let mut i = 0;
-        while i < kinds.len() {
-            let kind = kinds[i].clone();
-            i += 1;
-            let Ok((ar, _)) = self.resource(&kind).await else {
-                continue;
-            };
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-            let list = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|source| ExecError::Api {
-                    action: format!("list {kind}"),
-                    source,
-                })?;
-            for item in list.items {
-                let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
-                value["kind"] = json!(ar.kind);
-                value["apiVersion"] = json!(ar.api_version);
-                let request_kind = value
-                    .pointer("/spec/api/spec/names/kind")
-                    .and_then(Value::as_str)
-                    .filter(|_| kind == "Promise")
-                    .map(str::to_string);
-                if let Some(request_kind) = request_kind.filter(|k| !kinds.contains(k)) {
-                    kinds.push(request_kind);
-                }
-                store.insert_observed(value);
-            }
-        }
-        Ok(store)
     }
 
     pub async fn execute(&mut self, action: &Action) -> Result<(), ExecError> {
@@ -217,17 +169,25 @@ impl KubeExecutor {
             }
             Action::Patch { key, patch, why } => {
                 let api = self.api(key).await?;
-                api.patch(&key.name, &PatchParams::default(), &Patch::Merge(guarded(patch)))
-                    .await
-                    .map(|o| Some(written(key, &o)))
-                    .map_err(wrap(format!("patch {key} ({why})")))
+                api.patch(
+                    &key.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(guarded(patch)),
+                )
+                .await
+                .map(|o| Some(written(key, &o)))
+                .map_err(wrap(format!("patch {key} ({why})")))
             }
             Action::PatchStatus { key, patch, why } => {
                 let api = self.api(key).await?;
-                api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(guarded(patch)))
-                    .await
-                    .map(|o| Some(written(key, &o)))
-                    .map_err(wrap(format!("patch status {key} ({why})")))
+                api.patch_status(
+                    &key.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(guarded(patch)),
+                )
+                .await
+                .map(|o| Some(written(key, &o)))
+                .map_err(wrap(format!("patch status {key} ({why})")))
             }
             Action::Delete { key, why } => {
                 let api = self.api(key).await?;
@@ -281,10 +241,12 @@ impl KubeExecutor {
         };
         let key = ObjKey::new("Event", namespace, "");
         let api = self.api(&key).await?;
-        let digest = hex::encode(&md5::Md5::digest(format!(
-            "{}/{}/{}/{reason}/{message}",
-            regarding.kind, regarding.namespace, regarding.name
-        ))[..8]);
+        let digest = hex::encode(
+            &md5::Md5::digest(format!(
+                "{}/{}/{}/{reason}/{message}",
+                regarding.kind, regarding.namespace, regarding.name
+            ))[..8],
+        );
         let name = format!("{}.{digest}", regarding.name);
         let now = crate::store::rfc3339(now_millis());
         let event: DynamicObject = serde_json::from_value(json!({
@@ -323,45 +285,5 @@ impl KubeExecutor {
             }
             Err(e) => Err(err(e)),
         }
-    }
-
-    /// Plans and executes until nothing is left to write. Returns the
-    /// number of writes. An Event is sent once per settle, however many
-    /// rounds plan it.
-    pub async fn settle(
-        &mut self,
-        policy: &dyn Policy,
-        now: i64,
-        max_rounds: usize,
-    ) -> Result<usize, ExecError> {
-        let mut writes = 0;
-        let mut sent = std::collections::HashSet::new();
-        for _ in 0..max_rounds {
-            let store = self.snapshot(now).await?;
-            let mut wrote = false;
-            for promise in View::promise_names(&store) {
-                let view = View::build(&store, &promise);
-                for action in planner::plan(&view, &Context { policy }) {
-                    if action.is_write() {
-                        wrote = true;
-                        writes += 1;
-                        self.execute(&action).await?;
-                    } else if let Action::Event {
-                        regarding,
-                        reason,
-                        message,
-                        ..
-                    } = &action
-                        && sent.insert((regarding.clone(), *reason, message.clone()))
-                    {
-                        self.execute(&action).await?;
-                    }
-                }
-            }
-            if !wrote {
-                return Ok(writes);
-            }
-        }
-        Err(ExecError::Diverged(max_rounds))
     }
 }

@@ -74,16 +74,16 @@ impl PolicySpec {
             message: e.to_string(),
         })?;
         // A relative policy path is relative to the config file.
-        let policy = if shipped::by_name(&file.policy).is_none() && Path::new(&file.policy).is_relative()
-        {
-            path.parent()
-                .unwrap_or(Path::new("."))
-                .join(&file.policy)
-                .display()
-                .to_string()
-        } else {
-            file.policy
-        };
+        let policy =
+            if shipped::by_name(&file.policy).is_none() && Path::new(&file.policy).is_relative() {
+                path.parent()
+                    .unwrap_or(Path::new("."))
+                    .join(&file.policy)
+                    .display()
+                    .to_string()
+            } else {
+                file.policy
+            };
         Ok(PolicySpec {
             policy,
             sha256: file.sha256,
@@ -110,23 +110,16 @@ impl PolicySpec {
         Ok((source, hex::encode(h.finalize())))
     }
 
-    pub fn load(
-        &self,
-        engine: &PolicyEngine,
-        metrics: &Arc<Metrics>,
-    ) -> Result<(Arc<dyn Policy>, String), SpecError> {
+    pub fn load(&self, engine: &PolicyEngine) -> Result<(Arc<dyn Policy>, String), SpecError> {
         let (source, fingerprint) = self.read()?;
         let spec = self.effective()?;
         let (loaded, _) = engine.load(&source, spec.sha256.as_deref(), spec.settings)?;
-        let policy: Arc<dyn Policy> = Arc::new(Instrumented {
-            inner: Arc::new(loaded),
-            metrics: metrics.clone(),
-        });
-        Ok((policy, fingerprint))
+        Ok((Arc::new(loaded), fingerprint))
     }
 }
 
-/// The serving policy. Reconciles call `current()` once each.
+/// The serving policy, with metrics recorded around each of its decisions.
+/// Reconciles call `current()` once each.
 pub struct PolicySlot {
     current: RwLock<Arc<dyn Policy>>,
     metrics: Arc<Metrics>,
@@ -134,6 +127,7 @@ pub struct PolicySlot {
 
 impl PolicySlot {
     pub fn new(policy: Arc<dyn Policy>, metrics: Arc<Metrics>) -> Self {
+        let policy = instrument(policy, &metrics);
         let slot = Self {
             current: RwLock::new(policy.clone()),
             metrics,
@@ -162,6 +156,7 @@ impl PolicySlot {
 
     /// Replaces the policy; returns the one it replaced.
     pub fn swap(&self, policy: Arc<dyn Policy>) -> Arc<dyn Policy> {
+        let policy = instrument(policy, &self.metrics);
         let old = std::mem::replace(
             &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
             policy.clone(),
@@ -169,6 +164,13 @@ impl PolicySlot {
         self.publish_info(Some(&old), &policy);
         old
     }
+}
+
+fn instrument(policy: Arc<dyn Policy>, metrics: &Arc<Metrics>) -> Arc<dyn Policy> {
+    Arc::new(Instrumented {
+        inner: policy,
+        metrics: metrics.clone(),
+    })
 }
 
 /// What a poll of the policy file found.
@@ -216,7 +218,7 @@ impl PolicyWatcher {
         if fingerprint == self.serving || self.refused.as_deref() == Some(&fingerprint) {
             return Reload::Unchanged;
         }
-        match self.spec.load(&self.engine, &self.metrics) {
+        match self.spec.load(&self.engine) {
             Ok((policy, loaded_fingerprint)) => {
                 let new = policy.id().clone();
                 let old = self.slot.swap(policy).id().clone();
@@ -246,9 +248,9 @@ impl PolicyWatcher {
 }
 
 /// Records metrics around every decision of the wrapped policy.
-pub struct Instrumented {
-    pub inner: Arc<dyn Policy>,
-    pub metrics: Arc<Metrics>,
+struct Instrumented {
+    inner: Arc<dyn Policy>,
+    metrics: Arc<Metrics>,
 }
 
 impl Instrumented {
@@ -320,7 +322,11 @@ impl Policy for Instrumented {
         input: &SpecChangeInput,
     ) -> Result<Decided<RerunSelection>, PolicyError> {
         let t = Instant::now();
-        self.record("rerun-on-spec-change", t, self.inner.rerun_on_spec_change(input))
+        self.record(
+            "rerun-on-spec-change",
+            t,
+            self.inner.rerun_on_spec_change(input),
+        )
     }
 }
 

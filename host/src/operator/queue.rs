@@ -156,7 +156,11 @@ mod tests {
         q.add(key("a"));
         assert_eq!(q.depth(), 1, "processing, not queued twice");
         q.done(k, Ok(None));
-        assert_eq!(q.next().await, key("a"), "woken while processing: runs again");
+        assert_eq!(
+            q.next().await,
+            key("a"),
+            "woken while processing: runs again"
+        );
         q.done(key("a"), Ok(None));
         assert_eq!(q.depth(), 0);
     }

@@ -211,7 +211,11 @@ async fn poll_policy(
             Reload::Unchanged => continue,
             Reload::Loaded { old, new } => {
                 tracing::info!(%old, %new, "policy swapped");
-                (false, "PolicyLoaded", format!("policy {old} replaced by {new}"))
+                (
+                    false,
+                    "PolicyLoaded",
+                    format!("policy {old} replaced by {new}"),
+                )
             }
             Reload::Refused { error } => {
                 tracing::error!("new policy refused; the old one keeps serving: {error}");

@@ -44,7 +44,12 @@ pub fn pod_template(promise_spec: &Value, request: &RequestObj, id: &JobIdentity
             .and_then(Value::as_str)
             .unwrap_or("pipeline");
         let spec = pipeline.get("spec").cloned().unwrap_or(Value::Null);
-        for v in spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+        for v in spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if !volumes.iter().any(|x| x.get("name") == v.get("name")) {
                 volumes.push(v.clone());
             }
@@ -65,11 +70,20 @@ pub fn pod_template(promise_spec: &Value, request: &RequestObj, id: &JobIdentity
                 .and_then(Value::as_str)
                 .map(str::to_string);
         }
-        for c in spec.get("containers").and_then(Value::as_array).into_iter().flatten() {
+        for c in spec
+            .get("containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let Some(mut c) = c.as_object().cloned() else {
                 continue;
             };
-            let name = c.get("name").and_then(Value::as_str).unwrap_or("step").to_string();
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("step")
+                .to_string();
             let taken = containers
                 .iter()
                 .any(|x| x.get("name").and_then(Value::as_str) == Some(&name));
@@ -98,15 +112,17 @@ pub fn pod_template(promise_spec: &Value, request: &RequestObj, id: &JobIdentity
                 .cloned()
                 .unwrap_or_default();
             for v in ["input", "output", "metadata"] {
-                mounts.push(json!({"name": format!("kratix-{v}"), "mountPath": format!("/kratix/{v}")}));
+                mounts.push(
+                    json!({"name": format!("kratix-{v}"), "mountPath": format!("/kratix/{v}")}),
+                );
             }
             c.insert("volumeMounts".into(), Value::Array(mounts));
             containers.push(Value::Object(c));
         }
     }
-    let main = containers.pop().unwrap_or_else(|| {
-        json!({"name": "pipeline", "image": "busybox", "command": ["true"]})
-    });
+    let main = containers
+        .pop()
+        .unwrap_or_else(|| json!({"name": "pipeline", "image": "busybox", "command": ["true"]}));
     let mut spec = Map::new();
     spec.insert("restartPolicy".into(), json!("Never"));
     if !containers.is_empty() {
@@ -152,7 +168,11 @@ mod tests {
             {"metadata": {"name": "second"}, "spec": {"rbac": {"serviceAccount": "sa"},
                 "containers": [{"name": "a", "image": "img/c"}]}},
         ]}}});
-        let id = JobIdentity { promise: "redis", version: "v0.2.0", action: "configure" };
+        let id = JobIdentity {
+            promise: "redis",
+            version: "v0.2.0",
+            action: "configure",
+        };
         let pod = pod_template(&spec, &request(), &id);
         let init: Vec<&str> = pod["spec"]["initContainers"]
             .as_array()
@@ -163,15 +183,27 @@ mod tests {
         assert_eq!(init, ["img/a", "img/b"]);
         let main = &pod["spec"]["containers"][0];
         assert_eq!(main["image"], "img/c");
-        assert_eq!(main["name"], "second-a", "a repeated name gets its pipeline's prefix");
+        assert_eq!(
+            main["name"], "second-a",
+            "a repeated name gets its pipeline's prefix"
+        );
         assert_eq!(pod["spec"]["serviceAccountName"], "sa");
         assert_eq!(pod["spec"]["restartPolicy"], "Never");
-        for c in pod["spec"]["initContainers"].as_array().unwrap().iter().chain([main]) {
+        for c in pod["spec"]["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain([main])
+        {
             let env = c["env"].as_array().unwrap();
             assert!(env.contains(&json!({"name": "KRATIX_PROMISE_VERSION", "value": "v0.2.0"})));
             assert!(env.contains(&json!({"name": "KRATIX_OBJECT_NAME", "value": "example"})));
         }
         let first_env = pod["spec"]["initContainers"][0]["env"].as_array().unwrap();
-        assert_eq!(first_env[0], json!({"name": "SIZE", "value": "small"}), "own env kept first");
+        assert_eq!(
+            first_env[0],
+            json!({"name": "SIZE", "value": "small"}),
+            "own env kept first"
+        );
     }
 }

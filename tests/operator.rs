@@ -1,0 +1,585 @@
+//! The operator end to end against the embedded API server: watches, the
+//! work queue and workers, through kube-rs exactly as on a cluster. Jobs are
+//! completed by the simulated runner or by the test (there is no kubelet).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kbind::apiserver::{self, ObjectStore};
+use kbind::operator::leader::LeaseConfig;
+use kbind::operator::metrics::Metrics;
+use kbind::operator::policy::{PolicySpec, PolicyWatcher};
+use kbind::operator::{OperatorOptions, SimulatedRunner};
+use kbind::policy::Policy;
+use kbind::shipped;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+use support::{eventually, start_operator};
+
+const BINDING: &str = "example-redis-e7f90";
+
+fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+struct Env {
+    _running: apiserver::Running,
+    client: kube::Client,
+    promises: Api<DynamicObject>,
+    revisions: Api<DynamicObject>,
+    requests: Api<DynamicObject>,
+    bindings: Api<DynamicObject>,
+    jobs: Api<DynamicObject>,
+    events: Api<DynamicObject>,
+}
+
+fn promise(version: &str) -> Value {
+    json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
+        "metadata": {"name": "redis", "labels": {"kratix.io/promise-version": version}},
+        "spec": {
+            "api": {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "redis.marketplace.kratix.io"},
+                "spec": {"group": "marketplace.kratix.io", "scope": "Namespaced",
+                    "names": {"kind": "redis", "plural": "redis", "singular": "redis"},
+                    "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                        "subresources": {"status": {}}}]}},
+            "workflows": {"resource": {"configure": [
+                {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline",
+                 "metadata": {"name": "configure"},
+                 "spec": {"containers": [{"name": "c", "image": format!("example/redis:{version}")}]}}]}}}})
+}
+
+fn request(name: &str) -> DynamicObject {
+    serde_json::from_value(
+        json!({"apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
+        "metadata": {"name": name, "namespace": "default"}, "spec": {"size": "small"}}),
+    )
+    .unwrap()
+}
+
+impl Env {
+    async fn new() -> Self {
+        let running = apiserver::serve(
+            ([127, 0, 0, 1], 0).into(),
+            apiserver::new_token(),
+            ObjectStore::new(),
+        )
+        .await
+        .unwrap();
+        let client = support::client_for(&running).await;
+        let crds: Api<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        > = Api::all(client.clone());
+        for crd in kbind::api::crds() {
+            crds.create(&PostParams::default(), &crd).await.unwrap();
+        }
+        let ns =
+            |r: ApiResource| Api::<DynamicObject>::namespaced_with(client.clone(), "default", &r);
+        Self {
+            promises: Api::all_with(
+                client.clone(),
+                &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
+            ),
+            revisions: Api::all_with(
+                client.clone(),
+                &ar(
+                    "platform.kratix.io",
+                    "v1alpha1",
+                    "PromiseRevision",
+                    "promiserevisions",
+                ),
+            ),
+            requests: ns(ar("marketplace.kratix.io", "v1alpha1", "redis", "redis")),
+            bindings: ns(ar(
+                "platform.kratix.io",
+                "v1alpha1",
+                "ResourceBinding",
+                "resourcebindings",
+            )),
+            jobs: ns(ar("batch", "v1", "Job", "jobs")),
+            events: ns(ar("", "v1", "Event", "events")),
+            client,
+            _running: running,
+        }
+    }
+
+    async fn install(&self, version: &str) {
+        let p: DynamicObject = serde_json::from_value(promise(version)).unwrap();
+        self.promises
+            .create(&PostParams::default(), &p)
+            .await
+            .unwrap();
+        eventually("the request CRD installed from spec.api", || async {
+            self.requests.list(&ListParams::default()).await.ok()
+        })
+        .await;
+    }
+
+    async fn publish(&self, version: &str) {
+        self.promises
+            .patch(
+                "redis",
+                &PatchParams::default(),
+                &Patch::Merge(promise(version)),
+            )
+            .await
+            .unwrap();
+        eventually("the new revision marked latest", || async {
+            let all = self.revisions.list(&ListParams::default()).await.ok()?;
+            all.items
+                .iter()
+                .any(|r| r.data["spec"]["version"] == version && r.data["status"]["latest"] == true)
+                .then_some(())
+        })
+        .await;
+    }
+
+    async fn create(&self, name: &str) {
+        self.requests
+            .create(&PostParams::default(), &request(name))
+            .await
+            .unwrap();
+    }
+
+    async fn binding_field(&self, name: &str, pointer: &str) -> Option<Value> {
+        let b = self.bindings.get_opt(name).await.ok()??;
+        b.data.pointer(pointer).cloned().filter(|v| !v.is_null())
+    }
+
+    async fn wait_applied(&self, name: &str, version: &str) {
+        eventually(&format!("{name} applied at {version}"), || async {
+            (self
+                .binding_field(name, "/status/lastAppliedVersion")
+                .await?
+                == version)
+                .then_some(())
+        })
+        .await;
+    }
+
+    async fn edit_version(&self, name: &str, version: &str) {
+        self.bindings
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"version": version}})),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Versions of the configure Jobs of one request, in creation order.
+    async fn configure_runs(&self, request: &str) -> Vec<String> {
+        let mut jobs: Vec<(u64, String)> = self
+            .jobs
+            .list(&ListParams::default().labels(&format!(
+                "kratix.io/resource-name={request},kratix.io/workflow-action=configure"
+            )))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|j| {
+                let seq = j.metadata.annotations.as_ref().unwrap()["kbind.io/sequence"]
+                    .parse()
+                    .unwrap();
+                (
+                    seq,
+                    j.metadata.labels.unwrap()["kbind.io/promise-version"].clone(),
+                )
+            })
+            .collect();
+        jobs.sort();
+        jobs.into_iter().map(|(_, v)| v).collect()
+    }
+
+    async fn event_reasons(&self, object: &str) -> Vec<String> {
+        self.events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.data["involvedObject"]["name"] == object)
+            .filter_map(|e| e.data["reason"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+fn kratix_default(settings: &[(&str, &str)]) -> Arc<dyn Policy> {
+    Arc::new(support::load(
+        &support::engine(),
+        &shipped::KRATIX_DEFAULT.source(),
+        settings,
+    ))
+}
+
+fn simulated() -> OperatorOptions {
+    OperatorOptions {
+        runner: Some(SimulatedRunner::default()),
+        ..OperatorOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_story_end_to_end_through_the_watch_driven_operator() {
+    let env = Env::new().await;
+    let op = start_operator(
+        env.client.clone(),
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        simulated(),
+    );
+    env.install("v0.1.0").await;
+    env.create("example").await;
+
+    // The binding: 1:1, Kratix's deterministic name, labels, the version.
+    env.wait_applied(BINDING, "v0.1.0").await;
+    let b = env.bindings.get(BINDING).await.unwrap();
+    let labels = b.metadata.labels.clone().unwrap();
+    assert_eq!(labels["kratix.io/promise-name"], "redis");
+    assert_eq!(labels["kratix.io/resource-name"], "example");
+    assert_eq!(b.data["spec"]["version"], "v0.1.0");
+    assert_eq!(
+        env.bindings
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    eventually("the request's status names the version", || async {
+        let r = env.requests.get("example").await.ok()?;
+        (r.data["status"]["promiseVersion"] == "v0.1.0").then_some(())
+    })
+    .await;
+
+    // The workflow Job is built from the revision's pipeline.
+    let job = env
+        .jobs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let container = &job.data["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "example/redis:v0.1.0");
+    assert!(
+        container["env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "KRATIX_PROMISE_VERSION", "value": "v0.1.0"}))
+    );
+
+    // Publish v0.2.0: pinned, so nothing moves until the binding is edited.
+    env.publish("v0.2.0").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.configure_runs("example").await, ["v0.1.0"]);
+    env.edit_version(BINDING, "v0.2.0").await;
+    env.wait_applied(BINDING, "v0.2.0").await;
+    assert_eq!(
+        env.binding_field(BINDING, "/status/conditions/0/reason")
+            .await,
+        Some(json!("UpgradeComplete"))
+    );
+    assert_eq!(
+        env.configure_runs("example").await,
+        ["v0.1.0", "v0.2.0"],
+        "exactly one workflow per version"
+    );
+    let reasons = env.event_reasons(BINDING).await;
+    assert!(
+        reasons.iter().any(|r| r == "EditAllowed"),
+        "the policy's approval of the edit is an Event: {reasons:?}"
+    );
+
+    // Deleting the binding while the request exists recreates it with the
+    // last good version.
+    env.bindings
+        .delete(BINDING, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the binding recreated at v0.2.0", || async {
+        let b = env.bindings.get_opt(BINDING).await.ok()??;
+        (b.metadata.deletion_timestamp.is_none() && b.data["spec"]["version"] == "v0.2.0")
+            .then_some(())
+    })
+    .await;
+
+    // Deleting the request removes its binding.
+    env.requests
+        .delete("example", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("request and binding gone", || async {
+        (env.requests.get_opt("example").await.ok()?.is_none()
+            && env.bindings.get_opt(BINDING).await.ok()?.is_none())
+        .then_some(())
+    })
+    .await;
+
+    let metrics = op.metrics.encode();
+    for expected in [
+        "kbind_reconciles_total{kind=\"request\"}",
+        "kbind_policy_decisions_total{policy=\"kratix-default\",decision=\"initial-version\",outcome=\"ok\"}",
+        "kbind_policy_decision_duration_seconds_bucket",
+        "kbind_policy_decision_fuel_bucket",
+        "kbind_api_writes_total{verb=\"create\"}",
+        "kbind_leader 1",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+    op.kill();
+}
+
+fn guest(name: &str) -> std::path::PathBuf {
+    shipped::guest_dir().join(format!("{name}.wasm"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_policy_file_is_swapped_in_and_a_bad_one_is_refused() {
+    let env = Env::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.wasm");
+    std::fs::copy(guest("kratix-default"), &path).unwrap();
+    let spec = PolicySpec {
+        policy: path.display().to_string(),
+        ..PolicySpec::default()
+    };
+    let metrics = Arc::new(Metrics::new());
+    let engine = support::engine();
+    let (policy, fingerprint) = spec.load(&engine).unwrap();
+    let op = support::start_operator_with(
+        env.client.clone(),
+        policy,
+        None,
+        OperatorOptions {
+            policy_poll: Some(Duration::from_millis(100)),
+            ..simulated()
+        },
+        metrics.clone(),
+    );
+    // The watcher needs the operator's slot: start a second poller on it.
+    let mut watcher =
+        PolicyWatcher::new(spec, engine, op.slot.clone(), metrics.clone(), fingerprint);
+    env.install("v0.1.0").await;
+    env.create("a").await;
+    eventually("a floats on latest (kratix-default)", || async {
+        let a = kbind::naming::binding_name("a", "redis");
+        (env.binding_field(&a, "/spec/version").await? == "latest").then_some(())
+    })
+    .await;
+
+    // Ship semver-auto by replacing the file (a rename, as a ConfigMap update does).
+    let staged = dir.path().join("staged.wasm");
+    std::fs::copy(guest("semver-auto"), &staged).unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    assert!(matches!(
+        watcher.poll(),
+        kbind::operator::policy::Reload::Loaded { .. }
+    ));
+    assert_eq!(op.slot.current().id().name, "semver-auto");
+    env.create("b").await;
+    let b_name = kbind::naming::binding_name("b", "redis");
+    eventually("b pinned to the newest version (semver-auto)", || async {
+        (env.binding_field(&b_name, "/spec/version").await? == "v0.1.0").then_some(())
+    })
+    .await;
+
+    // A broken file: refused, counted, the old policy serves on.
+    std::fs::write(&path, b"\0asm not really").unwrap();
+    match watcher.poll() {
+        kbind::operator::policy::Reload::Refused { error } => {
+            assert!(error.contains("policy.wasm"), "{error}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(matches!(
+        watcher.poll(),
+        kbind::operator::policy::Reload::Unchanged
+    ));
+    assert_eq!(op.slot.current().id().name, "semver-auto");
+    assert!(
+        metrics
+            .encode()
+            .contains("kbind_policy_reloads_total{outcome=\"refused\"} 1")
+    );
+    env.create("c").await;
+    let c_name = kbind::naming::binding_name("c", "redis");
+    eventually("c decided by the policy that kept serving", || async {
+        (env.binding_field(&c_name, "/spec/version").await? == "v0.1.0").then_some(())
+    })
+    .await;
+    op.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_own_poller_swaps_the_policy_and_reports_a_refusal_as_an_event() {
+    let env = Env::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.wasm");
+    std::fs::copy(guest("kratix-default"), &path).unwrap();
+    let spec = PolicySpec {
+        policy: path.display().to_string(),
+        ..PolicySpec::default()
+    };
+    let metrics = Arc::new(Metrics::new());
+    let engine = support::engine();
+    let (policy, fingerprint) = spec.load(&engine).unwrap();
+    // The slot must exist before the watcher: build the operator by hand.
+    let slot = Arc::new(kbind::operator::policy::PolicySlot::new(
+        policy,
+        metrics.clone(),
+    ));
+    let watcher = PolicyWatcher::new(spec, engine, slot.clone(), metrics.clone(), fingerprint);
+    let task = tokio::spawn(kbind::operator::run(
+        env.client.clone(),
+        slot.clone(),
+        metrics.clone(),
+        Some(watcher),
+        OperatorOptions {
+            policy_poll: Some(Duration::from_millis(100)),
+            ..simulated()
+        },
+        std::future::pending(),
+    ));
+    std::fs::write(&path, b"not a component").unwrap();
+    let reasons = eventually("a PolicyRefused Event", || async {
+        let r = env.event_reasons("kbind-operator").await;
+        r.iter().any(|r| r == "PolicyRefused").then_some(r)
+    })
+    .await;
+    assert!(!reasons.iter().any(|r| r == "PolicyLoaded"));
+    assert_eq!(slot.current().id().name, "kratix-default");
+    std::fs::copy(guest("semver-auto"), &path).unwrap();
+    eventually("semver-auto swapped in by the poller", || async {
+        (slot.current().id().name == "semver-auto").then_some(())
+    })
+    .await;
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_mid_upgrade_is_restarted_and_finishes_it_exactly_once() {
+    let env = Env::new().await;
+    let policy = kratix_default(&[("strategy", "pinned")]);
+    // No runner: the test ends Jobs, so it controls where the upgrade is.
+    let runner = SimulatedRunner::default();
+    let op = start_operator(
+        env.client.clone(),
+        policy.clone(),
+        None,
+        OperatorOptions::default(),
+    );
+    env.install("v0.1.0").await;
+    let names = ["a", "b", "c"];
+    for n in names {
+        env.create(n).await;
+    }
+    let binding = |n: &str| kbind::naming::binding_name(n, "redis");
+    eventually("three v0.1.0 workflows", || async {
+        let mut all = 0;
+        for n in names {
+            all += env.configure_runs(n).await.len();
+        }
+        (all == 3).then_some(())
+    })
+    .await;
+    runner.finish_jobs(&env.client).await.unwrap();
+    for n in names {
+        env.wait_applied(&binding(n), "v0.1.0").await;
+    }
+    env.publish("v0.2.0").await;
+
+    // Kill 1: right after the edits, before the operator has seen them.
+    for n in names {
+        env.edit_version(&binding(n), "v0.2.0").await;
+    }
+    op.kill();
+    // Kill 2: once the new workflows exist but have not finished.
+    let op = start_operator(
+        env.client.clone(),
+        policy.clone(),
+        None,
+        OperatorOptions::default(),
+    );
+    eventually("the v0.2.0 workflows started", || async {
+        for n in names {
+            if env.configure_runs(n).await.last()? != "v0.2.0" {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    op.kill();
+    let op = start_operator(env.client.clone(), policy, None, OperatorOptions::default());
+    // Let the third operator see everything before the workflows end.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    runner.finish_jobs(&env.client).await.unwrap();
+    for n in names {
+        env.wait_applied(&binding(n), "v0.2.0").await;
+        assert_eq!(
+            env.configure_runs(n).await,
+            ["v0.1.0", "v0.2.0"],
+            "{n}: one workflow per version across two restarts"
+        );
+        assert_eq!(
+            env.binding_field(&binding(n), "/status/conditions/0/reason")
+                .await,
+            Some(json!("UpgradeComplete"))
+        );
+    }
+    op.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_writes_and_a_standby_takes_over_when_it_dies() {
+    let env = Env::new().await;
+    let lease = |id: &str| {
+        let mut cfg = LeaseConfig::new("default", id);
+        cfg.duration = Duration::from_secs(2);
+        cfg.renew_every = Duration::from_millis(300);
+        OperatorOptions {
+            lease: Some(cfg),
+            ..simulated()
+        }
+    };
+    let one = start_operator(env.client.clone(), kratix_default(&[]), None, lease("one"));
+    // Let "one" take the Lease first, so the roles are known.
+    let leases =
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(env.client.clone(), "default");
+    eventually("one holds the Lease", || async {
+        let l = leases.get_opt("kbind-operator").await.ok()??;
+        (l.spec?.holder_identity? == "one").then_some(())
+    })
+    .await;
+    let two = start_operator(env.client.clone(), kratix_default(&[]), None, lease("two"));
+    env.install("v0.1.0").await;
+    env.create("first").await;
+    env.wait_applied(&kbind::naming::binding_name("first", "redis"), "v0.1.0")
+        .await;
+    let writes = |m: &Metrics| m.encode().contains("kbind_api_writes_total");
+    assert!(writes(&one.metrics));
+    assert!(!writes(&two.metrics), "the standby wrote nothing");
+    assert!(two.metrics.encode().contains("kbind_leader 0"));
+
+    one.kill();
+    eventually("two takes over", || async {
+        let l = leases.get_opt("kbind-operator").await.ok()??;
+        (l.spec?.holder_identity? == "two").then_some(())
+    })
+    .await;
+    env.create("second").await;
+    env.wait_applied(&kbind::naming::binding_name("second", "redis"), "v0.1.0")
+        .await;
+    assert!(writes(&two.metrics));
+    two.kill();
+}
