@@ -102,10 +102,21 @@ pub fn initial_input(settings: &[(&str, &str)], promise: Promise) -> InitialVers
 
 /// A kube-rs client for an embedded API server.
 pub async fn client_for(running: &kbind::apiserver::Running) -> kube::Client {
+    client_as(running, "").await
+}
+
+/// A client whose requests the server's audit records under `who`.
+pub async fn client_as(running: &kbind::apiserver::Running, who: &str) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .unwrap();
+    if !who.is_empty() {
+        config.headers.push((
+            axum::http::HeaderName::from_static("x-kbind-audit-as"),
+            axum::http::HeaderValue::from_str(who).unwrap(),
+        ));
+    }
     kube::Client::try_from(config).unwrap()
 }
 

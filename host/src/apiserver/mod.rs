@@ -26,7 +26,12 @@ pub struct Shared {
     /// Bumped to end every open watch (a fault-injection hook for tests).
     pub drop_watches: tokio::sync::watch::Sender<u64>,
     pub(crate) faults: Mutex<FaultState>,
+    /// (client, verb, group, resource) seen, the client being the
+    /// `x-kbind-audit-as` request header (a test hook).
+    pub(crate) audit: Mutex<std::collections::BTreeSet<AuditEntry>>,
 }
+
+type AuditEntry = (String, String, String, String);
 
 /// Faults the server injects, for reliability tests (never set by the CLI).
 #[derive(Clone, Debug, Default)]
@@ -71,6 +76,21 @@ impl Running {
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &self.ca_pem),
             self.token
         )
+    }
+
+    /// Every (verb, group, resource) a client requested so far, the
+    /// resource being `plural/status` for the status subresource: what its
+    /// RBAC must allow. A client names itself with the `x-kbind-audit-as`
+    /// header.
+    pub fn audit(&self, client: &str) -> std::collections::BTreeSet<(String, String, String)> {
+        self.shared
+            .audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|e| e.0 == client)
+            .map(|(_, v, g, r)| (v.clone(), g.clone(), r.clone()))
+            .collect()
     }
 
     /// Test hook: injects faults from now on.

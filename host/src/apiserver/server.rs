@@ -36,6 +36,7 @@ pub async fn serve(
         addr,
         drop_watches: tokio::sync::watch::channel(0).0,
         faults: Mutex::new(super::FaultState::default()),
+        audit: Mutex::new(Default::default()),
     });
     let app = Router::new().fallback(handle).with_state(shared.clone());
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
@@ -243,6 +244,37 @@ async fn handle(
             "the server could not find the requested resource",
         ));
     };
+    let verb = match (&method, &target.name) {
+        (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "1" || w == "true") => {
+            "watch"
+        }
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, Some(_)) => "delete",
+        (&Method::DELETE, None) => "deletecollection",
+        _ => "other",
+    };
+    shared
+        .audit
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((
+            headers
+                .get("x-kbind-audit-as")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            verb.to_string(),
+            resource.group.clone(),
+            if target.status {
+                format!("{}/status", resource.plural)
+            } else {
+                resource.plural.clone()
+            },
+        ));
     if query.contains_key("dryRun") && method != Method::GET {
         // Better refused than silently applied.
         return error(&ApiError::new(

@@ -356,11 +356,13 @@ impl Controller {
         };
         let cache = self.cache_read();
         let seen = exp.writes.iter().all(|w| {
-            let current = cache.get(&w.key);
+            let Some(current) = cache.get(&w.key) else {
+                return !w.created;
+            };
             match &w.resource_version {
-                None => current.is_none(),
+                None => false,
                 Some(rv) => current
-                    .and_then(|o| o.pointer("/metadata/resourceVersion"))
+                    .pointer("/metadata/resourceVersion")
                     .and_then(Value::as_str)
                     .is_some_and(|seen| rv_reached(seen, rv)),
             }

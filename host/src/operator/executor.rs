@@ -37,6 +37,10 @@ pub struct Written {
     pub key: ObjKey,
     /// None when the object is gone.
     pub resource_version: Option<String>,
+    /// The write created the object: until the cache shows it, it is not
+    /// caught up. (After any other write, an object missing from the cache
+    /// was deleted since, which is caught up too.)
+    pub created: bool,
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -143,9 +147,10 @@ impl KubeExecutor {
             }
             patch
         };
-        let written = |key: &ObjKey, obj: &DynamicObject| Written {
+        let written = |key: &ObjKey, obj: &DynamicObject, created: bool| Written {
             key: key.clone(),
             resource_version: obj.metadata.resource_version.clone(),
+            created,
         };
         self.count_write(action);
         match action {
@@ -159,7 +164,7 @@ impl KubeExecutor {
                         source: kube::Error::SerdeError(e),
                     })?;
                 match api.create(&PostParams::default(), &obj).await {
-                    Ok(created) => Ok(Some(written(&key, &created))),
+                    Ok(created) => Ok(Some(written(&key, &created, true))),
                     // Created by an earlier run whose answer was lost, or
                     // seen by a view that lagged: the name is deterministic,
                     // so this is the same object.
@@ -175,7 +180,7 @@ impl KubeExecutor {
                     &Patch::Merge(guarded(patch)),
                 )
                 .await
-                .map(|o| Some(written(key, &o)))
+                .map(|o| Some(written(key, &o, false)))
                 .map_err(wrap(format!("patch {key} ({why})")))
             }
             Action::PatchStatus { key, patch, why } => {
@@ -186,7 +191,7 @@ impl KubeExecutor {
                     &Patch::Merge(guarded(patch)),
                 )
                 .await
-                .map(|o| Some(written(key, &o)))
+                .map(|o| Some(written(key, &o, false)))
                 .map_err(wrap(format!("patch status {key} ({why})")))
             }
             Action::Delete { key, why } => {
@@ -195,6 +200,7 @@ impl KubeExecutor {
                     Ok(either) => Ok(Some(Written {
                         key: key.clone(),
                         resource_version: either.left().and_then(|o| o.metadata.resource_version),
+                        created: false,
                     })),
                     Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
                     Err(e) => Err(wrap(format!("delete {key} ({why})"))(e)),
