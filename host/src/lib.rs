@@ -34,3 +34,5 @@ pub mod store;
 pub mod subset;
 /// `kbind test`: policy test suites.
 pub mod suite;
+/// YAML parsing with one-line errors.
+pub mod yaml;

@@ -173,7 +173,7 @@ fn read_input(path: &str) -> Result<InputDoc, Failure> {
     if text.trim().is_empty() {
         return Ok(InputDoc::default());
     }
-    serde_saphyr::from_str(&text).map_err(|e| Failure::input(format!("invalid input {path}: {e}")))
+    kbind::yaml::from_str(&text).map_err(|e| Failure::input(format!("invalid input {path}: {e}")))
 }
 
 fn run_eval(global: &Global, args: EvalArgs) -> Result<ExitCode, Failure> {

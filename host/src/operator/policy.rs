@@ -69,10 +69,11 @@ impl PolicySpec {
             path: path.clone(),
             source,
         })?;
-        let file: ConfigFile = serde_saphyr::from_str(&text).map_err(|e| SpecError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let file: ConfigFile =
+            crate::yaml::from_str(&text).map_err(|message| SpecError::Parse {
+                path: path.clone(),
+                message,
+            })?;
         // A relative policy path is relative to the config file.
         let policy =
             if shipped::by_name(&file.policy).is_none() && Path::new(&file.policy).is_relative() {

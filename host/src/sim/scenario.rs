@@ -160,7 +160,7 @@ pub fn run_file(
     let scenario = match std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))
         .and_then(|t| {
-            serde_saphyr::from_str::<Scenario>(&t)
+            crate::yaml::from_str::<Scenario>(&t)
                 .map_err(|e| format!("invalid scenario {}: {e}", file.display()))
         }) {
         Ok(s) => s,

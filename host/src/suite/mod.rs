@@ -121,7 +121,7 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
     let doc = match std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))
         .and_then(|text| {
-            serde_saphyr::from_str::<SuiteDoc>(&text)
+            crate::yaml::from_str::<SuiteDoc>(&text)
                 .map_err(|e| format!("invalid suite {}: {e}", file.display()))
         }) {
         Ok(doc) => doc,
