@@ -41,5 +41,5 @@ printf '\n$ kbind eval --policy policy.wasm --sha256 <wrong digest> ...   # refu
     --decision initial-version --input examples/eval/initial-version.yaml || echo "(exit $?)"
 
 echo
-echo "==> the user story in the sandbox: embedded API server + kbind's reconcile loop (no cluster)"
+echo "==> the user story in the sandbox: embedded API server + the kbind operator (no cluster)"
 run sandbox --demo --exit-after-demo --set strategy=pinned --kubeconfig "$workdir/kubeconfig"

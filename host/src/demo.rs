@@ -62,7 +62,7 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Runs the story. The reconcile loop must be running against `client`.
+/// Runs the story. The operator must be running against `client`.
 pub async fn run(client: Client) -> Result<(), String> {
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client.clone());
@@ -129,7 +129,7 @@ pub async fn run(client: Client) -> Result<(), String> {
     step(
         2,
         "request a redis",
-        "kubectl apply -f example.yaml   # kind: redis, name: example",
+        "kubectl apply -f examples/request-example.yaml   # kind: redis, name: example",
     );
     let request: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",

@@ -115,7 +115,7 @@ pub struct SandboxArgs {
     /// acknowledged, and the next start restores them.
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// Run only the API server, not kbind's reconcile loop.
+    /// Run only the API server, not the operator.
     #[arg(long, conflicts_with = "demo")]
     pub no_operator: bool,
     /// Walk through the user story (install redis, request, upgrade by
@@ -125,7 +125,7 @@ pub struct SandboxArgs {
     /// With --demo: stop once the story has run instead of serving on.
     #[arg(long, requires = "demo")]
     pub exit_after_demo: bool,
-    /// The policy the reconcile loop uses (a shipped name or a .wasm path).
+    /// The policy the operator uses (a shipped name, or a .wasm path that is watched and hot-swapped).
     #[arg(long, default_value = "kratix-default")]
     pub policy: String,
     /// A policy setting, NAME=VALUE; repeatable.

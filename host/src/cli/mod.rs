@@ -340,7 +340,7 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
             kbind::demo::run(client)
                 .await
                 .map_err(|e| Failure::environment(format!("the demo failed: {e}")))?;
-            println!("\nthe story ran through kbind's reconcile loop and the policy above.");
+            println!("\nthe story ran through the kbind operator (watches, work queue, planner) and the policy above.");
             if args.exit_after_demo {
                 return Ok(ExitCode::from(exit::OK));
             }

@@ -214,6 +214,7 @@ impl Controller {
             .default_backoff()
             .boxed();
         let mut buffer: Vec<Value> = Vec::new();
+        let mut reported_missing = false;
         while let Some(event) = stream.next().await {
             let woken = match event {
                 Ok(watcher::Event::Init) => {
@@ -225,6 +226,7 @@ impl Controller {
                     continue;
                 }
                 Ok(watcher::Event::InitDone) => {
+                    reported_missing = false;
                     let objects = std::mem::take(&mut buffer);
                     let woken = self.cache_write().replace_kind(&kind, objects);
                     self.synced.notify_waiters();
@@ -237,6 +239,18 @@ impl Controller {
                         Some(key) => self.cache_write().remove(&key),
                         None => Vec::new(),
                     }
+                }
+                Err(watcher::Error::InitialListFailed(kube::Error::Api(e))) if e.code == 404 => {
+                    // Not installed (yet): say how to fix it once, not on
+                    // every retry.
+                    if !reported_missing {
+                        tracing::warn!(
+                            kind,
+                            "the API server does not serve {kind} (are the kbind CRDs installed? `kbind crds | kubectl apply -f -`); retrying"
+                        );
+                        reported_missing = true;
+                    }
+                    continue;
                 }
                 Err(e) => {
                     tracing::warn!(kind, "watch failed, retrying with backoff: {e}");
