@@ -1,6 +1,8 @@
 //! Shared by the workspace-level integration tests.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use kbind::contract::*;
 use kbind::engine::{EngineOptions, Limits, LoadedPolicy, PolicyEngine, PolicySource};
 use kbind::shipped;
@@ -181,7 +183,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         if let Some(v) = check().await {
             return v;

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use server::serve;
+pub use server::{restart, serve};
 pub use state::ObjectStore;
 
 /// Shared by every request handler.
@@ -40,8 +40,18 @@ pub struct Faults {
     pub conflict_first_write: bool,
     /// Every n-th request answers 500.
     pub error_every: Option<u32>,
+    /// Each request answers 500 with this probability (seeded, so a run
+    /// repeats): unlike `error_every`, a client retrying alone cannot keep
+    /// landing on the failing slot.
+    pub error_probability: Option<(f64, u64)>,
     /// Added to every request.
     pub latency: Option<std::time::Duration>,
+    /// The first n writes (PUT/PATCH) whose body contains this text answer
+    /// 500: a precise way to fail one step of a plan.
+    pub fail_writes_containing: Option<(String, u32)>,
+    /// Only requests from this client (its `x-kbind-audit-as` header) get
+    /// faults; None: every request.
+    pub only_client: Option<String>,
 }
 
 #[derive(Default)]
@@ -49,6 +59,20 @@ pub(crate) struct FaultState {
     pub(crate) config: Faults,
     pub(crate) requests: u64,
     pub(crate) written: std::collections::HashSet<String>,
+}
+
+impl FaultState {
+    /// splitmix64 over the request count and the seed: uniform in [0, 1).
+    pub(crate) fn draw(&self, seed: u64) -> f64 {
+        let mut z = self
+            .requests
+            .wrapping_add(seed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 pub type SharedState = Arc<Shared>;
@@ -61,6 +85,7 @@ pub struct Running {
     pub ca_pem: String,
     pub shared: SharedState,
     pub task: tokio::task::JoinHandle<()>,
+    tls: std::sync::Arc<rustls::ServerConfig>,
 }
 
 impl Running {
@@ -99,6 +124,17 @@ impl Running {
             config: faults,
             ..FaultState::default()
         };
+    }
+
+    /// Test hook: compacts the change history and ends every watch, so
+    /// each client's resume gets 410 Gone and must list again.
+    pub fn compact_and_drop_watches(&self) {
+        self.shared
+            .store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .compact();
+        self.drop_watches();
     }
 
     /// Test hook: ends every open watch stream, as a dropped connection

@@ -30,6 +30,47 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (tls, ca_pem) = tls_config(addr).map_err(std::io::Error::other)?;
+    start(listener, token, store, Arc::new(tls), ca_pem)
+}
+
+/// Test hook: stops the server (every connection and watch with it) and
+/// starts a new one on the same address, token and certificate with the
+/// store `open` makes once the old one is gone — a restart, typically on
+/// the same `--state` file.
+pub async fn restart(
+    running: Running,
+    open: impl FnOnce() -> std::io::Result<ObjectStore>,
+) -> std::io::Result<Running> {
+    let Running {
+        addr,
+        token,
+        ca_pem,
+        task,
+        tls,
+        shared,
+    } = running;
+    task.abort();
+    let _ = task.await;
+    // Connection tasks end asynchronously; the old store must be gone (its
+    // journal closed) before the new one reads the state file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Arc::strong_count(&shared) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    drop(shared);
+    let store = open()?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    start(listener, token, store, tls, ca_pem)
+}
+
+fn start(
+    listener: tokio::net::TcpListener,
+    token: String,
+    store: ObjectStore,
+    tls: Arc<rustls::ServerConfig>,
+    ca_pem: String,
+) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
         token: token.clone(),
@@ -39,14 +80,17 @@ pub async fn serve(
         audit: Mutex::new(Default::default()),
     });
     let app = Router::new().fallback(handle).with_state(shared.clone());
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
     let task = tokio::spawn(async move {
+        // Connections belong to the server task: stopping it ends them all.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
+            while connections.try_join_next().is_some() {}
             let (acceptor, app) = (acceptor.clone(), app.clone());
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let Ok(stream) = acceptor.accept(tcp).await else {
                     return;
                 };
@@ -64,6 +108,7 @@ pub async fn serve(
         ca_pem,
         shared,
         task,
+        tls,
     })
 }
 
@@ -151,7 +196,7 @@ async fn handle(
     if !authorized {
         return error(&ApiError::new(401, "Unauthorized", "Unauthorized"));
     }
-    if let Some(response) = inject_fault(&shared, &method, uri.path()).await {
+    if let Some(response) = inject_fault(&shared, &method, uri.path(), &headers, &body).await {
         return response;
     }
     let path = uri.path().trim_end_matches('/');
@@ -342,9 +387,23 @@ async fn handle(
 }
 
 /// The test-only fault hooks: latency, periodic 500s, first-write conflicts.
-async fn inject_fault(shared: &Shared, method: &Method, path: &str) -> Option<Response> {
+async fn inject_fault(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
     let (latency, fault) = {
         let mut faults = shared.faults.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(only) = &faults.config.only_client {
+            let client = headers
+                .get("x-kbind-audit-as")
+                .and_then(|v| v.to_str().ok());
+            if client != Some(only.as_str()) {
+                return None;
+            }
+        }
         faults.requests += 1;
         let mut fault = None;
         let requests = faults.requests;
@@ -353,6 +412,10 @@ async fn inject_fault(shared: &Shared, method: &Method, path: &str) -> Option<Re
             .error_every
             .filter(|n| *n > 0)
             .is_some_and(|n| requests.is_multiple_of(u64::from(n)))
+            || faults
+                .config
+                .error_probability
+                .is_some_and(|(p, seed)| faults.draw(seed) < p)
         {
             fault = Some(ApiError::new(
                 500,
@@ -361,6 +424,19 @@ async fn inject_fault(shared: &Shared, method: &Method, path: &str) -> Option<Re
             ));
         }
         let write = *method == Method::PUT || *method == Method::PATCH;
+        if fault.is_none()
+            && write
+            && let Some((needle, left)) = faults.config.fail_writes_containing.as_mut()
+            && *left > 0
+            && String::from_utf8_lossy(body).contains(needle.as_str())
+        {
+            *left -= 1;
+            fault = Some(ApiError::new(
+                500,
+                "InternalError",
+                "injected fault: this write failed",
+            ));
+        }
         if fault.is_none()
             && write
             && faults.config.conflict_first_write

@@ -34,6 +34,9 @@ use crate::store::{ObjKey, Store};
 /// else's, with an opaque resourceVersion, never "arrives").
 const EXPECTATION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How soon a conflicted or partly written reconcile runs again.
+const CONFLICT_RETRY: Duration = Duration::from_millis(20);
+
 #[derive(Clone, Debug)]
 pub struct ControllerOptions {
     pub workers: usize,
@@ -112,6 +115,24 @@ fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
     ]
 }
 
+/// The kind a CRD serves and how to reach it (its storage version).
+pub(super) fn request_resource(crd: &Value) -> Option<(String, (ApiResource, bool))> {
+    let kind = crd.pointer("/spec/names/kind")?.as_str()?.to_string();
+    let group = crd.pointer("/spec/group")?.as_str()?;
+    let plural = crd.pointer("/spec/names/plural")?.as_str()?;
+    let versions = crd.pointer("/spec/versions")?.as_array()?;
+    let version = versions
+        .iter()
+        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .or_else(|| versions.first())?
+        .get("name")?
+        .as_str()?;
+    let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, &kind), plural);
+    Some((kind, (ar, namespaced)))
+}
+
 fn to_value(object: DynamicObject, ar: &ApiResource) -> Value {
     let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
     value["kind"] = json!(ar.kind);
@@ -126,22 +147,32 @@ fn rv_reached(seen: &str, wanted: &str) -> bool {
     }
 }
 
+/// A reconcile that stopped at a failed write.
 #[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error(transparent)]
-    Exec(#[from] ExecError),
+#[error("{error}")]
+pub struct ReconcileError {
+    #[source]
+    error: ExecError,
+    /// Some of the plan was written before the failure.
+    progressed: bool,
 }
 
 impl ReconcileError {
     fn reason(&self) -> &'static str {
-        match self {
-            ReconcileError::Exec(ExecError::Api {
+        match &self.error {
+            ExecError::Api {
                 source: kube::Error::Api(e),
                 ..
-            }) if e.code == 409 => "conflict",
-            ReconcileError::Exec(ExecError::Api { .. }) => "api",
-            ReconcileError::Exec(ExecError::UnknownKind(_)) => "unknown_kind",
+            } if e.code == 409 => "conflict",
+            ExecError::Api { .. } => "api",
+            ExecError::UnknownKind(_) => "unknown_kind",
         }
+    }
+
+    /// A conflict (someone else wrote first) or a partly written plan is
+    /// retried at once from a fresh view; anything else backs off.
+    fn retry_soon(&self) -> bool {
+        self.progressed || self.reason() == "conflict"
     }
 }
 
@@ -278,28 +309,8 @@ impl Controller {
                 .collect();
             cache
                 .list(cache::CRD)
-                .filter_map(|crd| {
-                    let kind = crd.pointer("/spec/names/kind")?.as_str()?.to_string();
-                    if !kinds.contains(&kind) {
-                        return None;
-                    }
-                    let group = crd.pointer("/spec/group")?.as_str()?;
-                    let plural = crd.pointer("/spec/names/plural")?.as_str()?;
-                    let versions = crd.pointer("/spec/versions")?.as_array()?;
-                    let version = versions
-                        .iter()
-                        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                        .or_else(|| versions.first())?
-                        .get("name")?
-                        .as_str()?;
-                    let namespaced =
-                        crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
-                    let ar = ApiResource::from_gvk_with_plural(
-                        &GroupVersionKind::gvk(group, version, &kind),
-                        plural,
-                    );
-                    Some((kind, (ar, namespaced)))
-                })
+                .filter_map(request_resource)
+                .filter(|(kind, _)| kinds.contains(kind))
                 .collect()
         };
         let mut running = self
@@ -335,6 +346,17 @@ impl Controller {
     async fn work(self: Arc<Self>) {
         let mut executor =
             KubeExecutor::new(self.client.clone()).with_metrics(self.metrics.clone());
+        // Every kind the operator writes is known without discovery (which
+        // is many requests, each of which can fail).
+        for (ar, kind) in fixed_kinds() {
+            let namespaced = matches!(kind, cache::BINDING | cache::JOB);
+            executor.register(kind, ar, namespaced);
+        }
+        executor.register(
+            "Event",
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Event"), "events"),
+            true,
+        );
         loop {
             let key = self.queue.next().await;
             let outcome = self.reconcile(&key, &mut executor).await;
@@ -349,12 +371,13 @@ impl Controller {
                             reason: e.reason(),
                         })
                         .inc();
-                    if e.reason() == "conflict" {
+                    if e.retry_soon() {
                         tracing::debug!("{key}: {e}; retrying from a fresh view");
+                        Ok(Some(Instant::now() + CONFLICT_RETRY))
                     } else {
                         tracing::warn!("{key}: {e}; retrying with backoff");
+                        Err(())
                     }
-                    Err(())
                 }
             };
             self.queue.done(key, next);
@@ -407,6 +430,19 @@ impl Controller {
             let promise = match key {
                 WorkKey::Promise(p) | WorkKey::Request { promise: p, .. } => p,
             };
+            if let Some((kind, (ar, namespaced))) = cache
+                .request_kind(promise)
+                .and_then(|k| {
+                    cache.get(&ObjKey::new(
+                        cache::CRD,
+                        "",
+                        &format!("{}.{}", k.plural, k.group),
+                    ))
+                })
+                .and_then(request_resource)
+            {
+                executor.register(&kind, ar, namespaced);
+            }
             if !cache.ready_for(promise) {
                 tracing::debug!(%key, "request kind not listed yet; the list will wake it");
                 return Ok(Some(Instant::now() + Duration::from_secs(1)));
@@ -430,7 +466,7 @@ impl Controller {
             .reconciles
             .get_or_create(&KindLabel { kind })
             .inc();
-        let written = execute_plan(executor, &store, &actions).await;
+        let (written, outcome) = execute_plan(executor, &store, &actions).await;
         self.metrics
             .reconcile_seconds
             .get_or_create(&KindLabel { kind })
@@ -438,12 +474,14 @@ impl Controller {
         tracing::debug!(
             %key,
             actions = actions.len(),
-            ok = written.is_ok(),
+            written = written.len(),
+            ok = outcome.is_ok(),
             elapsed_us = started.elapsed().as_micros() as u64,
             "reconciled"
         );
-        let written = written?;
-        if !written.is_empty() {
+        let progressed = !written.is_empty();
+        if progressed {
+            // Also after a failure part-way: the next run must see these.
             self.expectations
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -455,6 +493,7 @@ impl Controller {
                     },
                 );
         }
+        outcome.map_err(|error| ReconcileError { error, progressed })?;
         Ok(next_timer(key, &view, now))
     }
 
@@ -487,7 +526,7 @@ async fn execute_plan(
     executor: &mut KubeExecutor,
     store: &Store,
     actions: &[Action],
-) -> Result<Vec<Written>, ExecError> {
+) -> (Vec<Written>, Result<(), ExecError>) {
     let mut versions: HashMap<ObjKey, String> = HashMap::new();
     let mut written = Vec::new();
     for action in actions {
@@ -503,15 +542,26 @@ async fn execute_plan(
             }
             _ => None,
         };
-        if let Some(w) = executor.execute_guarded(action, guard.as_deref()).await? {
-            if let Some(rv) = &w.resource_version {
-                versions.insert(w.key.clone(), rv.clone());
+        // The plan is ordered: stop at the first failure, keep what was
+        // written so far.
+        match executor.execute_guarded(action, guard.as_deref()).await {
+            Ok(Some(w)) => {
+                if let Some(rv) = &w.resource_version {
+                    versions.insert(w.key.clone(), rv.clone());
+                }
+                written.retain(|x: &Written| x.key != w.key);
+                written.push(w);
             }
-            written.retain(|x: &Written| x.key != w.key);
-            written.push(w);
+            Ok(None) => {}
+            // An Event is a report, not state: losing one must not undo
+            // the reconcile that made it.
+            Err(e) if matches!(action, Action::Event { .. }) => {
+                tracing::debug!("cannot record an Event: {e}");
+            }
+            Err(e) => return (written, Err(e)),
         }
     }
-    Ok(written)
+    (written, Ok(()))
 }
 
 /// When the key must run again with nothing changing in the cluster: a

@@ -88,7 +88,7 @@ impl KubeExecutor {
             .run()
             .await
             .map_err(|source| ExecError::Api {
-                action: "discovery".into(),
+                action: format!("discovery (looking for kind {kind})"),
                 source,
             })?;
         for group in discovery.groups() {

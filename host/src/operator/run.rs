@@ -88,16 +88,31 @@ impl SimulatedRunner {
             .applied_objects()
             .boxed();
         while let Some(job) = jobs.next().await {
-            match job {
-                Ok(job) => match self.finish(&client, &job).await {
+            let job = match job {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::warn!("simulated runner watch: {e}");
+                    continue;
+                }
+            };
+            // A kubelet keeps trying to report a Job's end; so does this.
+            let mut delay = Duration::from_millis(50);
+            for attempt in 1..=10 {
+                match self.finish(&client, &job).await {
                     Ok(true) => tracing::info!(
                         job = job.metadata.name.as_deref().unwrap_or_default(),
                         "simulated runner finished a workflow Job"
                     ),
                     Ok(false) => {}
-                    Err(e) => tracing::warn!("simulated runner: {e}"),
-                },
-                Err(e) => tracing::warn!("simulated runner watch: {e}"),
+                    Err(e) if attempt < 10 => {
+                        tracing::debug!("simulated runner: {e}; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                        continue;
+                    }
+                    Err(e) => tracing::warn!("simulated runner gave up on a Job: {e}"),
+                }
+                break;
             }
         }
     }

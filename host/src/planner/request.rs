@@ -511,6 +511,7 @@ fn new_job(
     revision: &PromiseRevision,
     action: &str,
     hash: &str,
+    trigger: &str,
 ) -> Value {
     let version = revision.spec.version.as_str();
     // Numbered per request, so two requests planned in one step never clash.
@@ -544,7 +545,7 @@ fn new_job(
             "name": format!("{}-{}-{action}-{sequence}", request.name(), view.promise_name),
             "namespace": request.namespace(),
             "labels": job_labels,
-            "annotations": {"kbind.io/sequence": sequence.to_string()},
+            "annotations": {"kbind.io/sequence": sequence.to_string(), "kbind.io/trigger": trigger},
         },
         // A failed workflow is reported to the policy, not retried by the
         // Job controller.
@@ -593,9 +594,24 @@ fn configure(
     // R-20, and H-2: a different version always runs, even with an
     // identical promise spec.
     let stale = last.is_none_or(|j| j.hash != hash || j.version != target);
+    // The run this trigger asked for exists (the label could not be removed
+    // after it started): consume the label, start nothing.
+    let already_started = !triggered.is_empty()
+        && !request.resource_version.is_empty()
+        && !stale
+        && last.is_some_and(|j| j.trigger == request.resource_version);
+    if already_started {
+        clear_triggers(out);
+        return;
+    }
     if !triggered.is_empty() || stale {
+        let trigger = if triggered.is_empty() {
+            ""
+        } else {
+            request.resource_version.as_str()
+        };
         out.push(Action::Create {
-            object: new_job(view, request, revision, "configure", &hash),
+            object: new_job(view, request, revision, "configure", &hash, trigger),
             why: "R-20: configure workflow at the binding's revision",
         });
         clear_triggers(out);
@@ -863,6 +879,7 @@ fn plan_deletion(
                         revision,
                         "delete",
                         &workflow_hash(revision, request),
+                        "",
                     ),
                     why: "R-51: delete workflow at the applied revision",
                 }),

@@ -23,6 +23,9 @@ pub struct RequestObj {
     pub promise_version: String,
     /// `status.resourceBindingVersion`.
     pub binding_version: String,
+    /// `metadata.resourceVersion`: ties a triggered workflow run to the
+    /// request state that asked for it.
+    pub resource_version: String,
 }
 
 impl RequestObj {
@@ -57,6 +60,9 @@ pub struct JobObj {
     pub phase: JobPhase,
     /// Creation order.
     pub sequence: u64,
+    /// The request's resourceVersion when a trigger label started this run
+    /// (`kbind.io/trigger`), empty for runs no label asked for.
+    pub trigger: String,
 }
 
 pub const JOB_KIND: &str = "Job";
@@ -187,6 +193,11 @@ impl View {
                                 .and_then(Value::as_str)
                                 .unwrap_or_default()
                                 .to_string(),
+                            resource_version: r
+                                .pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
                         })
                     })
                     .collect()
@@ -238,6 +249,11 @@ impl View {
                         .and_then(Value::as_str)
                         .and_then(|s| s.parse().ok())
                         .unwrap_or(0),
+                    trigger: j
+                        .pointer("/metadata/annotations/kbind.io~1trigger")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                 })
             })
             .collect();

@@ -156,6 +156,7 @@ mod tests {
             spec: json!({}),
             promise_version: String::new(),
             binding_version: String::new(),
+            resource_version: String::new(),
         }
     }
 

@@ -1,0 +1,301 @@
+//! Faults: the API server misbehaving under the operator, and the operator
+//! itself killed mid-wave. Each run must end in the fault-free final state,
+//! start no workflow twice for the same (request, revision) and lose no
+//! binding.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kbind::apiserver::{Faults, ObjectStore};
+use kbind::operator::{OperatorOptions, SimulatedRunner};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use support::cluster::{Env, promise, request};
+use support::{Operator, eventually};
+
+const REQUESTS: usize = 30;
+
+fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("r{i:03}")).collect()
+}
+
+fn semver_auto() -> Arc<dyn kbind::policy::Policy> {
+    Arc::new(support::load(
+        &support::engine(),
+        &kbind::shipped::SEMVER_AUTO.source(),
+        &[],
+    ))
+}
+
+async fn start(env: &Env) -> Operator {
+    let client = support::client_as(&env._running, "operator").await;
+    support::start_operator(
+        client,
+        semver_auto(),
+        None,
+        OperatorOptions {
+            runner: Some(SimulatedRunner::default()),
+            ..OperatorOptions::default()
+        },
+    )
+}
+
+/// Per request: binding version, last applied version, the versions of
+/// its configure workflows in creation order.
+async fn final_state(env: &Env, names: &[String]) -> Vec<(String, Value, Value, Vec<String>)> {
+    let mut out = Vec::new();
+    for n in names {
+        let b = env
+            .bindings
+            .get(&kbind::naming::binding_name(n, "redis"))
+            .await
+            .unwrap();
+        out.push((
+            n.clone(),
+            b.data["spec"]["version"].clone(),
+            b.data["status"]["lastAppliedVersion"].clone(),
+            env.configure_runs(n).await,
+        ));
+    }
+    out
+}
+
+async fn all_applied(env: &Env, names: &[String], version: &str) {
+    eventually(
+        &format!("all {} requests applied at {version}", names.len()),
+        || async {
+            let list = env.bindings.list(&ListParams::default()).await.ok()?;
+            let done = list
+                .items
+                .iter()
+                .filter(|b| b.data["status"]["lastAppliedVersion"] == version)
+                .count();
+            (done == names.len()).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Installs v1.0.0, creates the requests, publishes v1.1.0 (semver-auto
+/// moves every binding) and returns the final state. With `kill_after`,
+/// the operator is killed and restarted that long after the requests are
+/// created and half that long after the publish.
+async fn wave(
+    env: &Env,
+    names: &[String],
+    kill_after: Option<Duration>,
+) -> Vec<(String, Value, Value, Vec<String>)> {
+    let mut op = start(env).await;
+    let p = serde_json::from_value(promise("v1.0.0")).unwrap();
+    env.promises
+        .create(&PostParams::default(), &p)
+        .await
+        .unwrap();
+    eventually("the request CRD", || async {
+        env.requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    for n in names {
+        env.requests
+            .create(&PostParams::default(), &request(n))
+            .await
+            .unwrap();
+    }
+    if let Some(after) = kill_after {
+        tokio::time::sleep(after).await;
+        op.kill();
+        op = start(env).await;
+    }
+    all_applied(env, names, "v1.0.0").await;
+    env.promises
+        .patch(
+            "redis",
+            &PatchParams::default(),
+            &Patch::Merge(promise("v1.1.0")),
+        )
+        .await
+        .unwrap();
+    if let Some(after) = kill_after {
+        tokio::time::sleep(after / 2).await;
+        op.kill();
+        op = start(env).await;
+    }
+    all_applied(env, names, "v1.1.0").await;
+    // Nothing more happens once converged.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let state = final_state(env, names).await;
+    op.kill();
+    state
+}
+
+fn expected(names: &[String]) -> Vec<(String, Value, Value, Vec<String>)> {
+    names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                json!("v1.1.0"),
+                json!("v1.1.0"),
+                vec!["v1.0.0".to_string(), "v1.1.0".to_string()],
+            )
+        })
+        .collect()
+}
+
+/// The wave under `faults` (for the operator's requests only), with
+/// `tick` applied to the server every 150 ms while it runs.
+async fn faulty_wave(faults: Faults, tick: Option<fn(&Env)>) {
+    let env = Env::new().await;
+    env._running.set_faults(Faults {
+        only_client: Some("operator".into()),
+        ..faults
+    });
+    let names = names(REQUESTS);
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let ticker = async {
+        let Some(tick) = tick else { return };
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = tokio::time::sleep(Duration::from_millis(150)) => tick(&env),
+            }
+        }
+    };
+    let run = async {
+        let state = wave(&env, &names, None).await;
+        let _ = stop.send(());
+        state
+    };
+    let (state, ()) = tokio::join!(run, ticker);
+    assert_eq!(state, expected(&names));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_faults_the_wave_reaches_the_reference_state() {
+    let env = Env::new().await;
+    let names = names(REQUESTS);
+    assert_eq!(wave(&env, &names, None).await, expected(&names));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_on_every_first_write_changes_nothing_in_the_end() {
+    faulty_wave(
+        Faults {
+            conflict_first_write: true,
+            ..Faults::default()
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_errors_on_a_seventh_of_the_requests_change_nothing_in_the_end() {
+    faulty_wave(
+        Faults {
+            error_probability: Some((1.0 / 7.0, 42)),
+            ..Faults::default()
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_responses_change_nothing_in_the_end() {
+    faulty_wave(
+        Faults {
+            latency: Some(Duration::from_millis(15)),
+            ..Faults::default()
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_watches_change_nothing_in_the_end() {
+    faulty_wave(
+        Faults::default(),
+        Some(|env: &Env| env._running.drop_watches()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_with_410_gone_on_resume_changes_nothing_in_the_end() {
+    faulty_wave(
+        Faults::default(),
+        Some(|env: &Env| env._running.compact_and_drop_watches()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_with_persisted_state_changes_nothing_in_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.jsonl");
+    let mut env = Env::with_store(ObjectStore::with_state_file(&state_file).unwrap()).await;
+    let names = names(REQUESTS);
+    let op = start(&env).await;
+    let p = serde_json::from_value(promise("v1.0.0")).unwrap();
+    env.promises
+        .create(&PostParams::default(), &p)
+        .await
+        .unwrap();
+    eventually("the request CRD", || async {
+        env.requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    for n in &names {
+        env.requests
+            .create(&PostParams::default(), &request(n))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    env.restart_server(&state_file).await;
+    all_applied(&env, &names, "v1.0.0").await;
+    env.promises
+        .patch(
+            "redis",
+            &PatchParams::default(),
+            &Patch::Merge(promise("v1.1.0")),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    env.restart_server(&state_file).await;
+    all_applied(&env, &names, "v1.1.0").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(final_state(&env, &names).await, expected(&names));
+    op.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_during_the_wave_reaches_the_same_state() {
+    for kill_after_ms in [20, 120] {
+        let env = Env::new().await;
+        let names = names(REQUESTS);
+        let state = wave(&env, &names, Some(Duration::from_millis(kill_after_ms))).await;
+        assert_eq!(state, expected(&names), "killed after {kill_after_ms} ms");
+    }
+}
+
+/// The plan that starts an upgrade's workflow creates the Job, then
+/// removes the trigger label from the request. If that removal fails, the
+/// next reconcile still sees the label: it must not start a second run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_label_that_cannot_be_removed_starts_one_workflow_not_two() {
+    let env = Env::new().await;
+    env._running.set_faults(Faults {
+        only_client: Some("operator".into()),
+        fail_writes_containing: Some(("\"kratix.io/manual-reconciliation\":null".into(), 3)),
+        ..Faults::default()
+    });
+    let names = names(3);
+    let state = wave(&env, &names, None).await;
+    assert_eq!(state, expected(&names));
+}
