@@ -19,6 +19,7 @@ const NO_STD_GUESTS: &[&str] = &[
     "fixture-panicking",
     "fixture-wrong-contract",
     "fixture-missing-export",
+    "fixture-rogue",
 ];
 const STD_GUESTS: &[&str] = &["fixture-wasi-probe"];
 

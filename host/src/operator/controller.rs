@@ -233,8 +233,19 @@ impl Controller {
         let _abort_workers = AbortOnDrop(workers);
         let mut resync = tokio::time::interval(self.options.resync);
         resync.tick().await;
+        let mut swaps = self.slot.swaps();
         loop {
-            resync.tick().await;
+            tokio::select! {
+                _ = resync.tick() => {}
+                changed = swaps.changed() => {
+                    if changed.is_err() {
+                        // The slot is gone; resyncs go on.
+                        swaps = self.slot.swaps();
+                        continue;
+                    }
+                    tracing::info!("policy swapped: reconciling everything with it");
+                }
+            }
             let keys = self.cache_read().all_keys();
             self.queue.add_all(keys);
         }

@@ -9,7 +9,7 @@ use kube::core::ApiResource;
 use kube::discovery::{Discovery, Scope};
 use serde_json::{Value, json};
 
-use super::metrics::{Metrics, VerbLabel};
+use super::metrics::{Metrics, ReasonLabel, VerbLabel};
 use crate::planner::Action;
 use crate::store::ObjKey;
 
@@ -228,6 +228,9 @@ impl KubeExecutor {
         };
         if let Some(m) = &self.metrics {
             m.writes.get_or_create(&VerbLabel { verb }).inc();
+            if let Action::Event { reason, .. } = action {
+                m.events.get_or_create(&ReasonLabel { reason }).inc();
+            }
         }
     }
 

@@ -46,6 +46,11 @@ pub struct VerbLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PolicyInfoLabels {
     pub policy: String,
     pub digest: String,
@@ -76,6 +81,7 @@ pub struct Metrics {
     pub policy_reloads: Family<OutcomeLabel, Counter>,
     pub policy_info: Family<PolicyInfoLabels, Gauge>,
     pub writes: Family<VerbLabel, Counter>,
+    pub events: Family<ReasonLabel, Counter>,
     pub leader: Gauge,
     pub queue_depth: Gauge,
     pub ready: AtomicBool,
@@ -100,6 +106,7 @@ impl Metrics {
             policy_reloads: Family::default(),
             policy_info: Family::default(),
             writes: Family::default(),
+            events: Family::default(),
             leader: Gauge::default(),
             queue_depth: Gauge::default(),
             ready: AtomicBool::new(false),
@@ -148,6 +155,11 @@ impl Metrics {
             "api_writes",
             "Writes sent to the API server, by verb",
             m.writes.clone(),
+        );
+        m.registry.register(
+            "events",
+            "Events recorded, by reason (PolicyFailed counts refused or failed policy answers)",
+            m.events.clone(),
         );
         m.registry.register(
             "leader",

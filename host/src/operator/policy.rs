@@ -124,6 +124,9 @@ impl PolicySpec {
 pub struct PolicySlot {
     current: RwLock<Arc<dyn Policy>>,
     metrics: Arc<Metrics>,
+    /// Bumped on every swap: the controller reconciles everything again,
+    /// since the new policy may decide differently (or now succeed).
+    swaps: tokio::sync::watch::Sender<u64>,
 }
 
 impl PolicySlot {
@@ -132,6 +135,7 @@ impl PolicySlot {
         let slot = Self {
             current: RwLock::new(policy.clone()),
             metrics,
+            swaps: tokio::sync::watch::channel(0).0,
         };
         slot.publish_info(None, &policy);
         slot
@@ -163,7 +167,13 @@ impl PolicySlot {
             policy.clone(),
         );
         self.publish_info(Some(&old), &policy);
+        self.swaps.send_modify(|n| *n += 1);
         old
+    }
+
+    /// Changes with every swap.
+    pub fn swaps(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.swaps.subscribe()
     }
 }
 

@@ -41,7 +41,7 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
             type_: upgrade::CONDITION.into(),
             status: status.into(),
             reason: reason.into(),
-            message,
+            message: super::bounded(message),
             last_transition_time: transition,
             observed_generation: None,
         };
