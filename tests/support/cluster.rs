@@ -11,7 +11,7 @@ use super::eventually;
 
 pub const BINDING: &str = "example-redis-e7f90";
 
-fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+pub fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 

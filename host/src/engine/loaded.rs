@@ -124,6 +124,63 @@ impl LoadedPolicy {
     }
 }
 
+/// An instance kept across calls. Production never does this (a fresh
+/// store per decision means no state leaks between decisions and a trapped
+/// instance is simply dropped); it exists to measure what instantiation
+/// costs (`benches/policy.rs`). Fuel is refilled before each call.
+pub struct WarmInstance {
+    store: Store<State>,
+    instance: bindings::Policy,
+    fuel: u64,
+}
+
+impl WarmInstance {
+    pub fn initial_version(
+        &mut self,
+        input: &InitialVersionInput,
+    ) -> Result<VersionChoice, PolicyError> {
+        self.call(|g, s| g.call_initial_version(s, input))
+    }
+
+    pub fn plan_upgrades(&mut self, input: &PlanInput) -> Result<UpgradePlan, PolicyError> {
+        self.call(|g, s| g.call_plan_upgrades(s, input))
+    }
+
+    fn call<T>(
+        &mut self,
+        call: impl FnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
+    ) -> Result<T, PolicyError> {
+        let engine_error = |e: wasmtime::Error| PolicyError::Engine(format!("{e:#}"));
+        self.store.set_fuel(self.fuel).map_err(engine_error)?;
+        call(self.instance.kbind_policy_decisions(), &mut self.store)
+            .map_err(engine_error)?
+            .map_err(PolicyError::Engine)
+    }
+}
+
+impl LoadedPolicy {
+    /// An instance for repeated calls (benchmarks only, see `WarmInstance`).
+    pub fn warm_instance(&self, now: Timestamp) -> Result<WarmInstance, PolicyError> {
+        let l = &*self.inner;
+        let limits = &l.engine.limits;
+        let mut store = Store::new(
+            &l.engine.engine,
+            State::new(l.log_name.clone(), now, limits.memory_bytes),
+        );
+        store.limiter(|state| &mut state.memory);
+        // No deadline: the epoch ticker must not interrupt a long benchmark.
+        store.set_epoch_deadline(u64::MAX / 2);
+        let engine_error = |e: wasmtime::Error| PolicyError::Engine(format!("{e:#}"));
+        store.set_fuel(limits.fuel).map_err(engine_error)?;
+        let instance = l.pre.instantiate(&mut store).map_err(engine_error)?;
+        Ok(WarmInstance {
+            store,
+            instance,
+            fuel: limits.fuel,
+        })
+    }
+}
+
 /// One decision in a fresh store: limits set, instance created from the
 /// prepared instance, the export called, the outcome classified.
 #[allow(clippy::too_many_arguments)]

@@ -26,7 +26,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use crate::contract::{Setting, bindings};
 use crate::policy::PolicyError;
 pub use limits::Limits;
-pub use loaded::LoadedPolicy;
+pub use loaded::{LoadedPolicy, WarmInstance};
 pub use world::ComponentShape;
 
 /// Component bytes and where they came from (for messages).

@@ -1,0 +1,220 @@
+//! The operator at scale against the embedded API server:
+//!
+//!   cargo bench -p kbind --bench scale                # 1,000 and 10,000 requests
+//!   cargo bench -p kbind --bench scale -- 2000        # other sizes
+//!
+//! For each size: a fresh server in this process, `kbind operator` as a
+//! separate process (`--policy semver-auto --simulate-workflows`), N
+//! requests created, the time until every binding is applied at v1.0.0;
+//! then v1.1.0 published and the time until semver-auto has upgraded and
+//! re-applied all of them. Reported: both times, the operator's policy time
+//! and reconcile time (from its /metrics), its peak RSS (VmHWM of the
+//! operator process alone), writes sent. Results: BENCHMARKS.md.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kbind::apiserver::{self, ObjectStore};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use support::cluster::{ar, promise, request};
+
+fn metrics(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("metrics endpoint");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    text
+}
+
+/// Sum of every sample of a metric (over its label sets).
+fn sum(text: &str, metric: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn peak_rss_mib(child: &Child) -> f64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+async fn applied(
+    bindings: &Api<DynamicObject>,
+    n: usize,
+    version: &str,
+    deadline: Duration,
+) -> bool {
+    let until = Instant::now() + deadline;
+    while Instant::now() < until {
+        if let Ok(list) = bindings.list(&ListParams::default()).await {
+            let done = list
+                .items
+                .iter()
+                .filter(|b| b.data["status"]["lastAppliedVersion"] == version)
+                .count();
+            if done == n {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
+async fn run(n: usize) {
+    let running = apiserver::serve(
+        ([127, 0, 0, 1], 0).into(),
+        apiserver::new_token(),
+        ObjectStore::new(),
+    )
+    .await
+    .expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    running.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let client = support::client_for(&running).await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    for crd in kbind::api::crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("crd");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args([
+            "operator",
+            "--no-cache",
+            "--policy",
+            "semver-auto",
+            "--simulate-workflows",
+        ])
+        .args(["--metrics-addr", "127.0.0.1:0", "--workers", "4"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kbind operator");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("banner");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("metrics address")
+        .to_string();
+
+    let promises = Api::<DynamicObject>::all_with(
+        client.clone(),
+        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
+    );
+    let requests = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        "default",
+        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
+    );
+    let bindings = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        "default",
+        &ar(
+            "platform.kratix.io",
+            "v1alpha1",
+            "ResourceBinding",
+            "resourcebindings",
+        ),
+    );
+    let p = serde_json::from_value(promise("v1.0.0")).expect("promise");
+    promises
+        .create(&PostParams::default(), &p)
+        .await
+        .expect("create promise");
+    while requests
+        .list(&ListParams::default().limit(1))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    for i in 0..n {
+        requests
+            .create(&PostParams::default(), &request(&format!("r{i:05}")))
+            .await
+            .expect("create request");
+    }
+    let created = started.elapsed();
+    let deadline = Duration::from_secs(60 + n as u64 / 10);
+    let converged = applied(&bindings, n, "v1.0.0", deadline).await;
+    let converge = started.elapsed();
+    let before = metrics(&addr);
+    let upgrade_started = Instant::now();
+    promises
+        .patch(
+            "redis",
+            &PatchParams::default(),
+            &Patch::Merge(promise("v1.1.0")),
+        )
+        .await
+        .expect("publish");
+    let upgraded = converged && applied(&bindings, n, "v1.1.0", deadline).await;
+    let upgrade = upgrade_started.elapsed();
+    let after = metrics(&addr);
+    let rss = peak_rss_mib(&child);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let policy_s = sum(&after, "kbind_policy_decision_duration_seconds_sum");
+    let reconcile_s = sum(&after, "kbind_reconcile_duration_seconds_sum");
+    let upgrade_policy_s = policy_s - sum(&before, "kbind_policy_decision_duration_seconds_sum");
+    let writes = sum(&after, "kbind_api_writes_total");
+    let reconciles = sum(&after, "kbind_reconciles_total");
+    let total = converge + upgrade;
+    println!(
+        "requests={n} created_in={:.2}s converged={converged} converge={:.2}s upgraded={upgraded} upgrade={:.2}s \
+         reconciles={reconciles} writes={writes} reconcile_time={reconcile_s:.2}s policy_time={policy_s:.3}s \
+         policy_share_of_reconcile={:.2}% policy_share_of_wall={:.2}% upgrade_policy_time={upgrade_policy_s:.3}s \
+         operator_peak_rss={rss:.0}MiB",
+        created.as_secs_f64(),
+        converge.as_secs_f64(),
+        upgrade.as_secs_f64(),
+        100.0 * policy_s / reconcile_s.max(f64::MIN_POSITIVE),
+        100.0 * policy_s / total.as_secs_f64(),
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
+    // and gets a quick smoke run.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let benching = args.iter().any(|a| a == "--bench");
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() {
+        sizes = if benching {
+            vec![1_000, 10_000]
+        } else {
+            vec![20]
+        };
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for n in sizes {
+        runtime.block_on(run(n));
+    }
+}
