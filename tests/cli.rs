@@ -380,3 +380,67 @@ fn sandbox_demo_walks_through_the_user_story() {
             .contains("token:")
     );
 }
+
+#[test]
+fn bench_saves_a_baseline_and_fails_on_a_regression_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let suite = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policies/kratix-default/tests/decisions.yaml"
+    );
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kbind"))
+            .args(["bench", "--suite", suite, "--iterations", "5"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let saved = run(&["--save", baseline.to_str().unwrap()]);
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&saved.stdout);
+    assert!(
+        stdout.contains("P99 µs") && stdout.contains("floating is the default"),
+        "{stdout}"
+    );
+
+    // The same policy against its own baseline, with room for timing noise.
+    let same = run(&[
+        "--compare",
+        baseline.to_str().unwrap(),
+        "--max-regression",
+        "1000",
+    ]);
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+
+    // A baseline that claims less fuel: fuel is deterministic, so this is a
+    // regression on any machine.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    for case in doc["cases"].as_object_mut().unwrap().values_mut() {
+        if let Some(f) = case["fuel"].as_u64() {
+            case["fuel"] = serde_json::json!(f / 100);
+        }
+    }
+    std::fs::write(&baseline, doc.to_string()).unwrap();
+    let worse = run(&[
+        "--compare",
+        baseline.to_str().unwrap(),
+        "--max-regression",
+        "1000",
+    ]);
+    assert_eq!(worse.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&worse.stdout);
+    assert!(
+        stdout.contains("REGRESSION") && stdout.contains("fuel"),
+        "{stdout}"
+    );
+}

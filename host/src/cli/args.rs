@@ -31,6 +31,9 @@ pub enum Command {
     Test(TestArgs),
     /// Run scenario files through the planner and a policy, offline.
     Simulate(SimulateArgs),
+    /// Measure a policy on the cases of a test suite: p50/p95/p99,
+    /// decisions/s, fuel; save a baseline or fail on a regression against one.
+    Bench(BenchArgs),
     /// Print the CustomResourceDefinitions kbind serves (ResourceBinding,
     /// PromiseRevision, Promise), generated from its types: `kbind crds | kubectl apply -f -`.
     Crds,
@@ -135,6 +138,28 @@ pub struct SandboxArgs {
     /// runner otherwise succeeds them); repeatable.
     #[arg(long = "fail-version", value_name = "VERSION")]
     pub fail_versions: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The policy (a shipped name or a .wasm path) [default: the suite's `policy:`].
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// A policy test suite (the `kbind test` format): its cases are the workload.
+    #[arg(long)]
+    pub suite: PathBuf,
+    /// Decisions per case (each on a fresh instance, as the operator runs them).
+    #[arg(long, default_value_t = 200)]
+    pub iterations: usize,
+    /// Write the results here as a baseline (JSON).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Compare against this baseline; exit 1 when a case regressed.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// With --compare: the largest accepted slowdown (p50) or fuel increase, in percent.
+    #[arg(long, default_value_t = 10.0, requires = "compare")]
+    pub max_regression: f64,
 }
 
 #[derive(Debug, Args)]

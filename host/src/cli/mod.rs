@@ -11,8 +11,8 @@ use kbind::eval::{self, DecisionKind, EvalError, InputDoc};
 use kbind::policy::PolicyError;
 use kbind::{inspect, shipped};
 
+use args::{BenchArgs, Command, EvalArgs, InspectArgs, SandboxArgs, SimulateArgs, TestArgs};
 pub use args::{Cli, Global};
-use args::{Command, EvalArgs, InspectArgs, SandboxArgs, SimulateArgs, TestArgs};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -113,6 +113,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Eval(args) => run_eval(&cli.global, args),
         Command::Test(args) => run_test(&cli.global, args),
         Command::Simulate(args) => run_simulate(&cli.global, args),
+        Command::Bench(args) => run_bench(&cli.global, args),
         Command::Sandbox(args) => run_sandbox(&cli.global, args),
         Command::Operator(args) => operator::run_operator(&cli.global, args),
         Command::Crds => {
@@ -267,6 +268,48 @@ fn run_simulate(global: &Global, args: SimulateArgs) -> Result<ExitCode, Failure
     output::print_scenarios(global.output, &reports)?;
     let failed = reports.iter().filter(|r| !r.passed()).count();
     Ok(ExitCode::from(if failed == 0 {
+        exit::OK
+    } else {
+        exit::DECISION_FAILED
+    }))
+}
+
+fn run_bench(global: &Global, args: BenchArgs) -> Result<ExitCode, Failure> {
+    use kbind::suite::bench::{self, BenchError, BenchReport};
+    let engine = engine(global)?;
+    let report = bench::run(
+        &engine,
+        &args.suite,
+        args.policy.as_deref(),
+        args.iterations,
+    )
+    .map_err(|e| match e {
+        BenchError::Policy(m) => Failure {
+            code: exit::POLICY_UNUSABLE,
+            message: m,
+        },
+        other => Failure::input(other.to_string()),
+    })?;
+    let regressions = match &args.compare {
+        None => Vec::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::input(format!("cannot read baseline {}: {e}", path.display()))
+            })?;
+            let baseline: BenchReport = serde_json::from_str(&text)
+                .map_err(|e| Failure::input(format!("invalid baseline {}: {e}", path.display())))?;
+            bench::compare(&baseline, &report, args.max_regression)
+        }
+    };
+    output::print_bench(global.output, &report, &regressions, args.max_regression)?;
+    if let Some(path) = &args.save {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::environment(format!("cannot encode the baseline: {e}")))?;
+        std::fs::write(path, json).map_err(|e| {
+            Failure::environment(format!("cannot write the baseline {}: {e}", path.display()))
+        })?;
+    }
+    Ok(ExitCode::from(if regressions.is_empty() {
         exit::OK
     } else {
         exit::DECISION_FAILED

@@ -286,3 +286,42 @@ pub fn print_scenarios(
     println!("{passed} passed, {failed} failed");
     Ok(())
 }
+
+pub fn print_bench(
+    format: OutputFormat,
+    report: &kbind::suite::bench::BenchReport,
+    regressions: &[kbind::suite::bench::Regression],
+    max_regression: f64,
+) -> Result<(), Failure> {
+    if format != OutputFormat::Human {
+        let doc = serde_json::json!({"report": report, "regressions": regressions});
+        return print_machine(format, &doc);
+    }
+    if let Some(p) = &report.policy {
+        println!("policy {p}, suite {}", report.suite);
+    }
+    println!(
+        "{:<22} {:>9} {:>9} {:>9} {:>12} {:>10}  CASE",
+        "DECISION", "P50 µs", "P95 µs", "P99 µs", "DECISIONS/S", "FUEL"
+    );
+    for (name, c) in &report.cases {
+        match c.fuel {
+            Some(fuel) => println!(
+                "{:<22} {:>9.1} {:>9.1} {:>9.1} {:>12.0} {:>10}  {name}",
+                c.decision, c.p50_us, c.p95_us, c.p99_us, c.decisions_per_sec, fuel
+            ),
+            // An expected error or a settings check: nothing decided to time.
+            None => println!(
+                "{:<22} {:>9} {:>9} {:>9} {:>12} {:>10}  {name}",
+                c.decision, "-", "-", "-", "-", "-"
+            ),
+        }
+    }
+    for r in regressions {
+        println!(
+            "REGRESSION {}: {} {:.1} -> {:.1} (+{:.1}%, limit {max_regression}%)",
+            r.case, r.metric, r.baseline, r.current, r.percent
+        );
+    }
+    Ok(())
+}

@@ -14,7 +14,7 @@ use crate::contract::*;
 pub use error::PolicyError;
 
 /// Which policy answered: its metadata name and the sha256 of its component.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PolicyId {
     pub name: String,
     /// Lowercase hex sha256 of the component bytes (`native` for native code).

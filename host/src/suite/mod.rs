@@ -5,6 +5,7 @@
 //! result (matched as a subset of the JSON `kbind eval -o json` prints under
 //! `result`) or an error, optionally under a fuel ceiling.
 
+pub mod bench;
 pub mod junit;
 
 use std::collections::{BTreeMap, HashMap};
