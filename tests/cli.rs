@@ -444,3 +444,118 @@ fn bench_saves_a_baseline_and_fails_on_a_regression_against_it() {
         "{stdout}"
     );
 }
+
+/// Bad input through every command that reads files: one line on stderr
+/// naming the problem, a non-zero exit, never a panic.
+#[test]
+fn bad_input_gives_one_line_errors_and_no_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let malformed = write("malformed.yaml", "now: [unclosed\n  promise: {\n");
+    let unknown = write(
+        "unknown.yaml",
+        "now: 2026-01-01T00:00:00Z\npromise: {name: redis, revisions: []}\nrequest: {namespace: d, name: e}\ncolour: blue\n",
+    );
+    let bad_version = write(
+        "bad-version.yaml",
+        "now: 2026-01-01T00:00:00Z\npromise: {name: redis, revisions: [{version: \"not a version!\", latest: true}]}\nrequest: {namespace: d, name: e}\n",
+    );
+    let bad_time = write(
+        "bad-time.yaml",
+        "now: yesterday\npromise: {name: redis, revisions: []}\nrequest: {namespace: d, name: e}\n",
+    );
+    let huge = {
+        let mut text =
+            String::from("now: 2026-01-01T00:00:00Z\npromise: {name: redis, revisions: [");
+        for i in 0..20_000 {
+            text.push_str(&format!("{{version: v0.0.{i}}},"));
+        }
+        text.push_str("]}\nrequest: {namespace: d, name: e}\n");
+        write("huge.yaml", &text)
+    };
+    let binary = {
+        let p = dir.path().join("binary.yaml");
+        std::fs::write(&p, [0xff, 0xfe, 0x00, 0x01, 0x80]).unwrap();
+        p.display().to_string()
+    };
+    let bad_suite = write(
+        "suite.yaml",
+        "cases:\n  - name: x\n    decision: no-such-decision\n",
+    );
+    let bad_scenario = write("scenario.yaml", "steps: 42\n");
+    let eval = |input: &str, extra: &[&str]| {
+        let mut args = vec!["eval", "--decision", "initial-version", "--input", input];
+        args.extend_from_slice(extra);
+        kbind(&args)
+    };
+    let cases: Vec<(&str, Output, &str)> = vec![
+        ("malformed YAML", eval(&malformed, &[]), "invalid input"),
+        (
+            "unknown field",
+            eval(&unknown, &[]),
+            "unknown field `colour`",
+        ),
+        ("invalid time", eval(&bad_time, &[]), "invalid time"),
+        ("not UTF-8", eval(&binary, &[]), ""),
+        (
+            "oversized input",
+            eval(&huge, &["--max-input", "64KiB"]),
+            "over the cap",
+        ),
+        (
+            "missing file",
+            eval("/nonexistent/input.yaml", &[]),
+            "nonexistent",
+        ),
+        (
+            "bad suite",
+            kbind(&["test", &bad_suite]),
+            "no-such-decision",
+        ),
+        (
+            "bad scenario",
+            kbind(&["simulate", &bad_scenario]),
+            "invalid scenario",
+        ),
+        (
+            "bad bench suite",
+            kbind(&["bench", "--suite", &bad_suite]),
+            "no-such-decision",
+        ),
+        (
+            "bad --set",
+            kbind(&[
+                "eval",
+                "--decision",
+                "initial-version",
+                "--input",
+                "examples/eval/initial-version.yaml",
+                "--set",
+                "novalue",
+            ]),
+            "NAME=VALUE",
+        ),
+    ];
+    for (what, out, says) in &cases {
+        let err = stderr(out);
+        let all = format!("{}{}", stdout(out), err);
+        assert_ne!(out.status.code(), Some(0), "{what}: exit 0\n{all}");
+        assert!(!all.contains("panicked"), "{what}: panicked\n{all}");
+        assert!(all.contains(says), "{what}: expected {says:?} in\n{all}");
+        if !err.trim().is_empty() {
+            assert_eq!(
+                err.trim().lines().count(),
+                1,
+                "{what}: more than one line\n{err}"
+            );
+        }
+    }
+    // A version that is not semver is the policy's business: kratix-default
+    // decides on it (latest marker), it is not an input error.
+    let out = eval(&bad_version, &[]);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
