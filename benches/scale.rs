@@ -52,27 +52,39 @@ fn peak_rss_mib(child: &Child) -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// Waits until `n` bindings report `version` as applied, following a watch
+/// (polling lists of 10,000 bindings would load the server more than the
+/// operator does).
 async fn applied(
     bindings: &Api<DynamicObject>,
     n: usize,
     version: &str,
     deadline: Duration,
 ) -> bool {
-    let until = Instant::now() + deadline;
-    while Instant::now() < until {
-        if let Ok(list) = bindings.list(&ListParams::default()).await {
-            let done = list
-                .items
-                .iter()
-                .filter(|b| b.data["status"]["lastAppliedVersion"] == version)
-                .count();
-            if done == n {
-                return true;
-            }
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let mut seen = std::collections::HashMap::new();
+    let stream = watcher(bindings.clone(), watcher::Config::default()).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let event = match tokio::time::timeout_at(until, stream.next()).await {
+            Ok(Some(Ok(event))) => event,
+            Ok(Some(Err(_))) => continue,
+            _ => return false,
+        };
+        let objects = match event {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => vec![o],
+            _ => vec![],
+        };
+        for o in objects {
+            let done = o.data["status"]["lastAppliedVersion"] == version;
+            seen.insert(o.metadata.name.clone().unwrap_or_default(), done);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        if seen.values().filter(|d| **d).count() == n {
+            return true;
+        }
     }
-    false
 }
 
 async fn run(n: usize) {

@@ -299,3 +299,77 @@ async fn a_trigger_label_that_cannot_be_removed_starts_one_workflow_not_two() {
     let state = wave(&env, &names, None).await;
     assert_eq!(state, expected(&names));
 }
+
+/// Kill delays from a seed (splitmix64), so a failing run can be repeated
+/// with `KBIND_FAULT_SEED=<seed>`.
+fn kill_points(seed: u64, n: usize, max_ms: u64) -> Vec<Duration> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            Duration::from_millis((z ^ (z >> 31)) % max_ms)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_at_seeded_points_of_a_200_request_upgrade_wave_loses_nothing() {
+    let seed = std::env::var("KBIND_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let env = Env::new().await;
+    let names = names(200);
+    let mut op = start(&env).await;
+    let p = serde_json::from_value(promise("v1.0.0")).unwrap();
+    env.promises
+        .create(&PostParams::default(), &p)
+        .await
+        .unwrap();
+    eventually("the request CRD", || async {
+        env.requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    for n in &names {
+        env.requests
+            .create(&PostParams::default(), &request(n))
+            .await
+            .unwrap();
+    }
+    all_applied(&env, &names, "v1.0.0").await;
+    env.promises
+        .patch(
+            "redis",
+            &PatchParams::default(),
+            &Patch::Merge(promise("v1.1.0")),
+        )
+        .await
+        .unwrap();
+    for delay in kill_points(seed, 4, 400) {
+        tokio::time::sleep(delay).await;
+        op.kill();
+        op = start(&env).await;
+    }
+    all_applied(&env, &names, "v1.1.0").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        final_state(&env, &names).await,
+        expected(&names),
+        "seed {seed}: killed at {:?}",
+        kill_points(seed, 4, 400)
+    );
+    assert_eq!(
+        env.bindings
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        200,
+        "no binding lost or doubled"
+    );
+    op.kill();
+}

@@ -137,6 +137,17 @@ fn to_value(object: DynamicObject, ar: &ApiResource) -> Value {
     let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
     value["kind"] = json!(ar.kind);
     value["apiVersion"] = json!(ar.api_version);
+    // What the planner never reads stays out of the cache: field managers
+    // (often the largest part of an object on a real cluster), and a Job's
+    // pod template (the planner reads its labels, annotations and status).
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    if ar.kind == cache::JOB
+        && let Some(job) = value.as_object_mut()
+    {
+        job.remove("spec");
+    }
     value
 }
 
