@@ -1,7 +1,6 @@
 //! The user-written formats never panic, whatever bytes they get: suites,
-//! scenarios, eval inputs, policy config files, state journals. (Property
-//! tests run under `cargo test`; they stand in for the cargo-fuzz targets
-//! issue 6 asks for, which are not written yet.)
+//! scenarios, eval inputs, state journals. These property tests run on
+//! every `cargo test`; the cargo-fuzz targets in `fuzz/` search longer.
 
 use kbind::eval::InputDoc;
 use kbind::sim::scenario::Scenario;
