@@ -17,6 +17,11 @@ use support::{Operator, eventually};
 
 const REQUESTS: usize = 30;
 
+/// The waves run one at a time: each is a server, an operator and a
+/// runner, and ten of them at once on a 2-core CI machine measure the
+/// scheduler, not the operator.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("r{i:03}")).collect()
 }
@@ -174,6 +179,7 @@ async fn faulty_wave(faults: Faults, tick: Option<fn(&Env)>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_faults_the_wave_reaches_the_reference_state() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let env = Env::new().await;
     let names = names(REQUESTS);
     assert_eq!(wave(&env, &names, None).await, expected(&names));
@@ -181,6 +187,7 @@ async fn without_faults_the_wave_reaches_the_reference_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_on_every_first_write_changes_nothing_in_the_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
     faulty_wave(
         Faults {
             conflict_first_write: true,
@@ -193,6 +200,7 @@ async fn a_conflict_on_every_first_write_changes_nothing_in_the_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_errors_on_a_seventh_of_the_requests_change_nothing_in_the_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
     faulty_wave(
         Faults {
             error_probability: Some((1.0 / 7.0, 42)),
@@ -205,6 +213,7 @@ async fn internal_errors_on_a_seventh_of_the_requests_change_nothing_in_the_end(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_responses_change_nothing_in_the_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
     faulty_wave(
         Faults {
             latency: Some(Duration::from_millis(15)),
@@ -217,6 +226,7 @@ async fn slow_responses_change_nothing_in_the_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_watches_change_nothing_in_the_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
     faulty_wave(
         Faults::default(),
         Some(|env: &Env| env._running.drop_watches()),
@@ -226,6 +236,7 @@ async fn dropped_watches_change_nothing_in_the_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_with_410_gone_on_resume_changes_nothing_in_the_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
     faulty_wave(
         Faults::default(),
         Some(|env: &Env| env._running.compact_and_drop_watches()),
@@ -235,6 +246,7 @@ async fn compaction_with_410_gone_on_resume_changes_nothing_in_the_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_with_persisted_state_changes_nothing_in_the_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let state_file = dir.path().join("state.jsonl");
     let mut env = Env::with_store(ObjectStore::with_state_file(&state_file).unwrap()).await;
@@ -276,6 +288,7 @@ async fn a_server_restart_with_persisted_state_changes_nothing_in_the_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killed_during_the_wave_reaches_the_same_state() {
+    let _one = ONE_AT_A_TIME.lock().await;
     for kill_after_ms in [20, 120] {
         let env = Env::new().await;
         let names = names(REQUESTS);
@@ -289,6 +302,7 @@ async fn an_operator_killed_during_the_wave_reaches_the_same_state() {
 /// next reconcile still sees the label: it must not start a second run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trigger_label_that_cannot_be_removed_starts_one_workflow_not_two() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let env = Env::new().await;
     env._running.set_faults(Faults {
         only_client: Some("operator".into()),
@@ -317,6 +331,7 @@ fn kill_points(seed: u64, n: usize, max_ms: u64) -> Vec<Duration> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killed_at_seeded_points_of_a_200_request_upgrade_wave_loses_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let seed = std::env::var("KBIND_FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -27,10 +27,12 @@ pub struct Queue {
     notify: Notify,
 }
 
-/// Exponential backoff per key: 50 ms doubling to 60 s.
+/// Exponential backoff per key: 50 ms doubling to 10 s. The cap is low
+/// because a failure here is usually transient (an API hiccup) and the
+/// resync is the only other thing that would retry the key.
 fn backoff(failures: u32) -> Duration {
     let ms = 50u64.saturating_mul(1u64 << failures.min(20));
-    Duration::from_millis(ms.min(60_000))
+    Duration::from_millis(ms.min(10_000))
 }
 
 impl Queue {
@@ -175,6 +177,6 @@ mod tests {
         q.add_at(key("late"), Instant::now());
         assert_eq!(q.next().await, key("late"));
         assert_eq!(backoff(1), Duration::from_millis(100));
-        assert_eq!(backoff(30), Duration::from_secs(60));
+        assert_eq!(backoff(30), Duration::from_secs(10));
     }
 }
