@@ -16,6 +16,9 @@
 use kbind_policy_sdk::*;
 
 const RANGE: &str = "range";
+/// How soon to plan again when bindings were skipped because an upgrade
+/// was running on them.
+const BUSY_RECHECK_MS: u64 = 5_000;
 /// Per-binding (or per-request) override of the `range` setting.
 pub const RANGE_ANNOTATION: &str = "kbind.io/upgrade-range";
 /// Lets a user edit a binding to a lower version.
@@ -131,8 +134,14 @@ impl Policy for SemverAuto {
         let default_range = configured_range(&input.settings)?;
         let mut upgrades = Vec::new();
         let mut notes = Vec::new();
+        let mut busy = 0usize;
         for binding in &input.bindings {
-            if binding.version == LATEST || binding.state == UpgradeState::InProgress {
+            if binding.version == LATEST {
+                continue;
+            }
+            if binding.state == UpgradeState::InProgress {
+                // Left alone now, but not forgotten: ask to be asked again.
+                busy += 1;
                 continue;
             }
             let (range, note) = range_for(binding, default_range);
@@ -159,9 +168,15 @@ impl Policy for SemverAuto {
             reason.push_str("; ");
             reason.push_str(&note);
         }
+        if busy > 0 {
+            reason.push_str(&format!(
+                "; {busy} binding(s) with an upgrade running, checked again in {}s",
+                BUSY_RECHECK_MS / 1000
+            ));
+        }
         Ok(UpgradePlan {
             upgrades,
-            recheck_after_ms: None,
+            recheck_after_ms: (busy > 0).then_some(BUSY_RECHECK_MS),
             reason,
         })
     }
@@ -339,6 +354,11 @@ mod tests {
             ],
         );
         assert!(p.upgrades.is_empty());
+        assert_eq!(
+            p.recheck_after_ms,
+            Some(BUSY_RECHECK_MS),
+            "a running binding is checked again, not forgotten"
+        );
     }
 
     #[test]
