@@ -20,6 +20,7 @@ struct Rogue {
     id: PolicyId,
     initial: Option<String>,
     upgrades: Vec<Upgrade>,
+    recheck_after_ms: Option<u64>,
     fail_plans: bool,
 }
 
@@ -33,6 +34,7 @@ impl Rogue {
             },
             initial: None,
             upgrades: vec![],
+            recheck_after_ms: None,
             fail_plans: false,
         }
     }
@@ -78,7 +80,7 @@ impl Policy for Rogue {
         }
         decided(UpgradePlan {
             upgrades: self.upgrades.clone(),
-            recheck_after_ms: None,
+            recheck_after_ms: self.recheck_after_ms,
             reason: "rogue".into(),
         })
     }
@@ -200,4 +202,21 @@ fn a_failing_policy_changes_nothing_and_says_why() {
         sim.store.events()
     );
     assert_eq!(binding(&sim, "a").unwrap()["spec"]["version"], "latest");
+}
+
+#[test]
+fn a_recheck_delay_too_large_to_write_means_never() {
+    // 2^62 ms is past year 9999 (RFC 3339 cannot write it: this aborted
+    // the reconcile, found by the policy_answers fuzz target); u64::MAX
+    // read as a signed -1 meant "at once".
+    for delay in [1u64 << 62, u64::MAX] {
+        let mut rogue = Rogue::new();
+        rogue.recheck_after_ms = Some(delay);
+        let sim = run(rogue, &[promise("v0.1.0"), request("a"), promise("v0.2.0")]);
+        let promise = sim.store.get(&ObjKey::new("Promise", "", "redis")).unwrap();
+        assert_eq!(
+            promise["status"]["nextUpgradeCheck"], "9999-12-31T23:59:59Z",
+            "delay {delay}"
+        );
+    }
 }

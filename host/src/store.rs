@@ -77,10 +77,22 @@ pub enum StoreError {
     Invalid(String),
 }
 
-/// RFC 3339 (seconds) of a millisecond timestamp.
+/// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z).
+const MAX_RFC3339_MS: i64 = 253_402_300_799_999;
+
+/// RFC 3339 (seconds) of a millisecond timestamp, clamped to the years
+/// RFC 3339 can write: a policy may ask for a delay of `u64::MAX` ms, and
+/// that must read as "never", not abort the reconcile.
 pub fn rfc3339(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    let ms = ms.clamp(0, MAX_RFC3339_MS) as u64;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `now` plus a delay a policy asked for, saturating instead of wrapping
+/// (`u64::MAX as i64` is -1, which would mean "at once").
+pub fn after_delay(now: i64, delay_ms: u64) -> i64 {
+    now.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX))
 }
 
 /// RFC 7386 JSON merge patch.

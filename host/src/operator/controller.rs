@@ -605,7 +605,8 @@ fn next_timer(key: &WorkKey, view: &planner::View, now: i64) -> Option<Instant> 
     }?;
     let wait = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
     // A little after the due time, so the planner sees it as due.
-    Some(Instant::now() + Duration::from_millis(wait + 10))
+    // A time too far away to represent is never.
+    Instant::now().checked_add(Duration::from_millis(wait.saturating_add(10)))
 }
 
 /// Aborts its tasks when dropped, so a stopped run leaves nothing behind.

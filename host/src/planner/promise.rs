@@ -12,7 +12,7 @@ use super::{Action, Context, View, convert, event};
 use crate::api::{self, LATEST_VERSION, UNVERSIONED, annotations, events, finalizers, labels};
 use crate::contract::{PlanInput, PlanTrigger, SpecChangeInput};
 use crate::naming;
-use crate::store::{ObjKey, merge_patch_diff, rfc3339};
+use crate::store::{ObjKey, after_delay, merge_patch_diff, rfc3339};
 
 pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     if let Some((key, promise, deleting)) = &view.promise {
@@ -564,7 +564,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                 ));
             }
             if let Some(ms) = plan.recheck_after_ms {
-                next_check = json!(rfc3339(view.now.saturating_add(ms as i64)));
+                next_check = json!(rfc3339(after_delay(view.now, ms)));
             }
         }
         Err(err) => out.push(event(key, true, events::POLICY_FAILED, err.to_string())),

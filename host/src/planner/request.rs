@@ -18,7 +18,7 @@ use crate::api::{
 };
 use crate::contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
 use crate::naming;
-use crate::store::{ObjKey, rfc3339};
+use crate::store::{ObjKey, after_delay, rfc3339};
 
 const TRIGGER_LABELS: [&str; 2] = [labels::MANUAL_RECONCILIATION, labels::RUN_FROM_START];
 
@@ -709,7 +709,7 @@ fn after_failure(
         Ok(d) => match d.value.action {
             FailureAction::Hold => {}
             FailureAction::RetryAfter(ms) => {
-                let at = rfc3339(view.now.saturating_add(ms as i64));
+                let at = rfc3339(after_delay(view.now, ms));
                 out.push(Action::Patch {
                     key: key.clone(),
                     patch: json!({"metadata": {"annotations": {annotations::RETRY_AT: at}}}),
