@@ -173,6 +173,7 @@ async fn run(n: usize) {
     let deadline = Duration::from_secs(60 + n as u64 / 10);
     let converged = applied(&bindings, n, "v1.0.0", deadline).await;
     let converge = started.elapsed();
+    let converge_rss = peak_rss_mib(&child);
     let before = metrics(&addr);
     let upgrade_started = Instant::now();
     promises
@@ -187,6 +188,28 @@ async fn run(n: usize) {
     let upgrade = upgrade_started.elapsed();
     let after = metrics(&addr);
     let rss = peak_rss_mib(&child);
+    if std::env::var_os("DUMP").is_some() {
+        let b = bindings.list(&ListParams::default()).await.unwrap();
+        std::fs::write(
+            "/tmp/sample-binding.json",
+            serde_json::to_string(&b.items[0]).unwrap(),
+        )
+        .unwrap();
+        let r = requests.list(&ListParams::default()).await.unwrap();
+        std::fs::write(
+            "/tmp/sample-request.json",
+            serde_json::to_string(&r.items[0]).unwrap(),
+        )
+        .unwrap();
+        let jobs: Api<DynamicObject> =
+            Api::all_with(client.clone(), &ar("batch", "v1", "Job", "jobs"));
+        let j = jobs.list(&ListParams::default()).await.unwrap();
+        std::fs::write(
+            "/tmp/sample-job.json",
+            serde_json::to_string(&j.items[0]).unwrap(),
+        )
+        .unwrap();
+    }
     let _ = child.kill();
     let _ = child.wait();
 
@@ -200,7 +223,7 @@ async fn run(n: usize) {
         "requests={n} created_in={:.2}s converged={converged} converge={:.2}s upgraded={upgraded} upgrade={:.2}s \
          reconciles={reconciles} writes={writes} reconcile_time={reconcile_s:.2}s policy_time={policy_s:.3}s \
          policy_share_of_reconcile={:.2}% policy_share_of_wall={:.2}% upgrade_policy_time={upgrade_policy_s:.3}s \
-         operator_peak_rss={rss:.0}MiB",
+         operator_peak_rss={rss:.0}MiB (after converging: {converge_rss:.0}MiB)",
         created.as_secs_f64(),
         converge.as_secs_f64(),
         upgrade.as_secs_f64(),

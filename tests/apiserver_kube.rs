@@ -362,3 +362,78 @@ async fn a_streaming_list_watcher_gets_the_initial_state_and_changes() {
     .await;
     handle.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_list_is_one_snapshot_and_a_watch_from_it_replays_changes_between_pages() {
+    let (_running, client) = start().await;
+    let bindings: Api<ResourceBinding> = Api::namespaced(client, "default");
+    for name in ["a", "b", "c", "d"] {
+        bindings
+            .create(&PostParams::default(), &binding(name, "v1"))
+            .await
+            .unwrap();
+    }
+    let page = |token: Option<String>| {
+        let mut params = kube::api::ListParams::default().limit(2);
+        if let Some(token) = token {
+            params = params.continue_token(&token);
+        }
+        params
+    };
+    let first = bindings.list(&page(None)).await.unwrap();
+    let names = |l: &kube::api::ObjectList<ResourceBinding>| {
+        l.items.iter().map(|b| b.name_any()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), ["a", "b"]);
+    let snapshot = first.metadata.resource_version.clone().unwrap();
+    // Between the pages: an object already listed changes, and one is
+    // deleted (an offset into the live list would now skip "c").
+    bindings
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": "v2"}})),
+        )
+        .await
+        .unwrap();
+    bindings
+        .delete("b", &DeleteParams::default())
+        .await
+        .unwrap();
+    let second = bindings
+        .list(&page(first.metadata.continue_.clone()))
+        .await
+        .unwrap();
+    assert_eq!(names(&second), ["c", "d"], "nothing skipped");
+    assert_eq!(
+        second.metadata.resource_version.as_deref(),
+        Some(snapshot.as_str()),
+        "every page reports the first page's version"
+    );
+    // A watch from the list's version sees what changed while it paged.
+    let params = kube::api::WatchParams::default().timeout(2);
+    let mut stream = bindings.watch(&params, &snapshot).await.unwrap().boxed();
+    let mut seen = Vec::new();
+    while let Some(Ok(event)) = stream.next().await {
+        match event {
+            kube::api::WatchEvent::Modified(b) => {
+                seen.push(format!("modified {} {}", b.name_any(), b.spec.version))
+            }
+            kube::api::WatchEvent::Deleted(b) => seen.push(format!("deleted {}", b.name_any())),
+            _ => {}
+        }
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen, ["modified a v2", "deleted b"]);
+    // A malformed token is refused, not read as "from the start".
+    let err = bindings
+        .list(&page(Some("garbage".into())))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(e) if e.code == 400),
+        "{err}"
+    );
+}

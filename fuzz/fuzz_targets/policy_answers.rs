@@ -182,7 +182,7 @@ fuzz_target!(|data: &[u8]| {
         request("b"),
         promise("v0.2.0", "a:2"),
     ];
-    let mut step = |sim: &mut Simulation, object: Value| {
+    let step = |sim: &mut Simulation, object: Value| {
         if sim.store.apply(object, false).is_ok() {
             // A scripted policy may flap forever; that ends the run, it is
             // not a host bug. Panics are.

@@ -502,30 +502,76 @@ fn list(
 ) -> Result<Value, ApiError> {
     let (labels, fields) = selectors(r, query)?;
     let mut items = store.list(r, &target.namespace, &labels, &fields);
-    let offset: usize = query
-        .get("continue")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    // Every page of a list reports the first page's resourceVersion, and a
+    // page starts after the last object of the one before (not at an offset,
+    // which creations and deletions shift). A watch started from the list
+    // then replays whatever changed while it was paged; reporting each
+    // page's own version lost those changes (a client's cache missed
+    // updates made during a relist).
+    let (rv, after) = match query.get("continue") {
+        None => (store.resource_version(), None),
+        Some(token) => {
+            let (rv, after) = parse_continue(token)?;
+            if store.changes_since(r, rv).is_none() {
+                return Err(ApiError::new(
+                    410,
+                    "Expired",
+                    "the provided continue parameter is too old; list again",
+                ));
+            }
+            (rv, Some(after))
+        }
+    };
+    if let Some(after) = &after {
+        items.retain(|o| object_position(o) > (after.0.as_str(), after.1.as_str()));
+    }
+    items.sort_by(|a, b| object_position(a).cmp(&object_position(b)));
     let limit: usize = query
         .get("limit")
         .and_then(|l| l.parse().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
-    let total = items.len();
-    items = items.into_iter().skip(offset).take(limit).collect();
-    let next = offset.saturating_add(items.len());
-    let rv = store.resource_version();
+    let remaining = items.len().saturating_sub(limit);
+    items.truncate(limit);
     if table::wants_table(accept) {
         return Ok(table::table(r, &items, rv));
     }
     let mut metadata = json!({"resourceVersion": rv.to_string()});
-    if next < total {
-        metadata["continue"] = json!(next.to_string());
-        metadata["remainingItemCount"] = json!(total - next);
+    if remaining > 0
+        && let Some(last) = items.last()
+    {
+        let (namespace, name) = object_position(last);
+        metadata["continue"] = json!(format!("{rv}/{namespace}/{name}"));
+        metadata["remainingItemCount"] = json!(remaining);
     }
     Ok(
         json!({"kind": format!("{}List", r.kind), "apiVersion": r.group_version(), "metadata": metadata, "items": items}),
     )
+}
+
+/// Where an object sits in list order: (namespace, name).
+fn object_position(o: &Value) -> (&str, &str) {
+    let field = |f: &str| {
+        o.pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    (field("namespace"), field("name"))
+}
+
+/// A continue token: `<resourceVersion>/<namespace>/<name>` of the first
+/// page's version and the last object returned.
+fn parse_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
+    let mut parts = token.splitn(3, '/');
+    let rv = parts.next().and_then(|rv| rv.parse::<u64>().ok());
+    match (rv, parts.next(), parts.next()) {
+        (Some(rv), Some(namespace), Some(name)) => Ok((rv, (namespace.into(), name.into()))),
+        _ => Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!("invalid continue token {token:?}"),
+        )),
+    }
 }
 
 fn patch(

@@ -1,5 +1,6 @@
 //! Command-line interface: arguments, dispatch, exit codes.
 
+mod allocator;
 mod args;
 mod operator;
 mod output;
@@ -114,8 +115,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Test(args) => run_test(&cli.global, args),
         Command::Simulate(args) => run_simulate(&cli.global, args),
         Command::Bench(args) => run_bench(&cli.global, args),
-        Command::Sandbox(args) => run_sandbox(&cli.global, args),
-        Command::Operator(args) => operator::run_operator(&cli.global, args),
+        Command::Sandbox(args) => {
+            allocator::one_arena();
+            run_sandbox(&cli.global, args)
+        }
+        Command::Operator(args) => {
+            allocator::one_arena();
+            operator::run_operator(&cli.global, args)
+        }
         Command::Crds => {
             let yaml = kbind::api::crds_yaml()
                 .map_err(|e| Failure::environment(format!("cannot render the CRDs: {e}")))?;

@@ -4,14 +4,16 @@
 //! map per kind with no secondary index; reconciling one request out of
 //! 10,000 needs the index, so the watches feed this cache instead.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{PromiseSpec, RequestKind, labels};
 use crate::naming;
-use crate::planner::View;
-use crate::store::{ObjKey, Store};
+use crate::planner::{ObjectSource, View};
+use crate::store::ObjKey;
 
 /// What the operator reconciles: a promise (its revisions, marker, deletion
 /// and upgrade planning) or one request with its bindings and workflows.
@@ -48,9 +50,51 @@ pub const CRD: &str = "CustomResourceDefinition";
 
 type Member = (String, String, String);
 
+/// One cached object. Promises, revisions and CRDs are few and read by
+/// every reconcile, so they stay parsed. Requests, bindings and Jobs are thousands and read only when
+/// their own view is built, so they are kept as JSON text: a `Value` tree
+/// is ~8x the size of its JSON, and at 10,000 requests the trees alone were
+/// ~200 MiB.
+struct Entry {
+    object: Stored,
+    /// The request it belongs to, as indexed when it was stored.
+    member: Option<Member>,
+    resource_version: Box<str>,
+}
+
+enum Stored {
+    Tree(Value),
+    Text(Box<str>),
+}
+
+impl Entry {
+    fn new(key: &ObjKey, object: Value, member: Option<Member>) -> Self {
+        let resource_version = str_at(&object, "/metadata/resourceVersion")
+            .unwrap_or_default()
+            .into();
+        let object = match key.kind.as_str() {
+            PROMISE | REVISION | CRD => Stored::Tree(object),
+            // Serializing a Value cannot fail (its keys are strings).
+            _ => Stored::Text(object.to_string().into_boxed_str()),
+        };
+        Self {
+            object,
+            member,
+            resource_version,
+        }
+    }
+
+    fn value(&self) -> Option<Cow<'_, Value>> {
+        match &self.object {
+            Stored::Tree(v) => Some(Cow::Borrowed(v)),
+            Stored::Text(json) => serde_json::from_str(json).ok().map(Cow::Owned),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Cache {
-    objects: HashMap<ObjKey, Value>,
+    objects: HashMap<ObjKey, Entry>,
     by_kind: HashMap<String, BTreeSet<ObjKey>>,
     /// (promise, namespace, resource label) -> requests, bindings, Jobs.
     members: HashMap<Member, BTreeSet<ObjKey>>,
@@ -76,22 +120,28 @@ fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
 
 /// The request kind a Promise object serves, from `spec.api`.
 pub fn request_kind_of(promise: &Value) -> Option<RequestKind> {
-    serde_json::from_value::<PromiseSpec>(promise.get("spec")?.clone())
+    PromiseSpec::deserialize(promise.get("spec")?)
         .ok()?
         .request_kind()
 }
 
 impl Cache {
-    pub fn get(&self, key: &ObjKey) -> Option<&Value> {
-        self.objects.get(key)
+    /// An object as last seen (parsed again if it is kept as text).
+    pub fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>> {
+        self.objects.get(key)?.value()
     }
 
-    pub fn list<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Value> + 'a {
+    /// The resourceVersion an object was last seen at.
+    pub fn resource_version(&self, key: &ObjKey) -> Option<&str> {
+        self.objects.get(key).map(|e| &*e.resource_version)
+    }
+
+    pub fn list<'a>(&'a self, kind: &str) -> impl Iterator<Item = Cow<'a, Value>> + 'a {
         self.by_kind
             .get(kind)
             .into_iter()
             .flatten()
-            .filter_map(|k| self.objects.get(k))
+            .filter_map(|k| self.get(k))
     }
 
     pub fn len(&self) -> usize {
@@ -138,7 +188,11 @@ impl Cache {
         let Some(old) = self.objects.get(key) else {
             return;
         };
-        if let Some(member) = self.member_of(key, old)
+        let served_kind = match &old.object {
+            Stored::Tree(v) if key.kind == PROMISE => request_kind_of(v),
+            _ => None,
+        };
+        if let Some(member) = old.member.clone()
             && let Some(set) = self.members.get_mut(&member)
         {
             set.remove(key);
@@ -149,8 +203,7 @@ impl Cache {
                 }
             }
         }
-        if key.kind == PROMISE
-            && let Some(kind) = request_kind_of(old)
+        if let Some(kind) = served_kind
             && self.promise_of_kind.get(&kind.kind) == Some(&key.name)
         {
             self.promise_of_kind.remove(&kind.kind);
@@ -162,39 +215,52 @@ impl Cache {
         let Some(key) = ObjKey::of(&object) else {
             return Vec::new();
         };
-        let mut wake = Vec::new();
-        if let Some(old) = self.objects.get(&key) {
-            wake.extend(self.wake_for(&key, &old.clone()));
-        }
+        let mut wake = self.wake_for_stored(&key);
         self.unindex(&key);
         if key.kind == PROMISE
             && let Some(kind) = request_kind_of(&object)
         {
             self.promise_of_kind.insert(kind.kind, key.name.clone());
         }
-        if let Some(member) = self.member_of(&key, &object) {
+        let member = self.member_of(&key, &object);
+        if let Some(member) = &member {
             self.requests_of
                 .entry(member.0.clone())
                 .or_default()
                 .insert((member.1.clone(), member.2.clone()));
-            self.members.entry(member).or_default().insert(key.clone());
+            self.members
+                .entry(member.clone())
+                .or_default()
+                .insert(key.clone());
         }
         self.by_kind
             .entry(key.kind.clone())
             .or_default()
             .insert(key.clone());
-        self.objects.insert(key.clone(), object);
-        let object = self.objects[&key].clone();
-        wake.extend(self.wake_for(&key, &object));
+        wake.extend(self.wake_for(&key, &object, member.clone()));
+        self.objects
+            .insert(key.clone(), Entry::new(&key, object, member));
         wake
+    }
+
+    /// What the stored version of an object wakes (it is being replaced or
+    /// removed).
+    fn wake_for_stored(&self, key: &ObjKey) -> Vec<WorkKey> {
+        let Some(old) = self.objects.get(key) else {
+            return Vec::new();
+        };
+        match &old.object {
+            Stored::Tree(v) => self.wake_for(key, v, old.member.clone()),
+            Stored::Text(_) => self.wake_for(key, &Value::Null, old.member.clone()),
+        }
     }
 
     /// Forgets a deleted object. Returns the keys to wake.
     pub fn remove(&mut self, key: &ObjKey) -> Vec<WorkKey> {
-        let Some(old) = self.objects.get(key).cloned() else {
+        if !self.objects.contains_key(key) {
             return Vec::new();
-        };
-        let wake = self.wake_for(key, &old);
+        }
+        let wake = self.wake_for_stored(key);
         self.unindex(key);
         self.objects.remove(key);
         if let Some(set) = self.by_kind.get_mut(&key.kind) {
@@ -224,8 +290,9 @@ impl Cache {
         wake
     }
 
-    /// Which reconciles a change to this object affects.
-    fn wake_for(&self, key: &ObjKey, object: &Value) -> Vec<WorkKey> {
+    /// Which reconciles a change to this object affects. `object` is read
+    /// only for promises, revisions and CRDs; a member's request is given.
+    fn wake_for(&self, key: &ObjKey, object: &Value, member: Option<Member>) -> Vec<WorkKey> {
         match key.kind.as_str() {
             PROMISE => vec![WorkKey::Promise(key.name.clone())],
             // The latest marker, the set of versions and revision deletion
@@ -246,7 +313,7 @@ impl Cache {
                     .unwrap_or_default()
             }
             _ => {
-                let Some((promise, namespace, label)) = self.member_of(key, object) else {
+                let Some((promise, namespace, label)) = member else {
                     return Vec::new();
                 };
                 let mut keys = Vec::new();
@@ -269,10 +336,10 @@ impl Cache {
     fn promise_is_deleting_something(&self, promise: &str) -> bool {
         let deleting = |v: &Value| v.pointer("/metadata/deletionTimestamp").is_some();
         self.get(&ObjKey::new(PROMISE, "", promise))
-            .is_some_and(deleting)
+            .is_some_and(|p| deleting(&p))
             || self
                 .list(REVISION)
-                .any(|r| str_at(r, "/spec/promiseRef/name") == Some(promise) && deleting(r))
+                .any(|r| str_at(&r, "/spec/promiseRef/name") == Some(promise) && deleting(&r))
     }
 
     /// Every request key of a promise (requests, or bindings and Jobs left
@@ -294,11 +361,11 @@ impl Cache {
     pub fn all_keys(&self) -> Vec<WorkKey> {
         let mut promises: BTreeSet<String> = self
             .list(PROMISE)
-            .filter_map(|p| str_at(p, "/metadata/name").map(str::to_string))
+            .filter_map(|p| str_at(&p, "/metadata/name").map(str::to_string))
             .collect();
         promises.extend(
             self.list(REVISION)
-                .filter_map(|r| str_at(r, "/spec/promiseRef/name").map(str::to_string)),
+                .filter_map(|r| str_at(&r, "/spec/promiseRef/name").map(str::to_string)),
         );
         promises.extend(self.requests_of.keys().cloned());
         let mut keys = Vec::new();
@@ -312,16 +379,14 @@ impl Cache {
     /// The request kind of a promise, from the Promise or its revisions.
     pub fn request_kind(&self, promise: &str) -> Option<RequestKind> {
         self.get(&ObjKey::new(PROMISE, "", promise))
-            .and_then(request_kind_of)
+            .and_then(|p| request_kind_of(&p))
             .or_else(|| {
                 self.list(REVISION)
                     .filter(|r| str_at(r, "/spec/promiseRef/name") == Some(promise))
                     .find_map(|r| {
-                        serde_json::from_value::<PromiseSpec>(
-                            r.pointer("/spec/promiseSpec")?.clone(),
-                        )
-                        .ok()?
-                        .request_kind()
+                        PromiseSpec::deserialize(r.pointer("/spec/promiseSpec")?)
+                            .ok()?
+                            .request_kind()
                     })
             })
     }
@@ -335,45 +400,49 @@ impl Cache {
             None => true,
             Some(kind) => {
                 let crd = ObjKey::new(CRD, "", &format!("{}.{}", kind.plural, kind.group));
-                self.is_synced(&kind.kind) || self.get(&crd).is_none()
+                self.is_synced(&kind.kind) || !self.objects.contains_key(&crd)
             }
         }
     }
 
-    fn common(&self, store: &mut Store, promise: &str) {
-        if let Some(p) = self.get(&ObjKey::new(PROMISE, "", promise)) {
-            store.insert_observed(p.clone());
-        }
-        for r in self
-            .list(REVISION)
-            .filter(|r| str_at(r, "/spec/promiseRef/name") == Some(promise))
-        {
-            store.insert_observed(r.clone());
-        }
+    /// The promise, its revisions and its request kind's CRD.
+    fn common(&self, promise: &str) -> Vec<ObjKey> {
+        let mut keys = vec![ObjKey::new(PROMISE, "", promise)];
+        keys.extend(
+            self.by_kind
+                .get(REVISION)
+                .into_iter()
+                .flatten()
+                .filter(|k| {
+                    self.get(k)
+                        .is_some_and(|r| str_at(&r, "/spec/promiseRef/name") == Some(promise))
+                })
+                .cloned(),
+        );
         if let Some(kind) = self.request_kind(promise) {
-            let crd = ObjKey::new(CRD, "", &format!("{}.{}", kind.plural, kind.group));
-            if let Some(c) = self.get(&crd) {
-                store.insert_observed(c.clone());
-            }
+            keys.push(ObjKey::new(
+                CRD,
+                "",
+                &format!("{}.{}", kind.plural, kind.group),
+            ));
         }
+        keys
     }
 
-    /// The planner's input for a whole promise, and the objects it was
-    /// built from (their resourceVersions guard the writes).
-    pub fn promise_view(&self, promise: &str, now: i64) -> (View, Store) {
-        let mut store = Store::new(now);
-        self.common(&mut store, promise);
+    fn member_keys<'a>(&'a self, member: &Member) -> impl Iterator<Item = &'a ObjKey> + 'a {
+        self.members.get(member).into_iter().flatten()
+    }
+
+    /// The planner's input for a whole promise (its requests and bindings,
+    /// not their Jobs), and the resourceVersion of every object it was
+    /// built from (they guard the writes).
+    pub fn promise_view(&self, promise: &str, now: i64) -> (View, Guards) {
+        let mut keys = self.common(promise);
         for (namespace, label) in self.requests_of.get(promise).into_iter().flatten() {
             let member = (promise.to_string(), namespace.clone(), label.clone());
-            for key in self.members.get(&member).into_iter().flatten() {
-                if key.kind != JOB
-                    && let Some(o) = self.objects.get(key)
-                {
-                    store.insert_observed(o.clone());
-                }
-            }
+            keys.extend(self.member_keys(&member).filter(|k| k.kind != JOB).cloned());
         }
-        (View::build(&store, promise), store)
+        self.view(promise, keys, now)
     }
 
     /// The planner's input for one request: the promise, its revisions, the
@@ -384,20 +453,64 @@ impl Cache {
         namespace: &str,
         label: &str,
         now: i64,
-    ) -> (View, Store) {
-        let mut store = Store::new(now);
-        self.common(&mut store, promise);
+    ) -> (View, Guards) {
+        let mut keys = self.common(promise);
         let member = (
             promise.to_string(),
             namespace.to_string(),
             label.to_string(),
         );
-        for key in self.members.get(&member).into_iter().flatten() {
-            if let Some(o) = self.objects.get(key) {
-                store.insert_observed(o.clone());
+        keys.extend(self.member_keys(&member).cloned());
+        self.view(promise, keys, now)
+    }
+
+    fn view(&self, promise: &str, keys: Vec<ObjKey>, now: i64) -> (View, Guards) {
+        let selection = Selection {
+            cache: self,
+            keys,
+            now,
+        };
+        let view = View::build(&selection, promise);
+        let guards = selection
+            .keys
+            .iter()
+            .filter_map(|k| Some((k.clone(), self.resource_version(k)?.to_string())))
+            .collect();
+        (view, guards)
+    }
+}
+
+/// The resourceVersion of every object a view was built from.
+pub type Guards = HashMap<ObjKey, String>;
+
+/// Some of the cache's objects, read by [`View::build`] one at a time: a
+/// promise's view covers every binding and request, and parsing them all
+/// into one store first cost ~150 MiB at 10,000 requests.
+struct Selection<'a> {
+    cache: &'a Cache,
+    keys: Vec<ObjKey>,
+    now: i64,
+}
+
+impl ObjectSource for Selection<'_> {
+    fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>> {
+        if self.keys.contains(key) {
+            self.cache.get(key)
+        } else {
+            None
+        }
+    }
+
+    fn each(&self, kind: &str, f: &mut dyn FnMut(&Value)) {
+        for key in self.keys.iter().filter(|k| k.kind == kind) {
+            if let Some(object) = self.cache.get(key) {
+                f(&object);
             }
         }
-        (View::build(&store, promise), store)
     }
 }
 

@@ -27,7 +27,7 @@ use super::metrics::{ErrorLabels, KindLabel, Metrics};
 use super::policy::PolicySlot;
 use crate::api::annotations;
 use crate::planner::{self, Action, Context};
-use crate::store::{ObjKey, Store};
+use crate::store::ObjKey;
 
 /// How long a reconcile waits for the cache to show its own last writes
 /// before it trusts the cache anyway (a write superseded by someone
@@ -326,12 +326,12 @@ impl Controller {
             let cache = self.cache_read();
             let kinds: HashSet<String> = cache
                 .list(cache::PROMISE)
-                .filter_map(cache::request_kind_of)
+                .filter_map(|p| cache::request_kind_of(&p))
                 .map(|k| k.kind)
                 .collect();
             cache
                 .list(cache::CRD)
-                .filter_map(request_resource)
+                .filter_map(|c| request_resource(&c))
                 .filter(|(kind, _)| kinds.contains(kind))
                 .collect()
         };
@@ -415,15 +415,12 @@ impl Controller {
         };
         let cache = self.cache_read();
         let seen = exp.writes.iter().all(|w| {
-            let Some(current) = cache.get(&w.key) else {
+            let Some(seen) = cache.resource_version(&w.key) else {
                 return !w.created;
             };
             match &w.resource_version {
                 None => false,
-                Some(rv) => current
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    .is_some_and(|seen| rv_reached(seen, rv)),
+                Some(rv) => rv_reached(seen, rv),
             }
         });
         if seen || Instant::now() >= exp.deadline {
@@ -447,7 +444,7 @@ impl Controller {
         let started = Instant::now();
         let now = now_millis();
         let policy = self.slot.current();
-        let (view, store) = {
+        let (view, guards) = {
             let cache = self.cache_read();
             let promise = match key {
                 WorkKey::Promise(p) | WorkKey::Request { promise: p, .. } => p,
@@ -461,7 +458,7 @@ impl Controller {
                         &format!("{}.{}", k.plural, k.group),
                     ))
                 })
-                .and_then(request_resource)
+                .and_then(|c| request_resource(&c))
             {
                 executor.register(&kind, ar, namespaced);
             }
@@ -488,7 +485,11 @@ impl Controller {
             .reconciles
             .get_or_create(&KindLabel { kind })
             .inc();
-        let (written, outcome) = execute_plan(executor, &store, &actions).await;
+        // A promise's plan for 10,000 bindings takes seconds to write; the
+        // view it was planned from is not kept alive that long.
+        let timer = next_timer(key, &view, now);
+        drop(view);
+        let (written, outcome) = execute_plan(executor, guards, &actions).await;
         self.metrics
             .reconcile_seconds
             .get_or_create(&KindLabel { kind })
@@ -516,7 +517,7 @@ impl Controller {
                 );
         }
         outcome.map_err(|error| ReconcileError { error, progressed })?;
-        Ok(next_timer(key, &view, now))
+        Ok(timer)
     }
 
     /// Reconciles a key at once (tests and the `--once` path use it).
@@ -546,21 +547,15 @@ fn kind_label(key: &WorkKey) -> &'static str {
 /// left it.
 async fn execute_plan(
     executor: &mut KubeExecutor,
-    store: &Store,
+    // The resourceVersion of every object as the plan saw it.
+    mut versions: cache::Guards,
     actions: &[Action],
 ) -> (Vec<Written>, Result<(), ExecError>) {
-    let mut versions: HashMap<ObjKey, String> = HashMap::new();
     let mut written = Vec::new();
     for action in actions {
         let guard = match action {
             Action::Patch { key, .. } | Action::PatchStatus { key, .. } => {
-                versions.get(key).cloned().or_else(|| {
-                    store
-                        .get(key)
-                        .and_then(|o| o.pointer("/metadata/resourceVersion"))
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
+                versions.get(key).cloned()
             }
             _ => None,
         };

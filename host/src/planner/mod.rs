@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::policy::Policy;
 use crate::store::ObjKey;
-pub use view::View;
+pub use view::{ObjectSource, View};
 
 /// One change to make.
 #[derive(Clone, Debug, PartialEq)]

@@ -2,8 +2,10 @@
 //! and workflow Jobs, read from any object source (the in-memory store in
 //! `simulate` and tests, reflectors in the operator).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{self, Promise, PromiseRevision, ResourceBinding, labels};
@@ -67,6 +69,29 @@ pub struct JobObj {
 
 pub const JOB_KIND: &str = "Job";
 
+/// Where a view is read from: the in-memory [`Store`], or the operator's
+/// cache, which keeps most objects as text and parses each one only while
+/// the view takes what it needs from it.
+pub trait ObjectSource {
+    /// The current time, milliseconds since the epoch.
+    fn now(&self) -> i64;
+    fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>>;
+    /// Calls `f` with every object of `kind`.
+    fn each(&self, kind: &str, f: &mut dyn FnMut(&Value));
+}
+
+impl ObjectSource for Store {
+    fn now(&self) -> i64 {
+        self.now
+    }
+    fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>> {
+        Store::get(self, key).map(Cow::Borrowed)
+    }
+    fn each(&self, kind: &str, f: &mut dyn FnMut(&Value)) {
+        self.list(kind).for_each(f);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct View {
     pub now: i64,
@@ -128,34 +153,35 @@ impl View {
         names
     }
 
-    pub fn build(store: &Store, promise_name: &str) -> Self {
-        let promise = store
+    pub fn build(source: &(impl ObjectSource + ?Sized), promise_name: &str) -> Self {
+        let promise = source
             .get(&ObjKey::new("Promise", "", promise_name))
             .and_then(|v| {
-                let deleting = is_deleting(v);
-                serde_json::from_value::<Promise>(v.clone())
+                let deleting = is_deleting(&v);
+                Promise::deserialize(&*v)
                     .ok()
                     .map(|p| (ObjKey::new("Promise", "", promise_name), p, deleting))
             });
-        let revisions: Vec<PromiseRevision> = store
-            .list("PromiseRevision")
-            .filter(|r| {
-                r.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
-            })
-            .filter_map(|r| serde_json::from_value(r.clone()).ok())
-            .collect();
+        let mut revisions: Vec<PromiseRevision> = Vec::new();
+        source.each("PromiseRevision", &mut |r| {
+            if r.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
+                && let Ok(r) = PromiseRevision::deserialize(r)
+            {
+                revisions.push(r);
+            }
+        });
         let request_kind = promise
             .as_ref()
             .and_then(|(_, p, _)| p.spec.request_kind())
             .or_else(|| {
                 revisions.iter().find_map(|r| {
-                    serde_json::from_value::<api::PromiseSpec>(r.spec.promise_spec.clone())
+                    api::PromiseSpec::deserialize(&r.spec.promise_spec)
                         .ok()
                         .and_then(|s| s.request_kind())
                 })
             });
         let request_api_installed = request_kind.as_ref().is_some_and(|k| {
-            store
+            source
                 .get(&ObjKey::new(
                     "CustomResourceDefinition",
                     "",
@@ -163,102 +189,26 @@ impl View {
                 ))
                 .is_some()
         });
-        let requests = request_kind
-            .map(|kind| {
-                store
-                    .list(&kind.kind)
-                    .filter_map(|r| {
-                        Some(RequestObj {
-                            key: ObjKey::of(r)?,
-                            labels: string_map(r.pointer("/metadata/labels")),
-                            annotations: string_map(r.pointer("/metadata/annotations")),
-                            finalizers: r
-                                .pointer("/metadata/finalizers")
-                                .and_then(Value::as_array)
-                                .map(|f| {
-                                    f.iter()
-                                        .filter_map(|s| s.as_str().map(str::to_string))
-                                        .collect()
-                                })
-                                .unwrap_or_default(),
-                            deleting: is_deleting(r),
-                            spec: r.get("spec").cloned().unwrap_or(Value::Null),
-                            promise_version: r
-                                .pointer("/status/promiseVersion")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_string(),
-                            binding_version: r
-                                .pointer("/status/resourceBindingVersion")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_string(),
-                            resource_version: r
-                                .pointer("/metadata/resourceVersion")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_string(),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let bindings = store
-            .list("ResourceBinding")
-            .filter(|b| {
-                b.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
-            })
-            .filter_map(|b| serde_json::from_value(b.clone()).ok())
-            .collect();
-        let jobs = store
-            .list(JOB_KIND)
-            .filter(|j| label_of(j, labels::PROMISE_NAME).as_deref() == Some(promise_name))
-            .filter_map(|j| {
-                let status = j.get("status");
-                let count = |k: &str| {
-                    status
-                        .and_then(|s| s.get(k))
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0)
-                };
-                let phase = if count("succeeded") > 0 {
-                    JobPhase::Succeeded
-                } else if count("failed") > 0 {
-                    let message = status
-                        .and_then(|s| s.get("conditions"))
-                        .and_then(Value::as_array)
-                        .and_then(|c| {
-                            c.iter()
-                                .find_map(|c| c.get("message").and_then(Value::as_str))
-                        })
-                        .unwrap_or("the workflow failed")
-                        .to_string();
-                    JobPhase::Failed(message)
-                } else {
-                    JobPhase::Running
-                };
-                Some(JobObj {
-                    key: ObjKey::of(j)?,
-                    request_label: label_of(j, labels::RESOURCE_NAME)?,
-                    action: label_of(j, labels::WORKFLOW_ACTION)?,
-                    version: label_of(j, labels::JOB_PROMISE_VERSION).unwrap_or_default(),
-                    hash: label_of(j, labels::WORKFLOW_HASH).unwrap_or_default(),
-                    phase,
-                    sequence: j
-                        .pointer("/metadata/annotations/kbind.io~1sequence")
-                        .and_then(Value::as_str)
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0),
-                    trigger: j
-                        .pointer("/metadata/annotations/kbind.io~1trigger")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                })
-            })
-            .collect();
+        let mut requests = Vec::new();
+        if let Some(kind) = request_kind {
+            source.each(&kind.kind, &mut |r| requests.extend(request_obj(r)));
+        }
+        let mut bindings = Vec::new();
+        source.each("ResourceBinding", &mut |b| {
+            if b.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
+                && let Ok(b) = ResourceBinding::deserialize(b)
+            {
+                bindings.push(b);
+            }
+        });
+        let mut jobs = Vec::new();
+        source.each(JOB_KIND, &mut |j| {
+            if label_of(j, labels::PROMISE_NAME).as_deref() == Some(promise_name) {
+                jobs.extend(job_obj(j));
+            }
+        });
         Self {
-            now: store.now,
+            now: source.now(),
             promise_name: promise_name.into(),
             promise,
             revisions,
@@ -268,4 +218,82 @@ impl View {
             request_api_installed,
         }
     }
+}
+
+fn request_obj(r: &Value) -> Option<RequestObj> {
+    Some(RequestObj {
+        key: ObjKey::of(r)?,
+        labels: string_map(r.pointer("/metadata/labels")),
+        annotations: string_map(r.pointer("/metadata/annotations")),
+        finalizers: r
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map(|f| {
+                f.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        deleting: is_deleting(r),
+        spec: r.get("spec").cloned().unwrap_or(Value::Null),
+        promise_version: r
+            .pointer("/status/promiseVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        binding_version: r
+            .pointer("/status/resourceBindingVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        resource_version: r
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+fn job_obj(j: &Value) -> Option<JobObj> {
+    let status = j.get("status");
+    let count = |k: &str| {
+        status
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let phase = if count("succeeded") > 0 {
+        JobPhase::Succeeded
+    } else if count("failed") > 0 {
+        let message = status
+            .and_then(|s| s.get("conditions"))
+            .and_then(Value::as_array)
+            .and_then(|c| {
+                c.iter()
+                    .find_map(|c| c.get("message").and_then(Value::as_str))
+            })
+            .unwrap_or("the workflow failed")
+            .to_string();
+        JobPhase::Failed(message)
+    } else {
+        JobPhase::Running
+    };
+    Some(JobObj {
+        key: ObjKey::of(j)?,
+        request_label: label_of(j, labels::RESOURCE_NAME)?,
+        action: label_of(j, labels::WORKFLOW_ACTION)?,
+        version: label_of(j, labels::JOB_PROMISE_VERSION).unwrap_or_default(),
+        hash: label_of(j, labels::WORKFLOW_HASH).unwrap_or_default(),
+        phase,
+        sequence: j
+            .pointer("/metadata/annotations/kbind.io~1sequence")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        trigger: j
+            .pointer("/metadata/annotations/kbind.io~1trigger")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    })
 }
