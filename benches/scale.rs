@@ -188,28 +188,6 @@ async fn run(n: usize) {
     let upgrade = upgrade_started.elapsed();
     let after = metrics(&addr);
     let rss = peak_rss_mib(&child);
-    if std::env::var_os("DUMP").is_some() {
-        let b = bindings.list(&ListParams::default()).await.unwrap();
-        std::fs::write(
-            "/tmp/sample-binding.json",
-            serde_json::to_string(&b.items[0]).unwrap(),
-        )
-        .unwrap();
-        let r = requests.list(&ListParams::default()).await.unwrap();
-        std::fs::write(
-            "/tmp/sample-request.json",
-            serde_json::to_string(&r.items[0]).unwrap(),
-        )
-        .unwrap();
-        let jobs: Api<DynamicObject> =
-            Api::all_with(client.clone(), &ar("batch", "v1", "Job", "jobs"));
-        let j = jobs.list(&ListParams::default()).await.unwrap();
-        std::fs::write(
-            "/tmp/sample-job.json",
-            serde_json::to_string(&j.items[0]).unwrap(),
-        )
-        .unwrap();
-    }
     let _ = child.kill();
     let _ = child.wait();
 
