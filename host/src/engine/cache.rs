@@ -6,20 +6,23 @@
 //!
 //! Deserializing compiled code runs it natively, so only artifacts this host
 //! wrote are ever loaded: each file carries a header with the key it was
-//! written for and the sha256 of the artifact, the directory is created
+//! written for and a CRC-32 of the artifact, the directory is created
 //! private to the user, and any mismatch (foreign file, truncation, bit rot)
-//! is treated as a miss and overwritten.
+//! is treated as a miss and overwritten. The checksum is against accidents,
+//! not attackers: whoever can write the file can write a matching hash of
+//! any strength next to it, so what keeps attackers out is the directory's
+//! permissions. CRC-32 instead of the sha256 used before took ~150 µs off
+//! every cached load (BENCHMARKS.md).
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-const MAGIC: &[u8; 8] = b"KBINDCW1";
-const HEADER_LEN: usize = 8 + 32 + 8 + 32;
+const MAGIC: &[u8; 8] = b"KBINDCW2";
+const HEADER_LEN: usize = 8 + 32 + 8 + 4;
 
 pub(crate) struct ArtifactCache {
     dir: Option<PathBuf>,
@@ -49,7 +52,7 @@ impl ArtifactCache {
         let artifact = self.verify(&bytes, digest)?;
         // SAFETY: the artifact was produced by `Component::serialize` in this
         // host for this exact key (checked above against the header and the
-        // artifact's own sha256), in a directory private to this user.
+        // artifact's checksum), in a directory private to this user.
         match unsafe { Component::deserialize(engine, artifact) } {
             Ok(component) => Some(component),
             Err(err) => {
@@ -67,7 +70,7 @@ impl ArtifactCache {
             return None;
         }
         let artifact = &bytes[HEADER_LEN..];
-        (Sha256::digest(artifact).as_slice() == &bytes[48..80]).then_some(artifact)
+        (crc32fast::hash(artifact).to_le_bytes() == bytes[48..52]).then_some(artifact)
     }
 
     /// Stores a compiled component. Failures only cost a recompilation next
@@ -91,7 +94,7 @@ impl ArtifactCache {
         file.write_all(MAGIC)?;
         file.write_all(digest)?;
         file.write_all(&self.compat.to_le_bytes())?;
-        file.write_all(&Sha256::digest(&artifact))?;
+        file.write_all(&crc32fast::hash(&artifact).to_le_bytes())?;
         file.write_all(&artifact)?;
         file.persist(path)?;
         Ok(())
