@@ -18,9 +18,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kbind::apiserver::{self, ObjectStore};
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use support::cluster::{ar, promise, request};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use support::cluster::{Env, promise};
 
 fn metrics(addr: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).expect("metrics endpoint");
@@ -88,24 +87,12 @@ async fn applied(
 }
 
 async fn run(n: usize) {
-    let running = apiserver::serve(
-        ([127, 0, 0, 1], 0).into(),
-        apiserver::new_token(),
-        ObjectStore::new(),
-    )
-    .await
-    .expect("server");
+    let env = Env::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
-    running.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let client = support::client_for(&running).await;
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
-    for crd in kbind::api::crds() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("crd");
-    }
+    env.running
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kbind"))
         .args([
             "operator",
@@ -131,52 +118,19 @@ async fn run(n: usize) {
         .expect("metrics address")
         .to_string();
 
-    let promises = Api::<DynamicObject>::all_with(
-        client.clone(),
-        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
-    );
-    let requests = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        "default",
-        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
-    );
-    let bindings = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        "default",
-        &ar(
-            "platform.kratix.io",
-            "v1alpha1",
-            "ResourceBinding",
-            "resourcebindings",
-        ),
-    );
-    let p = serde_json::from_value(promise("v1.0.0")).expect("promise");
-    promises
-        .create(&PostParams::default(), &p)
-        .await
-        .expect("create promise");
-    while requests
-        .list(&ListParams::default().limit(1))
-        .await
-        .is_err()
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    env.install("v1.0.0").await;
     let started = Instant::now();
     for i in 0..n {
-        requests
-            .create(&PostParams::default(), &request(&format!("r{i:05}")))
-            .await
-            .expect("create request");
+        env.create(&format!("r{i:05}")).await;
     }
     let created = started.elapsed();
     let deadline = Duration::from_secs(60 + n as u64 / 10);
-    let converged = applied(&bindings, n, "v1.0.0", deadline).await;
+    let converged = applied(&env.bindings, n, "v1.0.0", deadline).await;
     let converge = started.elapsed();
     let converge_rss = peak_rss_mib(&child);
     let before = metrics(&addr);
     let upgrade_started = Instant::now();
-    promises
+    env.promises
         .patch(
             "redis",
             &PatchParams::default(),
@@ -184,7 +138,7 @@ async fn run(n: usize) {
         )
         .await
         .expect("publish");
-    let upgraded = converged && applied(&bindings, n, "v1.1.0", deadline).await;
+    let upgraded = converged && applied(&env.bindings, n, "v1.1.0", deadline).await;
     let upgrade = upgrade_started.elapsed();
     let after = metrics(&addr);
     let rss = peak_rss_mib(&child);

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use kbind::apiserver::{Faults, ObjectStore};
 use kbind::operator::{OperatorOptions, SimulatedRunner};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use support::cluster::{Env, promise, request};
+use support::cluster::{Env, promise};
 use support::{Operator, eventually};
 
 const REQUESTS: usize = 30;
@@ -35,7 +35,7 @@ fn semver_auto() -> Arc<dyn kbind::policy::Policy> {
 }
 
 async fn start(env: &Env) -> Operator {
-    let client = support::client_as(&env._running, "operator").await;
+    let client = support::client_as(&env.running, "operator").await;
     support::start_operator(
         client,
         semver_auto(),
@@ -93,20 +93,9 @@ async fn wave(
     kill_after: Option<Duration>,
 ) -> Vec<(String, Value, Value, Vec<String>)> {
     let mut op = start(env).await;
-    let p = serde_json::from_value(promise("v1.0.0")).unwrap();
-    env.promises
-        .create(&PostParams::default(), &p)
-        .await
-        .unwrap();
-    eventually("the request CRD", || async {
-        env.requests.list(&ListParams::default()).await.ok()
-    })
-    .await;
+    env.install("v1.0.0").await;
     for n in names {
-        env.requests
-            .create(&PostParams::default(), &request(n))
-            .await
-            .unwrap();
+        env.create(n).await;
     }
     if let Some(after) = kill_after {
         tokio::time::sleep(after).await;
@@ -153,7 +142,7 @@ fn expected(names: &[String]) -> Vec<(String, Value, Value, Vec<String>)> {
 /// `tick` applied to the server every 150 ms while it runs.
 async fn faulty_wave(faults: Faults, tick: Option<fn(&Env)>) {
     let env = Env::new().await;
-    env._running.set_faults(Faults {
+    env.running.set_faults(Faults {
         only_client: Some("operator".into()),
         ..faults
     });
@@ -229,7 +218,7 @@ async fn dropped_watches_change_nothing_in_the_end() {
     let _one = ONE_AT_A_TIME.lock().await;
     faulty_wave(
         Faults::default(),
-        Some(|env: &Env| env._running.drop_watches()),
+        Some(|env: &Env| env.running.drop_watches()),
     )
     .await;
 }
@@ -239,7 +228,7 @@ async fn compaction_with_410_gone_on_resume_changes_nothing_in_the_end() {
     let _one = ONE_AT_A_TIME.lock().await;
     faulty_wave(
         Faults::default(),
-        Some(|env: &Env| env._running.compact_and_drop_watches()),
+        Some(|env: &Env| env.running.compact_and_drop_watches()),
     )
     .await;
 }
@@ -252,20 +241,9 @@ async fn a_server_restart_with_persisted_state_changes_nothing_in_the_end() {
     let mut env = Env::with_store(ObjectStore::with_state_file(&state_file).unwrap()).await;
     let names = names(REQUESTS);
     let op = start(&env).await;
-    let p = serde_json::from_value(promise("v1.0.0")).unwrap();
-    env.promises
-        .create(&PostParams::default(), &p)
-        .await
-        .unwrap();
-    eventually("the request CRD", || async {
-        env.requests.list(&ListParams::default()).await.ok()
-    })
-    .await;
+    env.install("v1.0.0").await;
     for n in &names {
-        env.requests
-            .create(&PostParams::default(), &request(n))
-            .await
-            .unwrap();
+        env.create(n).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     env.restart_server(&state_file).await;
@@ -304,7 +282,7 @@ async fn an_operator_killed_during_the_wave_reaches_the_same_state() {
 async fn a_trigger_label_that_cannot_be_removed_starts_one_workflow_not_two() {
     let _one = ONE_AT_A_TIME.lock().await;
     let env = Env::new().await;
-    env._running.set_faults(Faults {
+    env.running.set_faults(Faults {
         only_client: Some("operator".into()),
         fail_writes_containing: Some(("\"kratix.io/manual-reconciliation\":null".into(), 3)),
         ..Faults::default()
@@ -339,20 +317,9 @@ async fn an_operator_killed_at_seeded_points_of_a_200_request_upgrade_wave_loses
     let env = Env::new().await;
     let names = names(200);
     let mut op = start(&env).await;
-    let p = serde_json::from_value(promise("v1.0.0")).unwrap();
-    env.promises
-        .create(&PostParams::default(), &p)
-        .await
-        .unwrap();
-    eventually("the request CRD", || async {
-        env.requests.list(&ListParams::default()).await.ok()
-    })
-    .await;
+    env.install("v1.0.0").await;
     for n in &names {
-        env.requests
-            .create(&PostParams::default(), &request(n))
-            .await
-            .unwrap();
+        env.create(n).await;
     }
     all_applied(&env, &names, "v1.0.0").await;
     env.promises

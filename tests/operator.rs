@@ -438,7 +438,7 @@ fn granted(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_rbac_grants_exactly_the_verbs_the_operator_uses() {
     let env = Env::new().await;
-    let operator_client = support::client_as(&env._running, "operator").await;
+    let operator_client = support::client_as(&env.running, "operator").await;
     let mut lease = LeaseConfig::new("default", "rbac");
     lease.renew_every = Duration::from_millis(200);
     let op = start_operator(
@@ -496,7 +496,7 @@ async fn deploy_rbac_grants_exactly_the_verbs_the_operator_uses() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     op.kill();
 
-    let used = env._running.audit("operator");
+    let used = env.running.audit("operator");
     let rules = rbac_rules();
     let missing: Vec<_> = used
         .iter()

@@ -16,7 +16,7 @@ pub fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
 }
 
 pub struct Env {
-    pub _running: apiserver::Running,
+    pub running: apiserver::Running,
     pub client: kube::Client,
     pub promises: Api<DynamicObject>,
     pub revisions: Api<DynamicObject>,
@@ -59,7 +59,7 @@ impl Env {
     /// certificate) on the same `--state` file.
     pub async fn restart_server(&mut self, state_file: &std::path::Path) {
         let running = std::mem::replace(
-            &mut self._running,
+            &mut self.running,
             apiserver::serve(
                 ([127, 0, 0, 1], 0).into(),
                 String::new(),
@@ -69,7 +69,7 @@ impl Env {
             .unwrap(),
         );
         let old_placeholder = std::mem::replace(
-            &mut self._running,
+            &mut self.running,
             apiserver::restart(running, || ObjectStore::with_state_file(state_file))
                 .await
                 .unwrap(),
@@ -114,7 +114,7 @@ impl Env {
             jobs: ns(ar("batch", "v1", "Job", "jobs")),
             events: ns(ar("", "v1", "Event", "events")),
             client,
-            _running: running,
+            running,
         }
     }
 

@@ -522,10 +522,11 @@ fn list(
             (rv, Some(after))
         }
     };
+    // `ObjectStore::list` yields a resource's objects in key order, which
+    // is (namespace, name) order: the position a token resumes after.
     if let Some(after) = &after {
         items.retain(|o| object_position(o) > (after.0.as_str(), after.1.as_str()));
     }
-    items.sort_by(|a, b| object_position(a).cmp(&object_position(b)));
     let limit: usize = query
         .get("limit")
         .and_then(|l| l.parse().ok())

@@ -51,10 +51,10 @@ pub const CRD: &str = "CustomResourceDefinition";
 type Member = (String, String, String);
 
 /// One cached object. Promises, revisions and CRDs are few and read by
-/// every reconcile, so they stay parsed. Requests, bindings and Jobs are thousands and read only when
-/// their own view is built, so they are kept as JSON text: a `Value` tree
-/// is ~8x the size of its JSON, and at 10,000 requests the trees alone were
-/// ~200 MiB.
+/// every reconcile, so they stay parsed. Requests, bindings and Jobs are
+/// thousands and read only when their own view is built, so they are kept
+/// as JSON text: a `Value` tree is ~8x the size of its JSON, and at 10,000
+/// requests the trees alone were ~200 MiB.
 struct Entry {
     object: Stored,
     /// The request it belongs to, as indexed when it was stored.
