@@ -34,6 +34,8 @@ fn main() {
         "guest",
         "policies",
         "tests/fixtures/policies",
+        // The `guest` profile the policies are built with lives here.
+        "Cargo.toml",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());

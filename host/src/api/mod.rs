@@ -53,6 +53,23 @@ pub mod annotations {
     pub const RETRY_AT: &str = "kbind.io/retry-at";
 }
 
+/// Label and annotation keys left out of the labels and annotations a policy
+/// is given: kbind's and Kratix's own bookkeeping, and kubectl's copy of the
+/// last applied object. None says anything the policy's input does not
+/// already say (the promise, the request's name, the binding's version), and
+/// every key and value is one more string lowered into the policy per
+/// binding. Keys a user sets for a policy (`kbind.io/upgrade-range`, ...) are
+/// passed on.
+pub const NOT_FOR_POLICIES: [&str; 7] = [
+    labels::PROMISE_NAME,
+    labels::RESOURCE_NAME,
+    labels::PROMISE_VERSION,
+    annotations::APPROVED_VERSION,
+    annotations::REQUEST_LABELS,
+    annotations::RETRY_AT,
+    "kubectl.kubernetes.io/last-applied-configuration",
+];
+
 /// Finalizers (§1.2, §1.3).
 pub mod finalizers {
     pub const DELETE_WORKFLOWS: &str = "kratix.io/delete-workflows";

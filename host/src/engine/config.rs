@@ -1,6 +1,8 @@
 //! The one wasmtime `Config` kbind uses, every knob with its reason.
 
-use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{
+    Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 use super::Limits;
 
@@ -17,6 +19,11 @@ pub(crate) fn wasmtime_config(limits: &Limits) -> Config {
     // Epochs are the wall-clock deadline (host calls burn no fuel).
     config.epoch_interruption(true);
     config.cranelift_opt_level(OptLevel::Speed);
+    // `perf` can name a policy's functions when the engine writes a perf map
+    // (README, "Writing a policy": profile it).
+    if std::env::var_os("KBIND_PERFMAP").is_some() {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     // Large components (componentize-py ships CPython, ~18 MB) compile on
     // all cores; the result is cached on disk anyway.
     config.parallel_compilation(true);

@@ -132,7 +132,7 @@ impl PolicyEngine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 cache: cache::ArtifactCache::new(&engine, options.cache_dir),
-                _ticker: ticker::EpochTicker::start(engine.clone()),
+                _ticker: ticker::EpochTicker::start(&engine),
                 engine,
                 linker,
                 limits: options.limits,

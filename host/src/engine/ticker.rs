@@ -12,15 +12,23 @@ pub(crate) struct EpochTicker {
 }
 
 impl EpochTicker {
-    pub(crate) fn start(engine: wasmtime::Engine) -> Self {
+    /// The thread holds the engine weakly: a strong reference would keep
+    /// the engine, and its instance pool's mappings, alive until the next
+    /// tick after the last user dropped it, and tear it down on this thread,
+    /// at a moment nobody chose (it disturbed the load benchmark).
+    pub(crate) fn start(engine: &wasmtime::Engine) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let engine = engine.weak();
         std::thread::Builder::new()
             .name("kbind-epoch".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
-                    engine.increment_epoch();
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
                 }
             })
             .ok();

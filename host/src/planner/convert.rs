@@ -1,15 +1,22 @@
 //! From cluster objects to the policy contract's records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::api::{self, ResourceBinding, find_condition, upgrade};
+use crate::api::{self, NOT_FOR_POLICIES, ResourceBinding, find_condition, upgrade};
 use crate::contract::{self, KeyValue, UpgradeState};
 use crate::store::ObjKey;
 
 use super::view::{RequestObj, View};
 
+/// The labels or annotations a policy is given (see [`NOT_FOR_POLICIES`]).
 fn pairs(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
-    crate::contract::key_values(map)
+    map.iter()
+        .filter(|(key, _)| !NOT_FOR_POLICIES.contains(&key.as_str()))
+        .map(|(key, value)| KeyValue {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
 }
 
 pub fn promise(view: &View) -> contract::Promise {
@@ -43,30 +50,45 @@ pub fn request(request: &RequestObj) -> contract::Request {
     }
 }
 
-fn labels_of(b: &ResourceBinding) -> BTreeMap<String, String> {
-    b.metadata
-        .labels
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect()
-}
-
-fn annotations_of(b: &ResourceBinding) -> BTreeMap<String, String> {
-    b.metadata
-        .annotations
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect()
-}
-
 fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// Every binding of the view, each with its request (found through one
+/// index rather than a search per binding).
+pub fn bindings(view: &View) -> Vec<contract::Binding> {
+    let requests: HashMap<(&str, &str), &RequestObj> = view
+        .requests
+        .iter()
+        .map(|r| ((r.namespace(), r.name()), r))
+        .collect();
+    view.bindings
+        .iter()
+        .map(|b| {
+            let ns = b.metadata.namespace.as_deref().unwrap_or_default();
+            binding_with(
+                b,
+                requests
+                    .get(&(ns, b.spec.resource_ref.name.as_str()))
+                    .copied(),
+            )
+        })
+        .collect()
+}
+
+/// One binding of the view, with its request.
 pub fn binding(view: &View, b: &ResourceBinding) -> contract::Binding {
-    let status = b.status.clone().unwrap_or_default();
+    let ns = b.metadata.namespace.as_deref().unwrap_or_default();
+    let request = view
+        .requests
+        .iter()
+        .find(|r| r.namespace() == ns && r.name() == b.spec.resource_ref.name);
+    binding_with(b, request)
+}
+
+fn binding_with(b: &ResourceBinding, request_obj: Option<&RequestObj>) -> contract::Binding {
+    let empty = Default::default();
+    let status = b.status.as_ref().unwrap_or(&empty);
     let condition = find_condition(&status.conditions, upgrade::CONDITION);
     let state = match condition.map(|c| c.status.as_str()) {
         Some("Unknown") => UpgradeState::InProgress,
@@ -76,11 +98,7 @@ pub fn binding(view: &View, b: &ResourceBinding) -> contract::Binding {
         _ if !status.last_applied_version.is_empty() => UpgradeState::Succeeded,
         _ => UpgradeState::None,
     };
-    let ns = b.metadata.namespace.clone().unwrap_or_default();
-    let request = view
-        .requests
-        .iter()
-        .find(|r| r.namespace() == ns && r.name() == b.spec.resource_ref.name)
+    let request = request_obj
         .map(request)
         .unwrap_or_else(|| contract::Request {
             namespace: b.spec.resource_ref.namespace.clone(),
@@ -89,7 +107,7 @@ pub fn binding(view: &View, b: &ResourceBinding) -> contract::Binding {
             annotations: vec![],
         });
     contract::Binding {
-        namespace: ns,
+        namespace: b.metadata.namespace.clone().unwrap_or_default(),
         name: b.metadata.name.clone().unwrap_or_default(),
         request,
         version: b.spec.version.clone(),
@@ -98,8 +116,13 @@ pub fn binding(view: &View, b: &ResourceBinding) -> contract::Binding {
         failed_version: non_empty(&status.failed_version),
         failed_versions: status.failed_versions.clone(),
         state,
-        labels: pairs(&labels_of(b)),
-        annotations: pairs(&annotations_of(b)),
+        labels: b.metadata.labels.as_ref().map(pairs).unwrap_or_default(),
+        annotations: b
+            .metadata
+            .annotations
+            .as_ref()
+            .map(pairs)
+            .unwrap_or_default(),
     }
 }
 
@@ -117,4 +140,79 @@ pub fn revision_key(r: &api::PromiseRevision) -> ObjKey {
         "",
         r.metadata.name.as_deref().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn keys(pairs: &[KeyValue]) -> Vec<&str> {
+        pairs.iter().map(|p| p.key.as_str()).collect()
+    }
+
+    #[test]
+    fn policies_get_user_labels_and_annotations_without_bookkeeping() {
+        let request = RequestObj {
+            key: ObjKey::new("redis", "default", "example"),
+            labels: [("team", "payments"), ("kratix.io/promise-name", "redis")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            annotations: [
+                ("kbind.io/upgrade-range", "patch"),
+                (
+                    "kubectl.kubernetes.io/last-applied-configuration",
+                    "{\"kind\":\"redis\"}",
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            finalizers: vec![],
+            deleting: false,
+            spec: json!({}),
+            promise_version: String::new(),
+            binding_version: String::new(),
+            resource_version: String::new(),
+        };
+        let bound: ResourceBinding = serde_json::from_value(json!({
+            "apiVersion": "platform.kratix.io/v1alpha1", "kind": "ResourceBinding",
+            "metadata": {"name": "example-redis", "namespace": "default",
+                "labels": {"kratix.io/promise-name": "redis",
+                    "kratix.io/resource-name": "example", "team": "payments"},
+                "annotations": {"kbind.io/approved-version": "v1.0.0",
+                    "kbind.io/request-labels": "team", "kbind.io/allow-downgrade": "true"}},
+            "spec": {"version": "v1.0.0", "promiseRef": {"name": "redis"},
+                "resourceRef": {"name": "example", "namespace": "default"}},
+        }))
+        .unwrap();
+        let view = View {
+            now: 0,
+            promise_name: "redis".into(),
+            promise: None,
+            revisions: vec![],
+            requests: vec![request],
+            bindings: vec![bound],
+            jobs: vec![],
+            request_api_installed: true,
+        };
+
+        let all = bindings(&view);
+        let one = binding(&view, &view.bindings[0]);
+        assert_eq!(all, vec![one.clone()], "both paths see the same binding");
+        assert_eq!(keys(&one.labels), ["team"]);
+        assert_eq!(keys(&one.annotations), ["kbind.io/allow-downgrade"]);
+        assert_eq!(keys(&one.request.labels), ["team"]);
+        assert_eq!(keys(&one.request.annotations), ["kbind.io/upgrade-range"]);
+        // Every hidden key really was there to hide.
+        let seen: Vec<String> = view.requests[0]
+            .labels
+            .keys()
+            .chain(view.requests[0].annotations.keys())
+            .cloned()
+            .collect();
+        assert!(seen.iter().any(|k| NOT_FOR_POLICIES.contains(&k.as_str())));
+    }
 }

@@ -3,7 +3,7 @@
 //! (R-71…R-77 with #820: refused while bound, never cascades), promise
 //! deletion, and the policy's upgrade planning when revisions change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -212,41 +212,41 @@ fn select_reruns<'v>(
         settings: ctx.policy.settings().to_vec(),
         promise: convert::promise(view),
         changed_version: changed_version.into(),
-        bindings: view
-            .bindings
-            .iter()
-            .map(|b| convert::binding(view, b))
-            .collect(),
+        bindings: convert::bindings(view),
     };
     let promise_key = ObjKey::new("Promise", "", &view.promise_name);
     match ctx.policy.rerun_on_spec_change(&input) {
-        Ok(decided) => decided
-            .value
-            .rerun
-            .iter()
-            .filter_map(|r| {
-                let binding = view.bindings.iter().find(|b| {
-                    b.metadata.namespace.as_deref() == Some(r.namespace.as_str())
-                        && b.metadata.name.as_deref() == Some(r.name.as_str())
-                });
-                if binding.is_none() {
-                    out.push(event(
-                        &promise_key,
-                        true,
-                        events::POLICY_FAILED,
-                        format!(
-                            "policy {} selected binding {r} which was not in its input; ignored",
-                            ctx.policy.id()
-                        ),
-                    ));
-                }
-                let b = binding?;
-                view.requests.iter().find(|q| {
-                    q.namespace() == b.spec.resource_ref.namespace
-                        && q.name() == b.spec.resource_ref.name
+        Ok(decided) => {
+            let bindings = view.bindings_by_key();
+            let requests: HashMap<(&str, &str), &super::view::RequestObj> = view
+                .requests
+                .iter()
+                .map(|q| ((q.namespace(), q.name()), q))
+                .collect();
+            decided
+                .value
+                .rerun
+                .iter()
+                .filter_map(|r| {
+                    let binding = bindings.get(&(r.namespace.as_str(), r.name.as_str()));
+                    if binding.is_none() {
+                        out.push(event(
+                            &promise_key,
+                            true,
+                            events::POLICY_FAILED,
+                            format!(
+                                "policy {} selected binding {r} which was not in its input; ignored",
+                                ctx.policy.id()
+                            ),
+                        ));
+                    }
+                    let reference = &binding?.spec.resource_ref;
+                    requests
+                        .get(&(reference.namespace.as_str(), reference.name.as_str()))
+                        .copied()
                 })
-            })
-            .collect(),
+                .collect()
+        }
         Err(err) => {
             out.push(event(
                 &promise_key,
@@ -504,22 +504,21 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         now: view.now,
         settings: ctx.policy.settings().to_vec(),
         promise: convert::promise(view),
-        bindings: view
-            .bindings
-            .iter()
-            .map(|b| convert::binding(view, b))
-            .collect(),
+        bindings: convert::bindings(view),
         trigger,
     };
     let mut next_check = Value::Null;
     match ctx.policy.plan_upgrades(&input) {
         Ok(decided) => {
             let plan = decided.value;
+            let bindings = view.bindings_by_key();
             for upgrade in &plan.upgrades {
-                let target = view.bindings.iter().find(|b| {
-                    b.metadata.namespace.as_deref() == Some(upgrade.binding.namespace.as_str())
-                        && b.metadata.name.as_deref() == Some(upgrade.binding.name.as_str())
-                });
+                let target = bindings
+                    .get(&(
+                        upgrade.binding.namespace.as_str(),
+                        upgrade.binding.name.as_str(),
+                    ))
+                    .copied();
                 let Some(b) = target else {
                     out.push(event(key, true, events::POLICY_FAILED, format!(
                         "policy {} planned an upgrade of {} which was not in its input; refused",

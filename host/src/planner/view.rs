@@ -3,7 +3,7 @@
 //! `simulate` and tests, reflectors in the operator).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -103,6 +103,24 @@ pub struct View {
     pub jobs: Vec<JobObj>,
     /// The CRD of the promise's requests (from `spec.api`) exists.
     pub request_api_installed: bool,
+}
+
+impl View {
+    /// The view's bindings by (namespace, name), for answers that name many.
+    pub fn bindings_by_key(&self) -> HashMap<(&str, &str), &ResourceBinding> {
+        self.bindings
+            .iter()
+            .map(|b| {
+                (
+                    (
+                        b.metadata.namespace.as_deref().unwrap_or_default(),
+                        b.metadata.name.as_deref().unwrap_or_default(),
+                    ),
+                    b,
+                )
+            })
+            .collect()
+    }
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
