@@ -63,6 +63,7 @@ async fn applied(
     use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, watcher};
     let mut seen = std::collections::HashMap::new();
+    let mut finished = 0usize;
     let stream = watcher(bindings.clone(), watcher::Config::default()).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let until = tokio::time::Instant::now() + deadline;
@@ -78,9 +79,17 @@ async fn applied(
         };
         for o in objects {
             let done = o.data["status"]["lastAppliedVersion"] == version;
-            seen.insert(o.metadata.name.clone().unwrap_or_default(), done);
+            let was = seen.insert(o.metadata.name.clone().unwrap_or_default(), done);
+            // A running count: counting the map on every event made this
+            // waiter quadratic, and on two cores it took CPU from the
+            // operator it measures.
+            match (was.unwrap_or(false), done) {
+                (false, true) => finished += 1,
+                (true, false) => finished -= 1,
+                _ => {}
+            }
         }
-        if seen.values().filter(|d| **d).count() == n {
+        if finished == n {
             return true;
         }
     }

@@ -551,7 +551,10 @@ async fn execute_plan(
     mut versions: cache::Guards,
     actions: &[Action],
 ) -> (Vec<Written>, Result<(), ExecError>) {
-    let mut written = Vec::new();
+    let mut written: Vec<Written> = Vec::new();
+    // Where each key's write sits in `written`: a promise's plan patches
+    // thousands of bindings, and a search per write made it quadratic.
+    let mut position: HashMap<ObjKey, usize> = HashMap::new();
     for action in actions {
         let guard = match action {
             Action::Patch { key, .. } | Action::PatchStatus { key, .. } => {
@@ -566,8 +569,15 @@ async fn execute_plan(
                 if let Some(rv) = &w.resource_version {
                     versions.insert(w.key.clone(), rv.clone());
                 }
-                written.retain(|x: &Written| x.key != w.key);
-                written.push(w);
+                // Only the last write of a key tells whether the cache
+                // has caught up with it.
+                match position.get(&w.key) {
+                    Some(&at) => written[at] = w,
+                    None => {
+                        position.insert(w.key.clone(), written.len());
+                        written.push(w);
+                    }
+                }
             }
             Ok(None) => {}
             // An Event is a report, not state: losing one must not undo
