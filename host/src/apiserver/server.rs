@@ -501,7 +501,6 @@ fn list(
     accept: &str,
 ) -> Result<Value, ApiError> {
     let (labels, fields) = selectors(r, query)?;
-    let mut items = store.list(r, &target.namespace, &labels, &fields);
     // Every page of a list reports the first page's resourceVersion, and a
     // page starts after the last object of the one before (not at an offset,
     // which creations and deletions shift). A watch started from the list
@@ -512,7 +511,7 @@ fn list(
         None => (store.resource_version(), None),
         Some(token) => {
             let (rv, after) = parse_continue(token)?;
-            if store.changes_since(r, rv).is_none() {
+            if store.expired(rv) {
                 return Err(ApiError::new(
                     410,
                     "Expired",
@@ -522,18 +521,23 @@ fn list(
             (rv, Some(after))
         }
     };
-    // `ObjectStore::list` yields a resource's objects in key order, which
-    // is (namespace, name) order: the position a token resumes after.
-    if let Some(after) = &after {
-        items.retain(|o| object_position(o) > (after.0.as_str(), after.1.as_str()));
-    }
     let limit: usize = query
         .get("limit")
         .and_then(|l| l.parse().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
-    let remaining = items.len().saturating_sub(limit);
-    items.truncate(limit);
+    // `ObjectStore` keeps a resource's objects in (namespace, name) order:
+    // the position a token resumes after.
+    let (items, remaining) = store.list_page(
+        r,
+        &target.namespace,
+        &labels,
+        &fields,
+        after
+            .as_ref()
+            .map(|(ns, name)| (ns.as_str(), name.as_str())),
+        limit,
+    );
     if table::wants_table(accept) {
         return Ok(table::table(r, &items, rv));
     }

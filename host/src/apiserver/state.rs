@@ -3,6 +3,7 @@
 //! and a bounded change history for watches.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -282,16 +283,19 @@ impl ObjectStore {
         self.compacted = self.rv;
     }
 
+    /// True when changes after `rv` are no longer kept (a watch or a list
+    /// continued from `rv` must get 410 Gone).
+    pub fn expired(&self, rv: u64) -> bool {
+        rv < self.compacted
+            || self
+                .history
+                .front()
+                .is_some_and(|first| rv + 1 < first.rv && rv < self.rv)
+    }
+
     /// Changes after `rv` for a resource, or `None` if they are no longer kept.
     pub fn changes_since(&self, r: &Resource, rv: u64) -> Option<Vec<Change>> {
-        if rv < self.compacted {
-            return None;
-        }
-        if self
-            .history
-            .front()
-            .is_some_and(|first| rv + 1 < first.rv && rv < self.rv)
-        {
+        if self.expired(rv) {
             return None;
         }
         Some(
@@ -322,13 +326,51 @@ impl ObjectStore {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Vec<Value> {
-        self.objects
-            .iter()
-            .filter(|(k, _)| k.group == r.group && k.plural == r.plural)
-            .filter(|(k, _)| namespace.is_empty() || k.namespace == namespace)
+        self.list_page(r, namespace, labels, fields, None, usize::MAX)
+            .0
+    }
+
+    /// One page of a list: at most `limit` matching objects after the
+    /// position `after` (namespace, name), in key order, and how many more
+    /// match. Only the page is copied, and only the resource's own key range
+    /// is read (a page used to copy every match and scan every object).
+    pub fn list_page(
+        &self,
+        r: &Resource,
+        namespace: &str,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> (Vec<Value>, usize) {
+        let position = |namespace: &str, name: &str| Key {
+            group: r.group.clone(),
+            plural: r.plural.clone(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        // A token from another namespace's list resumes nowhere useful:
+        // start at this namespace, or past it.
+        let start = match after {
+            Some((after_namespace, after_name))
+                if namespace.is_empty() || after_namespace >= namespace =>
+            {
+                Bound::Excluded(position(after_namespace, after_name))
+            }
+            _ => Bound::Included(position(namespace, "")),
+        };
+        let mut matching = self
+            .objects
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| {
+                k.group == r.group
+                    && k.plural == r.plural
+                    && (namespace.is_empty() || k.namespace == namespace)
+            })
             .filter(|(_, o)| labels.matches(o) && fields.matches(o))
-            .map(|(_, o)| o.clone())
-            .collect()
+            .map(|(_, o)| o);
+        let page: Vec<Value> = matching.by_ref().take(limit).cloned().collect();
+        (page, matching.count())
     }
 
     pub fn create(
@@ -682,6 +724,65 @@ mod tests {
             .iter()
             .map(|o| meta_str(o, "name").unwrap_or_default().to_string())
             .collect()
+    }
+
+    #[test]
+    fn pages_walk_one_resource_in_key_order_and_count_what_is_left() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let ns = store.resource("", "v1", "namespaces").cloned().unwrap();
+        store
+            .create(&ns, "", json!({"metadata": {"name": "team-a"}}))
+            .unwrap();
+        for (namespace, name) in [
+            ("team-a", "x"),
+            ("default", "c"),
+            ("default", "a"),
+            ("team-a", "y"),
+            ("default", "b"),
+        ] {
+            store.create(&r, namespace, cm(name)).unwrap();
+        }
+        let all = (LabelSelector::default(), FieldSelector::default());
+        let names = |page: &[Value]| -> Vec<String> {
+            page.iter()
+                .map(|o| {
+                    format!(
+                        "{}/{}",
+                        meta_str(o, "namespace").unwrap_or_default(),
+                        meta_str(o, "name").unwrap_or_default()
+                    )
+                })
+                .collect()
+        };
+
+        let (page, left) = store.list_page(&r, "", &all.0, &all.1, None, 2);
+        assert_eq!(names(&page), ["default/a", "default/b"]);
+        assert_eq!(left, 3);
+        let (page, left) = store.list_page(&r, "", &all.0, &all.1, Some(("default", "b")), 2);
+        assert_eq!(names(&page), ["default/c", "team-a/x"]);
+        assert_eq!(left, 1);
+        let (page, left) = store.list_page(&r, "", &all.0, &all.1, Some(("team-a", "x")), 2);
+        assert_eq!(names(&page), ["team-a/y"]);
+        assert_eq!(left, 0);
+
+        // One namespace: other namespaces and other resources stay out,
+        // even with a token from elsewhere.
+        let (page, left) = store.list_page(&r, "team-a", &all.0, &all.1, None, 10);
+        assert_eq!(
+            (names(&page), left),
+            (vec!["team-a/x".into(), "team-a/y".into()], 0)
+        );
+        let (page, _) = store.list_page(&r, "team-a", &all.0, &all.1, Some(("default", "z")), 10);
+        assert_eq!(names(&page), ["team-a/x", "team-a/y"]);
+        let (page, _) = store.list_page(&r, "default", &all.0, &all.1, Some(("team-a", "x")), 10);
+        assert!(page.is_empty());
+        assert!(
+            store
+                .list(&ns, "", &all.0, &all.1)
+                .iter()
+                .all(|o| o["kind"] == "Namespace")
+        );
     }
 
     #[test]
