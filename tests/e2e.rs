@@ -56,16 +56,9 @@ async fn the_user_story_on_a_real_cluster() {
         .unwrap();
     let client = kube::Client::try_from(config).unwrap();
 
-    let crds: Api<
-        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    > = Api::all(client.clone());
-    for crd in kbind::api::crds() {
-        match crds.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => panic!("cannot install the kbind CRDs: {e}"),
-        }
-    }
+    kbind::api::install_crds(&client)
+        .await
+        .unwrap_or_else(|e| panic!("cannot install the kbind CRDs: {e}"));
     let promises = Api::<DynamicObject>::all_with(
         client.clone(),
         &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),

@@ -64,16 +64,8 @@ fn err(e: impl std::fmt::Display) -> String {
 
 /// Runs the story. The operator must be running against `client`.
 pub async fn run(client: Client) -> Result<(), String> {
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
     step(0, "install kbind's CRDs", "kbind crds | kubectl apply -f -");
-    for crd in crate::api::crds() {
-        match crds.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(err(e)),
-        }
-    }
+    crate::api::install_crds(&client).await.map_err(err)?;
     let promises = Api::<DynamicObject>::all_with(
         client.clone(),
         &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),

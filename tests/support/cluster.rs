@@ -82,12 +82,7 @@ impl Env {
             .await
             .unwrap();
         let client = super::client_for(&running).await;
-        let crds: Api<
-            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-        > = Api::all(client.clone());
-        for crd in kbind::api::crds() {
-            crds.create(&PostParams::default(), &crd).await.unwrap();
-        }
+        kbind::api::install_crds(&client).await.unwrap();
         let ns =
             |r: ApiResource| Api::<DynamicObject>::namespaced_with(client.clone(), "default", &r);
         Self {

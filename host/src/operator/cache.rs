@@ -237,7 +237,7 @@ impl Cache {
             .entry(key.kind.clone())
             .or_default()
             .insert(key.clone());
-        wake.extend(self.wake_for(&key, &object, member.clone()));
+        wake.extend(self.wake_for(&key, Some(&object), member.clone()));
         self.objects
             .insert(key.clone(), Entry::new(&key, object, member));
         wake
@@ -250,8 +250,9 @@ impl Cache {
             return Vec::new();
         };
         match &old.object {
-            Stored::Tree(v) => self.wake_for(key, v, old.member.clone()),
-            Stored::Text(_) => self.wake_for(key, &Value::Null, old.member.clone()),
+            Stored::Tree(v) => self.wake_for(key, Some(v), old.member.clone()),
+            // Text is kept for members only, whose wakes come from `member`.
+            Stored::Text(_) => self.wake_for(key, None, old.member.clone()),
         }
     }
 
@@ -290,15 +291,16 @@ impl Cache {
         wake
     }
 
-    /// Which reconciles a change to this object affects. `object` is read
-    /// only for promises, revisions and CRDs; a member's request is given.
-    fn wake_for(&self, key: &ObjKey, object: &Value, member: Option<Member>) -> Vec<WorkKey> {
+    /// Which reconciles a change to this object affects. `tree` (the object
+    /// as a tree) is read only for promises, revisions and CRDs; a member's
+    /// request is given.
+    fn wake_for(&self, key: &ObjKey, tree: Option<&Value>, member: Option<Member>) -> Vec<WorkKey> {
         match key.kind.as_str() {
             PROMISE => vec![WorkKey::Promise(key.name.clone())],
             // The latest marker, the set of versions and revision deletion
             // concern every request of the promise.
             REVISION => {
-                let Some(promise) = str_at(object, "/spec/promiseRef/name") else {
+                let Some(promise) = tree.and_then(|o| str_at(o, "/spec/promiseRef/name")) else {
                     return Vec::new();
                 };
                 let mut keys = vec![WorkKey::Promise(promise.to_string())];
@@ -306,7 +308,9 @@ impl Cache {
                 keys
             }
             CRD => {
-                let kind = str_at(object, "/spec/names/kind").unwrap_or_default();
+                let kind = tree
+                    .and_then(|o| str_at(o, "/spec/names/kind"))
+                    .unwrap_or_default();
                 self.promise_of_kind
                     .get(kind)
                     .map(|p| vec![WorkKey::Promise(p.clone())])
