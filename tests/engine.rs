@@ -389,3 +389,41 @@ fn a_policy_that_sleeps_is_stopped_instead_of_blocking_the_host() {
     assert!(err.to_string().contains("must not wait"), "{err}");
     engine_still_serves(&engine);
 }
+
+/// The guest runtime serves argument memory from an arena that starts over
+/// once every block of it is freed. Answers built out of the input's own
+/// memory (moved, grown in place) come out whole, and input memory a policy
+/// keeps across calls on a warm instance is not handed out again.
+#[test]
+fn answers_built_from_input_memory_survive_the_argument_arena() {
+    let policy = load(
+        &engine(),
+        &fixture("fixture-rogue"),
+        &[("mode", "moves-input")],
+    );
+    let grown = "-grown".repeat(64);
+    let ask = |name: &str| {
+        let mut input = initial_input(&[("mode", "moves-input")], redis(&["v3", "v4"], "v4"));
+        input.request.name = name.into();
+        input
+    };
+
+    let fresh = policy.initial_version(&ask("example")).unwrap().value;
+    assert_eq!(fresh.version, "v3");
+    assert_eq!(fresh.reason, format!("redis{grown} after "));
+
+    let mut warm = policy.warm_instance(NOW).unwrap();
+    let mut previous = String::new();
+    for call in 0..40 {
+        let name = format!("{call:03}.").repeat(100 + call * 37);
+        let answer = warm
+            .initial_version(&ask(&name))
+            .unwrap_or_else(|e| panic!("call {call}: {e}"));
+        assert_eq!(answer.version, "v3", "call {call}");
+        assert!(
+            answer.reason == format!("redis{grown} after {previous}"),
+            "call {call}: the name kept from the call before was overwritten"
+        );
+        previous = name;
+    }
+}
