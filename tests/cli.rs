@@ -559,3 +559,34 @@ fn bad_input_gives_one_line_errors_and_no_panics() {
     let out = eval(&bad_version, &[]);
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+/// README, "Writing a policy": with `KBIND_PERFMAP` set the engine writes
+/// the perf map `perf report` reads to name a policy's compiled functions.
+#[cfg(target_os = "linux")]
+#[test]
+fn kbind_perfmap_writes_a_perf_map_of_the_policy_code() {
+    let child = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args([
+            "--no-cache",
+            "eval",
+            "--decision",
+            "initial-version",
+            "--input",
+            "examples/eval/initial-version.yaml",
+        ])
+        .env("KBIND_PERFMAP", "1")
+        .current_dir(workspace())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("kbind runs");
+    let map = PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let status = child.wait_with_output().expect("kbind ends").status;
+    assert!(status.success());
+    let text = std::fs::read_to_string(&map).unwrap_or_default();
+    let _ = std::fs::remove_file(&map);
+    assert!(
+        text.lines().any(|l| l.contains("wasm")),
+        "no wasm functions in {}: {text:.200}",
+        map.display()
+    );
+}

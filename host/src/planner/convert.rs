@@ -1,6 +1,6 @@
 //! From cluster objects to the policy contract's records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::api::{self, NOT_FOR_POLICIES, ResourceBinding, find_condition, upgrade};
 use crate::contract::{self, KeyValue, UpgradeState};
@@ -57,11 +57,7 @@ fn non_empty(s: &str) -> Option<String> {
 /// Every binding of the view, each with its request (found through one
 /// index rather than a search per binding).
 pub fn bindings(view: &View) -> Vec<contract::Binding> {
-    let requests: HashMap<(&str, &str), &RequestObj> = view
-        .requests
-        .iter()
-        .map(|r| ((r.namespace(), r.name()), r))
-        .collect();
+    let requests = view.requests_by_key();
     view.bindings
         .iter()
         .map(|b| {
@@ -154,29 +150,21 @@ mod tests {
 
     #[test]
     fn policies_get_user_labels_and_annotations_without_bookkeeping() {
-        let request = RequestObj {
-            key: ObjKey::new("redis", "default", "example"),
-            labels: [("team", "payments"), ("kratix.io/promise-name", "redis")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            annotations: [
-                ("kbind.io/upgrade-range", "patch"),
-                (
-                    "kubectl.kubernetes.io/last-applied-configuration",
-                    "{\"kind\":\"redis\"}",
-                ),
-            ]
+        let mut request = RequestObj::named("redis", "default", "example");
+        request.labels = [("team", "payments"), ("kratix.io/promise-name", "redis")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-            finalizers: vec![],
-            deleting: false,
-            spec: json!({}),
-            promise_version: String::new(),
-            binding_version: String::new(),
-            resource_version: String::new(),
-        };
+            .collect();
+        request.annotations = [
+            ("kbind.io/upgrade-range", "patch"),
+            (
+                "kubectl.kubernetes.io/last-applied-configuration",
+                "{\"kind\":\"redis\"}",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let bound: ResourceBinding = serde_json::from_value(json!({
             "apiVersion": "platform.kratix.io/v1alpha1", "kind": "ResourceBinding",
             "metadata": {"name": "example-redis", "namespace": "default",

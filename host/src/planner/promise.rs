@@ -3,7 +3,7 @@
 //! (R-71…R-77 with #820: refused while bound, never cascades), promise
 //! deletion, and the policy's upgrade planning when revisions change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -218,11 +218,7 @@ fn select_reruns<'v>(
     match ctx.policy.rerun_on_spec_change(&input) {
         Ok(decided) => {
             let bindings = view.bindings_by_key();
-            let requests: HashMap<(&str, &str), &super::view::RequestObj> = view
-                .requests
-                .iter()
-                .map(|q| ((q.namespace(), q.name()), q))
-                .collect();
+            let requests = view.requests_by_key();
             decided
                 .value
                 .rerun

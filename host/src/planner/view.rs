@@ -43,6 +43,24 @@ impl RequestObj {
     }
 }
 
+#[cfg(test)]
+impl RequestObj {
+    /// A live request with an empty spec and nothing else set.
+    pub(crate) fn named(kind: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            key: ObjKey::new(kind, namespace, name),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            finalizers: vec![],
+            deleting: false,
+            spec: Value::Object(Default::default()),
+            promise_version: String::new(),
+            binding_version: String::new(),
+            resource_version: String::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobPhase {
     Running,
@@ -105,24 +123,6 @@ pub struct View {
     pub request_api_installed: bool,
 }
 
-impl View {
-    /// The view's bindings by (namespace, name), for answers that name many.
-    pub fn bindings_by_key(&self) -> HashMap<(&str, &str), &ResourceBinding> {
-        self.bindings
-            .iter()
-            .map(|b| {
-                (
-                    (
-                        b.metadata.namespace.as_deref().unwrap_or_default(),
-                        b.metadata.name.as_deref().unwrap_or_default(),
-                    ),
-                    b,
-                )
-            })
-            .collect()
-    }
-}
-
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .map(|m| {
@@ -151,6 +151,30 @@ fn is_deleting(object: &Value) -> bool {
 }
 
 impl View {
+    /// The view's bindings by (namespace, name), for answers that name many.
+    pub fn bindings_by_key(&self) -> HashMap<(&str, &str), &ResourceBinding> {
+        self.bindings
+            .iter()
+            .map(|b| {
+                (
+                    (
+                        b.metadata.namespace.as_deref().unwrap_or_default(),
+                        b.metadata.name.as_deref().unwrap_or_default(),
+                    ),
+                    b,
+                )
+            })
+            .collect()
+    }
+
+    /// The view's requests by (namespace, name), for bindings that name many.
+    pub fn requests_by_key(&self) -> HashMap<(&str, &str), &RequestObj> {
+        self.requests
+            .iter()
+            .map(|r| ((r.namespace(), r.name()), r))
+            .collect()
+    }
+
     /// Names of every promise the store knows, from Promises and revisions.
     pub fn promise_names(store: &Store) -> Vec<String> {
         let mut names: Vec<String> = store

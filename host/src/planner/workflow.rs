@@ -141,23 +141,10 @@ pub fn pod_template(promise_spec: &Value, request: &RequestObj, id: &JobIdentity
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::store::ObjKey;
 
     fn request() -> RequestObj {
-        RequestObj {
-            key: ObjKey::new("redis", "default", "example"),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-            finalizers: vec![],
-            deleting: false,
-            spec: json!({}),
-            promise_version: String::new(),
-            binding_version: String::new(),
-            resource_version: String::new(),
-        }
+        RequestObj::named("redis", "default", "example")
     }
 
     #[test]
