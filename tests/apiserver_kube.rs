@@ -437,3 +437,227 @@ async fn a_paged_list_is_one_snapshot_and_a_watch_from_it_replays_changes_betwee
         "{err}"
     );
 }
+
+/// A deterministic xorshift, so a failing soak run repeats.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// One random request of any verb, against ConfigMaps and ResourceBindings,
+/// in JSON or as a Table, by name or by collection, with selectors and pages.
+/// Errors a real server also gives under such a mix (404, 409) are expected;
+/// only a hang counts, and the probe catches that.
+async fn random_request(client: &Client, rng: &mut Rng, worker: u64) {
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let bindings: Api<ResourceBinding> = Api::namespaced(client.clone(), "default");
+    let name = format!("soak-{}", rng.below(12));
+    let table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let raw = |path: String, accept: &str| {
+        http::Request::get(path)
+            .header(http::header::ACCEPT, accept)
+            .body(Vec::new())
+            .unwrap()
+    };
+    match rng.below(13) {
+        0 => {
+            let cm: ConfigMap = serde_json::from_value(json!({
+                "metadata": {"name": name, "labels": {"worker": worker.to_string()}},
+                "data": {"n": "0"}}))
+            .unwrap();
+            let _ = configmaps.create(&PostParams::default(), &cm).await;
+        }
+        1 => {
+            let _ = configmaps.get(&name).await;
+        }
+        2 => {
+            let lp = kube::api::ListParams::default().labels(&format!("worker={worker}"));
+            let _ = configmaps.list(&lp).await;
+        }
+        3 => {
+            // Paged: walk every page.
+            let mut lp = kube::api::ListParams::default().limit(3);
+            while let Ok(page) = configmaps.list(&lp).await {
+                match page.metadata.continue_ {
+                    Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+                    _ => break,
+                }
+            }
+        }
+        4 => {
+            if let Ok(mut cm) = configmaps.get(&name).await {
+                cm.data
+                    .get_or_insert_default()
+                    .insert("n".into(), rng.below(1000).to_string());
+                let _ = configmaps.replace(&name, &PostParams::default(), &cm).await;
+            }
+        }
+        5 => {
+            let patch = json!({"data": {"m": rng.below(1000).to_string()}});
+            let _ = configmaps
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await;
+        }
+        6 => {
+            let _ = configmaps.delete(&name, &DeleteParams::default()).await;
+        }
+        7 => {
+            let wp = kube::api::WatchParams::default().timeout(1);
+            if let Ok(stream) = configmaps.watch(&wp, "0").await {
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(300),
+                    stream.take(5).collect::<Vec<_>>(),
+                )
+                .await;
+            }
+        }
+        8 => {
+            // `kubectl get configmap <name>`: a Table of one object.
+            let _ = client
+                .request_text(raw(
+                    format!("/api/v1/namespaces/default/configmaps/{name}"),
+                    table,
+                ))
+                .await;
+        }
+        9 => {
+            let _ = client
+                .request_text(raw(
+                    "/api/v1/namespaces/default/configmaps?limit=4".into(),
+                    table,
+                ))
+                .await;
+        }
+        10 => {
+            let _ = bindings
+                .create(&PostParams::default(), &binding(&name, "v1"))
+                .await;
+            let _ = client
+                .request_text(raw(
+                    format!("/apis/platform.kratix.io/v1alpha1/namespaces/default/resourcebindings/{name}"),
+                    table,
+                ))
+                .await;
+        }
+        11 => {
+            let patch = json!({"status": {"lastAppliedVersion": "v1"}});
+            let _ = bindings
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await;
+        }
+        _ => {
+            let _ = bindings
+                .delete_collection(
+                    &DeleteParams::default(),
+                    &kube::api::ListParams::default().fields(&format!("metadata.name={name}")),
+                )
+                .await;
+        }
+    }
+}
+
+/// Many clients issue a random mix of every verb for a bounded time while a
+/// probe requires `/version` to answer within a second throughout: no
+/// request may wedge the server (a Table of one object used to lock the
+/// store twice and hang every later request). The server runs on its own
+/// runtime, as `kbind sandbox` runs in its own process, so a server that
+/// blocks its threads cannot stop the probe from noticing.
+#[test]
+fn a_random_mix_of_every_verb_never_wedges_the_server() {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let running = server
+        .block_on(apiserver::serve(
+            ([127, 0, 0, 1], 0).into(),
+            apiserver::new_token(),
+            ObjectStore::new(),
+        ))
+        .unwrap();
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = clients.block_on(soak(&running));
+    // A wedged server's threads never finish; leave them behind.
+    drop(running);
+    server.shutdown_background();
+    let (answered, requests) = outcome.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        answered > 20,
+        "the probe ran throughout ({answered} answers)"
+    );
+    assert!(
+        requests > 500,
+        "the clients kept the server busy ({requests} requests)"
+    );
+}
+
+async fn soak(running: &Running) -> Result<(u32, u64), String> {
+    let client = client_for(running).await;
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &ResourceBinding::crd())
+        .await
+        .map_err(|e| e.to_string())?;
+    let soak = Duration::from_secs(8);
+    let stop = std::time::Instant::now() + soak;
+    let probe = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut answered = 0u32;
+            while std::time::Instant::now() < stop {
+                let request = http::Request::get("/version").body(Vec::new()).unwrap();
+                match tokio::time::timeout(Duration::from_secs(1), client.request_text(request))
+                    .await
+                {
+                    Ok(Ok(_)) => answered += 1,
+                    Ok(Err(e)) => {
+                        return Err(format!("/version failed after {answered} answers: {e}"));
+                    }
+                    Err(_) => {
+                        return Err(format!(
+                            "/version took over 1 s after {answered} answers: the server is wedged"
+                        ));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(answered)
+        })
+    };
+    let workers: Vec<_> = (0..12u64)
+        .map(|worker| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (worker + 1));
+                let mut requests = 0u64;
+                while std::time::Instant::now() < stop {
+                    // A hung request is the probe's to report; the worker
+                    // moves on.
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        random_request(&client, &mut rng, worker % 3),
+                    )
+                    .await;
+                    requests += 1;
+                }
+                requests
+            })
+        })
+        .collect();
+    let answered = probe.await.map_err(|e| e.to_string())??;
+    let mut requests = 0;
+    for w in workers {
+        requests += w.await.map_err(|e| e.to_string())?;
+    }
+    Ok((answered, requests))
+}

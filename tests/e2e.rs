@@ -34,7 +34,6 @@ fn promise(version: &str) -> Value {
                 "spec": {"group": "e2e.kbind.io", "scope": "Namespaced",
                     "names": {"kind": "KbindE2e", "plural": "kbinde2es", "singular": "kbinde2e"},
                     "versions": [{"name": "v1alpha1", "served": true, "storage": true,
-                        "subresources": {"status": {}},
                         "schema": {"openAPIV3Schema": {"type": "object",
                             "x-kubernetes-preserve-unknown-fields": true}}}]}},
             "workflows": {"resource": {"configure": [

@@ -2,6 +2,8 @@
 //! /usr/bin/kubectl on our machines). Skipped, saying so, only if no kubectl
 //! exists.
 
+#[path = "kubectl/fidelity.rs"]
+mod fidelity;
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -35,7 +35,8 @@ pub fn promise(version: &str) -> Value {
                 "spec": {"group": "marketplace.kratix.io", "scope": "Namespaced",
                     "names": {"kind": "redis", "plural": "redis", "singular": "redis"},
                     "versions": [{"name": "v1alpha1", "served": true, "storage": true,
-                        "subresources": {"status": {}}}]}},
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                            "spec": {"type": "object", "properties": {"size": {"type": "string"}}}}}}}]}},
             "workflows": {"resource": {"configure": [
                 {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline",
                  "metadata": {"name": "configure"},

@@ -4,23 +4,34 @@
 //! server can be installed on our machines or in CI). Where it differs from a
 //! real one, the README says so.
 
+mod admission;
+pub mod deletion;
 mod discovery;
+mod error;
+mod faults;
+mod handler;
 pub mod registry;
+mod schema;
 pub mod selector;
 mod server;
 pub mod state;
 mod table;
+pub mod validation;
+mod watch;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use faults::FaultState;
+pub use faults::Faults;
 pub use server::{restart, serve};
 pub use state::ObjectStore;
 
 /// Shared by every request handler.
 pub struct Shared {
-    pub store: Mutex<ObjectStore>,
+    /// Reached only through [`Shared::with_store`].
+    store: Mutex<ObjectStore>,
     pub token: String,
     pub addr: SocketAddr,
     /// Bumped to end every open watch (a fault-injection hook for tests).
@@ -33,45 +44,41 @@ pub struct Shared {
 
 type AuditEntry = (String, String, String, String);
 
-/// Faults the server injects, for reliability tests (never set by the CLI).
-#[derive(Clone, Debug, Default)]
-pub struct Faults {
-    /// The first write (PUT/PATCH) to each object answers 409 Conflict.
-    pub conflict_first_write: bool,
-    /// Every n-th request answers 500.
-    pub error_every: Option<u32>,
-    /// Each request answers 500 with this probability (seeded, so a run
-    /// repeats): unlike `error_every`, a client retrying alone cannot keep
-    /// landing on the failing slot.
-    pub error_probability: Option<(f64, u64)>,
-    /// Added to every request.
-    pub latency: Option<std::time::Duration>,
-    /// The first n writes (PUT/PATCH) whose body contains this text answer
-    /// 500: a precise way to fail one step of a plan.
-    pub fail_writes_containing: Option<(String, u32)>,
-    /// Only requests from this client (its `x-kbind-audit-as` header) get
-    /// faults; None: every request.
-    pub only_client: Option<String>,
-}
+impl Shared {
+    pub(crate) fn new(store: ObjectStore, token: String, addr: SocketAddr) -> Self {
+        Self {
+            store: Mutex::new(store),
+            token,
+            addr,
+            drop_watches: tokio::sync::watch::channel(0).0,
+            faults: Mutex::new(FaultState::default()),
+            audit: Mutex::new(Default::default()),
+        }
+    }
 
-#[derive(Default)]
-pub(crate) struct FaultState {
-    pub(crate) config: Faults,
-    pub(crate) requests: u64,
-    pub(crate) written: std::collections::HashSet<String>,
-}
+    /// The only way to the store: `f` gets the store and nothing else, so
+    /// it cannot take the lock a second time, and whatever it returns is
+    /// owned, so the lock is released before a reply is serialised.
+    pub(crate) fn with_store<T>(&self, f: impl FnOnce(&mut ObjectStore) -> T) -> T {
+        f(&mut self.store.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 
-impl FaultState {
-    /// splitmix64 over the request count and the seed: uniform in [0, 1).
-    pub(crate) fn draw(&self, seed: u64) -> f64 {
-        let mut z = self
-            .requests
-            .wrapping_add(seed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+    /// Records a served request for [`Running::audit`].
+    fn audit(&self, client: &str, verb: &str, target: &handler::Target) {
+        let resource = if target.status {
+            format!("{}/status", target.plural)
+        } else {
+            target.plural.clone()
+        };
+        self.audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((
+                client.to_string(),
+                verb.to_string(),
+                target.group.clone(),
+                resource,
+            ));
     }
 }
 
@@ -129,11 +136,7 @@ impl Running {
     /// Test hook: compacts the change history and ends every watch, so
     /// each client's resume gets 410 Gone and must list again.
     pub fn compact_and_drop_watches(&self) {
-        self.shared
-            .store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .compact();
+        self.shared.with_store(ObjectStore::compact);
         self.drop_watches();
     }
 

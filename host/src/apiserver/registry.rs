@@ -3,6 +3,10 @@
 
 use serde_json::Value;
 
+use super::admission;
+use super::selector::SelectableField;
+use super::validation::NameRule;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Column {
     pub name: String,
@@ -25,10 +29,12 @@ pub struct Resource {
     pub short_names: Vec<String>,
     pub categories: Vec<String>,
     pub columns: Vec<Column>,
-    /// JSON paths (`.spec.version`) usable in field selectors.
-    pub selectable_fields: Vec<String>,
+    /// Fields usable in field selectors beyond name and namespace.
+    pub selectable_fields: Vec<SelectableField>,
     /// The CRD that defined it, if any.
     pub crd: Option<String>,
+    /// How its names are validated.
+    pub name_rule: NameRule,
 }
 
 impl Resource {
@@ -60,9 +66,57 @@ impl Resource {
             short_names: short.iter().map(|s| s.to_string()).collect(),
             categories: vec![],
             columns: vec![],
-            selectable_fields: vec![],
+            selectable_fields: builtin_fields(group, kind),
             crd: None,
+            name_rule: admission::name_rule(group, kind),
         }
+    }
+}
+
+/// The field selectors a real server supports per kind
+/// (each registry's `GetAttrs`/`ToSelectableFields`).
+fn builtin_fields(group: &str, kind: &str) -> Vec<SelectableField> {
+    let same = |paths: &[&str]| paths.iter().map(|p| SelectableField::same(p)).collect();
+    match (group, kind) {
+        ("", "Event") => {
+            let mut fields: Vec<SelectableField> = same(&[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "type",
+            ]);
+            fields.push(SelectableField::aliased("source", "source.component"));
+            fields
+        }
+        ("events.k8s.io", "Event") => {
+            let mut fields: Vec<SelectableField> = same(&[
+                "regarding.kind",
+                "regarding.namespace",
+                "regarding.name",
+                "regarding.uid",
+                "regarding.apiVersion",
+                "regarding.resourceVersion",
+                "regarding.fieldPath",
+                "reason",
+                "reportingController",
+                "type",
+            ]);
+            fields.push(SelectableField::aliased(
+                "deprecatedSource.component",
+                "deprecatedSource.component",
+            ));
+            fields
+        }
+        ("", "Namespace") => same(&["status.phase"]),
+        ("", "Secret") => same(&["type"]),
+        ("batch", "Job") => same(&["status.successful"]),
+        _ => vec![],
     }
 }
 
@@ -70,6 +124,16 @@ pub fn builtins() -> Vec<Resource> {
     vec![
         Resource::builtin("", "v1", "Namespace", "namespaces", false, true, &["ns"]),
         Resource::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
+        Resource::builtin("", "v1", "Secret", "secrets", true, false, &[]),
+        Resource::builtin(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+            false,
+            &["sa"],
+        ),
         Resource::builtin("", "v1", "Event", "events", true, false, &["ev"]),
         Resource::builtin("events.k8s.io", "v1", "Event", "events", true, false, &[]),
         Resource::builtin(
@@ -147,9 +211,10 @@ pub fn from_crd(crd: &Value) -> Vec<Resource> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|f| f["jsonPath"].as_str().map(str::to_string))
+                .filter_map(|f| f["jsonPath"].as_str().map(SelectableField::same))
                 .collect(),
             crd: Some(name.to_string()),
+            name_rule: NameRule::Dns1123Subdomain,
         })
         .filter(|r| !r.plural.is_empty() && !r.kind.is_empty())
         .collect()

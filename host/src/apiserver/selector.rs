@@ -1,6 +1,7 @@
 //! Label selectors (equality- and set-based, comma-joined requirements are
-//! ANDed) and field selectors (`metadata.name`, `metadata.namespace` and a
-//! CRD's selectable fields).
+//! ANDed) and field selectors (`metadata.name`, `metadata.namespace` and the
+//! fields each kind makes selectable: a CRD's `selectableFields`, core
+//! Events' `involvedObject.*`, …).
 
 use serde_json::Value;
 
@@ -95,13 +96,39 @@ impl LabelSelector {
     }
 }
 
+/// A field a kind can be selected by: the label clients use and the path
+/// of the value in the object (they differ for core Events' `source`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SelectableField {
+    pub label: String,
+    pub path: String,
+}
+
+impl SelectableField {
+    pub fn same(path: &str) -> Self {
+        let path = path.trim_start_matches('.');
+        Self {
+            label: path.into(),
+            path: path.into(),
+        }
+    }
+
+    pub fn aliased(label: &str, path: &str) -> Self {
+        Self {
+            label: label.into(),
+            path: path.into(),
+        }
+    }
+}
+
+/// (path, equal, value) requirements, ANDed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
-    /// `allowed` are the selectable JSON paths (`.spec.version`) beyond
-    /// `metadata.name` and `metadata.namespace`.
-    pub fn parse(text: &str, allowed: &[String]) -> Result<Self, String> {
+    /// `allowed` are the kind's selectable fields beyond `metadata.name` and
+    /// `metadata.namespace`, which every kind has.
+    pub fn parse(text: &str, allowed: &[SelectableField]) -> Result<Self, String> {
         let mut reqs = vec![];
         for part in split_top_level(text) {
             let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -111,27 +138,32 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(format!("invalid field selector {part:?}"));
+                return Err(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                ));
             };
-            let field = field.trim().trim_start_matches('.');
-            let known = matches!(field, "metadata.name" | "metadata.namespace")
-                || allowed.iter().any(|a| a.trim_start_matches('.') == field);
-            if !known {
-                return Err(format!("field label not supported: {field}"));
-            }
-            reqs.push((field.to_string(), equal, value.trim().to_string()));
+            let field = field.trim();
+            let path = match field {
+                "metadata.name" | "metadata.namespace" => field.to_string(),
+                _ => match allowed.iter().find(|a| a.label == field) {
+                    Some(a) => a.path.clone(),
+                    None => return Err(format!("field label not supported: {field}")),
+                },
+            };
+            reqs.push((path, equal, value.trim().to_string()));
         }
         Ok(Self(reqs))
     }
 
     pub fn matches(&self, object: &Value) -> bool {
-        self.0.iter().all(|(field, equal, value)| {
-            let pointer = format!("/{}", field.replace('.', "/"));
-            let actual = object
-                .pointer(&pointer)
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            (actual == value) == *equal
+        self.0.iter().all(|(path, equal, value)| {
+            let pointer = format!("/{}", path.replace('.', "/"));
+            let actual = match object.pointer(&pointer) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            (actual == *value) == *equal
         })
     }
 }
@@ -173,7 +205,7 @@ mod tests {
     #[test]
     fn field_selectors_check_known_fields() {
         let o = obj(json!({}));
-        let allowed = vec![".spec.version".to_string()];
+        let allowed = vec![SelectableField::same(".spec.version")];
         assert!(
             FieldSelector::parse("spec.version=v1", &allowed)
                 .unwrap()

@@ -8,8 +8,12 @@ use std::ops::Bound;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use super::admission;
+use super::deletion::DeleteOptions;
+pub use super::error::ApiError;
 use super::registry::{self, Resource};
 use super::selector::{FieldSelector, LabelSelector};
+use super::validation::MAX_GENERATED_PREFIX;
 use crate::store::merge_patch;
 
 /// Watch events retained for resuming; older resourceVersions get 410 Gone.
@@ -33,54 +37,6 @@ pub struct Change {
     pub object: Value,
 }
 
-/// An API error, rendered as a `Status` object.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ApiError {
-    pub code: u16,
-    pub reason: &'static str,
-    pub message: String,
-    pub kind: String,
-    pub name: String,
-    pub group: String,
-}
-
-impl ApiError {
-    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason,
-            message: message.into(),
-            kind: String::new(),
-            name: String::new(),
-            group: String::new(),
-        }
-    }
-
-    fn about(mut self, r: &Resource, name: &str) -> Self {
-        self.kind = r.plural.clone();
-        self.group = r.group.clone();
-        self.name = name.into();
-        self
-    }
-
-    pub fn not_found(r: &Resource, name: &str) -> Self {
-        let what = if r.group.is_empty() {
-            r.plural.clone()
-        } else {
-            format!("{}.{}", r.plural, r.group)
-        };
-        Self::new(404, "NotFound", format!("{what} \"{name}\" not found")).about(r, name)
-    }
-
-    pub fn status(&self) -> Value {
-        json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": self.message, "reason": self.reason, "code": self.code,
-            "details": {"name": self.name, "group": self.group, "kind": self.kind},
-        })
-    }
-}
-
 pub struct ObjectStore {
     objects: BTreeMap<Key, Value>,
     rv: u64,
@@ -93,6 +49,8 @@ pub struct ObjectStore {
     clock: fn() -> i64,
     /// `--state`: every change is appended here before it is acknowledged.
     journal: Option<std::fs::File>,
+    /// Set while a `dryRun=All` request runs.
+    dry_run: bool,
 }
 
 fn now_millis() -> i64 {
@@ -104,6 +62,27 @@ fn now_millis() -> i64 {
 fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
     o.pointer(&format!("/metadata/{field}"))
         .and_then(Value::as_str)
+}
+
+/// Whether a write moves `metadata.generation`: for custom resources any
+/// change outside metadata (and outside status where status is a
+/// subresource), as apiextensions' strategy does; for built-ins a change of
+/// `spec`.
+fn generation_changes(r: &Resource, current: &Value, next: &Value) -> bool {
+    if r.crd.is_none() {
+        return current.get("spec") != next.get("spec");
+    }
+    let strip = |o: &Value| {
+        let mut o = o.clone();
+        if let Some(m) = o.as_object_mut() {
+            m.remove("metadata");
+            if r.status_subresource {
+                m.remove("status");
+            }
+        }
+        o
+    };
+    strip(current) != strip(next)
 }
 
 fn has_finalizers(o: &Value) -> bool {
@@ -130,6 +109,7 @@ impl ObjectStore {
             changes,
             clock: now_millis,
             journal: None,
+            dry_run: false,
         };
         for ns in ["default", "kube-system"] {
             let r = store.resource("", "v1", "namespaces").cloned();
@@ -307,7 +287,10 @@ impl ObjectStore {
         )
     }
 
-    fn stamp(&mut self, object: &mut Value) {
+    pub(super) fn stamp(&mut self, object: &mut Value) {
+        if self.dry_run {
+            return;
+        }
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
     }
@@ -328,6 +311,29 @@ impl ObjectStore {
     ) -> Vec<Value> {
         self.list_page(r, namespace, labels, fields, None, usize::MAX)
             .0
+    }
+
+    /// Every object of a resource (in one namespace, or all when empty), as
+    /// the ADDED events a watch from no resourceVersion starts with.
+    pub fn snapshot(&self, r: &Resource, namespace: &str) -> Vec<Change> {
+        self.list(
+            r,
+            namespace,
+            &LabelSelector::default(),
+            &FieldSelector::default(),
+        )
+        .into_iter()
+        .map(|object| Change {
+            rv: self.rv,
+            group: r.group.clone(),
+            plural: r.plural.clone(),
+            namespace: meta_str(&object, "namespace")
+                .unwrap_or_default()
+                .to_string(),
+            type_: "ADDED",
+            object,
+        })
+        .collect()
     }
 
     /// One page of a list: at most `limit` matching objects after the
@@ -383,63 +389,42 @@ impl ObjectStore {
             object["metadata"] = json!({});
         }
         let mut name = meta_str(&object, "name").unwrap_or_default().to_string();
-        if name.is_empty() {
-            let Some(prefix) = meta_str(&object, "generateName").map(str::to_string) else {
-                return Err(ApiError::new(
-                    422,
-                    "Invalid",
-                    format!(
-                        "{} must have metadata.name or metadata.generateName",
-                        r.kind
-                    ),
-                ));
-            };
-            name = format!(
-                "{prefix}{:05x}",
-                (self.rv * 2_654_435_761 + 12345) % 0xfffff
-            );
+        if name.is_empty()
+            && let Some(prefix) = meta_str(&object, "generateName").filter(|p| !p.is_empty())
+        {
+            // apimachinery's SimpleNameGenerator: the prefix cut to 58
+            // characters, then 5 of an alphabet without vowels.
+            const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+            let prefix: String = prefix.chars().take(MAX_GENERATED_PREFIX).collect();
+            let mut seed =
+                (self.rv + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (self.clock)() as u64;
+            let suffix: String = (0..5)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    ALPHABET[((seed >> 33) % ALPHABET.len() as u64) as usize] as char
+                })
+                .collect();
+            name = format!("{prefix}{suffix}");
             object["metadata"]["name"] = json!(name);
         }
         if r.namespaced {
             if namespace.is_empty() {
                 return Err(ApiError::new(400, "BadRequest", "a namespace is required"));
             }
-            let ns_resource = Resource {
-                group: String::new(),
-                plural: "namespaces".into(),
-                ..r.clone()
-            };
-            if !self.objects.contains_key(&Self::key(
-                &Resource {
-                    namespaced: false,
-                    ..ns_resource
-                },
-                "",
-                namespace,
-            )) {
+            if let Some(body_ns) =
+                meta_str(&object, "namespace").filter(|n| !n.is_empty() && *n != namespace)
+            {
                 return Err(ApiError::new(
-                    404,
-                    "NotFound",
-                    format!("namespaces \"{namespace}\" not found"),
+                    400,
+                    "BadRequest",
+                    format!(
+                        "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({namespace})"
+                    ),
                 ));
             }
             object["metadata"]["namespace"] = json!(namespace);
         } else if let Some(m) = object["metadata"].as_object_mut() {
             m.remove("namespace");
-        }
-        let key = Self::key(r, namespace, &name);
-        if self.objects.contains_key(&key) {
-            let what = if r.group.is_empty() {
-                r.plural.clone()
-            } else {
-                format!("{}.{}", r.plural, r.group)
-            };
-            return Err(ApiError::new(
-                409,
-                "AlreadyExists",
-                format!("{what} \"{name}\" already exists"),
-            )
-            .about(r, &name));
         }
         object["apiVersion"] = json!(r.group_version());
         object["kind"] = json!(r.kind);
@@ -458,12 +443,61 @@ impl ObjectStore {
             m.remove("deletionTimestamp");
             m.remove("resourceVersion");
         }
+        admission::prepare_create(r, &mut object);
+        let errs = admission::validate(r, &object);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(r, &name, errs));
+        }
+        // The namespace is looked up after validation, as a real server's
+        // admission does: a bad object is refused as invalid first.
+        if r.namespaced && !self.namespace_exists(namespace) {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("namespaces \"{namespace}\" not found"),
+            )
+            .about_kind("namespaces", "", namespace));
+        }
+        if r.namespaced && self.namespace_terminating(namespace) {
+            return Err(ApiError::new(
+                403,
+                "Forbidden",
+                format!("{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated", r.plural),
+            )
+            .about(r, &name));
+        }
+        let key = Self::key(r, namespace, &name);
+        if self.objects.contains_key(&key) {
+            let what = if r.group.is_empty() {
+                r.plural.clone()
+            } else {
+                format!("{}.{}", r.plural, r.group)
+            };
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{what} \"{name}\" already exists"),
+            )
+            .about(r, &name));
+        }
         self.stamp(&mut object);
         Ok(self.put(r, key, object, "ADDED"))
     }
 
+    fn namespace_exists(&self, namespace: &str) -> bool {
+        self.objects.contains_key(&Key {
+            group: String::new(),
+            plural: "namespaces".into(),
+            namespace: String::new(),
+            name: namespace.into(),
+        })
+    }
+
     /// Stores a stamped object, records the change, follows CRDs.
     fn put(&mut self, r: &Resource, key: Key, object: Value, type_: &'static str) -> Value {
+        if self.dry_run {
+            return object;
+        }
         self.objects.insert(key, object.clone());
         self.record(r, type_, &object);
         if r.kind == "CustomResourceDefinition" {
@@ -488,6 +522,15 @@ impl ObjectStore {
             .get(&key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(r, name))?;
+        if let Some(body_name) = meta_str(&object, "name").filter(|n| !n.is_empty() && *n != name) {
+            return Err(ApiError::new(
+                400,
+                "BadRequest",
+                format!(
+                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                ),
+            ));
+        }
         let stale = meta_str(&object, "resourceVersion")
             .filter(|v| !v.is_empty())
             .is_some_and(|rv| Some(rv) != meta_str(&current, "resourceVersion"));
@@ -547,10 +590,15 @@ impl ObjectStore {
         {
             m.remove("status");
         }
+        admission::prepare_update(r, &mut next, &current);
+        let errs = admission::validate(r, &next);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(r, name, errs));
+        }
         if next == current {
             return Ok(current);
         }
-        if current.get("spec") != next.get("spec") {
+        if generation_changes(r, &current, &next) {
             let generation = current
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -558,7 +606,15 @@ impl ObjectStore {
             next["metadata"]["generation"] = json!(generation + 1);
         }
         self.stamp(&mut next);
-        if next.pointer("/metadata/deletionTimestamp").is_some() && !has_finalizers(&next) {
+        let namespace_held = next["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+            && r.group.is_empty()
+            && r.kind == "Namespace";
+        if next.pointer("/metadata/deletionTimestamp").is_some()
+            && !has_finalizers(&next)
+            && !namespace_held
+        {
             self.remove(r, key, next.clone());
             return Ok(next);
         }
@@ -599,76 +655,86 @@ impl ObjectStore {
         })
     }
 
-    /// DELETE: objects with finalizers are only marked.
+    /// DELETE with the kind's default options.
     pub fn delete(&mut self, r: &Resource, namespace: &str, name: &str) -> Result<Value, ApiError> {
-        let key = Self::key(r, namespace, name);
-        let current = self
-            .objects
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(r, name))?;
-        if has_finalizers(&current) {
-            if current.pointer("/metadata/deletionTimestamp").is_some() {
-                return Ok(current);
-            }
-            let mut next = current;
-            next["metadata"]["deletionTimestamp"] = json!(crate::store::rfc3339((self.clock)()));
-            self.stamp(&mut next);
-            self.objects.insert(key, next.clone());
-            self.record(r, "MODIFIED", &next);
-            return Ok(next);
-        }
-        let mut gone = current;
-        self.stamp(&mut gone);
-        self.remove(r, key, gone.clone());
-        Ok(gone)
+        self.delete_with(r, namespace, name, &DeleteOptions::default())
     }
 
-    fn remove(&mut self, r: &Resource, key: Key, object: Value) {
+    pub(super) fn key_of(&self, r: &Resource, namespace: &str, name: &str) -> Key {
+        Self::key(r, namespace, name)
+    }
+
+    pub(super) fn objects_get(&self, key: &Key) -> Option<Value> {
+        self.objects.get(key).cloned()
+    }
+
+    pub(super) fn objects_iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.objects.iter()
+    }
+
+    /// The served resource an object is stored under.
+    pub(super) fn resource_of(&self, key: &Key) -> Option<Resource> {
+        self.resources
+            .iter()
+            .find(|res| res.group == key.group && res.plural == key.plural)
+            .cloned()
+    }
+
+    pub(super) fn now(&self) -> String {
+        crate::store::rfc3339((self.clock)())
+    }
+
+    pub(super) fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Runs `f` as `dryRun=All`: validated and answered as for real, but
+    /// nothing is stored, stamped or sent to watches.
+    pub fn dry_run<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.dry_run = true;
+        let out = f(self);
+        self.dry_run = false;
+        out
+    }
+
+    /// Stores a changed object (already stamped) and tells watches.
+    pub(super) fn replace(&mut self, r: &Resource, key: Key, object: Value) {
+        if self.dry_run {
+            return;
+        }
+        self.objects.insert(key, object.clone());
+        self.record(r, "MODIFIED", &object);
+    }
+
+    pub(super) fn remove(&mut self, r: &Resource, key: Key, object: Value) {
+        if self.dry_run {
+            return;
+        }
         self.objects.remove(&key);
         self.record(r, "DELETED", &object);
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
-        // Garbage collection: dependents of the deleted owner.
-        let dependents: Vec<(Resource, Key)> = self
-            .objects
-            .iter()
-            .filter(|(_, o)| {
-                o.pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| {
-                        refs.iter().any(|o| o["uid"].as_str() == Some(uid.as_str()))
-                    })
-            })
-            .filter_map(|(k, _)| {
-                self.resources
-                    .iter()
-                    .find(|res| res.group == k.group && res.plural == k.plural)
-                    .map(|res| (res.clone(), k.clone()))
-            })
-            .collect();
-        for (res, k) in dependents {
+        // Garbage collection: dependents of the deleted owner, in the
+        // background (an orphaning or foreground deletion has dealt with
+        // them before the owner goes).
+        for (res, k) in self.dependents(&uid) {
             let _ = self.delete(&res, &k.namespace, &k.name);
         }
-        match r.kind.as_str() {
-            "CustomResourceDefinition" => self.unregister_crd(&object),
-            "Namespace" if r.group.is_empty() => {
-                let name = meta_str(&object, "name").unwrap_or_default().to_string();
-                let inside: Vec<(Resource, Key)> = self
-                    .objects
-                    .keys()
-                    .filter(|k| k.namespace == name)
-                    .filter_map(|k| {
-                        self.resources
-                            .iter()
-                            .find(|res| res.group == k.group && res.plural == k.plural)
-                            .map(|res| (res.clone(), k.clone()))
-                    })
-                    .collect();
-                for (res, k) in inside {
-                    let _ = self.delete(&res, &k.namespace, &k.name);
-                }
-            }
-            _ => {}
+        if r.kind == "CustomResourceDefinition" {
+            self.unregister_crd(&object);
+        }
+        // Owners waiting in the foreground for this dependent.
+        let owners: Vec<String> = object
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["uid"].as_str().map(str::to_string))
+            .collect();
+        for owner in owners {
+            self.finish_foreground(&owner);
+        }
+        if !key.namespace.is_empty() {
+            self.finish_namespace(&key.namespace);
         }
     }
 
@@ -849,7 +915,8 @@ mod tests {
         store
             .create(&crds, "", json!({"metadata": {"name": "widgets.example.com"}, "spec": {
                 "group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
-                "versions": [{"name": "v1", "served": true, "storage": true}]}}))
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}))
             .unwrap();
         let widgets = store
             .resource("example.com", "v1", "widgets")

@@ -12,6 +12,7 @@
 mod convert;
 mod promise;
 mod request;
+mod request_crd;
 mod status;
 pub mod view;
 mod workflow;

@@ -85,9 +85,7 @@ fn plan_revision_for_promise(
         .as_ref()
         .filter(|_| !view.request_api_installed)
     {
-        let mut crd = api.clone();
-        crd["apiVersion"] = json!("apiextensions.k8s.io/v1");
-        crd["kind"] = json!("CustomResourceDefinition");
+        let crd = super::request_crd::request_crd(&view.promise_name, api);
         if ObjKey::of(&crd).is_some() {
             out.push(Action::Create {
                 object: crd,

@@ -1,0 +1,348 @@
+//! What a real API server does to an object of a kind before storing it:
+//! the strategy's defaults (`PrepareForCreate`) and its validation
+//! (`ValidateObjectMeta` plus the kind's own rules), for the kinds served.
+
+use serde_json::{Value, json};
+
+use super::registry::Resource;
+use super::validation::{self, ErrorKind, FieldError, NameRule};
+
+/// Defaults a real server applies on create, after the system fields
+/// (uid, creationTimestamp) are set.
+pub fn prepare_create(r: &Resource, object: &mut Value) {
+    match (r.group.as_str(), r.kind.as_str()) {
+        ("", "Namespace") => {
+            // The namespace controller's finalizer, the phase, and the
+            // label every namespace carries since 1.21.
+            let name = object["metadata"]["name"].clone();
+            if !object["metadata"]["labels"].is_object() {
+                object["metadata"]["labels"] = json!({});
+            }
+            object["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+            object["spec"] = json!({"finalizers": ["kubernetes"]});
+            object["status"] = json!({"phase": "Active"});
+        }
+        ("", "Secret") => secret_defaults(object),
+        ("batch", "Job") => job_selector(object),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            crd_defaults(object);
+            crd_status(object);
+        }
+        _ => {}
+    }
+}
+
+/// The Secret strategy: `stringData` is written into `data` (base64) and
+/// never stored; the type defaults to Opaque.
+fn secret_defaults(secret: &mut Value) {
+    use base64::Engine;
+    if secret["type"].as_str().is_none_or(str::is_empty) {
+        secret["type"] = json!("Opaque");
+    }
+    let Some(string_data) = secret.as_object_mut().and_then(|m| m.remove("stringData")) else {
+        return;
+    };
+    if !secret["data"].is_object() {
+        secret["data"] = json!({});
+    }
+    for (k, v) in string_data.as_object().into_iter().flatten() {
+        let text = v.as_str().unwrap_or_default();
+        secret["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
+/// Defaults a real server applies on an update; for a CRD, what its
+/// controllers then record (names accepted, every storage version ever used).
+pub fn prepare_update(r: &Resource, next: &mut Value, current: &Value) {
+    if r.group.is_empty() && r.kind == "Secret" {
+        secret_defaults(next);
+    }
+    if let ("apiextensions.k8s.io", "CustomResourceDefinition") =
+        (r.group.as_str(), r.kind.as_str())
+    {
+        crd_defaults(next);
+        if next["spec"] != current["spec"] {
+            let mut stored: Vec<Value> = current
+                .pointer("/status/storedVersions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            next["metadata"]["creationTimestamp"] =
+                current["metadata"]["creationTimestamp"].clone();
+            crd_status(next);
+            for v in next["status"]["storedVersions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                if !stored.contains(&v) {
+                    stored.push(v);
+                }
+            }
+            next["status"]["storedVersions"] = Value::Array(stored);
+        }
+    }
+}
+
+/// Everything wrong with `object` as the server would store it.
+pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
+    let mut errs = validation::object_meta(object, r.name_rule);
+    match (r.group.as_str(), r.kind.as_str()) {
+        ("batch", "Job") => errs.extend(job(object)),
+        ("", "ConfigMap") => {
+            errs.extend(data_keys(&object["data"], "data"));
+            errs.extend(data_keys(&object["binaryData"], "binaryData"));
+        }
+        ("", "Secret") => errs.extend(data_keys(&object["data"], "data")),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => errs.extend(crd(object)),
+        _ => {}
+    }
+    errs
+}
+
+/// `IsConfigMapKey` for every key of a ConfigMap's or Secret's data.
+fn data_keys(data: &Value, field: &str) -> Vec<FieldError> {
+    let mut errs = vec![];
+    for k in data.as_object().into_iter().flatten().map(|(k, _)| k) {
+        let valid_chars = !k.is_empty()
+            && k.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-._".contains(&c));
+        if k.len() > 253 {
+            errs.push(FieldError::invalid(
+                field,
+                k.as_str(),
+                "must be no more than 253 characters",
+            ));
+        }
+        if !valid_chars {
+            errs.push(FieldError::invalid(
+                field,
+                k.as_str(),
+                "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+            ));
+        }
+        if k == "." || k == ".." || k.starts_with("..") {
+            errs.push(FieldError::invalid(
+                field,
+                k.as_str(),
+                "must not be '.' or '..', or start with '..'",
+            ));
+        }
+    }
+    errs
+}
+
+/// The Job strategy's `generateSelector`: unless `spec.manualSelector`, the
+/// pod template is labelled with the Job's uid and name and the selector
+/// matches the uid. The name label is why a Job's name is limited to 63
+/// characters in practice: the label value would be longer.
+fn job_selector(job: &mut Value) {
+    if job.pointer("/spec/manualSelector") == Some(&json!(true)) {
+        return;
+    }
+    let uid = job["metadata"]["uid"].clone();
+    let name = job["metadata"]["name"].clone();
+    if !job["spec"]["template"]["metadata"].is_object() {
+        job["spec"]["template"]["metadata"] = json!({});
+    }
+    let template = &mut job["spec"]["template"]["metadata"];
+    if !template["labels"].is_object() {
+        template["labels"] = json!({});
+    }
+    for (key, value) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        template["labels"][key] = value.clone();
+    }
+    job["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+}
+
+fn job(job: &Value) -> Vec<FieldError> {
+    let mut errs = validation::labels(
+        &job["spec"]["template"]["metadata"]["labels"],
+        "spec.template.labels",
+    );
+    if job["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        errs.push(FieldError::required("spec.template.spec.containers", ""));
+    }
+    let restart = job["spec"]["template"]["spec"]["restartPolicy"].as_str();
+    if !matches!(restart, Some("OnFailure" | "Never")) {
+        errs.push(
+            FieldError::invalid(
+                "spec.template.spec.restartPolicy",
+                restart.unwrap_or_default(),
+                "",
+            )
+            .with_kind(ErrorKind::NotSupported(vec![
+                "OnFailure".into(),
+                "Never".into(),
+            ])),
+        );
+    }
+    errs
+}
+
+/// `SetDefaults_CustomResourceDefinition(Spec)`.
+fn crd_defaults(crd: &mut Value) {
+    let spec = &mut crd["spec"];
+    if !spec.is_object() {
+        return;
+    }
+    let kind = spec["names"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if spec["names"].is_object() {
+        if spec["names"]["singular"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            spec["names"]["singular"] = json!(kind.to_lowercase());
+        }
+        if spec["names"]["listKind"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+            && !kind.is_empty()
+        {
+            spec["names"]["listKind"] = json!(format!("{kind}List"));
+        }
+    }
+    if spec.get("conversion").is_none() {
+        spec["conversion"] = json!({"strategy": "None"});
+    }
+}
+
+/// What the CRD controllers write at once on a real server: the names are
+/// accepted, the kind is established, and the storage version is recorded.
+fn crd_status(crd: &mut Value) {
+    let now = crd["metadata"]["creationTimestamp"].clone();
+    let storage: Vec<Value> = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"] == json!(true))
+        .map(|v| v["name"].clone())
+        .collect();
+    crd["status"] = json!({
+        "acceptedNames": crd["spec"]["names"].clone(),
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now,
+             "reason": "NoConflicts", "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "lastTransitionTime": now,
+             "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
+        ],
+        "storedVersions": storage,
+    });
+}
+
+/// `ValidateCustomResourceDefinition` for what kbind, kubectl and Kratix
+/// rely on: names consistent with group and plural, one storage version,
+/// and a structural schema per version.
+fn crd(crd: &Value) -> Vec<FieldError> {
+    let mut errs = vec![];
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().unwrap_or_default();
+    let plural = spec["names"]["plural"].as_str().unwrap_or_default();
+    let name = crd["metadata"]["name"].as_str().unwrap_or_default();
+    if name != format!("{plural}.{group}") {
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            name,
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    if group.is_empty() {
+        errs.push(FieldError::required("spec.group", ""));
+    } else {
+        for e in validation::dns1123_subdomain(group) {
+            errs.push(FieldError::invalid("spec.group", group, e));
+        }
+        if !group.contains('.') {
+            errs.push(FieldError::invalid(
+                "spec.group",
+                group,
+                "should be a domain with at least one dot",
+            ));
+        }
+    }
+    match spec["scope"].as_str() {
+        Some("Cluster" | "Namespaced") => {}
+        Some(other) => errs.push(FieldError::invalid("spec.scope", other, "").with_kind(
+            ErrorKind::NotSupported(vec!["Cluster".into(), "Namespaced".into()]),
+        )),
+        None => errs.push(FieldError::required("spec.scope", "")),
+    }
+    for (field, value) in [
+        ("plural", plural),
+        (
+            "singular",
+            spec["names"]["singular"].as_str().unwrap_or_default(),
+        ),
+    ] {
+        let path = format!("spec.names.{field}");
+        if value.is_empty() && field == "plural" {
+            errs.push(FieldError::required(path, ""));
+        } else if !value.is_empty() {
+            for e in validation::dns1123_label(value) {
+                errs.push(FieldError::invalid(path.clone(), value, e));
+            }
+        }
+    }
+    if spec["names"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        errs.push(FieldError::required("spec.names.kind", ""));
+    }
+    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
+    if versions.is_empty() {
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            json!([]),
+            "must have exactly one version marked as storage version",
+        ));
+    } else if versions
+        .iter()
+        .filter(|v| v["storage"] == json!(true))
+        .count()
+        != 1
+    {
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            Value::Array(versions.clone()),
+            "must have exactly one version marked as storage version",
+        ));
+    }
+    for (i, version) in versions.iter().enumerate() {
+        let at = format!("spec.versions[{i}]");
+        match version.pointer("/schema/openAPIV3Schema") {
+            None => errs.push(FieldError::required(
+                format!("{at}.schema.openAPIV3Schema"),
+                "schemas are required",
+            )),
+            Some(schema) => errs.extend(super::schema::structural_errors(
+                schema,
+                &format!("{at}.schema.openAPIV3Schema"),
+            )),
+        }
+    }
+    errs
+}
+
+/// The name rule of a kind (`ValidateObjectMeta`'s name function).
+pub fn name_rule(group: &str, kind: &str) -> NameRule {
+    match (group, kind) {
+        ("", "Namespace") => NameRule::Dns1123Label,
+        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+        _ => NameRule::Dns1123Subdomain,
+    }
+}

@@ -1,0 +1,349 @@
+//! DELETE as a real server and its garbage collector carry it out:
+//! `DeleteOptions` (propagation policy, preconditions, dry run), each kind's
+//! default propagation, finalizers, foreground deletion, orphaning, and
+//! namespaces that go through `Terminating` while their contents go.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::registry::Resource;
+use super::state::{ApiError, Key, ObjectStore};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
+}
+
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+pub const ORPHAN_FINALIZER: &str = "orphan";
+
+/// `metav1.DeleteOptions`, from the body (kubectl, client-go, kube-rs send
+/// one) or the query parameters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeleteOptions {
+    pub propagation: Option<Propagation>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+    /// `dryRun: [All]` in the body: kubectl sends a DELETE's dry run there,
+    /// not in the query.
+    pub dry_run: bool,
+}
+
+impl DeleteOptions {
+    pub fn parse(body: &[u8], query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let bad = |m: String| ApiError::new(400, "BadRequest", m);
+        let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            serde_json::from_slice(body).map_err(|e| bad(format!("invalid DeleteOptions: {e}")))?
+        };
+        let policy = body["propagationPolicy"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| query.get("propagationPolicy").cloned());
+        let orphan_dependents = body["orphanDependents"]
+            .as_bool()
+            .or_else(|| query.get("orphanDependents").map(|v| v == "true"));
+        let propagation = match (policy.as_deref(), orphan_dependents) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    "propagationPolicy: Invalid value: \"\": orphanDependents and deletionPropagation cannot be both set",
+                ));
+            }
+            (Some("Orphan"), None) => Some(Propagation::Orphan),
+            (Some("Background"), None) => Some(Propagation::Background),
+            (Some("Foreground"), None) => Some(Propagation::Foreground),
+            (Some(other), None) => {
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    format!(
+                        "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+                    ),
+                ));
+            }
+            (None, Some(true)) => Some(Propagation::Orphan),
+            (None, Some(false)) => Some(Propagation::Background),
+            (None, None) => None,
+        };
+        let precondition = |f: &str| {
+            body["preconditions"][f]
+                .as_str()
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let dry_run = match &body["dryRun"] {
+            Value::Null => false,
+            Value::Array(v) if v.is_empty() => false,
+            Value::Array(v) if v.iter().all(|x| x == "All") => true,
+            other => {
+                return Err(bad(format!(
+                    "dryRun: Unsupported value: {other}: supported values: \"All\""
+                )));
+            }
+        };
+        Ok(Self {
+            propagation,
+            uid: precondition("uid"),
+            resource_version: precondition("resourceVersion"),
+            dry_run,
+        })
+    }
+}
+
+/// A kind's default when the client names no policy
+/// (`DefaultGarbageCollectionPolicy`): batch/v1 Jobs orphan their pods, for
+/// compatibility; everything else is collected in the background.
+pub fn default_propagation(r: &Resource) -> Propagation {
+    if r.group == "batch" && r.kind == "Job" {
+        Propagation::Orphan
+    } else {
+        Propagation::Background
+    }
+}
+
+fn meta_str<'a>(o: &'a Value, field: &str) -> &'a str {
+    o["metadata"][field].as_str().unwrap_or_default()
+}
+
+fn finalizers(o: &Value) -> Vec<String> {
+    o["metadata"]["finalizers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect()
+}
+
+fn owned_by(o: &Value, uid: &str) -> bool {
+    o["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid)))
+}
+
+fn blocks_owner(o: &Value, uid: &str) -> bool {
+    o["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r["uid"].as_str() == Some(uid) && r["blockOwnerDeletion"] == json!(true))
+        })
+}
+
+impl ObjectStore {
+    /// DELETE of one object with `options`.
+    pub fn delete_with(
+        &mut self,
+        r: &Resource,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        let current = self.get(r, namespace, name)?;
+        let conflict = |what: &str, wanted: &str, actual: &str| {
+            ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Precondition failed: {what} in precondition: {wanted}, {what} in object meta: {actual}"
+                ),
+            )
+        };
+        if let Some(uid) = &options.uid
+            && uid != meta_str(&current, "uid")
+        {
+            return Err(conflict("UID", uid, meta_str(&current, "uid")));
+        }
+        if let Some(rv) = &options.resource_version
+            && rv != meta_str(&current, "resourceVersion")
+        {
+            return Err(conflict(
+                "ResourceVersion",
+                rv,
+                meta_str(&current, "resourceVersion"),
+            ));
+        }
+        if self.is_dry_run() {
+            let mut shown = current;
+            if !finalizers(&shown).is_empty() && shown["metadata"]["deletionTimestamp"].is_null() {
+                shown["metadata"]["deletionTimestamp"] = json!(self.now());
+            }
+            return Ok(shown);
+        }
+        let key = self.key_of(r, namespace, name);
+        if r.group.is_empty() && r.kind == "Namespace" {
+            return Ok(self.terminate_namespace(r, key, current));
+        }
+        if current["metadata"]["deletionTimestamp"].is_string() {
+            return Ok(current);
+        }
+        let uid = meta_str(&current, "uid").to_string();
+        match options
+            .propagation
+            .unwrap_or_else(|| default_propagation(r))
+        {
+            Propagation::Orphan => {
+                self.orphan_dependents(&uid);
+                Ok(self.finalize_or_remove(r, key, current, None))
+            }
+            Propagation::Background => Ok(self.finalize_or_remove(r, key, current, None)),
+            Propagation::Foreground => {
+                let marked =
+                    self.finalize_or_remove(r, key.clone(), current, Some(FOREGROUND_FINALIZER));
+                for (res, k) in self.dependents(&uid) {
+                    let _ =
+                        self.delete_with(&res, &k.namespace, &k.name, &DeleteOptions::default());
+                }
+                self.finish_foreground(&uid);
+                Ok(self.objects_get(&key).unwrap_or(marked))
+            }
+        }
+    }
+
+    /// Marks an object being deleted (deletionTimestamp, plus `extra` as a
+    /// finalizer) when finalizers hold it, or removes it at once.
+    fn finalize_or_remove(
+        &mut self,
+        r: &Resource,
+        key: Key,
+        current: Value,
+        extra: Option<&str>,
+    ) -> Value {
+        let mut next = current;
+        if let Some(f) = extra {
+            let mut all = finalizers(&next);
+            if !all.iter().any(|x| x == f) {
+                all.push(f.to_string());
+            }
+            next["metadata"]["finalizers"] = json!(all);
+        }
+        if finalizers(&next).is_empty() {
+            self.stamp(&mut next);
+            self.remove(r, key, next.clone());
+            return next;
+        }
+        next["metadata"]["deletionTimestamp"] = json!(self.now());
+        next["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        self.stamp(&mut next);
+        self.replace(r, key, next.clone());
+        next
+    }
+
+    /// Every object with an owner reference to `uid`, with its resource.
+    pub(super) fn dependents(&self, uid: &str) -> Vec<(Resource, Key)> {
+        self.objects_iter()
+            .filter(|(_, o)| owned_by(o, uid))
+            .filter_map(|(k, _)| self.resource_of(k).map(|res| (res, k.clone())))
+            .collect()
+    }
+
+    /// The garbage collector's orphaning: owner references to `uid` removed.
+    fn orphan_dependents(&mut self, uid: &str) {
+        for (res, k) in self.dependents(uid) {
+            let Some(mut o) = self.objects_get(&k) else {
+                continue;
+            };
+            if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|r| r["uid"].as_str() != Some(uid));
+                if refs.is_empty()
+                    && let Some(m) = o["metadata"].as_object_mut()
+                {
+                    m.remove("ownerReferences");
+                }
+            }
+            self.stamp(&mut o);
+            self.replace(&res, k, o);
+        }
+    }
+
+    /// A foreground deletion ends once no dependent blocks it: the
+    /// `foregroundDeletion` finalizer goes, and with it the owner if no
+    /// other finalizer holds it.
+    pub(super) fn finish_foreground(&mut self, uid: &str) {
+        let Some((res, key, owner)) = self
+            .objects_iter()
+            .find(|(_, o)| meta_str(o, "uid") == uid)
+            .and_then(|(k, o)| self.resource_of(k).map(|r| (r, k.clone(), o.clone())))
+        else {
+            return;
+        };
+        if !finalizers(&owner).iter().any(|f| f == FOREGROUND_FINALIZER)
+            || self.objects_iter().any(|(_, o)| blocks_owner(o, uid))
+        {
+            return;
+        }
+        let mut next = owner;
+        let left: Vec<String> = finalizers(&next)
+            .into_iter()
+            .filter(|f| f != FOREGROUND_FINALIZER)
+            .collect();
+        next["metadata"]["finalizers"] = json!(left);
+        self.stamp(&mut next);
+        if left.is_empty() {
+            self.remove(&res, key, next);
+        } else {
+            self.replace(&res, key, next);
+        }
+    }
+
+    /// A namespace's deletion: `Terminating` at once, its contents deleted,
+    /// and the namespace itself gone once nothing is left in it.
+    fn terminate_namespace(&mut self, r: &Resource, key: Key, current: Value) -> Value {
+        let name = key.name.clone();
+        let mut next = current;
+        if next["metadata"]["deletionTimestamp"].is_null() {
+            next["metadata"]["deletionTimestamp"] = json!(self.now());
+            next["status"] = json!({"phase": "Terminating"});
+            self.stamp(&mut next);
+            self.replace(r, key, next.clone());
+        }
+        let inside: Vec<(Resource, Key)> = self
+            .objects_iter()
+            .filter(|(k, _)| k.namespace == name)
+            .filter_map(|(k, _)| self.resource_of(k).map(|res| (res, k.clone())))
+            .collect();
+        for (res, k) in inside {
+            let _ = self.delete_with(&res, &k.namespace, &k.name, &DeleteOptions::default());
+        }
+        self.finish_namespace(&name);
+        next
+    }
+
+    /// The namespace controller's last step: an empty terminating namespace
+    /// loses its `kubernetes` finalizer and goes.
+    pub(super) fn finish_namespace(&mut self, name: &str) {
+        let Some(r) = self.resource("", "v1", "namespaces").cloned() else {
+            return;
+        };
+        let key = self.key_of(&r, "", name);
+        let Some(ns) = self.objects_get(&key) else {
+            return;
+        };
+        if ns["metadata"]["deletionTimestamp"].is_null()
+            || self.objects_iter().any(|(k, _)| k.namespace == name)
+        {
+            return;
+        }
+        let mut next = ns;
+        next["spec"]["finalizers"] = json!([]);
+        self.stamp(&mut next);
+        if finalizers(&next).is_empty() {
+            self.remove(&r, key, next);
+        } else {
+            self.replace(&r, key, next);
+        }
+    }
+
+    /// True while a namespace is being deleted: nothing new may be made in it.
+    pub(super) fn namespace_terminating(&self, name: &str) -> bool {
+        self.resource("", "v1", "namespaces")
+            .map(|r| self.key_of(r, "", name))
+            .and_then(|k| self.objects_get(&k))
+            .is_some_and(|ns| ns["metadata"]["deletionTimestamp"].is_string())
+    }
+}

@@ -1,0 +1,565 @@
+//! One API request: authenticate, route the path and verb, take the store
+//! exactly once, render the reply after the lock is released.
+//!
+//! The store is reached only through [`Shared::with_store`], whose closure
+//! gets `&mut ObjectStore` and nothing else: the functions that run under
+//! the lock ([`discover`], [`execute`]) cannot reach `Shared`, so they cannot
+//! lock it again (a second lock of a std `Mutex` on one thread hangs every
+//! later request), and serialising a reply happens after they return.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::deletion::DeleteOptions;
+use super::registry::Resource;
+use super::selector::{FieldSelector, LabelSelector};
+use super::state::{ApiError, ObjectStore};
+use super::{SharedState, discovery, faults, table, watch};
+
+pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+pub(super) fn error(e: &ApiError) -> Response {
+    json_response(
+        StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &e.status(),
+    )
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
+/// A parsed resource path.
+pub(super) struct Target {
+    pub group: String,
+    pub version: String,
+    pub namespace: String,
+    pub plural: String,
+    pub name: Option<String>,
+    pub status: bool,
+}
+
+/// `/api/v1/...` or `/apis/<g>/<v>/...` past the group/version.
+fn parse_resource_path(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, tail @ ..] if !tail.is_empty() => (ns.to_string(), tail),
+        _ => (String::new(), rest),
+    };
+    let (plural, name, status) = match rest {
+        [plural] => (plural, None, false),
+        [plural, name] => (plural, Some(name.to_string()), false),
+        [plural, name, "status"] => (plural, Some(name.to_string()), true),
+        _ => return None,
+    };
+    Some(Target {
+        group: group.into(),
+        version: version.into(),
+        namespace,
+        plural: plural.to_string(),
+        name,
+        status,
+    })
+}
+
+/// Documents built from the registry of served kinds.
+enum Discovery {
+    OpenApiRoot,
+    OpenApiGroupVersion(String),
+    Groups,
+    Group(String),
+    Resources { group: String, version: String },
+}
+
+enum Route {
+    Version,
+    Health,
+    CoreVersions,
+    Discovery(Discovery),
+    Resource(Target),
+}
+
+fn route(method: &Method, parts: &[&str]) -> Option<Route> {
+    let get = *method == Method::GET;
+    Some(match parts {
+        ["version"] if get => Route::Version,
+        ["healthz" | "readyz" | "livez"] if get => Route::Health,
+        ["openapi", "v3"] if get => Route::Discovery(Discovery::OpenApiRoot),
+        ["openapi", "v3", rest @ ..] if get => {
+            Route::Discovery(Discovery::OpenApiGroupVersion(rest.join("/")))
+        }
+        ["api"] if get => Route::CoreVersions,
+        ["apis"] if get => Route::Discovery(Discovery::Groups),
+        ["api", version] if get => Route::Discovery(Discovery::Resources {
+            group: String::new(),
+            version: version.to_string(),
+        }),
+        ["apis", group] if get => Route::Discovery(Discovery::Group(group.to_string())),
+        ["apis", group, version] if get => Route::Discovery(Discovery::Resources {
+            group: group.to_string(),
+            version: version.to_string(),
+        }),
+        ["api", version, rest @ ..] => Route::Resource(parse_resource_path("", version, rest)?),
+        ["apis", group, version, rest @ ..] => {
+            Route::Resource(parse_resource_path(group, version, rest)?)
+        }
+        _ => return None,
+    })
+}
+
+/// Runs under the store lock.
+fn discover(store: &ObjectStore, d: &Discovery) -> Option<Value> {
+    let resources = store.resources();
+    match d {
+        Discovery::OpenApiRoot => Some(discovery::openapi_v3_root(resources)),
+        Discovery::OpenApiGroupVersion(gv) => discovery::openapi_v3_group_version(resources, gv),
+        Discovery::Groups => Some(discovery::group_list(resources)),
+        Discovery::Group(g) => discovery::group(resources, g),
+        Discovery::Resources { group, version } => {
+            discovery::resource_list(resources, group, version)
+        }
+    }
+}
+
+/// The verb RBAC would name for a request.
+fn verb(method: &Method, target: &Target, query: &HashMap<String, String>) -> &'static str {
+    match (method, &target.name) {
+        (&Method::GET, None) if is_watch(query) => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, Some(_)) => "delete",
+        (&Method::DELETE, None) => "deletecollection",
+        _ => "other",
+    }
+}
+
+pub(super) fn is_watch(query: &HashMap<String, String>) -> bool {
+    query.get("watch").is_some_and(|w| w == "1" || w == "true")
+}
+
+/// What a resource request asks of the store, with its body parsed.
+struct Operation<'a> {
+    method: &'a Method,
+    target: &'a Target,
+    query: &'a HashMap<String, String>,
+    content_type: &'a str,
+    body: &'a [u8],
+}
+
+/// What the store answered, still to be rendered.
+enum Reply {
+    Object(Value),
+    Created(Value),
+    /// One object read by name: JSON, or a Table of one row.
+    Got {
+        resource: Resource,
+        object: Value,
+        rv: u64,
+    },
+    Listed {
+        resource: Resource,
+        page: Page,
+    },
+}
+
+struct Page {
+    items: Vec<Value>,
+    rv: u64,
+    continue_token: Option<String>,
+    remaining: usize,
+}
+
+pub(super) async fn handle(
+    State(shared): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == shared.token);
+    if !authorized {
+        return error(&ApiError::new(401, "Unauthorized", "Unauthorized"));
+    }
+    if let Some(response) = faults::inject(&shared, &method, uri.path(), &headers, &body).await {
+        return response;
+    }
+    let path = uri.path().trim_end_matches('/');
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let header_text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let accept = header_text(header::ACCEPT);
+    let content_type = header_text(header::CONTENT_TYPE);
+    let target = match route(&method, &parts) {
+        None => return error(&not_found()),
+        Some(Route::Version) => return json_response(StatusCode::OK, &discovery::version()),
+        Some(Route::Health) => return (StatusCode::OK, "ok").into_response(),
+        Some(Route::CoreVersions) => {
+            return json_response(
+                StatusCode::OK,
+                &discovery::core_versions(&shared.addr.to_string()),
+            );
+        }
+        Some(Route::Discovery(d)) => {
+            return match shared.with_store(|store| discover(store, &d)) {
+                Some(doc) => json_response(StatusCode::OK, &doc),
+                None => error(&not_found()),
+            };
+        }
+        Some(Route::Resource(target)) => target,
+    };
+    let verb = verb(&method, &target, &query);
+    let audit_as = headers
+        .get("x-kbind-audit-as")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if verb == "watch" {
+        return watch::serve(shared.clone(), target, query, &accept, audit_as, verb).await;
+    }
+    let dry_run = match query.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") if method != Method::GET => true,
+        Some(other) => {
+            return error(&ApiError::new(
+                400,
+                "BadRequest",
+                format!("dryRun: Unsupported value: {other:?}: supported values: \"All\""),
+            ));
+        }
+    };
+    let op = Operation {
+        method: &method,
+        target: &target,
+        query: &query,
+        content_type: &content_type,
+        body: &body,
+    };
+    // The one store access of this request.
+    let (served, result) = shared.with_store(|store| {
+        let Some(resource) = store
+            .resource(&target.group, &target.version, &target.plural)
+            .cloned()
+        else {
+            return (false, Err(not_found()));
+        };
+        if dry_run {
+            (true, store.dry_run(|store| execute(store, resource, &op)))
+        } else {
+            (true, execute(store, resource, &op))
+        }
+    });
+    if served {
+        shared.audit(audit_as, verb, &target);
+    }
+    match result {
+        Ok(reply) => render(reply, &accept),
+        Err(e) => error(&e),
+    }
+}
+
+/// Runs under the store lock: the store operation a request names.
+fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<Reply, ApiError> {
+    let target = op.target;
+    let ns = target.namespace.as_str();
+    if target.status && !r.status_subresource {
+        // A kind whose definition does not enable the status subresource
+        // has no `/status`: its status is an ordinary field.
+        return Err(not_found());
+    }
+    match (op.method, &target.name) {
+        (&Method::GET, None) => list(store, r, target, op.query)
+            .map(|(resource, page)| Reply::Listed { resource, page }),
+        (&Method::GET, Some(name)) => {
+            let object = store.get(&r, ns, name)?;
+            Ok(Reply::Got {
+                rv: store.resource_version(),
+                resource: r,
+                object,
+            })
+        }
+        (&Method::POST, None) => parse_body(op.body, op.content_type)
+            .and_then(|o| store.create(&r, ns, o))
+            .map(Reply::Created),
+        (&Method::PUT, Some(name)) => parse_body(op.body, op.content_type)
+            .and_then(|o| store.update(&r, ns, name, o, target.status))
+            .map(Reply::Object),
+        (&Method::PATCH, Some(name)) => {
+            patch(store, &r, target, name, op.content_type, op.body).map(Reply::Object)
+        }
+        (&Method::DELETE, Some(name)) => {
+            let options = DeleteOptions::parse(op.body, op.query)?;
+            if options.dry_run {
+                store.dry_run(|store| store.delete_with(&r, ns, name, &options))
+            } else {
+                store.delete_with(&r, ns, name, &options)
+            }
+            .map(Reply::Object)
+        }
+        (&Method::DELETE, None) => delete_collection(store, &r, target, op.query, op.body),
+        _ => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )),
+    }
+}
+
+/// An object in the encoding the client prefers: protobuf for built-in
+/// kinds when it asks for it first, else JSON.
+fn object_response(code: StatusCode, object: &Value, accept: &str) -> Response {
+    let _ = accept;
+    json_response(code, object)
+}
+
+/// Runs after the lock is released: serialisation of a large list or table
+/// never holds up other requests.
+fn render(reply: Reply, accept: &str) -> Response {
+    let as_table = table::wants_table(accept);
+    match reply {
+        Reply::Created(object) => object_response(StatusCode::CREATED, &object, accept),
+        Reply::Object(object) => object_response(StatusCode::OK, &object, accept),
+        Reply::Got {
+            resource,
+            object,
+            rv,
+        } => {
+            if as_table {
+                json_response(StatusCode::OK, &table::table(&resource, &[object], rv))
+            } else {
+                object_response(StatusCode::OK, &object, accept)
+            }
+        }
+        Reply::Listed { resource, page } => {
+            if as_table {
+                return json_response(
+                    StatusCode::OK,
+                    &table::table(&resource, &page.items, page.rv),
+                );
+            }
+            let mut metadata = json!({"resourceVersion": page.rv.to_string()});
+            if let Some(token) = page.continue_token {
+                metadata["continue"] = json!(token);
+                metadata["remainingItemCount"] = json!(page.remaining);
+            }
+            object_response(
+                StatusCode::OK,
+                &json!({"kind": format!("{}List", resource.kind), "apiVersion": resource.group_version(), "metadata": metadata, "items": page.items}),
+                accept,
+            )
+        }
+    }
+}
+
+fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::new(400, "BadRequest", "the body is not UTF-8"))?;
+    if content_type.contains("yaml") {
+        serde_saphyr::from_str(text)
+            .map_err(|e| ApiError::new(400, "BadRequest", format!("invalid YAML: {e}")))
+    } else {
+        serde_json::from_str(text)
+            .map_err(|e| ApiError::new(400, "BadRequest", format!("invalid JSON: {e}")))
+    }
+}
+
+pub(super) fn selectors(
+    r: &Resource,
+    query: &HashMap<String, String>,
+) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let labels = LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
+        .map_err(|e| {
+            ApiError::new(
+                400,
+                "BadRequest",
+                format!("unable to parse requirement: {e}"),
+            )
+        })?;
+    let fields = FieldSelector::parse(
+        query.get("fieldSelector").map_or("", String::as_str),
+        &r.selectable_fields,
+    )
+    .map_err(|e| ApiError::new(400, "BadRequest", e))?;
+    Ok((labels, fields))
+}
+
+fn list(
+    store: &ObjectStore,
+    r: Resource,
+    target: &Target,
+    query: &HashMap<String, String>,
+) -> Result<(Resource, Page), ApiError> {
+    let (labels, fields) = selectors(&r, query)?;
+    // Every page of a list reports the first page's resourceVersion, and a
+    // page starts after the last object of the one before (not at an offset,
+    // which creations and deletions shift). A watch started from the list
+    // then replays whatever changed while it was paged; reporting each
+    // page's own version lost those changes (a client's cache missed
+    // updates made during a relist).
+    let (rv, after) = match query.get("continue") {
+        None => (store.resource_version(), None),
+        Some(token) => {
+            let (rv, after) = parse_continue(token)?;
+            if store.expired(rv) {
+                return Err(ApiError::new(
+                    410,
+                    "Expired",
+                    "the provided continue parameter is too old; list again",
+                ));
+            }
+            (rv, Some(after))
+        }
+    };
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    // `ObjectStore` keeps a resource's objects in (namespace, name) order:
+    // the position a token resumes after.
+    let (items, remaining) = store.list_page(
+        &r,
+        &target.namespace,
+        &labels,
+        &fields,
+        after
+            .as_ref()
+            .map(|(ns, name)| (ns.as_str(), name.as_str())),
+        limit,
+    );
+    let continue_token = items.last().filter(|_| remaining > 0).map(|last| {
+        let (namespace, name) = object_position(last);
+        format!("{rv}/{namespace}/{name}")
+    });
+    Ok((
+        r,
+        Page {
+            items,
+            rv,
+            continue_token,
+            remaining,
+        },
+    ))
+}
+
+/// Where an object sits in list order: (namespace, name).
+fn object_position(o: &Value) -> (&str, &str) {
+    let field = |f: &str| {
+        o.pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    (field("namespace"), field("name"))
+}
+
+/// A continue token: `<resourceVersion>/<namespace>/<name>` of the first
+/// page's version and the last object returned.
+fn parse_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
+    let mut parts = token.splitn(3, '/');
+    let rv = parts.next().and_then(|rv| rv.parse::<u64>().ok());
+    match (rv, parts.next(), parts.next()) {
+        (Some(rv), Some(namespace), Some(name)) => Ok((rv, (namespace.into(), name.into()))),
+        _ => Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!("invalid continue token {token:?}"),
+        )),
+    }
+}
+
+fn patch(
+    store: &mut ObjectStore,
+    r: &Resource,
+    target: &Target,
+    name: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let ns = target.namespace.as_str();
+    if content_type.starts_with("application/json-patch+json") {
+        let ops: json_patch::Patch = serde_json::from_slice(body)
+            .map_err(|e| ApiError::new(400, "BadRequest", format!("invalid JSON patch: {e}")))?;
+        return store.patch(r, ns, name, target.status, |o| {
+            // As Kubernetes does, `test` of a missing path against null passes
+            // (kube-rs's finalizer helper relies on it).
+            let ops = json_patch::Patch(
+                ops.0
+                    .into_iter()
+                    .filter(|op| match op {
+                        json_patch::PatchOperation::Test(t) => {
+                            !(t.value.is_null() && o.pointer(t.path.as_str()).is_none())
+                        }
+                        _ => true,
+                    })
+                    .collect(),
+            );
+            json_patch::patch(o, &ops)
+                .map_err(|e| ApiError::new(422, "Invalid", format!("JSON patch failed: {e}")))
+        });
+    }
+    let patch = parse_body(body, content_type)?;
+    if content_type.starts_with("application/apply-patch") {
+        // Server-side apply, approximated: create, or merge into the object.
+        return match store.get(r, ns, name) {
+            Err(e) if e.code == 404 => store.create(r, ns, patch),
+            _ => store.merge(r, ns, name, &patch, target.status),
+        };
+    }
+    // Merge patch; strategic merge patch is approximated by it (lists are
+    // replaced, not merged by key).
+    store.merge(r, ns, name, &patch, target.status)
+}
+
+fn delete_collection(
+    store: &mut ObjectStore,
+    r: &Resource,
+    target: &Target,
+    query: &HashMap<String, String>,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let (labels, fields) = selectors(r, query)?;
+    let options = DeleteOptions::parse(body, query)?;
+    let items = store.list(r, &target.namespace, &labels, &fields);
+    let dry_run = options.dry_run;
+    let delete_all = |store: &mut ObjectStore| {
+        for item in &items {
+            let (ns, name) = object_position(item);
+            store.delete_with(r, ns, name, &options)?;
+        }
+        Ok::<(), ApiError>(())
+    };
+    if dry_run {
+        store.dry_run(delete_all)?;
+    } else {
+        delete_all(store)?;
+    }
+    Ok(Reply::Object(
+        json!({"kind": format!("{}List", r.kind), "apiVersion": r.group_version(), "metadata": {}, "items": items}),
+    ))
+}

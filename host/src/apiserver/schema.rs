@@ -1,0 +1,90 @@
+//! Structural schemas of CustomResourceDefinitions, as
+//! `k8s.io/apiextensions-apiserver/pkg/apiserver/schema` defines them.
+
+use serde_json::Value;
+
+use super::validation::FieldError;
+
+fn flag(schema: &Value, key: &str) -> bool {
+    schema.get(key) == Some(&Value::Bool(true))
+}
+
+/// Why `schema` (a version's `openAPIV3Schema`, at `path`) is not
+/// structural: a type at the root and on every specified field and array
+/// item, unless the node preserves unknown fields or is an int-or-string.
+pub fn structural_errors(schema: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = vec![];
+    match schema.get("type").and_then(Value::as_str) {
+        None | Some("") => errs.push(FieldError::required(
+            format!("{path}.type"),
+            "must not be empty at the root",
+        )),
+        Some("object") => {}
+        Some(other) => errs.push(FieldError::invalid(
+            format!("{path}.type"),
+            other,
+            "must be object at the root",
+        )),
+    }
+    walk(schema, path, &mut errs);
+    errs
+}
+
+fn walk(schema: &Value, path: &str, errs: &mut Vec<FieldError>) {
+    if schema.get("properties").is_some() && schema.get("additionalProperties").is_some() {
+        errs.push(FieldError::forbidden(
+            format!("{path}.additionalProperties"),
+            "additionalProperties and properties are mutual exclusive",
+        ));
+    }
+    if flag(schema, "x-kubernetes-embedded-resource")
+        && schema.get("type").and_then(Value::as_str) != Some("object")
+    {
+        errs.push(FieldError::required(
+            format!("{path}.type"),
+            "must be object if x-kubernetes-embedded-resource is true",
+        ));
+    }
+    let typed = |s: &Value| {
+        s.get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty())
+            || flag(s, "x-kubernetes-int-or-string")
+            || flag(s, "x-kubernetes-preserve-unknown-fields")
+    };
+    for (name, property) in schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let at = format!("{path}.properties[{name}]");
+        if !typed(property) {
+            errs.push(FieldError::required(
+                format!("{at}.type"),
+                "must not be empty for specified object fields",
+            ));
+        }
+        walk(property, &at, errs);
+    }
+    if let Some(items) = schema.get("items") {
+        let at = format!("{path}.items");
+        if !typed(items) {
+            errs.push(FieldError::required(
+                format!("{at}.type"),
+                "must not be empty for specified array items",
+            ));
+        }
+        walk(items, &at, errs);
+    }
+    if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+        let at = format!("{path}.additionalProperties");
+        if !typed(additional) {
+            errs.push(FieldError::required(
+                format!("{at}.type"),
+                "must not be empty for specified object fields",
+            ));
+        }
+        walk(additional, &at, errs);
+    }
+}

@@ -1,0 +1,186 @@
+//! Watches: the initial events (a snapshot or the history since a
+//! resourceVersion) taken in one store access, then the live changes.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::handler::{Target, error, selectors};
+use super::registry::Resource;
+use super::state::{ApiError, Change};
+use super::{SharedState, table};
+
+fn event_line(type_: &str, object: Value) -> Bytes {
+    let mut line = json!({"type": type_, "object": object}).to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
+/// What a watch starts from, copied out of the store under its lock.
+struct Start {
+    resource: Resource,
+    /// `None`: the resourceVersion asked for is gone (410).
+    initial: Option<Vec<Change>>,
+    receiver: broadcast::Receiver<Change>,
+    current_rv: u64,
+}
+
+pub(super) async fn serve(
+    shared: SharedState,
+    target: Target,
+    query: HashMap<String, String>,
+    accept: &str,
+    audit_as: &str,
+    verb: &str,
+) -> Response {
+    let as_table = table::wants_table(accept);
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map_or(Duration::from_secs(1800), Duration::from_secs);
+    let bookmarks = query
+        .get("allowWatchBookmarks")
+        .is_some_and(|b| b == "true");
+    // Streaming lists (`sendInitialEvents=true`): the current state as ADDED
+    // events whatever the resourceVersion, then the end-of-initial-events
+    // bookmark.
+    let streaming_list = query.get("sendInitialEvents").is_some_and(|v| v == "true");
+    let since: Option<u64> = query
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .filter(|v| *v > 0 && !streaming_list);
+    let namespace = target.namespace.clone();
+    // The one store access: the subscription and what happened so far,
+    // together, so nothing falls between them.
+    let start = shared.with_store(|store| {
+        let resource = store
+            .resource(&target.group, &target.version, &target.plural)
+            .cloned()?;
+        let receiver = store.changes.subscribe();
+        let initial = match since {
+            None => Some(store.snapshot(&resource, &namespace)),
+            Some(rv) => store.changes_since(&resource, rv),
+        };
+        Some(Start {
+            resource,
+            initial,
+            receiver,
+            current_rv: store.resource_version(),
+        })
+    });
+    let Some(Start {
+        resource: r,
+        initial,
+        mut receiver,
+        current_rv,
+    }) = start
+    else {
+        return error(&ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
+    };
+    shared.audit(audit_as, verb, &target);
+    let (labels, fields) = match selectors(&r, &query) {
+        Ok(s) => s,
+        Err(e) => return error(&e),
+    };
+    let matches = {
+        let (r, namespace) = (r.clone(), namespace.clone());
+        move |c: &Change| {
+            c.group == r.group
+                && c.plural == r.plural
+                && (namespace.is_empty() || c.namespace == namespace)
+                && labels.matches(&c.object)
+                && fields.matches(&c.object)
+        }
+    };
+    let render = {
+        let r = r.clone();
+        move |object: Value, rv: u64| {
+            if as_table {
+                table::table(&r, &[object], rv)
+            } else {
+                object
+            }
+        }
+    };
+    let mut initial: Vec<Bytes> = match initial {
+        Some(changes) => changes
+            .into_iter()
+            .filter(|c| matches(c))
+            .map(|c| {
+                let rv = if since.is_some() { c.rv } else { current_rv };
+                event_line(c.type_, render(c.object, rv))
+            })
+            .collect(),
+        None => {
+            let gone = ApiError::new(410, "Expired", "too old resource version");
+            vec![event_line("ERROR", gone.status())]
+        }
+    };
+    if streaming_list {
+        let mark = json!({
+            "kind": r.kind, "apiVersion": r.group_version(),
+            "metadata": {"resourceVersion": current_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}},
+        });
+        initial.push(event_line("BOOKMARK", mark));
+    }
+    let mut last_rv = since.unwrap_or(current_rv).max(current_rv);
+    let mut dropped = shared.drop_watches.subscribe();
+    let live = async_stream(move |tx| async move {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                _ = dropped.changed() => break,
+                change = receiver.recv() => match change {
+                    Ok(c) => {
+                        if c.rv <= last_rv || !matches(&c) { continue; }
+                        last_rv = c.rv;
+                        if tx.send(event_line(c.type_, render(c.object, c.rv))).await.is_err() { break; }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let gone = ApiError::new(410, "Expired", "watch fell behind; relist");
+                        let _ = tx.send(event_line("ERROR", gone.status())).await;
+                        break;
+                    }
+                    Err(_) => break,
+                },
+                _ = tokio::time::sleep(Duration::from_secs(30)), if bookmarks => {
+                    let mark = json!({"kind": r.kind, "apiVersion": r.group_version(), "metadata": {"resourceVersion": last_rv.to_string()}});
+                    if tx.send(event_line("BOOKMARK", mark)).await.is_err() { break; }
+                }
+            }
+        }
+    });
+    let stream = futures::stream::iter(initial)
+        .chain(live)
+        .map(Ok::<_, Infallible>);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A stream fed by a spawned task through a channel.
+fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Bytes>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Bytes>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(f(tx));
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

@@ -1,0 +1,528 @@
+//! What the real kubectl meets on a real server, against the embedded one:
+//! reads that never wedge it, objects refused as a real server refuses them,
+//! CRDs with structural schemas that become Established, the status
+//! subresource only where a CRD enables it, server-side dry runs, deletion
+//! with cascade policies and terminating namespaces, Events found by the
+//! object they are about.
+
+use super::{Sandbox, crd_yaml, fixture, sandbox, text};
+
+impl Sandbox {
+    /// kubectl's output and error text, and whether it succeeded.
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        let o = self.kubectl(args);
+        (
+            o.status.success(),
+            format!("{}{}", text(&o.stdout), text(&o.stderr)),
+        )
+    }
+
+    fn refused(&self, args: &[&str]) -> String {
+        let (ok, out) = self.run(args);
+        assert!(!ok, "kubectl {args:?} should have failed: {out}");
+        out
+    }
+
+    fn write(&self, name: &str, yaml: &str) -> String {
+        let path = self._dir.path().join(name);
+        std::fs::write(&path, yaml).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+}
+
+const WIDGETS: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+";
+
+#[test]
+fn get_by_name_as_a_table_answers_and_the_server_keeps_serving() {
+    let Some(s) = sandbox() else { return };
+    s.apply(&crd_yaml());
+    s.ok(&[
+        "apply",
+        "-f",
+        fixture("resourcebinding.yaml").to_str().unwrap(),
+    ]);
+    // kubectl's default output is a server-side Table: this request used to
+    // lock the store twice and hang every request after it.
+    let out = s.ok(&[
+        "get",
+        "resourcebinding",
+        "example-redis-e7f90",
+        "--request-timeout=5s",
+    ]);
+    assert!(
+        out.lines()
+            .nth(1)
+            .unwrap_or_default()
+            .starts_with("example-redis-e7f90"),
+        "{out}"
+    );
+    let out = s.ok(&["get", "configmaps", "--request-timeout=5s"]);
+    assert!(out.is_empty() || out.starts_with("NAME"), "{out}");
+    s.ok(&["version", "--request-timeout=5s"]);
+}
+
+#[test]
+fn names_and_labels_are_refused_as_a_real_server_refuses_them() {
+    let Some(s) = sandbox() else { return };
+    let out = s.refused(&[
+        "apply",
+        "-f",
+        &s.write(
+            "bad-name.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n",
+        ),
+    ]);
+    assert!(
+        out.contains("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of"),
+        "{out}"
+    );
+    let long = "v".repeat(64);
+    let out = s.refused(&[
+        "apply",
+        "-f",
+        &s.write(
+            "bad-label.yaml",
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: ok, labels: {{version: {long}}}}}\n"),
+        ),
+    ]);
+    assert!(
+        out.contains(&format!(
+            "metadata.labels: Invalid value: \"{long}\": must be no more than 63 characters"
+        )),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "apply",
+        "-f",
+        &s.write(
+            "bad-ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: team.a}\n",
+        ),
+    ]);
+    assert!(
+        out.contains("metadata.name: Invalid value: \"team.a\": must not contain dots"),
+        "{out}"
+    );
+
+    // A Job's name is copied into a pod-template label by the Job strategy,
+    // so a name a real cluster accepts for a ConfigMap is refused for a Job.
+    let name = format!("example-redis-configure-{}", "x".repeat(50));
+    let job = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: busybox}}]\n"
+    );
+    let out = s.refused(&["apply", "-f", &s.write("long-job.yaml", &job)]);
+    assert!(
+        // kubectl words the Status from its details: "The Job ... is invalid".
+        out.contains(&format!("Job \"{name}\" is invalid"))
+            && out.contains(&format!("spec.template.labels: Invalid value: \"{name}\": must be no more than 63 characters")),
+        "{out}"
+    );
+    // The same Job with a short name gets the labels and the selector.
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write("job.yaml", &job.replace(&name, "short")),
+    ]);
+    let labels = s.ok(&[
+        "get",
+        "job",
+        "short",
+        "-o",
+        "jsonpath={.spec.template.metadata.labels.job-name} {.spec.selector.matchLabels}",
+    ]);
+    assert!(
+        labels.starts_with("short {\"batch.kubernetes.io/controller-uid\":"),
+        "{labels}"
+    );
+}
+
+#[test]
+fn crds_need_a_structural_schema_and_become_established() {
+    let Some(s) = sandbox() else { return };
+    let without = WIDGETS.replace(
+        "      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n",
+        "",
+    );
+    let out = s.refused(&["apply", "-f", &s.write("no-schema.yaml", &without)]);
+    assert!(
+        out.contains(
+            "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required"
+        ),
+        "{out}"
+    );
+    let untyped = WIDGETS.replace(
+        "          x-kubernetes-preserve-unknown-fields: true\n",
+        "          properties:\n            spec: {description: no type}\n",
+    );
+    let out = s.refused(&["apply", "-f", &s.write("untyped.yaml", &untyped)]);
+    assert!(
+        out.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"),
+        "{out}"
+    );
+    let wrong_name = WIDGETS.replace("name: widgets.example.com", "name: gadgets.example.com");
+    let out = s.refused(&["apply", "-f", &s.write("wrong-name.yaml", &wrong_name)]);
+    assert!(
+        out.contains("must be spec.names.plural+\".\"+spec.group"),
+        "{out}"
+    );
+
+    s.ok(&["apply", "-f", &s.write("widgets.yaml", WIDGETS)]);
+    s.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
+    let status = s.ok(&[
+        "get",
+        "crd",
+        "widgets.example.com",
+        "-o",
+        "jsonpath={.status.storedVersions} {.status.acceptedNames.listKind} {.spec.names.singular}",
+    ]);
+    assert_eq!(status, "[\"v1\"] WidgetList widget");
+}
+
+#[test]
+fn status_is_a_subresource_only_where_the_crd_enables_it() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&["apply", "-f", &s.write("widgets.yaml", WIDGETS)]);
+    s.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
+    let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 1}\nstatus: {phase: Ready}\n";
+    s.ok(&["apply", "-f", &s.write("w.yaml", widget)]);
+    // No subresource: status is an ordinary field, and /status is 404.
+    assert_eq!(
+        s.ok(&["get", "widget", "w", "-o", "jsonpath={.status.phase}"]),
+        "Ready"
+    );
+    let out = s.refused(&[
+        "patch",
+        "widget",
+        "w",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Gone"}}"#,
+    ]);
+    assert!(
+        out.contains("NotFound") || out.contains("not found"),
+        "{out}"
+    );
+
+    // With the subresource: the main resource ignores status, /status
+    // ignores everything else.
+    let with_status = WIDGETS.replace(
+        "      storage: true\n",
+        "      storage: true\n      subresources: {status: {}}\n",
+    );
+    s.ok(&["apply", "-f", &s.write("widgets-status.yaml", &with_status)]);
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write("w2.yaml", &widget.replace("name: w}", "name: w2}")),
+    ]);
+    assert_eq!(
+        s.ok(&["get", "widget", "w2", "-o", "jsonpath={.status.phase}"]),
+        ""
+    );
+    s.ok(&[
+        "patch",
+        "widget",
+        "w2",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Ready"},"spec":{"size":9},"metadata":{"labels":{"x":"y"}}}"#,
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "widget",
+            "w2",
+            "-o",
+            "jsonpath={.status.phase} {.spec.size} {.metadata.labels}"
+        ]),
+        "Ready 1 "
+    );
+}
+
+#[test]
+fn server_side_dry_runs_answer_and_store_nothing() {
+    let Some(s) = sandbox() else { return };
+    let cm = s.write(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"1\"}\n",
+    );
+    let out = s.ok(&["apply", "-f", &cm, "--dry-run=server"]);
+    assert!(
+        out.contains("configmap/settings created (server dry run)"),
+        "{out}"
+    );
+    s.refused(&["get", "configmap", "settings"]);
+    // A dry run is validated like the real thing.
+    let bad = s.write(
+        "bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad}\n",
+    );
+    let out = s.refused(&["apply", "-f", &bad, "--dry-run=server"]);
+    assert!(out.contains("is invalid"), "{out}");
+
+    s.ok(&["apply", "-f", &cm]);
+    let changed = s.write(
+        "cm2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"2\"}\n",
+    );
+    let o = s.kubectl(&["diff", "-f", &changed]);
+    let out = text(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "kubectl diff exits 1 on a difference: {out}{}",
+        text(&o.stderr)
+    );
+    assert!(
+        out.contains("-  a: \"1\"") && out.contains("+  a: \"2\""),
+        "{out}"
+    );
+    assert_eq!(
+        s.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.a}"]),
+        "1",
+        "diff changed nothing"
+    );
+    s.ok(&["delete", "configmap", "settings", "--dry-run=server"]);
+    s.ok(&["get", "configmap", "settings"]);
+}
+
+fn owner_and_dependent(s: &Sandbox, tag: &str, dependent_finalizer: bool) -> String {
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write(
+            &format!("owner-{tag}.yaml"),
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: owner-{tag}}}\n"),
+        ),
+    ]);
+    let uid = s.ok(&[
+        "get",
+        "configmap",
+        &format!("owner-{tag}"),
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let finalizers = if dependent_finalizer {
+        "\n  finalizers: [example.com/hold]"
+    } else {
+        ""
+    };
+    s.ok(&["apply", "-f", &s.write(&format!("dependent-{tag}.yaml"), &format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dependent-{tag}{finalizers}\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: owner-{tag}, uid: {uid}, blockOwnerDeletion: true}}\n"
+    ))]);
+    uid
+}
+
+#[test]
+fn delete_cascades_as_the_garbage_collector_does() {
+    let Some(s) = sandbox() else { return };
+    owner_and_dependent(&s, "bg", false);
+    s.ok(&["delete", "configmap", "owner-bg", "--cascade=background"]);
+    s.refused(&["get", "configmap", "dependent-bg"]);
+
+    owner_and_dependent(&s, "orphan", false);
+    s.ok(&["delete", "configmap", "owner-orphan", "--cascade=orphan"]);
+    let refs = s.ok(&[
+        "get",
+        "configmap",
+        "dependent-orphan",
+        "-o",
+        "jsonpath={.metadata.ownerReferences}",
+    ]);
+    assert_eq!(
+        refs, "",
+        "an orphan keeps no reference to its deleted owner"
+    );
+
+    // Foreground: the owner waits, marked, until its blocking dependent is gone.
+    owner_and_dependent(&s, "fg", true);
+    s.ok(&[
+        "delete",
+        "configmap",
+        "owner-fg",
+        "--cascade=foreground",
+        "--wait=false",
+    ]);
+    let marked = s.ok(&[
+        "get",
+        "configmap",
+        "owner-fg",
+        "-o",
+        "jsonpath={.metadata.finalizers} {.metadata.deletionTimestamp}",
+    ]);
+    assert!(
+        marked.starts_with("[\"foregroundDeletion\"] 20"),
+        "{marked}"
+    );
+    s.ok(&[
+        "patch",
+        "configmap",
+        "dependent-fg",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    s.refused(&["get", "configmap", "dependent-fg"]);
+    s.refused(&["get", "configmap", "owner-fg"]);
+
+    // By label selector and --all.
+    for i in 0..3 {
+        s.ok(&["apply", "-f", &s.write(&format!("l{i}.yaml"), &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: l{i}, labels: {{set: {}}}}}\n", if i < 2 { "a" } else { "b" }))]);
+    }
+    s.ok(&["delete", "configmap", "-l", "set=a"]);
+    assert_eq!(
+        s.ok(&["get", "configmaps", "-o", "name", "-l", "set"])
+            .trim(),
+        "configmap/l2"
+    );
+    s.ok(&["delete", "configmap", "--all", "--wait"]);
+    assert_eq!(s.ok(&["get", "configmaps", "-o", "name"]).trim(), "");
+}
+
+#[test]
+fn a_namespace_terminates_while_its_contents_go() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write(
+            "ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n",
+        ),
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "ns",
+            "team-a",
+            "-o",
+            "jsonpath={.status.phase} {.metadata.labels.kubernetes\\.io/metadata\\.name}"
+        ]),
+        "Active team-a"
+    );
+    s.ok(&["apply", "-n", "team-a", "-f", &s.write("held.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\n")]);
+    s.ok(&["delete", "ns", "team-a", "--wait=false"]);
+    assert_eq!(
+        s.ok(&["get", "ns", "team-a", "-o", "jsonpath={.status.phase}"]),
+        "Terminating"
+    );
+    let out = s.refused(&[
+        "apply",
+        "-n",
+        "team-a",
+        "-f",
+        &s.write(
+            "new.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: new}\n",
+        ),
+    ]);
+    assert!(
+        out.contains(
+            "unable to create new content in namespace team-a because it is being terminated"
+        ),
+        "{out}"
+    );
+    s.ok(&[
+        "-n",
+        "team-a",
+        "patch",
+        "configmap",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    s.ok(&["wait", "--for=delete", "ns/team-a", "--timeout=10s"]);
+}
+
+#[test]
+fn events_are_found_by_the_object_they_are_about() {
+    let Some(s) = sandbox() else { return };
+    s.apply(&crd_yaml());
+    s.ok(&[
+        "apply",
+        "-f",
+        fixture("resourcebinding.yaml").to_str().unwrap(),
+    ]);
+    let uid = s.ok(&[
+        "get",
+        "resourcebinding",
+        "example-redis-e7f90",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let event = |name: &str, about: &str, uid: &str, reason: &str| {
+        format!(
+            "apiVersion: v1\nkind: Event\nmetadata: {{name: {name}}}\ninvolvedObject: {{apiVersion: platform.kratix.io/v1alpha1, kind: ResourceBinding, name: {about}, namespace: default, uid: \"{uid}\"}}\nreason: {reason}\nmessage: {reason} happened\ntype: Normal\nsource: {{component: kbind}}\ncount: 1\nfirstTimestamp: \"2026-01-01T00:00:00Z\"\nlastTimestamp: \"2026-01-01T00:00:00Z\"\n"
+        )
+    };
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write(
+            "e1.yaml",
+            &event("e1", "example-redis-e7f90", &uid, "UpgradeSucceeded"),
+        ),
+    ]);
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write("e2.yaml", &event("e2", "other", "x", "Unrelated")),
+    ]);
+    let out = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=example-redis-e7f90",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(out.trim(), "event/e1");
+    let out = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=Unrelated,source=kbind",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(out.trim(), "event/e2");
+    let out = s.refused(&["get", "events", "--field-selector", "spec.nothing=x"]);
+    assert!(
+        out.contains("field label not supported: spec.nothing"),
+        "{out}"
+    );
+    let described = s.ok(&["describe", "resourcebinding", "example-redis-e7f90"]);
+    let events = described.split("Events:").nth(1).unwrap_or_default();
+    assert!(
+        events.contains("UpgradeSucceeded") && !events.contains("Unrelated"),
+        "{described}"
+    );
+}
