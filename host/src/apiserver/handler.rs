@@ -19,7 +19,7 @@ use super::deletion::DeleteOptions;
 use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
 use super::state::{ApiError, ObjectStore};
-use super::{SharedState, discovery, faults, table, watch};
+use super::{SharedState, discovery, faults, protobuf, table, watch};
 
 pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
     (
@@ -34,6 +34,17 @@ pub(super) fn error(e: &ApiError) -> Response {
     json_response(
         StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         &e.status(),
+    )
+}
+
+/// 415, worded as a real server words it for a body it cannot decode.
+fn unsupported_media_type(accepted: &str) -> ApiError {
+    ApiError::new(
+        415,
+        "UnsupportedMediaType",
+        format!(
+            "the body of the request was in an unknown format - accepted media types include: {accepted}"
+        ),
     )
 }
 
@@ -334,7 +345,11 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
 /// An object in the encoding the client prefers: protobuf for built-in
 /// kinds when it asks for it first, else JSON.
 fn object_response(code: StatusCode, object: &Value, accept: &str) -> Response {
-    let _ = accept;
+    if protobuf::preferred(accept)
+        && let Some(bytes) = protobuf::encode(object)
+    {
+        return (code, [(header::CONTENT_TYPE, protobuf::MEDIA_TYPE)], bytes).into_response();
+    }
     json_response(code, object)
 }
 
@@ -378,6 +393,12 @@ fn render(reply: Reply, accept: &str) -> Response {
 }
 
 fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    if protobuf::is_protobuf(content_type) {
+        return protobuf::decode(body).map_err(|e| match e {
+            Some(problem) => ApiError::new(400, "BadRequest", problem),
+            None => unsupported_media_type("application/json, application/yaml"),
+        });
+    }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::new(400, "BadRequest", "the body is not UTF-8"))?;
     if content_type.contains("yaml") {

@@ -10,6 +10,7 @@ mod discovery;
 mod error;
 mod faults;
 mod handler;
+pub mod protobuf;
 pub mod registry;
 mod schema;
 pub mod selector;
