@@ -605,3 +605,61 @@ fn the_typed_generators_send_protobuf_and_read_it_back() {
     ]);
     s.refused(&["get", "configmap", "dry"]);
 }
+
+/// `kbind sandbox` as a user starts it: once the kubeconfig exists, the
+/// first command of the walkthrough works (kbind's CRDs are already
+/// served), and the sandbox logs nothing while nothing is wrong, without
+/// colour codes when stderr is not a terminal.
+#[test]
+fn the_sandbox_is_ready_when_its_kubeconfig_appears() {
+    if super::kubectl_binary().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let stderr_path = dir.path().join("stderr");
+    let mut sandbox = std::process::Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args(["--log-level", "info", "sandbox", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !kubeconfig.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kubectl = |args: &[&str]| {
+        std::process::Command::new(super::kubectl_binary().unwrap())
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap()
+    };
+    let first = kubectl(&[
+        "apply",
+        "-f",
+        fixture("promise-redis.yaml").to_str().unwrap(),
+    ]);
+    let listed = kubectl(&[
+        "get",
+        "crd",
+        "resourcebindings.platform.kratix.io",
+        "-o",
+        "name",
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&listed.stdout).contains("resourcebindings.platform.kratix.io"));
+    let log = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log file: {log}"
+    );
+    assert!(
+        !log.contains("WARN") && !log.contains("ERROR"),
+        "nothing is wrong, so nothing is warned about: {log}"
+    );
+}

@@ -121,6 +121,10 @@ pub struct SandboxArgs {
     /// Run only the API server, not the operator.
     #[arg(long, conflicts_with = "demo")]
     pub no_operator: bool,
+    /// Do not install kbind's CRDs (by default they are installed before the
+    /// kubeconfig is written, so the sandbox serves them from the start).
+    #[arg(long)]
+    pub no_crds: bool,
     /// Walk through the user story (install redis, request, upgrade by
     /// editing the binding, recreate, delete), printing the kubectl commands.
     #[arg(long)]

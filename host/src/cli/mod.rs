@@ -99,8 +99,11 @@ impl From<EvalError> for Failure {
 pub fn init_logging(global: &Global) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KBIND_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&global.log_level));
+    // Colour only for a person at a terminal: escape codes in a log file or
+    // a CI log are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match global.log_format {
         args::LogFormat::Json => builder.json().init(),
@@ -350,6 +353,15 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
         let running = kbind::apiserver::serve(addr, kbind::apiserver::new_token(), store)
             .await
             .map_err(|e| Failure::environment(format!("cannot listen on {addr}: {e}")))?;
+        // kbind's CRDs are served before anyone can reach the sandbox: the
+        // kubeconfig is its "ready", and the operator starts without a
+        // moment of "the API server does not serve ResourceBinding".
+        if !args.no_crds {
+            let client = sandbox_client(&running).await?;
+            kbind::api::install_crds(&client)
+                .await
+                .map_err(|e| Failure::environment(format!("cannot install kbind's CRDs: {e}")))?;
+        }
         let path = args
             .kubeconfig
             .unwrap_or_else(kbind::apiserver::default_kubeconfig_path);
@@ -396,7 +408,9 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
             }
         }
         println!("try:  export KUBECONFIG={}", path.display());
-        println!("      kbind crds | kubectl apply -f -");
+        if args.no_crds {
+            println!("      kbind crds | kubectl apply -f -");
+        }
         println!("      kubectl apply -f <your promise and requests>");
         println!("      kubectl get resourcebindings -A");
         println!("press Ctrl-C to stop");
