@@ -5,7 +5,18 @@
 use serde_json::{Value, json};
 
 use super::registry::Resource;
+use super::schema;
 use super::validation::{self, ErrorKind, FieldError, NameRule};
+
+/// What decoding a custom resource does on a real server: unknown fields
+/// pruned, defaults applied (and what they bring pruned again).
+pub fn decode_custom(r: &Resource, object: &mut Value) {
+    if let Some(schema) = &r.schema {
+        schema::prune(object, schema, true);
+        schema::default(object, schema);
+        schema::prune(object, schema, true);
+    }
+}
 
 /// Defaults a real server applies on create, after the system fields
 /// (uid, creationTimestamp) are set.
@@ -87,6 +98,9 @@ pub fn prepare_update(r: &Resource, next: &mut Value, current: &Value) {
 /// Everything wrong with `object` as the server would store it.
 pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     let mut errs = validation::object_meta(object, r.name_rule);
+    if let Some(schema) = &r.schema {
+        schema::validate(object, schema, "", &mut errs);
+    }
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(job(object)),
         ("", "ConfigMap") => {

@@ -35,6 +35,9 @@ pub struct Resource {
     pub crd: Option<String>,
     /// How its names are validated.
     pub name_rule: NameRule,
+    /// A custom resource's structural schema (its version's
+    /// `openAPIV3Schema`): what it is pruned, defaulted and validated by.
+    pub schema: Option<std::sync::Arc<Value>>,
 }
 
 impl Resource {
@@ -69,6 +72,7 @@ impl Resource {
             selectable_fields: builtin_fields(group, kind),
             crd: None,
             name_rule: admission::name_rule(group, kind),
+            schema: None,
         }
     }
 }
@@ -215,6 +219,9 @@ pub fn from_crd(crd: &Value) -> Vec<Resource> {
                 .collect(),
             crd: Some(name.to_string()),
             name_rule: NameRule::Dns1123Subdomain,
+            schema: v
+                .pointer("/schema/openAPIV3Schema")
+                .map(|s| std::sync::Arc::new(s.clone())),
         })
         .filter(|r| !r.plural.is_empty() && !r.kind.is_empty())
         .collect()

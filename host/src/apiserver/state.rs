@@ -428,6 +428,7 @@ impl ObjectStore {
         }
         object["apiVersion"] = json!(r.group_version());
         object["kind"] = json!(r.kind);
+        admission::decode_custom(r, &mut object);
         if r.status_subresource {
             // As a real server: status is only written through /status.
             if let Some(m) = object.as_object_mut() {
@@ -590,6 +591,7 @@ impl ObjectStore {
         {
             m.remove("status");
         }
+        admission::decode_custom(r, &mut next);
         admission::prepare_update(r, &mut next, &current);
         let errs = admission::validate(r, &next);
         if !errs.is_empty() {
