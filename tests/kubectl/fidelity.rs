@@ -663,3 +663,86 @@ fn the_sandbox_is_ready_when_its_kubeconfig_appears() {
         "nothing is wrong, so nothing is warned about: {log}"
     );
 }
+
+const GADGETS: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Gadget, plural: gadgets}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [tier]
+              properties:
+                size: {type: integer, minimum: 1, maximum: 9, default: 3}
+                tier: {type: string, enum: [small, large]}
+                extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+
+#[test]
+fn custom_resources_are_pruned_defaulted_and_validated() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&["apply", "-f", &s.write("gadgets.yaml", GADGETS)]);
+    s.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gadgets.example.com",
+        "--timeout=10s",
+    ]);
+    let gadget = |name: &str, spec: &str| {
+        s.write(&format!("{name}.yaml"), &format!("apiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: {name}}}\nspec: {spec}\n"))
+    };
+    // kubectl validates strictly by default: an unknown field is refused.
+    let out = s.refused(&["apply", "-f", &gadget("g1", "{tier: small, colour: red}")]);
+    assert!(
+        out.contains("strict decoding error: unknown field \"spec.colour\""),
+        "{out}"
+    );
+    // --validate=warn: stored without it, with a warning.
+    let (ok, out) = s.run(&[
+        "apply",
+        "--validate=warn",
+        "-f",
+        &gadget("g1", "{tier: small, colour: red, extra: {free: form}}"),
+    ]);
+    assert!(ok && out.contains("unknown field \"spec.colour\""), "{out}");
+    assert_eq!(
+        s.ok(&["get", "gadget", "g1", "-o", "jsonpath={.spec}"]),
+        r#"{"extra":{"free":"form"},"size":3,"tier":"small"}"#,
+        "pruned, preserved where the schema says so, and defaulted"
+    );
+    let out = s.refused(&["apply", "-f", &gadget("g2", "{tier: huge, size: 12}")]);
+    assert!(
+        out.contains(
+            "spec.size: Invalid value: 12: spec.size in body should be less than or equal to 9"
+        ) && out.contains(
+            "spec.tier: Unsupported value: \"huge\": supported values: \"small\", \"large\""
+        ),
+        "{out}"
+    );
+    let out = s.refused(&["apply", "-f", &gadget("g3", "{size: \"big\"}")]);
+    assert!(
+        out.contains("spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\"")
+            && out.contains("spec.tier: Required value"),
+        "{out}"
+    );
+    // Built-in kinds drop what their type does not have, the same way.
+    let out = s.refused(&[
+        "apply",
+        "-f",
+        &s.write(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndatas: {a: b}\n",
+        ),
+    ]);
+    assert!(out.contains("unknown field \"datas\""), "{out}");
+}

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::decoding::FieldValidation;
 use super::deletion::DeleteOptions;
 use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
@@ -272,27 +273,43 @@ pub(super) async fn handle(
         content_type: &content_type,
         body: &body,
     };
+    let field_validation =
+        match FieldValidation::parse(query.get("fieldValidation").map(String::as_str)) {
+            Ok(v) => v,
+            Err(e) => return error(&e),
+        };
     // The one store access of this request.
-    let (served, result) = shared.with_store(|store| {
+    let (served, (result, warnings)) = shared.with_store(|store| {
         let Some(resource) = store
             .resource(&target.group, &target.version, &target.plural)
             .cloned()
         else {
-            return (false, Err(not_found()));
+            return (false, (Err(not_found()), vec![]));
         };
-        if dry_run {
-            (true, store.dry_run(|store| execute(store, resource, &op)))
-        } else {
-            (true, execute(store, resource, &op))
-        }
+        let outcome = store.with_field_validation(field_validation, |store| {
+            if dry_run {
+                store.dry_run(|store| execute(store, resource, &op))
+            } else {
+                execute(store, resource, &op)
+            }
+        });
+        (true, outcome)
     });
     if served {
         shared.audit(audit_as, verb, &target);
     }
-    match result {
+    let mut response = match result {
         Ok(reply) => render(reply, &accept),
         Err(e) => error(&e),
+    };
+    // As a real server warns: `299 - "<text>"`, one header per warning.
+    for warning in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(warning));
+        if let Ok(value) = header::HeaderValue::from_str(&text) {
+            response.headers_mut().append("warning", value);
+        }
     }
+    response
 }
 
 /// Runs under the store lock: the store operation a request names.

@@ -201,8 +201,12 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errs: &mut Vec<FieldE
         if !flag(schema, "nullable") && schema.get("type").is_some() {
             let want = schema["type"].as_str().unwrap_or_default();
             errs.push(
-                FieldError::invalid(path, "null", format!("{shown_path} in body must be of type {want}: \"null\""))
-                    .with_kind(ErrorKind::TypeInvalid),
+                FieldError::invalid(
+                    path,
+                    "null",
+                    format!("{shown_path} in body must be of type {want}: \"null\""),
+                )
+                .with_kind(ErrorKind::TypeInvalid),
             );
         }
         return;
@@ -212,8 +216,12 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errs: &mut Vec<FieldE
     if int_or_string {
         if !matches!(actual, "integer" | "string") {
             errs.push(
-                FieldError::invalid(path, actual, format!("{shown_path} in body must be of type integer-or-string: \"{actual}\""))
-                    .with_kind(ErrorKind::TypeInvalid),
+                FieldError::invalid(
+                    path,
+                    actual,
+                    format!("{shown_path} in body must be of type integer-or-string: \"{actual}\""),
+                )
+                .with_kind(ErrorKind::TypeInvalid),
             );
             return;
         }
@@ -221,8 +229,12 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errs: &mut Vec<FieldE
         let ok = want == actual || (want == "number" && actual == "integer");
         if !ok {
             errs.push(
-                FieldError::invalid(path, actual, format!("{shown_path} in body must be of type {want}: \"{actual}\""))
-                    .with_kind(ErrorKind::TypeInvalid),
+                FieldError::invalid(
+                    path,
+                    actual,
+                    format!("{shown_path} in body must be of type {want}: \"{actual}\""),
+                )
+                .with_kind(ErrorKind::TypeInvalid),
             );
             return;
         }
@@ -234,7 +246,9 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errs: &mut Vec<FieldE
             .iter()
             .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
             .collect();
-        errs.push(FieldError::invalid(path, value.clone(), "").with_kind(ErrorKind::NotSupported(shown)));
+        errs.push(
+            FieldError::invalid(path, value.clone(), "").with_kind(ErrorKind::NotSupported(shown)),
+        );
     }
     match value {
         Value::String(s) => string_checks(s, schema, path, shown_path, errs),
@@ -252,7 +266,11 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errs: &mut Vec<FieldE
             if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
                 && count < min
             {
-                errs.push(FieldError::invalid(path, Value::Array(items.clone()), format!("{shown_path} in body should have at least {min} items")));
+                errs.push(FieldError::invalid(
+                    path,
+                    Value::Array(items.clone()),
+                    format!("{shown_path} in body should have at least {min} items"),
+                ));
             }
             list_type_checks(items, schema, path, errs);
             if let Some(s) = schema.get("items") {
@@ -266,14 +284,27 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errs: &mut Vec<FieldE
             if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
                 && count > max
             {
-                errs.push(FieldError::invalid(path, count, format!("{shown_path} in body should have at most {max} properties")));
+                errs.push(FieldError::invalid(
+                    path,
+                    count,
+                    format!("{shown_path} in body should have at most {max} properties"),
+                ));
             }
             if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
                 && count < min
             {
-                errs.push(FieldError::invalid(path, count, format!("{shown_path} in body should have at least {min} properties")));
+                errs.push(FieldError::invalid(
+                    path,
+                    count,
+                    format!("{shown_path} in body should have at least {min} properties"),
+                ));
             }
-            for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            for required in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(key) = required.as_str()
                     && !map.contains_key(key)
                 {
@@ -296,7 +327,12 @@ pub fn validate(value: &Value, schema: &Value, path: &str, errs: &mut Vec<FieldE
         }
         Value::Bool(_) | Value::Null => {}
     }
-    for s in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+    for s in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         validate(value, s, path, errs);
     }
 }
@@ -311,12 +347,20 @@ fn string_checks(s: &str, schema: &Value, path: &str, shown: &str, errs: &mut Ve
     if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
         && chars < min
     {
-        errs.push(FieldError::invalid(path, s, format!("{shown} in body should be at least {min} chars long")));
+        errs.push(FieldError::invalid(
+            path,
+            s,
+            format!("{shown} in body should be at least {min} chars long"),
+        ));
     }
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
         match regex::Regex::new(pattern) {
             Ok(re) if !re.is_match(s) => {
-                errs.push(FieldError::invalid(path, s, format!("{shown} in body should match '{pattern}'")));
+                errs.push(FieldError::invalid(
+                    path,
+                    s,
+                    format!("{shown} in body should match '{pattern}'"),
+                ));
             }
             _ => {}
         }
@@ -325,8 +369,12 @@ fn string_checks(s: &str, schema: &Value, path: &str, shown: &str, errs: &mut Ve
         && !format_ok(format, s)
     {
         errs.push(
-            FieldError::invalid(path, s, format!("{shown} in body must be of type {format}: {s:?}"))
-                .with_kind(ErrorKind::TypeInvalid),
+            FieldError::invalid(
+                path,
+                s,
+                format!("{shown} in body must be of type {format}: {s:?}"),
+            )
+            .with_kind(ErrorKind::TypeInvalid),
         );
     }
 }
@@ -363,30 +411,60 @@ fn number_checks(
     if let Some(max) = schema.get("maximum") {
         let m = max.as_f64().unwrap_or(f64::MAX);
         if exclusive("exclusiveMaximum") && x >= m {
-            errs.push(FieldError::invalid(path, value.clone(), format!("{shown} in body should be less than {}", bound(max))));
+            errs.push(FieldError::invalid(
+                path,
+                value.clone(),
+                format!("{shown} in body should be less than {}", bound(max)),
+            ));
         } else if x > m {
-            errs.push(FieldError::invalid(path, value.clone(), format!("{shown} in body should be less than or equal to {}", bound(max))));
+            errs.push(FieldError::invalid(
+                path,
+                value.clone(),
+                format!(
+                    "{shown} in body should be less than or equal to {}",
+                    bound(max)
+                ),
+            ));
         }
     }
     if let Some(min) = schema.get("minimum") {
         let m = min.as_f64().unwrap_or(f64::MIN);
         if exclusive("exclusiveMinimum") && x <= m {
-            errs.push(FieldError::invalid(path, value.clone(), format!("{shown} in body should be greater than {}", bound(min))));
+            errs.push(FieldError::invalid(
+                path,
+                value.clone(),
+                format!("{shown} in body should be greater than {}", bound(min)),
+            ));
         } else if x < m {
-            errs.push(FieldError::invalid(path, value.clone(), format!("{shown} in body should be greater than or equal to {}", bound(min))));
+            errs.push(FieldError::invalid(
+                path,
+                value.clone(),
+                format!(
+                    "{shown} in body should be greater than or equal to {}",
+                    bound(min)
+                ),
+            ));
         }
     }
     if let Some(of) = schema.get("multipleOf").and_then(Value::as_f64)
         && of != 0.0
         && (x / of).fract() != 0.0
     {
-        errs.push(FieldError::invalid(path, value.clone(), format!("{shown} in body should be a multiple of {of}")));
+        errs.push(FieldError::invalid(
+            path,
+            value.clone(),
+            format!("{shown} in body should be a multiple of {of}"),
+        ));
     }
     match schema.get("format").and_then(Value::as_str) {
         Some("int32") if n.as_i64().is_none_or(|i| i32::try_from(i).is_err()) => {
             errs.push(
-                FieldError::invalid(path, value.clone(), format!("{shown} in body must be of type int32: {value}"))
-                    .with_kind(ErrorKind::TypeInvalid),
+                FieldError::invalid(
+                    path,
+                    value.clone(),
+                    format!("{shown} in body must be of type int32: {value}"),
+                )
+                .with_kind(ErrorKind::TypeInvalid),
             );
         }
         _ => {}
@@ -459,8 +537,11 @@ mod tests {
             "spec": {"size": 2, "colour": "red", "free": {"anything": {"goes": 1}}, "labels": {"a": "b"}},
             "other": true, "status": {"x": 1}});
         prune(&mut w, &widget_schema(), true);
-        assert_eq!(w, json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-            "spec": {"size": 2, "free": {"anything": {"goes": 1}}, "labels": {"a": "b"}}, "status": {"x": 1}}));
+        assert_eq!(
+            w,
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"size": 2, "free": {"anything": {"goes": 1}}, "labels": {"a": "b"}}, "status": {"x": 1}})
+        );
     }
 
     #[test]
@@ -475,15 +556,22 @@ mod tests {
         let mut errs = vec![];
         let w = json!({"spec": {"size": "big", "tier": "huge", "name": "ABCDEFG", "tags": ["a", "a"], "labels": {"k": 1}}});
         validate(&w, &widget_schema(), "", &mut errs);
-        let texts: Vec<String> = errs.iter().map(|e| format!("{}: {}", e.field, e.body())).collect();
-        assert_eq!(texts, [
-            "spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\"",
-            "spec.tier: Unsupported value: \"huge\": supported values: \"small\", \"large\"",
-            "spec.name: Too long: may not be more than 5 bytes",
-            "spec.name: Invalid value: \"ABCDEFG\": spec.name in body should match '^[a-z]+$'",
-            "spec.tags[1]: Duplicate value: \"a\"",
-            "spec.labels.k: Invalid value: \"integer\": spec.labels.k in body must be of type string: \"integer\"",
-        ], "{texts:#?}");
+        let texts: Vec<String> = errs
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.body()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\"",
+                "spec.tier: Unsupported value: \"huge\": supported values: \"small\", \"large\"",
+                "spec.name: Too long: may not be more than 5 bytes",
+                "spec.name: Invalid value: \"ABCDEFG\": spec.name in body should match '^[a-z]+$'",
+                "spec.tags[1]: Duplicate value: \"a\"",
+                "spec.labels.k: Invalid value: \"integer\": spec.labels.k in body must be of type string: \"integer\"",
+            ],
+            "{texts:#?}"
+        );
         let mut errs = vec![];
         validate(&json!({"spec": {}}), &widget_schema(), "", &mut errs);
         assert_eq!(errs[0].field, "spec.size");

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::admission;
+use super::decoding::{self, FieldValidation};
 use super::deletion::DeleteOptions;
 pub use super::error::ApiError;
 use super::registry::{self, Resource};
@@ -51,6 +52,9 @@ pub struct ObjectStore {
     journal: Option<std::fs::File>,
     /// Set while a `dryRun=All` request runs.
     dry_run: bool,
+    /// The request's `fieldValidation`, and the warnings its decoding gave.
+    field_validation: FieldValidation,
+    warnings: Vec<String>,
 }
 
 fn now_millis() -> i64 {
@@ -110,6 +114,8 @@ impl ObjectStore {
             clock: now_millis,
             journal: None,
             dry_run: false,
+            field_validation: FieldValidation::default(),
+            warnings: vec![],
         };
         for ns in ["default", "kube-system"] {
             let r = store.resource("", "v1", "namespaces").cloned();
@@ -428,7 +434,8 @@ impl ObjectStore {
         }
         object["apiVersion"] = json!(r.group_version());
         object["kind"] = json!(r.kind);
-        admission::decode_custom(r, &mut object);
+        let warnings = decoding::decode(r, &mut object, self.field_validation)?;
+        self.warnings.extend(warnings);
         if r.status_subresource {
             // As a real server: status is only written through /status.
             if let Some(m) = object.as_object_mut() {
@@ -591,7 +598,8 @@ impl ObjectStore {
         {
             m.remove("status");
         }
-        admission::decode_custom(r, &mut next);
+        let warnings = decoding::decode(r, &mut next, self.field_validation)?;
+        self.warnings.extend(warnings);
         admission::prepare_update(r, &mut next, &current);
         let errs = admission::validate(r, &next);
         if !errs.is_empty() {
@@ -697,6 +705,20 @@ impl ObjectStore {
         let out = f(self);
         self.dry_run = false;
         out
+    }
+
+    /// Runs `f` with a request's `fieldValidation`, and returns what it
+    /// answered with the warnings decoding gave (`Warning` headers).
+    pub fn with_field_validation<T>(
+        &mut self,
+        validation: FieldValidation,
+        f: impl FnOnce(&mut Self) -> T,
+    ) -> (T, Vec<String>) {
+        self.field_validation = validation;
+        self.warnings.clear();
+        let out = f(self);
+        self.field_validation = FieldValidation::default();
+        (out, std::mem::take(&mut self.warnings))
     }
 
     /// Stores a changed object (already stamped) and tells watches.

@@ -1,0 +1,136 @@
+//! Decoding a request body as a real server does: a built-in kind through
+//! its typed form (k8s-openapi), so fields the kind does not have are
+//! dropped, and a custom resource pruned to its schema — with
+//! `fieldValidation` deciding what happens to the dropped fields (`Strict`:
+//! 400, `Warn`, the default: a `Warning` header, `Ignore`: nothing).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::admission;
+use super::registry::Resource;
+use super::state::ApiError;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    #[default]
+    Warn,
+    Strict,
+}
+
+impl FieldValidation {
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value {
+            None | Some("") | Some("Warn") => Ok(Self::Warn),
+            Some("Ignore") => Ok(Self::Ignore),
+            Some("Strict") => Ok(Self::Strict),
+            Some(other) => Err(ApiError::new(
+                400,
+                "BadRequest",
+                format!(
+                    "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+                ),
+            )),
+        }
+    }
+}
+
+/// Paths present in `before` and gone from `after` (nulls aside: they
+/// decode to nothing on a real server too).
+fn dropped(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (k, v) in b {
+                let at = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match a.get(k) {
+                    None if !v.is_null() => out.push(at),
+                    Some(next) => dropped(v, next, &at, out),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            for (i, (v, next)) in b.iter().zip(a).enumerate() {
+                dropped(v, next, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn typed<T: DeserializeOwned + Serialize>(r: &Resource, object: &Value) -> Result<Value, ApiError> {
+    let parsed: T = serde_json::from_value(object.clone()).map_err(|e| {
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!(
+                "{} in version \"{}\" cannot be handled as a {}: {e}",
+                r.kind, r.version, r.kind
+            ),
+        )
+    })?;
+    serde_json::to_value(parsed).map_err(|e| ApiError::new(500, "InternalError", e.to_string()))
+}
+
+/// A built-in kind's typed round trip, where kbind knows the type.
+fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>> {
+    use k8s_openapi::api::{batch, coordination, core, events};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    Some(match (r.group.as_str(), r.kind.as_str()) {
+        ("", "Namespace") => typed::<core::v1::Namespace>(r, object),
+        ("", "ConfigMap") => typed::<core::v1::ConfigMap>(r, object),
+        ("", "Secret") => typed::<core::v1::Secret>(r, object),
+        ("", "ServiceAccount") => typed::<core::v1::ServiceAccount>(r, object),
+        ("", "Event") => typed::<core::v1::Event>(r, object),
+        ("events.k8s.io", "Event") => typed::<events::v1::Event>(r, object),
+        ("coordination.k8s.io", "Lease") => typed::<coordination::v1::Lease>(r, object),
+        ("batch", "Job") => typed::<batch::v1::Job>(r, object),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            typed::<apiextensions::CustomResourceDefinition>(r, object)
+        }
+        _ => return None,
+    })
+}
+
+/// Decodes `object` (already carrying its apiVersion and kind) for `r`;
+/// returns the warnings to send back.
+pub fn decode(
+    r: &Resource,
+    object: &mut Value,
+    validation: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    let before = object.clone();
+    if r.schema.is_some() {
+        admission::decode_custom(r, object);
+    } else if let Some(decoded) = typed_builtin(r, object) {
+        *object = decoded?;
+    }
+    let mut unknown = vec![];
+    if validation != FieldValidation::Ignore {
+        dropped(&before, object, "", &mut unknown);
+    }
+    let messages: Vec<String> = unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    match validation {
+        FieldValidation::Strict if !messages.is_empty() => Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                r.kind,
+                r.version,
+                r.kind,
+                messages.join(", ")
+            ),
+        )),
+        _ => Ok(messages),
+    }
+}
