@@ -746,3 +746,204 @@ fn custom_resources_are_pruned_defaulted_and_validated() {
     ]);
     assert!(out.contains("unknown field \"datas\""), "{out}");
 }
+
+#[test]
+fn lists_apply_explain_reads_the_schemas_and_patches_follow_the_kind() {
+    let Some(s) = sandbox() else { return };
+    s.apply(&crd_yaml());
+    // What `kubectl get -o yaml` writes is a List; kubectl validates it
+    // against /openapi/v2 before applying its items.
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ServiceAccount\n  metadata: {name: robot}\n  secrets: [{name: one}, {name: two}]\n";
+    let out = s.ok(&["apply", "-f", &s.write("list.yaml", list)]);
+    assert!(
+        out.contains("configmap/a created") && out.contains("serviceaccount/robot created"),
+        "{out}"
+    );
+    let dumped = s.ok(&["get", "configmaps,serviceaccounts", "-o", "yaml"]);
+    let out = s.ok(&["apply", "-f", &s.write("dumped.yaml", &dumped)]);
+    assert!(out.contains("configmap/a"), "{out}");
+
+    let explained = s.ok(&["explain", "resourcebindings.spec.version"]);
+    assert!(explained.contains("FIELD: version <string>"), "{explained}");
+    let explained = s.ok(&["explain", "configmaps.data"]);
+    assert!(
+        explained.contains("FIELD: data <map[string]string>"),
+        "{explained}"
+    );
+
+    // Strategic merge on a built-in merges a keyed list by its key...
+    s.ok(&[
+        "patch",
+        "serviceaccount",
+        "robot",
+        "-p",
+        r#"{"secrets":[{"name":"three"}]}"#,
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "serviceaccount",
+            "robot",
+            "-o",
+            "jsonpath={.secrets[*].name}"
+        ]),
+        "one two three"
+    );
+    // ...a merge patch replaces it...
+    s.ok(&[
+        "patch",
+        "serviceaccount",
+        "robot",
+        "--type=merge",
+        "-p",
+        r#"{"secrets":[{"name":"only"}]}"#,
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "serviceaccount",
+            "robot",
+            "-o",
+            "jsonpath={.secrets[*].name}"
+        ]),
+        "only"
+    );
+    // ...a JSON patch edits it in place...
+    s.ok(&[
+        "patch",
+        "serviceaccount",
+        "robot",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/secrets/-","value":{"name":"more"}}]"#,
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "serviceaccount",
+            "robot",
+            "-o",
+            "jsonpath={.secrets[*].name}"
+        ]),
+        "only more"
+    );
+    // ...and a custom resource has no strategy to merge by: 415.
+    s.ok(&[
+        "apply",
+        "-f",
+        fixture("resourcebinding.yaml").to_str().unwrap(),
+    ]);
+    let out = s.refused(&[
+        "patch",
+        "resourcebinding",
+        "example-redis-e7f90",
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"version":"v9"}}"#,
+    ]);
+    assert!(
+        out.contains("UnsupportedMediaType") || out.contains("unknown format"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_everyday_commands_work() {
+    let Some(s) = sandbox() else { return };
+    s.apply(&crd_yaml());
+    for (name, version) in [
+        ("b-redis", "v0.2.0"),
+        ("a-redis", "v0.1.0"),
+        ("c-redis", "v0.3.0"),
+    ] {
+        s.apply(&super::binding(name, "redis", name, version));
+    }
+    let out = s.ok(&[
+        "get",
+        "resourcebindings",
+        "--sort-by=.spec.version",
+        "-o",
+        "custom-columns=NAME:.metadata.name,VERSION:.spec.version",
+    ]);
+    assert_eq!(
+        out.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["a-redis", "b-redis", "c-redis"],
+        "{out}"
+    );
+    let out = s.ok(&["get", "resourcebindings", "-o", "wide"]);
+    assert!(out.starts_with("NAME") && out.contains("a-redis"), "{out}");
+    let out = s.ok(&[
+        "get",
+        "resourcebindings",
+        "-o",
+        "jsonpath={.items[?(@.spec.version==\"v0.2.0\")].metadata.name}",
+    ]);
+    assert_eq!(out, "b-redis");
+    let out = s.ok(&["get", "resourcebinding", "a-redis", "-o", "json"]);
+    assert!(out.contains("\"kind\": \"ResourceBinding\""), "{out}");
+    s.ok(&["annotate", "resourcebinding", "a-redis", "team=platform"]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "resourcebinding",
+            "a-redis",
+            "-o",
+            "jsonpath={.metadata.annotations.team}"
+        ]),
+        "platform"
+    );
+    s.ok(&[
+        "wait",
+        "--for=jsonpath={.metadata.annotations.team}=platform",
+        "resourcebinding/a-redis",
+        "--timeout=10s",
+    ]);
+    // replace with a manifest of the current object, changed.
+    let current = s.ok(&["get", "resourcebinding", "c-redis", "-o", "yaml"]);
+    let changed = current.replace("version: v0.3.0", "version: v0.4.0");
+    s.ok(&["replace", "-f", &s.write("replace.yaml", &changed)]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "resourcebinding",
+            "c-redis",
+            "-o",
+            "jsonpath={.spec.version}"
+        ]),
+        "v0.4.0"
+    );
+    let versions = s.ok(&["api-versions"]);
+    assert!(
+        versions.lines().any(|l| l == "platform.kratix.io/v1alpha1")
+            && versions.lines().any(|l| l == "v1"),
+        "{versions}"
+    );
+    let version = s.ok(&["version", "-o", "json"]);
+    assert!(version.contains("\"serverVersion\""), "{version}");
+
+    // -w --output-watch-events prints each event's type.
+    let mut watch = s
+        .command(&["get", "resourcebindings", "-w", "--output-watch-events"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.ok(&["delete", "resourcebinding", "b-redis"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = watch.kill();
+    let out = watch.wait_with_output().unwrap();
+    let events = text(&out.stdout);
+    assert!(events.starts_with("EVENT"), "{events}");
+    assert!(
+        events
+            .lines()
+            .any(|l| l.starts_with("ADDED") && l.contains("a-redis"))
+            && events
+                .lines()
+                .any(|l| l.starts_with("DELETED") && l.contains("b-redis")),
+        "{events}"
+    );
+}

@@ -20,7 +20,7 @@ use super::deletion::DeleteOptions;
 use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
 use super::state::{ApiError, ObjectStore};
-use super::{SharedState, discovery, faults, protobuf, table, watch};
+use super::{SharedState, discovery, faults, openapi, protobuf, strategic, table, watch};
 
 pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
     (
@@ -100,6 +100,7 @@ enum Discovery {
 
 enum Route {
     Version,
+    OpenApiV2,
     Health,
     CoreVersions,
     Discovery(Discovery),
@@ -111,6 +112,7 @@ fn route(method: &Method, parts: &[&str]) -> Option<Route> {
     Some(match parts {
         ["version"] if get => Route::Version,
         ["healthz" | "readyz" | "livez"] if get => Route::Health,
+        ["openapi", "v2"] if get => Route::OpenApiV2,
         ["openapi", "v3"] if get => Route::Discovery(Discovery::OpenApiRoot),
         ["openapi", "v3", rest @ ..] if get => {
             Route::Discovery(Discovery::OpenApiGroupVersion(rest.join("/")))
@@ -138,8 +140,8 @@ fn route(method: &Method, parts: &[&str]) -> Option<Route> {
 fn discover(store: &ObjectStore, d: &Discovery) -> Option<Value> {
     let resources = store.resources();
     match d {
-        Discovery::OpenApiRoot => Some(discovery::openapi_v3_root(resources)),
-        Discovery::OpenApiGroupVersion(gv) => discovery::openapi_v3_group_version(resources, gv),
+        Discovery::OpenApiRoot => Some(openapi::v3_root(resources)),
+        Discovery::OpenApiGroupVersion(gv) => openapi::v3_group_version(resources, gv),
         Discovery::Groups => Some(discovery::group_list(resources)),
         Discovery::Group(g) => discovery::group(resources, g),
         Discovery::Resources { group, version } => {
@@ -233,6 +235,10 @@ pub(super) async fn handle(
         None => return error(&not_found()),
         Some(Route::Version) => return json_response(StatusCode::OK, &discovery::version()),
         Some(Route::Health) => return (StatusCode::OK, "ok").into_response(),
+        Some(Route::OpenApiV2) => {
+            let (content_type, body) = openapi::v2(accept.contains(openapi::V2_PROTOBUF));
+            return (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
+        }
         Some(Route::CoreVersions) => {
             return json_response(
                 StatusCode::OK,
@@ -561,7 +567,32 @@ fn patch(
                 .map_err(|e| ApiError::new(422, "Invalid", format!("JSON patch failed: {e}")))
         });
     }
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let strategic = media == "application/strategic-merge-patch+json";
+    let known = [
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/apply-patch+yaml",
+    ];
+    if (strategic && r.crd.is_some()) || (!strategic && !known.contains(&media)) {
+        // Custom resources have no patch strategies to merge by.
+        let accepted = if r.crd.is_some() {
+            known.join(", ")
+        } else {
+            format!(
+                "{}, application/strategic-merge-patch+json",
+                known.join(", ")
+            )
+        };
+        return Err(unsupported_media_type(&accepted));
+    }
     let patch = parse_body(body, content_type)?;
+    if strategic {
+        return store.patch(r, ns, name, target.status, |o| {
+            strategic::apply(o, &patch);
+            Ok(())
+        });
+    }
     if content_type.starts_with("application/apply-patch") {
         // Server-side apply, approximated: create, or merge into the object.
         return match store.get(r, ns, name) {
@@ -569,8 +600,6 @@ fn patch(
             _ => store.merge(r, ns, name, &patch, target.status),
         };
     }
-    // Merge patch; strategic merge patch is approximated by it (lists are
-    // replaced, not merged by key).
     store.merge(r, ns, name, &patch, target.status)
 }
 

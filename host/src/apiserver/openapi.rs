@@ -1,0 +1,227 @@
+//! `/openapi/v3` and `/openapi/v2`: what kubectl reads to validate
+//! manifests, to know which parameters the server takes, and to `explain`
+//! a kind. v3 carries each served kind's schema (a CRD's own, the built-ins'
+//! from k8s-openapi); v2 — which client-go reads only as gnostic protobuf —
+//! carries the document without definitions (README: differences).
+
+use prost::Message;
+use serde_json::{Map, Value, json};
+
+use super::registry::Resource;
+
+fn gv_path(r: &Resource) -> String {
+    if r.group.is_empty() {
+        format!("api/{}", r.version)
+    } else {
+        format!("apis/{}/{}", r.group, r.version)
+    }
+}
+
+/// The schema name a real server gives a kind: its group reversed
+/// (`platform.kratix.io` → `io.kratix.platform`), version and kind.
+fn schema_name(r: &Resource) -> String {
+    match r.group.as_str() {
+        "" => format!("io.k8s.api.core.{}.{}", r.version, r.kind),
+        g if g.ends_with(".k8s.io") || !g.contains('.') => {
+            let short = g.split('.').next().unwrap_or(g);
+            format!("io.k8s.api.{short}.{}.{}", r.version, r.kind)
+        }
+        g => {
+            let reversed: Vec<&str> = g.split('.').rev().collect();
+            format!("{}.{}.{}", reversed.join("."), r.version, r.kind)
+        }
+    }
+}
+
+/// `/openapi/v3`: one entry per group/version.
+pub fn v3_root(resources: &[Resource]) -> Value {
+    let mut paths = Map::new();
+    for r in resources {
+        let gv = gv_path(r);
+        paths.insert(
+            gv.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={}", resources.len())}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+fn object_meta() -> Value {
+    let string = |d: &str| json!({"type": "string", "description": d});
+    json!({
+        "description": "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
+        "type": "object",
+        "properties": {
+            "name": string("Name must be unique within a namespace."),
+            "generateName": string("GenerateName is an optional prefix, used by the server, to generate a unique name ONLY IF the Name field has not been provided."),
+            "namespace": string("Namespace defines the space within which each name must be unique."),
+            "uid": string("UID is the unique in time and space value for this object."),
+            "resourceVersion": string("An opaque value that represents the internal version of this object."),
+            "generation": {"type": "integer", "format": "int64", "description": "A sequence number representing a specific generation of the desired state."},
+            "creationTimestamp": string("CreationTimestamp is a timestamp representing the server time when this object was created."),
+            "deletionTimestamp": string("DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted."),
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Map of string keys and values that can be used to organize and categorize objects."},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Annotations is an unstructured key value map stored with a resource."},
+            "finalizers": {"type": "array", "items": {"type": "string"}, "description": "Must be empty before the object is deleted from the registry."},
+            "ownerReferences": {"type": "array", "items": {"type": "object"}, "description": "List of objects depended by this object."},
+        },
+    })
+}
+
+/// A built-in kind's schema from its k8s-openapi type (JSON Schema from
+/// schemars, its `$defs` moved into the document's components).
+fn builtin_schema(r: &Resource, components: &mut Map<String, Value>) -> Option<Value> {
+    use k8s_openapi::api::{batch, coordination, core, events};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    let generated = match (r.group.as_str(), r.kind.as_str()) {
+        ("", "Namespace") => schemars::schema_for!(core::v1::Namespace),
+        ("", "ConfigMap") => schemars::schema_for!(core::v1::ConfigMap),
+        ("", "Secret") => schemars::schema_for!(core::v1::Secret),
+        ("", "ServiceAccount") => schemars::schema_for!(core::v1::ServiceAccount),
+        ("", "Event") => schemars::schema_for!(core::v1::Event),
+        ("events.k8s.io", "Event") => schemars::schema_for!(events::v1::Event),
+        ("coordination.k8s.io", "Lease") => schemars::schema_for!(coordination::v1::Lease),
+        ("batch", "Job") => schemars::schema_for!(batch::v1::Job),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            schemars::schema_for!(apiextensions::CustomResourceDefinition)
+        }
+        _ => return None,
+    };
+    let mut schema = serde_json::to_value(generated).ok()?;
+    rewrite_refs(&mut schema);
+    if let Some(Value::Object(defs)) = schema.as_object_mut().and_then(|m| m.remove("$defs")) {
+        for (name, def) in defs {
+            components.entry(name).or_insert(def);
+        }
+    }
+    if let Some(m) = schema.as_object_mut() {
+        m.remove("$schema");
+    }
+    Some(schema)
+}
+
+/// `#/$defs/X` (JSON Schema) → `#/components/schemas/X` (OpenAPI 3).
+fn rewrite_refs(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get_mut("$ref")
+                && let Some(name) = r.strip_prefix("#/$defs/")
+            {
+                *r = format!("#/components/schemas/{name}");
+            }
+            for child in m.values_mut() {
+                rewrite_refs(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+/// A custom resource's schema as a real server publishes it: the CRD's,
+/// with apiVersion, kind and metadata described.
+fn custom_schema(r: &Resource) -> Option<Value> {
+    let mut schema = r.schema.as_deref()?.clone();
+    let properties = schema
+        .as_object_mut()?
+        .entry("properties")
+        .or_insert_with(|| json!({}));
+    if let Some(p) = properties.as_object_mut() {
+        p.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
+        p.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
+        p.insert("metadata".into(), json!({"allOf": [{"$ref": format!("#/components/schemas/{OBJECT_META}")}], "description": "Standard object's metadata."}));
+    }
+    Some(schema)
+}
+
+/// `/openapi/v3/<gv>`: each kind's operations, with the `fieldValidation`
+/// parameter (kubectl then leaves validation to the server), and its schema.
+pub fn v3_group_version(resources: &[Resource], gv: &str) -> Option<Value> {
+    let matching: Vec<&Resource> = resources.iter().filter(|r| gv_path(r) == gv).collect();
+    if matching.is_empty() {
+        return None;
+    }
+    let mut paths = Map::new();
+    let mut components = Map::new();
+    components.insert(OBJECT_META.into(), object_meta());
+    for r in matching {
+        let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
+        let name = schema_name(r);
+        let reference = json!({"$ref": format!("#/components/schemas/{name}")});
+        let op = |action: &str| {
+            json!({
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/json": {"schema": reference}}},
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}},
+            })
+        };
+        let base = if r.namespaced {
+            format!("/{gv}/namespaces/{{namespace}}/{}", r.plural)
+        } else {
+            format!("/{gv}/{}", r.plural)
+        };
+        paths.insert(base.clone(), json!({"post": op("post")}));
+        paths.insert(
+            format!("{base}/{{name}}"),
+            json!({"get": op("get"), "put": op("put"), "patch": op("patch")}),
+        );
+        let schema = custom_schema(r)
+            .or_else(|| builtin_schema(r, &mut components))
+            .unwrap_or_else(|| json!({"type": "object"}));
+        let mut schema = schema;
+        if let Some(m) = schema.as_object_mut() {
+            m.insert("x-kubernetes-group-version-kind".into(), json!([gvk]));
+        }
+        components.insert(name, schema);
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0-kbind"},
+        "paths": paths,
+        "components": {"schemas": components},
+    }))
+}
+
+/// The gnostic `openapi.v2.Document` fields kbind sends (field numbers of
+/// gnostic's OpenAPIv2.proto).
+#[derive(Clone, PartialEq, Message)]
+struct Document {
+    #[prost(string, tag = "1")]
+    swagger: String,
+    #[prost(message, optional, tag = "2")]
+    info: Option<Info>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Info {
+    #[prost(string, tag = "1")]
+    title: String,
+    #[prost(string, tag = "2")]
+    version: String,
+}
+
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
+/// `/openapi/v2` as client-go asks for it (gnostic protobuf), or as JSON.
+pub fn v2(protobuf: bool) -> (&'static str, Vec<u8>) {
+    let (title, version) = ("Kubernetes", "v1.32.0-kbind");
+    if protobuf {
+        let doc = Document {
+            swagger: "2.0".into(),
+            info: Some(Info {
+                title: title.into(),
+                version: version.into(),
+            }),
+        };
+        // kube-openapi answers the protobuf form as an octet stream: the
+        // media type clients ask for does not parse as a Content-Type.
+        ("application/octet-stream", doc.encode_to_vec())
+    } else {
+        let doc = json!({"swagger": "2.0", "info": {"title": title, "version": version}, "paths": {}, "definitions": {}});
+        ("application/json", doc.to_string().into_bytes())
+    }
+}
