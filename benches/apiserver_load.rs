@@ -7,6 +7,11 @@
 //! Prints create throughput, list-with-selector requests/s and latency
 //! percentiles, watch delivery, and the process's peak RSS (server and
 //! clients share the process, so it is an upper bound for the server).
+//!
+//! First, the cost of a real server's checks: the same custom resources
+//! (a CRD with a structural schema, defaults and bounds) created on a
+//! server that prunes, defaults and validates them and on one that does
+//! not (`ObjectStore::without_checks`), alternating rounds in one run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,6 +41,106 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+async fn client_of(running: &apiserver::Running) -> kube::Client {
+    let kubeconfig = Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+const WIDGETS: &str = r#"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+  "metadata": {"name": "widgets.example.com"},
+  "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
+    "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+        "spec": {"type": "object", "required": ["tier"], "properties": {
+          "size": {"type": "integer", "minimum": 1, "maximum": 9, "default": 3},
+          "tier": {"type": "string", "enum": ["small", "large"]},
+          "owner": {"type": "string", "pattern": "^[a-z-]+$", "maxLength": 63},
+          "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+            "items": {"type": "object", "required": ["name"], "properties": {
+              "name": {"type": "string"}, "port": {"type": "integer", "format": "int32"}}}},
+          "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}}"#;
+
+/// Creates `n` Widgets (32 at a time) and returns the time it took.
+async fn create_widgets(client: &kube::Client, round: usize, n: usize) -> Duration {
+    use kube::api::DynamicObject;
+    use kube::core::{ApiResource, GroupVersionKind};
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Widget"),
+        "widgets",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .for_each_concurrent(32, |i| {
+            let api = api.clone();
+            async move {
+                let w: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "example.com/v1", "kind": "Widget",
+                    "metadata": {"name": format!("w-{round}-{i}"), "labels": {"app": "load"}},
+                    "spec": {"tier": "small", "owner": "team-a",
+                        "ports": [{"name": "http", "port": 80}, {"name": "https", "port": 443}],
+                        "extra": {"note": "kept"}, "unknown": "pruned"},
+                }))
+                .unwrap();
+                api.create(&PostParams::default(), &w)
+                    .await
+                    .expect("create");
+            }
+        })
+        .await;
+    started.elapsed()
+}
+
+/// Create throughput with the checks on, against the same without them.
+async fn checks_cost(n: usize) {
+    let mut clients = vec![];
+    let mut servers = vec![];
+    for store in [ObjectStore::new(), ObjectStore::without_checks()] {
+        let running = apiserver::serve(([127, 0, 0, 1], 0).into(), apiserver::new_token(), store)
+            .await
+            .expect("server starts");
+        let client = client_of(&running).await;
+        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+            Api::all(client.clone());
+        crds.create(
+            &PostParams::default(),
+            &serde_json::from_str(WIDGETS).unwrap(),
+        )
+        .await
+        .expect("CRD");
+        clients.push(client);
+        servers.push(running);
+    }
+    // Alternating rounds, so a noisy moment hurts both sides alike.
+    let rounds = 5;
+    let (mut on, mut off) = (Duration::ZERO, Duration::ZERO);
+    for round in 0..rounds {
+        on += create_widgets(&clients[0], round, n / rounds).await;
+        off += create_widgets(&clients[1], round, n / rounds).await;
+    }
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "custom resources:        {n}, created in {rounds} alternating rounds of {}",
+        n / rounds
+    );
+    println!(
+        "  checks on (prune, default, validate): {:.0} objects/s",
+        rate(on)
+    );
+    println!(
+        "  checks off (baseline):                {:.0} objects/s",
+        rate(off)
+    );
+    println!(
+        "  checks on / off:                      {:.1}%",
+        100.0 * rate(on) / rate(off)
+    );
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let objects: usize = std::env::var("KBIND_LOAD_OBJECTS")
@@ -43,6 +148,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let lists: usize = 200;
+    checks_cost(objects).await;
     let running = apiserver::serve(
         ([127, 0, 0, 1], 0).into(),
         apiserver::new_token(),

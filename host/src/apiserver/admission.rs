@@ -5,16 +5,17 @@
 use serde_json::{Value, json};
 
 use super::registry::Resource;
-use super::schema;
+use super::structural;
 use super::validation::{self, ErrorKind, FieldError, NameRule};
 
 /// What decoding a custom resource does on a real server: unknown fields
-/// pruned, defaults applied (and what they bring pruned again).
-pub fn decode_custom(r: &Resource, object: &mut Value) {
+/// pruned (their paths added to `dropped`), defaults applied, and what the
+/// defaults bring pruned again.
+pub fn decode_custom(r: &Resource, object: &mut Value, dropped: &mut Vec<String>) {
     if let Some(schema) = &r.schema {
-        schema::prune(object, schema, true);
-        schema::default(object, schema);
-        schema::prune(object, schema, true);
+        structural::prune(object, schema, true, "", dropped);
+        structural::default(object, schema);
+        structural::prune(object, schema, true, "", &mut vec![]);
     }
 }
 
@@ -99,7 +100,7 @@ pub fn prepare_update(r: &Resource, next: &mut Value, current: &Value) {
 pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     let mut errs = validation::object_meta(object, r.name_rule);
     if let Some(schema) = &r.schema {
-        schema::validate(object, schema, "", &mut errs);
+        structural::validate(object, schema, "", &mut errs);
     }
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(job(object)),

@@ -105,15 +105,18 @@ pub fn decode(
     object: &mut Value,
     validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
-    let before = object.clone();
-    if r.schema.is_some() {
-        admission::decode_custom(r, object);
-    } else if let Some(decoded) = typed_builtin(r, object) {
-        *object = decoded?;
-    }
     let mut unknown = vec![];
-    if validation != FieldValidation::Ignore {
-        dropped(&before, object, "", &mut unknown);
+    if r.schema.is_some() {
+        admission::decode_custom(r, object, &mut unknown);
+    } else if let Some(decoded) = typed_builtin(r, object) {
+        let decoded = decoded?;
+        if validation != FieldValidation::Ignore {
+            dropped(object, &decoded, "", &mut unknown);
+        }
+        *object = decoded;
+    }
+    if validation == FieldValidation::Ignore {
+        unknown.clear();
     }
     let messages: Vec<String> = unknown
         .iter()

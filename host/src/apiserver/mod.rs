@@ -19,6 +19,7 @@ pub mod selector;
 mod server;
 pub mod state;
 mod strategic;
+mod structural;
 mod table;
 pub mod validation;
 mod watch;

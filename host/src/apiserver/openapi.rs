@@ -123,7 +123,7 @@ fn rewrite_refs(v: &mut Value) {
 /// A custom resource's schema as a real server publishes it: the CRD's,
 /// with apiVersion, kind and metadata described.
 fn custom_schema(r: &Resource) -> Option<Value> {
-    let mut schema = r.schema.as_deref()?.clone();
+    let mut schema = r.schema_json.as_deref()?.clone();
     let properties = schema
         .as_object_mut()?
         .entry("properties")

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::admission;
 use super::selector::SelectableField;
+use super::structural::Structural;
 use super::validation::NameRule;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -36,8 +37,11 @@ pub struct Resource {
     /// How its names are validated.
     pub name_rule: NameRule,
     /// A custom resource's structural schema (its version's
-    /// `openAPIV3Schema`): what it is pruned, defaulted and validated by.
-    pub schema: Option<std::sync::Arc<Value>>,
+    /// `openAPIV3Schema`), compiled: what it is pruned, defaulted and
+    /// validated by.
+    pub schema: Option<std::sync::Arc<Structural>>,
+    /// The same schema as written, for `/openapi/v3`.
+    pub schema_json: Option<std::sync::Arc<Value>>,
 }
 
 impl Resource {
@@ -73,6 +77,7 @@ impl Resource {
             crd: None,
             name_rule: admission::name_rule(group, kind),
             schema: None,
+            schema_json: None,
         }
     }
 }
@@ -220,6 +225,9 @@ pub fn from_crd(crd: &Value) -> Vec<Resource> {
             crd: Some(name.to_string()),
             name_rule: NameRule::Dns1123Subdomain,
             schema: v
+                .pointer("/schema/openAPIV3Schema")
+                .map(|s| std::sync::Arc::new(Structural::compile(s))),
+            schema_json: v
                 .pointer("/schema/openAPIV3Schema")
                 .map(|s| std::sync::Arc::new(s.clone())),
         })
