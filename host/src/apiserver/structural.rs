@@ -255,11 +255,12 @@ pub fn validate(value: &Value, schema: &Structural, path: &str, errs: &mut Vec<F
             errs.push(type_error(path, shown, "integer-or-string", actual));
             return;
         }
-    } else if let Some(want) = schema.type_.as_deref() {
-        if want != actual && !(want == "number" && actual == "integer") {
-            errs.push(type_error(path, shown, want, actual));
-            return;
-        }
+    } else if let Some(want) = schema.type_.as_deref()
+        && want != actual
+        && !(want == "number" && actual == "integer")
+    {
+        errs.push(type_error(path, shown, want, actual));
+        return;
     }
     if let Some(allowed) = &schema.enum_
         && !allowed.contains(value)
