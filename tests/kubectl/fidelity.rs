@@ -947,3 +947,32 @@ fn the_everyday_commands_work() {
         "{events}"
     );
 }
+
+/// `kubectl auth can-i` sends a SelfSubjectAccessReview as protobuf; the
+/// sandbox's one token may do everything, as `system:masters` may.
+#[test]
+fn auth_can_i_reviews_the_sandbox_token() {
+    let Some(s) = sandbox() else { return };
+    s.apply(&crd_yaml());
+    assert_eq!(
+        s.ok(&["auth", "can-i", "create", "configmaps"]).trim(),
+        "yes"
+    );
+    assert_eq!(
+        s.ok(&[
+            "auth",
+            "can-i",
+            "patch",
+            "resourcebindings/status",
+            "-n",
+            "default"
+        ])
+        .trim(),
+        "yes"
+    );
+    let rules = s.ok(&["auth", "can-i", "--list"]);
+    assert!(
+        rules.lines().nth(1).is_some_and(|l| l.starts_with("*.*")),
+        "{rules}"
+    );
+}

@@ -47,7 +47,8 @@ pub fn resource_list(resources: &[Resource], group: &str, version: &str) -> Opti
     for r in matching {
         list.push(json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
-            "verbs": verbs(), "shortNames": r.short_names, "categories": r.categories,
+            "verbs": if r.review { json!(["create"]) } else { verbs() },
+            "shortNames": r.short_names, "categories": r.categories,
         }));
         if r.status_subresource {
             list.push(json!({

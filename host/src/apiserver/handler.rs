@@ -20,7 +20,7 @@ use super::deletion::DeleteOptions;
 use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
 use super::state::{ApiError, ObjectStore};
-use super::{SharedState, discovery, faults, openapi, protobuf, strategic, table, watch};
+use super::{SharedState, discovery, faults, openapi, protobuf, review, strategic, table, watch};
 
 pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
     (
@@ -326,6 +326,17 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
         // A kind whose definition does not enable the status subresource
         // has no `/status`: its status is an ordinary field.
         return Err(not_found());
+    }
+    if r.review {
+        return match (op.method, &target.name) {
+            (&Method::POST, None) => parse_body(op.body, op.content_type)
+                .map(|review| Reply::Created(review::answer(&r, review))),
+            _ => Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )),
+        };
     }
     match (op.method, &target.name) {
         (&Method::GET, None) => list(store, r, target, op.query)

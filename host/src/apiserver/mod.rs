@@ -14,6 +14,7 @@ mod handler;
 mod openapi;
 pub mod protobuf;
 pub mod registry;
+mod review;
 mod schema;
 pub mod selector;
 mod server;

@@ -1,5 +1,6 @@
 //! Kubernetes' protobuf encoding, as client-go's typed clients send it
-//! (`kubectl create namespace|configmap|secret|serviceaccount` …) and ask
+//! (`kubectl create namespace|configmap|secret|serviceaccount`, `kubectl
+//! auth can-i` …) and ask
 //! for it back: the `k8s\0` magic, a `runtime.Unknown` envelope naming the
 //! kind, and the kind's message inside (the messages of `k8s-pb`, kube-rs'
 //! protobuf bindings).
@@ -13,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use k8s_pb::api::authorization::v1 as authorization;
 use k8s_pb::api::core::v1 as core;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
@@ -297,6 +299,59 @@ json_message!(core::ServiceAccount {
     automount_service_account_token: "automountServiceAccountToken",
 });
 
+json_message!(authorization::ResourceAttributes {
+    namespace: "namespace",
+    verb: "verb",
+    group: "group",
+    version: "version",
+    resource: "resource",
+    subresource: "subresource",
+    name: "name",
+});
+json_message!(authorization::NonResourceAttributes {
+    path: "path",
+    verb: "verb"
+});
+json_message!(authorization::SelfSubjectAccessReviewSpec {
+    resource_attributes: "resourceAttributes",
+    non_resource_attributes: "nonResourceAttributes",
+});
+json_message!(authorization::SubjectAccessReviewStatus {
+    allowed: "allowed",
+    denied: "denied",
+    reason: "reason",
+    evaluation_error: "evaluationError",
+});
+json_message!(authorization::SelfSubjectAccessReview {
+    metadata: "metadata",
+    spec: "spec",
+    status: "status"
+});
+json_message!(authorization::SelfSubjectRulesReviewSpec {
+    namespace: "namespace"
+});
+json_message!(authorization::ResourceRule {
+    verbs: "verbs",
+    api_groups: "apiGroups",
+    resources: "resources",
+    resource_names: "resourceNames",
+});
+json_message!(authorization::NonResourceRule {
+    verbs: "verbs",
+    non_resource_ur_ls: "nonResourceURLs"
+});
+json_message!(authorization::SubjectRulesReviewStatus {
+    resource_rules: "resourceRules",
+    non_resource_rules: "nonResourceRules",
+    incomplete: "incomplete",
+    evaluation_error: "evaluationError",
+});
+json_message!(authorization::SelfSubjectRulesReview {
+    metadata: "metadata",
+    spec: "spec",
+    status: "status"
+});
+
 /// Decodes `raw` as `T` and gives its JSON form.
 fn decode_as<T: Message + Default + Json>(raw: &[u8]) -> Result<Value, String> {
     T::decode(raw)
@@ -336,6 +391,12 @@ pub fn decode(body: &[u8]) -> Result<Value, Option<String>> {
         ("v1", "ConfigMap") => decode_as::<core::ConfigMap>(&raw),
         ("v1", "Secret") => decode_as::<core::Secret>(&raw),
         ("v1", "ServiceAccount") => decode_as::<core::ServiceAccount>(&raw),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            decode_as::<authorization::SelfSubjectAccessReview>(&raw)
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
+            decode_as::<authorization::SelfSubjectRulesReview>(&raw)
+        }
         _ => return Err(None),
     }
     .map_err(Some)?;
@@ -358,6 +419,8 @@ pub fn encode(object: &Value) -> Option<Vec<u8>> {
         "Secret" => encode_as::<core::Secret>(object),
         "ServiceAccount" => encode_as::<core::ServiceAccount>(object),
         "Status" => encode_as::<meta::Status>(object),
+        "SelfSubjectAccessReview" => encode_as::<authorization::SelfSubjectAccessReview>(object),
+        "SelfSubjectRulesReview" => encode_as::<authorization::SelfSubjectRulesReview>(object),
         _ => None,
     }?;
     let envelope = Unknown {

@@ -42,6 +42,9 @@ pub struct Resource {
     pub schema: Option<std::sync::Arc<Structural>>,
     /// The same schema as written, for `/openapi/v3`.
     pub schema_json: Option<std::sync::Arc<Value>>,
+    /// A review (SelfSubjectAccessReview …): only `create`, answered at
+    /// once and never stored.
+    pub review: bool,
 }
 
 impl Resource {
@@ -78,6 +81,7 @@ impl Resource {
             name_rule: admission::name_rule(group, kind),
             schema: None,
             schema_json: None,
+            review: false,
         }
     }
 }
@@ -130,7 +134,21 @@ fn builtin_fields(group: &str, kind: &str) -> Vec<SelectableField> {
 }
 
 pub fn builtins() -> Vec<Resource> {
+    let review = |kind: &str, plural: &str| Resource {
+        review: true,
+        ..Resource::builtin(
+            "authorization.k8s.io",
+            "v1",
+            kind,
+            plural,
+            false,
+            false,
+            &[],
+        )
+    };
     vec![
+        review("SelfSubjectAccessReview", "selfsubjectaccessreviews"),
+        review("SelfSubjectRulesReview", "selfsubjectrulesreviews"),
         Resource::builtin("", "v1", "Namespace", "namespaces", false, true, &["ns"]),
         Resource::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
         Resource::builtin("", "v1", "Secret", "secrets", true, false, &[]),
@@ -230,6 +248,7 @@ pub fn from_crd(crd: &Value) -> Vec<Resource> {
             schema_json: v
                 .pointer("/schema/openAPIV3Schema")
                 .map(|s| std::sync::Arc::new(s.clone())),
+            review: false,
         })
         .filter(|r| !r.plural.is_empty() && !r.kind.is_empty())
         .collect()
