@@ -976,3 +976,76 @@ fn auth_can_i_reviews_the_sandbox_token() {
         "{rules}"
     );
 }
+
+#[test]
+fn server_side_apply_tracks_field_managers_and_conflicts() {
+    let Some(s) = sandbox() else { return };
+    let config = |data: &str| {
+        s.write(
+            &format!("ssa-{}.yaml", data.len()),
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: ssa}}\ndata: {data}\n"),
+        )
+    };
+    let out = s.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=alice",
+        "-f",
+        &config("{a: \"1\", b: \"2\"}"),
+    ]);
+    assert!(out.contains("configmap/ssa serverside-applied"), "{out}");
+    // bob takes a over with an ordinary patch.
+    s.ok(&[
+        "patch",
+        "configmap",
+        "ssa",
+        "--type=merge",
+        "--field-manager=bob",
+        "-p",
+        r#"{"data":{"a":"bob"}}"#,
+    ]);
+    let managers = s.ok(&[
+        "get",
+        "configmap",
+        "ssa",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+    ]);
+    assert_eq!(managers.trim(), "alice:Apply bob:Update");
+    // alice applies a again: a conflict, named as a real server names it...
+    let out = s.refused(&[
+        "apply",
+        "--server-side",
+        "--field-manager=alice",
+        "-f",
+        &config("{a: \"1\"}"),
+    ]);
+    assert!(
+        out.contains("Apply failed with 1 conflict: conflict with \"bob\" using v1: .data.a"),
+        "{out}"
+    );
+    // ...until she forces it: a is hers again, and b, which only she owned
+    // and no longer applies, is gone.
+    s.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=alice",
+        "--force-conflicts",
+        "-f",
+        &config("{a: \"1\"}"),
+    ]);
+    assert_eq!(
+        s.ok(&["get", "configmap", "ssa", "-o", "jsonpath={.data}"]),
+        r#"{"a":"1"}"#
+    );
+    let managers = s.ok(&[
+        "get",
+        "configmap",
+        "ssa",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+    ]);
+    assert_eq!(managers.trim(), "alice:Apply");
+}

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::decoding::FieldValidation;
 use super::deletion::DeleteOptions;
+use super::managed::{self, Manager};
 use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
 use super::state::{ApiError, ObjectStore};
@@ -171,6 +172,8 @@ pub(super) fn is_watch(query: &HashMap<String, String>) -> bool {
 
 /// What a resource request asks of the store, with its body parsed.
 struct Operation<'a> {
+    /// Who writes: `fieldManager`, else the User-Agent's first word.
+    manager: Option<Manager>,
     method: &'a Method,
     target: &'a Target,
     query: &'a HashMap<String, String>,
@@ -272,7 +275,28 @@ pub(super) async fn handle(
             ));
         }
     };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let manager = query
+        .get("fieldManager")
+        .cloned()
+        .or_else(|| user_agent.split('/').next().map(str::to_string))
+        .filter(|m| !m.is_empty() || content_type.starts_with("application/apply-patch"))
+        .map(|name| Manager {
+            name,
+            apply: content_type.starts_with("application/apply-patch") && method == Method::PATCH,
+            force: query.get("force").is_some_and(|f| f == "true"),
+        });
+    let manager = if content_type.starts_with("application/apply-patch") {
+        // An apply names its manager; the User-Agent is no default for it.
+        manager.filter(|_| query.contains_key("fieldManager"))
+    } else {
+        manager
+    };
     let op = Operation {
+        manager,
         method: &method,
         target: &target,
         query: &query,
@@ -292,12 +316,15 @@ pub(super) async fn handle(
         else {
             return (false, (Err(not_found()), vec![]));
         };
+        let manager = op.manager.clone();
         let outcome = store.with_field_validation(field_validation, |store| {
-            if dry_run {
-                store.dry_run(|store| execute(store, resource, &op))
-            } else {
-                execute(store, resource, &op)
-            }
+            store.as_manager(manager, |store| {
+                if dry_run {
+                    store.dry_run(|store| execute(store, resource, &op))
+                } else {
+                    execute(store, resource, &op)
+                }
+            })
         });
         (true, outcome)
     });
@@ -355,9 +382,16 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
         (&Method::PUT, Some(name)) => parse_body(op.body, op.content_type)
             .and_then(|o| store.update(&r, ns, name, o, target.status))
             .map(Reply::Object),
-        (&Method::PATCH, Some(name)) => {
-            patch(store, &r, target, name, op.content_type, op.body).map(Reply::Object)
-        }
+        (&Method::PATCH, Some(name)) => patch(
+            store,
+            &r,
+            target,
+            name,
+            op.content_type,
+            op.body,
+            op.manager.as_ref(),
+        )
+        .map(Reply::Object),
         (&Method::DELETE, Some(name)) => {
             let options = DeleteOptions::parse(op.body, op.query)?;
             if options.dry_run {
@@ -548,6 +582,45 @@ fn parse_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
     }
 }
 
+/// Server-side apply: the manager's configuration merged in, field
+/// ownership checked and recorded (`managed.rs`).
+fn server_side_apply(
+    store: &mut ObjectStore,
+    r: &Resource,
+    target: &Target,
+    name: &str,
+    manager: Option<&Manager>,
+    mut config: Value,
+) -> Result<Value, ApiError> {
+    let Some(manager) = manager.filter(|m| !m.name.is_empty()) else {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
+    };
+    let ns = target.namespace.as_str();
+    if config.pointer("/metadata/name").is_none() {
+        config["metadata"]["name"] = json!(name);
+    }
+    let current = match store.get(r, ns, name) {
+        Ok(o) => Some(o),
+        Err(e) if e.code == 404 => None,
+        Err(e) => return Err(e),
+    };
+    let now = store.now();
+    let mut next = managed::apply(current.as_ref(), &config, manager, &now)?;
+    match current {
+        None => store.create(r, ns, next),
+        Some(_) => {
+            if let Some(m) = next["metadata"].as_object_mut() {
+                m.remove("resourceVersion");
+            }
+            store.update(r, ns, name, next, target.status)
+        }
+    }
+}
+
 fn patch(
     store: &mut ObjectStore,
     r: &Resource,
@@ -555,6 +628,7 @@ fn patch(
     name: &str,
     content_type: &str,
     body: &[u8],
+    manager: Option<&Manager>,
 ) -> Result<Value, ApiError> {
     let ns = target.namespace.as_str();
     if content_type.starts_with("application/json-patch+json") {
@@ -605,11 +679,7 @@ fn patch(
         });
     }
     if content_type.starts_with("application/apply-patch") {
-        // Server-side apply, approximated: create, or merge into the object.
-        return match store.get(r, ns, name) {
-            Err(e) if e.code == 404 => store.create(r, ns, patch),
-            _ => store.merge(r, ns, name, &patch, target.status),
-        };
+        return server_side_apply(store, r, target, name, manager, patch);
     }
     store.merge(r, ns, name, &patch, target.status)
 }

@@ -11,6 +11,7 @@ mod discovery;
 mod error;
 mod faults;
 mod handler;
+mod managed;
 mod openapi;
 pub mod protobuf;
 pub mod registry;

@@ -12,6 +12,7 @@ use super::admission;
 use super::decoding::{self, FieldValidation};
 use super::deletion::DeleteOptions;
 pub use super::error::ApiError;
+use super::managed::{self, Manager};
 use super::registry::{self, Resource};
 use super::selector::{FieldSelector, LabelSelector};
 use super::validation::MAX_GENERATED_PREFIX;
@@ -55,6 +56,8 @@ pub struct ObjectStore {
     /// Decoding (pruning, defaulting, typed round trips) and validation on;
     /// off only in the load bench's baseline, which measures their cost.
     checks: bool,
+    /// Who writes (for `managedFields`), set per request.
+    manager: Option<Manager>,
     /// The request's `fieldValidation`, and the warnings its decoding gave.
     field_validation: FieldValidation,
     warnings: Vec<String>,
@@ -118,6 +121,7 @@ impl ObjectStore {
             journal: None,
             dry_run: false,
             checks: true,
+            manager: None,
             field_validation: FieldValidation::default(),
             warnings: vec![],
         };
@@ -494,6 +498,7 @@ impl ObjectStore {
             )
             .about(r, &name));
         }
+        self.record_fields(None, &mut object, false);
         self.stamp(&mut object);
         Ok(self.put(r, key, object, "ADDED"))
     }
@@ -613,9 +618,17 @@ impl ObjectStore {
         if !errs.is_empty() {
             return Err(ApiError::invalid(r, name, errs));
         }
+        // An update that leaves managedFields out keeps them, as on a real
+        // server (clients reset them only by sending a list).
+        if next.pointer("/metadata/managedFields").is_none()
+            && let Some(m) = current.pointer("/metadata/managedFields")
+        {
+            next["metadata"]["managedFields"] = m.clone();
+        }
         if next == current {
             return Ok(current);
         }
+        self.record_fields(Some(&current), &mut next, status_only);
         if generation_changes(r, &current, &next) {
             let generation = current
                 .pointer("/metadata/generation")
@@ -730,6 +743,28 @@ impl ObjectStore {
         let out = f(self);
         self.dry_run = false;
         out
+    }
+
+    /// Runs `f` as a write by `manager` (its fields are recorded in
+    /// `metadata.managedFields`).
+    pub fn as_manager<T>(&mut self, manager: Option<Manager>, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.manager = manager;
+        let out = f(self);
+        self.manager = None;
+        out
+    }
+
+    /// Field ownership after a write that is not an apply.
+    fn record_fields(&self, before: Option<&Value>, after: &mut Value, status_only: bool) {
+        if let Some(m) = self.manager.as_ref().filter(|m| !m.apply) {
+            managed::record_update(
+                before,
+                after,
+                &m.name,
+                &self.now(),
+                status_only.then_some("status"),
+            );
+        }
     }
 
     /// Runs `f` with a request's `fieldValidation`, and returns what it

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     TooLong(usize),
     TooMany(usize),
     Duplicate,
+    /// Server-side apply: another field manager owns the field.
+    ManagerConflict,
 }
 
 impl FieldError {
@@ -76,6 +78,7 @@ impl FieldError {
             ErrorKind::TooLong(_) => "FieldValueTooLong",
             ErrorKind::TooMany(_) => "FieldValueTooMany",
             ErrorKind::Duplicate => "FieldValueDuplicate",
+            ErrorKind::ManagerConflict => "FieldManagerConflict",
         }
     }
 
@@ -113,6 +116,7 @@ impl FieldError {
             ErrorKind::TooMany(max) => {
                 with_detail(format!("Too many: must have at most {max} items"))
             }
+            ErrorKind::ManagerConflict => self.detail.clone(),
         }
     }
 }
