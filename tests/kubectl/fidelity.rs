@@ -1049,3 +1049,75 @@ fn server_side_apply_tracks_field_managers_and_conflicts() {
     ]);
     assert_eq!(managers.trim(), "alice:Apply");
 }
+
+/// ServiceAccount tokens from the TokenRequest API (`kubectl create
+/// token`) are held to RBAC: the operator's ServiceAccount under
+/// `deploy/rbac.yaml` may do what those rules grant and nothing else,
+/// refused with a real server's 403.
+#[test]
+fn service_account_tokens_are_held_to_rbac() {
+    let Some(s) = sandbox() else { return };
+    s.apply(&crd_yaml());
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    s.ok(&[
+        "apply",
+        "-f",
+        deploy.join("namespace.yaml").to_str().unwrap(),
+    ]);
+    s.ok(&["apply", "-f", deploy.join("rbac.yaml").to_str().unwrap()]);
+    let token = s.ok(&["-n", "kbind-system", "create", "token", "kbind-operator"]);
+    let token = format!("--token={}", token.trim());
+    let who = s.ok(&[&token, "auth", "whoami"]);
+    assert!(
+        who.contains("system:serviceaccount:kbind-system:kbind-operator"),
+        "{who}"
+    );
+    s.ok(&[&token, "get", "resourcebindings", "-A"]);
+    assert_eq!(
+        s.ok(&[
+            &token,
+            "auth",
+            "can-i",
+            "patch",
+            "resourcebindings/status",
+            "-n",
+            "default"
+        ])
+        .trim(),
+        "yes"
+    );
+    assert_eq!(
+        s.ok(&[
+            &token,
+            "-n",
+            "kbind-system",
+            "auth",
+            "can-i",
+            "update",
+            "leases"
+        ])
+        .trim(),
+        "yes"
+    );
+    let (_, out) = s.run(&[&token, "-n", "default", "auth", "can-i", "update", "leases"]);
+    assert_eq!(out.trim(), "no", "the Lease Role is for kbind-system only");
+    let out = s.refused(&[&token, "get", "secrets"]);
+    assert!(
+        out.contains("secrets is forbidden: User \"system:serviceaccount:kbind-system:kbind-operator\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\""),
+        "{out}"
+    );
+    // The operator may list, create and delete CRDs (a promise's API), not read one by name.
+    let out = s.refused(&[
+        &token,
+        "label",
+        "crd",
+        "resourcebindings.platform.kratix.io",
+        "x=y",
+    ]);
+    assert!(out.contains("cannot get resource \"customresourcedefinitions\" in API group \"apiextensions.k8s.io\" at the cluster scope"), "{out}");
+    let out = s.refused(&["--token=not-a-token", "get", "configmaps"]);
+    assert!(
+        out.contains("Unauthorized") || out.contains("provide credentials"),
+        "{out}"
+    );
+}

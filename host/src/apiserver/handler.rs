@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::decoding::FieldValidation;
 use super::deletion::DeleteOptions;
 use super::managed::{self, Manager};
+use super::rbac::{self, Identity};
 use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
 use super::state::{ApiError, ObjectStore};
@@ -66,6 +67,22 @@ pub(super) struct Target {
     pub plural: String,
     pub name: Option<String>,
     pub status: bool,
+    /// `status`, `token` (a ServiceAccount's TokenRequest), …
+    pub subresource: Option<String>,
+}
+
+impl Target {
+    /// What the RBAC authorizer is asked about this request.
+    pub(super) fn attributes<'a>(&'a self, verb: &'a str) -> rbac::Attributes<'a> {
+        rbac::Attributes {
+            verb,
+            group: &self.group,
+            resource: &self.plural,
+            subresource: self.subresource.as_deref(),
+            namespace: &self.namespace,
+            name: self.name.as_deref(),
+        }
+    }
 }
 
 /// `/api/v1/...` or `/apis/<g>/<v>/...` past the group/version.
@@ -74,10 +91,10 @@ fn parse_resource_path(group: &str, version: &str, rest: &[&str]) -> Option<Targ
         ["namespaces", ns, tail @ ..] if !tail.is_empty() => (ns.to_string(), tail),
         _ => (String::new(), rest),
     };
-    let (plural, name, status) = match rest {
-        [plural] => (plural, None, false),
-        [plural, name] => (plural, Some(name.to_string()), false),
-        [plural, name, "status"] => (plural, Some(name.to_string()), true),
+    let (plural, name, subresource) = match rest {
+        [plural] => (plural, None, None),
+        [plural, name] => (plural, Some(name.to_string()), None),
+        [plural, name, sub] => (plural, Some(name.to_string()), Some(sub.to_string())),
         _ => return None,
     };
     Some(Target {
@@ -86,7 +103,8 @@ fn parse_resource_path(group: &str, version: &str, rest: &[&str]) -> Option<Targ
         namespace,
         plural: plural.to_string(),
         name,
-        status,
+        status: subresource.as_deref() == Some("status"),
+        subresource,
     })
 }
 
@@ -172,6 +190,8 @@ pub(super) fn is_watch(query: &HashMap<String, String>) -> bool {
 
 /// What a resource request asks of the store, with its body parsed.
 struct Operation<'a> {
+    /// Who asks (reviews answer for them).
+    identity: Identity,
     /// Who writes: `fieldManager`, else the User-Agent's first word.
     manager: Option<Manager>,
     method: &'a Method,
@@ -195,6 +215,13 @@ enum Reply {
         resource: Resource,
         page: Page,
     },
+    /// A TokenRequest for this ServiceAccount: the token is minted by the
+    /// handler.
+    TokenFor {
+        namespace: String,
+        name: String,
+        request: Value,
+    },
 }
 
 struct Page {
@@ -212,14 +239,13 @@ pub(super) async fn handle(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    let authorized = headers
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == shared.token);
-    if !authorized {
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(identity) = bearer.and_then(|t| shared.identity(t)) else {
         return error(&ApiError::new(401, "Unauthorized", "Unauthorized"));
-    }
+    };
     if let Some(response) = faults::inject(&shared, &method, uri.path(), &headers, &body).await {
         return response;
     }
@@ -262,7 +288,16 @@ pub(super) async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if verb == "watch" {
-        return watch::serve(shared.clone(), target, query, &accept, audit_as, verb).await;
+        return watch::serve(
+            shared.clone(),
+            target,
+            query,
+            &accept,
+            audit_as,
+            verb,
+            identity,
+        )
+        .await;
     }
     let dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
@@ -296,6 +331,7 @@ pub(super) async fn handle(
         manager
     };
     let op = Operation {
+        identity: identity.clone(),
         manager,
         method: &method,
         target: &target,
@@ -316,6 +352,15 @@ pub(super) async fn handle(
         else {
             return (false, (Err(not_found()), vec![]));
         };
+        if !rbac::allowed(store, &identity, &target.attributes(verb)) {
+            return (
+                true,
+                (
+                    Err(rbac::forbidden(&identity, &target.attributes(verb))),
+                    vec![],
+                ),
+            );
+        }
         let manager = op.manager.clone();
         let outcome = store.with_field_validation(field_validation, |store| {
             store.as_manager(manager, |store| {
@@ -332,6 +377,26 @@ pub(super) async fn handle(
         shared.audit(audit_as, verb, &target);
     }
     let mut response = match result {
+        Ok(Reply::TokenFor {
+            namespace,
+            name,
+            mut request,
+        }) => {
+            // Minted after the store lock is released: tokens live in
+            // their own registry.
+            let token = super::new_token();
+            let seconds = request["spec"]["expirationSeconds"]
+                .as_u64()
+                .unwrap_or(3600);
+            shared.register_token(&token, Identity::ServiceAccount { namespace, name });
+            let expires = std::time::SystemTime::now() + std::time::Duration::from_secs(seconds);
+            request["status"] = json!({
+                "token": token,
+                "expirationTimestamp": humantime::format_rfc3339_seconds(expires).to_string(),
+            });
+            request["spec"]["expirationSeconds"] = json!(seconds);
+            render(Reply::Created(request), &accept)
+        }
         Ok(reply) => render(reply, &accept),
         Err(e) => error(&e),
     };
@@ -354,10 +419,30 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
         // has no `/status`: its status is an ordinary field.
         return Err(not_found());
     }
+    match target.subresource.as_deref() {
+        None | Some("status") => {}
+        Some("token")
+            if r.group.is_empty() && r.kind == "ServiceAccount" && *op.method == Method::POST =>
+        {
+            let name = target.name.clone().unwrap_or_default();
+            store.get(&r, ns, &name)?;
+            let mut request = parse_body(op.body, op.content_type)?;
+            request["apiVersion"] = json!("authentication.k8s.io/v1");
+            request["kind"] = json!("TokenRequest");
+            request["metadata"]["name"] = json!(name);
+            request["metadata"]["namespace"] = json!(ns);
+            return Ok(Reply::TokenFor {
+                namespace: ns.to_string(),
+                name,
+                request,
+            });
+        }
+        Some(_) => return Err(not_found()),
+    }
     if r.review {
         return match (op.method, &target.name) {
             (&Method::POST, None) => parse_body(op.body, op.content_type)
-                .map(|review| Reply::Created(review::answer(&r, review))),
+                .map(|review| Reply::Created(review::answer(&r, review, store, &op.identity))),
             _ => Err(ApiError::new(
                 405,
                 "MethodNotAllowed",
@@ -427,6 +512,7 @@ fn render(reply: Reply, accept: &str) -> Response {
     let as_table = table::wants_table(accept);
     match reply {
         Reply::Created(object) => object_response(StatusCode::CREATED, &object, accept),
+        Reply::TokenFor { request, .. } => object_response(StatusCode::CREATED, &request, accept),
         Reply::Object(object) => object_response(StatusCode::OK, &object, accept),
         Reply::Got {
             resource,

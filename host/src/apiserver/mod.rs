@@ -14,6 +14,7 @@ mod handler;
 mod managed;
 mod openapi;
 pub mod protobuf;
+mod rbac;
 pub mod registry;
 mod review;
 mod schema;
@@ -47,6 +48,8 @@ pub struct Shared {
     /// (client, verb, group, resource) seen, the client being the
     /// `x-kbind-audit-as` request header (a test hook).
     pub(crate) audit: Mutex<std::collections::BTreeSet<AuditEntry>>,
+    /// ServiceAccount tokens issued by the TokenRequest API.
+    tokens: Mutex<std::collections::HashMap<String, rbac::Identity>>,
 }
 
 type AuditEntry = (String, String, String, String);
@@ -60,7 +63,28 @@ impl Shared {
             drop_watches: tokio::sync::watch::channel(0).0,
             faults: Mutex::new(FaultState::default()),
             audit: Mutex::new(Default::default()),
+            tokens: Mutex::new(Default::default()),
         }
+    }
+
+    /// Who a bearer token belongs to: the admin token, or a ServiceAccount
+    /// token this server issued.
+    fn identity(&self, token: &str) -> Option<rbac::Identity> {
+        if token == self.token {
+            return Some(rbac::Identity::Admin);
+        }
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+    }
+
+    fn register_token(&self, token: &str, identity: rbac::Identity) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.to_string(), identity);
     }
 
     /// The only way to the store: `f` gets the store and nothing else, so

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use k8s_pb::api::authentication::v1 as authentication;
 use k8s_pb::api::authorization::v1 as authorization;
 use k8s_pb::api::core::v1 as core;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
@@ -352,6 +353,39 @@ json_message!(authorization::SelfSubjectRulesReview {
     status: "status"
 });
 
+json_message!(authentication::BoundObjectReference {
+    kind: "kind",
+    api_version: "apiVersion",
+    name: "name",
+    u_id: "uid",
+});
+json_message!(authentication::TokenRequestSpec {
+    audiences: "audiences",
+    expiration_seconds: "expirationSeconds",
+    bound_object_ref: "boundObjectRef",
+});
+json_message!(authentication::TokenRequestStatus {
+    token: "token",
+    expiration_timestamp: "expirationTimestamp"
+});
+json_message!(authentication::TokenRequest {
+    metadata: "metadata",
+    spec: "spec",
+    status: "status"
+});
+json_message!(authentication::UserInfo {
+    username: "username",
+    uid: "uid",
+    groups: "groups"
+});
+json_message!(authentication::SelfSubjectReviewStatus {
+    user_info: "userInfo"
+});
+json_message!(authentication::SelfSubjectReview {
+    metadata: "metadata",
+    status: "status"
+});
+
 /// Decodes `raw` as `T` and gives its JSON form.
 fn decode_as<T: Message + Default + Json>(raw: &[u8]) -> Result<Value, String> {
     T::decode(raw)
@@ -397,6 +431,12 @@ pub fn decode(body: &[u8]) -> Result<Value, Option<String>> {
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
             decode_as::<authorization::SelfSubjectRulesReview>(&raw)
         }
+        ("authentication.k8s.io/v1", "TokenRequest") => {
+            decode_as::<authentication::TokenRequest>(&raw)
+        }
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
+            decode_as::<authentication::SelfSubjectReview>(&raw)
+        }
         _ => return Err(None),
     }
     .map_err(Some)?;
@@ -421,6 +461,8 @@ pub fn encode(object: &Value) -> Option<Vec<u8>> {
         "Status" => encode_as::<meta::Status>(object),
         "SelfSubjectAccessReview" => encode_as::<authorization::SelfSubjectAccessReview>(object),
         "SelfSubjectRulesReview" => encode_as::<authorization::SelfSubjectRulesReview>(object),
+        "TokenRequest" => encode_as::<authentication::TokenRequest>(object),
+        "SelfSubjectReview" => encode_as::<authentication::SelfSubjectReview>(object),
         _ => None,
     }?;
     let envelope = Unknown {

@@ -147,7 +147,55 @@ pub fn builtins() -> Vec<Resource> {
         )
     };
     vec![
+        Resource {
+            review: true,
+            ..Resource::builtin(
+                "authentication.k8s.io",
+                "v1",
+                "SelfSubjectReview",
+                "selfsubjectreviews",
+                false,
+                false,
+                &[],
+            )
+        },
         review("SelfSubjectAccessReview", "selfsubjectaccessreviews"),
+        Resource::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            true,
+            false,
+            &[],
+        ),
+        Resource::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            false,
+            &[],
+        ),
+        Resource::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            false,
+            &[],
+        ),
+        Resource::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            false,
+            &[],
+        ),
         review("SelfSubjectRulesReview", "selfsubjectrulesreviews"),
         Resource::builtin("", "v1", "Namespace", "namespaces", false, true, &["ns"]),
         Resource::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),

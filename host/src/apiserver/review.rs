@@ -1,14 +1,16 @@
 //! Self-subject reviews (`kubectl auth can-i`, `auth can-i --list`): what
-//! the requester may do. The sandbox has one identity, its admin token,
-//! which may do everything — as a member of `system:masters` may on a real
-//! server, where such reviews are allowed with no RBAC rule to name.
+//! the requester may do, by the same RBAC decision as its requests. The
+//! admin token may do everything, as a member of `system:masters` may on a
+//! real server.
 
 use serde_json::{Value, json};
 
+use super::rbac::{self, Attributes, Identity};
 use super::registry::Resource;
+use super::state::ObjectStore;
 
 /// The review `review` with its status filled in.
-pub fn answer(r: &Resource, mut review: Value) -> Value {
+pub fn answer(r: &Resource, mut review: Value, store: &ObjectStore, who: &Identity) -> Value {
     review["apiVersion"] = json!(r.group_version());
     review["kind"] = json!(r.kind);
     if !review["metadata"].is_object() {
@@ -16,12 +18,47 @@ pub fn answer(r: &Resource, mut review: Value) -> Value {
     }
     review["metadata"]["creationTimestamp"] = Value::Null;
     review["status"] = match r.kind.as_str() {
-        "SelfSubjectRulesReview" => json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-        }),
-        _ => json!({"allowed": true}),
+        "SelfSubjectReview" => {
+            json!({"userInfo": {"username": who.user(), "groups": who.groups()}})
+        }
+        "SelfSubjectRulesReview" => {
+            let namespace = review["spec"]["namespace"].as_str().unwrap_or_default();
+            let resource_rules = if *who == Identity::Admin {
+                vec![json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})]
+            } else {
+                rbac::rules_of(store, who, namespace)
+            };
+            json!({
+                "resourceRules": resource_rules,
+                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                "incomplete": false,
+            })
+        }
+        _ => {
+            let attrs = &review["spec"]["resourceAttributes"];
+            let text = |k: &str| attrs[k].as_str().unwrap_or_default();
+            let allowed = if attrs.is_object() {
+                let subresource = Some(text("subresource")).filter(|s| !s.is_empty());
+                let name = Some(text("name")).filter(|s| !s.is_empty());
+                rbac::allowed(
+                    store,
+                    who,
+                    &Attributes {
+                        verb: text("verb"),
+                        group: text("group"),
+                        resource: text("resource"),
+                        subresource,
+                        namespace: text("namespace"),
+                        name,
+                    },
+                )
+            } else {
+                // Non-resource URLs: discovery is open to every
+                // authenticated identity (system:discovery).
+                true
+            };
+            json!({"allowed": allowed})
+        }
     };
     review
 }

@@ -720,6 +720,38 @@ impl ObjectStore {
         self.objects.iter()
     }
 
+    /// One object by group, plural, namespace and name, unparsed.
+    pub(super) fn find(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&Value> {
+        self.objects.get(&Key {
+            group: group.into(),
+            plural: plural.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        })
+    }
+
+    /// Every object of a group and plural in one namespace ("" for
+    /// cluster-scoped kinds).
+    pub(super) fn all(&self, group: &str, plural: &str, namespace: &str) -> Vec<Value> {
+        let start = Key {
+            group: group.into(),
+            plural: plural.into(),
+            namespace: namespace.into(),
+            name: String::new(),
+        };
+        self.objects
+            .range(start..)
+            .take_while(|(k, _)| k.group == group && k.plural == plural && k.namespace == namespace)
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
     /// The served resource an object is stored under.
     pub(super) fn resource_of(&self, key: &Key) -> Option<Resource> {
         self.resources

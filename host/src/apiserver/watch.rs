@@ -39,6 +39,7 @@ pub(super) async fn serve(
     accept: &str,
     audit_as: &str,
     verb: &str,
+    identity: super::rbac::Identity,
 ) -> Response {
     let as_table = table::wants_table(accept);
     let timeout = query
@@ -63,18 +64,32 @@ pub(super) async fn serve(
         let resource = store
             .resource(&target.group, &target.version, &target.plural)
             .cloned()?;
+        if !super::rbac::allowed(store, &identity, &target.attributes(verb)) {
+            return Some(Err(super::rbac::forbidden(
+                &identity,
+                &target.attributes(verb),
+            )));
+        }
         let receiver = store.changes.subscribe();
         let initial = match since {
             None => Some(store.snapshot(&resource, &namespace)),
             Some(rv) => store.changes_since(&resource, rv),
         };
-        Some(Start {
+        Some(Ok(Start {
             resource,
             initial,
             receiver,
             current_rv: store.resource_version(),
-        })
+        }))
     });
+    let start = match start {
+        Some(Err(e)) => {
+            shared.audit(audit_as, verb, &target);
+            return error(&e);
+        }
+        Some(Ok(start)) => Some(start),
+        None => None,
+    };
     let Some(Start {
         resource: r,
         initial,
