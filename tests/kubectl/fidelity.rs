@@ -1121,3 +1121,76 @@ fn service_account_tokens_are_held_to_rbac() {
         "{out}"
     );
 }
+
+/// OwnerReferencesPermissionEnforcement, as hardened clusters run it:
+/// `blockOwnerDeletion` needs `update` on the owner's `finalizers`.
+#[test]
+fn block_owner_deletion_needs_update_on_the_owners_finalizers() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&["create", "serviceaccount", "robot"]);
+    s.ok(&["create", "configmap", "owner", "--from-literal=a=1"]);
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: robot}\nrules:\n- {apiGroups: [\"\"], resources: [configmaps], verbs: [get, list, create, update, patch, delete]}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: robot}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: robot}\nsubjects: [{kind: ServiceAccount, name: robot, namespace: default}]\n";
+    s.ok(&["apply", "-f", &s.write("robot.yaml", role)]);
+    let token = format!("--token={}", s.ok(&["create", "token", "robot"]).trim());
+    let uid = s.ok(&[
+        "get",
+        "configmap",
+        "owner",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let dependent = |name: &str, block: bool| {
+        s.write(&format!("{name}.yaml"), &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: owner, uid: {uid}, blockOwnerDeletion: {block}}}\n"
+        ))
+    };
+    s.ok(&[&token, "apply", "-f", &dependent("free", false)]);
+    let out = s.refused(&[&token, "apply", "-f", &dependent("blocking", true)]);
+    assert!(
+        out.contains("cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on")
+            && out.contains("configmaps/finalizers"),
+        "{out}"
+    );
+    let finalizers = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: robot}\nrules:\n- {apiGroups: [\"\"], resources: [configmaps], verbs: [get, list, create, update, patch, delete]}\n- {apiGroups: [\"\"], resources: [configmaps/finalizers], verbs: [update]}\n";
+    s.ok(&["apply", "-f", &s.write("robot2.yaml", finalizers)]);
+    s.ok(&[&token, "apply", "-f", &dependent("blocking", true)]);
+}
+
+#[test]
+fn kustomize_directories_and_kubectl_events() {
+    let Some(s) = sandbox() else { return };
+    let dir = s._dir.path().join("kustomize");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "resources: [cm.yaml]\nlabels:\n- pairs: {team: a}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kz}\ndata: {a: \"1\"}\n",
+    )
+    .unwrap();
+    let out = s.ok(&["apply", "-k", dir.to_str().unwrap()]);
+    assert!(out.contains("configmap/kz created"), "{out}");
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "configmap",
+            "kz",
+            "-o",
+            "jsonpath={.metadata.labels.team}"
+        ]),
+        "a"
+    );
+    let uid = s.ok(&["get", "configmap", "kz", "-o", "jsonpath={.metadata.uid}"]);
+    let event = format!(
+        "apiVersion: v1\nkind: Event\nmetadata: {{name: kz.1}}\ninvolvedObject: {{apiVersion: v1, kind: ConfigMap, name: kz, namespace: default, uid: \"{uid}\"}}\nreason: Configured\nmessage: kz configured\ntype: Normal\nsource: {{component: test}}\ncount: 1\nfirstTimestamp: \"2026-01-01T00:00:00Z\"\nlastTimestamp: \"2026-01-01T00:00:00Z\"\n"
+    );
+    s.ok(&["apply", "-f", &s.write("kz-event.yaml", &event)]);
+    let out = s.ok(&["events", "--for", "configmap/kz"]);
+    assert!(
+        out.contains("Configured") && out.contains("kz configured"),
+        "{out}"
+    );
+}

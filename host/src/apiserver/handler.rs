@@ -363,12 +363,14 @@ pub(super) async fn handle(
         }
         let manager = op.manager.clone();
         let outcome = store.with_field_validation(field_validation, |store| {
-            store.as_manager(manager, |store| {
-                if dry_run {
-                    store.dry_run(|store| execute(store, resource, &op))
-                } else {
-                    execute(store, resource, &op)
-                }
+            store.as_requester(identity.clone(), |store| {
+                store.as_manager(manager, |store| {
+                    if dry_run {
+                        store.dry_run(|store| execute(store, resource, &op))
+                    } else {
+                        execute(store, resource, &op)
+                    }
+                })
             })
         });
         (true, outcome)

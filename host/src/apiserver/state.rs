@@ -13,6 +13,7 @@ use super::decoding::{self, FieldValidation};
 use super::deletion::DeleteOptions;
 pub use super::error::ApiError;
 use super::managed::{self, Manager};
+use super::rbac::{self, Identity};
 use super::registry::{self, Resource};
 use super::selector::{FieldSelector, LabelSelector};
 use super::validation::MAX_GENERATED_PREFIX;
@@ -58,6 +59,8 @@ pub struct ObjectStore {
     checks: bool,
     /// Who writes (for `managedFields`), set per request.
     manager: Option<Manager>,
+    /// Who asks, set per request.
+    requester: Option<Identity>,
     /// The request's `fieldValidation`, and the warnings its decoding gave.
     field_validation: FieldValidation,
     warnings: Vec<String>,
@@ -122,6 +125,7 @@ impl ObjectStore {
             dry_run: false,
             checks: true,
             manager: None,
+            requester: None,
             field_validation: FieldValidation::default(),
             warnings: vec![],
         };
@@ -498,6 +502,7 @@ impl ObjectStore {
             )
             .about(r, &name));
         }
+        self.check_owner_references(r, &object, None)?;
         self.record_fields(None, &mut object, false);
         self.stamp(&mut object);
         Ok(self.put(r, key, object, "ADDED"))
@@ -628,6 +633,7 @@ impl ObjectStore {
         if next == current {
             return Ok(current);
         }
+        self.check_owner_references(r, &next, Some(&current))?;
         self.record_fields(Some(&current), &mut next, status_only);
         if generation_changes(r, &current, &next) {
             let generation = current
@@ -784,6 +790,113 @@ impl ObjectStore {
         let out = f(self);
         self.manager = None;
         out
+    }
+
+    /// Runs `f` as a request of `who` (admission plugins that authorize,
+    /// such as OwnerReferencesPermissionEnforcement, ask about them).
+    pub(super) fn as_requester<T>(&mut self, who: Identity, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.requester = Some(who);
+        let out = f(self);
+        self.requester = None;
+        out
+    }
+
+    /// OwnerReferencesPermissionEnforcement: changing an object's owner
+    /// references needs `delete` on the object, and setting
+    /// `blockOwnerDeletion` needs `update` on the owner's `finalizers`.
+    fn check_owner_references(
+        &self,
+        r: &Resource,
+        object: &Value,
+        current: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let Some(who) = self.requester.as_ref().filter(|w| **w != Identity::Admin) else {
+            return Ok(());
+        };
+        let refs = |o: Option<&Value>| -> Vec<Value> {
+            o.and_then(|o| o.pointer("/metadata/ownerReferences"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (new, old) = (refs(Some(object)), refs(current));
+        if new == old {
+            return Ok(());
+        }
+        let namespace = meta_str(object, "namespace").unwrap_or_default();
+        let name = meta_str(object, "name").unwrap_or_default();
+        let refused = |why: String| {
+            let what = if r.group.is_empty() {
+                r.plural.clone()
+            } else {
+                format!("{}.{}", r.plural, r.group)
+            };
+            ApiError::new(
+                403,
+                "Forbidden",
+                format!("{what} \"{name}\" is forbidden: {why}"),
+            )
+            .about(r, name)
+        };
+        let may =
+            |verb: &str, group: &str, resource: &str, sub: Option<&str>, ns: &str, n: &str| {
+                rbac::allowed(
+                    self,
+                    who,
+                    &rbac::Attributes {
+                        verb,
+                        group,
+                        resource,
+                        subresource: sub,
+                        namespace: ns,
+                        name: Some(n),
+                    },
+                )
+            };
+        if !may("delete", &r.group, &r.plural, None, namespace, name) {
+            return Err(refused(
+                "cannot set an ownerRef on a resource you can't delete: , <nil>".into(),
+            ));
+        }
+        let blocking = |o: &Value| o["blockOwnerDeletion"] == json!(true);
+        for owner in new
+            .iter()
+            .filter(|o| blocking(o) && !old.iter().any(|p| p == *o && blocking(p)))
+        {
+            let api_version = owner["apiVersion"].as_str().unwrap_or_default();
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            let kind = owner["kind"].as_str().unwrap_or_default();
+            let owner_name = owner["name"].as_str().unwrap_or_default();
+            let Some(owner_resource) = self
+                .resources
+                .iter()
+                .find(|res| res.group == group && res.version == version && res.kind == kind)
+            else {
+                return Err(refused(format!(
+                    "cannot set blockOwnerDeletion in this case because cannot find RESTMapping for APIVersion {api_version} Kind {kind}"
+                )));
+            };
+            let owner_ns = if owner_resource.namespaced {
+                namespace
+            } else {
+                ""
+            };
+            if !may(
+                "update",
+                group,
+                &owner_resource.plural,
+                Some("finalizers"),
+                owner_ns,
+                owner_name,
+            ) {
+                return Err(refused(format!(
+                    "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: User \"{}\" cannot update resource \"{}/finalizers\" in API group \"{group}\", {owner}",
+                    who.user(),
+                    owner_resource.plural
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Field ownership after a write that is not an apply.
