@@ -156,11 +156,7 @@ async fn main() {
     )
     .await
     .expect("server starts");
-    let kubeconfig = Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = client_of(&running).await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 
     // Three watchers, counting every event they receive.

@@ -9,13 +9,12 @@ use super::structural;
 use super::validation::{self, ErrorKind, FieldError, NameRule};
 
 /// What decoding a custom resource does on a real server: unknown fields
-/// pruned (their paths added to `dropped`), defaults applied, and what the
-/// defaults bring pruned again.
+/// pruned (their paths added to `dropped`), then defaults applied.
 pub fn decode_custom(r: &Resource, object: &mut Value, dropped: &mut Vec<String>) {
     if let Some(schema) = &r.schema {
         structural::prune(object, schema, true, "", dropped);
+        // Defaults were pruned once, when the schema was compiled.
         structural::default(object, schema);
-        structural::prune(object, schema, true, "", &mut vec![]);
     }
 }
 

@@ -65,7 +65,7 @@ fn dropped(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
 }
 
 fn typed<T: DeserializeOwned + Serialize>(r: &Resource, object: &Value) -> Result<Value, ApiError> {
-    let parsed: T = serde_json::from_value(object.clone()).map_err(|e| {
+    let parsed = T::deserialize(object).map_err(|e| {
         ApiError::new(
             400,
             "BadRequest",

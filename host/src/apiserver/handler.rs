@@ -21,7 +21,7 @@ use super::managed::{self, Manager};
 use super::rbac::{self, Identity};
 use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
-use super::state::{ApiError, ObjectStore};
+use super::state::{ApiError, ObjectStore, RequestContext};
 use super::{SharedState, discovery, faults, openapi, protobuf, review, strategic, table, watch};
 
 pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
@@ -66,12 +66,15 @@ pub(super) struct Target {
     pub namespace: String,
     pub plural: String,
     pub name: Option<String>,
-    pub status: bool,
     /// `status`, `token` (a ServiceAccount's TokenRequest), …
     pub subresource: Option<String>,
 }
 
 impl Target {
+    pub(super) fn is_status(&self) -> bool {
+        self.subresource.as_deref() == Some("status")
+    }
+
     /// What the RBAC authorizer is asked about this request.
     pub(super) fn attributes<'a>(&'a self, verb: &'a str) -> rbac::Attributes<'a> {
         rbac::Attributes {
@@ -103,7 +106,6 @@ fn parse_resource_path(group: &str, version: &str, rest: &[&str]) -> Option<Targ
         namespace,
         plural: plural.to_string(),
         name,
-        status: subresource.as_deref() == Some("status"),
         subresource,
     })
 }
@@ -194,6 +196,8 @@ struct Operation<'a> {
     identity: Identity,
     /// Who writes: `fieldManager`, else the User-Agent's first word.
     manager: Option<Manager>,
+    /// A DELETE's options.
+    delete: DeleteOptions,
     method: &'a Method,
     target: &'a Target,
     query: &'a HashMap<String, String>,
@@ -299,7 +303,7 @@ pub(super) async fn handle(
         )
         .await;
     }
-    let dry_run = match query.get("dryRun").map(String::as_str) {
+    let query_dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") if method != Method::GET => true,
         Some(other) => {
@@ -310,6 +314,17 @@ pub(super) async fn handle(
             ));
         }
     };
+    // A DELETE's options (kubectl puts its dry run there) are read before
+    // the store is: parsing needs no lock.
+    let delete = if method == Method::DELETE {
+        match DeleteOptions::parse(&body, &query) {
+            Ok(options) => Some(options),
+            Err(e) => return error(&e),
+        }
+    } else {
+        None
+    };
+    let dry_run = query_dry_run || delete.as_ref().is_some_and(|d| d.dry_run);
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -330,20 +345,27 @@ pub(super) async fn handle(
     } else {
         manager
     };
+    let field_validation =
+        match FieldValidation::parse(query.get("fieldValidation").map(String::as_str)) {
+            Ok(v) => v,
+            Err(e) => return error(&e),
+        };
+    let request = RequestContext {
+        dry_run,
+        field_validation,
+        manager: manager.clone(),
+        requester: Some(identity.clone()),
+    };
     let op = Operation {
         identity: identity.clone(),
         manager,
+        delete: delete.unwrap_or_default(),
         method: &method,
         target: &target,
         query: &query,
         content_type: &content_type,
         body: &body,
     };
-    let field_validation =
-        match FieldValidation::parse(query.get("fieldValidation").map(String::as_str)) {
-            Ok(v) => v,
-            Err(e) => return error(&e),
-        };
     // The one store access of this request.
     let (served, (result, warnings)) = shared.with_store(|store| {
         let Some(resource) = store
@@ -361,19 +383,10 @@ pub(super) async fn handle(
                 ),
             );
         }
-        let manager = op.manager.clone();
-        let outcome = store.with_field_validation(field_validation, |store| {
-            store.as_requester(identity.clone(), |store| {
-                store.as_manager(manager, |store| {
-                    if dry_run {
-                        store.dry_run(|store| execute(store, resource, &op))
-                    } else {
-                        execute(store, resource, &op)
-                    }
-                })
-            })
-        });
-        (true, outcome)
+        (
+            true,
+            store.serving(request, |store| execute(store, resource, &op)),
+        )
     });
     if served {
         shared.audit(audit_as, verb, &target);
@@ -416,7 +429,7 @@ pub(super) async fn handle(
 fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<Reply, ApiError> {
     let target = op.target;
     let ns = target.namespace.as_str();
-    if target.status && !r.status_subresource {
+    if target.is_status() && !r.status_subresource {
         // A kind whose definition does not enable the status subresource
         // has no `/status`: its status is an ordinary field.
         return Err(not_found());
@@ -467,7 +480,7 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
             .and_then(|o| store.create(&r, ns, o))
             .map(Reply::Created),
         (&Method::PUT, Some(name)) => parse_body(op.body, op.content_type)
-            .and_then(|o| store.update(&r, ns, name, o, target.status))
+            .and_then(|o| store.update(&r, ns, name, o, target.is_status()))
             .map(Reply::Object),
         (&Method::PATCH, Some(name)) => patch(
             store,
@@ -479,16 +492,10 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
             op.manager.as_ref(),
         )
         .map(Reply::Object),
-        (&Method::DELETE, Some(name)) => {
-            let options = DeleteOptions::parse(op.body, op.query)?;
-            if options.dry_run {
-                store.dry_run(|store| store.delete_with(&r, ns, name, &options))
-            } else {
-                store.delete_with(&r, ns, name, &options)
-            }
-            .map(Reply::Object)
-        }
-        (&Method::DELETE, None) => delete_collection(store, &r, target, op.query, op.body),
+        (&Method::DELETE, Some(name)) => store
+            .delete_with(&r, ns, name, &op.delete)
+            .map(Reply::Object),
+        (&Method::DELETE, None) => delete_collection(store, &r, target, op.query, &op.delete),
         _ => Err(ApiError::new(
             405,
             "MethodNotAllowed",
@@ -704,7 +711,7 @@ fn server_side_apply(
             if let Some(m) = next["metadata"].as_object_mut() {
                 m.remove("resourceVersion");
             }
-            store.update(r, ns, name, next, target.status)
+            store.update(r, ns, name, next, target.is_status())
         }
     }
 }
@@ -722,7 +729,7 @@ fn patch(
     if content_type.starts_with("application/json-patch+json") {
         let ops: json_patch::Patch = serde_json::from_slice(body)
             .map_err(|e| ApiError::new(400, "BadRequest", format!("invalid JSON patch: {e}")))?;
-        return store.patch(r, ns, name, target.status, |o| {
+        return store.patch(r, ns, name, target.is_status(), |o| {
             // As Kubernetes does, `test` of a missing path against null passes
             // (kube-rs's finalizer helper relies on it).
             let ops = json_patch::Patch(
@@ -761,7 +768,7 @@ fn patch(
     }
     let patch = parse_body(body, content_type)?;
     if strategic {
-        return store.patch(r, ns, name, target.status, |o| {
+        return store.patch(r, ns, name, target.is_status(), |o| {
             strategic::apply(o, &patch);
             Ok(())
         });
@@ -769,7 +776,7 @@ fn patch(
     if content_type.starts_with("application/apply-patch") {
         return server_side_apply(store, r, target, name, manager, patch);
     }
-    store.merge(r, ns, name, &patch, target.status)
+    store.merge(r, ns, name, &patch, target.is_status())
 }
 
 fn delete_collection(
@@ -777,23 +784,13 @@ fn delete_collection(
     r: &Resource,
     target: &Target,
     query: &HashMap<String, String>,
-    body: &[u8],
+    options: &DeleteOptions,
 ) -> Result<Reply, ApiError> {
     let (labels, fields) = selectors(r, query)?;
-    let options = DeleteOptions::parse(body, query)?;
     let items = store.list(r, &target.namespace, &labels, &fields);
-    let dry_run = options.dry_run;
-    let delete_all = |store: &mut ObjectStore| {
-        for item in &items {
-            let (ns, name) = object_position(item);
-            store.delete_with(r, ns, name, &options)?;
-        }
-        Ok::<(), ApiError>(())
-    };
-    if dry_run {
-        store.dry_run(delete_all)?;
-    } else {
-        delete_all(store)?;
+    for item in &items {
+        let (ns, name) = object_position(item);
+        store.delete_with(r, ns, name, options)?;
     }
     Ok(Reply::Object(
         json!({"kind": format!("{}List", r.kind), "apiVersion": r.group_version(), "metadata": {}, "items": items}),

@@ -96,10 +96,9 @@ impl Shared {
 
     /// Records a served request for [`Running::audit`].
     fn audit(&self, client: &str, verb: &str, target: &handler::Target) {
-        let resource = if target.status {
-            format!("{}/status", target.plural)
-        } else {
-            target.plural.clone()
+        let resource = match &target.subresource {
+            Some(sub) => format!("{}/{sub}", target.plural),
+            None => target.plural.clone(),
         };
         self.audit
             .lock()

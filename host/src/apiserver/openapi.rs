@@ -71,35 +71,72 @@ fn object_meta() -> Value {
 }
 
 /// A built-in kind's schema from its k8s-openapi type (JSON Schema from
-/// schemars, its `$defs` moved into the document's components).
+/// schemars, its `$defs` moved into the document's components). Generated
+/// once per process: kubectl reads these documents on every apply.
 fn builtin_schema(r: &Resource, components: &mut Map<String, Value>) -> Option<Value> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static SCHEMAS: OnceLock<HashMap<(&'static str, &'static str), Generated>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(generate_builtin_schemas);
+    let (schema, defs) = schemas.get(&(r.group.as_str(), r.kind.as_str()))?;
+    for (name, def) in defs {
+        components
+            .entry(name.clone())
+            .or_insert_with(|| def.clone());
+    }
+    Some(schema.clone())
+}
+
+/// A kind's schema and the definitions it refers to.
+type Generated = (Value, Map<String, Value>);
+
+fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'static str), Generated>
+{
     use k8s_openapi::api::{batch, coordination, core, events};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
-    let generated = match (r.group.as_str(), r.kind.as_str()) {
-        ("", "Namespace") => schemars::schema_for!(core::v1::Namespace),
-        ("", "ConfigMap") => schemars::schema_for!(core::v1::ConfigMap),
-        ("", "Secret") => schemars::schema_for!(core::v1::Secret),
-        ("", "ServiceAccount") => schemars::schema_for!(core::v1::ServiceAccount),
-        ("", "Event") => schemars::schema_for!(core::v1::Event),
-        ("events.k8s.io", "Event") => schemars::schema_for!(events::v1::Event),
-        ("coordination.k8s.io", "Lease") => schemars::schema_for!(coordination::v1::Lease),
-        ("batch", "Job") => schemars::schema_for!(batch::v1::Job),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            schemars::schema_for!(apiextensions::CustomResourceDefinition)
-        }
-        _ => return None,
-    };
-    let mut schema = serde_json::to_value(generated).ok()?;
-    rewrite_refs(&mut schema);
-    if let Some(Value::Object(defs)) = schema.as_object_mut().and_then(|m| m.remove("$defs")) {
-        for (name, def) in defs {
-            components.entry(name).or_insert(def);
-        }
-    }
-    if let Some(m) = schema.as_object_mut() {
-        m.remove("$schema");
-    }
-    Some(schema)
+    let generated = [
+        (
+            ("", "Namespace"),
+            schemars::schema_for!(core::v1::Namespace),
+        ),
+        (
+            ("", "ConfigMap"),
+            schemars::schema_for!(core::v1::ConfigMap),
+        ),
+        (("", "Secret"), schemars::schema_for!(core::v1::Secret)),
+        (
+            ("", "ServiceAccount"),
+            schemars::schema_for!(core::v1::ServiceAccount),
+        ),
+        (("", "Event"), schemars::schema_for!(core::v1::Event)),
+        (
+            ("events.k8s.io", "Event"),
+            schemars::schema_for!(events::v1::Event),
+        ),
+        (
+            ("coordination.k8s.io", "Lease"),
+            schemars::schema_for!(coordination::v1::Lease),
+        ),
+        (("batch", "Job"), schemars::schema_for!(batch::v1::Job)),
+        (
+            ("apiextensions.k8s.io", "CustomResourceDefinition"),
+            schemars::schema_for!(apiextensions::CustomResourceDefinition),
+        ),
+    ];
+    generated
+        .into_iter()
+        .filter_map(|(key, schema)| {
+            let mut schema = serde_json::to_value(schema).ok()?;
+            rewrite_refs(&mut schema);
+            let m = schema.as_object_mut()?;
+            m.remove("$schema");
+            let defs = match m.remove("$defs") {
+                Some(Value::Object(defs)) => defs,
+                _ => Map::new(),
+            };
+            Some((key, (schema, defs)))
+        })
+        .collect()
 }
 
 /// `#/$defs/X` (JSON Schema) → `#/components/schemas/X` (OpenAPI 3).

@@ -47,6 +47,11 @@ pub fn preferred(accept: &str) -> bool {
 trait Json: Sized {
     fn to_json(&self) -> Value;
     fn from_json(v: &Value) -> Option<Self>;
+    /// Left out of a message's JSON even though its JSON is not a zero
+    /// value (an empty map is `{}`, which a nested message keeps).
+    fn omitted(&self) -> bool {
+        false
+    }
 }
 
 impl Json for String {
@@ -122,6 +127,10 @@ impl<T: Json> Json for Vec<T> {
 }
 
 impl<T: Json> Json for BTreeMap<String, T> {
+    /// Maps are `omitempty` everywhere in the API.
+    fn omitted(&self) -> bool {
+        self.is_empty()
+    }
     fn to_json(&self) -> Value {
         Value::Object(self.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
     }
@@ -176,9 +185,7 @@ macro_rules! json_message {
                 let mut out = Map::new();
                 $(
                     let v = self.$field.to_json();
-                    let empty_map = matches!(&v, Value::Object(m) if m.is_empty())
-                        && self_is_map(&self.$field);
-                    if !is_zero(&v) && !empty_map {
+                    if !is_zero(&v) && !self.$field.omitted() {
                         out.insert($key.to_string(), v);
                     }
                 )*
@@ -198,13 +205,6 @@ macro_rules! json_message {
             }
         }
     };
-}
-
-/// Maps are left out when empty (they are `omitempty` everywhere).
-fn self_is_map<T: 'static>(_: &T) -> bool {
-    let id = std::any::TypeId::of::<T>();
-    id == std::any::TypeId::of::<BTreeMap<String, String>>()
-        || id == std::any::TypeId::of::<BTreeMap<String, Vec<u8>>>()
 }
 
 json_message!(TypeMeta {
@@ -397,15 +397,40 @@ fn encode_as<T: Message + Json>(object: &Value) -> Option<Vec<u8>> {
     T::from_json(object).map(|m| m.encode_to_vec())
 }
 
-/// The kinds with a message here: (apiVersion, kind).
-fn supported(api_version: &str, kind: &str) -> bool {
-    matches!(
-        (api_version, kind),
-        (
-            "v1",
-            "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount" | "Status"
-        )
-    )
+/// How one kind goes to and from its message.
+struct Codec {
+    decode: fn(&[u8]) -> Result<Value, String>,
+    encode: fn(&Value) -> Option<Vec<u8>>,
+}
+
+/// The kinds with a message here, each named once.
+fn codec(api_version: &str, kind: &str) -> Option<Codec> {
+    macro_rules! codec {
+        ($ty:ty) => {
+            Codec {
+                decode: decode_as::<$ty>,
+                encode: encode_as::<$ty>,
+            }
+        };
+    }
+    Some(match (api_version, kind) {
+        ("v1", "Namespace") => codec!(core::Namespace),
+        ("v1", "ConfigMap") => codec!(core::ConfigMap),
+        ("v1", "Secret") => codec!(core::Secret),
+        ("v1", "ServiceAccount") => codec!(core::ServiceAccount),
+        ("v1", "Status") => codec!(meta::Status),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            codec!(authorization::SelfSubjectAccessReview)
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
+            codec!(authorization::SelfSubjectRulesReview)
+        }
+        ("authentication.k8s.io/v1", "TokenRequest") => codec!(authentication::TokenRequest),
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
+            codec!(authentication::SelfSubjectReview)
+        }
+        _ => return None,
+    })
 }
 
 /// A protobuf request body as the JSON object the store keeps; Err(None)
@@ -420,26 +445,8 @@ pub fn decode(body: &[u8]) -> Result<Value, Option<String>> {
     let api_version = type_meta.api_version.unwrap_or_default();
     let kind = type_meta.kind.unwrap_or_default();
     let raw = unknown.raw.unwrap_or_default();
-    let mut object = match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Namespace") => decode_as::<core::Namespace>(&raw),
-        ("v1", "ConfigMap") => decode_as::<core::ConfigMap>(&raw),
-        ("v1", "Secret") => decode_as::<core::Secret>(&raw),
-        ("v1", "ServiceAccount") => decode_as::<core::ServiceAccount>(&raw),
-        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
-            decode_as::<authorization::SelfSubjectAccessReview>(&raw)
-        }
-        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
-            decode_as::<authorization::SelfSubjectRulesReview>(&raw)
-        }
-        ("authentication.k8s.io/v1", "TokenRequest") => {
-            decode_as::<authentication::TokenRequest>(&raw)
-        }
-        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
-            decode_as::<authentication::SelfSubjectReview>(&raw)
-        }
-        _ => return Err(None),
-    }
-    .map_err(Some)?;
+    let codec = codec(&api_version, &kind).ok_or(None)?;
+    let mut object = (codec.decode)(&raw).map_err(Some)?;
     object["apiVersion"] = json!(api_version);
     object["kind"] = json!(kind);
     Ok(object)
@@ -450,21 +457,7 @@ pub fn decode(body: &[u8]) -> Result<Value, Option<String>> {
 pub fn encode(object: &Value) -> Option<Vec<u8>> {
     let api_version = object["apiVersion"].as_str()?;
     let kind = object["kind"].as_str()?;
-    if !supported(api_version, kind) {
-        return None;
-    }
-    let raw = match kind {
-        "Namespace" => encode_as::<core::Namespace>(object),
-        "ConfigMap" => encode_as::<core::ConfigMap>(object),
-        "Secret" => encode_as::<core::Secret>(object),
-        "ServiceAccount" => encode_as::<core::ServiceAccount>(object),
-        "Status" => encode_as::<meta::Status>(object),
-        "SelfSubjectAccessReview" => encode_as::<authorization::SelfSubjectAccessReview>(object),
-        "SelfSubjectRulesReview" => encode_as::<authorization::SelfSubjectRulesReview>(object),
-        "TokenRequest" => encode_as::<authentication::TokenRequest>(object),
-        "SelfSubjectReview" => encode_as::<authentication::SelfSubjectReview>(object),
-        _ => None,
-    }?;
+    let raw = (codec(api_version, kind)?.encode)(object)?;
     let envelope = Unknown {
         type_meta: Some(TypeMeta {
             api_version: Some(api_version.into()),

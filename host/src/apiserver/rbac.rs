@@ -125,9 +125,7 @@ pub fn allowed(store: &ObjectStore, who: &Identity, a: &Attributes<'_>) -> bool 
     if review && a.verb == "create" {
         return true;
     }
-    let bindings = |plural: &str, namespace: &str| -> Vec<Value> {
-        store.all("rbac.authorization.k8s.io", plural, namespace)
-    };
+
     let grants = |binding: &Value, namespace: &str| {
         binding["subjects"]
             .as_array()
@@ -138,12 +136,12 @@ pub fn allowed(store: &ObjectStore, who: &Identity, a: &Attributes<'_>) -> bool 
                 .iter()
                 .any(|rule| rule_allows(rule, a))
     };
-    bindings("clusterrolebindings", "")
-        .iter()
+    store
+        .all("rbac.authorization.k8s.io", "clusterrolebindings", "")
         .any(|b| grants(b, ""))
         || (!a.namespace.is_empty()
-            && bindings("rolebindings", a.namespace)
-                .iter()
+            && store
+                .all("rbac.authorization.k8s.io", "rolebindings", a.namespace)
                 .any(|b| grants(b, a.namespace)))
 }
 
@@ -159,7 +157,7 @@ pub fn rules_of(store: &ObjectStore, who: &Identity, namespace: &str) -> Vec<Val
                 .flatten()
                 .any(|s| subject_matches(s, who, ns));
             if bound {
-                rules.extend(role_rules(store, &b, ns));
+                rules.extend(role_rules(store, b, ns));
             }
         }
     };

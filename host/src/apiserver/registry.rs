@@ -134,69 +134,41 @@ fn builtin_fields(group: &str, kind: &str) -> Vec<SelectableField> {
 }
 
 pub fn builtins() -> Vec<Resource> {
-    let review = |kind: &str, plural: &str| Resource {
+    let review = |group: &str, kind: &str, plural: &str| Resource {
         review: true,
-        ..Resource::builtin(
-            "authorization.k8s.io",
+        ..Resource::builtin(group, "v1", kind, plural, false, false, &[])
+    };
+    let rbac = |kind: &str, plural: &str, namespaced: bool| {
+        Resource::builtin(
+            "rbac.authorization.k8s.io",
             "v1",
             kind,
             plural,
-            false,
+            namespaced,
             false,
             &[],
         )
     };
     vec![
-        Resource {
-            review: true,
-            ..Resource::builtin(
-                "authentication.k8s.io",
-                "v1",
-                "SelfSubjectReview",
-                "selfsubjectreviews",
-                false,
-                false,
-                &[],
-            )
-        },
-        review("SelfSubjectAccessReview", "selfsubjectaccessreviews"),
-        Resource::builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "Role",
-            "roles",
-            true,
-            false,
-            &[],
+        review(
+            "authentication.k8s.io",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
         ),
-        Resource::builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-            "rolebindings",
-            true,
-            false,
-            &[],
+        review(
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
         ),
-        Resource::builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-            false,
-            false,
-            &[],
+        rbac("Role", "roles", true),
+        rbac("RoleBinding", "rolebindings", true),
+        rbac("ClusterRole", "clusterroles", false),
+        rbac("ClusterRoleBinding", "clusterrolebindings", false),
+        review(
+            "authorization.k8s.io",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
         ),
-        Resource::builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-            "clusterrolebindings",
-            false,
-            false,
-            &[],
-        ),
-        review("SelfSubjectRulesReview", "selfsubjectrulesreviews"),
         Resource::builtin("", "v1", "Namespace", "namespaces", false, true, &["ns"]),
         Resource::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
         Resource::builtin("", "v1", "Secret", "secrets", true, false, &[]),

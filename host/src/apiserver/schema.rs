@@ -52,39 +52,26 @@ fn walk(schema: &Value, path: &str, errs: &mut Vec<FieldError>) {
             || flag(s, "x-kubernetes-int-or-string")
             || flag(s, "x-kubernetes-preserve-unknown-fields")
     };
-    for (name, property) in schema
+    let properties = schema
         .get("properties")
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-    {
-        let at = format!("{path}.properties[{name}]");
-        if !typed(property) {
+        .map(|(name, p)| (format!("{path}.properties[{name}]"), p, "object fields"));
+    let items = schema
+        .get("items")
+        .map(|i| (format!("{path}.items"), i, "array items"));
+    let additional = schema
+        .get("additionalProperties")
+        .filter(|a| a.is_object())
+        .map(|a| (format!("{path}.additionalProperties"), a, "object fields"));
+    for (at, child, what) in properties.chain(items).chain(additional) {
+        if !typed(child) {
             errs.push(FieldError::required(
                 format!("{at}.type"),
-                "must not be empty for specified object fields",
+                format!("must not be empty for specified {what}"),
             ));
         }
-        walk(property, &at, errs);
-    }
-    if let Some(items) = schema.get("items") {
-        let at = format!("{path}.items");
-        if !typed(items) {
-            errs.push(FieldError::required(
-                format!("{at}.type"),
-                "must not be empty for specified array items",
-            ));
-        }
-        walk(items, &at, errs);
-    }
-    if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
-        let at = format!("{path}.additionalProperties");
-        if !typed(additional) {
-            errs.push(FieldError::required(
-                format!("{at}.type"),
-                "must not be empty for specified object fields",
-            ));
-        }
-        walk(additional, &at, errs);
+        walk(child, &at, errs);
     }
 }

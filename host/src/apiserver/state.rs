@@ -40,6 +40,18 @@ pub struct Change {
     pub object: Value,
 }
 
+/// What a request brings to the store besides its operation.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    /// `dryRun=All`: validated and answered, nothing stored or watched.
+    pub dry_run: bool,
+    pub field_validation: FieldValidation,
+    /// Who writes (for `managedFields`).
+    pub manager: Option<Manager>,
+    /// Who asks (admission that authorizes asks about them).
+    pub requester: Option<Identity>,
+}
+
 pub struct ObjectStore {
     objects: BTreeMap<Key, Value>,
     rv: u64,
@@ -52,17 +64,12 @@ pub struct ObjectStore {
     clock: fn() -> i64,
     /// `--state`: every change is appended here before it is acknowledged.
     journal: Option<std::fs::File>,
-    /// Set while a `dryRun=All` request runs.
-    dry_run: bool,
+    /// What the request being served brings besides its operation.
+    request: RequestContext,
     /// Decoding (pruning, defaulting, typed round trips) and validation on;
     /// off only in the load bench's baseline, which measures their cost.
     checks: bool,
-    /// Who writes (for `managedFields`), set per request.
-    manager: Option<Manager>,
-    /// Who asks, set per request.
-    requester: Option<Identity>,
-    /// The request's `fieldValidation`, and the warnings its decoding gave.
-    field_validation: FieldValidation,
+    /// The warnings the request's decoding gave (`Warning` headers).
     warnings: Vec<String>,
 }
 
@@ -85,17 +92,14 @@ fn generation_changes(r: &Resource, current: &Value, next: &Value) -> bool {
     if r.crd.is_none() {
         return current.get("spec") != next.get("spec");
     }
-    let strip = |o: &Value| {
-        let mut o = o.clone();
-        if let Some(m) = o.as_object_mut() {
-            m.remove("metadata");
-            if r.status_subresource {
-                m.remove("status");
-            }
-        }
-        o
+    let counted = |key: &str| key != "metadata" && !(r.status_subresource && key == "status");
+    let (Some(a), Some(b)) = (current.as_object(), next.as_object()) else {
+        return current != next;
     };
-    strip(current) != strip(next)
+    a.iter()
+        .filter(|(k, _)| counted(k))
+        .any(|(k, v)| b.get(k) != Some(v))
+        || b.keys().filter(|k| counted(k)).any(|k| !a.contains_key(k))
 }
 
 fn has_finalizers(o: &Value) -> bool {
@@ -122,11 +126,8 @@ impl ObjectStore {
             changes,
             clock: now_millis,
             journal: None,
-            dry_run: false,
+            request: RequestContext::default(),
             checks: true,
-            manager: None,
-            requester: None,
-            field_validation: FieldValidation::default(),
             warnings: vec![],
         };
         for ns in ["default", "kube-system"] {
@@ -306,7 +307,7 @@ impl ObjectStore {
     }
 
     pub(super) fn stamp(&mut self, object: &mut Value) {
-        if self.dry_run {
+        if self.request.dry_run {
             return;
         }
         self.rv += 1;
@@ -447,7 +448,7 @@ impl ObjectStore {
         object["apiVersion"] = json!(r.group_version());
         object["kind"] = json!(r.kind);
         if self.checks {
-            let warnings = decoding::decode(r, &mut object, self.field_validation)?;
+            let warnings = decoding::decode(r, &mut object, self.request.field_validation)?;
             self.warnings.extend(warnings);
         }
         if r.status_subresource {
@@ -519,7 +520,7 @@ impl ObjectStore {
 
     /// Stores a stamped object, records the change, follows CRDs.
     fn put(&mut self, r: &Resource, key: Key, object: Value, type_: &'static str) -> Value {
-        if self.dry_run {
+        if self.request.dry_run {
             return object;
         }
         self.objects.insert(key, object.clone());
@@ -615,7 +616,7 @@ impl ObjectStore {
             m.remove("status");
         }
         if self.checks {
-            let warnings = decoding::decode(r, &mut next, self.field_validation)?;
+            let warnings = decoding::decode(r, &mut next, self.request.field_validation)?;
             self.warnings.extend(warnings);
         }
         admission::prepare_update(r, &mut next, &current);
@@ -743,8 +744,14 @@ impl ObjectStore {
     }
 
     /// Every object of a group and plural in one namespace ("" for
-    /// cluster-scoped kinds).
-    pub(super) fn all(&self, group: &str, plural: &str, namespace: &str) -> Vec<Value> {
+    /// cluster-scoped kinds), by reference: RBAC reads every binding on
+    /// every request and copies none.
+    pub(super) fn all<'a>(
+        &'a self,
+        group: &'a str,
+        plural: &'a str,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
         let start = Key {
             group: group.into(),
             plural: plural.into(),
@@ -753,9 +760,10 @@ impl ObjectStore {
         };
         self.objects
             .range(start..)
-            .take_while(|(k, _)| k.group == group && k.plural == plural && k.namespace == namespace)
-            .map(|(_, o)| o.clone())
-            .collect()
+            .take_while(move |(k, _)| {
+                k.group == group && k.plural == plural && k.namespace == namespace
+            })
+            .map(|(_, o)| o)
     }
 
     /// The served resource an object is stored under.
@@ -771,34 +779,22 @@ impl ObjectStore {
     }
 
     pub(super) fn is_dry_run(&self) -> bool {
-        self.dry_run
+        self.request.dry_run
     }
 
-    /// Runs `f` as `dryRun=All`: validated and answered as for real, but
-    /// nothing is stored, stamped or sent to watches.
-    pub fn dry_run<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.dry_run = true;
+    /// Runs `f` as the request `request` describes (dry run, field
+    /// validation, who writes and who asks), and returns what it answered
+    /// with the warnings decoding gave.
+    pub(super) fn serving<T>(
+        &mut self,
+        request: RequestContext,
+        f: impl FnOnce(&mut Self) -> T,
+    ) -> (T, Vec<String>) {
+        self.request = request;
+        self.warnings.clear();
         let out = f(self);
-        self.dry_run = false;
-        out
-    }
-
-    /// Runs `f` as a write by `manager` (its fields are recorded in
-    /// `metadata.managedFields`).
-    pub fn as_manager<T>(&mut self, manager: Option<Manager>, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.manager = manager;
-        let out = f(self);
-        self.manager = None;
-        out
-    }
-
-    /// Runs `f` as a request of `who` (admission plugins that authorize,
-    /// such as OwnerReferencesPermissionEnforcement, ask about them).
-    pub(super) fn as_requester<T>(&mut self, who: Identity, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.requester = Some(who);
-        let out = f(self);
-        self.requester = None;
-        out
+        self.request = RequestContext::default();
+        (out, std::mem::take(&mut self.warnings))
     }
 
     /// OwnerReferencesPermissionEnforcement: changing an object's owner
@@ -810,7 +806,12 @@ impl ObjectStore {
         object: &Value,
         current: Option<&Value>,
     ) -> Result<(), ApiError> {
-        let Some(who) = self.requester.as_ref().filter(|w| **w != Identity::Admin) else {
+        let Some(who) = self
+            .request
+            .requester
+            .as_ref()
+            .filter(|w| **w != Identity::Admin)
+        else {
             return Ok(());
         };
         let refs = |o: Option<&Value>| -> Vec<Value> {
@@ -901,7 +902,7 @@ impl ObjectStore {
 
     /// Field ownership after a write that is not an apply.
     fn record_fields(&self, before: Option<&Value>, after: &mut Value, status_only: bool) {
-        if let Some(m) = self.manager.as_ref().filter(|m| !m.apply) {
+        if let Some(m) = self.request.manager.as_ref().filter(|m| !m.apply) {
             managed::record_update(
                 before,
                 after,
@@ -912,23 +913,9 @@ impl ObjectStore {
         }
     }
 
-    /// Runs `f` with a request's `fieldValidation`, and returns what it
-    /// answered with the warnings decoding gave (`Warning` headers).
-    pub fn with_field_validation<T>(
-        &mut self,
-        validation: FieldValidation,
-        f: impl FnOnce(&mut Self) -> T,
-    ) -> (T, Vec<String>) {
-        self.field_validation = validation;
-        self.warnings.clear();
-        let out = f(self);
-        self.field_validation = FieldValidation::default();
-        (out, std::mem::take(&mut self.warnings))
-    }
-
     /// Stores a changed object (already stamped) and tells watches.
     pub(super) fn replace(&mut self, r: &Resource, key: Key, object: Value) {
-        if self.dry_run {
+        if self.request.dry_run {
             return;
         }
         self.objects.insert(key, object.clone());
@@ -936,7 +923,7 @@ impl ObjectStore {
     }
 
     pub(super) fn remove(&mut self, r: &Resource, key: Key, object: Value) {
-        if self.dry_run {
+        if self.request.dry_run {
             return;
         }
         self.objects.remove(&key);
@@ -1174,5 +1161,120 @@ mod tests {
         );
         let recent = store.resource_version() - 5;
         assert_eq!(store.changes_since(&r, recent).map(|c| c.len()), Some(5));
+    }
+
+    fn resource(store: &ObjectStore, group: &str, plural: &str) -> Resource {
+        store
+            .resources()
+            .iter()
+            .find(|r| r.group == group && r.plural == plural)
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn jobs_orphan_their_dependents_unless_told_otherwise_and_preconditions_hold() {
+        let mut store = ObjectStore::new();
+        let jobs = resource(&store, "batch", "jobs");
+        let r = configmaps(&store);
+        let job = json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}});
+        let job = store.create(&jobs, "default", job).unwrap();
+        let mut dependent = cm("pod-like");
+        dependent["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": job["metadata"]["uid"]}]);
+        store.create(&r, "default", dependent).unwrap();
+        let stale = DeleteOptions {
+            uid: Some("someone-else".into()),
+            ..DeleteOptions::default()
+        };
+        let refused = store
+            .delete_with(&jobs, "default", "j", &stale)
+            .unwrap_err();
+        assert_eq!(refused.code, 409);
+        assert!(
+            refused
+                .message
+                .starts_with("Precondition failed: UID in precondition: someone-else"),
+            "{}",
+            refused.message
+        );
+        store.delete(&jobs, "default", "j").unwrap();
+        let left = store
+            .get(&r, "default", "pod-like")
+            .expect("orphaned, not collected");
+        assert!(left.pointer("/metadata/ownerReferences").is_none());
+    }
+
+    #[test]
+    fn secrets_store_string_data_as_data_and_names_must_match_the_url() {
+        let mut store = ObjectStore::new();
+        let secrets = resource(&store, "", "secrets");
+        let s = store
+            .create(
+                &secrets,
+                "default",
+                json!({"metadata": {"name": "s"}, "stringData": {"password": "s3cret"}}),
+            )
+            .unwrap();
+        assert_eq!(s["data"], json!({"password": "czNjcmV0"}));
+        assert_eq!(s["type"], "Opaque");
+        assert!(s.get("stringData").is_none());
+        let r = configmaps(&store);
+        store.create(&r, "default", cm("a")).unwrap();
+        let err = store
+            .update(&r, "default", "a", cm("b"), false)
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                400,
+                "the name of the object (b) does not match the name on the URL (a)"
+            )
+        );
+        let bad = json!({"metadata": {"name": "c"}, "data": {"no spaces": "x"}});
+        assert_eq!(
+            store.create(&r, "default", bad).unwrap_err().code,
+            422,
+            "ConfigMap keys are checked"
+        );
+    }
+
+    #[test]
+    fn generated_names_keep_at_most_58_characters_of_the_prefix() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let prefix = "p".repeat(70);
+        let o = store
+            .create(&r, "default", json!({"metadata": {"generateName": prefix}}))
+            .unwrap();
+        let name = meta_str(&o, "name").unwrap();
+        assert_eq!(name.len(), 63);
+        assert!(name.starts_with(&"p".repeat(58)));
+    }
+
+    #[test]
+    fn field_validation_decides_what_happens_to_unknown_fields() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let with_unknown = |name: &str| json!({"metadata": {"name": name}, "datas": {"a": "b"}});
+        let request = |v| RequestContext {
+            field_validation: v,
+            ..RequestContext::default()
+        };
+        let (out, warnings) = store.serving(request(FieldValidation::Strict), |s| {
+            s.create(&r, "default", with_unknown("strict"))
+        });
+        assert_eq!(out.unwrap_err().code, 400);
+        assert!(warnings.is_empty());
+        let (out, warnings) = store.serving(request(FieldValidation::Warn), |s| {
+            s.create(&r, "default", with_unknown("warn"))
+        });
+        assert!(out.unwrap().get("datas").is_none());
+        assert_eq!(warnings, ["unknown field \"datas\""]);
+        let (out, warnings) = store.serving(request(FieldValidation::Ignore), |s| {
+            s.create(&r, "default", with_unknown("ignore"))
+        });
+        assert!(out.unwrap().get("datas").is_none());
+        assert!(warnings.is_empty());
     }
 }

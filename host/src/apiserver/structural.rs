@@ -10,6 +10,20 @@ use serde_json::{Number, Value};
 
 use super::validation::{ErrorKind, FieldError};
 
+/// A `pattern`, compiled when the CRD is stored (None if it does not
+/// compile: a real server refuses such a CRD; here it checks nothing).
+#[derive(Clone, Debug)]
+struct Pattern {
+    text: String,
+    regex: Option<regex::Regex>,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
 /// One node of a structural schema, with the keywords the server acts on.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Structural {
@@ -24,7 +38,7 @@ pub struct Structural {
     default: Option<Value>,
     enum_: Option<Vec<Value>>,
     required: Vec<String>,
-    pattern: Option<String>,
+    pattern: Option<Pattern>,
     format: Option<String>,
     max_length: Option<u64>,
     min_length: Option<u64>,
@@ -43,7 +57,18 @@ pub struct Structural {
 }
 
 impl Structural {
+    /// A node and everything below it; its `default` is pruned by the node
+    /// here, once, as a real server prunes defaults when the CRD is stored.
     pub fn compile(schema: &Value) -> Self {
+        let mut node = Self::compile_node(schema);
+        if let Some(mut d) = node.default.take() {
+            prune(&mut d, &node, false, "", &mut vec![]);
+            node.default = Some(d);
+        }
+        node
+    }
+
+    fn compile_node(schema: &Value) -> Self {
         let flag = |k: &str| schema.get(k) == Some(&Value::Bool(true));
         let string = |k: &str| schema.get(k).and_then(Value::as_str).map(str::to_string);
         let count = |k: &str| schema.get(k).and_then(Value::as_u64);
@@ -85,7 +110,10 @@ impl Structural {
             default: schema.get("default").cloned(),
             enum_: schema.get("enum").and_then(Value::as_array).cloned(),
             required: strings("required"),
-            pattern: string("pattern"),
+            pattern: string("pattern").map(|text| Pattern {
+                regex: regex::Regex::new(&text).ok(),
+                text,
+            }),
             format: string("format"),
             max_length: count("maxLength"),
             min_length: count("minLength"),
@@ -368,13 +396,16 @@ fn string_checks(
             ));
         }
     }
-    if let Some(pattern) = &schema.pattern
-        && matches_pattern(pattern, s) == Some(false)
+    if let Some(Pattern {
+        text,
+        regex: Some(re),
+    }) = &schema.pattern
+        && !re.is_match(s)
     {
         errs.push(FieldError::invalid(
             path,
             s,
-            format!("{shown} in body should match '{pattern}'"),
+            format!("{shown} in body should match '{text}'"),
         ));
     }
     if let Some(format) = &schema.format
@@ -389,23 +420,6 @@ fn string_checks(
             .with_kind(ErrorKind::TypeInvalid),
         );
     }
-}
-
-/// Whether `s` matches `pattern`, each pattern compiled once per process;
-/// None for a pattern that does not compile.
-fn matches_pattern(pattern: &str, s: &str) -> Option<bool> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static COMPILED: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
-    let cache = COMPILED.get_or_init(Default::default);
-    let re = {
-        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry(pattern.to_string())
-            .or_insert_with(|| regex::Regex::new(pattern).ok())
-            .clone()
-    }?;
-    Some(re.is_match(s))
 }
 
 /// The formats kube-openapi checks that CRDs use in practice; others pass,
