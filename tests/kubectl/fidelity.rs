@@ -582,12 +582,100 @@ fn the_typed_generators_send_protobuf_and_read_it_back() {
         "czNjcmV0 Opaque"
     );
     s.ok(&["-n", "team-a", "create", "serviceaccount", "robot"]);
-    // Kinds without a protobuf message here get a real server's 415 for an
-    // undecodable body, not a silently wrong object (README: differences).
-    let out = s.refused(&["-n", "team-a", "create", "job", "once", "--image=busybox"]);
+    // Jobs and the RBAC kinds too: a Job comes back with the admission
+    // defaults (selector, pod-template labels) in protobuf.
+    let (ok, log) = s.run(&[
+        "-n",
+        "team-a",
+        "create",
+        "job",
+        "once",
+        "--image=busybox",
+        "-v=8",
+        "--",
+        "echo",
+        "hi",
+    ]);
     assert!(
-        out.contains("the body of the request was in an unknown format"),
-        "{out}"
+        ok && log.contains("job.batch/once created")
+            && log.contains("Response Headers:")
+            && log.contains("Content-Type: application/vnd.kubernetes.protobuf"),
+        "{log}"
+    );
+    assert_eq!(
+        s.ok(&[
+            "-n",
+            "team-a",
+            "get",
+            "job",
+            "once",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].command} {.spec.template.metadata.labels.job-name} {.spec.template.spec.restartPolicy}"
+        ]),
+        r#"["echo","hi"] once Never"#
+    );
+    s.ok(&[
+        "-n",
+        "team-a",
+        "create",
+        "role",
+        "reader",
+        "--verb=get,list",
+        "--resource=configmaps",
+        "--resource-name=app",
+    ]);
+    s.ok(&[
+        "-n",
+        "team-a",
+        "create",
+        "rolebinding",
+        "reader",
+        "--role=reader",
+        "--serviceaccount=team-a:robot",
+    ]);
+    s.ok(&[
+        "create",
+        "clusterrole",
+        "watcher",
+        "--verb=watch",
+        "--resource=jobs.batch",
+    ]);
+    s.ok(&[
+        "create",
+        "clusterrole",
+        "team-a",
+        "--aggregation-rule=team=a",
+    ]);
+    s.ok(&[
+        "create",
+        "clusterrolebinding",
+        "watcher",
+        "--clusterrole=watcher",
+        "--user=alice",
+        "--group=devs",
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "-n",
+            "team-a",
+            "get",
+            "role,rolebinding",
+            "reader",
+            "-o",
+            "jsonpath={.items[0].rules[0].verbs} {.items[0].rules[0].resourceNames} {.items[1].subjects[0].kind}:{.items[1].subjects[0].name} {.items[1].roleRef.name}"
+        ]),
+        r#"["get","list"] ["app"] ServiceAccount:robot reader"#
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "clusterrole/watcher",
+            "clusterrole/team-a",
+            "clusterrolebinding/watcher",
+            "-o",
+            "jsonpath={.items[0].rules[0].apiGroups} {.items[1].aggregationRule.clusterRoleSelectors[0].matchLabels.team} {.items[2].subjects[*].name}"
+        ]),
+        r#"["batch"] a alice devs"#
     );
     // Validation is the same whatever the encoding.
     let out = s.refused(&["create", "configmap", "Bad_Name", "--from-literal=a=1"]);

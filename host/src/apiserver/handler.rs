@@ -558,8 +558,13 @@ fn render(reply: Reply, accept: &str) -> Response {
 fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     if protobuf::is_protobuf(content_type) {
         return protobuf::decode(body).map_err(|e| match e {
-            Some(problem) => ApiError::new(400, "BadRequest", problem),
-            None => unsupported_media_type("application/json, application/yaml"),
+            protobuf::DecodeError::Malformed(problem) => ApiError::new(400, "BadRequest", problem),
+            protobuf::DecodeError::NoMessage(_) => {
+                unsupported_media_type("application/json, application/yaml")
+            }
+            unsupported @ protobuf::DecodeError::Unsupported { .. } => {
+                ApiError::new(415, "UnsupportedMediaType", unsupported.to_string())
+            }
         });
     }
     let text = std::str::from_utf8(body)
