@@ -858,6 +858,27 @@ fn lists_apply_explain_reads_the_schemas_and_patches_follow_the_kind() {
         explained.contains("FIELD: data <map[string]string>"),
         "{explained}"
     );
+    // The v2 reader (kube-openapi's proto models, which refuse the whole
+    // document if one definition breaks its rules) finds the same schemas.
+    let explained = s.ok(&[
+        "explain",
+        "--output=plaintext-openapiv2",
+        "resourcebindings.spec",
+    ]);
+    assert!(
+        explained.contains("KIND:     ResourceBinding")
+            && explained.contains("version\t<string> -required-"),
+        "{explained}"
+    );
+    let explained = s.ok(&[
+        "explain",
+        "--output=plaintext-openapiv2",
+        "jobs.spec.template.spec.containers.image",
+    ]);
+    assert!(
+        explained.contains("FIELD:    image <string>"),
+        "{explained}"
+    );
 
     // Strategic merge on a built-in merges a keyed list by its key...
     s.ok(&[

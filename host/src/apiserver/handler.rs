@@ -269,7 +269,10 @@ pub(super) async fn handle(
         Some(Route::Version) => return json_response(StatusCode::OK, &discovery::version()),
         Some(Route::Health) => return (StatusCode::OK, "ok").into_response(),
         Some(Route::OpenApiV2) => {
-            let (content_type, body) = openapi::v2(accept.contains(openapi::V2_PROTOBUF));
+            // Copied out so that the document is built without the lock.
+            let resources = shared.with_store(|store| store.resources().to_vec());
+            let (content_type, body) =
+                openapi::v2(&resources, accept.contains(openapi::V2_PROTOBUF));
             return (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
         }
         Some(Route::CoreVersions) => {

@@ -10,6 +10,7 @@ pub mod deletion;
 mod discovery;
 mod error;
 mod faults;
+mod gnostic;
 mod handler;
 mod managed;
 mod openapi;

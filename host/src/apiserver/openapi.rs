@@ -1,12 +1,12 @@
 //! `/openapi/v3` and `/openapi/v2`: what kubectl reads to validate
 //! manifests, to know which parameters the server takes, and to `explain`
 //! a kind. v3 carries each served kind's schema (a CRD's own, the built-ins'
-//! from k8s-openapi); v2 — which client-go reads only as gnostic protobuf —
-//! carries the document without definitions (README: differences).
+//! from k8s-openapi); v2 — which client-go reads as gnostic protobuf —
+//! carries the same schemas as v2 definitions.
 
-use prost::Message;
 use serde_json::{Map, Value, json};
 
+use super::gnostic;
 use super::registry::Resource;
 
 fn gv_path(r: &Resource) -> String {
@@ -92,9 +92,23 @@ type Generated = (Value, Map<String, Value>);
 
 fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'static str), Generated>
 {
-    use k8s_openapi::api::{batch, coordination, core, events};
+    use k8s_openapi::api::{batch, coordination, core, events, rbac};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    const RBAC: &str = "rbac.authorization.k8s.io";
     let generated = [
+        ((RBAC, "Role"), schemars::schema_for!(rbac::v1::Role)),
+        (
+            (RBAC, "ClusterRole"),
+            schemars::schema_for!(rbac::v1::ClusterRole),
+        ),
+        (
+            (RBAC, "RoleBinding"),
+            schemars::schema_for!(rbac::v1::RoleBinding),
+        ),
+        (
+            (RBAC, "ClusterRoleBinding"),
+            schemars::schema_for!(rbac::v1::ClusterRoleBinding),
+        ),
         (
             ("", "Namespace"),
             schemars::schema_for!(core::v1::Namespace),
@@ -223,42 +237,37 @@ pub fn v3_group_version(resources: &[Resource], gv: &str) -> Option<Value> {
     }))
 }
 
-/// The gnostic `openapi.v2.Document` fields kbind sends (field numbers of
-/// gnostic's OpenAPIv2.proto).
-#[derive(Clone, PartialEq, Message)]
-struct Document {
-    #[prost(string, tag = "1")]
-    swagger: String,
-    #[prost(message, optional, tag = "2")]
-    info: Option<Info>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Info {
-    #[prost(string, tag = "1")]
-    title: String,
-    #[prost(string, tag = "2")]
-    version: String,
-}
-
 pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
 
-/// `/openapi/v2` as client-go asks for it (gnostic protobuf), or as JSON.
-pub fn v2(protobuf: bool) -> (&'static str, Vec<u8>) {
+/// `/openapi/v2` as client-go asks for it (gnostic protobuf), or as JSON:
+/// every served kind's definition, made v2 ([`gnostic::to_v2`]).
+pub fn v2(resources: &[Resource], protobuf: bool) -> (&'static str, Vec<u8>) {
     let (title, version) = ("Kubernetes", "v1.32.0-kbind");
-    if protobuf {
-        let doc = Document {
-            swagger: "2.0".into(),
-            info: Some(Info {
-                title: title.into(),
-                version: version.into(),
-            }),
+    let mut group_versions: Vec<String> = resources.iter().map(gv_path).collect();
+    group_versions.sort();
+    group_versions.dedup();
+    let mut definitions = Map::new();
+    for gv in &group_versions {
+        let Some(Value::Object(schemas)) = v3_group_version(resources, gv)
+            .and_then(|mut doc| doc.pointer_mut("/components/schemas").map(Value::take))
+        else {
+            continue;
         };
+        for (name, schema) in schemas {
+            definitions
+                .entry(name)
+                .or_insert_with(|| gnostic::to_v2(&schema));
+        }
+    }
+    if protobuf {
         // kube-openapi answers the protobuf form as an octet stream: the
         // media type clients ask for does not parse as a Content-Type.
-        ("application/octet-stream", doc.encode_to_vec())
+        (
+            "application/octet-stream",
+            gnostic::document(title, version, &definitions),
+        )
     } else {
-        let doc = json!({"swagger": "2.0", "info": {"title": title, "version": version}, "paths": {}, "definitions": {}});
+        let doc = json!({"swagger": "2.0", "info": {"title": title, "version": version}, "paths": {}, "definitions": definitions});
         ("application/json", doc.to_string().into_bytes())
     }
 }
