@@ -1303,3 +1303,189 @@ fn kustomize_directories_and_kubectl_events() {
         "{out}"
     );
 }
+
+/// Updates a real server refuses: a started Job's pod template and
+/// selector, the content of an immutable ConfigMap, a binding's roleRef;
+/// and `metadata.generation` only on kinds whose strategy keeps it.
+#[test]
+fn immutable_fields_are_refused_as_on_a_real_server() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&["create", "job", "once", "--image=busybox"]);
+    let out = s.refused(&[
+        "patch",
+        "job",
+        "once",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"alpine"}]"#,
+    ]);
+    assert!(
+        out.contains("spec.template: Invalid value:") && out.contains("field is immutable"),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "patch",
+        "job",
+        "once",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"selector":{"matchLabels":{"a":"b"}}}}"#,
+    ]);
+    assert!(out.contains("spec.selector: Invalid value:"), "{out}");
+    // A suspended Job that never started may be rescheduled, not rewritten.
+    let suspended = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: later}\nspec:\n  suspend: true\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: main, image: busybox}]\n";
+    s.ok(&["apply", "-f", &s.write("suspended.yaml", suspended)]);
+    s.ok(&[
+        "patch",
+        "job",
+        "later",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"nodeSelector":{"zone":"a"}}}}}"#,
+    ]);
+    let out = s.refused(&[
+        "patch",
+        "job",
+        "later",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"restartPolicy":"OnFailure"}}}}"#,
+    ]);
+    assert!(out.contains("field is immutable"), "{out}");
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "job",
+            "once",
+            "-o",
+            "jsonpath={.metadata.generation}"
+        ]),
+        "1"
+    );
+
+    s.ok(&["create", "configmap", "frozen", "--from-literal=a=1"]);
+    s.ok(&[
+        "patch",
+        "configmap",
+        "frozen",
+        "-p",
+        r#"{"immutable":true}"#,
+    ]);
+    let out = s.refused(&[
+        "patch",
+        "configmap",
+        "frozen",
+        "-p",
+        r#"{"data":{"a":"2"}}"#,
+    ]);
+    assert!(
+        out.contains("data: Forbidden: field is immutable when `immutable` is set"),
+        "{out}"
+    );
+    s.ok(&["label", "configmap", "frozen", "tier=gold"]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "configmap",
+            "frozen",
+            "-o",
+            "jsonpath={.metadata.generation}"
+        ]),
+        ""
+    );
+
+    s.ok(&["create", "rolebinding", "rb", "--role=a", "--user=x"]);
+    let out = s.refused(&[
+        "patch",
+        "rolebinding",
+        "rb",
+        "--type=merge",
+        "-p",
+        r#"{"roleRef":{"name":"b"}}"#,
+    ]);
+    assert!(
+        out.contains("roleRef: Invalid value:") && out.contains("cannot change roleRef"),
+        "{out}"
+    );
+}
+
+fn header(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// `kubectl get` of a built-in kind prints the columns of the real
+/// server's printers, not just NAME and AGE.
+#[test]
+fn built_in_kinds_print_their_own_columns() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&["create", "job", "once", "--image=busybox"]);
+    s.ok(&[
+        "create",
+        "configmap",
+        "app",
+        "--from-literal=a=1",
+        "--from-literal=b=2",
+    ]);
+    s.ok(&[
+        "create",
+        "role",
+        "reader",
+        "--verb=get",
+        "--resource=configmaps",
+    ]);
+    s.ok(&[
+        "create",
+        "rolebinding",
+        "reader",
+        "--role=reader",
+        "--user=alice",
+    ]);
+    let jobs = s.ok(&["get", "jobs"]);
+    assert_eq!(
+        header(&jobs),
+        ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
+        "{jobs}"
+    );
+    assert!(jobs.contains("Running") && jobs.contains("0/1"), "{jobs}");
+    let wide = s.ok(&["get", "jobs", "-o", "wide"]);
+    assert!(
+        header(&wide).ends_with(&["CONTAINERS".into(), "IMAGES".into(), "SELECTOR".into()])
+            && wide.contains("busybox")
+            && wide.contains("batch.kubernetes.io/controller-uid="),
+        "{wide}"
+    );
+    let configmaps = s.ok(&["get", "configmap", "app"]);
+    assert_eq!(header(&configmaps), ["NAME", "DATA", "AGE"]);
+    assert!(
+        configmaps
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("2")),
+        "{configmaps}"
+    );
+    let namespaces = s.ok(&["get", "namespace", "default"]);
+    assert_eq!(header(&namespaces), ["NAME", "STATUS", "AGE"]);
+    assert!(namespaces.contains("Active"), "{namespaces}");
+    let roles = s.ok(&["get", "role", "reader"]);
+    assert_eq!(header(&roles), ["NAME", "CREATED AT"]);
+    let bindings = s.ok(&["get", "rolebinding", "reader", "-o", "wide"]);
+    assert_eq!(
+        header(&bindings),
+        ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
+    );
+    assert!(
+        bindings.contains("Role/reader") && bindings.contains("alice"),
+        "{bindings}"
+    );
+    s.apply(&crd_yaml());
+    let crds = s.ok(&["get", "crd"]);
+    assert_eq!(header(&crds), ["NAME", "CREATED AT"]);
+}

@@ -19,6 +19,8 @@ use super::Condition;
     printcolumn = r#"{"name":"Promise","type":"string","jsonPath":".spec.promiseRef.name"}"#,
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
     printcolumn = r#"{"name":"Applied","type":"string","jsonPath":".status.lastAppliedVersion"}"#,
+    // A CRD that declares columns gets no AGE unless it asks for one.
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     selectable = ".spec.version"
 )]
 #[serde(rename_all = "camelCase")]

@@ -16,7 +16,9 @@ use super::{Condition, PromiseRef};
     category = "kratix",
     printcolumn = r#"{"name":"Promise","type":"string","jsonPath":".spec.promiseRef.name"}"#,
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
-    printcolumn = r#"{"name":"Latest","type":"boolean","jsonPath":".status.latest"}"#
+    printcolumn = r#"{"name":"Latest","type":"boolean","jsonPath":".status.latest"}"#,
+    // A CRD that declares columns gets no AGE unless it asks for one.
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PromiseRevisionSpec {

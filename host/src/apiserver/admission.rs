@@ -114,6 +114,93 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// What a real server refuses to change on an update (the kinds'
+/// `Validate…Update`): Jobs' selector, template and shape, ConfigMaps' and
+/// Secrets' content once `immutable` is set, a binding's `roleRef`.
+pub fn validate_update(r: &Resource, next: &Value, current: &Value) -> Vec<FieldError> {
+    let mut errs = vec![];
+    let immutable = |errs: &mut Vec<FieldError>, pointer: &str, field: &str| {
+        let value = next.pointer(pointer).cloned().unwrap_or(Value::Null);
+        if current.pointer(pointer).unwrap_or(&Value::Null) != &value {
+            errs.push(FieldError::invalid(field, value, "field is immutable"));
+        }
+    };
+    match (r.group.as_str(), r.kind.as_str()) {
+        ("batch", "Job") => {
+            for field in [
+                "completions",
+                "selector",
+                "completionMode",
+                "podFailurePolicy",
+                "backoffLimitPerIndex",
+                "managedBy",
+                "successPolicy",
+                "podReplacementPolicy",
+            ] {
+                immutable(
+                    &mut errs,
+                    &format!("/spec/{field}"),
+                    &format!("spec.{field}"),
+                );
+            }
+            if scheduling_only(&current["spec"]["template"])
+                != scheduling_only(&next["spec"]["template"])
+                || (!job_never_started(current)
+                    && current["spec"]["template"] != next["spec"]["template"])
+            {
+                immutable(&mut errs, "/spec/template", "spec.template");
+            }
+        }
+        ("", "ConfigMap" | "Secret") if current["immutable"] == json!(true) => {
+            let forbidden = "field is immutable when `immutable` is set";
+            if next["immutable"] != json!(true) {
+                errs.push(FieldError::forbidden("immutable", forbidden));
+            }
+            for field in ["data", "binaryData"] {
+                if next.get(field) != current.get(field) {
+                    errs.push(FieldError::forbidden(field, forbidden));
+                }
+            }
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding")
+            if next["roleRef"] != current["roleRef"] =>
+        {
+            errs.push(FieldError::invalid(
+                "roleRef",
+                next["roleRef"].clone(),
+                "cannot change roleRef",
+            ));
+        }
+        _ => {}
+    }
+    if (r.group.as_str(), r.kind.as_str()) == ("", "Secret") {
+        immutable(&mut errs, "/type", "type");
+    }
+    errs
+}
+
+/// A suspended Job that never started may have its pod template's
+/// scheduling directives changed (`AllowMutableSchedulingDirectives`).
+fn job_never_started(job: &Value) -> bool {
+    job.pointer("/spec/suspend") == Some(&json!(true))
+        && job.pointer("/status/startTime").is_none_or(Value::is_null)
+}
+
+/// A pod template without the parts a never-started Job may change.
+fn scheduling_only(template: &Value) -> Value {
+    let mut rest = template.clone();
+    if let Some(meta) = rest.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("labels");
+        meta.remove("annotations");
+    }
+    if let Some(spec) = rest.get_mut("spec").and_then(Value::as_object_mut) {
+        for field in ["nodeSelector", "tolerations", "affinity", "schedulingGates"] {
+            spec.remove(field);
+        }
+    }
+    rest
+}
+
 /// `IsConfigMapKey` for every key of a ConfigMap's or Secret's data.
 fn data_keys(data: &Value, field: &str) -> Vec<FieldError> {
     let mut errs = vec![];

@@ -90,7 +90,7 @@ fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
 /// `spec`.
 fn generation_changes(r: &Resource, current: &Value, next: &Value) -> bool {
     if r.crd.is_none() {
-        return current.get("spec") != next.get("spec");
+        return tracks_generation(r) && current.get("spec") != next.get("spec");
     }
     let counted = |key: &str| key != "metadata" && !(r.status_subresource && key == "status");
     let (Some(a), Some(b)) = (current.as_object(), next.as_object()) else {
@@ -100,6 +100,17 @@ fn generation_changes(r: &Resource, current: &Value, next: &Value) -> bool {
         .filter(|(k, _)| counted(k))
         .any(|(k, v)| b.get(k) != Some(v))
         || b.keys().filter(|k| counted(k)).any(|k| !a.contains_key(k))
+}
+
+/// Whether the kind's strategy keeps `metadata.generation` at all: custom
+/// resources, and of the built-ins served, Jobs and CRDs (ConfigMaps,
+/// Namespaces, Events … have none on a real server).
+fn tracks_generation(r: &Resource) -> bool {
+    r.crd.is_some()
+        || matches!(
+            (r.group.as_str(), r.kind.as_str()),
+            ("batch", "Job") | ("apiextensions.k8s.io", "CustomResourceDefinition")
+        )
 }
 
 fn has_finalizers(o: &Value) -> bool {
@@ -461,8 +472,12 @@ impl ObjectStore {
         let meta = &mut object["metadata"];
         meta["uid"] = json!(format!("{:08x}-kbind-{:012x}", self.rv + 1, (self.clock)()));
         meta["creationTimestamp"] = json!(ts);
-        meta["generation"] = json!(1);
         if let Some(m) = meta.as_object_mut() {
+            if tracks_generation(r) {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
             m.remove("deletionTimestamp");
             m.remove("resourceVersion");
         }
@@ -620,7 +635,10 @@ impl ObjectStore {
             self.warnings.extend(warnings);
         }
         admission::prepare_update(r, &mut next, &current);
-        let errs = self.validate(r, &next);
+        let mut errs = self.validate(r, &next);
+        if self.checks {
+            errs.extend(admission::validate_update(r, &next, &current));
+        }
         if !errs.is_empty() {
             return Err(ApiError::invalid(r, name, errs));
         }

@@ -1,14 +1,24 @@
-//! `as=Table` responses, so `kubectl get` prints a CRD's printer columns as
-//! a real API server would.
+//! `as=Table` responses, so `kubectl get` prints what a real API server
+//! gives it: a CRD's printer columns, and the built-in kinds' columns of
+//! the server's printers.
 
 use serde_json::{Value, json};
 
 use super::registry::Resource;
 
-/// Evaluates the simple JSON paths printer columns use (`.spec.a.b`).
+/// A printer column's value: its JSONPath (Kubernetes' dialect, with
+/// filters such as `.status.conditions[?(@.type=="Ready")].status`)
+/// evaluated over the object; the first result, as the apiextensions
+/// table convertor takes it, and nothing when there is none.
 fn cell(object: &Value, path: &str) -> Value {
-    let pointer = format!("/{}", path.trim_start_matches('.').replace('.', "/"));
-    match object.pointer(&pointer) {
+    use jsonpath_rust::JsonPath;
+    let path = path.trim().trim_start_matches('{').trim_end_matches('}');
+    let query = format!("${}", path.trim_start_matches('$'));
+    match object
+        .query(&query)
+        .ok()
+        .and_then(|found| found.first().copied())
+    {
         Some(Value::Null) | None => Value::Null,
         Some(Value::String(s)) => json!(s),
         Some(v @ (Value::Bool(_) | Value::Number(_))) => v.clone(),
@@ -16,22 +26,72 @@ fn cell(object: &Value, path: &str) -> Value {
     }
 }
 
-/// `kubectl`'s short age format ("42s", "5m", "3h", "2d", "1y"), computed
-/// here as a real API server's table convertor does.
+/// apimachinery's `duration.HumanDuration`, which a real server's table
+/// convertors print ages and durations with ("90s", "5m30s", "3h", "2d4h").
+fn human_duration(seconds: i64) -> String {
+    if seconds < -1 {
+        return "<invalid>".into();
+    }
+    let s = seconds.max(0);
+    if s < 120 {
+        return format!("{s}s");
+    }
+    let minutes = s / 60;
+    if minutes < 10 {
+        return match s % 60 {
+            0 => format!("{minutes}m"),
+            rest => format!("{minutes}m{rest}s"),
+        };
+    }
+    if minutes < 180 {
+        return format!("{minutes}m");
+    }
+    let hours = s / 3600;
+    if hours < 8 {
+        return match minutes % 60 {
+            0 => format!("{hours}h"),
+            rest => format!("{hours}h{rest}m"),
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        return match hours % 24 {
+            0 => format!("{}d", hours / 24),
+            rest => format!("{}d{rest}h", hours / 24),
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    if hours < 24 * 365 * 8 {
+        return match (hours / 24) % 365 {
+            0 => format!("{}y", hours / 24 / 365),
+            rest => format!("{}y{rest}d", hours / 24 / 365),
+        };
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
+fn seconds_since_epoch(timestamp: &str) -> Option<i64> {
+    let t = humantime::parse_rfc3339_weak(timestamp).ok()?;
+    let since = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_secs()).ok()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Time since `timestamp`, as the convertors' `translateTimestampSince`.
 fn age(timestamp: Option<&str>) -> Value {
-    let Some(t) = timestamp.and_then(|t| humantime::parse_rfc3339_weak(t).ok()) else {
-        return json!("<unknown>");
-    };
-    let s = std::time::SystemTime::now()
-        .duration_since(t)
-        .map_or(0, |d| d.as_secs());
-    json!(match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..172_800 => format!("{}h", s / 3600),
-        172_800..63_072_000 => format!("{}d", s / 86_400),
-        _ => format!("{}y", s / 31_536_000),
-    })
+    match timestamp.and_then(seconds_since_epoch) {
+        Some(t) => json!(human_duration(now() - t)),
+        None => json!("<unknown>"),
+    }
 }
 
 fn render_cell(column_type: &str, value: Value) -> Value {
@@ -41,21 +101,355 @@ fn render_cell(column_type: &str, value: Value) -> Value {
     }
 }
 
-fn row(r: &Resource, object: &Value) -> Value {
-    let mut cells = vec![
+fn column(name: &str, type_: &str, description: &str, priority: i64) -> Value {
+    let format = if name == "Name" { "name" } else { "" };
+    json!({"name": name, "type": type_, "format": format, "description": description, "priority": priority})
+}
+
+const NAME: &str = "Name must be unique within a namespace.";
+const AGE: &str =
+    "CreationTimestamp is a timestamp representing the server time when this object was created.";
+
+fn text(object: &Value, pointer: &str) -> Value {
+    json!(
         object
-            .pointer("/metadata/name")
-            .cloned()
-            .unwrap_or(Value::Null),
-    ];
-    cells.extend(
-        r.columns
-            .iter()
-            .map(|c| render_cell(&c.type_, cell(object, &c.json_path))),
-    );
-    cells.push(age(object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    )
+}
+
+fn count(object: &Value, pointers: &[&str]) -> Value {
+    let n: usize = pointers
+        .iter()
+        .filter_map(|p| object.pointer(p))
+        .map(|v| match v {
+            Value::Object(m) => m.len(),
+            Value::Array(a) => a.len(),
+            _ => 0,
+        })
+        .sum();
+    json!(n)
+}
+
+fn created(object: &Value) -> Option<&str> {
+    object
         .pointer("/metadata/creationTimestamp")
-        .and_then(Value::as_str)));
+        .and_then(Value::as_str)
+}
+
+fn has_condition(job: &Value, kind: &str) -> bool {
+    job.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == kind && c["status"] == "True")
+}
+
+/// `printJob`'s STATUS, COMPLETIONS and DURATION.
+fn job_cells(job: &Value) -> [Value; 3] {
+    let status = if has_condition(job, "Complete") {
+        "Complete"
+    } else if has_condition(job, "Failed") {
+        "Failed"
+    } else if job.pointer("/metadata/deletionTimestamp").is_some() {
+        "Terminating"
+    } else if has_condition(job, "Suspended") {
+        "Suspended"
+    } else if has_condition(job, "FailureTarget") {
+        "FailureTarget"
+    } else if has_condition(job, "SuccessCriteriaMet") {
+        "SuccessCriteriaMet"
+    } else {
+        "Running"
+    };
+    let succeeded = job
+        .pointer("/status/succeeded")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let completions = match job.pointer("/spec/completions").and_then(Value::as_i64) {
+        Some(c) => format!("{succeeded}/{c}"),
+        None => match job.pointer("/spec/parallelism").and_then(Value::as_i64) {
+            Some(p) if p > 1 => format!("{succeeded}/1 of {p}"),
+            _ => format!("{succeeded}/1"),
+        },
+    };
+    let time = |p: &str| {
+        job.pointer(p)
+            .and_then(Value::as_str)
+            .and_then(seconds_since_epoch)
+    };
+    let duration = match (time("/status/startTime"), time("/status/completionTime")) {
+        (None, _) => String::new(),
+        (Some(start), None) => human_duration(now() - start),
+        (Some(start), Some(end)) => human_duration(end - start),
+    };
+    [json!(status), json!(completions), json!(duration)]
+}
+
+/// `printEvent`: core/v1 and events.k8s.io Events print alike.
+fn event_cells(event: &Value) -> Vec<Value> {
+    let core = event.get("involvedObject").is_some();
+    let object = if core {
+        &event["involvedObject"]
+    } else {
+        &event["regarding"]
+    };
+    let first = if core {
+        "/firstTimestamp"
+    } else {
+        "/deprecatedFirstTimestamp"
+    };
+    let last = if core {
+        "/lastTimestamp"
+    } else {
+        "/deprecatedLastTimestamp"
+    };
+    let stamp = |p: &str| {
+        event
+            .pointer(p)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .or_else(|| event.pointer("/eventTime").and_then(Value::as_str))
+            .or_else(|| created(event))
+    };
+    let source = if core {
+        let component = event.pointer("/source/component").and_then(Value::as_str);
+        component
+            .or_else(|| event.pointer("/reportingComponent").and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        text(event, "/reportingController")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let kind = object["kind"].as_str().unwrap_or_default().to_lowercase();
+    let name = object["name"].as_str().unwrap_or_default();
+    let count = event
+        .pointer(if core { "/count" } else { "/deprecatedCount" })
+        .and_then(Value::as_i64)
+        .or_else(|| event.pointer("/series/count").and_then(Value::as_i64))
+        .unwrap_or(1);
+    vec![
+        age(stamp(last)),
+        text(event, "/type"),
+        text(event, "/reason"),
+        json!(format!("{kind}/{name}")),
+        text(object, "/fieldPath"),
+        json!(source),
+        text(event, if core { "/message" } else { "/note" }),
+        age(stamp(first)),
+        json!(count),
+        text(event, "/metadata/name"),
+    ]
+}
+
+fn subjects(binding: &Value, kind: &str) -> Value {
+    let names: Vec<String> = binding["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["kind"] == kind)
+        .map(|s| match (kind, s["namespace"].as_str()) {
+            ("ServiceAccount", Some(ns)) => format!("{ns}/{}", s["name"].as_str().unwrap_or("")),
+            _ => s["name"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    json!(names.join(", "))
+}
+
+type Cells = fn(&Value) -> Vec<Value>;
+
+/// The columns `pkg/printers/internalversion` gives the built-in kinds a
+/// real server serves, and how each row is filled.
+fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
+    let name = || column("Name", "string", NAME, 0);
+    let age_column = || column("Age", "string", AGE, 0);
+    Some(match (group, kind) {
+        ("", "Namespace") => (
+            vec![
+                name(),
+                column("Status", "string", "The status of the namespace", 0),
+                age_column(),
+            ],
+            |o| {
+                vec![
+                    text(o, "/metadata/name"),
+                    text(o, "/status/phase"),
+                    age(created(o)),
+                ]
+            },
+        ),
+        ("", "ConfigMap") => (
+            vec![name(), column("Data", "string", "", 0), age_column()],
+            |o| {
+                vec![
+                    text(o, "/metadata/name"),
+                    count(o, &["/data", "/binaryData"]),
+                    age(created(o)),
+                ]
+            },
+        ),
+        ("", "Secret") => (
+            vec![
+                name(),
+                column("Type", "string", "", 0),
+                column("Data", "string", "", 0),
+                age_column(),
+            ],
+            |o| {
+                vec![
+                    text(o, "/metadata/name"),
+                    text(o, "/type"),
+                    count(o, &["/data"]),
+                    age(created(o)),
+                ]
+            },
+        ),
+        ("", "ServiceAccount") => (
+            vec![name(), column("Secrets", "string", "", 0), age_column()],
+            |o| {
+                vec![
+                    text(o, "/metadata/name"),
+                    count(o, &["/secrets"]),
+                    age(created(o)),
+                ]
+            },
+        ),
+        ("", "Event") | ("events.k8s.io", "Event") => (
+            vec![
+                column("Last Seen", "string", "", 0),
+                column("Type", "string", "", 0),
+                column("Reason", "string", "", 0),
+                column("Object", "string", "", 0),
+                column("Subobject", "string", "", 1),
+                column("Source", "string", "", 1),
+                column("Message", "string", "", 0),
+                column("First Seen", "string", "", 1),
+                column("Count", "string", "", 1),
+                column("Name", "string", NAME, 1),
+            ],
+            event_cells,
+        ),
+        ("batch", "Job") => (
+            vec![
+                name(),
+                column("Status", "string", "Status of the job.", 0),
+                column(
+                    "Completions",
+                    "string",
+                    "The completion status of the job.",
+                    0,
+                ),
+                column(
+                    "Duration",
+                    "string",
+                    "Time required to complete the job.",
+                    0,
+                ),
+                age_column(),
+                column(
+                    "Containers",
+                    "string",
+                    "Names of each container in the template.",
+                    1,
+                ),
+                column(
+                    "Images",
+                    "string",
+                    "Images referenced by each container in the template.",
+                    1,
+                ),
+                column("Selector", "string", "Selector of the job.", 1),
+            ],
+            |o| {
+                let containers = o
+                    .pointer("/spec/template/spec/containers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let join = |field: &str| {
+                    let parts: Vec<&str> = containers
+                        .iter()
+                        .filter_map(|c| c[field].as_str())
+                        .collect();
+                    json!(parts.join(","))
+                };
+                let selector: Vec<String> = o
+                    .pointer("/spec/selector/matchLabels")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
+                let [status, completions, duration] = job_cells(o);
+                vec![
+                    text(o, "/metadata/name"),
+                    status,
+                    completions,
+                    duration,
+                    age(created(o)),
+                    join("name"),
+                    join("image"),
+                    json!(selector.join(",")),
+                ]
+            },
+        ),
+        ("coordination.k8s.io", "Lease") => (
+            vec![name(), column("Holder", "string", "", 0), age_column()],
+            |o| {
+                vec![
+                    text(o, "/metadata/name"),
+                    text(o, "/spec/holderIdentity"),
+                    age(created(o)),
+                ]
+            },
+        ),
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole")
+        | ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            (vec![name(), column("Created At", "date", "", 0)], |o| {
+                vec![
+                    text(o, "/metadata/name"),
+                    json!(created(o).unwrap_or_default()),
+                ]
+            })
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => (
+            vec![
+                name(),
+                column("Role", "string", "", 0),
+                age_column(),
+                column("Users", "string", "", 1),
+                column("Groups", "string", "", 1),
+                column("ServiceAccounts", "string", "", 1),
+            ],
+            |o| {
+                let role = format!(
+                    "{}/{}",
+                    o.pointer("/roleRef/kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    o.pointer("/roleRef/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                );
+                vec![
+                    text(o, "/metadata/name"),
+                    json!(role),
+                    age(created(o)),
+                    subjects(o, "User"),
+                    subjects(o, "Group"),
+                    subjects(o, "ServiceAccount"),
+                ]
+            },
+        ),
+        _ => return None,
+    })
+}
+
+fn row(cells: Vec<Value>, object: &Value) -> Value {
     json!({
         "cells": cells,
         "object": {
@@ -66,25 +460,91 @@ fn row(r: &Resource, object: &Value) -> Value {
     })
 }
 
+/// A custom resource's row: its name, then its CRD's printer columns — or
+/// Age alone when the CRD declares none (`serveDefaultColumnsIfEmpty`).
+fn custom_cells(r: &Resource, object: &Value) -> Vec<Value> {
+    let mut cells = vec![text(object, "/metadata/name")];
+    if r.columns.is_empty() {
+        cells.push(age(created(object)));
+    }
+    cells.extend(
+        r.columns
+            .iter()
+            .map(|c| render_cell(&c.type_, cell(object, &c.json_path))),
+    );
+    cells
+}
+
 pub fn table(r: &Resource, objects: &[Value], resource_version: u64) -> Value {
-    let mut columns = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
-    ];
-    columns.extend(r.columns.iter().map(|c| {
-        let type_ = if c.type_ == "date" { "string" } else { c.type_.as_str() };
-        json!({"name": c.name, "type": type_, "format": "", "description": c.description, "priority": c.priority})
-    }));
-    columns.push(json!({"name": "Age", "type": "string", "format": "", "description": "Time since creation.", "priority": 0}));
+    let (columns, rows) = match builtin(&r.group, &r.kind) {
+        Some((columns, cells)) => (
+            columns,
+            objects.iter().map(|o| row(cells(o), o)).collect::<Vec<_>>(),
+        ),
+        None => {
+            let mut columns = vec![column("Name", "string", NAME, 0)];
+            if r.columns.is_empty() {
+                columns.push(column("Age", "date", AGE, 0));
+            }
+            columns.extend(r.columns.iter().map(|c| {
+                json!({"name": c.name, "type": c.type_, "format": "", "description": c.description, "priority": c.priority})
+            }));
+            let rows = objects.iter().map(|o| row(custom_cells(r, o), o)).collect();
+            (columns, rows)
+        }
+    };
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": {"resourceVersion": resource_version.to_string()},
         "columnDefinitions": columns,
-        "rows": objects.iter().map(|o| row(r, o)).collect::<Vec<_>>(),
+        "rows": rows,
     })
 }
 
 /// True if the client asked for a Table.
 pub fn wants_table(accept: &str) -> bool {
     accept.split(',').any(|part| part.contains("as=Table"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cell, human_duration};
+    use serde_json::json;
+
+    #[test]
+    fn printer_columns_take_kubernetes_jsonpath_with_filters() {
+        let object = json!({"spec": {"size": "small"}, "status": {"conditions": [
+            {"type": "Ready", "message": "no"},
+            {"type": "Reconciled", "message": "Pipelines completed"}]}});
+        assert_eq!(cell(&object, ".spec.size"), json!("small"));
+        assert_eq!(
+            cell(
+                &object,
+                r#".status.conditions[?(@.type=="Reconciled")].message"#
+            ),
+            json!("Pipelines completed")
+        );
+        assert_eq!(cell(&object, ".status.conditions[0].type"), json!("Ready"));
+        assert_eq!(cell(&object, ".status.missing"), json!(null));
+    }
+
+    #[test]
+    fn ages_read_as_a_real_server_prints_them() {
+        for (seconds, printed) in [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (90, "90s"),
+            (330, "5m30s"),
+            (600, "10m"),
+            (3 * 3600 + 120, "3h2m"),
+            (10 * 3600, "10h"),
+            (3 * 86_400 + 4 * 3600, "3d4h"),
+            (30 * 86_400, "30d"),
+            (3 * 365 * 86_400 + 86_400, "3y1d"),
+            (9 * 365 * 86_400, "9y"),
+        ] {
+            assert_eq!(human_duration(seconds), printed, "{seconds} s");
+        }
+    }
 }
