@@ -83,7 +83,10 @@ fn crds_carry_kratix_names_columns_and_selectable_field() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns, ["Resource", "Promise", "Version", "Applied"]);
+    assert_eq!(
+        columns,
+        ["Resource", "Promise", "Version", "Applied", "Age"]
+    );
     assert_eq!(version["selectableFields"][0]["jsonPath"], ".spec.version");
     assert!(version["subresources"]["status"].is_object());
 

@@ -1485,7 +1485,114 @@ fn built_in_kinds_print_their_own_columns() {
         bindings.contains("Role/reader") && bindings.contains("alice"),
         "{bindings}"
     );
+    // Of the kinds served, only Jobs are in the `all` category.
+    let all = s.ok(&["get", "all"]);
+    assert_eq!(header(&all), header(&jobs), "{all}");
+    assert!(
+        all.lines().nth(1).is_some_and(|l| l.starts_with("once ")),
+        "{all}"
+    );
     s.apply(&crd_yaml());
     let crds = s.ok(&["get", "crd"]);
     assert_eq!(header(&crds), ["NAME", "CREATED AT"]);
+}
+
+/// The built-in kinds' own field selectors, and list options a real server
+/// validates (`ValidateListOptions`) or cannot serve.
+#[test]
+fn field_selectors_and_list_options_behave_as_on_a_real_server() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&["create", "namespace", "team-a"]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "ns",
+            "--field-selector",
+            "status.phase=Active",
+            "-o",
+            "name"
+        ]),
+        "namespace/default\nnamespace/kube-system\nnamespace/team-a\n"
+    );
+    s.ok(&["create", "secret", "generic", "plain", "--from-literal=a=b"]);
+    s.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "pull",
+        "--docker-server=r.example",
+        "--docker-username=u",
+        "--docker-password=p",
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "secrets",
+            "--field-selector",
+            "type=kubernetes.io/dockerconfigjson",
+            "-o",
+            "name"
+        ]),
+        "secret/pull\n"
+    );
+    // A Job no pod has finished for has status.successful=0, though its
+    // status leaves `succeeded` out.
+    s.ok(&["create", "job", "once", "--image=busybox"]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "jobs",
+            "--field-selector",
+            "status.successful=0",
+            "-o",
+            "name"
+        ]),
+        "job.batch/once\n"
+    );
+    let out = s.refused(&["get", "configmaps", "--field-selector", "data.a=1"]);
+    assert!(out.contains("field label not supported: data.a"), "{out}");
+
+    let out = s.refused(&[
+        "get",
+        "--raw",
+        "/api/v1/configmaps?resourceVersionMatch=Exact",
+    ]);
+    assert!(
+        out.contains("resourceVersionMatch is forbidden unless resourceVersion is provided"),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "get",
+        "--raw",
+        "/api/v1/configmaps?resourceVersion=0&resourceVersionMatch=Exact",
+    ]);
+    assert!(
+        out.contains(r#"resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""#)
+            || out.contains(r#"resourceVersionMatch "exact" is forbidden"#),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "get",
+        "--raw",
+        "/api/v1/configmaps?resourceVersion=99999999",
+    ]);
+    assert!(out.contains("Too large resource version"), "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&s.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/configmaps?resourceVersion=0&resourceVersionMatch=NotOlderThan",
+    ]))
+    .unwrap();
+    assert_eq!(listed["kind"], "ConfigMapList");
+    let out = s.refused(&[
+        "get",
+        "--raw",
+        "/api/v1/configmaps?watch=true&resourceVersionMatch=NotOlderThan",
+    ]);
+    assert!(
+        out.contains(
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+        ),
+        "{out}"
+    );
 }

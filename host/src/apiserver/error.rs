@@ -38,10 +38,15 @@ impl ApiError {
     /// `<Kind>.<group> "<name>" is invalid: <field>: <problem>` (several
     /// problems in brackets), each problem also a `details.causes` entry.
     pub fn invalid(r: &Resource, name: &str, causes: Vec<FieldError>) -> Self {
-        let qualified = if r.group.is_empty() {
-            r.kind.clone()
+        Self::invalid_kind(&r.kind, &r.group, name, causes)
+    }
+
+    /// 422 about an object of any kind (`ListOptions.meta.k8s.io` too).
+    pub fn invalid_kind(kind: &str, group: &str, name: &str, causes: Vec<FieldError>) -> Self {
+        let qualified = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("{}.{}", r.kind, r.group)
+            format!("{kind}.{group}")
         };
         let mut problems: Vec<String> = vec![];
         for c in &causes {
@@ -59,7 +64,7 @@ impl ApiError {
             "Invalid",
             format!("{qualified} \"{name}\" is invalid: {problems}"),
         )
-        .about_kind(&r.kind, &r.group, name);
+        .about_kind(kind, group, name);
         e.details.causes = causes;
         e
     }

@@ -22,7 +22,10 @@ use super::rbac::{self, Identity};
 use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
 use super::state::{ApiError, ObjectStore, RequestContext};
-use super::{SharedState, discovery, faults, openapi, protobuf, review, strategic, table, watch};
+use super::{
+    SharedState, discovery, faults, list_options, openapi, protobuf, review, strategic, table,
+    watch,
+};
 
 pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
     (
@@ -607,7 +610,9 @@ fn list(
     target: &Target,
     query: &HashMap<String, String>,
 ) -> Result<(Resource, Page), ApiError> {
+    list_options::validate(query, false)?;
     let (labels, fields) = selectors(&r, query)?;
+    list_options::servable(query, store.resource_version())?;
     // Every page of a list reports the first page's resourceVersion, and a
     // page starts after the last object of the one before (not at an offset,
     // which creations and deletions shift). A watch started from the list

@@ -12,6 +12,7 @@ mod error;
 mod faults;
 mod gnostic;
 mod handler;
+mod list_options;
 mod managed;
 mod openapi;
 pub mod protobuf;

@@ -128,7 +128,9 @@ fn builtin_fields(group: &str, kind: &str) -> Vec<SelectableField> {
         }
         ("", "Namespace") => same(&["status.phase"]),
         ("", "Secret") => same(&["type"]),
-        ("batch", "Job") => same(&["status.successful"]),
+        ("batch", "Job") => {
+            vec![SelectableField::aliased("status.successful", "status.succeeded").when_absent("0")]
+        }
         _ => vec![],
     }
 }
@@ -192,7 +194,12 @@ pub fn builtins() -> Vec<Resource> {
             false,
             &[],
         ),
-        Resource::builtin("batch", "v1", "Job", "jobs", true, true, &[]),
+        // A real server lists Jobs under `kubectl get all`, with pods,
+        // services and the workload kinds kbind does not serve.
+        Resource {
+            categories: vec!["all".into()],
+            ..Resource::builtin("batch", "v1", "Job", "jobs", true, true, &[])
+        },
         Resource::builtin(
             "apiextensions.k8s.io",
             "v1",

@@ -102,6 +102,10 @@ impl LabelSelector {
 pub struct SelectableField {
     pub label: String,
     pub path: String,
+    /// The value a selector compares with when the object leaves the field
+    /// out: a Go registry reads its typed zero value (Jobs' `status.successful`
+    /// is "0" before any pod succeeded).
+    pub absent: &'static str,
 }
 
 impl SelectableField {
@@ -110,6 +114,7 @@ impl SelectableField {
         Self {
             label: path.into(),
             path: path.into(),
+            absent: "",
         }
     }
 
@@ -117,13 +122,27 @@ impl SelectableField {
         Self {
             label: label.into(),
             path: path.into(),
+            absent: "",
         }
+    }
+
+    pub fn when_absent(self, absent: &'static str) -> Self {
+        Self { absent, ..self }
     }
 }
 
-/// (path, equal, value) requirements, ANDed.
+/// One requirement of a field selector.
+#[derive(Clone, Debug, PartialEq)]
+struct FieldRequirement {
+    path: String,
+    absent: &'static str,
+    equal: bool,
+    value: String,
+}
+
+/// Requirements, ANDed.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct FieldSelector(Vec<(String, bool, String)>);
+pub struct FieldSelector(Vec<FieldRequirement>);
 
 impl FieldSelector {
     /// `allowed` are the kind's selectable fields beyond `metadata.name` and
@@ -143,27 +162,32 @@ impl FieldSelector {
                 ));
             };
             let field = field.trim();
-            let path = match field {
-                "metadata.name" | "metadata.namespace" => field.to_string(),
+            let (path, absent) = match field {
+                "metadata.name" | "metadata.namespace" => (field.to_string(), ""),
                 _ => match allowed.iter().find(|a| a.label == field) {
-                    Some(a) => a.path.clone(),
+                    Some(a) => (a.path.clone(), a.absent),
                     None => return Err(format!("field label not supported: {field}")),
                 },
             };
-            reqs.push((path, equal, value.trim().to_string()));
+            reqs.push(FieldRequirement {
+                path,
+                absent,
+                equal,
+                value: value.trim().to_string(),
+            });
         }
         Ok(Self(reqs))
     }
 
     pub fn matches(&self, object: &Value) -> bool {
-        self.0.iter().all(|(path, equal, value)| {
-            let pointer = format!("/{}", path.replace('.', "/"));
+        self.0.iter().all(|r| {
+            let pointer = format!("/{}", r.path.replace('.', "/"));
             let actual = match object.pointer(&pointer) {
                 Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
+                Some(Value::Null) | None => r.absent.to_string(),
                 Some(other) => other.to_string(),
             };
-            (actual == *value) == *equal
+            (actual == r.value) == r.equal
         })
     }
 }

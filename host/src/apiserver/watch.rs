@@ -41,6 +41,9 @@ pub(super) async fn serve(
     verb: &str,
     identity: super::rbac::Identity,
 ) -> Response {
+    if let Err(e) = super::list_options::validate(&query, true) {
+        return error(&e);
+    }
     let as_table = table::wants_table(accept);
     let timeout = query
         .get("timeoutSeconds")
