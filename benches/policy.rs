@@ -138,7 +138,13 @@ fn planner_step(c: &mut Criterion) {
     for n in SIZES {
         let view = view_with_bindings(n);
         // The step must ask the policy, or it measures nothing.
-        let asked = planner::plan_promise(&view, &Context { policy: &*native });
+        let asked = planner::plan_promise(
+            &view,
+            &Context {
+                policy: &*native,
+                workflows: &Default::default(),
+            },
+        );
         assert!(
             asked.iter().any(
                 |a| matches!(a, planner::Action::PatchStatus { key, .. } if key.kind == "Promise")
@@ -146,10 +152,26 @@ fn planner_step(c: &mut Criterion) {
             "upgrade planning did not run: {asked:?}"
         );
         g.bench_with_input(BenchmarkId::new("native", n), &view, |b, v| {
-            b.iter(|| planner::plan_promise(v, &Context { policy: &*native }))
+            b.iter(|| {
+                planner::plan_promise(
+                    v,
+                    &Context {
+                        policy: &*native,
+                        workflows: &Default::default(),
+                    },
+                )
+            })
         });
         g.bench_with_input(BenchmarkId::new("wasm", n), &view, |b, v| {
-            b.iter(|| planner::plan_promise(v, &Context { policy: &*wasm }))
+            b.iter(|| {
+                planner::plan_promise(
+                    v,
+                    &Context {
+                        policy: &*wasm,
+                        workflows: &Default::default(),
+                    },
+                )
+            })
         });
     }
     g.finish();

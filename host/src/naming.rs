@@ -48,14 +48,44 @@ pub fn revision_name(promise: &str, version: &str) -> String {
     deterministic_name(promise, &[version])
 }
 
-/// The `kratix.io/resource-name` label value: the request name when it fits
-/// in a label, else its deterministic name.
-pub fn resource_name_label(request: &str) -> String {
-    if request.len() <= MAX_LABEL_VALUE {
-        request.to_string()
+/// A name as a label value, as Kratix makes `kratix.io/resource-name`: the
+/// name when it fits in a label, else its deterministic name (kbind does
+/// the same for `kratix.io/promise-name`, which Kratix copies unchecked).
+pub fn label_value(name: &str) -> String {
+    if name.len() <= MAX_LABEL_VALUE {
+        name.to_string()
     } else {
-        deterministic_name(request, &[])
+        deterministic_name(name, &[])
     }
+}
+
+/// The `kratix.io/resource-name` label value of a request.
+pub fn resource_name_label(request: &str) -> String {
+    label_value(request)
+}
+
+/// A workflow Job's name: `<request>-<promise>-<action>-<run>`, or its
+/// deterministic name when that is over 63 characters (the Job controller
+/// copies the name into a pod-template label). The hash covers the whole
+/// name, run number included, so runs of one request never share a name.
+pub fn job_name(request: &str, promise: &str, action: &str, run: u64) -> String {
+    label_value(&format!("{request}-{promise}-{action}-{run}"))
+}
+
+/// The longest object name (DNS-1123 subdomain).
+const MAX_NAME: usize = 253;
+
+/// An Event's name, `<object>.<digest>` as client-go's recorder makes it,
+/// with the object's name cut so the whole stays a valid name of at most
+/// 253 characters (client-go's recorder fails on such objects).
+pub fn event_name(object: &str, digest: &str) -> String {
+    let room = MAX_NAME.saturating_sub(digest.len() + 1);
+    let mut cut = object.len().min(room);
+    while !object.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = object[..cut].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{head}.{digest}")
 }
 
 #[cfg(test)]
@@ -82,6 +112,28 @@ mod tests {
         let exactly_57 = "b".repeat(57);
         assert_eq!(deterministic_name(&exactly_57, &[]).len(), 63);
         assert_eq!(resource_name_label(&"c".repeat(63)), "c".repeat(63));
+    }
+
+    #[test]
+    fn job_and_event_names_stay_within_their_limits() {
+        assert_eq!(
+            job_name("example", "redis", "configure", 1),
+            "example-redis-configure-1"
+        );
+        let long = "r".repeat(120);
+        let first = job_name(&long, "redis", "configure", 1);
+        let second = job_name(&long, "redis", "configure", 2);
+        assert!(first.len() <= 63 && second.len() <= 63, "{first}");
+        assert_ne!(first, second);
+        let event = event_name(&format!("{}-x", "a".repeat(250)), "0123456789abcdef");
+        assert_eq!(event.len(), 253);
+        assert!(event.ends_with("a.0123456789abcdef"), "{event}");
+        let event = event_name(&format!("{}-b", "a".repeat(235)), "0123456789abcdef");
+        assert!(
+            event.ends_with("a.0123456789abcdef"),
+            "trailing dash cut: {event}"
+        );
+        assert_eq!(event_name("example", "ff"), "example.ff");
     }
 
     #[test]

@@ -62,4 +62,9 @@ pub struct ResourceBindingStatus {
     /// kbind: every version that failed for this binding, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_versions: Vec<String>,
+    /// kbind: the workflow hash (promise spec and request) of the last
+    /// configure run that finished, so a finished Job deleted by its TTL or
+    /// the history limit is not taken for a run still to make.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workflow_hash: String,
 }

@@ -51,6 +51,9 @@ pub mod annotations {
     pub const REQUEST_LABELS: &str = "kbind.io/request-labels";
     /// kbind: when a policy-requested retry of a failed upgrade is due (RFC 3339).
     pub const RETRY_AT: &str = "kbind.io/retry-at";
+    /// kbind: a workflow Job's promise in full (its `kratix.io/promise-name`
+    /// label is a hash when the name is too long for a label).
+    pub const JOB_PROMISE: &str = "kbind.io/promise";
 }
 
 /// Label and annotation keys left out of the labels and annotations a policy

@@ -87,6 +87,17 @@ pub struct OperatorArgs {
     /// This replica's identity in the Lease [default: $POD_NAME, else the host name].
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Finished workflow Jobs are deleted (with their pods) this long after
+    /// they end; `0s` keeps them. Each run's outcome stays on its binding.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+    pub job_ttl: Duration,
+    /// Finished workflow Jobs kept per request and action besides the newest.
+    #[arg(long, default_value_t = 5)]
+    pub job_history: usize,
+    /// A workflow Job still running after this fails (pods that can never
+    /// start: a missing ServiceAccount, Pod Security, quota).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    pub job_deadline: Duration,
     /// Complete workflow Jobs without running them (clusters without
     /// nodes, demos). Jobs at versions given with --fail-version fail.
     #[arg(long)]
@@ -103,6 +114,15 @@ pub struct OperatorArgs {
 impl OperatorArgs {
     pub fn settings(&self) -> Result<Vec<Setting>, String> {
         parse_settings(&self.set)
+    }
+
+    pub fn workflows(&self) -> kbind::planner::workflow::WorkflowSettings {
+        let seconds = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+        kbind::planner::workflow::WorkflowSettings {
+            ttl_seconds_after_finished: Some(seconds(self.job_ttl)).filter(|t| *t > 0),
+            history_limit: self.job_history,
+            active_deadline_seconds: seconds(self.job_deadline).max(1),
+        }
     }
 }
 

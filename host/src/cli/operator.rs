@@ -120,6 +120,7 @@ pub(super) fn run_operator(global: &Global, args: OperatorArgs) -> Result<ExitCo
             controller: ControllerOptions {
                 workers: args.workers,
                 resync: args.resync,
+                workflows: args.workflows(),
             },
             lease: args
                 .leader_elect

@@ -10,10 +10,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{PromiseSpec, RequestKind, labels};
+use crate::api::{PromiseSpec, RequestKind, annotations, labels};
 use crate::naming;
 use crate::planner::{ObjectSource, View};
 use crate::store::ObjKey;
+
+pub use super::executor::Seen;
 
 /// What the operator reconciles: a promise (its revisions, marker, deletion
 /// and upgrade planning) or one request with its bindings and workflows.
@@ -60,6 +62,9 @@ struct Entry {
     /// The request it belongs to, as indexed when it was stored.
     member: Option<Member>,
     resource_version: Box<str>,
+    /// What an Event about the object names.
+    uid: Box<str>,
+    api_version: Box<str>,
 }
 
 enum Stored {
@@ -72,6 +77,8 @@ impl Entry {
         let resource_version = str_at(&object, "/metadata/resourceVersion")
             .unwrap_or_default()
             .into();
+        let uid = str_at(&object, "/metadata/uid").unwrap_or_default().into();
+        let api_version = str_at(&object, "/apiVersion").unwrap_or_default().into();
         let object = match key.kind.as_str() {
             PROMISE | REVISION | CRD => Stored::Tree(object),
             // Serializing a Value cannot fail (its keys are strings).
@@ -81,6 +88,8 @@ impl Entry {
             object,
             member,
             resource_version,
+            uid,
+            api_version,
         }
     }
 
@@ -136,6 +145,15 @@ impl Cache {
         self.objects.get(key).map(|e| &*e.resource_version)
     }
 
+    fn seen(&self, key: &ObjKey) -> Option<Seen> {
+        let e = self.objects.get(key)?;
+        Some(Seen {
+            resource_version: e.resource_version.to_string(),
+            uid: e.uid.to_string(),
+            api_version: e.api_version.to_string(),
+        })
+    }
+
     pub fn list<'a>(&'a self, kind: &str) -> impl Iterator<Item = Cow<'a, Value>> + 'a {
         self.by_kind
             .get(kind)
@@ -170,8 +188,21 @@ impl Cache {
     /// The member index entry of an object, if it belongs to a request.
     fn member_of(&self, key: &ObjKey, object: &Value) -> Option<Member> {
         match key.kind.as_str() {
-            BINDING | JOB => Some((
-                label_of(object, labels::PROMISE_NAME)?,
+            // The promise label is a hash when the name is too long for a
+            // label: bindings name their promise in full, Jobs in an
+            // annotation.
+            BINDING => Some((
+                str_at(object, "/spec/promiseRef/name")?.to_string(),
+                key.namespace.clone(),
+                label_of(object, labels::RESOURCE_NAME)?,
+            )),
+            JOB => Some((
+                object
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(annotations::JOB_PROMISE))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or_else(|| label_of(object, labels::PROMISE_NAME))?,
                 key.namespace.clone(),
                 label_of(object, labels::RESOURCE_NAME)?,
             )),
@@ -478,14 +509,14 @@ impl Cache {
         let guards = selection
             .keys
             .iter()
-            .filter_map(|k| Some((k.clone(), self.resource_version(k)?.to_string())))
+            .filter_map(|k| Some((k.clone(), self.seen(k)?)))
             .collect();
         (view, guards)
     }
 }
 
-/// The resourceVersion of every object a view was built from.
-pub type Guards = HashMap<ObjKey, String>;
+/// What a plan knows of every object its view was built from.
+pub type Guards = HashMap<ObjKey, Seen>;
 
 /// Some of the cache's objects, read by [`View::build`] one at a time: a
 /// promise's view covers every binding and request, and parsing them all

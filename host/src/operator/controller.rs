@@ -42,6 +42,7 @@ pub struct ControllerOptions {
     pub workers: usize,
     /// Every key is reconciled at least this often.
     pub resync: Duration,
+    pub workflows: crate::planner::workflow::WorkflowSettings,
 }
 
 impl Default for ControllerOptions {
@@ -49,6 +50,7 @@ impl Default for ControllerOptions {
         Self {
             workers: 4,
             resync: Duration::from_secs(600),
+            workflows: Default::default(),
         }
     }
 }
@@ -475,7 +477,10 @@ impl Controller {
                 } => cache.request_view(promise, namespace, label, now),
             }
         };
-        let ctx = Context { policy: &*policy };
+        let ctx = Context {
+            policy: &*policy,
+            workflows: &self.options.workflows,
+        };
         let actions = match key {
             WorkKey::Promise(_) => planner::plan_promise(&view, &ctx),
             WorkKey::Request { .. } => planner::plan_requests(&view, &ctx),
@@ -556,18 +561,24 @@ async fn execute_plan(
     // thousands of bindings, and a search per write made it quadratic.
     let mut position: HashMap<ObjKey, usize> = HashMap::new();
     for action in actions {
-        let guard = match action {
-            Action::Patch { key, .. } | Action::PatchStatus { key, .. } => {
-                versions.get(key).cloned()
-            }
+        let seen = match action {
+            Action::Patch { key, .. } | Action::PatchStatus { key, .. } => versions.get(key),
+            Action::Event { regarding, .. } => versions.get(regarding),
             _ => None,
         };
         // The plan is ordered: stop at the first failure, keep what was
         // written so far.
-        match executor.execute_guarded(action, guard.as_deref()).await {
+        match executor.execute_guarded(action, seen).await {
             Ok(Some(w)) => {
+                let entry = versions.entry(w.key.clone()).or_default();
                 if let Some(rv) = &w.resource_version {
-                    versions.insert(w.key.clone(), rv.clone());
+                    entry.resource_version = rv.clone();
+                }
+                if let Some(uid) = &w.uid {
+                    entry.uid = uid.clone();
+                }
+                if let Some(api_version) = &w.api_version {
+                    entry.api_version = api_version.clone();
                 }
                 // Only the last write of a key tells whether the cache
                 // has caught up with it.

@@ -31,12 +31,24 @@ pub struct KubeExecutor {
     metrics: Option<Arc<Metrics>>,
 }
 
+/// What a plan knows of an object it may write or report on: the
+/// resourceVersion its patches are guarded by, and what an Event about it
+/// names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Seen {
+    pub resource_version: String,
+    pub uid: String,
+    pub api_version: String,
+}
+
 /// An object as a write left it.
 #[derive(Clone, Debug)]
 pub struct Written {
     pub key: ObjKey,
     /// None when the object is gone.
     pub resource_version: Option<String>,
+    pub uid: Option<String>,
+    pub api_version: Option<String>,
     /// The write created the object: until the cache shows it, it is not
     /// caught up. (After any other write, an object missing from the cache
     /// was deleted since, which is caught up too.)
@@ -125,15 +137,18 @@ impl KubeExecutor {
         self.execute_guarded(action, None).await.map(|_| ())
     }
 
-    /// Executes one action. Patches carry `guard_rv` (the resourceVersion
-    /// the plan was made from) so a plan made from a stale view fails with
-    /// 409 instead of overwriting a newer change. Returns the object's
-    /// resourceVersion after the write, when there is one.
+    /// Executes one action. Patches carry the resourceVersion the plan was
+    /// made from (`seen`) so a plan made from a stale view fails with 409
+    /// instead of overwriting a newer change; Events name the object's uid.
+    /// Returns the object as the write left it, when there is one.
     pub async fn execute_guarded(
         &mut self,
         action: &Action,
-        guard_rv: Option<&str>,
+        seen: Option<&Seen>,
     ) -> Result<Option<Written>, ExecError> {
+        let guard_rv = seen
+            .map(|s| s.resource_version.as_str())
+            .filter(|rv| !rv.is_empty());
         let wrap = |what: String| {
             move |source| ExecError::Api {
                 action: what,
@@ -150,6 +165,8 @@ impl KubeExecutor {
         let written = |key: &ObjKey, obj: &DynamicObject, created: bool| Written {
             key: key.clone(),
             resource_version: obj.metadata.resource_version.clone(),
+            uid: obj.metadata.uid.clone(),
+            api_version: obj.types.as_ref().map(|t| t.api_version.clone()),
             created,
         };
         self.count_write(action);
@@ -196,12 +213,21 @@ impl KubeExecutor {
             }
             Action::Delete { key, why } => {
                 let api = self.api(key).await?;
-                match api.delete(&key.name, &DeleteParams::default()).await {
-                    Ok(either) => Ok(Some(Written {
-                        key: key.clone(),
-                        resource_version: either.left().and_then(|o| o.metadata.resource_version),
-                        created: false,
-                    })),
+                // Background, as the garbage collector does for most kinds:
+                // batch/v1 Jobs would orphan their pods by default.
+                match api.delete(&key.name, &DeleteParams::background()).await {
+                    Ok(either) => {
+                        let left = either.left();
+                        Ok(Some(Written {
+                            key: key.clone(),
+                            resource_version: left
+                                .as_ref()
+                                .and_then(|o| o.metadata.resource_version.clone()),
+                            uid: left.as_ref().and_then(|o| o.metadata.uid.clone()),
+                            api_version: None,
+                            created: false,
+                        }))
+                    }
                     Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
                     Err(e) => Err(wrap(format!("delete {key} ({why})"))(e)),
                 }
@@ -212,7 +238,12 @@ impl KubeExecutor {
                 reason,
                 message,
             } => {
-                self.event(regarding, *warning, reason, message).await?;
+                let involved = Involved {
+                    key: regarding,
+                    api_version: seen.map_or("", |s| s.api_version.as_str()),
+                    uid: seen.map_or("", |s| s.uid.as_str()),
+                };
+                self.event(&involved, *warning, reason, message).await?;
                 Ok(None)
             }
         }
@@ -238,38 +269,22 @@ impl KubeExecutor {
     /// (object, reason, message), its count raised when it repeats.
     pub async fn event(
         &mut self,
-        regarding: &ObjKey,
+        regarding: &Involved<'_>,
         warning: bool,
         reason: &str,
         message: &str,
     ) -> Result<(), ExecError> {
-        let namespace = if regarding.namespace.is_empty() {
-            "default"
-        } else {
-            &regarding.namespace
-        };
-        let key = ObjKey::new("Event", namespace, "");
+        let object = event_object(regarding, warning, reason, message, now_millis());
+        let key = ObjKey::new("Event", str_at(&object, "/metadata/namespace"), "");
+        let name = str_at(&object, "/metadata/name").to_string();
+        let now = object["lastTimestamp"].clone();
         let api = self.api(&key).await?;
-        let digest = hex::encode(
-            &md5::Md5::digest(format!(
-                "{}/{}/{}/{reason}/{message}",
-                regarding.kind, regarding.namespace, regarding.name
-            ))[..8],
-        );
-        let name = format!("{}.{digest}", regarding.name);
-        let now = crate::store::rfc3339(now_millis());
-        let event: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": namespace},
-            "involvedObject": {"kind": regarding.kind, "name": regarding.name, "namespace": regarding.namespace},
-            "type": if warning { "Warning" } else { "Normal" },
-            "reason": reason, "message": message, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now,
-            "source": {"component": "kbind"},
-        }))
-        .map_err(|e| ExecError::Api { action: "event".into(), source: kube::Error::SerdeError(e) })?;
+        let event: DynamicObject = serde_json::from_value(object).map_err(|e| ExecError::Api {
+            action: "event".into(),
+            source: kube::Error::SerdeError(e),
+        })?;
         let err = |source| ExecError::Api {
-            action: format!("event {reason} on {regarding}"),
+            action: format!("event {reason} on {}", regarding.key),
             source,
         };
         match api.create(&PostParams::default(), &event).await {
@@ -295,4 +310,64 @@ impl KubeExecutor {
             Err(e) => Err(err(e)),
         }
     }
+}
+
+fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The object an Event is about, as `involvedObject` names it: `kubectl
+/// describe` lists an object's Events by its uid, so they carry it.
+#[derive(Clone, Copy, Debug)]
+pub struct Involved<'a> {
+    pub key: &'a ObjKey,
+    pub api_version: &'a str,
+    pub uid: &'a str,
+}
+
+/// A core/v1 Event about `regarding`, named as client-go's recorder names
+/// them (`<object>.<digest>`, cut to a valid name whatever the object's).
+pub fn event_object(
+    regarding: &Involved<'_>,
+    warning: bool,
+    reason: &str,
+    message: &str,
+    now_ms: i64,
+) -> Value {
+    let key = regarding.key;
+    // Cluster-scoped objects' Events live in `default`, as client-go's.
+    let namespace = if key.namespace.is_empty() {
+        "default"
+    } else {
+        &key.namespace
+    };
+    let digest = hex::encode(
+        &md5::Md5::digest(format!(
+            "{}/{}/{}/{reason}/{message}",
+            key.kind, key.namespace, key.name
+        ))[..8],
+    );
+    let now = crate::store::rfc3339(now_ms);
+    let mut involved = json!({"kind": key.kind, "name": key.name});
+    if !key.namespace.is_empty() {
+        involved["namespace"] = json!(key.namespace);
+    }
+    if !regarding.api_version.is_empty() {
+        involved["apiVersion"] = json!(regarding.api_version);
+    }
+    if !regarding.uid.is_empty() {
+        involved["uid"] = json!(regarding.uid);
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": crate::naming::event_name(&key.name, &digest), "namespace": namespace},
+        "involvedObject": involved,
+        "type": if warning { "Warning" } else { "Normal" },
+        "reason": reason, "message": message, "count": 1,
+        "firstTimestamp": now, "lastTimestamp": now,
+        "source": {"component": "kbind"},
+    })
 }

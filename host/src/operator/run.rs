@@ -241,7 +241,12 @@ async fn poll_policy(
                 )
             }
         };
-        if let Err(e) = executor.event(&regarding, warning, reason, &message).await {
+        let involved = super::executor::Involved {
+            key: &regarding,
+            api_version: "",
+            uid: "",
+        };
+        if let Err(e) = executor.event(&involved, warning, reason, &message).await {
             tracing::warn!("cannot record the policy Event: {e}");
         }
     }

@@ -15,7 +15,7 @@ mod request;
 mod request_crd;
 mod status;
 pub mod view;
-mod workflow;
+pub mod workflow;
 
 use serde_json::Value;
 
@@ -63,6 +63,7 @@ impl Action {
 /// Everything a plan step needs besides the view.
 pub struct Context<'a> {
     pub policy: &'a dyn Policy,
+    pub workflows: &'a workflow::WorkflowSettings,
 }
 
 /// Plans one step for the whole promise.

@@ -109,7 +109,7 @@ fn plan_revision_for_promise(
                     "kind": "PromiseRevision",
                     "metadata": {
                         "name": name,
-                        "labels": {labels::PROMISE_NAME: view.promise_name, labels::LATEST_REVISION: "true"},
+                        "labels": {labels::PROMISE_NAME: view.promise_label(), labels::LATEST_REVISION: "true"},
                         "finalizers": [finalizers::REVISION],
                         "ownerReferences": [{
                             "apiVersion": api::API_VERSION, "kind": "Promise",
@@ -138,7 +138,7 @@ fn plan_revision_for_promise(
                     out.push(Action::Patch {
                         key: convert::revision_key(rev),
                         patch: json!({
-                            "metadata": {"labels": {labels::LATEST_REVISION: "true", labels::PROMISE_NAME: view.promise_name}},
+                            "metadata": {"labels": {labels::LATEST_REVISION: "true", labels::PROMISE_NAME: view.promise_label()}},
                             "spec": {"promiseSpec": merge_patch_diff(&rev.spec.promise_spec, &spec)},
                         }),
                         why: "R-64/R-66: revision takes the current spec and becomes latest",
@@ -280,10 +280,10 @@ fn plan_latest_marker(view: &View, out: &mut Vec<Action>) {
                 why: "R-68: only one revision carries the latest label",
             });
         }
-        if !has_label(&rev.metadata, labels::PROMISE_NAME, &view.promise_name) {
+        if !has_label(&rev.metadata, labels::PROMISE_NAME, &view.promise_label()) {
             out.push(Action::Patch {
                 key: key.clone(),
-                patch: json!({"metadata": {"labels": {labels::PROMISE_NAME: view.promise_name}}}),
+                patch: json!({"metadata": {"labels": {labels::PROMISE_NAME: view.promise_label()}}}),
                 why: "R-68: promise-name label",
             });
         }

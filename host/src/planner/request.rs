@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::status::{self, StatusUpdate};
 use super::view::{JOB_KIND, JobObj, JobPhase, RequestObj, View};
-use super::{Action, Context, convert, event, workflow};
+use super::workflow::{self, WorkflowSettings};
+use super::{Action, Context, convert, event};
 use crate::api::{
     self, LATEST_VERSION, PromiseRevision, ResourceBinding, UNVERSIONED, annotations, events,
     finalizers, has_resource_pipeline, labels, upgrade,
@@ -29,7 +30,7 @@ fn bindings_of<'v>(view: &'v View, request: &RequestObj) -> Vec<&'v ResourceBind
         .filter(|b| {
             let l = b.metadata.labels.clone().unwrap_or_default();
             b.metadata.namespace.as_deref() == Some(request.namespace())
-                && l.get(labels::PROMISE_NAME) == Some(&view.promise_name)
+                && l.get(labels::PROMISE_NAME) == Some(&view.promise_label())
                 && l.get(labels::RESOURCE_NAME) == Some(&label)
         })
         .collect()
@@ -91,17 +92,18 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
         return;
     }
     let binding = found.first().copied();
+    prune_job_history(view, ctx.workflows, request, out);
     if request.deleting {
         if let Some(b) = binding {
             flag_missing_version(view, b, out);
         }
-        plan_deletion(view, request, binding, out);
+        plan_deletion(view, ctx, request, binding, out);
         return;
     }
-    if request.labels.get(labels::PROMISE_NAME) != Some(&view.promise_name) {
+    if request.labels.get(labels::PROMISE_NAME) != Some(&view.promise_label()) {
         out.push(Action::Patch {
             key: request.key.clone(),
-            patch: json!({"metadata": {"labels": {labels::PROMISE_NAME: view.promise_name}}}),
+            patch: json!({"metadata": {"labels": {labels::PROMISE_NAME: view.promise_label()}}}),
             why: "request carries its promise's name",
         });
         return;
@@ -286,7 +288,7 @@ fn binding_labels(
         labels.insert(k.clone(), v.clone());
         copied.push(k);
     }
-    labels.insert(labels::PROMISE_NAME.into(), view.promise_name.clone());
+    labels.insert(labels::PROMISE_NAME.into(), view.promise_label());
     labels.insert(labels::RESOURCE_NAME.into(), request.label_name());
     (labels, copied.join(","))
 }
@@ -505,8 +507,37 @@ fn jobs_of<'v>(view: &'v View, request: &RequestObj, action: &str) -> Vec<&'v Jo
     jobs
 }
 
+/// Deletes a request's finished Jobs beyond the newest and the
+/// `history_limit` before it, per action (the newest is the run the
+/// planner reads; a running Job is never pruned).
+fn prune_job_history(
+    view: &View,
+    settings: &WorkflowSettings,
+    request: &RequestObj,
+    out: &mut Vec<Action>,
+) {
+    for action in ["configure", "delete"] {
+        let jobs = jobs_of(view, request, action);
+        let Some((_, older)) = jobs.split_last() else {
+            continue;
+        };
+        let finished: Vec<&&JobObj> = older
+            .iter()
+            .filter(|j| j.phase != JobPhase::Running)
+            .collect();
+        let excess = finished.len().saturating_sub(settings.history_limit);
+        for job in finished.into_iter().take(excess) {
+            out.push(Action::Delete {
+                key: job.key.clone(),
+                why: "workflow history limit",
+            });
+        }
+    }
+}
+
 fn new_job(
     view: &View,
+    settings: &WorkflowSettings,
     request: &RequestObj,
     revision: &PromiseRevision,
     action: &str,
@@ -525,7 +556,7 @@ fn new_job(
         .unwrap_or(0)
         + 1;
     let job_labels = json!({
-        labels::PROMISE_NAME: view.promise_name,
+        labels::PROMISE_NAME: view.promise_label(),
         labels::RESOURCE_NAME: request.label_name(),
         labels::WORKFLOW_ACTION: action,
         labels::JOB_PROMISE_VERSION: version,
@@ -538,18 +569,35 @@ fn new_job(
     };
     let mut template = workflow::pod_template(&revision.spec.promise_spec, request, &id);
     template["metadata"] = json!({"labels": job_labels});
+    let mut spec = settings.job_spec();
+    spec.insert("template".into(), template);
+    let mut metadata = json!({
+        "name": naming::job_name(request.name(), &view.promise_name, action, sequence),
+        "namespace": request.namespace(),
+        "labels": job_labels,
+        "annotations": {
+            "kbind.io/sequence": sequence.to_string(),
+            "kbind.io/trigger": trigger,
+            annotations::JOB_PROMISE: view.promise_name,
+        },
+    });
+    // Owned by its request, so deleting the request takes its Jobs. Not
+    // blocking the owner's deletion: that would need `update` on the
+    // request kind's finalizers, for every request group.
+    if !request.uid.is_empty() {
+        metadata["ownerReferences"] = json!([{
+            "apiVersion": request.api_version,
+            "kind": request.key.kind,
+            "name": request.name(),
+            "uid": request.uid,
+            "controller": true,
+        }]);
+    }
     json!({
         "apiVersion": "batch/v1",
         "kind": JOB_KIND,
-        "metadata": {
-            "name": format!("{}-{}-{action}-{sequence}", request.name(), view.promise_name),
-            "namespace": request.namespace(),
-            "labels": job_labels,
-            "annotations": {"kbind.io/sequence": sequence.to_string(), "kbind.io/trigger": trigger},
-        },
-        // A failed workflow is reported to the policy, not retried by the
-        // Job controller.
-        "spec": {"backoffLimit": 0, "template": template},
+        "metadata": metadata,
+        "spec": spec,
     })
 }
 
@@ -585,15 +633,25 @@ fn configure(
     if !has_resource_pipeline(&revision.spec.promise_spec, "configure") {
         // no workflow, the version is recorded at once.
         clear_triggers(out);
-        record_success(view, request, b, &target, out);
+        record_success(view, request, b, &target, None, out);
         return;
     }
     let hash = workflow_hash(revision, request);
     let jobs = jobs_of(view, request, "configure");
     let last = jobs.last().copied();
+    // A run that finished is recorded on the binding: its Job may be gone
+    // since (its TTL, the history limit) without there being one to make.
+    let recorded = {
+        let st = status::current(b);
+        st.workflow_hash == hash
+            && (st.last_applied_version == target || st.failed_version == target)
+    };
     // R-20, and H-2: a different version always runs, even with an
     // identical promise spec.
-    let stale = last.is_none_or(|j| j.hash != hash || j.version != target);
+    let stale = match last {
+        None => !recorded,
+        Some(j) => j.hash != hash || j.version != target,
+    };
     // The run this trigger asked for exists (the label could not be removed
     // after it started): consume the label, start nothing.
     let already_started = !triggered.is_empty()
@@ -611,7 +669,15 @@ fn configure(
             request.resource_version.as_str()
         };
         out.push(Action::Create {
-            object: new_job(view, request, revision, "configure", &hash, trigger),
+            object: new_job(
+                view,
+                ctx.workflows,
+                request,
+                revision,
+                "configure",
+                &hash,
+                trigger,
+            ),
             why: "R-20: configure workflow at the binding's revision",
         });
         clear_triggers(out);
@@ -664,6 +730,7 @@ fn configure(
                 failed_version: Some(target.clone()),
                 in_flight: Some(String::new()),
                 add_failed_version: Some(target.clone()),
+                workflow_hash: Some(hash.clone()),
                 ..StatusUpdate::default()
             };
             status::push(out, b, update, view.now, "R-33: workflow failed");
@@ -671,7 +738,7 @@ fn configure(
                 after_failure(view, ctx, request, b, &target, message, &jobs, out);
             }
         }
-        JobPhase::Succeeded => record_success(view, request, b, &target, out),
+        JobPhase::Succeeded => record_success(view, request, b, &target, Some(&hash), out),
     }
 }
 
@@ -759,6 +826,7 @@ fn record_success(
     request: &RequestObj,
     b: &ResourceBinding,
     applied: &str,
+    workflow_hash: Option<&str>,
     out: &mut Vec<Action>,
 ) {
     let mut rr_status = serde_json::Map::new();
@@ -803,6 +871,7 @@ fn record_success(
         last_applied: Some(applied.to_string()),
         failed_version: Some(String::new()),
         in_flight: Some(String::new()),
+        workflow_hash: workflow_hash.map(str::to_string),
         ..StatusUpdate::default()
     };
     status::push(out, b, update, view.now, "R-34: upgrade complete");
@@ -813,6 +882,7 @@ fn record_success(
 /// H-4); the binding goes last.
 fn plan_deletion(
     view: &View,
+    ctx: &Context<'_>,
     request: &RequestObj,
     binding: Option<&ResourceBinding>,
     out: &mut Vec<Action>,
@@ -875,6 +945,7 @@ fn plan_deletion(
                 None => out.push(Action::Create {
                     object: new_job(
                         view,
+                        ctx.workflows,
                         request,
                         revision,
                         "delete",

@@ -18,7 +18,8 @@ pub fn request_crd(promise_name: &str, api: &Value) -> Value {
     if !crd["metadata"]["labels"].is_object() {
         crd["metadata"]["labels"] = json!({});
     }
-    crd["metadata"]["labels"][labels::PROMISE_NAME] = json!(promise_name);
+    crd["metadata"]["labels"][labels::PROMISE_NAME] =
+        json!(crate::naming::label_value(promise_name));
     for version in crd["spec"]["versions"].as_array_mut().into_iter().flatten() {
         version["subresources"] = json!({"status": {}});
         if version["additionalPrinterColumns"]

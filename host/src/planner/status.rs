@@ -15,6 +15,7 @@ pub struct StatusUpdate {
     pub failed_version: Option<String>,
     pub in_flight: Option<String>,
     pub add_failed_version: Option<String>,
+    pub workflow_hash: Option<String>,
 }
 
 pub fn current(b: &ResourceBinding) -> ResourceBindingStatus {
@@ -57,6 +58,9 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
     if let Some(v) = update.in_flight {
         after.in_flight_version = v;
     }
+    if let Some(v) = update.workflow_hash {
+        after.workflow_hash = v;
+    }
     if let Some(v) = update
         .add_failed_version
         .filter(|v| !after.failed_versions.contains(v))
@@ -73,6 +77,7 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
         "failedVersion",
         "inFlightVersion",
         "failedVersions",
+        "workflowHash",
         "conditions",
     ] {
         if status.get(field).is_none() {

@@ -28,6 +28,10 @@ pub struct RequestObj {
     /// `metadata.resourceVersion`: ties a triggered workflow run to the
     /// request state that asked for it.
     pub resource_version: String,
+    /// `metadata.uid` and `apiVersion`: what an owner reference to the
+    /// request names.
+    pub uid: String,
+    pub api_version: String,
 }
 
 impl RequestObj {
@@ -57,6 +61,8 @@ impl RequestObj {
             promise_version: String::new(),
             binding_version: String::new(),
             resource_version: String::new(),
+            uid: String::new(),
+            api_version: String::new(),
         }
     }
 }
@@ -151,6 +157,11 @@ fn is_deleting(object: &Value) -> bool {
 }
 
 impl View {
+    /// The `kratix.io/promise-name` label value of this promise's objects.
+    pub fn promise_label(&self) -> String {
+        naming::label_value(&self.promise_name)
+    }
+
     /// The view's bindings by (namespace, name), for answers that name many.
     pub fn bindings_by_key(&self) -> HashMap<(&str, &str), &ResourceBinding> {
         self.bindings
@@ -245,7 +256,7 @@ impl View {
         });
         let mut jobs = Vec::new();
         source.each(JOB_KIND, &mut |j| {
-            if label_of(j, labels::PROMISE_NAME).as_deref() == Some(promise_name) {
+            if label_of(j, labels::PROMISE_NAME) == Some(naming::label_value(promise_name)) {
                 jobs.extend(job_obj(j));
             }
         });
@@ -290,6 +301,16 @@ fn request_obj(r: &Value) -> Option<RequestObj> {
             .to_string(),
         resource_version: r
             .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        uid: r
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        api_version: r
+            .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),

@@ -12,6 +12,56 @@ use serde_json::{Map, Value, json};
 
 use super::view::RequestObj;
 
+/// How workflow Jobs are bounded and cleaned up (`kbind operator` flags).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowSettings {
+    /// `ttlSecondsAfterFinished`: the Job controller deletes a finished Job
+    /// (and its pods) this long after it ends. kbind records each run's
+    /// outcome on the binding, so a Job gone is not a run to repeat.
+    pub ttl_seconds_after_finished: Option<u32>,
+    /// Finished Jobs kept per request and action beyond the newest; older
+    /// ones are deleted (Kratix keeps 5).
+    pub history_limit: usize,
+    /// `activeDeadlineSeconds`: a Job whose pods cannot start (missing
+    /// ServiceAccount, Pod Security, quota) fails after this, instead of
+    /// showing an upgrade in progress forever.
+    pub active_deadline_seconds: u32,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        Self {
+            ttl_seconds_after_finished: Some(86_400),
+            history_limit: 5,
+            active_deadline_seconds: 3_600,
+        }
+    }
+}
+
+impl WorkflowSettings {
+    /// The Job spec fields these settings and kbind's failure rules decide.
+    /// `backoffLimit: 0`: a failed workflow is reported to the policy, not
+    /// retried by the Job controller; the pod failure policy keeps an
+    /// eviction, preemption or node drain (the `DisruptionTarget` condition)
+    /// from counting as that failure: the pod is replaced instead.
+    pub fn job_spec(&self) -> Map<String, Value> {
+        let mut spec = Map::new();
+        spec.insert("backoffLimit".into(), json!(0));
+        spec.insert(
+            "activeDeadlineSeconds".into(),
+            json!(self.active_deadline_seconds),
+        );
+        if let Some(ttl) = self.ttl_seconds_after_finished {
+            spec.insert("ttlSecondsAfterFinished".into(), json!(ttl));
+        }
+        spec.insert(
+            "podFailurePolicy".into(),
+            json!({"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}),
+        );
+        spec
+    }
+}
+
 /// The pipelines of `action` in a promise spec, in order.
 fn pipelines<'a>(promise_spec: &'a Value, action: &str) -> Vec<&'a Value> {
     promise_spec

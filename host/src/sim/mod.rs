@@ -45,6 +45,7 @@ pub struct Simulation {
     pub fail_versions: Vec<String>,
     /// Every write the planner made, in order (for invariant checks).
     pub journal: Vec<Action>,
+    pub workflows: crate::planner::workflow::WorkflowSettings,
 }
 
 impl Simulation {
@@ -55,6 +56,7 @@ impl Simulation {
             mode,
             fail_versions: vec![],
             journal: vec![],
+            workflows: Default::default(),
         }
     }
 
@@ -73,6 +75,7 @@ impl Simulation {
                     &view,
                     &Context {
                         policy: &*self.policy,
+                        workflows: &self.workflows,
                     },
                 );
                 for action in actions {
@@ -103,6 +106,7 @@ impl Simulation {
                     &View::build(&self.store, p),
                     &Context {
                         policy: &*self.policy,
+                        workflows: &self.workflows,
                     },
                 )
             })
