@@ -1215,15 +1215,25 @@ fn service_account_tokens_are_held_to_rbac() {
         out.contains("secrets is forbidden: User \"system:serviceaccount:kbind-system:kbind-operator\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\""),
         "{out}"
     );
-    // The operator may list, create and delete CRDs (a promise's API), not read one by name.
+    // The operator creates and deletes Jobs; it never updates one.
     let out = s.refused(&[
         &token,
-        "label",
-        "crd",
-        "resourcebindings.platform.kratix.io",
-        "x=y",
+        "annotate",
+        "--overwrite",
+        "-f",
+        &s.write(
+            "job.yaml",
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {name: x, namespace: default}\n",
+        ),
+        "--local=false",
+        "a=b",
     ]);
-    assert!(out.contains("cannot get resource \"customresourcedefinitions\" in API group \"apiextensions.k8s.io\" at the cluster scope"), "{out}");
+    assert!(
+        out.contains(
+            "cannot get resource \"jobs\" in API group \"batch\" in the namespace \"default\""
+        ),
+        "{out}"
+    );
     let out = s.refused(&["--token=not-a-token", "get", "configmaps"]);
     assert!(
         out.contains("Unauthorized") || out.contains("provide credentials"),

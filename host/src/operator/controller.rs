@@ -117,6 +117,19 @@ fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
     ]
 }
 
+/// What a watch of a fixed kind asks for. CRDs and Jobs are narrowed to
+/// kbind's own (the promises' APIs carry `kratix.io/promise-name`, kbind's
+/// workflow Jobs `kbind.io/promise-version`): a cluster's other CRDs (a
+/// Crossplane install has hundreds of large ones) and Jobs never reach
+/// the operator's memory.
+fn watch_config(kind: &str) -> watcher::Config {
+    match kind {
+        cache::CRD => watcher::Config::default().labels(crate::api::labels::PROMISE_NAME),
+        cache::JOB => watcher::Config::default().labels(crate::api::labels::JOB_PROMISE_VERSION),
+        _ => watcher::Config::default(),
+    }
+}
+
 /// The kind a CRD serves and how to reach it (its storage version).
 pub(super) fn request_resource(crd: &Value) -> Option<(String, (ApiResource, bool))> {
     let kind = crd.pointer("/spec/names/kind")?.as_str()?.to_string();
@@ -222,7 +235,12 @@ impl Controller {
         let mut tasks = Vec::new();
         for (ar, kind) in fixed_kinds() {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-            tasks.push(tokio::spawn(self.clone().watch(api, ar, kind.to_string())));
+            tasks.push(tokio::spawn(self.clone().watch(
+                api,
+                ar,
+                kind.to_string(),
+                watch_config(kind),
+            )));
         }
         let _abort_on_drop = AbortOnDrop(tasks);
         let _stop_request_watches = StopRequestWatches(self.clone());
@@ -264,10 +282,14 @@ impl Controller {
         }
     }
 
-    async fn watch(self: Arc<Self>, api: Api<DynamicObject>, ar: ApiResource, kind: String) {
-        let mut stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .boxed();
+    async fn watch(
+        self: Arc<Self>,
+        api: Api<DynamicObject>,
+        ar: ApiResource,
+        kind: String,
+        config: watcher::Config,
+    ) {
+        let mut stream = watcher(api, config).default_backoff().boxed();
         let mut buffer: Vec<Value> = Vec::new();
         let mut reported_missing = false;
         while let Some(event) = stream.next().await {
@@ -362,7 +384,10 @@ impl Controller {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
             running.insert(
                 kind.clone(),
-                tokio::spawn(self.clone().watch(api, ar, kind)),
+                tokio::spawn(
+                    self.clone()
+                        .watch(api, ar, kind, watcher::Config::default()),
+                ),
             );
         }
     }

@@ -182,6 +182,19 @@ impl KubeExecutor {
                     })?;
                 match api.create(&PostParams::default(), &obj).await {
                     Ok(created) => Ok(Some(written(&key, &created, true))),
+                    // A promise's API already installed by someone else
+                    // (Kratix, a previous install without kbind's label,
+                    // which kbind's narrowed watch does not see): adopted,
+                    // as Kratix updates an existing CRD.
+                    Err(kube::Error::Api(e))
+                        if e.code == 409 && key.kind == "CustomResourceDefinition" =>
+                    {
+                        let adopt = json!({"metadata": {"labels": object["metadata"]["labels"]}, "spec": object["spec"]});
+                        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(adopt))
+                            .await
+                            .map(|o| Some(written(&key, &o, true)))
+                            .map_err(wrap(format!("adopt {key} ({why})")))
+                    }
                     // Created by an earlier run whose answer was lost, or
                     // seen by a view that lagged: the name is deterministic,
                     // so this is the same object.

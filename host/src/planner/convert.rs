@@ -185,6 +185,7 @@ mod tests {
             bindings: vec![bound],
             jobs: vec![],
             request_api_installed: true,
+            request_crd: None,
         };
 
         let all = bindings(&view);

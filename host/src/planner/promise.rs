@@ -78,19 +78,23 @@ fn plan_revision_for_promise(
         });
     }
 
-    // The promise's API: the CRD of its requests, as Kratix installs it.
-    if let Some(api) = promise
-        .spec
-        .api
-        .as_ref()
-        .filter(|_| !view.request_api_installed)
-    {
+    // The promise's API: the CRD of its requests, as Kratix installs it,
+    // kept so when `spec.api` changes or someone edits the CRD.
+    if let Some(api) = promise.spec.api.as_ref() {
         let crd = super::request_crd::request_crd(&view.promise_name, api);
-        if ObjKey::of(&crd).is_some() {
-            out.push(Action::Create {
+        match (&view.request_crd, ObjKey::of(&crd)) {
+            (None, Some(_)) => out.push(Action::Create {
                 object: crd,
                 why: "the promise's API (its requests' CRD)",
-            });
+            }),
+            (Some(installed), Some(key)) if !super::request_crd::holds(installed, &crd) => {
+                out.push(Action::Patch {
+                    key,
+                    patch: json!({"metadata": {"labels": crd["metadata"]["labels"]}, "spec": crd["spec"]}),
+                    why: "the promise's API changed (or its CRD was edited)",
+                });
+            }
+            _ => {}
         }
     }
 

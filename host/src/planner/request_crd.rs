@@ -75,6 +75,21 @@ fn status_schema() -> Value {
     })
 }
 
+/// True if `installed` has everything `wanted` sets (what the server adds,
+/// its defaults and status, and fields others set are left alone); lists
+/// must match item for item.
+pub fn holds(installed: &Value, wanted: &Value) -> bool {
+    match (installed, wanted) {
+        (Value::Object(have), Value::Object(want)) => want
+            .iter()
+            .all(|(k, w)| have.get(k).is_some_and(|h| holds(h, w))),
+        (Value::Array(have), Value::Array(want)) => {
+            have.len() == want.len() && have.iter().zip(want).all(|(h, w)| holds(h, w))
+        }
+        (have, want) => have == want,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,6 +127,8 @@ pub struct View {
     pub jobs: Vec<JobObj>,
     /// The CRD of the promise's requests (from `spec.api`) exists.
     pub request_api_installed: bool,
+    /// That CRD as the cluster has it.
+    pub request_crd: Option<Value>,
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
@@ -233,15 +235,16 @@ impl View {
                         .and_then(|s| s.request_kind())
                 })
             });
-        let request_api_installed = request_kind.as_ref().is_some_and(|k| {
+        let request_crd = request_kind.as_ref().and_then(|k| {
             source
                 .get(&ObjKey::new(
                     "CustomResourceDefinition",
                     "",
                     &format!("{}.{}", k.plural, k.group),
                 ))
-                .is_some()
+                .map(|crd| crd.into_owned())
         });
+        let request_api_installed = request_crd.is_some();
         let mut requests = Vec::new();
         if let Some(kind) = request_kind {
             source.each(&kind.kind, &mut |r| requests.extend(request_obj(r)));
@@ -269,6 +272,7 @@ impl View {
             bindings,
             jobs,
             request_api_installed,
+            request_crd,
         }
     }
 }
