@@ -537,3 +537,81 @@ async fn deploy_rbac_grants_exactly_the_verbs_the_operator_uses() {
         "granted but never used: {unused:?}\nused: {used:?}"
     );
 }
+
+/// Kratix's own ResourceBinding CRD has no place for kbind's status fields;
+/// a real server would prune them and every upgrade would re-trigger. The
+/// operator refuses to reconcile (and is not ready) until kbind's CRDs are
+/// applied, then carries on by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_that_cannot_hold_what_kbind_writes_stop_the_operator_until_fixed() {
+    let env = Env::new().await;
+    let crds: Api<kube::api::DynamicObject> = Api::all_with(
+        env.client.clone(),
+        &support::cluster::ar(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+        ),
+    );
+    let name = "resourcebindings.platform.kratix.io";
+    let mut kratix = crds.get(name).await.unwrap();
+    let status = &mut kratix.data["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+        ["status"]["properties"];
+    for field in ["inFlightVersion", "failedVersions", "workflowHash"] {
+        status.as_object_mut().unwrap().remove(field);
+    }
+    crds.replace(name, &Default::default(), &kratix)
+        .await
+        .unwrap();
+
+    let metrics = Arc::new(Metrics::new());
+    let op = support::start_operator_with(
+        env.client.clone(),
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        simulated(),
+        metrics.clone(),
+    );
+    let promise: kube::api::DynamicObject =
+        serde_json::from_value(support::cluster::promise("v0.1.0")).unwrap();
+    env.promises
+        .create(&Default::default(), &promise)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !metrics.is_ready(),
+        "ready while it cannot record its state"
+    );
+    assert!(
+        env.revisions
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "reconciled half-blind"
+    );
+
+    let kbinds = serde_json::to_value(
+        kbind::api::crds()
+            .into_iter()
+            .find(|c| c.metadata.name.as_deref() == Some(name))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut fixed = crds.get(name).await.unwrap();
+    fixed.data["spec"] = kbinds["spec"].clone();
+    crds.replace(name, &Default::default(), &fixed)
+        .await
+        .unwrap();
+    eventually("the request CRD installed from spec.api", || async {
+        env.requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    env.create("example").await;
+    env.wait_applied(BINDING, "v0.1.0").await;
+    assert!(metrics.is_ready());
+    op.kill();
+}

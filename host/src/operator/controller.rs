@@ -232,6 +232,7 @@ impl Controller {
 
     /// Starts the watches and workers; runs until the task is dropped.
     pub async fn run(self: Arc<Self>) {
+        super::compat::wait_until_compatible(&self.client, &self.metrics).await;
         let mut tasks = Vec::new();
         for (ar, kind) in fixed_kinds() {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);

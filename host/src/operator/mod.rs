@@ -3,6 +3,7 @@
 //! election, metrics and policy hot swap.
 
 mod cache;
+pub mod compat;
 mod controller;
 mod executor;
 pub mod leader;
