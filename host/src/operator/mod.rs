@@ -5,7 +5,7 @@
 mod cache;
 pub mod compat;
 mod controller;
-mod executor;
+pub mod executor;
 pub mod leader;
 pub mod metrics;
 pub mod policy;

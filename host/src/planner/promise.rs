@@ -61,7 +61,7 @@ fn plan_revision_for_promise(
     out: &mut Vec<Action>,
 ) {
     let meta = &promise.metadata;
-    let wanted: Vec<&str> = [finalizers::REVISION, "kratix.io/revision-cleanup"].to_vec();
+    let wanted: Vec<&str> = PROMISE_FINALIZERS.to_vec();
     let current = meta.finalizers.clone().unwrap_or_default();
     if wanted.iter().any(|f| !current.iter().any(|c| c == f)) {
         let mut all = current.clone();
@@ -399,6 +399,9 @@ fn plan_revision_deletion(view: &View, out: &mut Vec<Action>) {
     }
 }
 
+/// The finalizers kbind puts on a promise, and the only ones it removes.
+const PROMISE_FINALIZERS: [&str; 2] = [finalizers::REVISION, "kratix.io/revision-cleanup"];
+
 /// requests first, then revisions, then the finalizers.
 fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out: &mut Vec<Action>) {
     let fins = promise.metadata.finalizers.clone().unwrap_or_default();
@@ -439,10 +442,17 @@ fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out:
         });
         return;
     }
-    if !fins.is_empty() {
+    // Only kbind's own: another controller's finalizer is its to remove.
+    // The patch is guarded by the resourceVersion the plan saw, so a
+    // finalizer added meanwhile is not lost either.
+    let rest: Vec<&String> = fins
+        .iter()
+        .filter(|f| !PROMISE_FINALIZERS.contains(&f.as_str()))
+        .collect();
+    if rest.len() != fins.len() {
         out.push(Action::Patch {
             key: key.clone(),
-            patch: json!({"metadata": {"finalizers": []}}),
+            patch: json!({"metadata": {"finalizers": rest}}),
             why: "R-82: promise cleaned up",
         });
     }

@@ -1,0 +1,323 @@
+//! What kbind writes is what a real cluster accepts and keeps: workflow
+//! Jobs shaped for the Job controller (owner, deadline, TTL, pod failure
+//! policy, history), runs remembered after their Jobs are gone, only its
+//! own finalizers removed, and every object, label and Event name valid
+//! whatever the lengths of the request and promise names (checked against
+//! the embedded server's validation, which is the real server's).
+
+use std::sync::Arc;
+
+use kbind::apiserver::ObjectStore;
+use kbind::operator::executor::{Involved, event_object};
+use kbind::planner::Action;
+use kbind::policy::native::NativeKratixDefault;
+use kbind::sim::{Simulation, WorkflowMode};
+use kbind::store::ObjKey;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn promise(name: &str, version: &str) -> Value {
+    json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
+    "metadata": {"name": name, "labels": {"kratix.io/promise-version": version}},
+    "spec": {
+        "api": {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "redis.marketplace.kratix.io"},
+            "spec": {"group": "marketplace.kratix.io", "scope": "Namespaced",
+                "names": {"kind": "redis", "plural": "redis", "singular": "redis"},
+                "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "properties": {"size": {"type": "string"}}}}}}}]}},
+        "workflows": {"resource": {
+            "configure": [{"kind": "Pipeline", "metadata": {"name": "configure"},
+                "spec": {"containers": [{"name": "c", "image": format!("example/redis:{version}")}]}}],
+            "delete": [{"kind": "Pipeline", "metadata": {"name": "delete"},
+                "spec": {"containers": [{"name": "d", "image": "example/redis-delete"}]}}],
+        }}}})
+}
+
+fn request(name: &str) -> Value {
+    json!({"apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
+        "metadata": {"name": name, "namespace": "default"}, "spec": {"size": "small"}})
+}
+
+fn simulation(mode: WorkflowMode) -> Simulation {
+    Simulation::new(
+        Arc::new(NativeKratixDefault::new(vec![])),
+        1_700_000_000_000,
+        mode,
+    )
+}
+
+fn jobs(sim: &Simulation) -> Vec<Value> {
+    sim.store.list("Job").cloned().collect()
+}
+
+fn binding_key(request: &str, promise: &str) -> ObjKey {
+    ObjKey::new(
+        "ResourceBinding",
+        "default",
+        &kbind::naming::binding_name(request, promise),
+    )
+}
+
+#[test]
+fn a_workflow_job_is_owned_bounded_and_not_counted_failed_for_a_disruption() {
+    let mut sim = simulation(WorkflowMode::Manual);
+    sim.store.apply(promise("redis", "v0.1.0"), false).unwrap();
+    sim.settle().unwrap();
+    sim.store.create(request("example")).unwrap();
+    sim.settle().unwrap();
+    let job = jobs(&sim).pop().expect("a configure Job");
+    let request_uid = sim
+        .store
+        .get(&ObjKey::new("redis", "default", "example"))
+        .unwrap()["metadata"]["uid"]
+        .clone();
+    let owner = &job["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["uid"], request_uid);
+    assert_eq!(owner["kind"], "redis");
+    assert_eq!(owner["controller"], true);
+    assert!(
+        owner.get("blockOwnerDeletion").is_none(),
+        "that would need update on the request kind's finalizers"
+    );
+    let spec = &job["spec"];
+    assert_eq!(spec["backoffLimit"], 0);
+    assert_eq!(spec["activeDeadlineSeconds"], 3600);
+    assert_eq!(spec["ttlSecondsAfterFinished"], 86_400);
+    assert_eq!(
+        spec["podFailurePolicy"]["rules"][0],
+        json!({"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]})
+    );
+}
+
+#[test]
+fn a_finished_run_whose_job_was_deleted_is_not_run_again() {
+    let mut sim = simulation(WorkflowMode::Auto);
+    sim.store.apply(promise("redis", "v0.1.0"), false).unwrap();
+    sim.settle().unwrap();
+    sim.store.create(request("example")).unwrap();
+    sim.settle().unwrap();
+    assert_eq!(jobs(&sim).len(), 1);
+    // The TTL controller deletes the finished Job.
+    let job = ObjKey::of(&jobs(&sim)[0]).unwrap();
+    sim.store.delete(&job).unwrap();
+    sim.store.now += 90_000_000;
+    sim.settle().unwrap();
+    assert!(
+        jobs(&sim).is_empty(),
+        "the run was repeated: {:?}",
+        jobs(&sim)
+    );
+    // A change to the request is a new run, Job or no Job.
+    sim.store
+        .patch(
+            &ObjKey::new("redis", "default", "example"),
+            &json!({"spec": {"size": "large"}}),
+            false,
+        )
+        .unwrap();
+    sim.settle().unwrap();
+    assert_eq!(jobs(&sim).len(), 1);
+}
+
+#[test]
+fn finished_jobs_beyond_the_history_limit_are_deleted() {
+    let mut sim = simulation(WorkflowMode::Auto);
+    sim.workflows.history_limit = 2;
+    sim.store.apply(promise("redis", "v0.1.0"), false).unwrap();
+    sim.settle().unwrap();
+    sim.store.create(request("example")).unwrap();
+    sim.settle().unwrap();
+    for size in 0..6 {
+        sim.store
+            .patch(
+                &ObjKey::new("redis", "default", "example"),
+                &json!({"spec": {"size": format!("s{size}")}}),
+                false,
+            )
+            .unwrap();
+        sim.settle().unwrap();
+    }
+    let mut kept: Vec<u64> = jobs(&sim)
+        .iter()
+        .map(|j| {
+            j["metadata"]["annotations"]["kbind.io/sequence"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(kept, [5, 6, 7], "the newest and two before it");
+    let deletes = sim
+        .journal
+        .iter()
+        .filter(|a| matches!(a, Action::Delete { why, .. } if *why == "workflow history limit"))
+        .count();
+    assert_eq!(deletes, 4);
+}
+
+#[test]
+fn promise_cleanup_removes_only_kbinds_finalizers() {
+    let mut sim = simulation(WorkflowMode::Auto);
+    sim.store.apply(promise("redis", "v0.1.0"), false).unwrap();
+    sim.settle().unwrap();
+    let key = ObjKey::new("Promise", "", "redis");
+    let mut finalizers = sim.store.get(&key).unwrap()["metadata"]["finalizers"].clone();
+    finalizers
+        .as_array_mut()
+        .unwrap()
+        .push(json!("example.com/keep"));
+    sim.store
+        .patch(
+            &key,
+            &json!({"metadata": {"finalizers": finalizers}}),
+            false,
+        )
+        .unwrap();
+    sim.store.delete(&key).unwrap();
+    sim.settle().unwrap();
+    let left = sim.store.get(&key).expect("held by the other finalizer");
+    assert_eq!(left["metadata"]["finalizers"], json!(["example.com/keep"]));
+}
+
+/// A DNS-1123 subdomain of `len` characters, as random as the rules allow.
+fn subdomain(len: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![8 => proptest::char::range('a', 'z'), 2 => proptest::char::range('0', '9'), 1 => Just('-'), 1 => Just('.')],
+        len,
+    )
+    .prop_map(|chars| {
+        let mut s: Vec<char> = chars;
+        let n = s.len();
+        for i in 0..n {
+            let edge = i == 0 || i == n - 1;
+            let next_to_dot = (i > 0 && s[i - 1] == '.') || (i + 1 < n && s[i + 1] == '.');
+            if (s[i] == '-' || s[i] == '.') && (edge || next_to_dot) {
+                s[i] = 'a';
+            }
+        }
+        s.into_iter().collect()
+    })
+}
+
+fn names() -> impl Strategy<Value = (String, String)> {
+    (1usize..=253, 1usize..=253).prop_flat_map(|(r, p)| (subdomain(r), subdomain(p)))
+}
+
+/// Replays what the planner wrote against the embedded server's store, which
+/// validates names, labels and schemas as a real server does.
+fn replay(sim: &Simulation, request_name: &str) -> Result<(), String> {
+    let mut server = ObjectStore::new();
+    let find = |server: &ObjectStore, object: &Value| {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        server
+            .resources()
+            .iter()
+            .find(|r| r.kind == kind && r.group_version() == api_version)
+            .cloned()
+    };
+    let find_kind = |server: &ObjectStore, kind: &str| {
+        server.resources().iter().find(|r| r.kind == kind).cloned()
+    };
+    for crd in kbind::api::crds() {
+        let crd = serde_json::to_value(crd).unwrap();
+        let r = find(&server, &crd).unwrap();
+        server.create(&r, "", crd).unwrap();
+    }
+    for action in &sim.journal {
+        match action {
+            Action::Create { object, .. } => {
+                let Some(r) = find(&server, object) else {
+                    return Err(format!("no kind for {object}"));
+                };
+                let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
+                match server.create(&r, namespace, object.clone()) {
+                    Ok(_) => {}
+                    Err(e) if e.code == 409 => {}
+                    Err(e) => return Err(format!("{}: {}", object["kind"], e.message)),
+                }
+                // The user's request, once its kind is served, so that
+                // what kbind writes to it is checked too.
+                if object["kind"] == "CustomResourceDefinition" {
+                    let r = find(&server, &request(request_name)).unwrap();
+                    server
+                        .create(&r, "default", request(request_name))
+                        .map_err(|e| format!("the request itself: {}", e.message))?;
+                }
+            }
+            Action::Patch { key, patch, .. } | Action::PatchStatus { key, patch, .. } => {
+                let Some(r) = find_kind(&server, &key.kind) else {
+                    continue;
+                };
+                let status = matches!(action, Action::PatchStatus { .. });
+                match server.merge(&r, &key.namespace, &key.name, patch, status) {
+                    Ok(_) => {}
+                    Err(e) if e.code == 404 || e.code == 409 => {}
+                    Err(e) => return Err(format!("patch {key}: {}", e.message)),
+                }
+            }
+            Action::Event {
+                regarding,
+                warning,
+                reason,
+                message,
+            } => {
+                let event = event_object(
+                    &Involved {
+                        key: regarding,
+                        api_version: "",
+                        uid: "",
+                    },
+                    *warning,
+                    reason,
+                    message,
+                    1_700_000_000_000,
+                );
+                let r = find(&server, &event).unwrap();
+                let namespace = event["metadata"]["namespace"].as_str().unwrap_or_default();
+                match server.create(&r, namespace, event.clone()) {
+                    Ok(_) => {}
+                    Err(e) if e.code == 409 => {}
+                    Err(e) => return Err(format!("Event {reason}: {}", e.message)),
+                }
+            }
+            Action::Delete { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_object_kbind_writes_is_valid_whatever_the_name_lengths((request_name, promise_name) in names()) {
+        let mut sim = simulation(WorkflowMode::Auto);
+        sim.store.apply(promise(&promise_name, "v0.1.0"), false).unwrap();
+        sim.settle().unwrap();
+        sim.store.create(request(&request_name)).unwrap();
+        sim.settle().unwrap();
+        sim.store.apply(promise(&promise_name, "v0.2.0"), false).unwrap();
+        sim.settle().unwrap();
+        sim.store
+            .patch(&binding_key(&request_name, &promise_name), &json!({"spec": {"version": "v0.2.0"}}), false)
+            .unwrap();
+        sim.settle().unwrap();
+        sim.store.delete(&ObjKey::new("redis", "default", &request_name)).unwrap();
+        sim.settle().unwrap();
+        prop_assert!(
+            sim.journal.iter().any(|a| matches!(a, Action::Create { object, .. } if object["kind"] == "Job")),
+            "the story ran its workflows"
+        );
+        if let Err(refused) = replay(&sim, &request_name) {
+            return Err(TestCaseError::fail(format!(
+                "request {} ({} chars), promise {} ({} chars): {refused}",
+                request_name, request_name.len(), promise_name, promise_name.len()
+            )));
+        }
+    }
+}
