@@ -615,3 +615,41 @@ async fn crds_that_cannot_hold_what_kbind_writes_stop_the_operator_until_fixed()
     assert!(metrics.is_ready());
     op.kill();
 }
+
+/// An aggregated API whose backend is down (a `metrics.k8s.io` without
+/// metrics-server answers 503) must not stop kbind from finding the kinds
+/// it writes: the reconcilers know theirs, and what is left to discovery
+/// (the policy poller's Events) is found group by group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_aggregated_api_does_not_stop_discovery() {
+    let env = Env::new().await;
+    env.running.set_faults(kbind::apiserver::Faults {
+        unavailable_api: Some(("metrics.k8s.io".into(), "v1beta1".into())),
+        ..Default::default()
+    });
+    let mut executor = kbind::operator::KubeExecutor::new(env.client.clone());
+    let lease = kbind::store::ObjKey::new("Lease", "default", "kbind-operator");
+    executor
+        .event(
+            &kbind::operator::executor::Involved {
+                key: &lease,
+                api_version: "coordination.k8s.io/v1",
+                uid: "",
+            },
+            false,
+            "PolicyLoaded",
+            "policy a replaced by b",
+        )
+        .await
+        .unwrap();
+    let op = start_operator(
+        env.client.clone(),
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        simulated(),
+    );
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    env.wait_applied(BINDING, "v0.1.0").await;
+    op.kill();
+}

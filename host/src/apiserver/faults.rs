@@ -27,6 +27,10 @@ pub struct Faults {
     /// Only requests from this client (its `x-kbind-audit-as` header) get
     /// faults; None: every request.
     pub only_client: Option<String>,
+    /// An aggregated API whose backend is down, as `metrics.k8s.io` often
+    /// is: `/apis` lists this group/version, and everything under it answers
+    /// 503, as kube-aggregator does.
+    pub unavailable_api: Option<(String, String)>,
 }
 
 #[derive(Default)]
@@ -50,6 +54,20 @@ impl FaultState {
     }
 }
 
+/// `/apis` with the unavailable aggregated API's group listed, if set.
+pub(super) fn listed_groups(shared: &Shared, mut groups: serde_json::Value) -> serde_json::Value {
+    let faults = shared.faults.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((group, version)) = &faults.config.unavailable_api
+        && let Some(list) = groups["groups"].as_array_mut()
+    {
+        let gv = format!("{group}/{version}");
+        list.push(serde_json::json!({"name": group,
+            "versions": [{"groupVersion": gv, "version": version}],
+            "preferredVersion": {"groupVersion": gv, "version": version}}));
+    }
+    groups
+}
+
 /// The fault this request gets, if any; the latency is slept after the
 /// fault state's lock is released.
 pub(super) async fn inject(
@@ -70,6 +88,16 @@ pub(super) async fn inject(
             }
         }
         faults.requests += 1;
+        if let Some((group, _)) = &faults.config.unavailable_api
+            && path.starts_with(&format!("/apis/{group}/"))
+        {
+            let unavailable = ApiError::new(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            );
+            return Some(error(&unavailable));
+        }
         let mut fault = None;
         let requests = faults.requests;
         if faults

@@ -286,6 +286,9 @@ pub(super) async fn handle(
         }
         Some(Route::Discovery(d)) => {
             return match shared.with_store(|store| discover(store, &d)) {
+                Some(doc) if matches!(d, Discovery::Groups) => {
+                    json_response(StatusCode::OK, &faults::listed_groups(&shared, doc))
+                }
                 Some(doc) => json_response(StatusCode::OK, &doc),
                 None => error(&not_found()),
             };

@@ -6,7 +6,7 @@ use md5::Digest;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
-use kube::discovery::{Discovery, Scope};
+use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use super::metrics::{Metrics, ReasonLabel, VerbLabel};
@@ -29,6 +29,63 @@ pub struct KubeExecutor {
     client: Client,
     resources: HashMap<String, (ApiResource, bool)>,
     metrics: Option<Arc<Metrics>>,
+}
+
+const GROUP_DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Every resource the server serves (preferred versions), one group at a
+/// time: a group whose aggregated API is down (a `metrics.k8s.io` with no
+/// backend answers 503) is skipped with a warning instead of failing the
+/// whole discovery, as kube's `Discovery::run` does.
+async fn discover(client: &Client) -> Result<Vec<(ApiResource, bool)>, kube::Error> {
+    let mut found = Vec::new();
+    let mut add =
+        |group: &str,
+         version: &str,
+         list: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList| {
+            for r in list.resources.into_iter().filter(|r| !r.name.contains('/')) {
+                let gvk = GroupVersionKind::gvk(group, version, &r.kind);
+                found.push((
+                    ApiResource::from_gvk_with_plural(&gvk, &r.name),
+                    r.namespaced,
+                ));
+            }
+        };
+    let core = client.list_core_api_versions().await?;
+    for version in &core.versions {
+        match client.list_core_api_resources(version).await {
+            Ok(list) => add("", version, list),
+            Err(e) => tracing::warn!("discovery of core/{version} failed, skipped: {e}"),
+        }
+    }
+    for group in client.list_api_groups().await?.groups {
+        let Some(preferred) = group
+            .preferred_version
+            .as_ref()
+            .or_else(|| group.versions.first())
+        else {
+            continue;
+        };
+        // kube's client retries a 503 for minutes (15 times, backing off to
+        // 1000 s); a group that does not answer soon is skipped.
+        let listed = tokio::time::timeout(
+            GROUP_DISCOVERY_TIMEOUT,
+            client.list_api_group_resources(&preferred.group_version),
+        )
+        .await;
+        match listed {
+            Ok(Ok(list)) => add(&group.name, &preferred.version, list),
+            Ok(Err(e)) => tracing::warn!(
+                "discovery of {} failed, skipped (an aggregated API down?): {e}",
+                preferred.group_version
+            ),
+            Err(_) => tracing::warn!(
+                "discovery of {} did not answer in {GROUP_DISCOVERY_TIMEOUT:?}, skipped (an aggregated API down?)",
+                preferred.group_version
+            ),
+        }
+    }
+    Ok(found)
 }
 
 /// What a plan knows of an object it may write or report on: the
@@ -96,26 +153,19 @@ impl KubeExecutor {
         if let Some(found) = self.resources.get(kind) {
             return Ok(found.clone());
         }
-        let discovery = Discovery::new(self.client.clone())
-            .run()
+        let discovered = discover(&self.client)
             .await
             .map_err(|source| ExecError::Api {
                 action: format!("discovery (looking for kind {kind})"),
                 source,
             })?;
-        for group in discovery.groups() {
-            for (ar, caps) in group.recommended_resources() {
-                let namespaced = caps.scope == Scope::Namespaced;
-                let entry = self
-                    .resources
-                    .entry(ar.kind.clone())
-                    .or_insert((ar.clone(), namespaced));
-                if !ar.group.is_empty() && entry.0.group.is_empty() {
-                    continue;
-                }
-                if ar.group.is_empty() {
-                    *entry = (ar, namespaced);
-                }
+        for (ar, namespaced) in discovered {
+            let entry = self
+                .resources
+                .entry(ar.kind.clone())
+                .or_insert((ar.clone(), namespaced));
+            if ar.group.is_empty() && !entry.0.group.is_empty() {
+                *entry = (ar, namespaced);
             }
         }
         self.resources
