@@ -590,3 +590,21 @@ fn kbind_perfmap_writes_a_perf_map_of_the_policy_code() {
         map.display()
     );
 }
+
+#[test]
+fn rbac_prints_the_request_rules_of_the_promises_given() {
+    let promise = workspace().join("tests/fixtures/kratix/promise-redis.yaml");
+    let o = kbind(&["rbac", promise.to_str().unwrap(), "--namespace", "platform"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("apiGroups: [\"marketplace.kratix.io\"]")
+            && out.contains("resources: [\"*/status\"]")
+            && out.contains("namespace: platform"),
+        "{out}"
+    );
+    let revision = workspace().join("tests/fixtures/kratix/promiserevision.yaml");
+    let o = kbind(&["rbac", revision.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "no Promise in it: {}", stdout(&o));
+    assert!(stderr(&o).contains("no Promise"), "{}", stderr(&o));
+}

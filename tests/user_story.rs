@@ -82,8 +82,9 @@ async fn client_as_service_account(
     kube::Client::try_from(config).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_user_story_runs_under_deploy_rbac_with_the_kratix_fixture_and_a_long_name() {
+/// The embedded server with kbind's CRDs and `deploy/` applied (as the
+/// README's install steps do), an admin client, and the operator's.
+async fn installed() -> (apiserver::Running, kube::Client, kube::Client) {
     let running = apiserver::serve(
         ([127, 0, 0, 1], 0).into(),
         apiserver::new_token(),
@@ -92,12 +93,31 @@ async fn the_user_story_runs_under_deploy_rbac_with_the_kratix_fixture_and_a_lon
     .await
     .unwrap();
     let admin = support::client_for(&running).await;
-    // The platform team's part, as the README's install steps run it.
     create_all(&admin, &kbind::api::crds_yaml().unwrap()).await;
     create_all(&admin, &repo_file("deploy/namespace.yaml")).await;
     create_all(&admin, &repo_file("deploy/rbac.yaml")).await;
     let operator_client =
         client_as_service_account(&running, &admin, "kbind-system", "kbind-operator").await;
+    (running, admin, operator_client)
+}
+
+fn start(operator_client: kube::Client) -> support::Operator {
+    let policy = support::load(
+        &support::engine(),
+        &kbind::shipped::KRATIX_DEFAULT.source(),
+        &[("strategy", "pinned")],
+    );
+    support::start_operator(
+        operator_client,
+        Arc::new(policy),
+        None,
+        kbind::operator::OperatorOptions::default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_story_runs_under_deploy_rbac_with_the_kratix_fixture_and_a_long_name() {
+    let (_running, admin, operator_client) = installed().await;
     // The operator's identity is really held to its rules.
     let secrets: Api<DynamicObject> = Api::namespaced_with(
         operator_client.clone(),
@@ -109,17 +129,7 @@ async fn the_user_story_runs_under_deploy_rbac_with_the_kratix_fixture_and_a_lon
         matches!(&refused, kube::Error::Api(e) if e.code == 403),
         "{refused}"
     );
-    let policy = support::load(
-        &support::engine(),
-        &kbind::shipped::KRATIX_DEFAULT.source(),
-        &[("strategy", "pinned")],
-    );
-    let operator = support::start_operator(
-        operator_client,
-        Arc::new(policy),
-        None,
-        kbind::operator::OperatorOptions::default(),
-    );
+    let operator = start(operator_client);
     // Pods do not run here: Jobs are ended by the runner, as the admin.
     let runner = kbind::operator::SimulatedRunner::default();
 
@@ -270,5 +280,81 @@ async fn the_user_story_runs_under_deploy_rbac_with_the_kratix_fixture_and_a_lon
             .then_some(())
     })
     .await;
+    operator.kill();
+}
+
+/// A promise whose request group `deploy/rbac.yaml` does not grant says so
+/// on the Promise, naming the rule; once the rule `kbind rbac` prints is
+/// applied, the condition clears by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promise_whose_requests_are_not_granted_names_the_missing_rule() {
+    let (_running, admin, operator_client) = installed().await;
+    let operator = start(operator_client);
+    let promise = repo_file("tests/fixtures/kratix/promise-redis.yaml")
+        .replace("name: redis\n", "name: databases\n")
+        .replace("redis.marketplace.kratix.io", "databases.example.com")
+        .replace("group: marketplace.kratix.io", "group: example.com")
+        .replace("kind: redis", "kind: Database")
+        .replace("plural: redis", "plural: databases")
+        .replace("singular: redis", "singular: database");
+    create_all(&admin, &promise).await;
+    let promises: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
+    );
+    let condition = |status: &'static str| {
+        let promises = promises.clone();
+        async move {
+            eventually(&format!("RequestsAccessible {status}"), || async {
+                let p = promises.get("databases").await.ok()?;
+                let c = p.data["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "RequestsAccessible")?
+                    .clone();
+                (c["status"] == status).then_some(c)
+            })
+            .await
+        }
+    };
+    let refused = condition("False").await;
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("may not list databases, watch databases, patch databases, patch databases/status in API group \"example.com\"")
+            && message.contains("apiGroups: [\"example.com\"]"),
+        "{message}"
+    );
+    let events: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
+    let warned = events
+        .list(
+            &ListParams::default().fields("involvedObject.name=databases,reason=RequestsForbidden"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(warned.items.len(), 1);
+
+    // The fix, as `kbind rbac` prints it.
+    let manifest = kbind::operator::access::manifest(
+        &["marketplace.kratix.io".into(), "example.com".into()],
+        "kbind-system",
+    );
+    let roles: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ar(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+        ),
+    );
+    let role_doc: Value = kbind::yaml::from_str(manifest.split("\n---").next().unwrap()).unwrap();
+    let mut role = roles.get("kbind-operator-requests").await.unwrap();
+    role.data["rules"] = role_doc["rules"].clone();
+    roles
+        .replace("kbind-operator-requests", &PostParams::default(), &role)
+        .await
+        .unwrap();
+    condition("True").await;
     operator.kill();
 }

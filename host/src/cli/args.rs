@@ -43,6 +43,19 @@ pub enum Command {
     /// Run the operator against a cluster (in-cluster config, $KUBECONFIG or
     /// --kubeconfig) until SIGINT/SIGTERM.
     Operator(OperatorArgs),
+    /// Print the RBAC the operator needs for the requests of these Promises
+    /// (their spec.api groups): `kbind rbac promise.yaml | kubectl apply -f -`.
+    Rbac(RbacArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RbacArgs {
+    /// Promise manifests (YAML, several documents allowed; `-` reads stdin).
+    #[arg(required = true)]
+    pub promises: Vec<String>,
+    /// The namespace of the kbind-operator ServiceAccount.
+    #[arg(long, default_value = "kbind-system")]
+    pub namespace: String,
 }
 
 #[derive(Debug, Args)]

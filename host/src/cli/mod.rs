@@ -126,6 +126,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             allocator::one_arena();
             operator::run_operator(&cli.global, args)
         }
+        Command::Rbac(args) => run_rbac(args),
         Command::Crds => {
             let yaml = kbind::api::crds_yaml()
                 .map_err(|e| Failure::environment(format!("cannot render the CRDs: {e}")))?;
@@ -133,6 +134,47 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::from(exit::OK))
         }
     }
+}
+
+/// `kbind rbac`: the request groups of the given Promises, as a
+/// ClusterRole and binding for the operator.
+fn run_rbac(args: args::RbacArgs) -> Result<ExitCode, Failure> {
+    let mut groups: Vec<String> = Vec::new();
+    for path in &args.promises {
+        let text = if path == "-" {
+            std::io::read_to_string(std::io::stdin())
+                .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?
+        } else {
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::input(format!("cannot read {path}: {e}")))?
+        };
+        for (i, doc) in text.split("\n---").enumerate() {
+            let object: serde_json::Value = kbind::yaml::from_str(doc)
+                .map_err(|e| Failure::input(format!("{path}: document {}: {e}", i + 1)))?;
+            if object.is_null() || object["kind"] != "Promise" {
+                continue;
+            }
+            let spec: kbind::api::PromiseSpec = serde_json::from_value(object["spec"].clone())
+                .map_err(|e| Failure::input(format!("{path}: document {}: {e}", i + 1)))?;
+            let name = object["metadata"]["name"].as_str().unwrap_or("?");
+            let kind = spec.request_kind().ok_or_else(|| {
+                Failure::input(format!(
+                    "{path}: Promise {name} has no spec.api (group, names.kind and names.plural)"
+                ))
+            })?;
+            if !groups.contains(&kind.group) {
+                groups.push(kind.group);
+            }
+        }
+    }
+    if groups.is_empty() {
+        return Err(Failure::input("no Promise in the files given"));
+    }
+    print!(
+        "{}",
+        kbind::operator::access::manifest(&groups, &args.namespace)
+    );
+    Ok(ExitCode::from(exit::OK))
 }
 
 fn engine(global: &Global) -> Result<PolicyEngine, Failure> {

@@ -34,6 +34,10 @@ use crate::store::ObjKey;
 /// else's, with an opaque resourceVersion, never "arrives").
 const EXPECTATION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often a promise whose requests the operator may not reach is checked
+/// again.
+const ACCESS_RECHECK: Duration = Duration::from_secs(10);
+
 /// How soon a conflicted or partly written reconcile runs again.
 const CONFLICT_RETRY: Duration = Duration::from_millis(20);
 
@@ -382,6 +386,7 @@ impl Controller {
                 continue;
             }
             tracing::info!(kind, "watching requests of a new kind");
+            tokio::spawn(self.clone().report_access(kind.clone(), ar.clone()));
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
             running.insert(
                 kind.clone(),
@@ -390,6 +395,105 @@ impl Controller {
                         .watch(api, ar, kind, watcher::Config::default()),
                 ),
             );
+        }
+    }
+
+    /// Says on each promise serving `kind` whether the operator may reach
+    /// its requests, asking the server's authorizer; while it may not,
+    /// asks again now and then (someone may grant the rule).
+    async fn report_access(self: Arc<Self>, kind: String, ar: ApiResource) {
+        let mut executor = KubeExecutor::new(self.client.clone());
+        loop {
+            let refused = match super::access::missing(&self.client, &ar.group, &ar.plural).await {
+                Ok(refused) => refused,
+                Err(e) => {
+                    tracing::warn!(kind, "cannot review the operator's access to {kind}: {e}");
+                    return;
+                }
+            };
+            let promises: Vec<(String, Option<Value>, String)> = {
+                let cache = self.cache_read();
+                cache
+                    .list(cache::PROMISE)
+                    .filter(|p| cache::request_kind_of(p).is_some_and(|k| k.kind == kind))
+                    .filter_map(|p| {
+                        let name = p.pointer("/metadata/name")?.as_str()?.to_string();
+                        let condition = p
+                            .pointer("/status/conditions")
+                            .and_then(Value::as_array)
+                            .and_then(|cs| {
+                                cs.iter()
+                                    .find(|c| c["type"] == super::access::CONDITION)
+                                    .cloned()
+                            });
+                        let uid = p
+                            .pointer("/metadata/uid")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        Some((name, condition, uid))
+                    })
+                    .collect()
+            };
+            let now = crate::store::rfc3339(super::executor::now_millis());
+            for (promise, condition, uid) in promises {
+                let key = ObjKey::new(cache::PROMISE, "", &promise);
+                let (status, reason, message) = if refused.is_empty() {
+                    if condition.as_ref().is_none_or(|c| c["status"] == "True") {
+                        continue;
+                    }
+                    (
+                        "True",
+                        "Granted",
+                        format!("the kbind operator may reach {}.{}", ar.plural, ar.group),
+                    )
+                } else {
+                    let message = super::access::refusal(&ar.group, &ar.plural, &refused);
+                    if condition
+                        .as_ref()
+                        .is_some_and(|c| c["status"] == "False" && c["message"] == message.as_str())
+                    {
+                        continue;
+                    }
+                    ("False", "Forbidden", message)
+                };
+                let patch = json!({"status": {"conditions": [{"type": super::access::CONDITION,
+                    "status": status, "reason": reason, "message": message, "lastTransitionTime": now}]}});
+                let actions = [
+                    Action::PatchStatus {
+                        key: key.clone(),
+                        patch,
+                        why: "the operator's access to the promise's requests",
+                    },
+                    Action::Event {
+                        regarding: key,
+                        warning: status == "False",
+                        reason: if status == "False" {
+                            "RequestsForbidden"
+                        } else {
+                            "RequestsAccessible"
+                        },
+                        message: message.clone(),
+                    },
+                ];
+                let seen = super::executor::Seen {
+                    resource_version: String::new(),
+                    uid,
+                    api_version: format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
+                };
+                for action in &actions {
+                    if let Err(e) = executor.execute_guarded(action, Some(&seen)).await {
+                        tracing::warn!(promise, "cannot report the operator's access: {e}");
+                    }
+                }
+                if status == "False" {
+                    tracing::error!(promise, "{message}");
+                }
+            }
+            if refused.is_empty() {
+                return;
+            }
+            tokio::time::sleep(ACCESS_RECHECK).await;
         }
     }
 

@@ -2,6 +2,7 @@
 //! against a Kubernetes API (the embedded server or a cluster), with leader
 //! election, metrics and policy hot swap.
 
+pub mod access;
 mod cache;
 pub mod compat;
 mod controller;
