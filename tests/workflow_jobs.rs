@@ -321,3 +321,40 @@ proptest! {
         }
     }
 }
+
+/// A Job whose pods were never created (a missing ServiceAccount, Pod
+/// Security, quota) ends at its deadline with a Failed condition and no
+/// failed pod: that is a failed run, not one in progress forever.
+#[test]
+fn a_job_failed_by_its_deadline_without_a_pod_is_a_failed_run() {
+    let mut sim = simulation(WorkflowMode::Manual);
+    sim.store.apply(promise("redis", "v0.1.0"), false).unwrap();
+    sim.settle().unwrap();
+    sim.store.create(request("example")).unwrap();
+    sim.settle().unwrap();
+    let job = ObjKey::of(&jobs(&sim)[0]).unwrap();
+    sim.store
+        .patch(
+            &job,
+            &json!({"status": {"conditions": [{"type": "Failed", "status": "True",
+                "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}}),
+            true,
+        )
+        .unwrap();
+    sim.settle().unwrap();
+    let binding = sim.store.get(&binding_key("example", "redis")).unwrap();
+    let condition = binding["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "UpgradeSucceeded")
+        .unwrap();
+    assert_eq!(condition["status"], "False", "{binding}");
+    assert!(
+        condition["message"]
+            .as_str()
+            .unwrap()
+            .contains("DeadlineExceeded: Job was active longer than specified deadline"),
+        "{condition}"
+    );
+}

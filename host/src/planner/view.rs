@@ -321,6 +321,14 @@ fn request_obj(r: &Value) -> Option<RequestObj> {
     })
 }
 
+/// A Job condition that is True, by type.
+fn job_condition<'a>(job: &'a Value, kind: &str) -> Option<&'a Value> {
+    job.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| c["type"] == kind && c["status"] == "True")
+}
+
 fn job_obj(j: &Value) -> Option<JobObj> {
     let status = j.get("status");
     let count = |k: &str| {
@@ -329,22 +337,36 @@ fn job_obj(j: &Value) -> Option<JobObj> {
             .and_then(Value::as_i64)
             .unwrap_or(0)
     };
-    let phase = if count("succeeded") > 0 {
-        JobPhase::Succeeded
-    } else if count("failed") > 0 {
-        let message = status
-            .and_then(|s| s.get("conditions"))
-            .and_then(Value::as_array)
-            .and_then(|c| {
-                c.iter()
-                    .find_map(|c| c.get("message").and_then(Value::as_str))
-            })
-            .unwrap_or("the workflow failed")
-            .to_string();
-        JobPhase::Failed(message)
-    } else {
-        JobPhase::Running
-    };
+    // The Job controller's terminal conditions decide: a Job that never
+    // created a pod fails with `DeadlineExceeded` and no failed pod.
+    let failed = job_condition(j, "Failed");
+    let phase =
+        if job_condition(j, "Complete").is_some() || (failed.is_none() && count("succeeded") > 0) {
+            JobPhase::Succeeded
+        } else if failed.is_some() || count("failed") > 0 {
+            let message = failed
+                .and_then(|c| {
+                    let message = c.get("message").and_then(Value::as_str)?;
+                    Some(match c.get("reason").and_then(Value::as_str) {
+                        Some(reason) if !reason.is_empty() => format!("{reason}: {message}"),
+                        _ => message.to_string(),
+                    })
+                })
+                .or_else(|| {
+                    status
+                        .and_then(|s| s.get("conditions"))
+                        .and_then(Value::as_array)
+                        .and_then(|c| {
+                            c.iter()
+                                .find_map(|c| c.get("message").and_then(Value::as_str))
+                        })
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "the workflow failed".to_string());
+            JobPhase::Failed(message)
+        } else {
+            JobPhase::Running
+        };
     Some(JobObj {
         key: ObjKey::of(j)?,
         request_label: label_of(j, labels::RESOURCE_NAME)?,
