@@ -656,3 +656,62 @@ async fn a_failing_aggregated_api_does_not_stop_discovery() {
     env.wait_applied(BINDING, "v0.1.0").await;
     op.kill();
 }
+
+/// A workflow Job whose pods cannot be created (here: its ServiceAccount
+/// is missing) shows no Job condition until its deadline; the Job
+/// controller's FailedCreate Event is surfaced on the binding's condition
+/// and as a Warning Event on the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_cannot_create_its_pods_is_reported() {
+    let env = Env::new().await;
+    let op = start_operator(
+        env.client.clone(),
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        OperatorOptions::default(),
+    );
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    let job = eventually("the configure Job", || async {
+        env.jobs
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .pop()
+    })
+    .await;
+    let job_name = job.metadata.name.clone().unwrap();
+    // What the Job controller records when the pod is refused.
+    let failed_create: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{job_name}.17f0"), "namespace": "default"},
+        "involvedObject": {"kind": "Job", "namespace": "default", "name": job_name,
+            "apiVersion": "batch/v1", "uid": job.metadata.uid.clone().unwrap()},
+        "reason": "FailedCreate", "type": "Warning",
+        "message": "Error creating: pods \"x\" is forbidden: error looking up service account default/pipeline: serviceaccount \"pipeline\" not found",
+        "source": {"component": "job-controller"}}))
+    .unwrap();
+    env.events
+        .create(&Default::default(), &failed_create)
+        .await
+        .unwrap();
+    eventually("the binding says the workflow cannot start", || async {
+        let b = env.bindings.get(BINDING).await.ok()?;
+        let message = b.data["status"]["conditions"][0]["message"]
+            .as_str()?
+            .to_string();
+        message
+            .contains("cannot start: Error creating: pods \"x\" is forbidden")
+            .then_some(())
+    })
+    .await;
+    eventually("a Warning Event on the request", || async {
+        env.event_reasons("example")
+            .await
+            .contains(&"WorkflowCannotStart".to_string())
+            .then_some(())
+    })
+    .await;
+    op.kill();
+}

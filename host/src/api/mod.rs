@@ -108,6 +108,8 @@ pub mod events {
     pub const FAILED_REVISION_LOOKUP: &str = "FailedPromiseRevisionLookup";
     pub const BINDING_CREATED: &str = "BindingCreated";
     pub const RECONCILE_SUCCEEDED: &str = "ReconcileSucceeded";
+    /// kbind: a workflow Job cannot create its pods.
+    pub const WORKFLOW_CANNOT_START: &str = "WorkflowCannotStart";
     pub const BINDING_VERSION_UPDATED: &str = "ResourceBindingVersionUpdated";
     pub const RECONCILE_STARTED: &str = "ReconcileStarted";
     pub const REVISION_CREATED: &str = "RevisionCreated";

@@ -50,6 +50,9 @@ pub const BINDING: &str = "ResourceBinding";
 pub const JOB: &str = "Job";
 pub const CRD: &str = "CustomResourceDefinition";
 
+/// The annotation the cache adds to a Job it has a `FailedCreate` Event for.
+pub const START_PROBLEM: &str = crate::planner::view::JOB_START_PROBLEM;
+
 type Member = (String, String, String);
 
 /// One cached object. Promises, revisions and CRDs are few and read by
@@ -113,6 +116,9 @@ pub struct Cache {
     promise_of_kind: HashMap<String, String>,
     /// Kinds whose initial list has arrived.
     synced: HashSet<String>,
+    /// Why a workflow Job cannot create its pods (the Job controller's
+    /// `FailedCreate` Events), by Job.
+    job_problems: HashMap<ObjKey, String>,
 }
 
 fn label_of(object: &Value, key: &str) -> Option<String> {
@@ -137,7 +143,39 @@ pub fn request_kind_of(promise: &Value) -> Option<RequestKind> {
 impl Cache {
     /// An object as last seen (parsed again if it is kept as text).
     pub fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>> {
-        self.objects.get(key)?.value()
+        let value = self.objects.get(key)?.value()?;
+        match self.job_problems.get(key) {
+            // The planner reads a Job's start problem as an annotation.
+            Some(problem) => {
+                let mut job = value.into_owned();
+                if !job["metadata"]["annotations"].is_object() {
+                    job["metadata"]["annotations"] = serde_json::json!({});
+                }
+                job["metadata"]["annotations"][START_PROBLEM] = serde_json::json!(problem);
+                Some(Cow::Owned(job))
+            }
+            None => Some(value),
+        }
+    }
+
+    /// Records a `FailedCreate` Event about a Job; returns what to wake.
+    pub fn note_job_problem(&mut self, event: &Value) -> Vec<WorkKey> {
+        let (Some(namespace), Some(name)) = (
+            str_at(event, "/involvedObject/namespace"),
+            str_at(event, "/involvedObject/name"),
+        ) else {
+            return Vec::new();
+        };
+        let key = ObjKey::new(JOB, namespace, name);
+        let message = str_at(event, "/message")
+            .unwrap_or("its pods cannot be created")
+            .to_string();
+        if self.job_problems.get(&key) == Some(&message) {
+            return Vec::new();
+        }
+        let member = self.objects.get(&key).and_then(|e| e.member.clone());
+        self.job_problems.insert(key.clone(), message);
+        self.wake_for(&key, None, member)
     }
 
     /// The resourceVersion an object was last seen at.
@@ -295,6 +333,7 @@ impl Cache {
         let wake = self.wake_for_stored(key);
         self.unindex(key);
         self.objects.remove(key);
+        self.job_problems.remove(key);
         if let Some(set) = self.by_kind.get_mut(&key.kind) {
             set.remove(key);
         }

@@ -247,6 +247,7 @@ impl Controller {
                 watch_config(kind),
             )));
         }
+        tasks.push(tokio::spawn(self.clone().watch_job_problems()));
         let _abort_on_drop = AbortOnDrop(tasks);
         let _stop_request_watches = StopRequestWatches(self.clone());
         let fixed: Vec<&str> = fixed_kinds().iter().map(|(_, k)| *k).collect();
@@ -344,6 +345,32 @@ impl Controller {
             }
             self.queue.add_all(woken);
             self.metrics.queue_depth.set(self.queue.depth() as i64);
+        }
+    }
+
+    /// The Job controller's `FailedCreate` Events (a Job whose pods cannot
+    /// be created: a missing ServiceAccount, Pod Security, quota), which no
+    /// Job condition reports until its deadline.
+    async fn watch_job_problems(self: Arc<Self>) {
+        let events: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Event"), "events"),
+        );
+        let config =
+            watcher::Config::default().fields("involvedObject.kind=Job,reason=FailedCreate");
+        let mut stream = watcher(events, config)
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(event) => {
+                    let value = serde_json::to_value(&event).unwrap_or(Value::Null);
+                    let woken = self.cache_write().note_job_problem(&value);
+                    self.queue.add_all(woken);
+                }
+                Err(e) => tracing::warn!("Job event watch failed, retrying with backoff: {e}"),
+            }
         }
     }
 

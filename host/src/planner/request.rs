@@ -704,6 +704,28 @@ fn configure(
                 c.reason == upgrade::IN_PROGRESS
                     && c.message.ends_with(&format!("version {target}"))
             });
+            // A Job whose pods cannot be created says why, on the binding
+            // and in an Event on the request, once per reason.
+            if let Some(problem) = &job.start_problem {
+                let message = format!(
+                    "Upgrade to version {target} is in progress, but its workflow cannot start: {problem}"
+                );
+                if status::condition(b).is_none_or(|c| c.message != message) {
+                    out.push(event(
+                        &request.key,
+                        true,
+                        events::WORKFLOW_CANNOT_START,
+                        format!("workflow Job {} cannot start: {problem}", job.key.name),
+                    ));
+                }
+                let update = StatusUpdate {
+                    condition: Some(("Unknown", upgrade::IN_PROGRESS, message)),
+                    in_flight: Some(target.clone()),
+                    ..StatusUpdate::default()
+                };
+                status::push(out, b, update, view.now, "workflow cannot start");
+                return;
+            }
             let update = StatusUpdate {
                 condition: (mark && !same_run_requested).then(|| {
                     (

@@ -89,7 +89,13 @@ pub struct JobObj {
     /// The request's resourceVersion when a trigger label started this run
     /// (`kbind.io/trigger`), empty for runs no label asked for.
     pub trigger: String,
+    /// Why its pods cannot be created, while it runs (the Job controller's
+    /// `FailedCreate` Events, as the operator's cache attaches them).
+    pub start_problem: Option<String>,
 }
+
+/// The annotation a Job's start problem is read from.
+pub const JOB_START_PROBLEM: &str = "kbind.io/start-problem";
 
 pub const JOB_KIND: &str = "Job";
 
@@ -384,5 +390,10 @@ fn job_obj(j: &Value) -> Option<JobObj> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
+        start_problem: j
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(JOB_START_PROBLEM))
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
