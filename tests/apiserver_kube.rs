@@ -661,3 +661,46 @@ async fn soak(running: &Running) -> Result<(u32, u64), String> {
     }
     Ok((answered, requests))
 }
+
+/// A client-go controller built with protobuf content types sends CRDs as
+/// protobuf; the server reads them and answers in kind.
+#[tokio::test]
+async fn a_crd_sent_as_protobuf_is_stored_and_answered_as_protobuf() {
+    let running = apiserver::serve(
+        ([127, 0, 0, 1], 0).into(),
+        apiserver::new_token(),
+        ObjectStore::new(),
+    )
+    .await
+    .unwrap();
+    let client = client_for(&running).await;
+    let crd = serde_json::to_value(kbind::api::PromiseRevision::crd()).unwrap();
+    let body = apiserver::protobuf::encode(&crd).expect("CRDs have a message");
+    let request = http::Request::post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        .header(http::header::CONTENT_TYPE, apiserver::protobuf::MEDIA_TYPE)
+        .header(
+            http::header::ACCEPT,
+            format!("{},application/json", apiserver::protobuf::MEDIA_TYPE),
+        )
+        .body(body)
+        .unwrap();
+    let response = client.send(request.map(Into::into)).await.unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers()[http::header::CONTENT_TYPE],
+        apiserver::protobuf::MEDIA_TYPE
+    );
+    let bytes = response.into_body().collect_bytes().await.unwrap();
+    let answered = apiserver::protobuf::decode(&bytes).unwrap();
+    assert_eq!(
+        answered["status"]["acceptedNames"]["kind"],
+        "PromiseRevision"
+    );
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let stored = crds
+        .get("promiserevisions.platform.kratix.io")
+        .await
+        .unwrap();
+    let stored = serde_json::to_value(stored).unwrap();
+    assert_eq!(stored["spec"]["versions"], crd["spec"]["versions"]);
+}

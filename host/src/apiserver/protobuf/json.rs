@@ -31,6 +31,11 @@ pub(super) trait Json: Sized {
     fn unsupported(&self) -> Option<String> {
         None
     }
+    /// Written even when its JSON is a zero value (a schema's `default:
+    /// false`, `additionalProperties: false`).
+    fn always_kept(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! scalar {
@@ -52,6 +57,7 @@ scalar!(i64, Value::as_i64);
 scalar!(i32, |v: &Value| v
     .as_i64()
     .and_then(|n| i32::try_from(n).ok()));
+scalar!(f64, Value::as_f64);
 
 /// `bytes` fields are base64 in JSON (Secret data, ConfigMap binaryData).
 impl Json for Vec<u8> {
@@ -78,6 +84,25 @@ impl<T: Json> Json for Option<T> {
     }
     fn unsupported(&self) -> Option<String> {
         self.as_ref().and_then(T::unsupported)
+    }
+    fn always_kept(&self) -> bool {
+        self.as_ref().is_some_and(T::always_kept)
+    }
+}
+
+/// Recursive messages (a schema's `items`, `not` …) are boxed.
+impl<T: Json> Json for Box<T> {
+    fn to_json(&self) -> Value {
+        (**self).to_json()
+    }
+    fn from_json(v: &Value) -> Option<Self> {
+        T::from_json(v).map(Box::new)
+    }
+    fn unsupported(&self) -> Option<String> {
+        (**self).unsupported()
+    }
+    fn always_kept(&self) -> bool {
+        (**self).always_kept()
     }
 }
 
@@ -225,7 +250,7 @@ macro_rules! json_message {
                 let mut out = serde_json::Map::new();
                 $(
                     let v = $field.to_json();
-                    if !$crate::apiserver::protobuf::json::is_zero(&v) && !$field.omitted() {
+                    if ($field.always_kept() || !$crate::apiserver::protobuf::json::is_zero(&v)) && !$field.omitted() {
                         out.insert($key.to_string(), v);
                     }
                 )*

@@ -1,16 +1,16 @@
 //! Kubernetes' protobuf encoding, as client-go's typed clients send it
 //! (`kubectl create namespace|configmap|secret|serviceaccount|job|role…`,
-//! `kubectl auth can-i` …) and ask for it back: the `k8s\0` magic, a `runtime.Unknown` envelope naming the
-//! kind, and the kind's message inside (the messages of `k8s-pb`, kube-rs'
-//! protobuf bindings).
+//! `kubectl auth can-i` …) and ask for it back: the `k8s\0` magic, a
+//! `runtime.Unknown` envelope naming the kind, and the kind's message inside
+//! (the messages of `k8s-pb`, kube-rs' protobuf bindings).
 //!
 //! Each message's JSON form is declared once, field by field, in
-//! [`messages`]. Every built-in kind the server serves has one, except
-//! CustomResourceDefinitions (whose recursive schema kbind does not
-//! translate; kubectl and kube-rs send them as JSON). Custom resources
-//! have no protobuf form on a real server either: both are refused with
-//! the 415 a real server gives a body in an encoding it cannot read.
+//! [`messages`] and [`crd`]: every built-in kind the server serves has one.
+//! Custom resources have no protobuf form on a real server either: they are
+//! refused with the 415 a real server gives a body in an encoding it cannot
+//! read.
 
+mod crd;
 mod json;
 mod messages;
 
@@ -105,6 +105,9 @@ fn codec(api_version: &str, kind: &str) -> Option<Codec> {
         ("v1", "Status") => codec!(meta::Status),
         ("events.k8s.io/v1", "Event") => codec!(events::Event),
         ("batch/v1", "Job") => codec!(batch::Job),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+            codec!(k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition)
+        }
         ("coordination.k8s.io/v1", "Lease") => codec!(coordination::Lease),
         ("rbac.authorization.k8s.io/v1", "Role") => codec!(rbac::Role),
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => codec!(rbac::ClusterRole),
@@ -219,12 +222,8 @@ mod tests {
 
     #[test]
     fn kinds_without_a_message_are_told_apart_from_broken_bodies() {
-        let crd = enveloped(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition",
-            vec![],
-        );
-        assert!(matches!(decode(&crd), Err(DecodeError::NoMessage(_))));
+        let widget = enveloped("example.com/v1", "Widget", vec![]);
+        assert!(matches!(decode(&widget), Err(DecodeError::NoMessage(_))));
         assert!(matches!(decode(b"{}"), Err(DecodeError::Malformed(_))));
         assert_eq!(
             encode(&json!({"apiVersion": "example.com/v1", "kind": "Widget"})),
@@ -303,5 +302,35 @@ mod tests {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "c"}, "data": {"a": 1}});
         assert_eq!(encode(&cm), None);
+    }
+
+    #[test]
+    fn crds_go_through_protobuf_and_back_unchanged() {
+        let mut crds: Vec<Value> = crate::api::crds()
+            .into_iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .collect();
+        // What the JSON forms of JSON Schema allow beyond kbind's own CRDs.
+        crds.push(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": "Widget", "plural": "widgets", "shortNames": ["wd"]},
+                "conversion": {"strategy": "None"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "additionalProperties": false, "required": ["size"],
+                            "x-kubernetes-validations": [{"rule": "self.size != 'huge'", "message": "too big"}],
+                            "properties": {
+                                "size": {"type": "string", "enum": ["small", "large"], "default": "small"},
+                                "replicas": {"type": "integer", "format": "int32", "minimum": 1.5, "default": 0},
+                                "enabled": {"type": "boolean", "default": false},
+                                "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                "port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}}}}}}]}}));
+        for crd in crds {
+            let bytes = encode(&crd).expect("a CRD has a message");
+            assert_eq!(decode(&bytes).unwrap(), crd);
+        }
     }
 }
