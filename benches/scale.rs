@@ -110,7 +110,16 @@ async fn run(n: usize) {
             "semver-auto",
             "--simulate-workflows",
         ])
-        .args(["--metrics-addr", "127.0.0.1:0", "--workers", "4"])
+        // The server's own write rate is what is measured, not the
+        // client-side limit (--kube-qps 50 by default).
+        .args([
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--workers",
+            "4",
+            "--kube-qps",
+            "0",
+        ])
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .stderr(Stdio::piped())

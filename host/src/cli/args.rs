@@ -100,6 +100,15 @@ pub struct OperatorArgs {
     /// This replica's identity in the Lease [default: $POD_NAME, else the host name].
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Requests per second the operator sends to the API server at most,
+    /// sustained (client-go's token bucket); 0 for no limit. Every write
+    /// is an etcd write: a wave of thousands of requests must not flood
+    /// the server.
+    #[arg(long, default_value_t = 50.0)]
+    pub kube_qps: f64,
+    /// Requests the operator may send at once above --kube-qps.
+    #[arg(long, default_value_t = 100)]
+    pub kube_burst: u32,
     /// Finished workflow Jobs are deleted (with their pods) this long after
     /// they end; `0s` keeps them. Each run's outcome stays on its binding.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]

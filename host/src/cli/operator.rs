@@ -52,8 +52,11 @@ async fn client(args: &OperatorArgs) -> Result<kube::Client, Failure> {
             ))
         })?,
     };
-    kube::Client::try_from(config)
-        .map_err(|e| Failure::environment(format!("cannot make a Kubernetes client: {e}")))
+    let throttle = kbind::operator::throttle::ThrottleLayer::new(args.kube_qps, args.kube_burst);
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| Failure::environment(format!("cannot make a Kubernetes client: {e}")))?
+        .with_layer(&throttle)
+        .build())
 }
 
 fn identity(args: &OperatorArgs) -> String {

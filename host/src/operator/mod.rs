@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod policy;
 mod queue;
 mod run;
+pub mod throttle;
 
 pub use cache::WorkKey;
 pub use controller::{Controller, ControllerOptions};
