@@ -2,6 +2,8 @@
 //!
 //!   cargo bench -p kbind --bench scale                # 1,000 and 10,000 requests
 //!   cargo bench -p kbind --bench scale -- 2000        # other sizes
+//!   cargo bench -p kbind --bench scale -- 1000 foreign-crds=500
+//!                                                     # and 500 large CRDs not kbind's
 //!
 //! For each size: a fresh server in this process, `kbind operator` as a
 //! separate process (`--policy semver-auto --simulate-workflows`), N
@@ -95,8 +97,46 @@ async fn applied(
     }
 }
 
-async fn run(n: usize) {
+/// A CRD the size of a large foreign one (Crossplane's run to hundreds of
+/// kilobytes): 300 described string fields.
+fn foreign_crd(i: usize) -> DynamicObject {
+    let properties: serde_json::Map<String, serde_json::Value> = (0..300)
+        .map(|f| {
+            (
+                format!("field{f:03}"),
+                serde_json::json!({"type": "string", "description": "x".repeat(400)}),
+            )
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("things{i}.foreign.example.com")},
+        "spec": {"group": "foreign.example.com", "scope": "Namespaced",
+            "names": {"kind": format!("Thing{i}"), "plural": format!("things{i}")},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": properties}}}}}]}}))
+    .expect("a CRD")
+}
+
+async fn run(n: usize, foreign_crds: usize) {
     let env = Env::new().await;
+    if foreign_crds > 0 {
+        let crds: Api<DynamicObject> = Api::all_with(
+            env.client.clone(),
+            &support::cluster::ar(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+            ),
+        );
+        for i in 0..foreign_crds {
+            crds.create(&Default::default(), &foreign_crd(i))
+                .await
+                .expect("a foreign CRD");
+        }
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
     env.running
@@ -170,7 +210,7 @@ async fn run(n: usize) {
     let reconciles = sum(&after, "kbind_reconciles_total");
     let total = converge + upgrade;
     println!(
-        "requests={n} created_in={:.2}s converged={converged} converge={:.2}s upgraded={upgraded} upgrade={:.2}s \
+        "foreign_crds={foreign_crds} requests={n} created_in={:.2}s converged={converged} converge={:.2}s upgraded={upgraded} upgrade={:.2}s \
          reconciles={reconciles} writes={writes} reconcile_time={reconcile_s:.2}s policy_time={policy_s:.3}s \
          policy_share_of_reconcile={:.2}% policy_share_of_wall={:.2}% upgrade_policy_time={upgrade_policy_s:.3}s \
          operator_peak_rss={rss:.0}MiB (after converging: {converge_rss:.0}MiB)",
@@ -188,6 +228,12 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let benching = args.iter().any(|a| a == "--bench");
     let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    // `foreign-crds=500`: the cluster also holds that many large CRDs that
+    // are not kbind's.
+    let foreign_crds = args
+        .iter()
+        .find_map(|a| a.strip_prefix("foreign-crds=")?.parse().ok())
+        .unwrap_or(0);
     if sizes.is_empty() {
         sizes = if benching {
             vec![1_000, 10_000]
@@ -200,6 +246,6 @@ fn main() {
         .build()
         .expect("runtime");
     for n in sizes {
-        runtime.block_on(run(n));
+        runtime.block_on(run(n, foreign_crds));
     }
 }
