@@ -100,37 +100,58 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
         plan_deletion(view, ctx, request, binding, out);
         return;
     }
-    if request.labels.get(labels::PROMISE_NAME) != Some(&view.promise_label()) {
-        out.push(Action::Patch {
-            key: request.key.clone(),
-            patch: json!({"metadata": {"labels": {labels::PROMISE_NAME: view.promise_label()}}}),
-            why: "request carries its promise's name",
-        });
-        return;
-    }
-    if view
+    let label_missing = request.labels.get(labels::PROMISE_NAME) != Some(&view.promise_label());
+    let promise_live = view
         .promise
         .as_ref()
-        .is_none_or(|(_, _, deleting)| *deleting)
-    {
-        // a promise being deleted runs no configure workflows.
-        return;
-    }
+        .is_some_and(|(_, _, deleting)| !*deleting);
     let missing: Vec<&str> = finalizers::REQUEST
         .iter()
         .copied()
         .filter(|f| !request.finalizers.iter().any(|x| x == f))
         .collect();
-    if !missing.is_empty() {
+    // The label and the finalizers in one write (each a write and a
+    // reconcile of its own before); the binding follows in the same plan,
+    // which stops at the first failed write.
+    let mut metadata = serde_json::Map::new();
+    if label_missing {
+        metadata.insert(
+            "labels".into(),
+            json!({labels::PROMISE_NAME: view.promise_label()}),
+        );
+    }
+    if promise_live && !missing.is_empty() {
         let mut all = request.finalizers.clone();
         all.extend(missing.iter().map(|f| f.to_string()));
+        metadata.insert("finalizers".into(), json!(all));
+    }
+    if !metadata.is_empty() {
         out.push(Action::Patch {
             key: request.key.clone(),
-            patch: json!({"metadata": {"finalizers": all}}),
-            why: "R-52: request finalizers",
+            patch: json!({ "metadata": metadata }),
+            why: if metadata.contains_key("finalizers") {
+                "R-52: request finalizers (and its promise's name)"
+            } else {
+                "request carries its promise's name"
+            },
         });
+    }
+    if !promise_live {
+        // a promise being deleted runs no configure workflows.
         return;
     }
+    // The rest of this plan sees the request as that write leaves it (the
+    // binding copies its labels).
+    let updated;
+    let request = if label_missing {
+        let mut r = request.clone();
+        r.labels
+            .insert(labels::PROMISE_NAME.into(), view.promise_label());
+        updated = r;
+        &updated
+    } else {
+        request
+    };
     let Some(binding) = binding else {
         create_binding(view, ctx, request, out);
         return;
