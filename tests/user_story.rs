@@ -73,13 +73,7 @@ async fn client_as_service_account(
         )
         .await
         .unwrap();
-    let token = issued.status.unwrap().token;
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    config.auth_info.token = Some(token.into());
-    kube::Client::try_from(config).unwrap()
+    support::client_with_token(running, issued.status.unwrap().token).await
 }
 
 /// The embedded server with kbind's CRDs and `deploy/` applied (as the

@@ -1404,6 +1404,19 @@ fn immutable_fields_are_refused_as_on_a_real_server() {
         ""
     );
 
+    s.ok(&["create", "secret", "generic", "typed", "--from-literal=a=b"]);
+    let out = s.refused(&[
+        "patch",
+        "secret",
+        "typed",
+        "-p",
+        r#"{"type":"kubernetes.io/tls"}"#,
+    ]);
+    assert!(
+        out.contains("type: Invalid value:") && out.contains("field is immutable"),
+        "{out}"
+    );
+
     s.ok(&["create", "rolebinding", "rb", "--role=a", "--user=x"]);
     let out = s.refused(&[
         "patch",
@@ -1481,6 +1494,10 @@ fn built_in_kinds_print_their_own_columns() {
             .is_some_and(|l| l.split_whitespace().nth(1) == Some("2")),
         "{configmaps}"
     );
+    s.ok(&["create", "secret", "generic", "creds", "--from-literal=a=b"]);
+    let secrets = s.ok(&["get", "secret", "creds"]);
+    assert_eq!(header(&secrets), ["NAME", "TYPE", "DATA", "AGE"]);
+    assert!(secrets.contains("Opaque"), "{secrets}");
     let namespaces = s.ok(&["get", "namespace", "default"]);
     assert_eq!(header(&namespaces), ["NAME", "STATUS", "AGE"]);
     assert!(namespaces.contains("Active"), "{namespaces}");
@@ -1581,6 +1598,14 @@ fn field_selectors_and_list_options_behave_as_on_a_real_server() {
             || out.contains(r#"resourceVersionMatch "exact" is forbidden"#),
         "{out}"
     );
+    // kbind keeps no past states: an Exact list of an older version is
+    // what a real server answers once etcd has compacted it.
+    let out = s.refused(&[
+        "get",
+        "--raw",
+        "/api/v1/configmaps?resourceVersion=1&resourceVersionMatch=Exact",
+    ]);
+    assert!(out.contains("too old resource version"), "{out}");
     let out = s.refused(&[
         "get",
         "--raw",

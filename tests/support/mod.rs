@@ -107,12 +107,25 @@ pub async fn client_for(running: &kbind::apiserver::Running) -> kube::Client {
     client_as(running, "").await
 }
 
+/// The sandbox kubeconfig's client configuration.
+pub async fn config_for(running: &kbind::apiserver::Running) -> kube::Config {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap()
+}
+
+/// A client holding `token` instead of the sandbox's admin token.
+#[allow(dead_code)]
+pub async fn client_with_token(running: &kbind::apiserver::Running, token: String) -> kube::Client {
+    let mut config = config_for(running).await;
+    config.auth_info.token = Some(token.into());
+    kube::Client::try_from(config).unwrap()
+}
+
 /// A client whose requests the server's audit records under `who`.
 pub async fn client_as(running: &kbind::apiserver::Running, who: &str) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
+    let mut config = config_for(running).await;
     if !who.is_empty() {
         config.headers.push((
             axum::http::HeaderName::from_static("x-kbind-audit-as"),

@@ -75,9 +75,9 @@ fn human_duration(seconds: i64) -> String {
 }
 
 fn seconds_since_epoch(timestamp: &str) -> Option<i64> {
-    let t = humantime::parse_rfc3339_weak(timestamp).ok()?;
-    let since = t.duration_since(std::time::UNIX_EPOCH).ok()?;
-    i64::try_from(since.as_secs()).ok()
+    crate::eval::input::parse_time(timestamp)
+        .ok()
+        .map(|ms| ms / 1000)
 }
 
 fn now() -> i64 {

@@ -54,10 +54,22 @@ pub async fn missing(
     Ok(refused)
 }
 
-/// The ClusterRole rules that grant a request group what the operator does.
+/// The ClusterRole rules that grant a request group what the operator does
+/// ([`REQUEST_VERBS`]: on the kinds, and on their status).
 pub fn rules_for(group: &str) -> String {
+    let verbs = |subresource: &str| {
+        let mut verbs: Vec<String> = REQUEST_VERBS
+            .iter()
+            .filter(|(_, sub)| *sub == subresource)
+            .map(|(verb, _)| format!("\"{verb}\""))
+            .collect();
+        verbs.dedup();
+        verbs.join(", ")
+    };
     format!(
-        "  - apiGroups: [\"{group}\"]\n    resources: [\"*\"]\n    verbs: [\"list\", \"watch\", \"patch\"]\n  - apiGroups: [\"{group}\"]\n    resources: [\"*/status\"]\n    verbs: [\"patch\"]\n"
+        "  - apiGroups: [\"{group}\"]\n    resources: [\"*\"]\n    verbs: [{}]\n  - apiGroups: [\"{group}\"]\n    resources: [\"*/status\"]\n    verbs: [{}]\n",
+        verbs(""),
+        verbs("status")
     )
 }
 

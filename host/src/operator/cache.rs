@@ -144,7 +144,11 @@ impl Cache {
     /// An object as last seen (parsed again if it is kept as text).
     pub fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>> {
         let value = self.objects.get(key)?.value()?;
-        match self.job_problems.get(key) {
+        // Every view reads through here: only Jobs look further.
+        let problem = (key.kind == JOB)
+            .then(|| self.job_problems.get(key))
+            .flatten();
+        match problem {
             // The planner reads a Job's start problem as an annotation.
             Some(problem) => {
                 let mut job = value.into_owned();

@@ -42,10 +42,7 @@ fn pruned(installed: &Value, wanted: &Value, path: &str, out: &mut Vec<String>) 
             } else {
                 format!("{path}.{name}")
             };
-            match installed.pointer(&format!(
-                "/properties/{}",
-                name.replace('~', "~0").replace('/', "~1")
-            )) {
+            match installed.get("properties").and_then(|p| p.get(name)) {
                 Some(have) => pruned(have, schema, &field, out),
                 None => out.push(field),
             }

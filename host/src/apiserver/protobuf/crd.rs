@@ -7,19 +7,16 @@
 use k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
 use serde_json::Value;
 
-use super::json::{Json, json_message};
+use super::json::{Json, inline_json, json_message, raw_json};
 
 /// `apiextensions/v1.JSON`: raw JSON bytes, inline in JSON.
 impl Json for ext::Json {
     fn to_json(&self) -> Value {
-        self.raw
-            .as_deref()
-            .and_then(|raw| serde_json::from_slice(raw).ok())
-            .unwrap_or(Value::Null)
+        inline_json(self.raw.as_deref())
     }
     fn from_json(v: &Value) -> Option<Self> {
         Some(Self {
-            raw: Some(serde_json::to_vec(v).ok()?),
+            raw: Some(raw_json(v)?),
         })
     }
     fn always_kept(&self) -> bool {

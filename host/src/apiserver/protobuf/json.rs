@@ -208,16 +208,25 @@ impl Json for Quantity {
 /// JSON form is that JSON, inline.
 impl Json for meta::FieldsV1 {
     fn to_json(&self) -> Value {
-        self.raw
-            .as_deref()
-            .and_then(|raw| serde_json::from_slice(raw).ok())
-            .unwrap_or(Value::Null)
+        inline_json(self.raw.as_deref())
     }
     fn from_json(v: &Value) -> Option<Self> {
         Some(Self {
-            raw: Some(serde_json::to_vec(v).ok()?),
+            raw: Some(raw_json(v)?),
         })
     }
+}
+
+/// Raw JSON bytes a message carries (`FieldsV1`, apiextensions' `JSON`) as
+/// the JSON they hold, inline.
+pub(super) fn inline_json(raw: Option<&[u8]>) -> Value {
+    raw.and_then(|raw| serde_json::from_slice(raw).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// The other way: JSON written as the bytes a message carries.
+pub(super) fn raw_json(v: &Value) -> Option<Vec<u8>> {
+    serde_json::to_vec(v).ok()
 }
 
 pub(super) fn is_set<T: Default + PartialEq>(v: &T) -> bool {
