@@ -69,8 +69,12 @@ impl Sandbox {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(kubectl_binary().unwrap());
+        // Its own discovery cache: kubectl's shared one is keyed by host
+        // and port, and a port an earlier sandbox used would answer with
+        // that sandbox's kinds.
         cmd.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self._dir.path().join("kube-cache"))
             .env_remove("KUBERNETES_SERVICE_HOST");
         cmd
     }

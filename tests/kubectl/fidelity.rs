@@ -721,6 +721,7 @@ fn the_sandbox_is_ready_when_its_kubeconfig_appears() {
         std::process::Command::new(super::kubectl_binary().unwrap())
             .args(args)
             .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECACHEDIR", kubeconfig.with_extension("cache"))
             .output()
             .unwrap()
     };
