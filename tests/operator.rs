@@ -75,7 +75,11 @@ async fn the_user_story_end_to_end_through_the_watch_driven_operator() {
         .unwrap()
         .items
         .remove(0);
-    let container = &job.data["spec"]["template"]["spec"]["containers"][0];
+    // Between kbind's reader and status writer, as Kratix lays out a pod.
+    let pod = &job.data["spec"]["template"]["spec"];
+    assert_eq!(pod["initContainers"][0]["name"], "reader");
+    assert_eq!(pod["containers"][0]["name"], "status-writer");
+    let container = &pod["initContainers"][1];
     assert_eq!(container["image"], "example/redis:v0.1.0");
     assert!(
         container["env"]
@@ -519,6 +523,22 @@ async fn deploy_rbac_grants_exactly_the_verbs_the_operator_uses() {
         ("patch", "apiextensions.k8s.io", "customresourcedefinitions"),
         ("update", "platform.kratix.io", "promises/finalizers"),
         ("get", "apiextensions.k8s.io", "customresourcedefinitions"),
+        // A workflow's ServiceAccount and roles are patched only when they
+        // exist already, ClusterRoles made only for permissions in other
+        // namespaces, and escalate/bind are checked by the authorizer when
+        // a role is written, not requested.
+        ("get", "", "serviceaccounts"),
+        ("patch", "", "serviceaccounts"),
+        ("patch", "rbac.authorization.k8s.io", "roles"),
+        ("patch", "rbac.authorization.k8s.io", "rolebindings"),
+        ("patch", "rbac.authorization.k8s.io", "clusterroles"),
+        ("patch", "rbac.authorization.k8s.io", "clusterrolebindings"),
+        ("create", "rbac.authorization.k8s.io", "clusterroles"),
+        ("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+        ("escalate", "rbac.authorization.k8s.io", "roles"),
+        ("escalate", "rbac.authorization.k8s.io", "clusterroles"),
+        ("bind", "rbac.authorization.k8s.io", "roles"),
+        ("bind", "rbac.authorization.k8s.io", "clusterroles"),
     ];
     let mut unused = Vec::new();
     for (groups, resources, verbs) in &rules {

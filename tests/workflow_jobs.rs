@@ -29,7 +29,11 @@ fn promise(name: &str, version: &str) -> Value {
                         "spec": {"type": "object", "properties": {"size": {"type": "string"}}}}}}}]}},
         "workflows": {"resource": {
             "configure": [{"kind": "Pipeline", "metadata": {"name": "configure"},
-                "spec": {"containers": [{"name": "c", "image": format!("example/redis:{version}")}]}}],
+                "spec": {"rbac": {"permissions": [
+                    {"apiGroups": [""], "verbs": ["get"], "resources": ["configmaps"]},
+                    {"resourceNamespace": "other", "apiGroups": [""], "verbs": ["get"], "resources": ["secrets"]},
+                    {"resourceNamespace": "*", "apiGroups": [""], "verbs": ["list"], "resources": ["namespaces"]}]},
+                "containers": [{"name": "c", "image": format!("example/redis:{version}")}]}}],
             "delete": [{"kind": "Pipeline", "metadata": {"name": "delete"},
                 "spec": {"containers": [{"name": "d", "image": "example/redis-delete"}]}}],
         }}}})
@@ -230,7 +234,7 @@ fn replay(sim: &Simulation, request_name: &str) -> Result<(), String> {
     }
     for action in &sim.journal {
         match action {
-            Action::Create { object, .. } => {
+            Action::Create { object, .. } | Action::Apply { object, .. } => {
                 let Some(r) = find(&server, object) else {
                     return Err(format!("no kind for {object}"));
                 };
@@ -313,6 +317,13 @@ proptest! {
             sim.journal.iter().any(|a| matches!(a, Action::Create { object, .. } if object["kind"] == "Job")),
             "the story ran its workflows"
         );
+        let applied: Vec<&str> = sim.journal.iter().filter_map(|a| match a {
+            Action::Apply { object, .. } => object["kind"].as_str(),
+            _ => None,
+        }).collect();
+        for kind in ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"] {
+            prop_assert!(applied.contains(&kind), "the workflow's {} applied: {:?}", kind, applied);
+        }
         if let Err(refused) = replay(&sim, &request_name) {
             return Err(TestCaseError::fail(format!(
                 "request {} ({} chars), promise {} ({} chars): {refused}",

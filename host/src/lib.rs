@@ -21,6 +21,7 @@ pub mod naming;
 /// The planner against a Kubernetes API through kube-rs.
 pub mod operator;
 /// The pure planner: Kratix's binding rules as a function of state.
+pub mod pipeline_adapter;
 pub mod planner;
 /// The `Policy` trait, decisions and their errors, the native reference policy.
 pub mod policy;

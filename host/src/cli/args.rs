@@ -42,10 +42,37 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run the operator against a cluster (in-cluster config, $KUBECONFIG or
     /// --kubeconfig) until SIGINT/SIGTERM.
-    Operator(OperatorArgs),
+    Operator(Box<OperatorArgs>),
     /// Print the RBAC the operator needs for the requests of these Promises
     /// (their spec.api groups): `kbind rbac promise.yaml | kubectl apply -f -`.
     Rbac(RbacArgs),
+    /// The helper containers of a workflow pod (Kratix's pipeline contract);
+    /// the operator adds them, from its own image.
+    Pipeline(PipelineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    #[command(subcommand)]
+    pub command: PipelineCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Write the request (KRATIX_OBJECT_*) to <input-dir>/object.yaml.
+    Reader {
+        #[arg(long, default_value = "/kratix/input")]
+        input_dir: PathBuf,
+    },
+    /// Merge <metadata-dir>/status.yaml into the request's status, as
+    /// Kratix does; then remove it and refresh <input-dir>/object.yaml for
+    /// the next pipeline.
+    UpdateStatus {
+        #[arg(long, default_value = "/kratix/metadata")]
+        metadata_dir: PathBuf,
+        #[arg(long, default_value = "/kratix/input")]
+        input_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +147,12 @@ pub struct OperatorArgs {
     /// start: a missing ServiceAccount, Pod Security, quota).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
     pub job_deadline: Duration,
+    /// The image of the helper containers kbind adds to every workflow pod
+    /// (`kbind pipeline reader` writes /kratix/input/object.yaml, `kbind
+    /// pipeline update-status` merges /kratix/metadata/status.yaml into the
+    /// request's status): the operator's own image.
+    #[arg(long, env = "KBIND_PIPELINE_IMAGE", default_value = kbind::planner::workflow::DEFAULT_HELPER_IMAGE)]
+    pub pipeline_image: String,
     /// Complete workflow Jobs without running them (clusters without
     /// nodes, demos). Jobs at versions given with --fail-version fail.
     #[arg(long)]
@@ -144,6 +177,7 @@ impl OperatorArgs {
             ttl_seconds_after_finished: Some(seconds(self.job_ttl)).filter(|t| *t > 0),
             history_limit: self.job_history,
             active_deadline_seconds: seconds(self.job_deadline).max(1),
+            helper_image: self.pipeline_image.clone(),
         }
     }
 }

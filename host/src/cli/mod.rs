@@ -4,6 +4,7 @@ mod allocator;
 mod args;
 mod operator;
 mod output;
+mod pipeline;
 
 use std::process::ExitCode;
 
@@ -124,9 +125,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Operator(args) => {
             allocator::one_arena();
-            operator::run_operator(&cli.global, args)
+            operator::run_operator(&cli.global, *args)
         }
         Command::Rbac(args) => run_rbac(args),
+        Command::Pipeline(args) => pipeline::run_pipeline(args),
         Command::Crds => {
             let yaml = kbind::api::crds_yaml()
                 .map_err(|e| Failure::environment(format!("cannot render the CRDs: {e}")))?;

@@ -74,6 +74,8 @@ pub struct Controller {
     expectations: Mutex<HashMap<WorkKey, Expectation>>,
     request_watches: Mutex<HashMap<String, JoinHandle<()>>>,
     synced: tokio::sync::Notify,
+    /// What the workers applied (workflow ServiceAccounts and roles).
+    applied: super::executor::Applied,
 }
 
 fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
@@ -223,6 +225,7 @@ impl Controller {
             expectations: Mutex::new(HashMap::new()),
             request_watches: Mutex::new(HashMap::new()),
             synced: tokio::sync::Notify::new(),
+            applied: Default::default(),
         })
     }
 
@@ -525,19 +528,42 @@ impl Controller {
     }
 
     async fn work(self: Arc<Self>) {
-        let mut executor =
-            KubeExecutor::new(self.client.clone()).with_metrics(self.metrics.clone());
+        let mut executor = KubeExecutor::new(self.client.clone())
+            .with_metrics(self.metrics.clone())
+            .with_applied(self.applied.clone());
         // Every kind the operator writes is known without discovery (which
         // is many requests, each of which can fail).
         for (ar, kind) in fixed_kinds() {
             let namespaced = matches!(kind, cache::BINDING | cache::JOB);
             executor.register(kind, ar, namespaced);
         }
-        executor.register(
-            "Event",
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Event"), "events"),
-            true,
-        );
+        let gvk = GroupVersionKind::gvk;
+        for (group, kind, plural, namespaced) in [
+            ("", "Event", "events", true),
+            ("", "ServiceAccount", "serviceaccounts", true),
+            ("rbac.authorization.k8s.io", "Role", "roles", true),
+            (
+                "rbac.authorization.k8s.io",
+                "RoleBinding",
+                "rolebindings",
+                true,
+            ),
+            (
+                "rbac.authorization.k8s.io",
+                "ClusterRole",
+                "clusterroles",
+                false,
+            ),
+            (
+                "rbac.authorization.k8s.io",
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                false,
+            ),
+        ] {
+            let ar = ApiResource::from_gvk_with_plural(&gvk(group, "v1", kind), plural);
+            executor.register(kind, ar, namespaced);
+        }
         loop {
             let key = self.queue.next().await;
             let outcome = self.reconcile(&key, &mut executor).await;

@@ -29,6 +29,47 @@ pub struct KubeExecutor {
     client: Client,
     resources: HashMap<String, (ApiResource, bool)>,
     metrics: Option<Arc<Metrics>>,
+    applied: Applied,
+}
+
+/// How long an applied object is taken to be as kbind left it: within
+/// this, an `Apply` of the same content is not sent again (every workflow
+/// run would otherwise re-send its ServiceAccount and roles); after it,
+/// the next run re-applies them, repairing one deleted or edited since.
+const APPLIED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Objects this process applied: key -> (digest of the content, when),
+/// shared by every worker. The lock is never held across an await.
+#[derive(Clone, Default)]
+pub struct Applied(Arc<std::sync::Mutex<HashMap<ObjKey, AppliedAt>>>);
+
+/// The digest of what was applied, and when.
+type AppliedAt = ([u8; 16], std::time::Instant);
+
+impl Applied {
+    fn digest(object: &Value) -> [u8; 16] {
+        md5::Md5::digest(serde_json::to_vec(object).unwrap_or_default()).into()
+    }
+
+    fn fresh(&self, key: &ObjKey, object: &Value) -> bool {
+        let digest = Self::digest(object);
+        self.0
+            .lock()
+            .map(|m| {
+                m.get(key)
+                    .is_some_and(|(d, at)| *d == digest && at.elapsed() < APPLIED_FOR)
+            })
+            .unwrap_or(false)
+    }
+
+    fn record(&self, key: &ObjKey, object: &Value) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(
+                key.clone(),
+                (Self::digest(object), std::time::Instant::now()),
+            );
+        }
+    }
 }
 
 const GROUP_DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -124,7 +165,14 @@ impl KubeExecutor {
             client,
             resources: HashMap::new(),
             metrics: None,
+            applied: Applied::default(),
         }
+    }
+
+    /// Shares the record of applied objects with other executors.
+    pub fn with_applied(mut self, applied: Applied) -> Self {
+        self.applied = applied;
+        self
     }
 
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
@@ -219,8 +267,54 @@ impl KubeExecutor {
             api_version: obj.types.as_ref().map(|t| t.api_version.clone()),
             created,
         };
+        if let Action::Apply { object, .. } = action
+            && let Some(key) = ObjKey::of(object)
+            && self.applied.fresh(&key, object)
+        {
+            return Ok(None);
+        }
         self.count_write(action);
         match action {
+            Action::Apply { object, why } => {
+                let key = ObjKey::of(object)
+                    .ok_or_else(|| ExecError::UnknownKind("(object without kind)".into()))?;
+                let api = self.api(&key).await?;
+                let obj: DynamicObject =
+                    serde_json::from_value(object.clone()).map_err(|e| ExecError::Api {
+                        action: format!("apply {key}"),
+                        source: kube::Error::SerdeError(e),
+                    })?;
+                // Not reported as written: the cache does not watch these
+                // kinds, so it could never be seen to catch up.
+                match api.create(&PostParams::default(), &obj).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        // Kratix leaves a ServiceAccount it did not make
+                        // (no promise label) as it is.
+                        let foreign = key.kind == "ServiceAccount"
+                            && api
+                                .get(&key.name)
+                                .await
+                                .map_err(wrap(format!("apply {key} ({why})")))?
+                                .metadata
+                                .labels
+                                .is_none_or(|l| !l.contains_key(crate::api::labels::PROMISE_NAME));
+                        if !foreign {
+                            let mut body = object.clone();
+                            if let Some(m) = body.as_object_mut() {
+                                m.remove("apiVersion");
+                                m.remove("kind");
+                            }
+                            api.patch(&key.name, &PatchParams::default(), &Patch::Merge(body))
+                                .await
+                                .map_err(wrap(format!("apply {key} ({why})")))?;
+                        }
+                    }
+                    Err(e) => return Err(wrap(format!("apply {key} ({why})"))(e)),
+                }
+                self.applied.record(&key, object);
+                Ok(None)
+            }
             Action::Create { object, why } => {
                 let key = ObjKey::of(object)
                     .ok_or_else(|| ExecError::UnknownKind("(object without kind)".into()))?;
@@ -314,7 +408,7 @@ impl KubeExecutor {
 
     fn count_write(&self, action: &Action) {
         let verb = match action {
-            Action::Create { .. } => "create",
+            Action::Create { .. } | Action::Apply { .. } => "create",
             Action::Patch { .. } => "patch",
             Action::PatchStatus { .. } => "patch_status",
             Action::Delete { .. } => "delete",

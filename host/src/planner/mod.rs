@@ -10,6 +10,7 @@
 //! quiescent.
 
 mod convert;
+pub mod pipeline_rbac;
 mod promise;
 mod request;
 mod request_crd;
@@ -27,6 +28,14 @@ pub use view::{ObjectSource, View};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Create {
+        object: Value,
+        why: &'static str,
+    },
+    /// Create, or bring an existing object to this content (Kratix's
+    /// `applyResources`): objects kbind shares between requests, such as a
+    /// workflow's ServiceAccount and roles. Repeats of an object already
+    /// applied with the same content are not sent again (for a while).
+    Apply {
         object: Value,
         why: &'static str,
     },

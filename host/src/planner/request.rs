@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
+use super::pipeline_rbac;
 use super::status::{self, StatusUpdate};
 use super::view::{JOB_KIND, JobObj, JobPhase, RequestObj, View};
 use super::workflow::{self, WorkflowSettings};
@@ -556,6 +557,70 @@ fn prune_job_history(
     }
 }
 
+/// A workflow run: the ServiceAccount and roles its pods need (applied
+/// first), then its Job.
+#[allow(clippy::too_many_arguments)]
+fn start_workflow(
+    view: &View,
+    settings: &WorkflowSettings,
+    request: &RequestObj,
+    revision: &PromiseRevision,
+    action: &str,
+    hash: &str,
+    trigger: &str,
+    why: &'static str,
+    out: &mut Vec<Action>,
+) {
+    let promise_uid = view
+        .promise
+        .as_ref()
+        .and_then(|(_, p, _)| p.metadata.uid.clone())
+        .unwrap_or_default();
+    let promise_label = view.promise_label();
+    let group = request
+        .api_version
+        .rsplit_once('/')
+        .map_or("", |(group, _)| group);
+    let plural = revision
+        .spec
+        .promise_spec
+        .pointer("/api/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let access = pipeline_rbac::pipeline_access(
+        &pipeline_rbac::Owner {
+            name: &view.promise_name,
+            label: &promise_label,
+            uid: &promise_uid,
+        },
+        &pipeline_rbac::RequestApi {
+            namespace: request.namespace(),
+            group,
+            plural,
+        },
+        &revision.spec.promise_spec,
+        action,
+    );
+    for object in access.objects {
+        out.push(Action::Apply {
+            object,
+            why: "the workflow's ServiceAccount and roles",
+        });
+    }
+    let object = new_job(
+        view,
+        settings,
+        request,
+        revision,
+        action,
+        hash,
+        trigger,
+        &access.service_account,
+    );
+    out.push(Action::Create { object, why });
+}
+
+#[allow(clippy::too_many_arguments)]
 fn new_job(
     view: &View,
     settings: &WorkflowSettings,
@@ -564,6 +629,7 @@ fn new_job(
     action: &str,
     hash: &str,
     trigger: &str,
+    service_account: &str,
 ) -> Value {
     let version = revision.spec.version.as_str();
     // Numbered per request, so two requests planned in one step never clash.
@@ -587,6 +653,8 @@ fn new_job(
         promise: &view.promise_name,
         version,
         action,
+        helper_image: &settings.helper_image,
+        service_account,
     };
     let mut template = workflow::pod_template(&revision.spec.promise_spec, request, &id);
     template["metadata"] = json!({"labels": job_labels});
@@ -689,18 +757,17 @@ fn configure(
         } else {
             request.resource_version.as_str()
         };
-        out.push(Action::Create {
-            object: new_job(
-                view,
-                ctx.workflows,
-                request,
-                revision,
-                "configure",
-                &hash,
-                trigger,
-            ),
-            why: "R-20: configure workflow at the binding's revision",
-        });
+        start_workflow(
+            view,
+            ctx.workflows,
+            request,
+            revision,
+            "configure",
+            &hash,
+            trigger,
+            "R-20: configure workflow at the binding's revision",
+            out,
+        );
         clear_triggers(out);
         out.push(event(
             &request.key,
@@ -985,18 +1052,17 @@ fn plan_deletion(
                 return;
             }
             match jobs_of(view, request, "delete").last() {
-                None => out.push(Action::Create {
-                    object: new_job(
-                        view,
-                        ctx.workflows,
-                        request,
-                        revision,
-                        "delete",
-                        &workflow_hash(revision, request),
-                        "",
-                    ),
-                    why: "R-51: delete workflow at the applied revision",
-                }),
+                None => start_workflow(
+                    view,
+                    ctx.workflows,
+                    request,
+                    revision,
+                    "delete",
+                    &workflow_hash(revision, request),
+                    "",
+                    "R-51: delete workflow at the applied revision",
+                    out,
+                ),
                 Some(job) if job.phase == JobPhase::Running => {}
                 Some(_) => remove(out, "R-51: delete workflow finished"),
             }

@@ -26,7 +26,13 @@ pub struct WorkflowSettings {
     /// ServiceAccount, Pod Security, quota) fails after this, instead of
     /// showing an upgrade in progress forever.
     pub active_deadline_seconds: u32,
+    /// The image of kbind's helper containers (the reader and the status
+    /// writers): the operator's own (`--pipeline-image`).
+    pub helper_image: String,
 }
+
+/// The image `docker build -t kbind:dev .` makes, which `deploy/` runs.
+pub const DEFAULT_HELPER_IMAGE: &str = "kbind:dev";
 
 impl Default for WorkflowSettings {
     fn default() -> Self {
@@ -34,6 +40,7 @@ impl Default for WorkflowSettings {
             ttl_seconds_after_finished: Some(86_400),
             history_limit: 5,
             active_deadline_seconds: 3_600,
+            helper_image: DEFAULT_HELPER_IMAGE.to_string(),
         }
     }
 }
@@ -63,7 +70,7 @@ impl WorkflowSettings {
 }
 
 /// The pipelines of `action` in a promise spec, in order.
-fn pipelines<'a>(promise_spec: &'a Value, action: &str) -> Vec<&'a Value> {
+pub(crate) fn pipelines<'a>(promise_spec: &'a Value, action: &str) -> Vec<&'a Value> {
     promise_spec
         .pointer(&format!("/workflows/resource/{action}"))
         .and_then(Value::as_array)
@@ -71,61 +78,166 @@ fn pipelines<'a>(promise_spec: &'a Value, action: &str) -> Vec<&'a Value> {
         .unwrap_or_default()
 }
 
+/// A pipeline's `metadata.name`.
+pub(crate) fn pipeline_name(pipeline: &Value) -> &str {
+    pipeline
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("pipeline")
+}
+
 pub struct JobIdentity<'a> {
     pub promise: &'a str,
     pub version: &'a str,
     pub action: &'a str,
+    /// The image kbind's own helper containers run from (`kbind pipeline
+    /// reader|update-status`): the operator's image (`--pipeline-image`).
+    pub helper_image: &'a str,
+    /// The ServiceAccount the pods run as (see `pipeline_rbac`).
+    pub service_account: &'a str,
 }
 
-/// The pod template: the pipelines' containers with the environment Kratix
-/// gives them plus the promise version, shared scratch volumes, and the
-/// pipelines' own volumes and pull secrets.
+/// Where kbind's image keeps its binary (the Dockerfile's ENTRYPOINT).
+pub const HELPER_BINARY: &str = "/usr/local/bin/kbind";
+
+/// Names kbind's helper containers take; a pipeline container with one of
+/// them gets its pipeline's name as a prefix, as repeated names do.
+const READER: &str = "reader";
+const STATUS_WRITER: &str = "status-writer";
+
+/// Kratix's `kratixSecurityContext`, which its helper containers run with.
+fn helper_security_context() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": false,
+        "runAsNonRoot": true,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+/// The environment Kratix gives every container of a resource workflow
+/// (`defaultEnvVars`), plus the version kbind reconciles at.
+fn kratix_env(
+    promise_spec: &Value,
+    request: &RequestObj,
+    id: &JobIdentity<'_>,
+    pipeline: &str,
+) -> Vec<Value> {
+    let (group, api_version) = match request.api_version.rsplit_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", request.api_version.as_str()),
+    };
+    let plural = promise_spec
+        .pointer("/api/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let cluster_scoped = promise_spec
+        .pointer("/api/spec/scope")
+        .and_then(Value::as_str)
+        == Some("Cluster");
+    let var = |name: &str, value: &str| json!({"name": name, "value": value});
+    vec![
+        var("KRATIX_WORKFLOW_ACTION", id.action),
+        var("KRATIX_WORKFLOW_TYPE", "resource"),
+        var("KRATIX_PROMISE_NAME", id.promise),
+        var("KRATIX_PIPELINE_NAME", pipeline),
+        var("KRATIX_OBJECT_KIND", &request.key.kind),
+        var("KRATIX_OBJECT_GROUP", group),
+        var("KRATIX_OBJECT_VERSION", api_version),
+        var("KRATIX_OBJECT_NAME", request.name()),
+        var("KRATIX_OBJECT_NAMESPACE", request.namespace()),
+        var("KRATIX_CRD_PLURAL", plural),
+        var(
+            "KRATIX_CLUSTER_SCOPED",
+            if cluster_scoped { "true" } else { "false" },
+        ),
+        var("KRATIX_PROMISE_VERSION", id.version),
+    ]
+}
+
+fn mount(volume: &str, read_only: bool) -> Value {
+    let mut m =
+        json!({"name": format!("shared-{volume}"), "mountPath": format!("/kratix/{volume}")});
+    if read_only {
+        m["readOnly"] = json!(true);
+    }
+    m
+}
+
+/// One of kbind's own containers: `kbind pipeline <args…>` from its image.
+fn helper(
+    name: String,
+    id: &JobIdentity<'_>,
+    args: &[&str],
+    env: Vec<Value>,
+    mounts: Vec<Value>,
+) -> Value {
+    let mut all_args = vec!["pipeline"];
+    all_args.extend_from_slice(args);
+    json!({
+        "name": name,
+        "image": id.helper_image,
+        "command": [HELPER_BINARY],
+        "args": all_args,
+        "env": env,
+        "volumeMounts": mounts,
+        "securityContext": helper_security_context(),
+    })
+}
+
+/// The pod template, laid out as Kratix lays out a pipeline's pod: a
+/// `reader` writes the request to `/kratix/input/object.yaml`; each
+/// pipeline's containers run in order; after each pipeline a status
+/// writer merges its `/kratix/metadata/status.yaml` into the request's
+/// status (Kratix runs one Job per pipeline, each with its status writer;
+/// kbind runs them in one pod, so the writer also clears `status.yaml`
+/// and refreshes `object.yaml` for the next pipeline). All but the last
+/// status writer are init containers, which Kubernetes runs one at a time
+/// and stops at the first failure.
 pub fn pod_template(promise_spec: &Value, request: &RequestObj, id: &JobIdentity<'_>) -> Value {
-    let mut containers: Vec<Value> = Vec::new();
+    let all = pipelines(promise_spec, id.action);
+    let first = all.first().map_or("pipeline", |p| pipeline_name(p));
+    let mut steps: Vec<Value> = vec![helper(
+        READER.into(),
+        id,
+        &["reader"],
+        kratix_env(promise_spec, request, id, first),
+        vec![mount("input", false), mount("output", false)],
+    )];
     let mut volumes: Vec<Value> = ["input", "output", "metadata"]
         .iter()
-        .map(|v| json!({"name": format!("kratix-{v}"), "emptyDir": {}}))
+        .map(|v| json!({"name": format!("shared-{v}"), "emptyDir": {}}))
         .collect();
     let mut pull_secrets: Vec<Value> = Vec::new();
-    let mut service_account = None;
-    for pipeline in pipelines(promise_spec, id.action) {
-        let pipeline_name = pipeline
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("pipeline");
+    let taken = |steps: &[Value], name: &str| {
+        name == READER
+            || name.starts_with(STATUS_WRITER)
+            || steps
+                .iter()
+                .any(|x| x.get("name").and_then(Value::as_str) == Some(name))
+    };
+    for (index, pipeline) in all.iter().enumerate() {
+        let name_of_pipeline = pipeline_name(pipeline);
+        let env = kratix_env(promise_spec, request, id, name_of_pipeline);
         let spec = pipeline.get("spec").cloned().unwrap_or(Value::Null);
-        for v in spec
-            .get("volumes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        let list = |field: &str| -> Vec<Value> {
+            spec.get(field)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        for v in list("volumes") {
             if !volumes.iter().any(|x| x.get("name") == v.get("name")) {
-                volumes.push(v.clone());
+                volumes.push(v);
             }
         }
-        for s in spec
-            .get("imagePullSecrets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if !pull_secrets.contains(s) {
-                pull_secrets.push(s.clone());
+        for s in list("imagePullSecrets") {
+            if !pull_secrets.contains(&s) {
+                pull_secrets.push(s);
             }
         }
-        if service_account.is_none() {
-            service_account = spec
-                .pointer("/rbac/serviceAccount")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-        }
-        for c in spec
-            .get("containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for c in list("containers") {
             let Some(mut c) = c.as_object().cloned() else {
                 continue;
             };
@@ -134,58 +246,61 @@ pub fn pod_template(promise_spec: &Value, request: &RequestObj, id: &JobIdentity
                 .and_then(Value::as_str)
                 .unwrap_or("step")
                 .to_string();
-            let taken = containers
-                .iter()
-                .any(|x| x.get("name").and_then(Value::as_str) == Some(&name));
-            if taken {
-                c.insert("name".into(), json!(format!("{pipeline_name}-{name}")));
+            if taken(&steps, &name) {
+                c.insert("name".into(), json!(format!("{name_of_pipeline}-{name}")));
             }
-            let mut env: Vec<Value> = c
-                .get("env")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            env.extend([
-                json!({"name": "KRATIX_WORKFLOW_ACTION", "value": id.action}),
-                json!({"name": "KRATIX_WORKFLOW_TYPE", "value": "resource"}),
-                json!({"name": "KRATIX_PROMISE_NAME", "value": id.promise}),
-                json!({"name": "KRATIX_PROMISE_VERSION", "value": id.version}),
-                json!({"name": "KRATIX_PIPELINE_NAME", "value": pipeline_name}),
-                json!({"name": "KRATIX_OBJECT_KIND", "value": request.key.kind}),
-                json!({"name": "KRATIX_OBJECT_NAME", "value": request.name()}),
-                json!({"name": "KRATIX_OBJECT_NAMESPACE", "value": request.namespace()}),
-            ]);
-            c.insert("env".into(), Value::Array(env));
-            let mut mounts: Vec<Value> = c
-                .get("volumeMounts")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for v in ["input", "output", "metadata"] {
-                mounts.push(
-                    json!({"name": format!("kratix-{v}"), "mountPath": format!("/kratix/{v}")}),
-                );
-            }
+            // Kratix's variables first, the container's own after them (a
+            // later entry wins in Kubernetes).
+            let mut all_env = env.clone();
+            all_env.extend(
+                c.get("env")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            c.insert("env".into(), Value::Array(all_env));
+            let mut mounts = vec![
+                mount("input", true),
+                mount("output", false),
+                mount("metadata", false),
+            ];
+            mounts.extend(
+                c.get("volumeMounts")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
             c.insert("volumeMounts".into(), Value::Array(mounts));
-            containers.push(Value::Object(c));
+            steps.push(Value::Object(c));
         }
+        let last = index + 1 == all.len();
+        let mut writer_env = env;
+        writer_env.push(
+            json!({"name": "IS_LAST_PIPELINE", "value": if last { "true" } else { "false" }}),
+        );
+        let writer_name = if last {
+            STATUS_WRITER.to_string()
+        } else {
+            format!("{STATUS_WRITER}-{}", index + 1)
+        };
+        steps.push(helper(
+            writer_name,
+            id,
+            &["update-status"],
+            writer_env,
+            vec![mount("input", false), mount("metadata", false)],
+        ));
     }
-    let main = containers
-        .pop()
-        .unwrap_or_else(|| json!({"name": "pipeline", "image": "busybox", "command": ["true"]}));
+    let main = steps.pop().unwrap_or(Value::Null);
     let mut spec = Map::new();
     spec.insert("restartPolicy".into(), json!("Never"));
-    if !containers.is_empty() {
-        spec.insert("initContainers".into(), Value::Array(containers));
-    }
+    spec.insert("initContainers".into(), Value::Array(steps));
     spec.insert("containers".into(), json!([main]));
     spec.insert("volumes".into(), Value::Array(volumes));
     if !pull_secrets.is_empty() {
         spec.insert("imagePullSecrets".into(), Value::Array(pull_secrets));
     }
-    if let Some(sa) = service_account {
-        spec.insert("serviceAccountName".into(), json!(sa));
-    }
+    spec.insert("serviceAccountName".into(), json!(id.service_account));
     json!({"spec": spec})
 }
 
@@ -198,50 +313,101 @@ mod tests {
     }
 
     #[test]
-    fn pipelines_run_in_order_with_the_promise_version_in_every_container() {
-        let spec = json!({"workflows": {"resource": {"configure": [
+    fn pipelines_run_in_order_between_the_reader_and_their_status_writers() {
+        let spec = json!({"api": {"spec": {"scope": "Namespaced", "names": {"plural": "redis"}}},
+            "workflows": {"resource": {"configure": [
             {"metadata": {"name": "first"}, "spec": {"containers": [
                 {"name": "a", "image": "img/a", "env": [{"name": "SIZE", "value": "small"}]},
-                {"name": "b", "image": "img/b"}]}},
-            {"metadata": {"name": "second"}, "spec": {"rbac": {"serviceAccount": "sa"},
-                "containers": [{"name": "a", "image": "img/c"}]}},
+                {"name": "reader", "image": "img/b"}]}},
+            {"metadata": {"name": "second"}, "spec": {"containers": [{"name": "a", "image": "img/c"}]}},
         ]}}});
         let id = JobIdentity {
             promise: "redis",
             version: "v0.2.0",
             action: "configure",
+            helper_image: "kbind:test",
+            service_account: "redis-resource-configure-first",
         };
-        let pod = pod_template(&spec, &request(), &id);
-        let init: Vec<&str> = pod["spec"]["initContainers"]
-            .as_array()
-            .unwrap()
+        let mut request = request();
+        request.api_version = "marketplace.kratix.io/v1alpha1".into();
+        let pod = pod_template(&spec, &request, &id);
+        let init = pod["spec"]["initContainers"].as_array().unwrap();
+        let steps: Vec<(&str, &str)> = init
             .iter()
-            .map(|c| c["image"].as_str().unwrap())
+            .map(|c| (c["name"].as_str().unwrap(), c["image"].as_str().unwrap()))
             .collect();
-        assert_eq!(init, ["img/a", "img/b"]);
-        let main = &pod["spec"]["containers"][0];
-        assert_eq!(main["image"], "img/c");
         assert_eq!(
-            main["name"], "second-a",
-            "a repeated name gets its pipeline's prefix"
+            steps,
+            [
+                ("reader", "kbind:test"),
+                ("a", "img/a"),
+                ("first-reader", "img/b"),
+                ("status-writer-1", "kbind:test"),
+                ("second-a", "img/c"),
+            ],
+            "a name taken (by a helper or an earlier container) gets its pipeline's prefix"
         );
-        assert_eq!(pod["spec"]["serviceAccountName"], "sa");
-        assert_eq!(pod["spec"]["restartPolicy"], "Never");
-        for c in pod["spec"]["initContainers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .chain([main])
-        {
-            let env = c["env"].as_array().unwrap();
-            assert!(env.contains(&json!({"name": "KRATIX_PROMISE_VERSION", "value": "v0.2.0"})));
-            assert!(env.contains(&json!({"name": "KRATIX_OBJECT_NAME", "value": "example"})));
-        }
-        let first_env = pod["spec"]["initContainers"][0]["env"].as_array().unwrap();
+        let main = &pod["spec"]["containers"][0];
+        assert_eq!(main["name"], "status-writer");
+        assert_eq!(main["args"], json!(["pipeline", "update-status"]));
+        assert_eq!(init[0]["args"], json!(["pipeline", "reader"]));
+        assert_eq!(init[0]["command"], json!([HELPER_BINARY]));
         assert_eq!(
-            first_env[0],
-            json!({"name": "SIZE", "value": "small"}),
-            "own env kept first"
+            pod["spec"]["serviceAccountName"],
+            "redis-resource-configure-first"
+        );
+        assert_eq!(pod["spec"]["restartPolicy"], "Never");
+        let env_of = |c: &Value, name: &str| {
+            c["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .map(|e| e["value"].clone())
+        };
+        for c in init.iter().chain([main]) {
+            assert_eq!(env_of(c, "KRATIX_PROMISE_VERSION"), Some(json!("v0.2.0")));
+            assert_eq!(env_of(c, "KRATIX_OBJECT_NAME"), Some(json!("example")));
+            assert_eq!(
+                env_of(c, "KRATIX_OBJECT_GROUP"),
+                Some(json!("marketplace.kratix.io"))
+            );
+            assert_eq!(env_of(c, "KRATIX_OBJECT_VERSION"), Some(json!("v1alpha1")));
+            assert_eq!(env_of(c, "KRATIX_CRD_PLURAL"), Some(json!("redis")));
+            assert_eq!(env_of(c, "KRATIX_CLUSTER_SCOPED"), Some(json!("false")));
+        }
+        assert_eq!(env_of(&init[3], "IS_LAST_PIPELINE"), Some(json!("false")));
+        assert_eq!(env_of(main, "IS_LAST_PIPELINE"), Some(json!("true")));
+        assert_eq!(
+            env_of(&init[4], "KRATIX_PIPELINE_NAME"),
+            Some(json!("second"))
+        );
+        let own = init[1]["env"].as_array().unwrap();
+        assert_eq!(
+            own.last(),
+            Some(&json!({"name": "SIZE", "value": "small"})),
+            "the container's own env after Kratix's, as Kratix orders them"
+        );
+        let mounts = |c: &Value| -> Vec<(String, bool)> {
+            c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m["mountPath"].as_str().unwrap().to_string(),
+                        m["readOnly"] == true,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            mounts(&init[1]),
+            [
+                ("/kratix/input".to_string(), true),
+                ("/kratix/output".to_string(), false),
+                ("/kratix/metadata".to_string(), false)
+            ]
         );
     }
 }

@@ -122,6 +122,12 @@ impl Simulation {
             Action::Create { object, .. } => {
                 self.store.create(object.clone())?;
             }
+            Action::Apply { object, .. } => match self.store.create(object.clone()) {
+                Err(StoreError::AlreadyExists(key)) => self.store.patch(&key, object, false)?,
+                other => {
+                    other?;
+                }
+            },
             Action::Patch { key, patch, .. } => self.store.patch(key, patch, false)?,
             Action::PatchStatus { key, patch, .. } => self.store.patch(key, patch, true)?,
             Action::Delete { key, .. } => match self.store.delete(key) {
@@ -226,6 +232,14 @@ fn describe(action: &Action) -> String {
         Action::Create { object, why } => {
             format!(
                 "create {} ({why})",
+                ObjKey::of(object)
+                    .map(|k| k.to_string())
+                    .unwrap_or_default()
+            )
+        }
+        Action::Apply { object, why } => {
+            format!(
+                "apply {} ({why})",
                 ObjKey::of(object)
                     .map(|k| k.to_string())
                     .unwrap_or_default()
