@@ -525,8 +525,9 @@ async fn deploy_rbac_grants_exactly_the_verbs_the_operator_uses() {
         ("get", "apiextensions.k8s.io", "customresourcedefinitions"),
         // A workflow's ServiceAccount and roles are patched only when they
         // exist already, ClusterRoles made only for permissions in other
-        // namespaces, and escalate/bind are checked by the authorizer when
-        // a role is written, not requested.
+        // namespaces; escalate/bind are checked by the authorizer when a
+        // role is written, and delete when an owner reference is set, not
+        // requested (the garbage collector deletes them).
         ("get", "", "serviceaccounts"),
         ("patch", "", "serviceaccounts"),
         ("patch", "rbac.authorization.k8s.io", "roles"),
@@ -535,6 +536,11 @@ async fn deploy_rbac_grants_exactly_the_verbs_the_operator_uses() {
         ("patch", "rbac.authorization.k8s.io", "clusterrolebindings"),
         ("create", "rbac.authorization.k8s.io", "clusterroles"),
         ("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+        ("delete", "", "serviceaccounts"),
+        ("delete", "rbac.authorization.k8s.io", "roles"),
+        ("delete", "rbac.authorization.k8s.io", "rolebindings"),
+        ("delete", "rbac.authorization.k8s.io", "clusterroles"),
+        ("delete", "rbac.authorization.k8s.io", "clusterrolebindings"),
         ("escalate", "rbac.authorization.k8s.io", "roles"),
         ("escalate", "rbac.authorization.k8s.io", "clusterroles"),
         ("bind", "rbac.authorization.k8s.io", "roles"),

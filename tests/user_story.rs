@@ -54,13 +54,9 @@ async fn create_all(client: &kube::Client, manifest: &str) {
     }
 }
 
-/// A client holding a token the TokenRequest API issued for a ServiceAccount.
-async fn client_as_service_account(
-    running: &apiserver::Running,
-    admin: &kube::Client,
-    namespace: &str,
-    name: &str,
-) -> kube::Client {
+/// A token the TokenRequest API issued for a ServiceAccount, as `kubectl
+/// create token` gets one.
+async fn token_for(admin: &kube::Client, namespace: &str, name: &str) -> String {
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
     let issued = accounts
         .create_token_request(
@@ -72,8 +68,18 @@ async fn client_as_service_account(
             },
         )
         .await
-        .unwrap();
-    support::client_with_token(running, issued.status.unwrap().token).await
+        .unwrap_or_else(|e| panic!("no token for ServiceAccount {namespace}/{name}: {e}"));
+    issued.status.unwrap().token
+}
+
+/// A client holding a token the TokenRequest API issued for a ServiceAccount.
+async fn client_as_service_account(
+    running: &apiserver::Running,
+    admin: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> kube::Client {
+    support::client_with_token(running, token_for(admin, namespace, name).await).await
 }
 
 /// The embedded server with kbind's CRDs and `deploy/` applied (as the
@@ -350,5 +356,252 @@ async fn a_promise_whose_requests_are_not_granted_names_the_missing_rule() {
         .await
         .unwrap();
     condition("True").await;
+    operator.kill();
+}
+
+/// Runs a workflow Job's pod as a node would, one container at a time:
+/// kbind's helper containers are the `kbind` binary with the container's
+/// arguments and environment, talking to the server as the pod's
+/// ServiceAccount (a kubeconfig holding its token stands in for the
+/// in-cluster config); the pipeline's own image, which cannot run here, is
+/// played by `pipeline`. The shared volumes are directories under `root`.
+async fn run_pod<F, Fut>(
+    running: &apiserver::Running,
+    admin: &kube::Client,
+    job: &DynamicObject,
+    root: &std::path::Path,
+    mut pipeline: F,
+) where
+    F: FnMut(kube::Client, Value) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let namespace = job.metadata.namespace.clone().unwrap();
+    let pod = &job.data["spec"]["template"]["spec"];
+    let account = pod["serviceAccountName"].as_str().unwrap();
+    let token = token_for(admin, &namespace, account).await;
+    let mut kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig()).unwrap();
+    kubeconfig.auth_infos[0].auth_info.as_mut().unwrap().token = Some(token.clone().into());
+    let kubeconfig_path = root.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig_path,
+        serde_json::to_string(&kubeconfig).unwrap(),
+    )
+    .unwrap();
+    let (input, metadata) = (root.join("input"), root.join("metadata"));
+    for dir in [&input, &metadata, &root.join("output")] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let containers = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(pod["containers"].as_array().unwrap());
+    for container in containers {
+        if container["command"] != json!([kbind::planner::workflow::HELPER_BINARY]) {
+            let client = support::client_with_token(running, token.clone()).await;
+            pipeline(client, container.clone()).await;
+            continue;
+        }
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kbind"));
+        command
+            .args(&args)
+            .arg("--input-dir")
+            .arg(&input)
+            .env_clear()
+            .env("KUBECONFIG", &kubeconfig_path);
+        if args.last().map(String::as_str) == Some("update-status") {
+            command.arg("--metadata-dir").arg(&metadata);
+        }
+        for var in container["env"].as_array().unwrap() {
+            command.env(
+                var["name"].as_str().unwrap(),
+                var["value"].as_str().unwrap(),
+            );
+        }
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "container {} failed: {}",
+            container["name"],
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Kratix's pipeline contract, as a Promise author's pipeline image meets
+/// it: it runs as a ServiceAccount made and named as Kratix makes it,
+/// holding the Promise's `rbac.permissions` and nothing else; it finds the
+/// request in `/kratix/input/object.yaml`; what it writes to
+/// `/kratix/metadata/status.yaml` ends up in the request's status, merged
+/// with what kbind writes there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_pod_meets_kratixs_pipeline_contract() {
+    let (running, admin, operator_client) = installed().await;
+    let operator = start(operator_client);
+    create_all(
+        &admin,
+        &repo_file("tests/fixtures/kratix/promise-redis.yaml"),
+    )
+    .await;
+    let requests: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
+    );
+    eventually("the promise's API installed", || async {
+        requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    let request: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
+        "metadata": {"name": "example", "namespace": "default"}, "spec": {"size": "large"}}))
+    .unwrap();
+    requests
+        .create(&PostParams::default(), &request)
+        .await
+        .unwrap();
+    let jobs: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), "default", &ar("batch", "v1", "Job", "jobs"));
+    let job = eventually("the configure Job", || async {
+        jobs.list(&ListParams::default()).await.ok()?.items.pop()
+    })
+    .await;
+
+    // Named as Kratix's PipelineFactory names them.
+    let id = "redis-resource-configure-instance-configure";
+    let pod = &job.data["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], id);
+    let get = |group: &str, kind: &str, plural: &str, name: &str| {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(admin.clone(), "default", &ar(group, "v1", kind, plural));
+        let (kind, name) = (kind.to_string(), name.to_string());
+        async move {
+            api.get(&name)
+                .await
+                .unwrap_or_else(|e| panic!("{kind} {name}: {e}"))
+        }
+    };
+    let rbac = "rbac.authorization.k8s.io";
+    let account = get("", "ServiceAccount", "serviceaccounts", id).await;
+    assert_eq!(
+        account.metadata.labels.unwrap()["kratix.io/promise-name"],
+        "redis"
+    );
+    let role = get(rbac, "Role", "roles", id).await;
+    assert_eq!(
+        role.data["rules"],
+        json!([{"apiGroups": ["marketplace.kratix.io"], "resources": ["redis", "redis/status"],
+            "verbs": ["get", "list", "update", "create", "patch"]}])
+    );
+    get(rbac, "RoleBinding", "rolebindings", id).await;
+    let user_role_name = kbind::naming::deterministic_name(id, &[]);
+    let user_role = get(rbac, "Role", "roles", &user_role_name).await;
+    assert_eq!(
+        user_role.data["rules"],
+        json!([{"apiGroups": [""], "verbs": ["get"], "resources": ["configmaps"]}])
+    );
+    get(rbac, "RoleBinding", "rolebindings", &user_role_name).await;
+
+    let root = tempfile::tempdir().unwrap();
+    let input = root.path().join("input");
+    let metadata = root.path().join("metadata");
+    let mut ran = 0;
+    run_pod(&running, &admin, &job, root.path(), |client, container| {
+        ran += 1;
+        let (input, metadata) = (input.clone(), metadata.clone());
+        async move {
+            assert_eq!(
+                container["image"],
+                "ghcr.io/syntasso/kratix-marketplace/redis-configure-pipeline:v0.1.0"
+            );
+            let object: Value =
+                kbind::yaml::from_str(&std::fs::read_to_string(input.join("object.yaml")).unwrap())
+                    .unwrap();
+            assert_eq!(object["kind"], "redis");
+            assert_eq!(object["metadata"]["name"], "example");
+            assert_eq!(object["spec"]["size"], "large");
+            // Its rbac.permissions, and no more.
+            let configmaps: Api<DynamicObject> = Api::namespaced_with(
+                client.clone(),
+                "default",
+                &ar("", "v1", "ConfigMap", "configmaps"),
+            );
+            match configmaps.get("anything").await {
+                Err(kube::Error::Api(e)) => assert_eq!(e.code, 404, "{e:?}"),
+                other => panic!("{other:?}"),
+            }
+            let secrets: Api<DynamicObject> = Api::namespaced_with(
+                client,
+                "default",
+                &ar("", "v1", "Secret", "secrets"),
+            );
+            match secrets.get("anything").await {
+                Err(kube::Error::Api(e)) => assert_eq!(e.code, 403, "{e:?}"),
+                other => panic!("{other:?}"),
+            }
+            std::fs::write(
+                metadata.join("status.yaml"),
+                "message: redis is up\nconnection:\n  host: example.default.svc\nconditions:\n  - type: Ready\n    status: \"True\"\n    reason: Running\n",
+            )
+            .unwrap();
+        }
+    })
+    .await;
+    assert_eq!(ran, 1, "one pipeline container");
+    assert!(
+        !metadata.join("status.yaml").exists(),
+        "consumed by the status writer"
+    );
+    let stored = requests.get("example").await.unwrap();
+    let status = &stored.data["status"];
+    assert_eq!(status["message"], "redis is up");
+    assert_eq!(status["connection"]["host"], "example.default.svc");
+    let conditions: Vec<(&str, &str)> = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert!(conditions.contains(&("Ready", "True")), "{conditions:?}");
+    assert!(
+        conditions.contains(&("ConfigureWorkflowCompleted", "True")),
+        "{conditions:?}"
+    );
+    let refreshed: Value =
+        kbind::yaml::from_str(&std::fs::read_to_string(input.join("object.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(refreshed["status"]["message"], "redis is up");
+
+    // The run ends; kbind's own status fields join the pipeline's.
+    let runner = kbind::operator::SimulatedRunner::default();
+    let bindings: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar(
+            "platform.kratix.io",
+            "v1alpha1",
+            "ResourceBinding",
+            "resourcebindings",
+        ),
+    );
+    let binding = kbind::naming::binding_name("example", "redis");
+    eventually("the request applied at v0.1.0", || async {
+        runner.finish_jobs(&admin).await.ok()?;
+        let b = bindings.get_opt(&binding).await.ok()??;
+        (b.data["status"]["lastAppliedVersion"] == "v0.1.0").then_some(())
+    })
+    .await;
+    let stored = requests.get("example").await.unwrap();
+    assert_eq!(stored.data["status"]["promiseVersion"], "v0.1.0");
+    assert_eq!(stored.data["status"]["message"], "redis is up");
     operator.kill();
 }
