@@ -1,74 +1,86 @@
-//! Opt-in: the user story against any cluster.
+//! The user story with the unmodified Kratix fixture
+//! (`tests/fixtures/kratix/promise-redis.yaml`), on a real cluster or, by
+//! default, on the embedded server in its strict mode with `deploy/`
+//! applied and RBAC enforced:
 //!
+//!   cargo test -p kbind --test e2e                        # embedded server
 //!   KBIND_E2E_KUBECONFIG=~/.kube/config cargo test -p kbind --test e2e -- --nocapture
 //!
-//! The kbind CRDs are applied if missing. By default the test runs the
-//! operator in-process (as `kbind operator` would, without leader
-//! election); with KBIND_E2E_OPERATOR=deployed it expects the one from
-//! deploy/ to be running. Workflow Jobs really run (busybox) unless
-//! KBIND_E2E_SIMULATE_WORKFLOWS=1 (clusters without nodes, the sandbox).
-//! Everything it creates is named kbind-e2e and removed at the end.
+//! On a cluster, the kbind CRDs are applied if missing and the operator runs
+//! in-process (as `kbind operator` would, without leader election, as the
+//! kubeconfig's user); with KBIND_E2E_OPERATOR=deployed it expects the one
+//! from deploy/ to be running. Workflow Jobs really run there (the
+//! fixture's marketplace images, with kbind's helper containers from
+//! `kbind:dev`, which the nodes must be able to pull) unless
+//! KBIND_E2E_SIMULATE_WORKFLOWS=1. On the embedded server, which runs no
+//! pods, the operator runs as the `kbind-operator` ServiceAccount and the
+//! test ends the Jobs. The promise, its request `example` and everything
+//! they made are removed at the end.
 
 mod support;
 
 use std::sync::Arc;
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
-use serde_json::{Value, json};
+use serde_json::json;
+use support::cluster::ar;
 use support::eventually;
+use support::install::{create_all, installed, repo_file};
 
-const PROMISE: &str = "kbind-e2e";
+const PROMISE: &str = "redis";
 const REQUEST: &str = "example";
 
-fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+/// Where the story runs, and who ends its Jobs when pods do not run.
+struct Cluster {
+    admin: kube::Client,
+    operator_client: Option<kube::Client>,
+    runner: Option<kbind::operator::SimulatedRunner>,
+    _embedded: Option<kbind::apiserver::Running>,
 }
 
-fn promise(version: &str) -> Value {
-    json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-        "metadata": {"name": PROMISE, "labels": {"kratix.io/promise-version": version}},
-        "spec": {
-            "api": {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                "metadata": {"name": "kbinde2es.e2e.kbind.io"},
-                "spec": {"group": "e2e.kbind.io", "scope": "Namespaced",
-                    "names": {"kind": "KbindE2e", "plural": "kbinde2es", "singular": "kbinde2e"},
-                    "versions": [{"name": "v1alpha1", "served": true, "storage": true,
-                        "schema": {"openAPIV3Schema": {"type": "object",
-                            "x-kubernetes-preserve-unknown-fields": true}}}]}},
-            "workflows": {"resource": {"configure": [
-                {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline",
-                 "metadata": {"name": "configure"},
-                 "spec": {"containers": [{"name": "configure", "image": "busybox:1.36",
-                    "command": ["sh", "-c", "echo configure at $KRATIX_PROMISE_VERSION"]}]}}]}}}})
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_user_story_on_a_real_cluster() {
+async fn cluster() -> Cluster {
     let Ok(path) = std::env::var("KBIND_E2E_KUBECONFIG") else {
-        eprintln!("KBIND_E2E_KUBECONFIG is not set: the cluster suite is opt-in, nothing ran");
-        return;
+        let (running, admin, operator_client) = installed().await;
+        return Cluster {
+            admin,
+            operator_client: Some(operator_client),
+            runner: Some(kbind::operator::SimulatedRunner::default()),
+            _embedded: Some(running),
+        };
     };
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
-
-    kbind::api::install_crds(&client)
+    let admin = kube::Client::try_from(config).unwrap();
+    kbind::api::install_crds(&admin)
         .await
         .unwrap_or_else(|e| panic!("cannot install the kbind CRDs: {e}"));
+    let deployed = std::env::var("KBIND_E2E_OPERATOR").as_deref() == Ok("deployed");
+    let simulate = std::env::var("KBIND_E2E_SIMULATE_WORKFLOWS").as_deref() == Ok("1");
+    Cluster {
+        operator_client: (!deployed).then(|| admin.clone()),
+        admin,
+        runner: simulate.then(kbind::operator::SimulatedRunner::default),
+        _embedded: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_story_with_the_kratix_fixture() {
+    let cluster = cluster().await;
+    let admin = cluster.admin.clone();
     let promises = Api::<DynamicObject>::all_with(
-        client.clone(),
+        admin.clone(),
         &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
     );
     let requests = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
+        admin.clone(),
         "default",
-        &ar("e2e.kbind.io", "v1alpha1", "KbindE2e", "kbinde2es"),
+        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
     );
     let bindings = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
+        admin.clone(),
         "default",
         &ar(
             "platform.kratix.io",
@@ -78,49 +90,59 @@ async fn the_user_story_on_a_real_cluster() {
         ),
     );
     let jobs = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
+        admin.clone(),
         "default",
         &ar("batch", "v1", "Job", "jobs"),
     );
 
-    let operator = if std::env::var("KBIND_E2E_OPERATOR").as_deref() == Ok("deployed") {
-        None
-    } else {
+    let operator = cluster.operator_client.clone().map(|client| {
         let policy = support::load(
             &support::engine(),
             &kbind::shipped::KRATIX_DEFAULT.source(),
             &[("strategy", "pinned")],
         );
-        let simulate = std::env::var("KBIND_E2E_SIMULATE_WORKFLOWS").as_deref() == Ok("1");
-        Some(support::start_operator(
-            client.clone(),
+        support::start_operator(
+            client,
             Arc::new(policy),
             None,
-            kbind::operator::OperatorOptions {
-                runner: simulate.then(kbind::operator::SimulatedRunner::default),
-                ..Default::default()
-            },
-        ))
+            kbind::operator::OperatorOptions::default(),
+        )
+    });
+    let finish_jobs = || async {
+        if let Some(runner) = &cluster.runner {
+            runner.finish_jobs(&admin).await.ok()?;
+        }
+        Some(())
     };
 
-    let p: DynamicObject = serde_json::from_value(promise("v0.1.0")).unwrap();
-    promises.create(&PostParams::default(), &p).await.unwrap();
+    // The fixture, as `kubectl create -f` sends it: no CRD made by hand.
+    create_all(
+        &admin,
+        &repo_file("tests/fixtures/kratix/promise-redis.yaml"),
+    )
+    .await;
     eventually("the promise's API installed", || async {
         requests.list(&ListParams::default()).await.ok()
     })
     .await;
-    let r: DynamicObject = serde_json::from_value(json!({"apiVersion": "e2e.kbind.io/v1alpha1",
-        "kind": "KbindE2e", "metadata": {"name": REQUEST, "namespace": "default"},
-        "spec": {"size": "small"}}))
+    let r: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
+        "metadata": {"name": REQUEST, "namespace": "default"}, "spec": {}}))
     .unwrap();
     requests.create(&PostParams::default(), &r).await.unwrap();
+    let stored = requests.get(REQUEST).await.unwrap();
+    assert_eq!(
+        stored.data["spec"]["size"], "small",
+        "the promise's schema default applied"
+    );
 
     let binding = kbind::naming::binding_name(REQUEST, PROMISE);
     let applied = |version: &'static str| {
-        let bindings = bindings.clone();
-        let binding = binding.clone();
+        let (bindings, binding) = (bindings.clone(), binding.clone());
+        let finish_jobs = &finish_jobs;
         async move {
             eventually(&format!("applied at {version}"), || async {
+                finish_jobs().await?;
                 let b = bindings.get_opt(&binding).await.ok()??;
                 (b.data["status"]["lastAppliedVersion"] == version).then_some(())
             })
@@ -132,17 +154,20 @@ async fn the_user_story_on_a_real_cluster() {
     let labels = b.metadata.labels.unwrap();
     assert_eq!(labels["kratix.io/promise-name"], PROMISE);
     assert_eq!(labels["kratix.io/resource-name"], REQUEST);
+    let stored = requests.get(REQUEST).await.unwrap();
+    assert_eq!(stored.data["status"]["promiseVersion"], "v0.1.0");
 
+    // The upgrade: a new promise version, then the binding edited.
     promises
         .patch(
             PROMISE,
             &PatchParams::default(),
-            &Patch::Merge(promise("v0.2.0")),
+            &Patch::Merge(json!({"metadata": {"labels": {"kratix.io/promise-version": "v0.2.0"}}})),
         )
         .await
         .unwrap();
     let revisions = Api::<DynamicObject>::all_with(
-        client.clone(),
+        admin.clone(),
         &ar(
             "platform.kratix.io",
             "v1alpha1",
@@ -167,7 +192,7 @@ async fn the_user_story_on_a_real_cluster() {
         .await
         .unwrap();
     applied("v0.2.0").await;
-    let runs: Vec<String> = jobs
+    let mut runs: Vec<String> = jobs
         .list(&ListParams::default().labels(&format!(
             "kratix.io/promise-name={PROMISE},kratix.io/workflow-action=configure"
         )))
@@ -177,9 +202,8 @@ async fn the_user_story_on_a_real_cluster() {
         .into_iter()
         .map(|j| j.metadata.labels.unwrap()["kbind.io/promise-version"].clone())
         .collect();
-    let mut sorted = runs.clone();
-    sorted.sort();
-    assert_eq!(sorted, ["v0.1.0", "v0.2.0"], "one workflow per version");
+    runs.sort();
+    assert_eq!(runs, ["v0.1.0", "v0.2.0"], "one workflow per version");
 
     bindings
         .delete(&binding, &DeleteParams::default())
@@ -196,6 +220,7 @@ async fn the_user_story_on_a_real_cluster() {
         .await
         .unwrap();
     eventually("the request and its binding gone", || async {
+        finish_jobs().await?;
         (requests.get_opt(REQUEST).await.ok()?.is_none()
             && bindings.get_opt(&binding).await.ok()?.is_none())
         .then_some(())

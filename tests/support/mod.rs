@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod install;
 
 use kbind::contract::*;
 use kbind::engine::{EngineOptions, Limits, LoadedPolicy, PolicyEngine, PolicySource};
