@@ -232,6 +232,10 @@ fn replay(sim: &Simulation, request_name: &str) -> Result<(), String> {
         let r = find(&server, &crd).unwrap();
         server.create(&r, "", crd).unwrap();
     }
+    // The namespace a pipeline's permissions name exists.
+    let other = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}});
+    let r = find(&server, &other).unwrap();
+    server.create(&r, "", other).unwrap();
     for action in &sim.journal {
         match action {
             Action::Create { object, .. } | Action::Apply { object, .. } => {

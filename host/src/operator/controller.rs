@@ -779,6 +779,13 @@ async fn execute_plan(
             Err(e) if matches!(action, Action::Event { .. }) => {
                 tracing::debug!("cannot record an Event: {e}");
             }
+            // As Kratix's applyResources: a workflow's ServiceAccount or
+            // role that cannot be written (a permission's namespace that
+            // does not exist) is reported and the Job still created; pods
+            // that then cannot start say why on the binding.
+            Err(e) if matches!(action, Action::Apply { .. }) => {
+                tracing::warn!("{e}");
+            }
             Err(e) => return (written, Err(e)),
         }
     }
