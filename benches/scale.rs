@@ -43,6 +43,22 @@ fn sum(text: &str, metric: &str) -> f64 {
         .sum()
 }
 
+/// Every sample of a metric with one label, as `value=count` pairs divided
+/// by `per` (writes per request by verb, Events by reason).
+fn breakdown(text: &str, metric: &str, per: f64) -> String {
+    let mut parts: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with('{'))
+        .filter_map(|l| {
+            let label = l.split('"').nth(1)?;
+            let value = l.rsplit(' ').next()?.parse::<f64>().ok()?;
+            Some(format!("{label}={:.2}", value / per))
+        })
+        .collect();
+    parts.sort();
+    parts.join(",")
+}
+
 fn peak_rss_mib(child: &Child) -> f64 {
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
@@ -219,6 +235,15 @@ async fn run(n: usize, foreign_crds: usize) {
         upgrade.as_secs_f64(),
         100.0 * policy_s / reconcile_s.max(f64::MIN_POSITIVE),
         100.0 * policy_s / total.as_secs_f64(),
+    );
+    let per = n.max(1) as f64;
+    println!(
+        "per request: writes={:.2} ({}) events=({}) reconciles={:.2} ({})",
+        writes / per,
+        breakdown(&after, "kbind_api_writes_total", per),
+        breakdown(&after, "kbind_events_total", per),
+        reconciles / per,
+        breakdown(&after, "kbind_reconciles_total", per),
     );
 }
 
