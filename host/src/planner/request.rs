@@ -438,7 +438,8 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
 }
 
 /// R-23…R-30 (the binding controller), with the in-flight version as a
-/// status field (H-8). Also fires a retry the policy scheduled. True if it wrote.
+/// status field (H-8). Also fires a retry the policy scheduled. True when
+/// the plan stops here (the run starts from the request's trigger label).
 fn upgrade_trigger(
     view: &View,
     request: &RequestObj,
@@ -469,7 +470,12 @@ fn upgrade_trigger(
         }
     }
     let key = convert::key_of(b);
-    if st.in_flight_version != target || manual {
+    // Kratix's binding controller asks its request controller for a run
+    // by labelling the request. For a new version kbind's planner,
+    // both in one, starts the run in this same plan (the Job is stale):
+    // the label would be two writes and two reconciles for nothing. A
+    // re-run of the same version (manual, a retry) has no other trigger.
+    if manual {
         out.push(Action::Patch {
             key: request.key.clone(),
             patch: json!({"metadata": {"labels": {labels::MANUAL_RECONCILIATION: "true"}}}),
@@ -503,7 +509,7 @@ fn upgrade_trigger(
         view.now,
         "R-30: upgrade in progress",
     );
-    true
+    manual
 }
 
 /// md5 of the revision's promise spec and the request's spec.
