@@ -119,7 +119,15 @@ pub struct Cache {
     /// Why a workflow Job cannot create its pods (the Job controller's
     /// `FailedCreate` Events), by Job.
     job_problems: HashMap<ObjKey, String>,
+    /// Objects deleted lately, with the resourceVersion of their deletion:
+    /// a write's answer recorded after the watch reported the deletion
+    /// must not bring the object back.
+    deleted: HashMap<ObjKey, (Box<str>, std::time::Instant)>,
 }
+
+/// How long a deletion is remembered (a write's answer comes back within
+/// a request timeout of the write).
+const TOMBSTONE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn label_of(object: &Value, key: &str) -> Option<String> {
     object
@@ -134,6 +142,32 @@ fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
 }
 
 /// The request kind a Promise object serves, from `spec.api`.
+/// resourceVersions are opaque to clients, but every server kbind meets
+/// (etcd's revisions, the embedded server's counter) makes them increasing
+/// integers; anything else is compared for equality only.
+fn not_newer(incoming: &str, held: &str) -> bool {
+    match (incoming.parse::<u64>(), held.parse::<u64>()) {
+        (Ok(i), Ok(h)) => i <= h,
+        _ => !held.is_empty() && incoming == held,
+    }
+}
+
+/// An object as the cache keeps it: what the planner never reads is left
+/// out (field managers, often the largest part of an object on a real
+/// cluster, and a Job's pod template: the planner reads its labels,
+/// annotations and status).
+pub fn cached_form(mut value: Value) -> Value {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    if value["kind"] == JOB
+        && let Some(job) = value.as_object_mut()
+    {
+        job.remove("spec");
+    }
+    value
+}
+
 pub fn request_kind_of(promise: &Value) -> Option<RequestKind> {
     PromiseSpec::deserialize(promise.get("spec")?)
         .ok()?
@@ -283,11 +317,25 @@ impl Cache {
         }
     }
 
-    /// Records an added or modified object. Returns the keys to wake.
+    /// Records an added or modified object. Returns the keys to wake. A
+    /// version the cache already holds (the watch event of a write the
+    /// operator made and recorded itself) or an older one changes and
+    /// wakes nothing.
     pub fn apply(&mut self, object: Value) -> Vec<WorkKey> {
         let Some(key) = ObjKey::of(&object) else {
             return Vec::new();
         };
+        if let Some(incoming) = str_at(&object, "/metadata/resourceVersion") {
+            let held = self
+                .objects
+                .get(&key)
+                .map(|e| &*e.resource_version)
+                .or_else(|| self.deleted.get(&key).map(|(rv, _)| &**rv));
+            if held.is_some_and(|held| not_newer(incoming, held)) {
+                return Vec::new();
+            }
+        }
+        self.deleted.remove(&key);
         let mut wake = self.wake_for_stored(&key);
         self.unindex(&key);
         if key.kind == PROMISE
@@ -331,7 +379,25 @@ impl Cache {
 
     /// Forgets a deleted object. Returns the keys to wake.
     pub fn remove(&mut self, key: &ObjKey) -> Vec<WorkKey> {
-        if !self.objects.contains_key(key) {
+        self.remove_at(key, None)
+    }
+
+    /// Forgets an object deleted at `resource_version` (a watch's Delete
+    /// event). Returns the keys to wake.
+    pub fn remove_at(&mut self, key: &ObjKey, resource_version: Option<&str>) -> Vec<WorkKey> {
+        let now = std::time::Instant::now();
+        self.deleted
+            .retain(|_, (_, at)| now.duration_since(*at) < TOMBSTONE_FOR);
+        let held = self.objects.get(key).map(|e| e.resource_version.clone());
+        let last = match (held.as_deref(), resource_version) {
+            (Some(h), Some(r)) if not_newer(r, h) => Some(h.into()),
+            (_, Some(r)) => Some(r.into()),
+            (h, None) => h.map(Into::into),
+        };
+        if let Some(last) = last {
+            self.deleted.insert(key.clone(), (last, now));
+        }
+        if held.is_none() {
             return Vec::new();
         }
         let wake = self.wake_for_stored(key);

@@ -32,6 +32,10 @@ use crate::store::ObjKey;
 /// How long a reconcile waits for the cache to show its own last writes
 /// before it trusts the cache anyway (a write superseded by someone
 /// else's, with an opaque resourceVersion, never "arrives").
+/// Plans one reconcile makes at most, each from the writes of the one
+/// before; a plan that still writes after this many is requeued.
+const MAX_PLAN_ROUNDS: usize = 8;
+
 const EXPECTATION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often a promise whose requests the operator may not reach is checked
@@ -158,18 +162,16 @@ fn to_value(object: DynamicObject, ar: &ApiResource) -> Value {
     let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
     value["kind"] = json!(ar.kind);
     value["apiVersion"] = json!(ar.api_version);
-    // What the planner never reads stays out of the cache: field managers
-    // (often the largest part of an object on a real cluster), and a Job's
-    // pod template (the planner reads its labels, annotations and status).
-    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-    }
-    if ar.kind == cache::JOB
-        && let Some(job) = value.as_object_mut()
-    {
-        job.remove("spec");
-    }
-    value
+    cache::cached_form(value)
+}
+
+/// Deleted, with no finalizer left to hold it.
+fn gone(object: &Value) -> bool {
+    object.pointer("/metadata/deletionTimestamp").is_some()
+        && object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
 }
 
 fn rv_reached(seen: &str, wanted: &str) -> bool {
@@ -322,7 +324,12 @@ impl Controller {
                 Ok(watcher::Event::Delete(o)) => {
                     let value = to_value(o, &ar);
                     match ObjKey::of(&value) {
-                        Some(key) => self.cache_write().remove(&key),
+                        Some(key) => {
+                            let rv = value
+                                .pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str);
+                            self.cache_write().remove_at(&key, rv)
+                        }
                         None => Vec::new(),
                     }
                 }
@@ -627,85 +634,129 @@ impl Controller {
             return Ok(Some(Instant::now() + Duration::from_millis(200)));
         }
         let started = Instant::now();
-        let now = now_millis();
-        let policy = self.slot.current();
-        let (view, guards) = {
-            let cache = self.cache_read();
-            let promise = match key {
-                WorkKey::Promise(p) | WorkKey::Request { promise: p, .. } => p,
-            };
-            if let Some((kind, (ar, namespaced))) = cache
-                .request_kind(promise)
-                .and_then(|k| {
-                    cache.get(&ObjKey::new(
-                        cache::CRD,
-                        "",
-                        &format!("{}.{}", k.plural, k.group),
-                    ))
-                })
-                .and_then(|c| request_resource(&c))
-            {
-                executor.register(&kind, ar, namespaced);
-            }
-            if !cache.ready_for(promise) {
-                tracing::debug!(%key, "request kind not listed yet; the list will wake it");
-                return Ok(Some(Instant::now() + Duration::from_secs(1)));
-            }
-            match key {
-                WorkKey::Promise(p) => cache.promise_view(p, now),
-                WorkKey::Request {
-                    promise,
-                    namespace,
-                    label,
-                } => cache.request_view(promise, namespace, label, now),
-            }
-        };
-        let ctx = Context {
-            policy: &*policy,
-            workflows: &self.options.workflows,
-        };
-        let actions = match key {
-            WorkKey::Promise(_) => planner::plan_promise(&view, &ctx),
-            WorkKey::Request { .. } => planner::plan_requests(&view, &ctx),
-        };
         let kind = kind_label(key);
         self.metrics
             .reconciles
             .get_or_create(&KindLabel { kind })
             .inc();
-        // A promise's plan for 10,000 bindings takes seconds to write; the
-        // view it was planned from is not kept alive that long.
-        let timer = next_timer(key, &view, now);
-        drop(view);
-        let (written, outcome) = execute_plan(executor, guards, &actions).await;
+        let mut rounds = 0;
+        let timer = loop {
+            rounds += 1;
+            let now = now_millis();
+            let policy = self.slot.current();
+            let (view, guards) = {
+                let cache = self.cache_read();
+                let promise = match key {
+                    WorkKey::Promise(p) | WorkKey::Request { promise: p, .. } => p,
+                };
+                if let Some((kind, (ar, namespaced))) = cache
+                    .request_kind(promise)
+                    .and_then(|k| {
+                        cache.get(&ObjKey::new(
+                            cache::CRD,
+                            "",
+                            &format!("{}.{}", k.plural, k.group),
+                        ))
+                    })
+                    .and_then(|c| request_resource(&c))
+                {
+                    executor.register(&kind, ar, namespaced);
+                }
+                if !cache.ready_for(promise) {
+                    tracing::debug!(%key, "request kind not listed yet; the list will wake it");
+                    return Ok(Some(Instant::now() + Duration::from_secs(1)));
+                }
+                match key {
+                    WorkKey::Promise(p) => cache.promise_view(p, now),
+                    WorkKey::Request {
+                        promise,
+                        namespace,
+                        label,
+                    } => cache.request_view(promise, namespace, label, now),
+                }
+            };
+            let ctx = Context {
+                policy: &*policy,
+                workflows: &self.options.workflows,
+            };
+            let actions = match key {
+                WorkKey::Promise(_) => planner::plan_promise(&view, &ctx),
+                WorkKey::Request { .. } => planner::plan_requests(&view, &ctx),
+            };
+            self.metrics.plans.get_or_create(&KindLabel { kind }).inc();
+            // A promise's plan for 10,000 bindings takes seconds to write; the
+            // view it was planned from is not kept alive that long.
+            let timer = next_timer(key, &view, now);
+            drop(view);
+            let (written, outcome) = execute_plan(executor, guards, &actions).await;
+            tracing::debug!(
+                %key,
+                round = rounds,
+                actions = actions.len(),
+                written = written.len(),
+                ok = outcome.is_ok(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "planned"
+            );
+            let progressed = !written.is_empty();
+            // The objects as the server answered go into the cache now: the
+            // next plan sees them at once, and the watch events of these
+            // writes, arriving later at the same resourceVersion, change
+            // and wake nothing.
+            let recorded = self.record_writes(key, &written);
+            if progressed {
+                // Also after a failure part-way: the next run must see these.
+                self.expectations
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        key.clone(),
+                        Expectation {
+                            writes: written,
+                            deadline: Instant::now() + EXPECTATION_TIMEOUT,
+                        },
+                    );
+            }
+            outcome.map_err(|error| ReconcileError { error, progressed })?;
+            // Plan again from what this plan wrote, as the simulator does,
+            // until nothing is left to write; a delete waits for its watch
+            // event (what the object looks like after it is not known).
+            if !progressed || !recorded || rounds >= MAX_PLAN_ROUNDS || !self.caught_up(key) {
+                break timer;
+            }
+        };
         self.metrics
             .reconcile_seconds
             .get_or_create(&KindLabel { kind })
             .observe(started.elapsed().as_secs_f64());
-        tracing::debug!(
-            %key,
-            actions = actions.len(),
-            written = written.len(),
-            ok = outcome.is_ok(),
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "reconciled"
-        );
-        let progressed = !written.is_empty();
-        if progressed {
-            // Also after a failure part-way: the next run must see these.
-            self.expectations
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(
-                    key.clone(),
-                    Expectation {
-                        writes: written,
-                        deadline: Instant::now() + EXPECTATION_TIMEOUT,
-                    },
-                );
-        }
-        outcome.map_err(|error| ReconcileError { error, progressed })?;
         Ok(timer)
+    }
+
+    /// Puts the objects a plan wrote into the cache; wakes the other keys
+    /// they concern, as their watch events would have. False when some
+    /// write left nothing to record (a delete).
+    fn record_writes(&self, key: &WorkKey, written: &[Written]) -> bool {
+        let mut all = true;
+        let mut woken = Vec::new();
+        {
+            let mut cache = self.cache_write();
+            for w in written {
+                match &w.object {
+                    // An object whose last finalizer this write removed is
+                    // gone: its watch event says so.
+                    Some(object) if !gone(object) => {
+                        woken.extend(cache.apply(cache::cached_form(object.clone())));
+                    }
+                    _ => all = false,
+                }
+            }
+        }
+        woken.retain(|k| k != key);
+        if !woken.is_empty() {
+            self.queue.add_all(woken);
+            self.metrics.queue_depth.set(self.queue.depth() as i64);
+        }
+        all
     }
 
     /// Reconciles a key at once (tests and the `--once` path use it).

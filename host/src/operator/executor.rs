@@ -151,6 +151,8 @@ pub struct Written {
     /// caught up. (After any other write, an object missing from the cache
     /// was deleted since, which is caught up too.)
     pub created: bool,
+    /// The object the server answered with (none for a delete).
+    pub object: Option<Value>,
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -266,6 +268,7 @@ impl KubeExecutor {
             uid: obj.metadata.uid.clone(),
             api_version: obj.types.as_ref().map(|t| t.api_version.clone()),
             created,
+            object: serde_json::to_value(obj).ok(),
         };
         if let Action::Apply { object, .. } = action
             && let Some(key) = ObjKey::of(object)
@@ -383,6 +386,7 @@ impl KubeExecutor {
                             uid: left.as_ref().and_then(|o| o.metadata.uid.clone()),
                             api_version: None,
                             created: false,
+                            object: None,
                         }))
                     }
                     Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),

@@ -73,6 +73,7 @@ fn reconcile_buckets() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     pub reconciles: Family<KindLabel, Counter>,
+    pub plans: Family<KindLabel, Counter>,
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub reconcile_seconds: HistogramFamily<KindLabel>,
     pub decisions: Family<DecisionLabels, Counter>,
@@ -98,6 +99,7 @@ impl Metrics {
         let mut m = Self {
             registry: Registry::with_prefix("kbind"),
             reconciles: Family::default(),
+            plans: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_seconds: Family::new_with_constructor(reconcile_buckets),
             decisions: Family::default(),
@@ -115,6 +117,11 @@ impl Metrics {
             "reconciles",
             "Reconciles run, by kind (promise or request)",
             m.reconciles.clone(),
+        );
+        m.registry.register(
+            "plans",
+            "Plans made, by kind: a reconcile plans again from its own writes until nothing is left to write",
+            m.plans.clone(),
         );
         m.registry.register(
             "reconcile_errors",
