@@ -241,12 +241,18 @@ async fn a_promise_whose_requests_are_not_granted_names_the_missing_rule() {
     );
     let events: Api<DynamicObject> =
         Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
-    let warned = events
-        .list(
-            &ListParams::default().fields("involvedObject.name=databases,reason=RequestsForbidden"),
-        )
-        .await
-        .unwrap();
+    // The Event follows the condition's write.
+    let warned = eventually("the RequestsForbidden Event", || async {
+        let list = events
+            .list(
+                &ListParams::default()
+                    .fields("involvedObject.name=databases,reason=RequestsForbidden"),
+            )
+            .await
+            .ok()?;
+        (!list.items.is_empty()).then_some(list)
+    })
+    .await;
     assert_eq!(warned.items.len(), 1);
 
     // The fix, as `kbind rbac` prints it.

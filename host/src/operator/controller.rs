@@ -304,6 +304,7 @@ impl Controller {
         let mut buffer: Vec<Value> = Vec::new();
         let mut reported_missing = false;
         while let Some(event) = stream.next().await {
+            let mut cause = None;
             let woken = match event {
                 Ok(watcher::Event::Init) => {
                     buffer.clear();
@@ -320,7 +321,16 @@ impl Controller {
                     self.synced.notify_waiters();
                     woken
                 }
-                Ok(watcher::Event::Apply(o)) => self.cache_write().apply(to_value(o, &ar)),
+                Ok(watcher::Event::Apply(o)) => {
+                    let value = to_value(o, &ar);
+                    cause = ObjKey::of(&value).zip(
+                        value
+                            .pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                    );
+                    self.cache_write().apply(value)
+                }
                 Ok(watcher::Event::Delete(o)) => {
                     let value = to_value(o, &ar);
                     match ObjKey::of(&value) {
@@ -353,7 +363,13 @@ impl Controller {
             if kind == cache::PROMISE || kind == cache::CRD {
                 self.ensure_request_watches();
             }
-            self.queue.add_all(woken);
+            if !woken.is_empty() {
+                tracing::trace!(kind, woken = ?woken, "watch event");
+            }
+            match cause {
+                Some(cause) => self.queue.add_caused(woken, &cause),
+                None => self.queue.add_all(woken),
+            }
             self.metrics.queue_depth.set(self.queue.depth() as i64);
         }
     }
@@ -573,7 +589,8 @@ impl Controller {
         }
         loop {
             let key = self.queue.next().await;
-            let outcome = self.reconcile(&key, &mut executor).await;
+            let mut own = Vec::new();
+            let outcome = self.reconcile(&key, &mut executor, &mut own).await;
             let next = match outcome {
                 Ok(requeue) => Ok(requeue),
                 Err(e) => {
@@ -594,7 +611,7 @@ impl Controller {
                     }
                 }
             };
-            self.queue.done(key, next);
+            self.queue.done_after(key, next, &own);
             self.metrics.queue_depth.set(self.queue.depth() as i64);
         }
     }
@@ -622,10 +639,13 @@ impl Controller {
         false
     }
 
+    /// One reconcile of `key`; `own` collects the objects it wrote, at the
+    /// resourceVersions its writes left them.
     async fn reconcile(
         &self,
         key: &WorkKey,
         executor: &mut KubeExecutor,
+        own: &mut Vec<super::queue::Cause>,
     ) -> Result<Option<Instant>, ReconcileError> {
         if !self.caught_up(key) {
             tracing::trace!(%key, "waiting for the cache to show the last writes");
@@ -704,6 +724,11 @@ impl Controller {
             // writes, arriving later at the same resourceVersion, change
             // and wake nothing.
             let recorded = self.record_writes(key, &written);
+            own.extend(
+                written
+                    .iter()
+                    .filter_map(|w| Some((w.key.clone(), w.resource_version.clone()?))),
+            );
             if progressed {
                 // Also after a failure part-way: the next run must see these.
                 self.expectations

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::cache::WorkKey;
+use crate::store::ObjKey;
+
+/// An object change that woke a key: the object and its resourceVersion.
+pub type Cause = (ObjKey, String);
 
 #[derive(Default)]
 struct Inner {
@@ -18,6 +22,9 @@ struct Inner {
     processing: HashSet<WorkKey>,
     /// Woken while processing: re-queued at this time when done.
     again: HashMap<WorkKey, Instant>,
+    /// What woke a key while it was processing, when every wake named
+    /// its object change; a key woken otherwise too is not listed.
+    again_causes: HashMap<WorkKey, Vec<Cause>>,
     failures: HashMap<WorkKey, u32>,
 }
 
@@ -25,6 +32,15 @@ struct Inner {
 pub struct Queue {
     inner: Mutex<Inner>,
     notify: Notify,
+}
+
+/// `rv` is no later than `mine` (resourceVersions compared as integers,
+/// as every server kbind meets makes them; otherwise for equality).
+fn rv_not_after(rv: &str, mine: &str) -> bool {
+    match (rv.parse::<u64>(), mine.parse::<u64>()) {
+        (Ok(a), Ok(b)) => a <= b,
+        _ => rv == mine,
+    }
 }
 
 /// Exponential backoff per key: 50 ms doubling to 10 s. The cap is low
@@ -60,7 +76,38 @@ impl Queue {
         self.notify.notify_waiters();
     }
 
+    /// Wakes keys for an object change; a key being processed notes the
+    /// change, so that `done` can tell the change was its own write.
+    pub fn add_caused(&self, keys: impl IntoIterator<Item = WorkKey>, cause: &Cause) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        for key in keys {
+            if inner.processing.contains(&key) {
+                let first = !inner.again.contains_key(&key);
+                if first || inner.again_causes.contains_key(&key) {
+                    inner
+                        .again_causes
+                        .entry(key.clone())
+                        .or_default()
+                        .push(cause.clone());
+                }
+            }
+            Self::schedule(&mut inner, key, now);
+        }
+        drop(inner);
+        self.notify.notify_waiters();
+    }
+
+    /// A wake with no object change named: a key being processed runs
+    /// again whatever it wrote.
     fn insert(inner: &mut Inner, key: WorkKey, at: Instant) {
+        if inner.processing.contains(&key) {
+            inner.again_causes.remove(&key);
+        }
+        Self::schedule(inner, key, at);
+    }
+
+    fn schedule(inner: &mut Inner, key: WorkKey, at: Instant) {
         if inner.processing.contains(&key) {
             let e = inner.again.entry(key).or_insert(at);
             *e = (*e).min(at);
@@ -107,10 +154,29 @@ impl Queue {
 
     /// Ends processing. `Ok(Some(at))` asks for another run at `at`;
     /// `Err(())` backs off exponentially.
+    #[cfg(test)]
     pub fn done(&self, key: WorkKey, outcome: Result<Option<Instant>, ()>) {
+        self.done_after(key, outcome, &[]);
+    }
+
+    /// `done`, for a run that wrote `own` (objects at the resourceVersions
+    /// its writes left them): a wake during the run by those writes alone
+    /// (their watch events) is not a reason to run again, since the run
+    /// planned from them already.
+    pub fn done_after(&self, key: WorkKey, outcome: Result<Option<Instant>, ()>, own: &[Cause]) {
         let mut inner = self.lock();
         inner.processing.remove(&key);
         let mut at = inner.again.remove(&key);
+        let causes = inner.again_causes.remove(&key);
+        let own_only = causes.is_some_and(|causes| {
+            causes.iter().all(|(object, rv)| {
+                own.iter()
+                    .any(|(o, mine)| o == object && rv_not_after(rv, mine))
+            })
+        });
+        if own_only && outcome.is_ok() {
+            at = None;
+        }
         match outcome {
             Ok(requeue) => {
                 inner.failures.remove(&key);
@@ -142,6 +208,38 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
+    use super::super::cache::WorkKey as Key;
+
+    fn cause(name: &str, rv: &str) -> super::Cause {
+        (
+            crate::store::ObjKey::new("Job", "default", name),
+            rv.to_string(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_wake_by_the_runs_own_write_does_not_run_it_again() {
+        let q = super::Queue::default();
+        let key = Key::Promise("redis".into());
+        q.add(key.clone());
+        assert_eq!(q.next().await, key);
+        q.add_caused([key.clone()], &cause("j1", "7"));
+        q.done_after(key.clone(), Ok(None), &[cause("j1", "7")]);
+        assert_eq!(q.depth(), 0, "its own write's event");
+
+        q.add(key.clone());
+        assert_eq!(q.next().await, key);
+        q.add_caused([key.clone()], &cause("j1", "9"));
+        q.done_after(key.clone(), Ok(None), &[cause("j1", "8")]);
+        assert_eq!(q.depth(), 1, "a later change by someone else");
+        assert_eq!(q.next().await, key);
+
+        q.add_caused([key.clone()], &cause("j1", "10"));
+        q.add(key.clone());
+        q.done_after(key.clone(), Ok(None), &[cause("j1", "10")]);
+        assert_eq!(q.depth(), 1, "a wake with no cause named");
+    }
+
     use super::*;
 
     fn key(n: &str) -> WorkKey {
