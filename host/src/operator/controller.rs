@@ -9,7 +9,7 @@
 //! "expectations"), so a Job created a moment ago is never created again
 //! because the watch has not delivered it yet.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -660,7 +660,16 @@ impl Controller {
             .get_or_create(&KindLabel { kind })
             .inc();
         let mut rounds = 0;
-        let timer = loop {
+        // The other keys this reconcile's writes concern, woken once at
+        // its end: a promise writing its revisions in three plans wakes
+        // each of its requests once, not three times.
+        let mut woken = BTreeSet::new();
+        // Writes recorded in the cache by the last plan; once another plan
+        // has been made from them, their own watch events are no reason to
+        // run again (a delete, or a plan that ends the loop, is not
+        // planned from: its events still wake the key).
+        let mut planned_from: Vec<super::queue::Cause> = Vec::new();
+        let result = loop {
             rounds += 1;
             let now = now_millis();
             let policy = self.slot.current();
@@ -684,7 +693,7 @@ impl Controller {
                 }
                 if !cache.ready_for(promise) {
                     tracing::debug!(%key, "request kind not listed yet; the list will wake it");
-                    return Ok(Some(Instant::now() + Duration::from_secs(1)));
+                    break Ok(Some(Instant::now() + Duration::from_secs(1)));
                 }
                 match key {
                     WorkKey::Promise(p) => cache.promise_view(p, now),
@@ -704,6 +713,7 @@ impl Controller {
                 WorkKey::Request { .. } => planner::plan_requests(&view, &ctx),
             };
             self.metrics.plans.get_or_create(&KindLabel { kind }).inc();
+            own.append(&mut planned_from);
             // A promise's plan for 10,000 bindings takes seconds to write; the
             // view it was planned from is not kept alive that long.
             let timer = next_timer(key, &view, now);
@@ -723,12 +733,12 @@ impl Controller {
             // next plan sees them at once, and the watch events of these
             // writes, arriving later at the same resourceVersion, change
             // and wake nothing.
-            let recorded = self.record_writes(key, &written);
-            own.extend(
-                written
-                    .iter()
-                    .filter_map(|w| Some((w.key.clone(), w.resource_version.clone()?))),
-            );
+            let recorded = self.record_writes(key, &written, &mut woken);
+            planned_from.extend(written.iter().filter_map(|w| {
+                let object = w.object.as_ref().filter(|o| !gone(o))?;
+                let rv = object.pointer("/metadata/resourceVersion")?.as_str()?;
+                Some((w.key.clone(), rv.to_string()))
+            }));
             if progressed {
                 // Also after a failure part-way: the next run must see these.
                 self.expectations
@@ -742,44 +752,53 @@ impl Controller {
                         },
                     );
             }
-            outcome.map_err(|error| ReconcileError { error, progressed })?;
+            if let Err(error) = outcome {
+                break Err(ReconcileError { error, progressed });
+            }
             // Plan again from what this plan wrote, as the simulator does,
             // until nothing is left to write; a delete waits for its watch
             // event (what the object looks like after it is not known).
             if !progressed || !recorded || rounds >= MAX_PLAN_ROUNDS || !self.caught_up(key) {
-                break timer;
+                break Ok(timer);
             }
         };
+        if !woken.is_empty() {
+            self.queue.add_all(woken);
+            self.metrics.queue_depth.set(self.queue.depth() as i64);
+        }
         self.metrics
             .reconcile_seconds
             .get_or_create(&KindLabel { kind })
             .observe(started.elapsed().as_secs_f64());
-        Ok(timer)
+        result
     }
 
-    /// Puts the objects a plan wrote into the cache; wakes the other keys
-    /// they concern, as their watch events would have. False when some
-    /// write left nothing to record (a delete).
-    fn record_writes(&self, key: &WorkKey, written: &[Written]) -> bool {
+    /// Puts the objects a plan wrote into the cache; adds to `woken` the
+    /// other keys they concern (woken once the reconcile ends, as their
+    /// watch events would have). False when some write left nothing to
+    /// record (a delete).
+    fn record_writes(
+        &self,
+        key: &WorkKey,
+        written: &[Written],
+        woken: &mut BTreeSet<WorkKey>,
+    ) -> bool {
         let mut all = true;
-        let mut woken = Vec::new();
-        {
-            let mut cache = self.cache_write();
-            for w in written {
-                match &w.object {
-                    // An object whose last finalizer this write removed is
-                    // gone: its watch event says so.
-                    Some(object) if !gone(object) => {
-                        woken.extend(cache.apply(cache::cached_form(object.clone())));
-                    }
-                    _ => all = false,
+        let mut cache = self.cache_write();
+        for w in written {
+            match &w.object {
+                // An object whose last finalizer this write removed is
+                // gone: its watch event says so.
+                Some(object) if !gone(object) => {
+                    woken.extend(
+                        cache
+                            .apply(cache::cached_form(object.clone()))
+                            .into_iter()
+                            .filter(|k| k != key),
+                    );
                 }
+                _ => all = false,
             }
-        }
-        woken.retain(|k| k != key);
-        if !woken.is_empty() {
-            self.queue.add_all(woken);
-            self.metrics.queue_depth.set(self.queue.depth() as i64);
         }
         all
     }

@@ -25,6 +25,10 @@ struct Inner {
     /// What woke a key while it was processing, when every wake named
     /// its object change; a key woken otherwise too is not listed.
     again_causes: HashMap<WorkKey, Vec<Cause>>,
+    /// Request keys woken by a change that also woke their promise while
+    /// the promise's key was processing: queued when it is done (its
+    /// reconcile may write their bindings, which wakes them again).
+    behind: HashMap<WorkKey, HashSet<WorkKey>>,
     failures: HashMap<WorkKey, u32>,
 }
 
@@ -81,7 +85,26 @@ impl Queue {
     pub fn add_caused(&self, keys: impl IntoIterator<Item = WorkKey>, cause: &Cause) {
         let now = Instant::now();
         let mut inner = self.lock();
+        let keys: Vec<WorkKey> = keys.into_iter().collect();
+        // The promises this change woke whose reconcile is running.
+        let running: HashSet<String> = keys
+            .iter()
+            .filter_map(|k| match k {
+                WorkKey::Promise(p) if inner.processing.contains(k) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
         for key in keys {
+            if let WorkKey::Request { promise, .. } = &key
+                && running.contains(promise)
+            {
+                inner
+                    .behind
+                    .entry(WorkKey::Promise(promise.clone()))
+                    .or_default()
+                    .insert(key);
+                continue;
+            }
             if inner.processing.contains(&key) {
                 let first = !inner.again.contains_key(&key);
                 if first || inner.again_causes.contains_key(&key) {
@@ -177,6 +200,10 @@ impl Queue {
         if own_only && outcome.is_ok() {
             at = None;
         }
+        let now = Instant::now();
+        for waiting in inner.behind.remove(&key).unwrap_or_default() {
+            Self::schedule(&mut inner, waiting, now);
+        }
         match outcome {
             Ok(requeue) => {
                 inner.failures.remove(&key);
@@ -215,6 +242,24 @@ mod tests {
             crate::store::ObjKey::new("Job", "default", name),
             rv.to_string(),
         )
+    }
+
+    #[tokio::test]
+    async fn requests_woken_with_their_running_promise_wait_for_it() {
+        let q = super::Queue::default();
+        let promise = Key::Promise("redis".into());
+        let request = Key::Request {
+            promise: "redis".into(),
+            namespace: "default".into(),
+            label: "example".into(),
+        };
+        q.add(promise.clone());
+        assert_eq!(q.next().await, promise);
+        q.add_caused([promise.clone(), request.clone()], &cause("r", "3"));
+        assert_eq!(q.depth(), 1, "only the promise, processing");
+        q.done_after(promise.clone(), Ok(None), &[]);
+        assert_eq!(q.next().await, promise, "woken again: not its own write");
+        assert_eq!(q.next().await, request);
     }
 
     #[tokio::test]
