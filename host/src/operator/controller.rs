@@ -733,12 +733,8 @@ impl Controller {
             // next plan sees them at once, and the watch events of these
             // writes, arriving later at the same resourceVersion, change
             // and wake nothing.
-            let recorded = self.record_writes(key, &written, &mut woken);
-            planned_from.extend(written.iter().filter_map(|w| {
-                let object = w.object.as_ref().filter(|o| !gone(o))?;
-                let rv = object.pointer("/metadata/resourceVersion")?.as_str()?;
-                Some((w.key.clone(), rv.to_string()))
-            }));
+            let mut written = written;
+            let recorded = self.record_writes(key, &mut written, &mut woken, &mut planned_from);
             if progressed {
                 // Also after a failure part-way: the next run must see these.
                 self.expectations
@@ -777,22 +773,36 @@ impl Controller {
     /// other keys they concern (woken once the reconcile ends, as their
     /// watch events would have). False when some write left nothing to
     /// record (a delete).
+    /// The objects are taken out of `written` (which the expectations
+    /// keep: a promise's wave writes 10,000 of them), and what was
+    /// recorded is added to `recorded`.
     fn record_writes(
         &self,
         key: &WorkKey,
-        written: &[Written],
+        written: &mut [Written],
         woken: &mut BTreeSet<WorkKey>,
+        recorded: &mut Vec<super::queue::Cause>,
     ) -> bool {
         let mut all = true;
         let mut cache = self.cache_write();
         for w in written {
-            match &w.object {
+            let object = w
+                .object
+                .take()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+            match object {
                 // An object whose last finalizer this write removed is
                 // gone: its watch event says so.
-                Some(object) if !gone(object) => {
+                Some(object) if !gone(&object) => {
+                    if let Some(rv) = object
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                    {
+                        recorded.push((w.key.clone(), rv.to_string()));
+                    }
                     woken.extend(
                         cache
-                            .apply(cache::cached_form(object.clone()))
+                            .apply(cache::cached_form(object))
                             .into_iter()
                             .filter(|k| k != key),
                     );

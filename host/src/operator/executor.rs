@@ -151,8 +151,10 @@ pub struct Written {
     /// caught up. (After any other write, an object missing from the cache
     /// was deleted since, which is caught up too.)
     pub created: bool,
-    /// The object the server answered with (none for a delete).
-    pub object: Option<Value>,
+    /// The object the server answered with, as JSON text (a wave's plan
+    /// holds 10,000 of these until it is written; text is a tenth of a
+    /// parsed tree). None for a delete.
+    pub object: Option<Box<str>>,
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -268,7 +270,7 @@ impl KubeExecutor {
             uid: obj.metadata.uid.clone(),
             api_version: obj.types.as_ref().map(|t| t.api_version.clone()),
             created,
-            object: serde_json::to_value(obj).ok(),
+            object: serde_json::to_string(obj).ok().map(String::into_boxed_str),
         };
         if let Action::Apply { object, .. } = action
             && let Some(key) = ObjKey::of(object)
