@@ -526,3 +526,141 @@ async fn a_workflow_pod_meets_kratixs_pipeline_contract() {
     assert_eq!(stored.data["status"]["message"], "redis is up");
     operator.kill();
 }
+
+/// RBAC escalation prevention, as the real server's RBAC storage does it:
+/// an identity may write a Role only with rules it holds, unless it may
+/// `escalate`, and bind a role only if it holds its rules or may `bind`
+/// it (why `deploy/rbac.yaml` grants the operator both, as Kratix's does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_grants_only_what_it_holds_unless_it_may_escalate_or_bind() {
+    let (running, admin, _) = installed().await;
+    let rbac = "rbac.authorization.k8s.io";
+    let api = |client: &kube::Client, kind: &str, plural: &str, namespaced: bool| {
+        let resource = ar(rbac, "v1", kind, plural);
+        if namespaced {
+            Api::<DynamicObject>::namespaced_with(client.clone(), "default", &resource)
+        } else {
+            Api::<DynamicObject>::all_with(client.clone(), &resource)
+        }
+    };
+    let object = |v: Value| serde_json::from_value::<DynamicObject>(v).unwrap();
+    create_all(
+        &admin,
+        r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: granter, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: granter}
+rules:
+  - {apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: ["create"]}
+  - {apiGroups: [""], resources: ["configmaps"], verbs: ["get"]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: granter}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: granter}
+subjects: [{kind: ServiceAccount, name: granter, namespace: default}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: read-secrets}
+rules:
+  - {apiGroups: [""], resources: ["secrets"], verbs: ["get", "list"]}
+"#,
+    )
+    .await;
+    let granter =
+        support::client_with_token(&running, token_for(&admin, "default", "granter").await).await;
+    let roles = api(&granter, "Role", "roles", true);
+    let role = |name: &str, resource: &str| {
+        object(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": "default"},
+            "rules": [{"apiGroups": [""], "resources": [resource], "verbs": ["get", "list"]}]}),
+        )
+    };
+    // Only `get` on configmaps is held: `list` is an escalation.
+    let refused = roles
+        .create(&PostParams::default(), &role("cm", "configmaps"))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(e) = refused else {
+        panic!("{refused}")
+    };
+    assert_eq!(e.code, 403);
+    assert_eq!(
+        e.message,
+        "roles.rbac.authorization.k8s.io \"cm\" is forbidden: user \"system:serviceaccount:default:granter\" \
+         (groups=[\"system:serviceaccounts\" \"system:serviceaccounts:default\" \"system:authenticated\"]) \
+         is attempting to grant RBAC permissions not currently held:\n\
+         {APIGroups:[\"\"], Resources:[\"configmaps\"], Verbs:[\"list\"]}"
+    );
+    let bindings = api(&granter, "RoleBinding", "rolebindings", true);
+    let binding = |name: &str, role: &str| {
+        object(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": "default"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]}),
+        )
+    };
+    let code = |r: Result<DynamicObject, kube::Error>| match r {
+        Ok(_) => 200,
+        Err(kube::Error::Api(e)) => e.code,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(
+        code(
+            bindings
+                .create(&PostParams::default(), &binding("b1", "read-secrets"))
+                .await
+        ),
+        403,
+        "binding a role whose rules it does not hold"
+    );
+    assert_eq!(
+        code(
+            bindings
+                .create(&PostParams::default(), &binding("b0", "missing"))
+                .await
+        ),
+        404,
+        "the role a binding names must exist"
+    );
+
+    // `escalate` on roles and `bind` on that one ClusterRole.
+    let mut grants = api(&admin, "ClusterRole", "clusterroles", false)
+        .get("granter")
+        .await
+        .unwrap();
+    grants.data["rules"]
+        .as_array_mut()
+        .unwrap()
+        .extend([
+            json!({"apiGroups": [rbac], "resources": ["roles"], "verbs": ["escalate"]}),
+            json!({"apiGroups": [rbac], "resources": ["clusterroles"], "verbs": ["bind"], "resourceNames": ["read-secrets"]}),
+        ]);
+    api(&admin, "ClusterRole", "clusterroles", false)
+        .replace("granter", &PostParams::default(), &grants)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            roles
+                .create(&PostParams::default(), &role("secrets", "secrets"))
+                .await
+        ),
+        200
+    );
+    assert_eq!(
+        code(
+            bindings
+                .create(&PostParams::default(), &binding("b1", "read-secrets"))
+                .await
+        ),
+        200
+    );
+}

@@ -9,6 +9,7 @@ mod decoding;
 pub mod deletion;
 mod discovery;
 mod error;
+mod escalation;
 mod faults;
 mod gnostic;
 mod handler;

@@ -505,6 +505,10 @@ impl ObjectStore {
             .about(r, &name));
         }
         let key = Self::key(r, namespace, &name);
+        // The RBAC storage checks escalation before it looks for a conflict.
+        if let Some(who) = &self.request.requester {
+            super::escalation::check(self, who, r, &object, None)?;
+        }
         if self.objects.contains_key(&key) {
             let what = if r.group.is_empty() {
                 r.plural.clone()
@@ -653,6 +657,9 @@ impl ObjectStore {
             return Ok(current);
         }
         self.check_owner_references(r, &next, Some(&current))?;
+        if let Some(who) = &self.request.requester {
+            super::escalation::check(self, who, r, &next, Some(&current))?;
+        }
         self.record_fields(Some(&current), &mut next, status_only);
         if generation_changes(r, &current, &next) {
             let generation = current
