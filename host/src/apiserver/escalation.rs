@@ -144,9 +144,10 @@ fn describe(missing: &[Grant]) -> String {
     let mut rules: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     for grant in missing {
         let (head, verb) = match grant {
-            Grant::Url { url, verb } => {
-                (format!("NonResourceURLs:{}", quoted(&[url.clone()])), verb)
-            }
+            Grant::Url { url, verb } => (
+                format!("NonResourceURLs:{}", quoted(std::slice::from_ref(url))),
+                verb,
+            ),
             Grant::Resource {
                 group,
                 resource,
@@ -155,11 +156,14 @@ fn describe(missing: &[Grant]) -> String {
             } => {
                 let mut head = format!(
                     "APIGroups:{}, Resources:{}",
-                    quoted(&[group.clone()]),
-                    quoted(&[resource.clone()])
+                    quoted(std::slice::from_ref(group)),
+                    quoted(std::slice::from_ref(resource))
                 );
                 if let Some(n) = name {
-                    head.push_str(&format!(", ResourceNames:{}", quoted(&[n.clone()])));
+                    head.push_str(&format!(
+                        ", ResourceNames:{}",
+                        quoted(std::slice::from_ref(n))
+                    ));
                 }
                 (head, verb)
             }
