@@ -238,12 +238,13 @@ async fn run(n: usize, foreign_crds: usize) {
     );
     let per = n.max(1) as f64;
     println!(
-        "per request: writes={:.2} ({}) events=({}) reconciles={:.2} ({})",
+        "per request: writes={:.2} ({}) events=({}) reconciles={:.2} ({}) plans={:.2}",
         writes / per,
         breakdown(&after, "kbind_api_writes_total", per),
         breakdown(&after, "kbind_events_total", per),
         reconciles / per,
         breakdown(&after, "kbind_reconciles_total", per),
+        sum(&after, "kbind_plans_total") / per,
     );
 }
 

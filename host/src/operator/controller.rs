@@ -784,8 +784,9 @@ impl Controller {
         recorded: &mut Vec<super::queue::Cause>,
     ) -> bool {
         let mut all = true;
-        let mut cache = self.cache_write();
-        for w in written {
+        // Parsed before the cache is locked: readers wait for the lock.
+        let mut objects = Vec::with_capacity(written.len());
+        for w in written.iter_mut() {
             let object = w
                 .object
                 .take()
@@ -800,15 +801,14 @@ impl Controller {
                     {
                         recorded.push((w.key.clone(), rv.to_string()));
                     }
-                    woken.extend(
-                        cache
-                            .apply(cache::cached_form(object))
-                            .into_iter()
-                            .filter(|k| k != key),
-                    );
+                    objects.push(cache::cached_form(object));
                 }
                 _ => all = false,
             }
+        }
+        let mut cache = self.cache_write();
+        for object in objects {
+            woken.extend(cache.apply(object).into_iter().filter(|k| k != key));
         }
         all
     }
