@@ -114,6 +114,9 @@ pub struct Cache {
     requests_of: HashMap<String, BTreeSet<(String, String)>>,
     /// Request kind -> the promise that serves it.
     promise_of_kind: HashMap<String, String>,
+    /// Promise -> the request kind its spec serves (parsed once, when the
+    /// Promise is stored: every plan asks).
+    kind_of_promise: HashMap<String, RequestKind>,
     /// Kinds whose initial list has arrived.
     synced: HashSet<String>,
     /// Why a workflow Job cannot create its pods (the Job controller's
@@ -295,10 +298,9 @@ impl Cache {
         let Some(old) = self.objects.get(key) else {
             return;
         };
-        let served_kind = match &old.object {
-            Stored::Tree(v) if key.kind == PROMISE => request_kind_of(v),
-            _ => None,
-        };
+        let served_kind = (key.kind == PROMISE)
+            .then(|| self.kind_of_promise.get(&key.name).cloned())
+            .flatten();
         if let Some(member) = old.member.clone()
             && let Some(set) = self.members.get_mut(&member)
         {
@@ -309,6 +311,9 @@ impl Cache {
                     r.remove(&(member.1.clone(), member.2.clone()));
                 }
             }
+        }
+        if key.kind == PROMISE {
+            self.kind_of_promise.remove(&key.name);
         }
         if let Some(kind) = served_kind
             && self.promise_of_kind.get(&kind.kind) == Some(&key.name)
@@ -341,7 +346,9 @@ impl Cache {
         if key.kind == PROMISE
             && let Some(kind) = request_kind_of(&object)
         {
-            self.promise_of_kind.insert(kind.kind, key.name.clone());
+            self.promise_of_kind
+                .insert(kind.kind.clone(), key.name.clone());
+            self.kind_of_promise.insert(key.name.clone(), kind);
         }
         let member = self.member_of(&key, &object);
         if let Some(member) = &member {
@@ -522,17 +529,15 @@ impl Cache {
 
     /// The request kind of a promise, from the Promise or its revisions.
     pub fn request_kind(&self, promise: &str) -> Option<RequestKind> {
-        self.get(&ObjKey::new(PROMISE, "", promise))
-            .and_then(|p| request_kind_of(&p))
-            .or_else(|| {
-                self.list(REVISION)
-                    .filter(|r| str_at(r, "/spec/promiseRef/name") == Some(promise))
-                    .find_map(|r| {
-                        PromiseSpec::deserialize(r.pointer("/spec/promiseSpec")?)
-                            .ok()?
-                            .request_kind()
-                    })
-            })
+        self.kind_of_promise.get(promise).cloned().or_else(|| {
+            self.list(REVISION)
+                .filter(|r| str_at(r, "/spec/promiseRef/name") == Some(promise))
+                .find_map(|r| {
+                    PromiseSpec::deserialize(r.pointer("/spec/promiseSpec")?)
+                        .ok()?
+                        .request_kind()
+                })
+        })
     }
 
     /// True when the view of `promise` can be trusted: the request kind's
