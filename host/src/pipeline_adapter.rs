@@ -291,7 +291,7 @@ pub async fn update_status(
             mark_as_completed(
                 &mut merged,
                 &params.workflow_type,
-                &crate::store::rfc3339(now_millis()),
+                &crate::store::rfc3339(crate::store::now_millis()),
             );
         }
         object.data["status"] = Value::Object(merged);
@@ -325,12 +325,6 @@ pub async fn update_status(
         }
     }
     Err(AdapterError::Conflicts(params.object()))
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -80,6 +80,13 @@ pub enum StoreError {
 /// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z).
 const MAX_RFC3339_MS: i64 = 253_402_300_799_999;
 
+/// The wall clock in milliseconds since the epoch (0 before it).
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// RFC 3339 (seconds) of a millisecond timestamp, clamped to the years
 /// RFC 3339 can write: a policy may ask for a delay of `u64::MAX` ms, and
 /// that must read as "never", not abort the reconcile.

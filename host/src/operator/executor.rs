@@ -157,11 +157,7 @@ pub struct Written {
     pub object: Option<Box<str>>,
 }
 
-pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use crate::store::now_millis;
 
 impl KubeExecutor {
     pub fn new(client: Client) -> Self {
