@@ -110,24 +110,28 @@ fn covers(owner: &Value, grant: &Grant) -> bool {
                             .is_some_and(|prefix| url.starts_with(prefix))
                 })
         }
+        // The authorizer's own rule match, the permission as the request.
         Grant::Resource {
             group,
             resource,
             name,
             verb,
         } => {
-            let resources = strings(&owner["resources"]);
-            let resource_ok = resources.iter().any(|r| {
-                r == "*"
-                    || r == resource
-                    || resource
-                        .split_once('/')
-                        .is_some_and(|(_, sub)| *r == format!("*/{sub}"))
-            });
-            let names = strings(&owner["resourceNames"]);
-            let name_ok =
-                names.is_empty() || name.as_ref().is_some_and(|n| names.iter().any(|x| x == n));
-            has("verbs", verb) && has("apiGroups", group) && resource_ok && name_ok
+            let (resource, subresource) = match resource.split_once('/') {
+                Some((r, sub)) => (r, Some(sub)),
+                None => (resource.as_str(), None),
+            };
+            rbac::rule_allows(
+                owner,
+                &Attributes {
+                    verb,
+                    group,
+                    resource,
+                    subresource,
+                    namespace: "",
+                    name: name.as_deref(),
+                },
+            )
         }
     }
 }

@@ -60,7 +60,7 @@ fn strings(v: &Value) -> Vec<&str> {
 }
 
 /// One PolicyRule against the attributes.
-fn rule_allows(rule: &Value, a: &Attributes<'_>) -> bool {
+pub(super) fn rule_allows(rule: &Value, a: &Attributes<'_>) -> bool {
     let verbs = strings(&rule["verbs"]);
     let groups = strings(&rule["apiGroups"]);
     let resources = strings(&rule["resources"]);

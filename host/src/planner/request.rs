@@ -583,16 +583,8 @@ fn start_workflow(
         .and_then(|(_, p, _)| p.metadata.uid.clone())
         .unwrap_or_default();
     let promise_label = view.promise_label();
-    let group = request
-        .api_version
-        .rsplit_once('/')
-        .map_or("", |(group, _)| group);
-    let plural = revision
-        .spec
-        .promise_spec
-        .pointer("/api/spec/names/plural")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let (group, _) = request.group_version();
+    let plural = workflow::request_plural(&revision.spec.promise_spec);
     let access = pipeline_rbac::pipeline_access(
         &pipeline_rbac::Owner {
             name: &view.promise_name,

@@ -41,6 +41,12 @@ impl RequestObj {
     pub fn namespace(&self) -> &str {
         &self.key.namespace
     }
+    /// The API group and version of `apiVersion` (the core group is "").
+    pub fn group_version(&self) -> (&str, &str) {
+        self.api_version
+            .rsplit_once('/')
+            .unwrap_or(("", self.api_version.as_str()))
+    }
     /// The `kratix.io/resource-name` value that identifies its binding.
     pub fn label_name(&self) -> String {
         naming::resource_name_label(self.name())

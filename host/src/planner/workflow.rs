@@ -78,6 +78,14 @@ pub(crate) fn pipelines<'a>(promise_spec: &'a Value, action: &str) -> Vec<&'a Va
         .unwrap_or_default()
 }
 
+/// The plural of the request kind the promise spec's `api` serves.
+pub(crate) fn request_plural(promise_spec: &Value) -> &str {
+    promise_spec
+        .pointer("/api/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 /// A pipeline's `metadata.name`.
 pub(crate) fn pipeline_name(pipeline: &Value) -> &str {
     pipeline
@@ -124,14 +132,8 @@ fn kratix_env(
     id: &JobIdentity<'_>,
     pipeline: &str,
 ) -> Vec<Value> {
-    let (group, api_version) = match request.api_version.rsplit_once('/') {
-        Some((group, version)) => (group, version),
-        None => ("", request.api_version.as_str()),
-    };
-    let plural = promise_spec
-        .pointer("/api/spec/names/plural")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let (group, api_version) = request.group_version();
+    let plural = request_plural(promise_spec);
     let cluster_scoped = promise_spec
         .pointer("/api/spec/scope")
         .and_then(Value::as_str)
