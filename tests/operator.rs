@@ -13,7 +13,7 @@ use kbind::operator::policy::{PolicySpec, PolicyWatcher};
 use kbind::operator::{OperatorOptions, SimulatedRunner};
 use kbind::policy::Policy;
 use kbind::shipped;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use serde_json::{Value, json};
 use support::cluster::{BINDING, Env};
 use support::{eventually, start_operator};
@@ -740,4 +740,108 @@ async fn a_job_that_cannot_create_its_pods_is_reported() {
     })
     .await;
     op.kill();
+}
+
+/// A workflow's ServiceAccount and roles are applied on every run; the
+/// executor sends an object again only when its content changed (or its
+/// memo expired), and leaves a ServiceAccount someone else made (no
+/// promise label) as it found it, as Kratix does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applied_objects_are_sent_once_and_a_foreign_service_account_is_left_alone() {
+    let env = Env::new().await;
+    let metrics = Arc::new(Metrics::new());
+    let mut executor =
+        kbind::operator::KubeExecutor::new(env.client.clone()).with_metrics(metrics.clone());
+    let creates = |m: &Metrics| {
+        m.encode()
+            .lines()
+            .find(|l| l.starts_with("kbind_api_writes_total{verb=\"create\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let service_account = |name: &str, team: &str| kbind::planner::Action::Apply {
+        object: json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": "default",
+                "labels": {"kratix.io/promise-name": "redis", "team": team}}}),
+        why: "the pipeline's ServiceAccount",
+    };
+    let accounts: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        "default",
+        &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::ServiceAccount>(&()),
+    );
+    let labels = |o: DynamicObject| o.metadata.labels.unwrap_or_default();
+    async fn edited_again(accounts: &Api<DynamicObject>) -> DynamicObject {
+        let mut o = accounts.get("mine").await.unwrap();
+        o.metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("team".into(), "y".into());
+        o
+    }
+
+    executor
+        .execute(&service_account("mine", "a"))
+        .await
+        .unwrap();
+    executor
+        .execute(&service_account("mine", "a"))
+        .await
+        .unwrap();
+    assert_eq!(creates(&metrics), 1, "the same content is not sent twice");
+
+    // An edit is repaired by the next apply whose content differs, or
+    // once the memo expires (here at once).
+    let mut edited = accounts.get("mine").await.unwrap();
+    edited
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("team".into(), "x".into());
+    accounts
+        .replace("mine", &Default::default(), &edited)
+        .await
+        .unwrap();
+    executor
+        .execute(&service_account("mine", "b"))
+        .await
+        .unwrap();
+    assert_eq!(creates(&metrics), 2, "changed content is sent");
+    assert_eq!(labels(accounts.get("mine").await.unwrap())["team"], "b");
+    accounts
+        .replace("mine", &Default::default(), &edited_again(&accounts).await)
+        .await
+        .unwrap();
+    let mut expiring = kbind::operator::KubeExecutor::new(env.client.clone())
+        .with_metrics(metrics.clone())
+        .with_applied(kbind::operator::executor::Applied::lasting(Duration::ZERO));
+    expiring
+        .execute(&service_account("mine", "b"))
+        .await
+        .unwrap();
+    expiring
+        .execute(&service_account("mine", "b"))
+        .await
+        .unwrap();
+    assert_eq!(creates(&metrics), 4, "an expired memo sends again");
+    assert_eq!(labels(accounts.get("mine").await.unwrap())["team"], "b");
+
+    // A ServiceAccount without the promise label is not kbind's.
+    let foreign: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "theirs", "namespace": "default", "labels": {"team": "theirs"}}}))
+    .unwrap();
+    accounts
+        .create(&Default::default(), &foreign)
+        .await
+        .unwrap();
+    executor
+        .execute(&service_account("theirs", "a"))
+        .await
+        .unwrap();
+    let left = labels(accounts.get("theirs").await.unwrap());
+    assert_eq!(left.get("team").map(String::as_str), Some("theirs"));
+    assert!(!left.contains_key("kratix.io/promise-name"), "{left:?}");
 }

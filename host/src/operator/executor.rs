@@ -40,30 +40,47 @@ const APPLIED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Objects this process applied: key -> (digest of the content, when),
 /// shared by every worker. The lock is never held across an await.
-#[derive(Clone, Default)]
-pub struct Applied(Arc<std::sync::Mutex<HashMap<ObjKey, AppliedAt>>>);
+#[derive(Clone)]
+pub struct Applied {
+    seen: Arc<std::sync::Mutex<HashMap<ObjKey, AppliedAt>>>,
+    lasting: std::time::Duration,
+}
+
+impl Default for Applied {
+    fn default() -> Self {
+        Self::lasting(APPLIED_FOR)
+    }
+}
 
 /// The digest of what was applied, and when.
 type AppliedAt = ([u8; 16], std::time::Instant);
 
 impl Applied {
+    /// A record whose entries count as fresh for `lasting`.
+    pub fn lasting(lasting: std::time::Duration) -> Self {
+        Self {
+            seen: Arc::default(),
+            lasting,
+        }
+    }
+
     fn digest(object: &Value) -> [u8; 16] {
         md5::Md5::digest(serde_json::to_vec(object).unwrap_or_default()).into()
     }
 
     fn fresh(&self, key: &ObjKey, object: &Value) -> bool {
         let digest = Self::digest(object);
-        self.0
+        self.seen
             .lock()
             .map(|m| {
                 m.get(key)
-                    .is_some_and(|(d, at)| *d == digest && at.elapsed() < APPLIED_FOR)
+                    .is_some_and(|(d, at)| *d == digest && at.elapsed() < self.lasting)
             })
             .unwrap_or(false)
     }
 
     fn record(&self, key: &ObjKey, object: &Value) {
-        if let Ok(mut m) = self.0.lock() {
+        if let Ok(mut m) = self.seen.lock() {
             m.insert(
                 key.clone(),
                 (Self::digest(object), std::time::Instant::now()),
