@@ -11,7 +11,8 @@
 //! then v1.1.0 published and the time until semver-auto has upgraded and
 //! re-applied all of them. Reported: both times, the operator's policy time
 //! and reconcile time (from its /metrics), its peak RSS (VmHWM of the
-//! operator process alone), writes sent. Results: BENCHMARKS.md.
+//! operator process alone), writes sent, and the CPU time of the operator
+//! and of the server (this process). Results: BENCHMARKS.md.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -67,6 +68,28 @@ fn peak_rss_mib(child: &Child) -> f64 {
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// CPU seconds (user + system) a process has used so far, from
+/// `/proc/<pid>/stat`: on two cores the operator and the server (this
+/// process) share the machine, so a change that costs the operator CPU
+/// slows the server's writes.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) are counted from
+    // its closing parenthesis: utime and stime are the 12th and 13th.
+    let ticks: f64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(f64::NAN);
+    // USER_HZ is 100 on every Linux kbind's benches run on.
+    ticks / 100.0
 }
 
 /// Waits until `n` bindings report `version` as applied, following a watch
@@ -202,6 +225,8 @@ async fn run(n: usize, foreign_crds: usize) {
     let converged = applied(&env.bindings, n, "v1.0.0", deadline).await;
     let converge = started.elapsed();
     let converge_rss = peak_rss_mib(&child);
+    let operator_pid = child.id().to_string();
+    let converge_cpu = (cpu_seconds(&operator_pid), cpu_seconds("self"));
     let before = metrics(&addr);
     let upgrade_started = Instant::now();
     env.promises
@@ -216,6 +241,7 @@ async fn run(n: usize, foreign_crds: usize) {
     let upgrade = upgrade_started.elapsed();
     let after = metrics(&addr);
     let rss = peak_rss_mib(&child);
+    let cpu = (cpu_seconds(&operator_pid), cpu_seconds("self"));
     let _ = child.kill();
     let _ = child.wait();
 
@@ -235,6 +261,13 @@ async fn run(n: usize, foreign_crds: usize) {
         upgrade.as_secs_f64(),
         100.0 * policy_s / reconcile_s.max(f64::MIN_POSITIVE),
         100.0 * policy_s / total.as_secs_f64(),
+    );
+    println!(
+        "cpu: operator converge={:.1}s upgrade={:.1}s; server and this bench converge={:.1}s upgrade={:.1}s",
+        converge_cpu.0,
+        cpu.0 - converge_cpu.0,
+        converge_cpu.1,
+        cpu.1 - converge_cpu.1,
     );
     let per = n.max(1) as f64;
     println!(

@@ -174,6 +174,37 @@ pub struct Written {
     pub object: Option<Box<str>>,
 }
 
+impl Written {
+    /// From a write's answer, kept as the server's text: only the fields a
+    /// plan needs are read from it (kube's typed calls would parse the
+    /// whole answer into a `DynamicObject`, whose flattened fields cost
+    /// twice a tree's parse, for the cache to turn it into a tree again).
+    fn from_answer(key: &ObjKey, answer: String, created: bool) -> Self {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase")]
+        struct Meta {
+            resource_version: Option<String>,
+            uid: Option<String>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            api_version: Option<String>,
+            #[serde(default)]
+            metadata: Meta,
+        }
+        let read: Answer = serde_json::from_str(&answer).unwrap_or_default();
+        Self {
+            key: key.clone(),
+            resource_version: read.metadata.resource_version,
+            uid: read.metadata.uid,
+            api_version: read.api_version,
+            created,
+            object: Some(answer.into_boxed_str()),
+        }
+    }
+}
+
 pub(crate) use crate::store::now_millis;
 
 impl KubeExecutor {
@@ -248,6 +279,40 @@ impl KubeExecutor {
         })
     }
 
+    /// POSTs an object as it is, answered as text.
+    async fn create_text(
+        &self,
+        api: &Api<DynamicObject>,
+        object: &Value,
+    ) -> Result<String, kube::Error> {
+        let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+        let mut request = kube::core::Request::new(api.resource_url())
+            .create(&PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("create");
+        self.client.request_text(request).await
+    }
+
+    /// A JSON merge patch of an object (or of its `subresource`), answered
+    /// as text.
+    async fn patch_text(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        patch: &Value,
+        subresource: Option<&str>,
+    ) -> Result<String, kube::Error> {
+        let request = kube::core::Request::new(api.resource_url());
+        let patch = Patch::Merge(patch);
+        let mut request = match subresource {
+            Some(sub) => request.patch_subresource(sub, name, &PatchParams::default(), &patch),
+            None => request.patch(name, &PatchParams::default(), &patch),
+        }
+        .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("patch");
+        self.client.request_text(request).await
+    }
+
     pub async fn execute(&mut self, action: &Action) -> Result<(), ExecError> {
         self.execute_guarded(action, None).await.map(|_| ())
     }
@@ -277,14 +342,6 @@ impl KubeExecutor {
             }
             patch
         };
-        let written = |key: &ObjKey, obj: &DynamicObject, created: bool| Written {
-            key: key.clone(),
-            resource_version: obj.metadata.resource_version.clone(),
-            uid: obj.metadata.uid.clone(),
-            api_version: obj.types.as_ref().map(|t| t.api_version.clone()),
-            created,
-            object: serde_json::to_string(obj).ok().map(String::into_boxed_str),
-        };
         if let Action::Apply { object, .. } = action
             && let Some(key) = ObjKey::of(object)
             && self.applied.fresh(&key, object)
@@ -297,14 +354,9 @@ impl KubeExecutor {
                 let key = ObjKey::of(object)
                     .ok_or_else(|| ExecError::UnknownKind("(object without kind)".into()))?;
                 let api = self.api(&key).await?;
-                let obj: DynamicObject =
-                    serde_json::from_value(object.clone()).map_err(|e| ExecError::Api {
-                        action: format!("apply {key}"),
-                        source: kube::Error::SerdeError(e),
-                    })?;
                 // Not reported as written: the cache does not watch these
                 // kinds, so it could never be seen to catch up.
-                match api.create(&PostParams::default(), &obj).await {
+                match self.create_text(&api, object).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(e)) if e.code == 409 => {
                         // Kratix leaves a ServiceAccount it did not make
@@ -323,7 +375,7 @@ impl KubeExecutor {
                                 m.remove("apiVersion");
                                 m.remove("kind");
                             }
-                            api.patch(&key.name, &PatchParams::default(), &Patch::Merge(body))
+                            self.patch_text(&api, &key.name, &body, None)
                                 .await
                                 .map_err(wrap(format!("apply {key} ({why})")))?;
                         }
@@ -337,13 +389,8 @@ impl KubeExecutor {
                 let key = ObjKey::of(object)
                     .ok_or_else(|| ExecError::UnknownKind("(object without kind)".into()))?;
                 let api = self.api(&key).await?;
-                let obj: DynamicObject =
-                    serde_json::from_value(object.clone()).map_err(|e| ExecError::Api {
-                        action: format!("create {key}"),
-                        source: kube::Error::SerdeError(e),
-                    })?;
-                match api.create(&PostParams::default(), &obj).await {
-                    Ok(created) => Ok(Some(written(&key, &created, true))),
+                match self.create_text(&api, object).await {
+                    Ok(created) => Ok(Some(Written::from_answer(&key, created, true))),
                     // A promise's API already installed by someone else
                     // (Kratix, a previous install without kbind's label,
                     // which kbind's narrowed watch does not see): adopted,
@@ -352,9 +399,9 @@ impl KubeExecutor {
                         if e.code == 409 && key.kind == "CustomResourceDefinition" =>
                     {
                         let adopt = json!({"metadata": {"labels": object["metadata"]["labels"]}, "spec": object["spec"]});
-                        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(adopt))
+                        self.patch_text(&api, &key.name, &adopt, None)
                             .await
-                            .map(|o| Some(written(&key, &o, true)))
+                            .map(|o| Some(Written::from_answer(&key, o, true)))
                             .map_err(wrap(format!("adopt {key} ({why})")))
                     }
                     // Created by an earlier run whose answer was lost, or
@@ -366,25 +413,17 @@ impl KubeExecutor {
             }
             Action::Patch { key, patch, why } => {
                 let api = self.api(key).await?;
-                api.patch(
-                    &key.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(guarded(patch)),
-                )
-                .await
-                .map(|o| Some(written(key, &o, false)))
-                .map_err(wrap(format!("patch {key} ({why})")))
+                self.patch_text(&api, &key.name, &guarded(patch), None)
+                    .await
+                    .map(|o| Some(Written::from_answer(key, o, false)))
+                    .map_err(wrap(format!("patch {key} ({why})")))
             }
             Action::PatchStatus { key, patch, why } => {
                 let api = self.api(key).await?;
-                api.patch_status(
-                    &key.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(guarded(patch)),
-                )
-                .await
-                .map(|o| Some(written(key, &o, false)))
-                .map_err(wrap(format!("patch status {key} ({why})")))
+                self.patch_text(&api, &key.name, &guarded(patch), Some("status"))
+                    .await
+                    .map(|o| Some(Written::from_answer(key, o, false)))
+                    .map_err(wrap(format!("patch status {key} ({why})")))
             }
             Action::Delete { key, why } => {
                 let api = self.api(key).await?;
@@ -455,15 +494,11 @@ impl KubeExecutor {
         let name = str_at(&object, "/metadata/name").to_string();
         let now = object["lastTimestamp"].clone();
         let api = self.api(&key).await?;
-        let event: DynamicObject = serde_json::from_value(object).map_err(|e| ExecError::Api {
-            action: "event".into(),
-            source: kube::Error::SerdeError(e),
-        })?;
         let err = |source| ExecError::Api {
             action: format!("event {reason} on {}", regarding.key),
             source,
         };
-        match api.create(&PostParams::default(), &event).await {
+        match self.create_text(&api, &object).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 let count = api
@@ -474,10 +509,11 @@ impl KubeExecutor {
                     .get("count")
                     .and_then(Value::as_i64)
                     .unwrap_or(1);
-                api.patch(
+                self.patch_text(
+                    &api,
                     &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"count": count + 1, "lastTimestamp": now})),
+                    &json!({"count": count + 1, "lastTimestamp": now}),
+                    None,
                 )
                 .await
                 .map(|_| ())
