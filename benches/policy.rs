@@ -119,7 +119,7 @@ fn view_with_bindings(n: usize) -> View {
             "status": {"lastAppliedVersion": "v0.1.0"},
         }));
     }
-    let key = kbind::store::ObjKey::new("Promise", "", "redis");
+    let key = kbind::key::ObjKey::new("Promise", "", "redis");
     sim.store
         .patch(
             &key,

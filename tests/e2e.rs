@@ -53,7 +53,7 @@ async fn cluster() -> Cluster {
         .await
         .unwrap();
     let admin = kube::Client::try_from(config).unwrap();
-    kbind::api::install_crds(&admin)
+    kbind::operator::install_crds(&admin)
         .await
         .unwrap_or_else(|e| panic!("cannot install the kbind CRDs: {e}"));
     let deployed = std::env::var("KBIND_E2E_OPERATOR").as_deref() == Ok("deployed");

@@ -657,7 +657,7 @@ async fn a_failing_aggregated_api_does_not_stop_discovery() {
         ..Default::default()
     });
     let mut executor = kbind::operator::KubeExecutor::new(env.client.clone());
-    let lease = kbind::store::ObjKey::new("Lease", "default", "kbind-operator");
+    let lease = kbind::key::ObjKey::new("Lease", "default", "kbind-operator");
     executor
         .event(
             &kbind::operator::executor::Involved {

@@ -6,10 +6,10 @@ mod support;
 use std::sync::Arc;
 
 use kbind::api::{LATEST_VERSION, ResourceBinding, annotations, upgrade};
+use kbind::key::ObjKey;
 use kbind::planner::Action;
 use kbind::shipped;
 use kbind::sim::{Simulation, WorkflowMode};
-use kbind::store::ObjKey;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

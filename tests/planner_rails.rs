@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kbind::contract::*;
+use kbind::key::ObjKey;
 use kbind::policy::native::NativeKratixDefault;
 use kbind::policy::{Decided, Policy, PolicyError, PolicyId};
 use kbind::sim::{Simulation, WorkflowMode};
-use kbind::store::ObjKey;
 use serde_json::{Value, json};
 
 /// kratix-default, except for the answers a test overrides.

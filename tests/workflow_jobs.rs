@@ -8,11 +8,11 @@
 use std::sync::Arc;
 
 use kbind::apiserver::ObjectStore;
+use kbind::key::ObjKey;
 use kbind::operator::executor::{Involved, event_object};
 use kbind::planner::Action;
 use kbind::policy::native::NativeKratixDefault;
 use kbind::sim::{Simulation, WorkflowMode};
-use kbind::store::ObjKey;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -65,7 +65,7 @@ fn err(e: impl std::fmt::Display) -> String {
 /// Runs the story. The operator must be running against `client`.
 pub async fn run(client: Client) -> Result<(), String> {
     step(0, "install kbind's CRDs", "kbind crds | kubectl apply -f -");
-    crate::api::install_crds(&client).await.map_err(err)?;
+    crate::operator::install_crds(&client).await.map_err(err)?;
     let promises = Api::<DynamicObject>::all_with(
         client.clone(),
         &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),

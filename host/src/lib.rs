@@ -1,8 +1,7 @@
 //! kbind: Kratix-style Resource Bindings with revision-selection and upgrade
 //! rules in a swappable WebAssembly policy.
 
-/// Kratix's `platform.kratix.io/v1alpha1` types and names.
-pub mod api;
+pub use kbind_model::{api, key, naming, patch, time, yaml};
 /// The embedded Kubernetes API server.
 pub mod apiserver;
 
@@ -16,8 +15,6 @@ pub mod engine;
 pub mod eval;
 /// `kbind inspect`: what a component is.
 pub mod inspect;
-/// Kratix's deterministic names for bindings, revisions and labels.
-pub mod naming;
 /// The planner against a Kubernetes API through kube-rs.
 pub mod operator;
 /// The pure planner: Kratix's binding rules as a function of state.
@@ -35,5 +32,3 @@ pub mod store;
 pub mod subset;
 /// `kbind test`: policy test suites.
 pub mod suite;
-/// YAML parsing with one-line errors.
-pub mod yaml;

@@ -291,7 +291,7 @@ pub async fn update_status(
             mark_as_completed(
                 &mut merged,
                 &params.workflow_type,
-                &crate::store::rfc3339(crate::store::now_millis()),
+                &crate::time::rfc3339(crate::time::now_millis()),
             );
         }
         object.data["status"] = Value::Object(merged);

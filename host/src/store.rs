@@ -5,48 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-/// Identifies an object: kind, namespace ("" for cluster scope), name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjKey {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl ObjKey {
-    pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
-        Self {
-            kind: kind.into(),
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-
-    pub fn of(object: &Value) -> Option<Self> {
-        let meta = object.get("metadata")?;
-        Some(Self {
-            kind: object.get("kind")?.as_str()?.to_string(),
-            namespace: meta
-                .get("namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            name: meta.get("name")?.as_str()?.to_string(),
-        })
-    }
-}
-
-impl std::fmt::Display for ObjKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.namespace.is_empty() {
-            write!(f, "{}/{}", self.kind, self.name)
-        } else {
-            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
-        }
-    }
-}
+use crate::key::ObjKey;
+use crate::patch::merge_patch;
+use crate::time::rfc3339;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Event {
@@ -75,77 +38,6 @@ pub enum StoreError {
     NotFound(ObjKey),
     #[error("object has no kind or metadata.name: {0}")]
     Invalid(String),
-}
-
-/// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z).
-const MAX_RFC3339_MS: i64 = 253_402_300_799_999;
-
-/// The wall clock in milliseconds since the epoch (0 before it).
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// RFC 3339 (seconds) of a millisecond timestamp, clamped to the years
-/// RFC 3339 can write: a policy may ask for a delay of `u64::MAX` ms, and
-/// that must read as "never", not abort the reconcile.
-pub fn rfc3339(ms: i64) -> String {
-    let ms = ms.clamp(0, MAX_RFC3339_MS) as u64;
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-/// `now` plus a delay a policy asked for, saturating instead of wrapping
-/// (`u64::MAX as i64` is -1, which would mean "at once").
-pub fn after_delay(now: i64, delay_ms: u64) -> i64 {
-    now.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX))
-}
-
-/// RFC 7386 JSON merge patch.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let Value::Object(target) = target else {
-        return;
-    };
-    for (key, value) in patch {
-        if value.is_null() {
-            target.remove(key);
-        } else {
-            merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
-        }
-    }
-}
-
-/// The merge patch that turns `old` into `new` (removed keys become null).
-pub fn merge_patch_diff(old: &Value, new: &Value) -> Value {
-    match (old, new) {
-        (Value::Object(o), Value::Object(n)) => {
-            let mut patch = Map::new();
-            for (k, v) in n {
-                match o.get(k) {
-                    Some(old_v) if old_v == v => {}
-                    Some(old_v) => {
-                        patch.insert(k.clone(), merge_patch_diff(old_v, v));
-                    }
-                    None => {
-                        patch.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-            for k in o.keys().filter(|k| !n.contains_key(*k)) {
-                patch.insert(k.clone(), Value::Null);
-            }
-            Value::Object(patch)
-        }
-        (_, new) => new.clone(),
-    }
 }
 
 fn finalizers(object: &Value) -> usize {
@@ -368,21 +260,5 @@ mod tests {
             .patch(&key, &json!({"metadata": {"finalizers": []}}), false)
             .unwrap();
         assert!(store.get(&key).is_none());
-    }
-
-    #[test]
-    fn diff_then_patch_reproduces_the_target() {
-        let old = json!({"a": {"b": 1, "c": [1]}, "gone": true});
-        let new = json!({"a": {"b": 2, "c": [2]}, "added": {"x": 1}});
-        let mut patched = old.clone();
-        merge_patch(&mut patched, &merge_patch_diff(&old, &new));
-        assert_eq!(patched, new);
-    }
-
-    #[test]
-    fn merge_patch_removes_nulls() {
-        let mut v = json!({"a": {"b": 1, "c": 2}});
-        merge_patch(&mut v, &json!({"a": {"b": null, "d": 3}}));
-        assert_eq!(v, json!({"a": {"c": 2, "d": 3}}));
     }
 }

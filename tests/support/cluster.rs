@@ -83,7 +83,7 @@ impl Env {
             .await
             .unwrap();
         let client = super::client_for(&running).await;
-        kbind::api::install_crds(&client).await.unwrap();
+        kbind::operator::install_crds(&client).await.unwrap();
         let ns =
             |r: ApiResource| Api::<DynamicObject>::namespaced_with(client.clone(), "default", &r);
         Self {

@@ -402,7 +402,7 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
         // moment of "the API server does not serve ResourceBinding".
         if !args.no_crds {
             let client = sandbox_client(&running).await?;
-            kbind::api::install_crds(&client)
+            kbind::operator::install_crds(&client)
                 .await
                 .map_err(|e| Failure::environment(format!("cannot install kbind's CRDs: {e}")))?;
         }

@@ -52,16 +52,7 @@ impl<'de> Deserialize<'de> for Time {
     }
 }
 
-pub fn parse_time(text: &str) -> Result<Timestamp, String> {
-    let t = humantime::parse_rfc3339_weak(text).map_err(|e| {
-        format!("invalid time {text:?} (expected RFC 3339, e.g. 2026-01-01T00:00:00Z): {e}")
-    })?;
-    let ms = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| format!("time {text:?} is before 1970"))?
-        .as_millis();
-    i64::try_from(ms).map_err(|_| format!("time {text:?} is out of range"))
-}
+use crate::time::parse_time;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{PromiseSpec, RequestKind, annotations, labels};
+use crate::key::ObjKey;
 use crate::naming;
 use crate::planner::{ObjectSource, View};
-use crate::store::ObjKey;
 
 pub use super::executor::Seen;
 

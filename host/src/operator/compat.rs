@@ -161,6 +161,22 @@ pub async fn wait_until_compatible(client: &Client, metrics: &Metrics) {
     }
 }
 
+/// Installs kbind's CRDs through `client`. One that already exists is left
+/// as it is, so this is safe against a cluster that has them.
+pub async fn install_crds(client: &kube::Client) -> Result<(), kube::Error> {
+    let api: kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = kube::Api::all(client.clone());
+    for crd in kbind_model::api::crds() {
+        match api.create(&kube::api::PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,8 @@ use super::executor::{ExecError, KubeExecutor, Written, now_millis};
 use super::metrics::{ErrorLabels, KindLabel, Metrics};
 use super::policy::PolicySlot;
 use crate::api::annotations;
+use crate::key::ObjKey;
 use crate::planner::{self, Action, Context};
-use crate::store::ObjKey;
 
 /// How long a reconcile waits for the cache to show its own last writes
 /// before it trusts the cache anyway (a write superseded by someone
@@ -488,7 +488,7 @@ impl Controller {
                     })
                     .collect()
             };
-            let now = crate::store::rfc3339(super::executor::now_millis());
+            let now = crate::time::rfc3339(super::executor::now_millis());
             for (promise, condition, uid) in promises {
                 let key = ObjKey::new(cache::PROMISE, "", &promise);
                 let (status, reason, message) = if refused.is_empty() {
@@ -900,7 +900,7 @@ async fn execute_plan(
 /// When the key must run again with nothing changing in the cluster: a
 /// retry the policy scheduled, or its next upgrade check.
 fn next_timer(key: &WorkKey, view: &planner::View, now: i64) -> Option<Instant> {
-    let parse = |t: &str| crate::eval::input::parse_time(t).ok();
+    let parse = |t: &str| crate::time::parse_time(t).ok();
     let due = match key {
         WorkKey::Promise(_) => view
             .promise

@@ -10,8 +10,8 @@ use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use super::metrics::{Metrics, ReasonLabel, VerbLabel};
+use crate::key::ObjKey;
 use crate::planner::Action;
-use crate::store::ObjKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -205,7 +205,7 @@ impl Written {
     }
 }
 
-pub(crate) use crate::store::now_millis;
+pub(crate) use crate::time::now_millis;
 
 impl KubeExecutor {
     pub fn new(client: Client) -> Self {
@@ -562,7 +562,7 @@ pub fn event_object(
             key.kind, key.namespace, key.name
         ))[..8],
     );
-    let now = crate::store::rfc3339(now_ms);
+    let now = crate::time::rfc3339(now_ms);
     let mut involved = json!({"kind": key.kind, "name": key.name});
     if !key.namespace.is_empty() {
         involved["namespace"] = json!(key.namespace);

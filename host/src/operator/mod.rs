@@ -15,6 +15,7 @@ mod run;
 pub mod throttle;
 
 pub use cache::WorkKey;
+pub use compat::install_crds;
 pub use controller::{Controller, ControllerOptions};
 pub use executor::{ExecError, KubeExecutor};
 pub use run::{OperatorError, OperatorOptions, SimulatedRunner, run};

@@ -17,7 +17,7 @@ use super::executor::KubeExecutor;
 use super::leader::{Elector, LeaseConfig};
 use super::metrics::Metrics;
 use super::policy::{PolicySlot, PolicyWatcher, Reload};
-use crate::store::ObjKey;
+use crate::key::ObjKey;
 
 /// Completes workflow Jobs: success, or failure for chosen versions. It
 /// stands in for the kubelet where there is none (the sandbox, tests).

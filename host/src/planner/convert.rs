@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::api::{self, NOT_FOR_POLICIES, ResourceBinding, find_condition, upgrade};
 use crate::contract::{self, KeyValue, UpgradeState};
-use crate::store::ObjKey;
+use crate::key::ObjKey;
 
 use super::view::{RequestObj, View};
 

@@ -20,8 +20,8 @@ pub mod workflow;
 
 use serde_json::Value;
 
+use crate::key::ObjKey;
 use crate::policy::Policy;
-use crate::store::ObjKey;
 pub use view::{ObjectSource, View};
 
 /// One change to make.

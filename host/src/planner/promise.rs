@@ -11,8 +11,10 @@ use sha2::{Digest, Sha256};
 use super::{Action, Context, View, convert, event};
 use crate::api::{self, LATEST_VERSION, UNVERSIONED, annotations, events, finalizers, labels};
 use crate::contract::{PlanInput, PlanTrigger, SpecChangeInput};
+use crate::key::ObjKey;
 use crate::naming;
-use crate::store::{ObjKey, after_delay, merge_patch_diff, rfc3339};
+use crate::patch::merge_patch_diff;
+use crate::time::{after_delay, rfc3339};
 
 pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     if let Some((key, promise, deleting)) = &view.promise {
@@ -489,7 +491,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     let timer_due = status
         .next_upgrade_check
         .as_deref()
-        .and_then(|t| crate::eval::input::parse_time(t).ok())
+        .and_then(|t| crate::time::parse_time(t).ok())
         .is_some_and(|due| due <= view.now);
     let trigger = if status.observed_revisions.as_deref() != Some(digest.as_str()) {
         PlanTrigger::RevisionsChanged

@@ -19,8 +19,9 @@ use crate::api::{
     finalizers, has_resource_pipeline, labels, upgrade,
 };
 use crate::contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
+use crate::key::ObjKey;
 use crate::naming;
-use crate::store::{ObjKey, after_delay, rfc3339};
+use crate::time::{after_delay, rfc3339};
 
 const TRIGGER_LABELS: [&str; 2] = [labels::MANUAL_RECONCILIATION, labels::RUN_FROM_START];
 
@@ -454,7 +455,7 @@ fn upgrade_trigger(
     let st = status::current(b);
     let condition = status::condition(b);
     let retry_due = annotation(b, annotations::RETRY_AT)
-        .and_then(|t| crate::eval::input::parse_time(&t).ok())
+        .and_then(|t| crate::time::parse_time(&t).ok())
         .is_some_and(|due| due <= view.now);
     let manual = label(b, labels::MANUAL_RECONCILIATION).as_deref() == Some("true") || retry_due;
     if !manual {

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::api::{Condition, ResourceBinding, ResourceBindingStatus, find_condition, upgrade};
-use crate::store::rfc3339;
+use crate::time::rfc3339;
 
 /// What to change; `None` leaves a field as it is.
 #[derive(Default)]

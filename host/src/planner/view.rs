@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{self, Promise, PromiseRevision, ResourceBinding, labels};
+use crate::key::ObjKey;
 use crate::naming;
-use crate::store::{ObjKey, Store};
+use crate::store::Store;
 
 /// A resource request, read generically (its kind comes from the promise).
 #[derive(Clone, Debug, PartialEq)]

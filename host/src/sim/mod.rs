@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::key::ObjKey;
 use crate::planner::view::JOB_KIND;
 use crate::planner::{self, Action, Context, View};
 use crate::policy::Policy;
-use crate::store::{ObjKey, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Most plan/execute rounds one step may take before it is called divergent.
 pub const MAX_ROUNDS: usize = 200;
