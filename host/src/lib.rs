@@ -1,9 +1,9 @@
 //! kbind: Kratix-style Resource Bindings with revision-selection and upgrade
 //! rules in a swappable WebAssembly policy.
 
-pub use kbind_model::{api, key, naming, patch, time, yaml};
 /// The embedded Kubernetes API server.
-pub mod apiserver;
+pub use kbind_apiserver as apiserver;
+pub use kbind_model::{api, key, naming, patch, time, yaml};
 
 /// The policy contract's types, generated from `wit/policy.wit`.
 pub mod contract;

@@ -75,7 +75,9 @@ fn human_duration(seconds: i64) -> String {
 }
 
 fn seconds_since_epoch(timestamp: &str) -> Option<i64> {
-    crate::time::parse_time(timestamp).ok().map(|ms| ms / 1000)
+    kbind_model::time::parse_time(timestamp)
+        .ok()
+        .map(|ms| ms / 1000)
 }
 
 fn now() -> i64 {

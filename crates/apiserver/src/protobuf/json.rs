@@ -253,13 +253,13 @@ macro_rules! json_message {
     };
     ($ty:ty { $($field:ident : $key:literal),* $(,)? }
      unsupported { $($skipped:ident : $skipped_key:literal),* $(,)? }) => {
-        impl $crate::apiserver::protobuf::json::Json for $ty {
+        impl $crate::protobuf::json::Json for $ty {
             fn to_json(&self) -> serde_json::Value {
                 let Self { $($field,)* $($skipped: _,)* } = self;
                 let mut out = serde_json::Map::new();
                 $(
                     let v = $field.to_json();
-                    if ($field.always_kept() || !$crate::apiserver::protobuf::json::is_zero(&v)) && !$field.omitted() {
+                    if ($field.always_kept() || !$crate::protobuf::json::is_zero(&v)) && !$field.omitted() {
                         out.insert($key.to_string(), v);
                     }
                 )*
@@ -281,7 +281,7 @@ macro_rules! json_message {
             }
             fn unsupported(&self) -> Option<String> {
                 $(
-                    if $crate::apiserver::protobuf::json::is_set(&self.$skipped) {
+                    if $crate::protobuf::json::is_set(&self.$skipped) {
                         return Some(format!(".{}", $skipped_key));
                     }
                 )*

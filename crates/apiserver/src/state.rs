@@ -17,7 +17,7 @@ use super::rbac::{self, Identity};
 use super::registry::{self, Resource};
 use super::selector::{FieldSelector, LabelSelector};
 use super::validation::MAX_GENERATED_PREFIX;
-use crate::patch::merge_patch;
+use kbind_model::patch::merge_patch;
 
 /// Watch events retained for resuming; older resourceVersions get 410 Gone.
 pub const HISTORY: usize = 50_000;
@@ -468,7 +468,7 @@ impl ObjectStore {
                 m.remove("status");
             }
         }
-        let ts = crate::time::rfc3339((self.clock)());
+        let ts = kbind_model::time::rfc3339((self.clock)());
         let meta = &mut object["metadata"];
         meta["uid"] = json!(format!("{:08x}-kbind-{:012x}", self.rv + 1, (self.clock)()));
         meta["creationTimestamp"] = json!(ts);
@@ -800,7 +800,7 @@ impl ObjectStore {
     }
 
     pub(super) fn now(&self) -> String {
-        crate::time::rfc3339((self.clock)())
+        kbind_model::time::rfc3339((self.clock)())
     }
 
     pub(super) fn is_dry_run(&self) -> bool {

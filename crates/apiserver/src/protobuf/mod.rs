@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn crds_go_through_protobuf_and_back_unchanged() {
-        let mut crds: Vec<Value> = crate::api::crds()
+        let mut crds: Vec<Value> = kbind_model::api::crds()
             .into_iter()
             .map(|c| serde_json::to_value(c).unwrap())
             .collect();
