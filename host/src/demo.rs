@@ -68,26 +68,16 @@ pub async fn run(client: Client) -> Result<(), String> {
     crate::operator::install_crds(&client).await.map_err(err)?;
     let promises = Api::<DynamicObject>::all_with(
         client.clone(),
-        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
+        &ApiResource::erase::<crate::api::Promise>(&()),
     );
     let revisions = Api::<DynamicObject>::all_with(
         client.clone(),
-        &ar(
-            "platform.kratix.io",
-            "v1alpha1",
-            "PromiseRevision",
-            "promiserevisions",
-        ),
+        &ApiResource::erase::<crate::api::PromiseRevision>(&()),
     );
     let bindings = Api::<DynamicObject>::namespaced_with(
         client.clone(),
         "default",
-        &ar(
-            "platform.kratix.io",
-            "v1alpha1",
-            "ResourceBinding",
-            "resourcebindings",
-        ),
+        &ApiResource::erase::<crate::api::ResourceBinding>(&()),
     );
     let requests = Api::<DynamicObject>::namespaced_with(
         client.clone(),

@@ -132,14 +132,6 @@ pub struct Cache {
 /// a request timeout of the write).
 const TOMBSTONE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
-fn label_of(object: &Value, key: &str) -> Option<String> {
-    object
-        .pointer("/metadata/labels")
-        .and_then(|l| l.get(key))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
 fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
@@ -273,7 +265,7 @@ impl Cache {
             BINDING => Some((
                 str_at(object, "/spec/promiseRef/name")?.to_string(),
                 key.namespace.clone(),
-                label_of(object, labels::RESOURCE_NAME)?,
+                labels::label_of(object, labels::RESOURCE_NAME)?,
             )),
             JOB => Some((
                 object
@@ -281,9 +273,9 @@ impl Cache {
                     .and_then(|a| a.get(annotations::JOB_PROMISE))
                     .and_then(Value::as_str)
                     .map(str::to_string)
-                    .or_else(|| label_of(object, labels::PROMISE_NAME))?,
+                    .or_else(|| labels::label_of(object, labels::PROMISE_NAME))?,
                 key.namespace.clone(),
-                label_of(object, labels::RESOURCE_NAME)?,
+                labels::label_of(object, labels::RESOURCE_NAME)?,
             )),
             PROMISE | REVISION | CRD => None,
             kind => Some((

@@ -83,45 +83,24 @@ pub struct Controller {
 }
 
 fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
-    let ar = |g: &str, v: &str, k: &str, plural: &str| {
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), plural)
-    };
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     [
         (
-            ar(
-                crate::api::GROUP,
-                crate::api::VERSION,
-                "Promise",
-                "promises",
-            ),
+            ApiResource::erase::<crate::api::Promise>(&()),
             cache::PROMISE,
         ),
         (
-            ar(
-                crate::api::GROUP,
-                crate::api::VERSION,
-                "PromiseRevision",
-                "promiserevisions",
-            ),
+            ApiResource::erase::<crate::api::PromiseRevision>(&()),
             cache::REVISION,
         ),
         (
-            ar(
-                crate::api::GROUP,
-                crate::api::VERSION,
-                "ResourceBinding",
-                "resourcebindings",
-            ),
+            ApiResource::erase::<crate::api::ResourceBinding>(&()),
             cache::BINDING,
         ),
-        (ar("batch", "v1", "Job", "jobs"), cache::JOB),
+        (ApiResource::erase::<Job>(&()), cache::JOB),
         (
-            ar(
-                "apiextensions.k8s.io",
-                "v1",
-                "CustomResourceDefinition",
-                "customresourcedefinitions",
-            ),
+            ApiResource::erase::<CustomResourceDefinition>(&()),
             cache::CRD,
         ),
     ]
@@ -905,7 +884,7 @@ fn next_timer(key: &WorkKey, view: &planner::View, now: i64) -> Option<Instant> 
         WorkKey::Promise(_) => view
             .promise
             .as_ref()
-            .and_then(|(_, p, _)| p.status.as_ref()?.next_upgrade_check.clone())
+            .and_then(|seen| seen.promise.status.as_ref()?.next_upgrade_check.clone())
             .and_then(|t| parse(&t)),
         WorkKey::Request { .. } => view
             .bindings

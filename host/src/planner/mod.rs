@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::key::ObjKey;
 use crate::policy::Policy;
-pub use view::{ObjectSource, View};
+pub use view::{ObjectSource, PromiseSeen, View};
 
 /// One change to make.
 #[derive(Clone, Debug, PartialEq)]

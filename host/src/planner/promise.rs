@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Action, Context, View, convert, event};
+use super::{Action, Context, PromiseSeen, View, convert, event};
 use crate::api::{self, LATEST_VERSION, UNVERSIONED, annotations, events, finalizers, labels};
 use crate::contract::{PlanInput, PlanTrigger, SpecChangeInput};
 use crate::key::ObjKey;
@@ -17,7 +17,12 @@ use crate::patch::merge_patch_diff;
 use crate::time::{after_delay, rfc3339};
 
 pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
-    if let Some((key, promise, deleting)) = &view.promise {
+    if let Some(PromiseSeen {
+        key,
+        promise,
+        deleting,
+    }) = &view.promise
+    {
         if *deleting {
             plan_promise_deletion(view, key, promise, out);
         } else {
@@ -326,10 +331,7 @@ fn plan_latest_marker(view: &View, out: &mut Vec<Action>) {
 /// while any binding names its version, any request still runs at it, or it
 /// is the latest revision of a live promise. Nothing cascades.
 fn plan_revision_deletion(view: &View, out: &mut Vec<Action>) {
-    let promise_live = view
-        .promise
-        .as_ref()
-        .is_some_and(|(_, _, deleting)| !deleting);
+    let promise_live = view.promise.as_ref().is_some_and(|seen| !seen.deleting);
     for rev in view
         .revisions
         .iter()
@@ -483,7 +485,12 @@ fn revisions_digest(view: &View) -> String {
 /// policy to plan upgrades for every binding of the promise at once, and
 /// apply the answers that pass the host's rails.
 fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
-    let Some((key, promise, false)) = &view.promise else {
+    let Some(PromiseSeen {
+        key,
+        promise,
+        deleting: false,
+    }) = &view.promise
+    else {
         return;
     };
     let status = promise.status.clone().unwrap_or_default();

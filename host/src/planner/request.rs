@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
 use super::pipeline_rbac;
-use super::status::{self, StatusUpdate};
+use super::status::{self, StatusUpdate, UpgradeCondition};
 use super::view::{JOB_KIND, JobObj, JobPhase, RequestObj, View};
 use super::workflow::{self, WorkflowSettings};
 use super::{Action, Context, convert, event};
@@ -103,10 +103,7 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
         return;
     }
     let label_missing = request.labels.get(labels::PROMISE_NAME) != Some(&view.promise_label());
-    let promise_live = view
-        .promise
-        .as_ref()
-        .is_some_and(|(_, _, deleting)| !*deleting);
+    let promise_live = view.promise.as_ref().is_some_and(|seen| !seen.deleting);
     let missing: Vec<&str> = finalizers::REQUEST
         .iter()
         .copied()
@@ -218,7 +215,10 @@ fn mark_version_not_found(
     out: &mut Vec<Action>,
 ) {
     let update = StatusUpdate {
-        condition: Some(("False", upgrade::VERSION_NOT_FOUND, message)),
+        condition: Some(UpgradeCondition::not_met(
+            upgrade::VERSION_NOT_FOUND,
+            message,
+        )),
         ..StatusUpdate::default()
     };
     status::push(out, b, update, view.now, "H-3: version has no revision");
@@ -427,7 +427,7 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
                 out,
                 b,
                 StatusUpdate {
-                    condition: Some(("False", upgrade::POLICY_FAILED, message)),
+                    condition: Some(UpgradeCondition::not_met(upgrade::POLICY_FAILED, message)),
                     ..StatusUpdate::default()
                 },
                 view.now,
@@ -502,7 +502,7 @@ fn upgrade_trigger(
         out,
         b,
         StatusUpdate {
-            condition: Some(("Unknown", upgrade::IN_PROGRESS, message)),
+            condition: Some(UpgradeCondition::in_progress(message)),
             failed_version: Some(String::new()),
             in_flight: Some(target.to_string()),
             ..StatusUpdate::default()
@@ -581,7 +581,7 @@ fn start_workflow(
     let promise_uid = view
         .promise
         .as_ref()
-        .and_then(|(_, p, _)| p.metadata.uid.clone())
+        .and_then(|seen| seen.promise.metadata.uid.clone())
         .unwrap_or_default();
     let promise_label = view.promise_label();
     let (group, _) = request.group_version();
@@ -806,7 +806,7 @@ fn configure(
                     ));
                 }
                 let update = StatusUpdate {
-                    condition: Some(("Unknown", upgrade::IN_PROGRESS, message)),
+                    condition: Some(UpgradeCondition::in_progress(message)),
                     in_flight: Some(target.clone()),
                     ..StatusUpdate::default()
                 };
@@ -815,11 +815,9 @@ fn configure(
             }
             let update = StatusUpdate {
                 condition: (mark && !same_run_requested).then(|| {
-                    (
-                        "Unknown",
-                        upgrade::IN_PROGRESS,
-                        format!("Upgrade to version {target} is in progress"),
-                    )
+                    UpgradeCondition::in_progress(format!(
+                        "Upgrade to version {target} is in progress"
+                    ))
                 }),
                 failed_version: mark.then(String::new),
                 in_flight: Some(target.clone()),
@@ -831,8 +829,7 @@ fn configure(
             //
             let first_report = st.failed_version != target || !st.in_flight_version.is_empty();
             let update = StatusUpdate {
-                condition: Some((
-                    "False",
+                condition: Some(UpgradeCondition::not_met(
                     upgrade::FAILED,
                     format!("A Configure Pipeline has failed: {message}"),
                 )),
@@ -976,7 +973,7 @@ fn record_success(
             .is_some_and(|c| c.reason == upgrade::IN_PROGRESS || c.status == "False")
         || (!st.last_applied_version.is_empty() && st.last_applied_version != applied);
     let update = StatusUpdate {
-        condition: record.then_some(("True", upgrade::COMPLETE, message)),
+        condition: record.then(|| UpgradeCondition::complete(message)),
         last_applied: Some(applied.to_string()),
         failed_version: Some(String::new()),
         in_flight: Some(String::new()),

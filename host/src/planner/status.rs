@@ -7,10 +7,47 @@ use serde_json::{Value, json};
 use crate::api::{Condition, ResourceBinding, ResourceBindingStatus, find_condition, upgrade};
 use crate::time::rfc3339;
 
+/// The binding's upgrade condition (`UpgradeSucceeded`) as a step sets it.
+pub struct UpgradeCondition {
+    /// "True", "False" or "Unknown".
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl UpgradeCondition {
+    /// A workflow at the target version is running (`Unknown`).
+    pub fn in_progress(message: String) -> Self {
+        Self {
+            status: "Unknown",
+            reason: upgrade::IN_PROGRESS,
+            message,
+        }
+    }
+
+    /// The upgrade failed or cannot start (`False`), for `reason`.
+    pub fn not_met(reason: &'static str, message: String) -> Self {
+        Self {
+            status: "False",
+            reason,
+            message,
+        }
+    }
+
+    /// The target version was applied (`True`).
+    pub fn complete(message: String) -> Self {
+        Self {
+            status: "True",
+            reason: upgrade::COMPLETE,
+            message,
+        }
+    }
+}
+
 /// What to change; `None` leaves a field as it is.
 #[derive(Default)]
 pub struct StatusUpdate {
-    pub condition: Option<(&'static str, &'static str, String)>,
+    pub condition: Option<UpgradeCondition>,
     pub last_applied: Option<String>,
     pub failed_version: Option<String>,
     pub in_flight: Option<String>,
@@ -32,7 +69,12 @@ pub fn condition(b: &ResourceBinding) -> Option<Condition> {
 pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Value> {
     let before = current(b);
     let mut after = before.clone();
-    if let Some((status, reason, message)) = update.condition {
+    if let Some(UpgradeCondition {
+        status,
+        reason,
+        message,
+    }) = update.condition
+    {
         let existing = find_condition(&before.conditions, upgrade::CONDITION);
         let transition = match existing {
             Some(c) if c.status == status => c.last_transition_time.clone(),

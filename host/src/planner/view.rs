@@ -129,11 +129,20 @@ impl ObjectSource for Store {
     }
 }
 
+/// The Promise as the view saw it.
+#[derive(Clone, Debug)]
+pub struct PromiseSeen {
+    pub key: ObjKey,
+    pub promise: Promise,
+    /// Its deletion has started (a deletionTimestamp is set).
+    pub deleting: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct View {
     pub now: i64,
     pub promise_name: String,
-    pub promise: Option<(ObjKey, Promise, bool)>,
+    pub promise: Option<PromiseSeen>,
     pub revisions: Vec<PromiseRevision>,
     pub requests: Vec<RequestObj>,
     pub bindings: Vec<ResourceBinding>,
@@ -157,14 +166,6 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn label_of(object: &Value, key: &str) -> Option<String> {
-    object
-        .pointer("/metadata/labels")
-        .and_then(|l| l.get(key))
-        .and_then(Value::as_str)
-        .map(str::to_string)
 }
 
 fn is_deleting(object: &Value) -> bool {
@@ -226,9 +227,11 @@ impl View {
             .get(&ObjKey::new("Promise", "", promise_name))
             .and_then(|v| {
                 let deleting = is_deleting(&v);
-                Promise::deserialize(&*v)
-                    .ok()
-                    .map(|p| (ObjKey::new("Promise", "", promise_name), p, deleting))
+                Promise::deserialize(&*v).ok().map(|promise| PromiseSeen {
+                    key: ObjKey::new("Promise", "", promise_name),
+                    promise,
+                    deleting,
+                })
             });
         let mut revisions: Vec<PromiseRevision> = Vec::new();
         source.each("PromiseRevision", &mut |r| {
@@ -240,7 +243,7 @@ impl View {
         });
         let request_kind = promise
             .as_ref()
-            .and_then(|(_, p, _)| p.spec.request_kind())
+            .and_then(|seen| seen.promise.spec.request_kind())
             .or_else(|| {
                 revisions.iter().find_map(|r| {
                     api::PromiseSpec::deserialize(&r.spec.promise_spec)
@@ -272,7 +275,8 @@ impl View {
         });
         let mut jobs = Vec::new();
         source.each(JOB_KIND, &mut |j| {
-            if label_of(j, labels::PROMISE_NAME) == Some(naming::label_value(promise_name)) {
+            if labels::label_of(j, labels::PROMISE_NAME) == Some(naming::label_value(promise_name))
+            {
                 jobs.extend(job_obj(j));
             }
         });
@@ -382,10 +386,10 @@ fn job_obj(j: &Value) -> Option<JobObj> {
         };
     Some(JobObj {
         key: ObjKey::of(j)?,
-        request_label: label_of(j, labels::RESOURCE_NAME)?,
-        action: label_of(j, labels::WORKFLOW_ACTION)?,
-        version: label_of(j, labels::JOB_PROMISE_VERSION).unwrap_or_default(),
-        hash: label_of(j, labels::WORKFLOW_HASH).unwrap_or_default(),
+        request_label: labels::label_of(j, labels::RESOURCE_NAME)?,
+        action: labels::label_of(j, labels::WORKFLOW_ACTION)?,
+        version: labels::label_of(j, labels::JOB_PROMISE_VERSION).unwrap_or_default(),
+        hash: labels::label_of(j, labels::WORKFLOW_HASH).unwrap_or_default(),
         phase,
         sequence: j
             .pointer("/metadata/annotations/kbind.io~1sequence")

@@ -24,6 +24,15 @@ pub const UNVERSIONED: &str = "not-set";
 
 /// Labels (reference §1.1–§1.3).
 pub mod labels {
+    /// The value of label `key` on an object kept as a tree.
+    pub fn label_of(object: &serde_json::Value, key: &str) -> Option<String> {
+        object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    }
+
     pub const PROMISE_NAME: &str = "kratix.io/promise-name";
     pub const RESOURCE_NAME: &str = "kratix.io/resource-name";
     pub const PROMISE_VERSION: &str = "kratix.io/promise-version";
