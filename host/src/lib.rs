@@ -5,8 +5,8 @@
 pub use kbind_apiserver as apiserver;
 pub use kbind_model::{api, key, naming, patch, time, yaml};
 
-/// The policy contract's types, generated from `wit/policy.wit`.
-pub mod contract;
+/// The policy contract's types (`wit/policy.wit`).
+pub use kbind_contract as contract;
 /// `kbind sandbox --demo`: the user story against the sandbox.
 pub mod demo;
 /// Loading, validating, caching and running wasm policies.

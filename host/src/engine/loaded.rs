@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use wasmtime::{Store, Trap};
 
+use super::bindings;
 use super::state::State;
 use super::{ComponentShape, EngineInner, ticker};
-use crate::contract::{bindings, *};
+use crate::contract::*;
 use crate::policy::{Decided, Policy, PolicyError, PolicyId};
 
 #[derive(Clone)]

@@ -7,6 +7,7 @@
 //! bytes into a [`LoadedPolicy`], which implements [`crate::policy::Policy`]
 //! with a fresh, limited store per decision.
 
+mod bindings;
 mod cache;
 mod config;
 mod limits;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 
-use crate::contract::{Setting, bindings};
+use crate::contract::Setting;
 use crate::policy::PolicyError;
 pub use limits::Limits;
 pub use loaded::{LoadedPolicy, WarmInstance};

@@ -11,7 +11,8 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use crate::contract::{LogLevel, bindings};
+use super::bindings;
+use super::bindings::kbind::policy::host::LogLevel;
 
 /// Most log lines one decision may write; the rest are dropped.
 const MAX_LOG_LINES: u32 = 64;

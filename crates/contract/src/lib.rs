@@ -1,18 +1,11 @@
-//! The policy contract's types, generated from `wit/policy.wit`. Host code
-//! (planner, CLI, native policies) uses these records directly, so a
-//! decision's input crosses the wasm boundary without conversion.
+//! The policy contract (`wit/policy.wit`): its records as plain Rust types,
+//! its names and version, and the helpers host code builds inputs with.
+//! Host code (planner, CLI, native policies) uses these records directly,
+//! and the engine lowers them into a component as they are (see `types`).
 
-#[allow(missing_docs, clippy::all)]
-pub(crate) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "policy",
-        additional_derives: [PartialEq, Eq, serde::Serialize],
-    });
-}
+pub mod types;
 
-pub use bindings::kbind::policy::host::LogLevel;
-pub use bindings::kbind::policy::types::*;
+pub use types::*;
 
 /// The contract version this host implements (the WIT package version).
 pub const CONTRACT_VERSION: &str = "0.1.0";
