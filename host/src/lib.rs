@@ -21,7 +21,7 @@ pub mod operator;
 pub mod pipeline_adapter;
 pub mod planner;
 /// The `Policy` trait, decisions and their errors, the native reference policy.
-pub mod policy;
+pub use kbind_contract::policy;
 /// The policies shipped inside the binary.
 pub mod shipped;
 /// `kbind simulate`: scenarios against the planner and an in-memory store.

@@ -3,6 +3,9 @@
 //! Host code (planner, CLI, native policies) uses these records directly,
 //! and the engine lowers them into a component as they are (see `types`).
 
+/// The `Policy` trait the planner talks to, decisions and their errors, and
+/// the native reference implementation of kratix-default.
+pub mod policy;
 pub mod types;
 
 pub use types::*;

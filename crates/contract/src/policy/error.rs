@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::PolicyId;
-use crate::contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, DECISIONS_INTERFACE};
+use crate::{CONTRACT_PACKAGE, CONTRACT_VERSION, DECISIONS_INTERFACE};
 
 /// Everything that can go wrong loading a policy or asking it for a decision.
 /// Each variant names the policy (or the file) so the message stands alone in

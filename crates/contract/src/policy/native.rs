@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::{Decided, Policy, PolicyError, PolicyId};
-use crate::contract::*;
+use crate::*;
 
 const STRATEGY: &str = "strategy";
 

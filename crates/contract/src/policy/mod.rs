@@ -1,6 +1,6 @@
 //! The `Policy` trait the planner talks to, and what a decision returns.
 //!
-//! The wasm engine (`crate::engine`) is the production implementation; a
+//! The wasm engine (kbind's `engine`) is the production implementation; a
 //! native implementation of `kratix-default` (`native`) exists to measure the
 //! engine's overhead and to cross-check its answers.
 
@@ -10,7 +10,7 @@ pub mod native;
 use std::fmt;
 use std::time::Duration;
 
-use crate::contract::*;
+use crate::*;
 pub use error::PolicyError;
 
 /// Which policy answered: its metadata name and the sha256 of its component.
