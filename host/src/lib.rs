@@ -1,12 +1,21 @@
 //! kbind: Kratix-style Resource Bindings with revision-selection and upgrade
 //! rules in a swappable WebAssembly policy.
+//!
+//! The layers below this crate are crates of their own (`crates/`); they
+//! are re-exported here under the module names the code and tests use.
 
 /// The embedded Kubernetes API server.
 pub use kbind_apiserver as apiserver;
-pub use kbind_model::{api, key, naming, patch, time, yaml};
-
 /// The policy contract's types (`wit/policy.wit`).
 pub use kbind_contract as contract;
+/// The `Policy` trait, decisions and their errors, the native reference policy.
+pub use kbind_contract::policy;
+pub use kbind_model::{api, key, naming, patch, time, yaml};
+/// The pure planner: Kratix's binding rules as a function of state.
+pub use kbind_planner as planner;
+/// An in-memory object store with Kubernetes semantics.
+pub use kbind_planner::store;
+
 /// `kbind sandbox --demo`: the user story against the sandbox.
 pub mod demo;
 /// Loading, validating, caching and running wasm policies.
@@ -17,17 +26,12 @@ pub mod eval;
 pub mod inspect;
 /// The planner against a Kubernetes API through kube-rs.
 pub mod operator;
-/// The pure planner: Kratix's binding rules as a function of state.
+/// `kbind pipeline`: the helper containers of a workflow's pod.
 pub mod pipeline_adapter;
-pub mod planner;
-/// The `Policy` trait, decisions and their errors, the native reference policy.
-pub use kbind_contract::policy;
 /// The policies shipped inside the binary.
 pub mod shipped;
 /// `kbind simulate`: scenarios against the planner and an in-memory store.
 pub mod sim;
-/// An in-memory object store with Kubernetes semantics.
-pub mod store;
 /// Subset matching of JSON values for expectations.
 pub mod subset;
 /// `kbind test`: policy test suites.

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::key::ObjKey;
-use crate::patch::merge_patch;
-use crate::time::rfc3339;
+use kbind_model::key::ObjKey;
+use kbind_model::patch::merge_patch;
+use kbind_model::time::rfc3339;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Event {

@@ -26,8 +26,8 @@
 use serde_json::{Value, json};
 
 use super::workflow::{pipeline_name, pipelines};
-use crate::api::labels;
-use crate::naming;
+use kbind_model::api::labels;
+use kbind_model::naming;
 
 const PIPELINE_NAME: &str = "kratix.io/pipeline-name";
 const PIPELINE_NAMESPACE: &str = "kratix.io/pipeline-namespace";

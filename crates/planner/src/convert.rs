@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{self, NOT_FOR_POLICIES, ResourceBinding, find_condition, upgrade};
-use crate::contract::{self, KeyValue, UpgradeState};
-use crate::key::ObjKey;
+use kbind_contract::{self as contract, KeyValue, UpgradeState};
+use kbind_model::api::{self, NOT_FOR_POLICIES, ResourceBinding, find_condition, upgrade};
+use kbind_model::key::ObjKey;
 
 use super::view::{RequestObj, View};
 

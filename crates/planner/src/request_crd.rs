@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use crate::api::labels;
+use kbind_model::api::labels;
 
 /// `spec.api` of `promise` made into the CRD to install.
 pub fn request_crd(promise_name: &str, api: &Value) -> Value {
@@ -19,7 +19,7 @@ pub fn request_crd(promise_name: &str, api: &Value) -> Value {
         crd["metadata"]["labels"] = json!({});
     }
     crd["metadata"]["labels"][labels::PROMISE_NAME] =
-        json!(crate::naming::label_value(promise_name));
+        json!(kbind_model::naming::label_value(promise_name));
     for version in crd["spec"]["versions"].as_array_mut().into_iter().flatten() {
         version["subresources"] = json!({"status": {}});
         if version["additionalPrinterColumns"]

@@ -4,8 +4,10 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{Condition, ResourceBinding, ResourceBindingStatus, find_condition, upgrade};
-use crate::time::rfc3339;
+use kbind_model::api::{
+    Condition, ResourceBinding, ResourceBindingStatus, find_condition, upgrade,
+};
+use kbind_model::time::rfc3339;
 
 /// The binding's upgrade condition (`UpgradeSucceeded`) as a step sets it.
 pub struct UpgradeCondition {

@@ -15,13 +15,16 @@ mod promise;
 mod request;
 mod request_crd;
 mod status;
+/// An in-memory object store with the Kubernetes semantics the planner
+/// relies on (the simulator's cluster, the planner's tests).
+pub mod store;
 pub mod view;
 pub mod workflow;
 
 use serde_json::Value;
 
-use crate::key::ObjKey;
-use crate::policy::Policy;
+use kbind_contract::policy::Policy;
+use kbind_model::key::ObjKey;
 pub use view::{ObjectSource, PromiseSeen, View};
 
 /// One change to make.

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{self, Promise, PromiseRevision, ResourceBinding, labels};
-use crate::key::ObjKey;
-use crate::naming;
 use crate::store::Store;
+use kbind_model::api::{self, Promise, PromiseRevision, ResourceBinding, labels};
+use kbind_model::key::ObjKey;
+use kbind_model::naming;
 
 /// A resource request, read generically (its kind comes from the promise).
 #[derive(Clone, Debug, PartialEq)]

@@ -14,14 +14,14 @@ use super::status::{self, StatusUpdate, UpgradeCondition};
 use super::view::{JOB_KIND, JobObj, JobPhase, RequestObj, View};
 use super::workflow::{self, WorkflowSettings};
 use super::{Action, Context, convert, event};
-use crate::api::{
+use kbind_contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
+use kbind_model::api::{
     self, LATEST_VERSION, PromiseRevision, ResourceBinding, UNVERSIONED, annotations, events,
     finalizers, has_resource_pipeline, labels, upgrade,
 };
-use crate::contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
-use crate::key::ObjKey;
-use crate::naming;
-use crate::time::{after_delay, rfc3339};
+use kbind_model::key::ObjKey;
+use kbind_model::naming;
+use kbind_model::time::{after_delay, rfc3339};
 
 const TRIGGER_LABELS: [&str; 2] = [labels::MANUAL_RECONCILIATION, labels::RUN_FROM_START];
 
@@ -455,7 +455,7 @@ fn upgrade_trigger(
     let st = status::current(b);
     let condition = status::condition(b);
     let retry_due = annotation(b, annotations::RETRY_AT)
-        .and_then(|t| crate::time::parse_time(&t).ok())
+        .and_then(|t| kbind_model::time::parse_time(&t).ok())
         .is_some_and(|due| due <= view.now);
     let manual = label(b, labels::MANUAL_RECONCILIATION).as_deref() == Some("true") || retry_due;
     if !manual {

@@ -9,12 +9,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Action, Context, PromiseSeen, View, convert, event};
-use crate::api::{self, LATEST_VERSION, UNVERSIONED, annotations, events, finalizers, labels};
-use crate::contract::{PlanInput, PlanTrigger, SpecChangeInput};
-use crate::key::ObjKey;
-use crate::naming;
-use crate::patch::merge_patch_diff;
-use crate::time::{after_delay, rfc3339};
+use kbind_contract::{PlanInput, PlanTrigger, SpecChangeInput};
+use kbind_model::api::{
+    self, LATEST_VERSION, UNVERSIONED, annotations, events, finalizers, labels,
+};
+use kbind_model::key::ObjKey;
+use kbind_model::naming;
+use kbind_model::patch::merge_patch_diff;
+use kbind_model::time::{after_delay, rfc3339};
 
 pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     if let Some(PromiseSeen {
@@ -498,7 +500,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     let timer_due = status
         .next_upgrade_check
         .as_deref()
-        .and_then(|t| crate::time::parse_time(t).ok())
+        .and_then(|t| kbind_model::time::parse_time(t).ok())
         .is_some_and(|due| due <= view.now);
     let trigger = if status.observed_revisions.as_deref() != Some(digest.as_str()) {
         PlanTrigger::RevisionsChanged
