@@ -1,5 +1,5 @@
 # The kbind operator image: `docker build -t kbind:dev .`
-# The build compiles the shipped policies to wasm32-wasip2 (host/build.rs),
+# The build compiles the shipped policies to wasm32-wasip2 (crates/engine/build.rs),
 # so the builder needs that target.
 FROM rust:1.95-bookworm AS build
 RUN rustup target add wasm32-wasip2

@@ -28,7 +28,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn fixture(name: &str) -> String {
-    kbind::shipped::guest_dir()
+    kbind_fixtures::dir()
         .join(format!("{name}.wasm"))
         .display()
         .to_string()
@@ -105,7 +105,7 @@ fn eval_on_semver_auto_plans_and_reviews() {
 fn eval_from_stdin_and_from_a_path() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kbind"))
         .args(["--no-cache", "eval", "--policy"])
-        .arg(kbind::shipped::guest_dir().join("semver-auto.wasm"))
+        .arg(kbind_fixtures::dir().join("semver-auto.wasm"))
         .args(["--decision", "after-failure", "--input", "-", "-o", "json"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -155,7 +155,7 @@ async fn kbind_operator_reconciles_serves_metrics_and_stops_on_sigterm() {
     for crd in kbind::api::crds() {
         crds.create(&PostParams::default(), &crd).await.unwrap();
     }
-    let policy = kbind::shipped::guest_dir().join("semver-auto.wasm");
+    let policy = kbind_fixtures::dir().join("semver-auto.wasm");
     let mut child = kbind()
         .args([
             "operator",

@@ -153,7 +153,7 @@ async fn the_user_story_end_to_end_through_the_watch_driven_operator() {
 }
 
 fn guest(name: &str) -> std::path::PathBuf {
-    shipped::guest_dir().join(format!("{name}.wasm"))
+    kbind_fixtures::dir().join(format!("{name}.wasm"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,10 @@ pub use kbind_apiserver as apiserver;
 pub use kbind_contract as contract;
 /// The `Policy` trait, decisions and their errors, the native reference policy.
 pub use kbind_contract::policy;
+/// Loading, validating, caching and running wasm policies.
+pub use kbind_engine as engine;
+/// The policies shipped inside the binary.
+pub use kbind_engine::shipped;
 pub use kbind_model::{api, key, naming, patch, time, yaml};
 /// The pure planner: Kratix's binding rules as a function of state.
 pub use kbind_planner as planner;
@@ -18,8 +22,6 @@ pub use kbind_planner::store;
 
 /// `kbind sandbox --demo`: the user story against the sandbox.
 pub mod demo;
-/// Loading, validating, caching and running wasm policies.
-pub mod engine;
 /// `kbind eval`: one decision from a YAML/JSON input.
 pub mod eval;
 /// `kbind inspect`: what a component is.
@@ -28,8 +30,6 @@ pub mod inspect;
 pub mod operator;
 /// `kbind pipeline`: the helper containers of a workflow's pod.
 pub mod pipeline_adapter;
-/// The policies shipped inside the binary.
-pub mod shipped;
 /// `kbind simulate`: scenarios against the planner and an in-memory store.
 pub mod sim;
 /// Subset matching of JSON values for expectations.

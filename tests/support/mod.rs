@@ -6,7 +6,6 @@ pub mod install;
 
 use kbind::contract::*;
 use kbind::engine::{EngineOptions, Limits, LoadedPolicy, PolicyEngine, PolicySource};
-use kbind::shipped;
 
 /// 2026-01-01T00:00:00Z.
 pub const NOW: Timestamp = 1_767_225_600_000;
@@ -24,7 +23,7 @@ pub fn engine_with(limits: Limits) -> PolicyEngine {
 }
 
 pub fn fixture(name: &str) -> PolicySource {
-    PolicySource::from_path(&shipped::guest_dir().join(format!("{name}.wasm")))
+    PolicySource::from_path(&kbind_fixtures::dir().join(format!("{name}.wasm")))
         .expect("fixture built by build.rs")
 }
 

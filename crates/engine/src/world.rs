@@ -6,10 +6,10 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-use crate::contract::{
+use kbind_contract::policy::PolicyError;
+use kbind_contract::{
     CONTRACT_PACKAGE, CONTRACT_VERSION, DECISION_FUNCTIONS, DECISIONS_INTERFACE, is_compatible,
 };
-use crate::policy::PolicyError;
 
 /// What a component imports and exports, as names.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -1,9 +1,6 @@
-//! The policies compiled into the kbind binary (built by `build.rs`), and the
-//! test fixture components next to them.
+//! The policies compiled into the kbind binary (built by `build.rs`).
 
-use std::path::PathBuf;
-
-use crate::engine::PolicySource;
+use crate::PolicySource;
 
 /// A policy that ships inside kbind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,13 +34,8 @@ impl Shipped {
     }
 }
 
-/// Where `build.rs` put the fixture components (`<name>.wasm`), for tests.
-pub fn guest_dir() -> PathBuf {
-    PathBuf::from(env!("KBIND_GUEST_DIR"))
-}
-
 /// Resolves `--policy`: a shipped policy's name, or a path to a `.wasm`.
-pub fn resolve(policy: &str) -> Result<PolicySource, crate::policy::PolicyError> {
+pub fn resolve(policy: &str) -> Result<PolicySource, kbind_contract::policy::PolicyError> {
     match by_name(policy) {
         Some(shipped) => Ok(shipped.source()),
         None => PolicySource::from_path(std::path::Path::new(policy)),

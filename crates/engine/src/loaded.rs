@@ -10,8 +10,8 @@ use wasmtime::{Store, Trap};
 use super::bindings;
 use super::state::State;
 use super::{ComponentShape, EngineInner, ticker};
-use crate::contract::*;
-use crate::policy::{Decided, Policy, PolicyError, PolicyId};
+use kbind_contract::policy::{Decided, Policy, PolicyError, PolicyId};
+use kbind_contract::*;
 
 #[derive(Clone)]
 pub struct LoadedPolicy {

@@ -1,43 +1,39 @@
-//! Builds the shipped policies and the test fixture components for
-//! `wasm32-wasip2`, so that one `cargo build`/`cargo test` yields a host with
-//! its default policies embedded and the fixtures its tests load.
+//! Builds the shipped policies for `wasm32-wasip2`, so that one `cargo
+//! build` yields an engine with its default policies embedded.
 //!
 //! The guests are built by a nested cargo in a separate target directory
-//! (`target/guests`) with the `guest` profile, in two invocations: `no_std`
-//! guests, and the one std guest (kept apart because cargo would otherwise
-//! unify the SDK's features and link std into every policy).
+//! (`target/guests`) with the `guest` profile. The test fixture components
+//! are built the same way by `crates/fixtures`, a dev-dependency only, so a
+//! release build never compiles them; both build scripts share this file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
-const NO_STD_GUESTS: &[&str] = &[
-    "kratix-default",
-    "semver-auto",
-    "fixture-runaway-loop",
-    "fixture-memory-bomb",
-    "fixture-panicking",
-    "fixture-wrong-contract",
-    "fixture-missing-export",
-    "fixture-rogue",
-];
-const STD_GUESTS: &[&str] = &["fixture-wasi-probe"];
+/// The shipped policies: `no_std` guests.
+pub const SHIPPED: &[&str] = &["kratix-default", "semver-auto"];
 
+#[allow(dead_code)] // The fixtures' build script has its own main.
 fn main() {
+    build_guests(&[SHIPPED], &["policies"], "KBIND_GUEST_DIR");
+}
+
+/// Builds each group of guests in one nested cargo invocation (groups are
+/// kept apart where cargo would otherwise unify the SDK's features: a std
+/// guest would link std into every policy), copies the components to
+/// `OUT_DIR/guests` and points the environment variable `env_var` there.
+/// `sources` are the workspace folders holding the guests' own code.
+pub fn build_guests(groups: &[&[&str]], sources: &[&str], env_var: &str) {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
+    // crates/<name>/ sits two levels under the workspace.
     let workspace = manifest_dir
-        .parent()
-        .expect("host/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("crates/<name> is two levels under the workspace")
         .to_path_buf();
-    for dir in [
-        "wit",
-        "guest",
-        "policies",
-        "tests/fixtures/policies",
-        // The `guest` profile the policies are built with lives here.
-        "Cargo.toml",
-        "Cargo.lock",
-    ] {
+    // The `guest` profile the policies are built with lives in Cargo.toml.
+    let shared = ["wit", "guest", "Cargo.toml", "Cargo.lock"];
+    for dir in shared.iter().chain(sources) {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=KBIND_SKIP_TARGET_INSTALL");
@@ -45,20 +41,21 @@ fn main() {
     ensure_target_installed();
 
     let target_dir = workspace.join("target").join("guests");
-    build(&workspace, &target_dir, NO_STD_GUESTS);
-    build(&workspace, &target_dir, STD_GUESTS);
+    for group in groups {
+        build(&workspace, &target_dir, group);
+    }
 
     let out = PathBuf::from(env("OUT_DIR")).join("guests");
     std::fs::create_dir_all(&out).expect("create OUT_DIR/guests");
     let built = target_dir.join(TARGET).join("guest");
-    for name in NO_STD_GUESTS.iter().chain(STD_GUESTS) {
+    for name in groups.iter().flat_map(|g| g.iter()) {
         let file = format!("{}.wasm", name.replace('-', "_"));
         let from = built.join(&file);
         let to = out.join(format!("{name}.wasm"));
         std::fs::copy(&from, &to)
             .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
     }
-    println!("cargo:rustc-env=KBIND_GUEST_DIR={}", out.display());
+    println!("cargo:rustc-env={env_var}={}", out.display());
 }
 
 fn env(key: &str) -> String {

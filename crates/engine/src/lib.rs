@@ -4,7 +4,7 @@
 //! pooling allocator, fuel, epochs), the `Linker` (the optional host log
 //! import plus a deny-all WASI), an in-memory and an on-disk cache of compiled
 //! components, and the epoch ticker. [`PolicyEngine::load`] turns component
-//! bytes into a [`LoadedPolicy`], which implements [`crate::policy::Policy`]
+//! bytes into a [`LoadedPolicy`], which implements [`kbind_contract::policy::Policy`]
 //! with a fresh, limited store per decision.
 
 mod bindings;
@@ -12,6 +12,8 @@ mod cache;
 mod config;
 mod limits;
 mod loaded;
+/// The policies shipped inside the binary.
+pub mod shipped;
 mod state;
 mod ticker;
 mod world;
@@ -24,8 +26,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 
-use crate::contract::Setting;
-use crate::policy::PolicyError;
+use kbind_contract::Setting;
+use kbind_contract::policy::PolicyError;
 pub use limits::Limits;
 pub use loaded::{LoadedPolicy, WarmInstance};
 pub use world::ComponentShape;

@@ -33,7 +33,7 @@ pub mod contract_types {
 #[allow(missing_docs, clippy::all)]
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "policy",
         with: { "kbind:policy/types": super::contract_types },
     });
