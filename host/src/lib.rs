@@ -15,6 +15,8 @@ pub use kbind_engine as engine;
 /// The policies shipped inside the binary.
 pub use kbind_engine::shipped;
 pub use kbind_model::{api, key, naming, patch, time, yaml};
+/// The planner against a Kubernetes API through kube-rs.
+pub use kbind_operator as operator;
 /// The pure planner: Kratix's binding rules as a function of state.
 pub use kbind_planner as planner;
 /// An in-memory object store with Kubernetes semantics.
@@ -26,8 +28,6 @@ pub mod demo;
 pub mod eval;
 /// `kbind inspect`: what a component is.
 pub mod inspect;
-/// The planner against a Kubernetes API through kube-rs.
-pub mod operator;
 /// `kbind pipeline`: the helper containers of a workflow's pod.
 pub mod pipeline_adapter;
 /// `kbind simulate`: scenarios against the planner and an in-memory store.

@@ -128,8 +128,8 @@ pub async fn client_as(running: &kbind::apiserver::Running, who: &str) -> kube::
     let mut config = config_for(running).await;
     if !who.is_empty() {
         config.headers.push((
-            axum::http::HeaderName::from_static("x-kbind-audit-as"),
-            axum::http::HeaderValue::from_str(who).unwrap(),
+            http::HeaderName::from_static("x-kbind-audit-as"),
+            http::HeaderValue::from_str(who).unwrap(),
         ));
     }
     kube::Client::try_from(config).unwrap()

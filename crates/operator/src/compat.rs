@@ -110,7 +110,7 @@ fn crd_resource() -> ApiResource {
 pub async fn check(client: &Client) -> Result<Vec<Gap>, kube::Error> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource());
     let mut found = vec![];
-    for wanted in crate::api::crds() {
+    for wanted in kbind_model::api::crds() {
         let wanted = serde_json::to_value(&wanted).unwrap_or(Value::Null);
         let name = wanted
             .pointer("/metadata/name")
@@ -183,7 +183,7 @@ mod tests {
     use serde_json::json;
 
     fn kbind_binding_crd() -> Value {
-        crate::api::crds()
+        kbind_model::api::crds()
             .into_iter()
             .map(|c| serde_json::to_value(c).unwrap())
             .find(|c| c["spec"]["names"]["kind"] == "ResourceBinding")

@@ -17,7 +17,7 @@ use super::executor::KubeExecutor;
 use super::leader::{Elector, LeaseConfig};
 use super::metrics::Metrics;
 use super::policy::{PolicySlot, PolicyWatcher, Reload};
-use crate::key::ObjKey;
+use kbind_model::key::ObjKey;
 
 /// Completes workflow Jobs: success, or failure for chosen versions. It
 /// stands in for the kubelet where there is none (the sandbox, tests).
@@ -60,7 +60,7 @@ impl SimulatedRunner {
             .metadata
             .labels
             .as_ref()
-            .and_then(|l| l.get(crate::api::labels::JOB_PROMISE_VERSION))
+            .and_then(|l| l.get(kbind_model::api::labels::JOB_PROMISE_VERSION))
             .cloned()
             .unwrap_or_default();
         let status = if self.fail_versions.contains(&version) {

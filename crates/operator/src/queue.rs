@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::cache::WorkKey;
-use crate::key::ObjKey;
+use kbind_model::key::ObjKey;
 
 /// An object change that woke a key: the object and its resourceVersion.
 pub type Cause = (ObjKey, String);
@@ -239,7 +239,7 @@ mod tests {
 
     fn cause(name: &str, rv: &str) -> super::Cause {
         (
-            crate::key::ObjKey::new("Job", "default", name),
+            kbind_model::key::ObjKey::new("Job", "default", name),
             rv.to_string(),
         )
     }

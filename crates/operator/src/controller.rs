@@ -25,9 +25,9 @@ use super::cache::{self, Cache, WorkKey};
 use super::executor::{ExecError, KubeExecutor, Written, now_millis};
 use super::metrics::{ErrorLabels, KindLabel, Metrics};
 use super::policy::PolicySlot;
-use crate::api::annotations;
-use crate::key::ObjKey;
-use crate::planner::{self, Action, Context};
+use kbind_model::api::annotations;
+use kbind_model::key::ObjKey;
+use kbind_planner::{self as planner, Action, Context};
 
 /// How long a reconcile waits for the cache to show its own last writes
 /// before it trusts the cache anyway (a write superseded by someone
@@ -50,7 +50,7 @@ pub struct ControllerOptions {
     pub workers: usize,
     /// Every key is reconciled at least this often.
     pub resync: Duration,
-    pub workflows: crate::planner::workflow::WorkflowSettings,
+    pub workflows: kbind_planner::workflow::WorkflowSettings,
 }
 
 impl Default for ControllerOptions {
@@ -87,15 +87,15 @@ fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     [
         (
-            ApiResource::erase::<crate::api::Promise>(&()),
+            ApiResource::erase::<kbind_model::api::Promise>(&()),
             cache::PROMISE,
         ),
         (
-            ApiResource::erase::<crate::api::PromiseRevision>(&()),
+            ApiResource::erase::<kbind_model::api::PromiseRevision>(&()),
             cache::REVISION,
         ),
         (
-            ApiResource::erase::<crate::api::ResourceBinding>(&()),
+            ApiResource::erase::<kbind_model::api::ResourceBinding>(&()),
             cache::BINDING,
         ),
         (ApiResource::erase::<Job>(&()), cache::JOB),
@@ -113,8 +113,10 @@ fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
 /// the operator's memory.
 fn watch_config(kind: &str) -> watcher::Config {
     match kind {
-        cache::CRD => watcher::Config::default().labels(crate::api::labels::PROMISE_NAME),
-        cache::JOB => watcher::Config::default().labels(crate::api::labels::JOB_PROMISE_VERSION),
+        cache::CRD => watcher::Config::default().labels(kbind_model::api::labels::PROMISE_NAME),
+        cache::JOB => {
+            watcher::Config::default().labels(kbind_model::api::labels::JOB_PROMISE_VERSION)
+        }
         _ => watcher::Config::default(),
     }
 }
@@ -467,7 +469,7 @@ impl Controller {
                     })
                     .collect()
             };
-            let now = crate::time::rfc3339(super::executor::now_millis());
+            let now = kbind_model::time::rfc3339(super::executor::now_millis());
             for (promise, condition, uid) in promises {
                 let key = ObjKey::new(cache::PROMISE, "", &promise);
                 let (status, reason, message) = if refused.is_empty() {
@@ -511,7 +513,11 @@ impl Controller {
                 let seen = super::executor::Seen {
                     resource_version: String::new(),
                     uid,
-                    api_version: format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
+                    api_version: format!(
+                        "{}/{}",
+                        kbind_model::api::GROUP,
+                        kbind_model::api::VERSION
+                    ),
                 };
                 for action in &actions {
                     if let Err(e) = executor.execute_guarded(action, Some(&seen)).await {
@@ -879,7 +885,7 @@ async fn execute_plan(
 /// When the key must run again with nothing changing in the cluster: a
 /// retry the policy scheduled, or its next upgrade check.
 fn next_timer(key: &WorkKey, view: &planner::View, now: i64) -> Option<Instant> {
-    let parse = |t: &str| crate::time::parse_time(t).ok();
+    let parse = |t: &str| kbind_model::time::parse_time(t).ok();
     let due = match key {
         WorkKey::Promise(_) => view
             .promise

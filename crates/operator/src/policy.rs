@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::metrics::{DecisionLabels, Metrics, OutcomeLabel, PolicyDecision, PolicyInfoLabels};
-use crate::contract::*;
-use crate::engine::{PolicyEngine, PolicySource};
-use crate::policy::{Decided, Policy, PolicyError, PolicyId};
-use crate::shipped;
+use kbind_contract::policy::{Decided, Policy, PolicyError, PolicyId};
+use kbind_contract::*;
+use kbind_engine::shipped;
+use kbind_engine::{PolicyEngine, PolicySource};
 
 /// Where the policy comes from: a shipped name or a file, an optional
 /// sha256 pin, settings; or a config file holding those three, re-read on
@@ -70,7 +70,7 @@ impl PolicySpec {
             source,
         })?;
         let file: ConfigFile =
-            crate::yaml::from_str(&text).map_err(|message| SpecError::Parse {
+            kbind_model::yaml::from_str(&text).map_err(|message| SpecError::Parse {
                 path: path.clone(),
                 message,
             })?;

@@ -10,10 +10,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{PromiseSpec, RequestKind, annotations, labels};
-use crate::key::ObjKey;
-use crate::naming;
-use crate::planner::{ObjectSource, View};
+use kbind_model::api::{PromiseSpec, RequestKind, annotations, labels};
+use kbind_model::key::ObjKey;
+use kbind_model::naming;
+use kbind_planner::{ObjectSource, View};
 
 pub use super::executor::Seen;
 
@@ -51,7 +51,7 @@ pub const JOB: &str = "Job";
 pub const CRD: &str = "CustomResourceDefinition";
 
 /// The annotation the cache adds to a Job it has a `FailedCreate` Event for.
-pub const START_PROBLEM: &str = crate::planner::view::JOB_START_PROBLEM;
+pub const START_PROBLEM: &str = kbind_planner::view::JOB_START_PROBLEM;
 
 type Member = (String, String, String);
 

@@ -10,8 +10,8 @@ use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use super::metrics::{Metrics, ReasonLabel, VerbLabel};
-use crate::key::ObjKey;
-use crate::planner::Action;
+use kbind_model::key::ObjKey;
+use kbind_planner::Action;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -205,7 +205,7 @@ impl Written {
     }
 }
 
-pub(crate) use crate::time::now_millis;
+pub(crate) use kbind_model::time::now_millis;
 
 impl KubeExecutor {
     pub fn new(client: Client) -> Self {
@@ -368,7 +368,9 @@ impl KubeExecutor {
                                 .map_err(wrap(format!("apply {key} ({why})")))?
                                 .metadata
                                 .labels
-                                .is_none_or(|l| !l.contains_key(crate::api::labels::PROMISE_NAME));
+                                .is_none_or(|l| {
+                                    !l.contains_key(kbind_model::api::labels::PROMISE_NAME)
+                                });
                         if !foreign {
                             let mut body = object.clone();
                             if let Some(m) = body.as_object_mut() {
@@ -562,7 +564,7 @@ pub fn event_object(
             key.kind, key.namespace, key.name
         ))[..8],
     );
-    let now = crate::time::rfc3339(now_ms);
+    let now = kbind_model::time::rfc3339(now_ms);
     let mut involved = json!({"kind": key.kind, "name": key.name});
     if !key.namespace.is_empty() {
         involved["namespace"] = json!(key.namespace);
@@ -575,7 +577,7 @@ pub fn event_object(
     }
     json!({
         "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": crate::naming::event_name(&key.name, &digest), "namespace": namespace},
+        "metadata": {"name": kbind_model::naming::event_name(&key.name, &digest), "namespace": namespace},
         "involvedObject": involved,
         "type": if warning { "Warning" } else { "Normal" },
         "reason": reason, "message": message, "count": 1,
