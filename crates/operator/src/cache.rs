@@ -13,6 +13,7 @@ use serde_json::Value;
 use kbind_model::api::{PromiseSpec, RequestKind, annotations, labels};
 use kbind_model::key::ObjKey;
 use kbind_model::naming;
+use kbind_planner::workflow_job;
 use kbind_planner::{ObjectSource, View};
 
 pub use super::executor::Seen;
@@ -49,9 +50,6 @@ pub const REVISION: &str = "PromiseRevision";
 pub const BINDING: &str = "ResourceBinding";
 pub const JOB: &str = "Job";
 pub const CRD: &str = "CustomResourceDefinition";
-
-/// The annotation the cache adds to a Job it has a `FailedCreate` Event for.
-pub const START_PROBLEM: &str = kbind_planner::view::JOB_START_PROBLEM;
 
 type Member = (String, String, String);
 
@@ -184,7 +182,8 @@ impl Cache {
                 if !job["metadata"]["annotations"].is_object() {
                     job["metadata"]["annotations"] = serde_json::json!({});
                 }
-                job["metadata"]["annotations"][START_PROBLEM] = serde_json::json!(problem);
+                job["metadata"]["annotations"][workflow_job::annotations::START_PROBLEM] =
+                    serde_json::json!(problem);
                 Some(Cow::Owned(job))
             }
             None => Some(value),

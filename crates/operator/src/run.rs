@@ -30,7 +30,7 @@ fn job_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("batch", "v1", "Job"), "jobs")
 }
 
-const WORKFLOW_JOBS: &str = "kratix.io/workflow-action";
+const WORKFLOW_JOBS: &str = kbind_model::api::labels::WORKFLOW_ACTION;
 
 impl SimulatedRunner {
     /// Ends every Job that has no status yet. Returns how many it ended.

@@ -20,6 +20,7 @@ mod status;
 pub mod store;
 pub mod view;
 pub mod workflow;
+pub mod workflow_job;
 
 use serde_json::Value;
 

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::pipeline_rbac;
 use super::status::{self, StatusUpdate, UpgradeCondition};
-use super::view::{JOB_KIND, JobObj, JobPhase, RequestObj, View};
+use super::view::{RequestObj, View};
 use super::workflow::{self, WorkflowSettings};
+use super::workflow_job::{self, JobObj, JobPhase};
 use super::{Action, Context, convert, event};
 use kbind_contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
 use kbind_model::api::{
@@ -606,7 +607,7 @@ fn start_workflow(
             why: "the workflow's ServiceAccount and roles",
         });
     }
-    let object = new_job(
+    let object = workflow_job::build(
         view,
         settings,
         request,
@@ -617,76 +618,6 @@ fn start_workflow(
         &access.service_account,
     );
     out.push(Action::Create { object, why });
-}
-
-#[allow(clippy::too_many_arguments)]
-fn new_job(
-    view: &View,
-    settings: &WorkflowSettings,
-    request: &RequestObj,
-    revision: &PromiseRevision,
-    action: &str,
-    hash: &str,
-    trigger: &str,
-    service_account: &str,
-) -> Value {
-    let version = revision.spec.version.as_str();
-    // Numbered per request, so two requests planned in one step never clash.
-    let label = request.label_name();
-    let sequence = view
-        .jobs
-        .iter()
-        .filter(|j| j.key.namespace == request.namespace() && j.request_label == label)
-        .map(|j| j.sequence)
-        .max()
-        .unwrap_or(0)
-        + 1;
-    let job_labels = json!({
-        labels::PROMISE_NAME: view.promise_label(),
-        labels::RESOURCE_NAME: request.label_name(),
-        labels::WORKFLOW_ACTION: action,
-        labels::JOB_PROMISE_VERSION: version,
-        labels::WORKFLOW_HASH: hash,
-    });
-    let id = workflow::JobIdentity {
-        promise: &view.promise_name,
-        version,
-        action,
-        helper_image: &settings.helper_image,
-        service_account,
-    };
-    let mut template = workflow::pod_template(&revision.spec.promise_spec, request, &id);
-    template["metadata"] = json!({"labels": job_labels});
-    let mut spec = settings.job_spec();
-    spec.insert("template".into(), template);
-    let mut metadata = json!({
-        "name": naming::job_name(request.name(), &view.promise_name, action, sequence),
-        "namespace": request.namespace(),
-        "labels": job_labels,
-        "annotations": {
-            "kbind.io/sequence": sequence.to_string(),
-            "kbind.io/trigger": trigger,
-            annotations::JOB_PROMISE: view.promise_name,
-        },
-    });
-    // Owned by its request, so deleting the request takes its Jobs. Not
-    // blocking the owner's deletion: that would need `update` on the
-    // request kind's finalizers, for every request group.
-    if !request.uid.is_empty() {
-        metadata["ownerReferences"] = json!([{
-            "apiVersion": request.api_version,
-            "kind": request.key.kind,
-            "name": request.name(),
-            "uid": request.uid,
-            "controller": true,
-        }]);
-    }
-    json!({
-        "apiVersion": "batch/v1",
-        "kind": JOB_KIND,
-        "metadata": metadata,
-        "spec": spec,
-    })
 }
 
 /// The configure workflow and its outcome (RR controller, R-18…R-20,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::store::Store;
+use crate::workflow_job::{self, JobObj};
 use kbind_model::api::{self, Promise, PromiseRevision, ResourceBinding, labels};
 use kbind_model::key::ObjKey;
 use kbind_model::naming;
@@ -73,38 +74,6 @@ impl RequestObj {
         }
     }
 }
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum JobPhase {
-    Running,
-    Succeeded,
-    Failed(String),
-}
-
-/// A workflow run (a `batch/v1` Job in the cluster).
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobObj {
-    pub key: ObjKey,
-    /// `kratix.io/resource-name` of the request it runs for.
-    pub request_label: String,
-    pub action: String,
-    pub version: String,
-    pub hash: String,
-    pub phase: JobPhase,
-    /// Creation order.
-    pub sequence: u64,
-    /// The request's resourceVersion when a trigger label started this run
-    /// (`kbind.io/trigger`), empty for runs no label asked for.
-    pub trigger: String,
-    /// Why its pods cannot be created, while it runs (the Job controller's
-    /// `FailedCreate` Events, as the operator's cache attaches them).
-    pub start_problem: Option<String>,
-}
-
-/// The annotation a Job's start problem is read from.
-pub const JOB_START_PROBLEM: &str = "kbind.io/start-problem";
-
-pub const JOB_KIND: &str = "Job";
 
 /// Where a view is read from: the in-memory [`Store`], or the operator's
 /// cache, which keeps most objects as text and parses each one only while
@@ -274,10 +243,10 @@ impl View {
             }
         });
         let mut jobs = Vec::new();
-        source.each(JOB_KIND, &mut |j| {
+        source.each(workflow_job::KIND, &mut |j| {
             if labels::label_of(j, labels::PROMISE_NAME) == Some(naming::label_value(promise_name))
             {
-                jobs.extend(job_obj(j));
+                jobs.extend(JobObj::read(j));
             }
         });
         Self {
@@ -335,76 +304,5 @@ fn request_obj(r: &Value) -> Option<RequestObj> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-    })
-}
-
-/// A Job condition that is True, by type.
-fn job_condition<'a>(job: &'a Value, kind: &str) -> Option<&'a Value> {
-    job.pointer("/status/conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| c["type"] == kind && c["status"] == "True")
-}
-
-fn job_obj(j: &Value) -> Option<JobObj> {
-    let status = j.get("status");
-    let count = |k: &str| {
-        status
-            .and_then(|s| s.get(k))
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-    };
-    // The Job controller's terminal conditions decide: a Job that never
-    // created a pod fails with `DeadlineExceeded` and no failed pod.
-    let failed = job_condition(j, "Failed");
-    let phase =
-        if job_condition(j, "Complete").is_some() || (failed.is_none() && count("succeeded") > 0) {
-            JobPhase::Succeeded
-        } else if failed.is_some() || count("failed") > 0 {
-            let message = failed
-                .and_then(|c| {
-                    let message = c.get("message").and_then(Value::as_str)?;
-                    Some(match c.get("reason").and_then(Value::as_str) {
-                        Some(reason) if !reason.is_empty() => format!("{reason}: {message}"),
-                        _ => message.to_string(),
-                    })
-                })
-                .or_else(|| {
-                    status
-                        .and_then(|s| s.get("conditions"))
-                        .and_then(Value::as_array)
-                        .and_then(|c| {
-                            c.iter()
-                                .find_map(|c| c.get("message").and_then(Value::as_str))
-                        })
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "the workflow failed".to_string());
-            JobPhase::Failed(message)
-        } else {
-            JobPhase::Running
-        };
-    Some(JobObj {
-        key: ObjKey::of(j)?,
-        request_label: labels::label_of(j, labels::RESOURCE_NAME)?,
-        action: labels::label_of(j, labels::WORKFLOW_ACTION)?,
-        version: labels::label_of(j, labels::JOB_PROMISE_VERSION).unwrap_or_default(),
-        hash: labels::label_of(j, labels::WORKFLOW_HASH).unwrap_or_default(),
-        phase,
-        sequence: j
-            .pointer("/metadata/annotations/kbind.io~1sequence")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        trigger: j
-            .pointer("/metadata/annotations/kbind.io~1trigger")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        start_problem: j
-            .pointer("/metadata/annotations")
-            .and_then(|a| a.get(JOB_START_PROBLEM))
-            .and_then(Value::as_str)
-            .map(str::to_string),
     })
 }

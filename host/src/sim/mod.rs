@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::key::ObjKey;
-use crate::planner::view::JOB_KIND;
+use crate::planner::workflow_job::KIND as JOB_KIND;
 use crate::planner::{self, Action, Context, View};
 use crate::policy::Policy;
 use crate::store::{Store, StoreError};
