@@ -7,9 +7,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kbind::operator::hot_swap::{PolicySpec, PolicyWatcher};
 use kbind::operator::leader::LeaseConfig;
 use kbind::operator::metrics::Metrics;
-use kbind::operator::policy::{PolicySpec, PolicyWatcher};
 use kbind::operator::{OperatorOptions, SimulatedRunner};
 use kbind::policy::Policy;
 use kbind::shipped;
@@ -196,7 +196,7 @@ async fn a_new_policy_file_is_swapped_in_and_a_bad_one_is_refused() {
     std::fs::rename(&staged, &path).unwrap();
     assert!(matches!(
         watcher.poll(),
-        kbind::operator::policy::Reload::Loaded { .. }
+        kbind::operator::hot_swap::Reload::Loaded { .. }
     ));
     assert_eq!(op.slot.current().id().name, "semver-auto");
     env.create("b").await;
@@ -209,14 +209,14 @@ async fn a_new_policy_file_is_swapped_in_and_a_bad_one_is_refused() {
     // A broken file: refused, counted, the old policy serves on.
     std::fs::write(&path, b"\0asm not really").unwrap();
     match watcher.poll() {
-        kbind::operator::policy::Reload::Refused { error } => {
+        kbind::operator::hot_swap::Reload::Refused { error } => {
             assert!(error.contains("policy.wasm"), "{error}")
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert!(matches!(
         watcher.poll(),
-        kbind::operator::policy::Reload::Unchanged
+        kbind::operator::hot_swap::Reload::Unchanged
     ));
     assert_eq!(op.slot.current().id().name, "semver-auto");
     assert!(
@@ -247,7 +247,7 @@ async fn the_operators_own_poller_swaps_the_policy_and_reports_a_refusal_as_an_e
     let engine = support::engine();
     let (policy, fingerprint) = spec.load(&engine).unwrap();
     // The slot must exist before the watcher: build the operator by hand.
-    let slot = Arc::new(kbind::operator::policy::PolicySlot::new(
+    let slot = Arc::new(kbind::operator::hot_swap::PolicySlot::new(
         policy,
         metrics.clone(),
     ));

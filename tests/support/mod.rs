@@ -139,7 +139,7 @@ pub async fn client_as(running: &kbind::apiserver::Running, who: &str) -> kube::
 pub struct Operator {
     pub task: tokio::task::JoinHandle<Result<(), kbind::operator::OperatorError>>,
     pub metrics: std::sync::Arc<kbind::operator::metrics::Metrics>,
-    pub slot: std::sync::Arc<kbind::operator::policy::PolicySlot>,
+    pub slot: std::sync::Arc<kbind::operator::hot_swap::PolicySlot>,
 }
 
 impl Operator {
@@ -152,7 +152,7 @@ impl Operator {
 pub fn start_operator(
     client: kube::Client,
     policy: std::sync::Arc<dyn kbind::policy::Policy>,
-    watcher: Option<kbind::operator::policy::PolicyWatcher>,
+    watcher: Option<kbind::operator::hot_swap::PolicyWatcher>,
     options: kbind::operator::OperatorOptions,
 ) -> Operator {
     let metrics = std::sync::Arc::new(kbind::operator::metrics::Metrics::new());
@@ -162,7 +162,7 @@ pub fn start_operator(
 pub fn start_operator_with(
     client: kube::Client,
     policy: std::sync::Arc<dyn kbind::policy::Policy>,
-    watcher: Option<kbind::operator::policy::PolicyWatcher>,
+    watcher: Option<kbind::operator::hot_swap::PolicyWatcher>,
     options: kbind::operator::OperatorOptions,
     metrics: std::sync::Arc<kbind::operator::metrics::Metrics>,
 ) -> Operator {
@@ -171,7 +171,7 @@ pub fn start_operator_with(
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("KBIND_TEST_LOG"))
         .with_test_writer()
         .try_init();
-    let slot = std::sync::Arc::new(kbind::operator::policy::PolicySlot::new(
+    let slot = std::sync::Arc::new(kbind::operator::hot_swap::PolicySlot::new(
         policy,
         metrics.clone(),
     ));

@@ -23,8 +23,8 @@ use tokio::task::JoinHandle;
 
 use super::cache::{self, Cache, WorkKey};
 use super::executor::{ExecError, KubeExecutor, Written, now_millis};
+use super::hot_swap::PolicySlot;
 use super::metrics::{ErrorLabels, KindLabel, Metrics};
-use super::policy::PolicySlot;
 use kbind_model::api::annotations;
 use kbind_model::key::ObjKey;
 use kbind_planner::{self as planner, Action, Context};

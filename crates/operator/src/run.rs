@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 
 use super::controller::{AbortOnDrop, Controller, ControllerOptions};
 use super::executor::KubeExecutor;
+use super::hot_swap::{PolicySlot, PolicyWatcher, Reload};
 use super::leader::{Elector, LeaseConfig};
 use super::metrics::Metrics;
-use super::policy::{PolicySlot, PolicyWatcher, Reload};
 use kbind_model::key::ObjKey;
 
 /// Completes workflow Jobs: success, or failure for chosen versions. It

@@ -377,7 +377,7 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
     let policy = if args.no_operator {
         None
     } else {
-        let spec = kbind::operator::policy::PolicySpec {
+        let spec = kbind::operator::hot_swap::PolicySpec {
             policy: args.policy.clone(),
             settings,
             ..Default::default()

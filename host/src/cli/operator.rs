@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kbind::operator::hot_swap::{PolicySlot, PolicySpec, PolicyWatcher, SpecError};
 use kbind::operator::leader::LeaseConfig;
 use kbind::operator::metrics::Metrics;
-use kbind::operator::policy::{PolicySlot, PolicySpec, PolicyWatcher, SpecError};
 use kbind::operator::{ControllerOptions, OperatorOptions};
 
 use super::args::OperatorArgs;
