@@ -48,7 +48,7 @@ impl std::fmt::Display for WorkKey {
 pub const PROMISE: &str = "Promise";
 pub const REVISION: &str = "PromiseRevision";
 pub const BINDING: &str = "ResourceBinding";
-pub const JOB: &str = "Job";
+pub const JOB: &str = workflow_job::KIND;
 pub const CRD: &str = "CustomResourceDefinition";
 
 type Member = (String, String, String);
