@@ -16,6 +16,7 @@ mod handler;
 mod list_options;
 mod managed;
 mod openapi;
+pub mod probes;
 pub mod protobuf;
 mod rbac;
 pub mod registry;

@@ -103,11 +103,12 @@ pub(super) fn run_operator(global: &Global, args: OperatorArgs) -> Result<ExitCo
         .map_err(|e| Failure::environment(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         let client = client(&args).await?;
-        let (bound, _server) = kbind::operator::metrics::serve(args.metrics_addr, metrics.clone())
-            .await
-            .map_err(|e| {
-                Failure::environment(format!("cannot listen on {}: {e}", args.metrics_addr))
-            })?;
+        let (bound, _server) =
+            kbind::apiserver::probes::serve(args.metrics_addr, Arc::new(Probes(metrics.clone())))
+                .await
+                .map_err(|e| {
+                    Failure::environment(format!("cannot listen on {}: {e}", args.metrics_addr))
+                })?;
         let identity = identity(&args);
         tracing::info!(
             policy = %kbind::policy::Policy::id(&*slot.current()),
@@ -151,5 +152,18 @@ pub(super) fn sandbox_options(fail_versions: Vec<String>) -> OperatorOptions {
         policy_poll: Some(Duration::from_secs(2)),
         runner: Some(kbind::operator::SimulatedRunner { fail_versions }),
         events_regarding: None,
+    }
+}
+
+/// The operator's metrics, as the probe endpoints report them.
+struct Probes(Arc<Metrics>);
+
+impl kbind::apiserver::probes::Probed for Probes {
+    fn encode(&self) -> String {
+        self.0.encode()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
     }
 }
