@@ -14,7 +14,7 @@ pub use kbind_contract::policy;
 pub use kbind_engine as engine;
 /// The policies shipped inside the binary.
 pub use kbind_engine::shipped;
-pub use kbind_model::{api, key, naming, patch, time, yaml};
+pub use kbind_model::{api, key, naming, patch, subset, time, yaml};
 /// The planner against a Kubernetes API through kube-rs.
 pub use kbind_operator as operator;
 /// The pure planner: Kratix's binding rules as a function of state.
@@ -32,7 +32,5 @@ pub mod inspect;
 pub mod pipeline_adapter;
 /// `kbind simulate`: scenarios against the planner and an in-memory store.
 pub mod sim;
-/// Subset matching of JSON values for expectations.
-pub mod subset;
 /// `kbind test`: policy test suites.
 pub mod suite;

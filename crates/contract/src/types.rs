@@ -379,3 +379,13 @@ pub struct RerunSelection {
     pub rerun: Vec<BindingRef>,
     pub reason: String,
 }
+
+/// Settings from a map, in name order: how every input file writes them.
+pub fn settings_from(map: &std::collections::BTreeMap<String, String>) -> Vec<Setting> {
+    map.iter()
+        .map(|(name, value)| Setting {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}

@@ -11,6 +11,8 @@ pub mod key;
 pub mod naming;
 /// RFC 7386 JSON merge patches.
 pub mod patch;
+/// Subset matching of JSON values: what an expectation asks of a result.
+pub mod subset;
 /// Milliseconds since the epoch, and RFC 3339.
 pub mod time;
 /// YAML parsing with one-line errors.

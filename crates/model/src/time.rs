@@ -38,3 +38,25 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         .as_millis();
     i64::try_from(ms).map_err(|_| format!("time {text:?} is out of range"))
 }
+
+/// An RFC 3339 timestamp (`2026-01-01T00:00:00Z`) or milliseconds since the
+/// Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Time(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Time {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Millis(i64),
+            Text(String),
+        }
+        match <Raw as serde::Deserialize>::deserialize(d)? {
+            Raw::Millis(ms) => Ok(Time(ms)),
+            Raw::Text(text) => parse_time(&text)
+                .map(Time)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::contract::*;
+pub use crate::time::Time;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -29,30 +30,6 @@ pub struct InputDoc {
     pub failed_at: Option<Time>,
     pub changed_version: Option<String>,
 }
-
-/// An RFC 3339 timestamp (`2026-01-01T00:00:00Z`) or milliseconds since the
-/// Unix epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Time(pub Timestamp);
-
-impl<'de> Deserialize<'de> for Time {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Millis(i64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Millis(ms) => Ok(Time(ms)),
-            Raw::Text(text) => parse_time(&text)
-                .map(Time)
-                .map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-use crate::time::parse_time;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -199,14 +176,4 @@ impl BindingDoc {
             annotations: pairs(&self.annotations),
         }
     }
-}
-
-/// Settings from a map, in name order.
-pub fn settings_from(map: &BTreeMap<String, String>) -> Vec<Setting> {
-    map.iter()
-        .map(|(name, value)| Setting {
-            name: name.clone(),
-            value: value.clone(),
-        })
-        .collect()
 }

@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{SimError, Simulation, WorkflowMode};
+use crate::contract::settings_from;
 use crate::engine::{PolicyEngine, PolicySource};
-use crate::eval::input::{Time, settings_from};
 use crate::key::ObjKey;
 use crate::store::Store;
+use crate::time::Time;
 use crate::{shipped, subset};
 
 /// 2026-01-01T00:00:00Z: scenarios start here unless they say otherwise.

@@ -209,7 +209,7 @@ impl Runner<'_> {
             .entry(settings.clone())
             .or_insert_with(|| {
                 engine
-                    .load(source, sha256, eval::input::settings_from(settings))
+                    .load(source, sha256, crate::contract::settings_from(settings))
                     .map(|(p, _)| p)
                     .map_err(|e| format!("{}\u{0}{e}", e.metric_label()))
             })
