@@ -5,7 +5,7 @@ mod support;
 
 use std::path::PathBuf;
 
-use kbind::sim::scenario;
+use kbind::authoring::scenario_policy;
 
 #[test]
 fn all_scenarios_pass() {
@@ -19,7 +19,7 @@ fn all_scenarios_pass() {
     let engine = support::engine();
     let mut failures = vec![];
     for file in &files {
-        let report = scenario::run_file(&engine, file, None);
+        let report = scenario_policy::run_file(&engine, file, None);
         if let Some(error) = &report.error {
             failures.push(format!("{}: {error}", file.display()));
         }

@@ -6,6 +6,9 @@
 
 /// The embedded Kubernetes API server.
 pub use kbind_apiserver as apiserver;
+/// What a policy author runs offline: eval, suites, inspect.
+pub use kbind_authoring as authoring;
+pub use kbind_authoring::{eval, inspect, suite};
 /// The policy contract's types (`wit/policy.wit`).
 pub use kbind_contract as contract;
 /// The `Policy` trait, decisions and their errors, the native reference policy.
@@ -19,18 +22,12 @@ pub use kbind_model::{api, key, naming, patch, subset, time, yaml};
 pub use kbind_operator as operator;
 /// The pure planner: Kratix's binding rules as a function of state.
 pub use kbind_planner as planner;
+/// `kbind simulate`: scenarios against the planner and an in-memory store.
+pub use kbind_planner::sim;
 /// An in-memory object store with Kubernetes semantics.
 pub use kbind_planner::store;
 
 /// `kbind sandbox --demo`: the user story against the sandbox.
 pub mod demo;
-/// `kbind eval`: one decision from a YAML/JSON input.
-pub mod eval;
-/// `kbind inspect`: what a component is.
-pub mod inspect;
 /// `kbind pipeline`: the helper containers of a workflow's pod.
 pub mod pipeline_adapter;
-/// `kbind simulate`: scenarios against the planner and an in-memory store.
-pub mod sim;
-/// `kbind test`: policy test suites.
-pub mod suite;

@@ -36,8 +36,20 @@ impl Shipped {
 
 /// Resolves `--policy`: a shipped policy's name, or a path to a `.wasm`.
 pub fn resolve(policy: &str) -> Result<PolicySource, kbind_contract::policy::PolicyError> {
+    resolve_in(Some(policy), std::path::Path::new(""))
+}
+
+/// Resolves the policy a file names (a suite, a scenario): a shipped
+/// policy's name, or a path relative to `base`, the file's folder; no name
+/// means kratix-default.
+pub fn resolve_in(
+    policy: Option<&str>,
+    base: &std::path::Path,
+) -> Result<PolicySource, kbind_contract::policy::PolicyError> {
+    let policy = policy.unwrap_or(KRATIX_DEFAULT.name);
     match by_name(policy) {
         Some(shipped) => Ok(shipped.source()),
-        None => PolicySource::from_path(std::path::Path::new(policy)),
+        // An absolute path replaces `base`.
+        None => PolicySource::from_path(&base.join(policy)),
     }
 }

@@ -14,6 +14,8 @@ pub mod pipeline_rbac;
 mod promise;
 mod request;
 mod request_crd;
+/// `kbind simulate`: scenarios against the planner and the in-memory store.
+pub mod sim;
 mod status;
 /// An in-memory object store with the Kubernetes semantics the planner
 /// relies on (the simulator's cluster, the planner's tests).

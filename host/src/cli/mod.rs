@@ -317,7 +317,9 @@ fn run_simulate(global: &Global, args: SimulateArgs) -> Result<ExitCode, Failure
     let engine = engine(global)?;
     let reports: Vec<_> = suite_files(&args.scenarios)?
         .iter()
-        .map(|file| kbind::sim::scenario::run_file(&engine, file, args.policy.as_deref()))
+        .map(|file| {
+            kbind::authoring::scenario_policy::run_file(&engine, file, args.policy.as_deref())
+        })
         .collect();
     output::print_scenarios(global.output, &reports)?;
     let failed = reports.iter().filter(|r| !r.passed()).count();

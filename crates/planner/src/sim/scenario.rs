@@ -7,13 +7,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
+use kbind_contract::policy::Policy;
+use kbind_contract::{Setting, settings_from};
+use kbind_model::key::ObjKey;
+use kbind_model::subset;
+use kbind_model::time::Time;
+
 use super::{SimError, Simulation, WorkflowMode};
-use crate::contract::settings_from;
-use crate::engine::{PolicyEngine, PolicySource};
-use crate::key::ObjKey;
 use crate::store::Store;
-use crate::time::Time;
-use crate::{shipped, subset};
 
 /// 2026-01-01T00:00:00Z: scenarios start here unless they say otherwise.
 pub const DEFAULT_START: i64 = 1_767_225_600_000;
@@ -147,9 +148,22 @@ impl ScenarioReport {
     }
 }
 
+/// Gives a scenario its policy: the simulator names it, the caller (the CLI,
+/// with the wasm engine) loads it.
+pub trait PolicyLoader {
+    /// `name` is a shipped policy's name or a path relative to `base`, the
+    /// scenario file's folder; `None` asks for the default policy.
+    fn load(
+        &self,
+        name: Option<&str>,
+        base: &Path,
+        settings: Vec<Setting>,
+    ) -> Result<Arc<dyn Policy>, String>;
+}
+
 /// Reads and runs one scenario file.
 pub fn run_file(
-    engine: &PolicyEngine,
+    loader: &dyn PolicyLoader,
     file: &Path,
     policy_override: Option<&str>,
 ) -> ScenarioReport {
@@ -162,7 +176,7 @@ pub fn run_file(
     let scenario = match std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))
         .and_then(|t| {
-            crate::yaml::from_str::<Scenario>(&t)
+            kbind_model::yaml::from_str::<Scenario>(&t)
                 .map_err(|e| format!("invalid scenario {}: {e}", file.display()))
         }) {
         Ok(s) => s,
@@ -173,25 +187,16 @@ pub fn run_file(
     };
     report.name = scenario.name.clone();
     let base = file.parent().unwrap_or(Path::new("."));
-    let policy = policy_override
-        .or(scenario.policy.as_deref())
-        .unwrap_or(shipped::KRATIX_DEFAULT.name);
-    let source = match shipped::by_name(policy) {
-        Some(s) => Ok(s.source()),
-        None => PolicySource::from_path(&base.join(policy)),
-    };
-    let loaded = source.and_then(|s| engine.load(&s, None, settings_from(&scenario.settings)));
-    match loaded {
-        Ok((policy, _)) => {
-            report.steps = run(&scenario, Arc::new(policy));
-        }
-        Err(e) => report.error = Some(e.to_string()),
+    let name = policy_override.or(scenario.policy.as_deref());
+    match loader.load(name, base, settings_from(&scenario.settings)) {
+        Ok(policy) => report.steps = run(&scenario, policy),
+        Err(e) => report.error = Some(e),
     }
     report
 }
 
 /// Runs a parsed scenario with a loaded policy.
-pub fn run(scenario: &Scenario, policy: Arc<dyn crate::policy::Policy>) -> Vec<StepReport> {
+pub fn run(scenario: &Scenario, policy: Arc<dyn Policy>) -> Vec<StepReport> {
     let start = scenario.start.map_or(DEFAULT_START, |t| t.0);
     let mut sim = Simulation::new(policy, start, scenario.workflows);
     sim.fail_versions = scenario.fail_versions.clone();

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::contract::*;
-use crate::engine::{PolicyEngine, PolicySource};
-use crate::policy::{Decided, Policy, PolicyError, PolicyId};
 pub use input::InputDoc;
+use kbind_contract::policy::{Decided, Policy, PolicyError, PolicyId};
+use kbind_contract::*;
+use kbind_engine::{PolicyEngine, PolicySource};
 
 /// The decision points, as named in the WIT contract.
 #[derive(
@@ -85,10 +85,10 @@ pub fn decide(
     doc: &InputDoc,
 ) -> Result<Evaluation, EvalError> {
     let now = doc.now.map_or_else(now_millis, |t| t.0);
-    let settings = doc.settings.as_ref().map_or_else(
-        || policy.settings().to_vec(),
-        crate::contract::settings_from,
-    );
+    let settings = doc
+        .settings
+        .as_ref()
+        .map_or_else(|| policy.settings().to_vec(), kbind_contract::settings_from);
     let promise = || need(&doc.promise, "promise", decision).map(|p| p.to_contract(now));
     let binding = || need(&doc.binding, "binding", decision).map(|b| b.to_contract());
     let bindings = || {
@@ -192,7 +192,7 @@ pub fn validate_settings(
     let settings = doc
         .settings
         .as_ref()
-        .map(crate::contract::settings_from)
+        .map(kbind_contract::settings_from)
         .unwrap_or_default();
     let started = std::time::Instant::now();
     let (policy, _) = engine.load(source, expected_sha256, settings)?;

@@ -1,9 +1,9 @@
 //! `kbind inspect`: what a component is, whether this kbind can serve it,
 //! and, if it can, what the policy says about itself.
 
-use crate::contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, PolicyInfo};
-use crate::engine::{ComponentShape, LoadReport, PolicyEngine, PolicySource};
-use crate::policy::{Policy, PolicyError};
+use kbind_contract::policy::{Policy, PolicyError};
+use kbind_contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, PolicyInfo};
+use kbind_engine::{ComponentShape, LoadReport, PolicyEngine, PolicySource};
 
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,6 +1,7 @@
-//! `kbind simulate`: scenarios run through the planner and the real policy
-//! engine against the in-memory store, step by step, to quiescence after
-//! every mutating step.
+//! `kbind simulate`: scenarios run through the planner and a policy against
+//! the in-memory store, step by step, to quiescence after every mutating
+//! step. Which policy runs is the caller's business (`scenario::PolicyLoader`):
+//! the simulator never loads wasm itself.
 
 pub mod scenario;
 
@@ -8,11 +9,12 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::key::ObjKey;
-use crate::planner::workflow_job::KIND as JOB_KIND;
-use crate::planner::{self, Action, Context, View};
-use crate::policy::Policy;
+use kbind_contract::policy::Policy;
+use kbind_model::key::ObjKey;
+
 use crate::store::{Store, StoreError};
+use crate::workflow_job::KIND as JOB_KIND;
+use crate::{self as planner, Action, Context, View};
 
 /// Most plan/execute rounds one step may take before it is called divergent.
 pub const MAX_ROUNDS: usize = 200;
@@ -46,7 +48,7 @@ pub struct Simulation {
     pub fail_versions: Vec<String>,
     /// Every write the planner made, in order (for invariant checks).
     pub journal: Vec<Action>,
-    pub workflows: crate::planner::workflow::WorkflowSettings,
+    pub workflows: crate::workflow::WorkflowSettings,
 }
 
 impl Simulation {
@@ -199,7 +201,7 @@ impl Simulation {
         success: bool,
         message: &str,
     ) -> Result<(), SimError> {
-        let label = crate::naming::resource_name_label(&request.name);
+        let label = kbind_model::naming::resource_name_label(&request.name);
         let job = self
             .store
             .list(JOB_KIND)

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::contract::*;
-pub use crate::time::Time;
+use kbind_contract::*;
+pub use kbind_model::time::Time;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -105,7 +105,7 @@ fn default_namespace() -> String {
 }
 
 fn pairs(map: &BTreeMap<String, String>) -> Vec<KeyValue> {
-    crate::contract::key_values(map)
+    kbind_contract::key_values(map)
 }
 
 impl PromiseDoc {

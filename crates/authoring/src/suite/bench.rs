@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Runner, SuiteDoc, resolve_policy};
-use crate::engine::PolicyEngine;
-use crate::policy::PolicyId;
+use super::{Runner, SuiteDoc};
+use kbind_contract::policy::PolicyId;
+use kbind_engine::PolicyEngine;
+use kbind_engine::shipped;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaseStats {
@@ -74,12 +75,13 @@ pub fn run(
         path: suite.display().to_string(),
         message: e.to_string(),
     })?;
-    let doc: SuiteDoc = crate::yaml::from_str(&text).map_err(|message| BenchError::Suite {
-        path: suite.display().to_string(),
-        message,
-    })?;
+    let doc: SuiteDoc =
+        kbind_model::yaml::from_str(&text).map_err(|message| BenchError::Suite {
+            path: suite.display().to_string(),
+            message,
+        })?;
     let base = suite.parent().unwrap_or(Path::new("."));
-    let source = resolve_policy(policy_override.or(doc.policy.as_deref()), base)
+    let source = shipped::resolve_in(policy_override.or(doc.policy.as_deref()), base)
         .map_err(|e| BenchError::Policy(e.to_string()))?;
     let mut runner = Runner {
         engine,
@@ -100,7 +102,7 @@ pub fn run(
         if let Ok(p) = runner.policy(settings)
             && report.policy.is_none()
         {
-            report.policy = Some(crate::policy::Policy::id(&p).clone());
+            report.policy = Some(kbind_contract::policy::Policy::id(&p).clone());
         }
         let mut samples: Vec<f64> = Vec::with_capacity(iterations);
         let mut fuel = None;

@@ -15,10 +15,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::{LoadedPolicy, PolicyEngine, PolicySource};
 use crate::eval::{self, DecisionKind, EvalError, InputDoc};
-use crate::policy::{PolicyError, PolicyId};
-use crate::{shipped, subset};
+use kbind_contract::policy::PolicyId;
+use kbind_engine::shipped;
+use kbind_engine::{LoadedPolicy, PolicyEngine, PolicySource};
+use kbind_model::subset;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -122,7 +123,7 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
     let doc = match std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))
         .and_then(|text| {
-            crate::yaml::from_str::<SuiteDoc>(&text)
+            kbind_model::yaml::from_str::<SuiteDoc>(&text)
                 .map_err(|e| format!("invalid suite {}: {e}", file.display()))
         }) {
         Ok(doc) => doc,
@@ -135,7 +136,7 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
         report.name = name.clone();
     }
     let base = file.parent().unwrap_or(Path::new("."));
-    let source = match resolve_policy(policy_override.or(doc.policy.as_deref()), base) {
+    let source = match shipped::resolve_in(policy_override.or(doc.policy.as_deref()), base) {
         Ok(source) => source,
         Err(err) => {
             report.error = Some(err.to_string());
@@ -157,29 +158,13 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
                 .values()
                 .find_map(|p| p.as_ref().ok())
                 .map(|p| {
-                    use crate::policy::Policy;
+                    use kbind_contract::policy::Policy;
                     p.id().clone()
                 });
         }
         report.cases.push(case_report);
     }
     report
-}
-
-fn resolve_policy(policy: Option<&str>, base: &Path) -> Result<PolicySource, PolicyError> {
-    let policy = policy.unwrap_or(shipped::KRATIX_DEFAULT.name);
-    match shipped::by_name(policy) {
-        Some(shipped) => Ok(shipped.source()),
-        None => {
-            let path = Path::new(policy);
-            let path = if path.is_relative() {
-                base.join(path)
-            } else {
-                path.to_path_buf()
-            };
-            PolicySource::from_path(&path)
-        }
-    }
 }
 
 struct Runner<'a> {
@@ -209,7 +194,7 @@ impl Runner<'_> {
             .entry(settings.clone())
             .or_insert_with(|| {
                 engine
-                    .load(source, sha256, crate::contract::settings_from(settings))
+                    .load(source, sha256, kbind_contract::settings_from(settings))
                     .map(|(p, _)| p)
                     .map_err(|e| format!("{}\u{0}{e}", e.metric_label()))
             })
