@@ -20,14 +20,10 @@ pub use kbind_engine::shipped;
 pub use kbind_model::{api, key, naming, patch, subset, time, yaml};
 /// The planner against a Kubernetes API through kube-rs.
 pub use kbind_operator as operator;
+pub use kbind_operator::{demo, pipeline_adapter};
 /// The pure planner: Kratix's binding rules as a function of state.
 pub use kbind_planner as planner;
 /// `kbind simulate`: scenarios against the planner and an in-memory store.
 pub use kbind_planner::sim;
 /// An in-memory object store with Kubernetes semantics.
 pub use kbind_planner::store;
-
-/// `kbind sandbox --demo`: the user story against the sandbox.
-pub mod demo;
-/// `kbind pipeline`: the helper containers of a workflow's pod.
-pub mod pipeline_adapter;

@@ -6,10 +6,14 @@ pub mod access;
 mod cache;
 pub mod compat;
 mod controller;
+/// `kbind sandbox --demo`: the user story against a running operator.
+pub mod demo;
 pub mod executor;
 pub mod hot_swap;
 pub mod leader;
 pub mod metrics;
+/// `kbind pipeline`: the helper containers of a workflow's pod.
+pub mod pipeline_adapter;
 mod queue;
 mod run;
 pub mod throttle;

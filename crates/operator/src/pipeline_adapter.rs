@@ -243,10 +243,11 @@ pub fn read_status_file(path: &Path) -> Result<Map<String, Value>, AdapterError>
             });
         }
     };
-    let value: Value = crate::yaml::from_str(&text).map_err(|message| AdapterError::Yaml {
-        path: path.to_path_buf(),
-        message,
-    })?;
+    let value: Value =
+        kbind_model::yaml::from_str(&text).map_err(|message| AdapterError::Yaml {
+            path: path.to_path_buf(),
+            message,
+        })?;
     match value {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => Ok(map),
@@ -291,7 +292,7 @@ pub async fn update_status(
             mark_as_completed(
                 &mut merged,
                 &params.workflow_type,
-                &crate::time::rfc3339(crate::time::now_millis()),
+                &kbind_model::time::rfc3339(kbind_model::time::now_millis()),
             );
         }
         object.data["status"] = Value::Object(merged);

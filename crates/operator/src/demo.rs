@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-const PROMISE: &str = include_str!("../../tests/fixtures/kratix/promise-redis.yaml");
+const PROMISE: &str = include_str!("../../../tests/fixtures/kratix/promise-redis.yaml");
 
 fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
@@ -65,19 +65,19 @@ fn err(e: impl std::fmt::Display) -> String {
 /// Runs the story. The operator must be running against `client`.
 pub async fn run(client: Client) -> Result<(), String> {
     step(0, "install kbind's CRDs", "kbind crds | kubectl apply -f -");
-    crate::operator::install_crds(&client).await.map_err(err)?;
+    crate::install_crds(&client).await.map_err(err)?;
     let promises = Api::<DynamicObject>::all_with(
         client.clone(),
-        &ApiResource::erase::<crate::api::Promise>(&()),
+        &ApiResource::erase::<kbind_model::api::Promise>(&()),
     );
     let revisions = Api::<DynamicObject>::all_with(
         client.clone(),
-        &ApiResource::erase::<crate::api::PromiseRevision>(&()),
+        &ApiResource::erase::<kbind_model::api::PromiseRevision>(&()),
     );
     let bindings = Api::<DynamicObject>::namespaced_with(
         client.clone(),
         "default",
-        &ApiResource::erase::<crate::api::ResourceBinding>(&()),
+        &ApiResource::erase::<kbind_model::api::ResourceBinding>(&()),
     );
     let requests = Api::<DynamicObject>::namespaced_with(
         client.clone(),
