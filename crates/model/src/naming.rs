@@ -1,5 +1,5 @@
-//! Kratix's deterministic object names (`lib/objectutil/name.go`,
-//! reference §1.6), exactly: bindings, revisions and label-safe request names
+//! Kratix's deterministic object names (`GenerateDeterministicObjectName` in
+//! `lib/objectutil/name.go`), exactly: bindings, revisions and label-safe request names
 //! must match what Kratix would have created, so existing objects are adopted.
 
 use md5::{Digest, Md5};

@@ -1,7 +1,7 @@
 //! The pure planner: a view of one promise (revisions, requests, bindings,
 //! workflow Jobs) plus the current time and a policy, in; ordered actions
 //! out. No I/O and no clock: the same view gives the same plan. Kratix's
-//! rules (reference §2, R-01…R-83) live here, each branch named after its
+//! rules (`docs/rules.md`, R-01…R-83) live here, each branch named after its
 //! rule; the policy decides what DESIGN.md gives it, and the host's safety
 //! rails check every answer.
 //!

@@ -22,7 +22,7 @@ pub const LATEST_VERSION: &str = "latest";
 /// The version of a Promise without a version label.
 pub const UNVERSIONED: &str = "not-set";
 
-/// Labels (reference §1.1–§1.3).
+/// Labels (Kratix's, and kbind's own).
 pub mod labels {
     /// The value of label `key` on an object kept as a tree.
     pub fn label_of(object: &serde_json::Value, key: &str) -> Option<String> {
