@@ -13,7 +13,7 @@ use super::pipeline_rbac;
 use super::status::{self, StatusUpdate, UpgradeCondition};
 use super::view::{RequestObj, View};
 use super::workflow::{self, WorkflowSettings};
-use super::workflow_job::{self, JobObj, JobPhase};
+use super::workflow_job::{self, JobObj, JobPhase, WorkflowRun};
 use super::{Action, Context, convert, event};
 use kbind_contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
 use kbind_model::api::{
@@ -567,18 +567,19 @@ fn prune_job_history(
 
 /// A workflow run: the ServiceAccount and roles its pods need (applied
 /// first), then its Job.
-#[allow(clippy::too_many_arguments)]
 fn start_workflow(
     view: &View,
     settings: &WorkflowSettings,
-    request: &RequestObj,
-    revision: &PromiseRevision,
-    action: &str,
-    hash: &str,
-    trigger: &str,
+    run: &WorkflowRun<'_>,
     why: &'static str,
     out: &mut Vec<Action>,
 ) {
+    let WorkflowRun {
+        request,
+        revision,
+        action,
+        ..
+    } = *run;
     let promise_uid = view
         .promise
         .as_ref()
@@ -607,16 +608,7 @@ fn start_workflow(
             why: "the workflow's ServiceAccount and roles",
         });
     }
-    let object = workflow_job::build(
-        view,
-        settings,
-        request,
-        revision,
-        action,
-        hash,
-        trigger,
-        &access.service_account,
-    );
+    let object = workflow_job::build(view, settings, run, &access.service_account);
     out.push(Action::Create { object, why });
 }
 
@@ -687,14 +679,17 @@ fn configure(
         } else {
             request.resource_version.as_str()
         };
+        let run = WorkflowRun {
+            request,
+            revision,
+            action: "configure",
+            hash: &hash,
+            trigger,
+        };
         start_workflow(
             view,
             ctx.workflows,
-            request,
-            revision,
-            "configure",
-            &hash,
-            trigger,
+            &run,
             "R-20: configure workflow at the binding's revision",
             out,
         );
@@ -979,17 +974,23 @@ fn plan_deletion(
                 return;
             }
             match jobs_of(view, request, "delete").last() {
-                None => start_workflow(
-                    view,
-                    ctx.workflows,
-                    request,
-                    revision,
-                    "delete",
-                    &workflow_hash(revision, request),
-                    "",
-                    "R-51: delete workflow at the applied revision",
-                    out,
-                ),
+                None => {
+                    let hash = workflow_hash(revision, request);
+                    let run = WorkflowRun {
+                        request,
+                        revision,
+                        action: "delete",
+                        hash: &hash,
+                        trigger: "",
+                    };
+                    start_workflow(
+                        view,
+                        ctx.workflows,
+                        &run,
+                        "R-51: delete workflow at the applied revision",
+                        out,
+                    )
+                }
                 Some(job) if job.phase == JobPhase::Running => {}
                 Some(_) => remove(out, "R-51: delete workflow finished"),
             }

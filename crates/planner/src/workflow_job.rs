@@ -55,17 +55,33 @@ pub struct JobObj {
     pub start_problem: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One run of a request's workflow: whose, at which revision, which action,
+/// the spec hash it runs for and what triggered it.
+pub(crate) struct WorkflowRun<'a> {
+    pub request: &'a RequestObj,
+    pub revision: &'a PromiseRevision,
+    /// `configure` or `delete`.
+    pub action: &'a str,
+    /// R-20's hash of the revision's and the request's spec.
+    pub hash: &'a str,
+    /// The request's resourceVersion that asked for the run, or empty.
+    pub trigger: &'a str,
+}
+
+/// The Job for `run`, running as `service_account`.
 pub(crate) fn build(
     view: &View,
     settings: &WorkflowSettings,
-    request: &RequestObj,
-    revision: &PromiseRevision,
-    action: &str,
-    hash: &str,
-    trigger: &str,
+    run: &WorkflowRun<'_>,
     service_account: &str,
 ) -> Value {
+    let WorkflowRun {
+        request,
+        revision,
+        action,
+        hash,
+        trigger,
+    } = *run;
     let version = revision.spec.version.as_str();
     // Numbered per request, so two requests planned in one step never clash.
     let label = request.label_name();
