@@ -12,6 +12,8 @@
 mod convert;
 pub mod pipeline_rbac;
 mod promise;
+/// The host's checks on every policy answer.
+mod rails;
 mod request;
 mod request_crd;
 /// `kbind simulate`: scenarios against the planner and the in-memory store.
@@ -28,6 +30,7 @@ use serde_json::Value;
 
 use kbind_contract::policy::Policy;
 use kbind_model::key::ObjKey;
+pub use rails::MAX_MESSAGE_BYTES;
 pub use view::{ObjectSource, PromiseSeen, View};
 
 /// One change to make.
@@ -120,38 +123,6 @@ fn event(
         regarding: regarding.clone(),
         warning,
         reason,
-        message: bounded(message.into()),
-    }
-}
-
-/// The longest message kbind writes into an Event or a condition: a
-/// policy's reason is text of its choosing, and a megabyte of it must not
-/// reach the API server (client-go's recorder cuts Events at 1 KiB too).
-pub const MAX_MESSAGE_BYTES: usize = 1024;
-
-fn bounded(message: String) -> String {
-    if message.len() <= MAX_MESSAGE_BYTES {
-        return message;
-    }
-    let mut cut = MAX_MESSAGE_BYTES - 40;
-    while !message.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!(
-        "{}… ({} more bytes cut)",
-        &message[..cut],
-        message.len() - cut
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn long_messages_are_cut_on_a_char_boundary() {
-        let long = "é".repeat(2000);
-        let cut = super::bounded(long.clone());
-        assert!(cut.len() <= super::MAX_MESSAGE_BYTES);
-        assert!(cut.ends_with("more bytes cut)"));
-        assert_eq!(super::bounded("short".into()), "short");
+        message: rails::bounded(message.into()),
     }
 }

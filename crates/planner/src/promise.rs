@@ -8,11 +8,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Action, Context, PromiseSeen, View, convert, event};
+use super::{Action, Context, PromiseSeen, View, convert, event, rails};
 use kbind_contract::{PlanInput, PlanTrigger, SpecChangeInput};
-use kbind_model::api::{
-    self, LATEST_VERSION, UNVERSIONED, annotations, events, finalizers, labels,
-};
+use kbind_model::api::{self, UNVERSIONED, annotations, events, finalizers, labels};
 use kbind_model::key::ObjKey;
 use kbind_model::naming;
 use kbind_model::patch::merge_patch_diff;
@@ -235,19 +233,11 @@ fn select_reruns<'v>(
                 .rerun
                 .iter()
                 .filter_map(|r| {
-                    let binding = bindings.get(&(r.namespace.as_str(), r.name.as_str()));
-                    if binding.is_none() {
-                        out.push(event(
-                            &promise_key,
-                            true,
-                            events::POLICY_FAILED,
-                            format!(
-                                "policy {} selected binding {r} which was not in its input; ignored",
-                                ctx.policy.id()
-                            ),
-                        ));
-                    }
-                    let reference = &binding?.spec.resource_ref;
+                    let binding =
+                        rails::named_binding(ctx.policy, &bindings, r, rails::Named::Rerun)
+                            .map_err(|refused| out.push(rails::refusal(&promise_key, refused)))
+                            .ok()?;
+                    let reference = &binding.spec.resource_ref;
                     requests
                         .get(&(reference.namespace.as_str(), reference.name.as_str()))
                         .copied()
@@ -255,12 +245,7 @@ fn select_reruns<'v>(
                 .collect()
         }
         Err(err) => {
-            out.push(event(
-                &promise_key,
-                true,
-                events::POLICY_FAILED,
-                err.to_string(),
-            ));
+            out.push(rails::refusal(&promise_key, err.to_string()));
             vec![]
         }
     }
@@ -532,32 +517,23 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
             let plan = decided.value;
             let bindings = view.bindings_by_key();
             for upgrade in &plan.upgrades {
-                let target = bindings
-                    .get(&(
-                        upgrade.binding.namespace.as_str(),
-                        upgrade.binding.name.as_str(),
-                    ))
-                    .copied();
-                let Some(b) = target else {
-                    out.push(event(key, true, events::POLICY_FAILED, format!(
-                        "policy {} planned an upgrade of {} which was not in its input; refused",
-                        ctx.policy.id(), upgrade.binding
-                    )));
-                    continue;
+                let b = match rails::named_binding(
+                    ctx.policy,
+                    &bindings,
+                    &upgrade.binding,
+                    rails::Named::Upgrade,
+                ) {
+                    Ok(b) => b,
+                    Err(refused) => {
+                        out.push(rails::refusal(key, refused));
+                        continue;
+                    }
                 };
                 let bkey = convert::key_of(b);
-                if upgrade.version != LATEST_VERSION && !input.promise.has_version(&upgrade.version)
+                if let Err(refused) =
+                    rails::upgrade_version(ctx.policy, &input.promise, &upgrade.version)
                 {
-                    out.push(event(
-                        &bkey,
-                        true,
-                        events::POLICY_FAILED,
-                        format!(
-                            "policy {} chose version {} which has no PromiseRevision; refused",
-                            ctx.policy.id(),
-                            upgrade.version
-                        ),
-                    ));
+                    out.push(rails::refusal(&bkey, refused));
                     continue;
                 }
                 if b.spec.version == upgrade.version {
@@ -585,7 +561,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                 next_check = json!(rfc3339(after_delay(view.now, ms)));
             }
         }
-        Err(err) => out.push(event(key, true, events::POLICY_FAILED, err.to_string())),
+        Err(err) => out.push(rails::refusal(key, err.to_string())),
     }
     out.push(Action::PatchStatus {
         key: key.clone(),

@@ -14,7 +14,7 @@ use super::status::{self, StatusUpdate, UpgradeCondition};
 use super::view::{RequestObj, View};
 use super::workflow::{self, WorkflowSettings};
 use super::workflow_job::{self, JobObj, JobPhase, WorkflowRun};
-use super::{Action, Context, convert, event};
+use super::{Action, Context, convert, event, rails};
 use kbind_contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
 use kbind_model::api::{
     self, LATEST_VERSION, PromiseRevision, ResourceBinding, UNVERSIONED, annotations, events,
@@ -238,20 +238,12 @@ fn create_binding(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mu
     let choice = match ctx.policy.initial_version(&input) {
         Ok(d) => d.value,
         Err(err) => {
-            out.push(event(
-                &request.key,
-                true,
-                events::POLICY_FAILED,
-                err.to_string(),
-            ));
+            out.push(rails::refusal(&request.key, err.to_string()));
             return;
         }
     };
-    if choice.version != LATEST_VERSION && !input.promise.has_version(&choice.version) {
-        out.push(event(&request.key, true, events::POLICY_FAILED, format!(
-            "policy {} chose version {:?} for a new binding, which has no PromiseRevision; no binding created",
-            ctx.policy.id(), choice.version
-        )));
+    if let Err(refused) = rails::initial_version(ctx.policy, &input.promise, &choice.version) {
+        out.push(rails::refusal(&request.key, refused));
         return;
     }
     let name = naming::binding_name(request.name(), &view.promise_name);
@@ -423,7 +415,7 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
         }
         Err(err) => {
             let message = err.to_string();
-            out.push(event(&key, true, events::POLICY_FAILED, message.clone()));
+            out.push(rails::refusal(&key, message.clone()));
             status::push(
                 out,
                 b,
@@ -847,7 +839,7 @@ fn after_failure(
                 ));
             }
         },
-        Err(err) => out.push(event(&key, true, events::POLICY_FAILED, err.to_string())),
+        Err(err) => out.push(rails::refusal(&key, err.to_string())),
     }
 }
 

@@ -86,7 +86,7 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
             type_: upgrade::CONDITION.into(),
             status: status.into(),
             reason: reason.into(),
-            message: super::bounded(message),
+            message: crate::rails::bounded(message),
             last_transition_time: transition,
             observed_generation: None,
         };
