@@ -173,7 +173,7 @@ pub fn run_file(
         steps: vec![],
         error: None,
     };
-    let scenario = match std::fs::read_to_string(file)
+    let mut scenario = match std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))
         .and_then(|t| {
             kbind_model::yaml::from_str::<Scenario>(&t)
@@ -187,12 +187,122 @@ pub fn run_file(
     };
     report.name = scenario.name.clone();
     let base = file.parent().unwrap_or(Path::new("."));
+    if let Err(e) = expand_includes(&mut scenario, base) {
+        report.error = Some(format!("{}: {e}", file.display()));
+        return report;
+    }
     let name = policy_override.or(scenario.policy.as_deref());
     match loader.load(name, base, settings_from(&scenario.settings)) {
         Ok(policy) => report.steps = run(&scenario, policy),
         Err(e) => report.error = Some(e),
     }
     report
+}
+
+/// Replaces every `{include: <file>, with: {name: value}}` among an `apply`
+/// step's objects by the object in that file (relative to `base`), with each
+/// `${name}` in its strings replaced by the value: a common Promise is
+/// written once and applied at any version.
+pub fn expand_includes(scenario: &mut Scenario, base: &Path) -> Result<(), String> {
+    for step in &mut scenario.steps {
+        let Step::Apply(objects) = step else { continue };
+        let items = match objects {
+            OneOrMany::Many(v) => v.iter_mut().collect::<Vec<_>>(),
+            OneOrMany::One(v) => vec![v],
+        };
+        for item in items {
+            if let Some(include) = Include::of(item)? {
+                *item = include.expand(base)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An `apply` item that names a file instead of being an object.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Include {
+    include: PathBuf,
+    #[serde(default, rename = "with")]
+    values: BTreeMap<String, String>,
+}
+
+impl Include {
+    /// The include `item` asks for, if it is one (an object with `include`
+    /// and no `kind`).
+    fn of(item: &Value) -> Result<Option<Include>, String> {
+        let Some(map) = item.as_object() else {
+            return Ok(None);
+        };
+        if !map.contains_key("include") || map.contains_key("kind") {
+            return Ok(None);
+        }
+        serde_json::from_value(item.clone())
+            .map(Some)
+            .map_err(|e| format!("invalid include {item}: {e}"))
+    }
+
+    fn expand(&self, base: &Path) -> Result<Value, String> {
+        let path = base.join(&self.include);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read include {}: {e}", path.display()))?;
+        let mut object: Value = kbind_model::yaml::from_str(&text)
+            .map_err(|e| format!("invalid include {}: {e}", path.display()))?;
+        let mut used = std::collections::BTreeSet::new();
+        substitute(&mut object, &self.values, &mut used)
+            .map_err(|e| format!("include {}: {e}", path.display()))?;
+        if let Some(unused) = self.values.keys().find(|k| !used.contains(k.as_str())) {
+            return Err(format!(
+                "include {}: `with` gives {unused}, which the file never uses",
+                path.display()
+            ));
+        }
+        Ok(object)
+    }
+}
+
+/// Replaces `${name}` in every string of `value`; a placeholder with no
+/// value is an error, so a typo cannot apply a literal `${versoin}`.
+fn substitute<'a>(
+    value: &mut Value,
+    values: &'a BTreeMap<String, String>,
+    used: &mut std::collections::BTreeSet<&'a str>,
+) -> Result<(), String> {
+    match value {
+        Value::String(text) => {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                let Some(end) = after.find('}') else {
+                    return Err(format!("unclosed placeholder in {text:?}"));
+                };
+                let name = &after[..end];
+                let Some((key, replacement)) = values.get_key_value(name) else {
+                    return Err(format!("placeholder ${{{name}}} has no value in `with`"));
+                };
+                used.insert(key.as_str());
+                out.push_str(replacement);
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            *text = out;
+        }
+        Value::Array(items) => {
+            for item in items {
+                substitute(item, values, used)?;
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                substitute(item, values, used)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Runs a parsed scenario with a loaded policy.
@@ -468,4 +578,60 @@ fn expect(store: &Store, e: &Expectation) -> Result<(), String> {
     };
     subset::contains(&Value::Object(e.fields.clone()), object)
         .map_err(|diff| format!("{k}: {diff}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario_with(dir: &Path, template: &str, item: &str) -> Result<Scenario, String> {
+        std::fs::write(dir.join("common.yaml"), template).unwrap();
+        let mut scenario: Scenario =
+            kbind_model::yaml::from_str(&format!("name: t\nsteps:\n  - apply:\n      - {item}\n"))
+                .unwrap();
+        expand_includes(&mut scenario, dir).map(|()| scenario)
+    }
+
+    fn applied(scenario: &Scenario) -> Value {
+        match &scenario.steps[0] {
+            Step::Apply(OneOrMany::Many(v)) => v[0].clone(),
+            other => panic!("not an apply step: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_include_is_the_file_with_its_placeholders_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = "kind: Promise\nmetadata: {name: redis, labels: {v: \"${version}\"}}\nspec: {image: \"x:${version}-${suffix}\"}\n";
+        let s = scenario_with(
+            dir.path(),
+            template,
+            "{include: common.yaml, with: {version: v2, suffix: a}}",
+        )
+        .unwrap();
+        assert_eq!(
+            applied(&s),
+            serde_json::json!({"kind": "Promise", "metadata": {"name": "redis", "labels": {"v": "v2"}}, "spec": {"image": "x:v2-a"}})
+        );
+    }
+
+    #[test]
+    fn a_placeholder_without_a_value_or_a_value_without_a_placeholder_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = "kind: Promise\nmetadata: {name: \"${version}\"}\n";
+        let missing = scenario_with(dir.path(), template, "{include: common.yaml}").unwrap_err();
+        assert!(missing.contains("${version} has no value"), "{missing}");
+        let unused = scenario_with(
+            dir.path(),
+            template,
+            "{include: common.yaml, with: {version: a, versoin: b}}",
+        )
+        .unwrap_err();
+        assert!(
+            unused.contains("versoin, which the file never uses"),
+            "{unused}"
+        );
+        let absent = scenario_with(dir.path(), template, "{include: nope.yaml}").unwrap_err();
+        assert!(absent.contains("cannot read include"), "{absent}");
+    }
 }
