@@ -47,17 +47,16 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn promise(version: &str, with_pipeline: bool) -> Value {
-    let mut spec = json!({"api": {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "redis.marketplace.kratix.io"},
-        "spec": {"group": "marketplace.kratix.io", "names": {"kind": "redis", "plural": "redis"}, "scope": "Namespaced"}}});
-    if with_pipeline {
-        spec["workflows"] = json!({"resource": {
+    let promise = support::promise(version);
+    let promise = if with_pipeline {
+        promise.workflows(json!({"resource": {
             "configure": [{"kind": "Pipeline", "metadata": {"name": "configure"}, "spec": {"image": version}}],
             "delete": [{"kind": "Pipeline", "metadata": {"name": "delete"}}],
-        }});
-    }
-    json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-        "metadata": {"name": "redis", "labels": {"kratix.io/promise-version": version}}, "spec": spec})
+        }}))
+    } else {
+        promise.without_workflows()
+    };
+    promise.build()
 }
 
 fn binding_key(request: &str) -> ObjKey {

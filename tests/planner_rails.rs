@@ -99,9 +99,7 @@ impl Policy for Rogue {
 }
 
 fn promise(version: &str) -> Value {
-    json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-        "metadata": {"name": "redis", "labels": {"kratix.io/promise-version": version}},
-        "spec": {"api": {"spec": {"group": "marketplace.kratix.io", "names": {"kind": "redis", "plural": "redis"}}}}})
+    support::promise(version).without_workflows().build()
 }
 
 fn request(name: &str) -> Value {

@@ -5,6 +5,8 @@
 //! whatever the lengths of the request and promise names (checked against
 //! the embedded server's validation, which is the real server's).
 
+mod support;
+
 use std::sync::Arc;
 
 use kbind::apiserver::ObjectStore;
@@ -17,17 +19,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 fn promise(name: &str, version: &str) -> Value {
-    json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-    "metadata": {"name": name, "labels": {"kratix.io/promise-version": version}},
-    "spec": {
-        "api": {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": "redis.marketplace.kratix.io"},
-            "spec": {"group": "marketplace.kratix.io", "scope": "Namespaced",
-                "names": {"kind": "redis", "plural": "redis", "singular": "redis"},
-                "versions": [{"name": "v1alpha1", "served": true, "storage": true,
-                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                        "spec": {"type": "object", "properties": {"size": {"type": "string"}}}}}}}]}},
-        "workflows": {"resource": {
+    support::promise(version)
+        .named(name)
+        .workflows(json!({"resource": {
             "configure": [{"kind": "Pipeline", "metadata": {"name": "configure"},
                 "spec": {"rbac": {"permissions": [
                     {"apiGroups": [""], "verbs": ["get"], "resources": ["configmaps"]},
@@ -36,7 +30,8 @@ fn promise(name: &str, version: &str) -> Value {
                 "containers": [{"name": "c", "image": format!("example/redis:{version}")}]}}],
             "delete": [{"kind": "Pipeline", "metadata": {"name": "delete"},
                 "spec": {"containers": [{"name": "d", "image": "example/redis-delete"}]}}],
-        }}}})
+        }}))
+        .build()
 }
 
 fn request(name: &str) -> Value {

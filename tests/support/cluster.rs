@@ -26,21 +26,9 @@ pub struct Env {
     pub events: Api<DynamicObject>,
 }
 
+/// The common Promise at `version` (`support::fixture`).
 pub fn promise(version: &str) -> Value {
-    json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-        "metadata": {"name": "redis", "labels": {"kratix.io/promise-version": version}},
-        "spec": {
-            "api": {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                "metadata": {"name": "redis.marketplace.kratix.io"},
-                "spec": {"group": "marketplace.kratix.io", "scope": "Namespaced",
-                    "names": {"kind": "redis", "plural": "redis", "singular": "redis"},
-                    "versions": [{"name": "v1alpha1", "served": true, "storage": true,
-                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                            "spec": {"type": "object", "properties": {"size": {"type": "string"}}}}}}}]}},
-            "workflows": {"resource": {"configure": [
-                {"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline",
-                 "metadata": {"name": "configure"},
-                 "spec": {"containers": [{"name": "c", "image": format!("example/redis:{version}")}]}}]}}}})
+    super::fixture::promise(version).build()
 }
 
 pub fn request(name: &str) -> DynamicObject {

@@ -2,7 +2,12 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod fixture;
 pub mod install;
+
+// Not every test binary builds a Promise.
+#[allow(unused_imports)]
+pub use fixture::promise;
 
 use kbind::contract::*;
 use kbind::engine::{EngineOptions, Limits, LoadedPolicy, PolicyEngine, PolicySource};
