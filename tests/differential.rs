@@ -1,7 +1,7 @@
 //! The wasm `kratix-default` and its native reimplementation give identical
 //! decisions (values and reasons, or the same error) on generated inputs.
 
-mod support;
+use crate::support;
 
 use kbind::contract::*;
 use kbind::policy::native::NativeKratixDefault;

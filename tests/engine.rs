@@ -1,7 +1,7 @@
 //! The wasm engine against real components: the shipped policies and the
 //! misbehaving fixtures built by `host/build.rs`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Random sequences of user and cluster actions against the planner, with
 //! the binding invariants checked after every step.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! revision, an answer for a binding it was not asked about, a failing
 //! policy — each is refused, said in an Event, and changes nothing.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

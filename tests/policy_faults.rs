@@ -2,7 +2,7 @@
 //! binding as it was, says why (Event, condition where there is a
 //! binding), is counted, and the next good policy decision works.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Every scenario under tests/scenarios/ passes (Kratix conformance and the
 //! deliberate improvements, through the planner and the real wasm policies).
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@
 //! whatever the lengths of the request and promise names (checked against
 //! the embedded server's validation, which is the real server's).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
