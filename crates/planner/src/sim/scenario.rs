@@ -346,174 +346,181 @@ fn key(kind: &str, namespace: &str, name: &str) -> ObjKey {
     ObjKey::new(kind, namespace, name)
 }
 
+/// One step: its label in the report, and whether it passed.
 fn run_step(sim: &mut Simulation, step: &Step) -> (String, Result<(), StepFailure>) {
     match step {
-        Step::Apply(objects) => {
-            let objects = match objects {
-                OneOrMany::Many(v) => v.clone(),
-                OneOrMany::One(v) => vec![v.clone()],
-            };
-            let names: Vec<String> = objects
-                .iter()
-                .filter_map(ObjKey::of)
-                .map(|k| k.to_string())
-                .collect();
-            let result = (|| {
-                for object in objects {
-                    sim.store.apply(object, true).map_err(SimError::from)?;
-                }
-                sim.settle()
-            })();
-            (
-                format!("apply {}", names.join(", ")),
-                result.map_err(Into::into),
-            )
-        }
-        Step::Patch(p) => {
-            let k = key(&p.kind, &p.namespace, &p.name);
-            let result = (|| {
-                sim.store.patch(&k, &p.merge, false)?;
-                if p.merge.get("status").is_some() {
-                    sim.store.patch(&k, &p.merge, true)?;
-                }
-                sim.settle()
-            })();
-            (format!("patch {k} {}", p.merge), result.map_err(Into::into))
-        }
-        Step::Delete(t) => {
-            let k = key(&t.kind, &t.namespace, &t.name);
-            let result = sim
-                .store
-                .delete(&k)
-                .map_err(SimError::from)
-                .and_then(|()| sim.settle());
-            (format!("delete {k}"), result.map_err(Into::into))
-        }
-        Step::Workflow(w) => {
-            let k = key(&w.kind, &w.namespace, &w.name);
-            let success = matches!(w.result, WorkflowResult::Success);
-            let message = w
-                .message
-                .clone()
-                .unwrap_or_else(|| "workflow failed".into());
-            let result = sim
-                .finish_workflow(&k, success, &message)
-                .and_then(|()| sim.settle());
-            let outcome = if success { "succeeds" } else { "fails" };
-            (
-                format!("workflow of {k} {outcome}"),
-                result.map_err(Into::into),
-            )
-        }
-        Step::Advance(d) => {
-            let result = humantime::parse_duration(d)
-                .map_err(|e| SimError::Step(format!("advance {d:?}: {e}")))
-                .and_then(|d| {
-                    sim.store.now += d.as_millis() as i64;
-                    sim.settle()
-                });
-            (format!("advance {d}"), result.map_err(Into::into))
-        }
-        Step::Expect(list) => {
-            let label = format!(
-                "expect {}",
-                list.iter().map(describe).collect::<Vec<_>>().join(", ")
-            );
-            let failures: Vec<String> = list
-                .iter()
-                .filter_map(|e| expect(&sim.store, e).err())
-                .collect();
-            (
-                label,
-                if failures.is_empty() {
-                    Ok(())
-                } else {
-                    Err(StepFailure::Mismatch(failures.join("\n")))
-                },
-            )
-        }
-        Step::ExpectAbsent(list) => {
-            let label = format!(
-                "expect absent {}",
-                list.iter().map(describe).collect::<Vec<_>>().join(", ")
-            );
-            let present: Vec<String> = list
-                .iter()
-                .filter_map(|e| {
-                    let found = select(&sim.store, e);
-                    (!found.is_empty()).then(|| {
-                        format!(
-                            "{} exists: {}",
-                            describe(e),
-                            found
-                                .iter()
-                                .map(|(k, _)| k.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    })
-                })
-                .collect();
-            (
-                label,
-                if present.is_empty() {
-                    Ok(())
-                } else {
-                    Err(StepFailure::Mismatch(present.join("\n")))
-                },
-            )
-        }
-        Step::ExpectEvents(list) => {
-            let label = format!(
-                "expect events {}",
-                list.iter()
-                    .map(|e| e.reason.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let missing: Vec<String> = list
-                .iter()
-                .filter(|want| {
-                    !sim.store.events().iter().any(|e| {
-                        e.reason == want.reason
-                            && want.regarding.as_ref().is_none_or(|r| &e.regarding == r)
-                            && want.type_.as_ref().is_none_or(|t| &e.type_ == t)
-                            && want
-                                .message
-                                .as_ref()
-                                .is_none_or(|m| e.message.contains(m.as_str()))
-                    })
-                })
-                .map(|want| {
-                    let seen: Vec<String> = sim
-                        .store
-                        .events()
-                        .iter()
-                        .filter(|e| e.reason == want.reason)
-                        .map(|e| format!("{} {}: {}", e.regarding, e.reason, e.message))
-                        .collect();
-                    format!(
-                        "no event {} {:?} (events with that reason: {})",
-                        want.reason,
-                        want.message.as_deref().unwrap_or(""),
-                        if seen.is_empty() {
-                            "none".into()
-                        } else {
-                            seen.join(" | ")
-                        }
-                    )
-                })
-                .collect();
-            (
-                label,
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(StepFailure::Mismatch(missing.join("\n")))
-                },
-            )
-        }
+        Step::Apply(objects) => apply(sim, objects),
+        Step::Patch(p) => patch(sim, p),
+        Step::Delete(t) => delete(sim, t),
+        Step::Workflow(w) => end_workflow(sim, w),
+        Step::Advance(d) => advance(sim, d),
+        Step::Expect(list) => expect_present(sim, list),
+        Step::ExpectAbsent(list) => expect_absent(sim, list),
+        Step::ExpectEvents(list) => expect_events(sim, list),
     }
+}
+
+type StepOutcome = (String, Result<(), StepFailure>);
+
+fn apply(sim: &mut Simulation, objects: &OneOrMany) -> StepOutcome {
+    let objects = match objects {
+        OneOrMany::Many(v) => v.clone(),
+        OneOrMany::One(v) => vec![v.clone()],
+    };
+    let names: Vec<String> = objects
+        .iter()
+        .filter_map(ObjKey::of)
+        .map(|k| k.to_string())
+        .collect();
+    let result = (|| {
+        for object in objects {
+            sim.store.apply(object, true).map_err(SimError::from)?;
+        }
+        sim.settle()
+    })();
+    (
+        format!("apply {}", names.join(", ")),
+        result.map_err(Into::into),
+    )
+}
+
+fn patch(sim: &mut Simulation, p: &PatchStep) -> StepOutcome {
+    let k = key(&p.kind, &p.namespace, &p.name);
+    let result = (|| {
+        sim.store.patch(&k, &p.merge, false)?;
+        if p.merge.get("status").is_some() {
+            sim.store.patch(&k, &p.merge, true)?;
+        }
+        sim.settle()
+    })();
+    (format!("patch {k} {}", p.merge), result.map_err(Into::into))
+}
+
+fn delete(sim: &mut Simulation, t: &Target) -> StepOutcome {
+    let k = key(&t.kind, &t.namespace, &t.name);
+    let result = sim
+        .store
+        .delete(&k)
+        .map_err(SimError::from)
+        .and_then(|()| sim.settle());
+    (format!("delete {k}"), result.map_err(Into::into))
+}
+
+fn end_workflow(sim: &mut Simulation, w: &WorkflowStep) -> StepOutcome {
+    let k = key(&w.kind, &w.namespace, &w.name);
+    let success = matches!(w.result, WorkflowResult::Success);
+    let message = w
+        .message
+        .clone()
+        .unwrap_or_else(|| "workflow failed".into());
+    let result = sim
+        .finish_workflow(&k, success, &message)
+        .and_then(|()| sim.settle());
+    let outcome = if success { "succeeds" } else { "fails" };
+    (
+        format!("workflow of {k} {outcome}"),
+        result.map_err(Into::into),
+    )
+}
+
+fn advance(sim: &mut Simulation, d: &str) -> StepOutcome {
+    let result = humantime::parse_duration(d)
+        .map_err(|e| SimError::Step(format!("advance {d:?}: {e}")))
+        .and_then(|d| {
+            sim.store.now += d.as_millis() as i64;
+            sim.settle()
+        });
+    (format!("advance {d}"), result.map_err(Into::into))
+}
+
+/// Passes when `problems` is empty; otherwise a mismatch listing them.
+fn mismatch_unless_empty(problems: Vec<String>) -> Result<(), StepFailure> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StepFailure::Mismatch(problems.join("\n")))
+    }
+}
+
+fn expect_present(sim: &Simulation, list: &[Expectation]) -> StepOutcome {
+    let label = format!(
+        "expect {}",
+        list.iter().map(describe).collect::<Vec<_>>().join(", ")
+    );
+    let failures: Vec<String> = list
+        .iter()
+        .filter_map(|e| expect(&sim.store, e).err())
+        .collect();
+    (label, mismatch_unless_empty(failures))
+}
+
+fn expect_absent(sim: &Simulation, list: &[Expectation]) -> StepOutcome {
+    let label = format!(
+        "expect absent {}",
+        list.iter().map(describe).collect::<Vec<_>>().join(", ")
+    );
+    let present: Vec<String> = list
+        .iter()
+        .filter_map(|e| {
+            let found = select(&sim.store, e);
+            (!found.is_empty()).then(|| {
+                format!(
+                    "{} exists: {}",
+                    describe(e),
+                    found
+                        .iter()
+                        .map(|(k, _)| k.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        })
+        .collect();
+    (label, mismatch_unless_empty(present))
+}
+
+fn expect_events(sim: &Simulation, list: &[EventExpectation]) -> StepOutcome {
+    let label = format!(
+        "expect events {}",
+        list.iter()
+            .map(|e| e.reason.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let missing: Vec<String> = list
+        .iter()
+        .filter(|want| !sim.store.events().iter().any(|e| event_matches(e, want)))
+        .map(|want| {
+            let seen: Vec<String> = sim
+                .store
+                .events()
+                .iter()
+                .filter(|e| e.reason == want.reason)
+                .map(|e| format!("{} {}: {}", e.regarding, e.reason, e.message))
+                .collect();
+            format!(
+                "no event {} {:?} (events with that reason: {})",
+                want.reason,
+                want.message.as_deref().unwrap_or(""),
+                if seen.is_empty() {
+                    "none".into()
+                } else {
+                    seen.join(" | ")
+                }
+            )
+        })
+        .collect();
+    (label, mismatch_unless_empty(missing))
+}
+
+fn event_matches(e: &crate::store::Event, want: &EventExpectation) -> bool {
+    e.reason == want.reason
+        && want.regarding.as_ref().is_none_or(|r| &e.regarding == r)
+        && want.type_.as_ref().is_none_or(|t| &e.type_ == t)
+        && want
+            .message
+            .as_ref()
+            .is_none_or(|m| e.message.contains(m.as_str()))
 }
 
 fn describe(e: &Expectation) -> String {
