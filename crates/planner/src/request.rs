@@ -615,27 +615,10 @@ fn configure(
     out: &mut Vec<Action>,
 ) {
     let target = revision.spec.version.clone();
-    let triggered: Vec<&str> = TRIGGER_LABELS
-        .iter()
-        .copied()
-        .filter(|l| request.labels.get(*l).map(String::as_str) == Some("true"))
-        .collect();
-    let clear_triggers = |out: &mut Vec<Action>| {
-        if !triggered.is_empty() {
-            let nulls: serde_json::Map<String, Value> = triggered
-                .iter()
-                .map(|l| (l.to_string(), Value::Null))
-                .collect();
-            out.push(Action::Patch {
-                key: request.key.clone(),
-                patch: json!({"metadata": {"labels": nulls}}),
-                why: "trigger labels consumed",
-            });
-        }
-    };
+    let triggers = Triggers::on(request);
     if !has_resource_pipeline(&revision.spec.promise_spec, "configure") {
         // no workflow, the version is recorded at once.
-        clear_triggers(out);
+        triggers.clear(request, out);
         record_success(view, request, b, &target, None, out);
         return;
     }
@@ -657,19 +640,19 @@ fn configure(
     };
     // The run this trigger asked for exists (the label could not be removed
     // after it started): consume the label, start nothing.
-    let already_started = !triggered.is_empty()
+    let already_started = triggers.any()
         && !request.resource_version.is_empty()
         && !stale
         && last.is_some_and(|j| j.trigger == request.resource_version);
     if already_started {
-        clear_triggers(out);
+        triggers.clear(request, out);
         return;
     }
-    if !triggered.is_empty() || stale {
-        let trigger = if triggered.is_empty() {
-            ""
-        } else {
+    if triggers.any() || stale {
+        let trigger = if triggers.any() {
             request.resource_version.as_str()
+        } else {
+            ""
         };
         let run = WorkflowRun {
             request,
@@ -685,99 +668,174 @@ fn configure(
             "R-20: configure workflow at the binding's revision",
             out,
         );
-        clear_triggers(out);
-        out.push(event(
-            &request.key,
-            false,
-            events::RECONCILE_STARTED,
-            format!(
-                "reconciling resource request with promise revision {}",
-                revision.metadata.name.clone().unwrap_or_default()
-            ),
-        ));
+        triggers.clear(request, out);
+        out.push(reconcile_started(&run));
         return;
     }
     let Some(job) = last else { return };
-    let st = status::current(b);
     match &job.phase {
-        JobPhase::Running => {
-            //
-            let mark = !st.failed_version.is_empty()
-                || status::condition(b).is_some_and(|c| c.status == "False")
-                || (!st.last_applied_version.is_empty() && st.last_applied_version != target);
-            let same_run_requested = status::condition(b).is_some_and(|c| {
-                c.reason == upgrade::IN_PROGRESS
-                    && c.message.ends_with(&format!("version {target}"))
-            });
-            // A Job whose pods cannot be created says why, on the binding
-            // and in an Event on the request, once per reason.
-            if let Some(problem) = &job.start_problem {
-                let message = format!(
-                    "Upgrade to version {target} is in progress, but its workflow cannot start: {problem}"
-                );
-                if status::condition(b).is_none_or(|c| c.message != message) {
-                    out.push(event(
-                        &request.key,
-                        true,
-                        events::WORKFLOW_CANNOT_START,
-                        format!("workflow Job {} cannot start: {problem}", job.key.name),
-                    ));
-                }
-                let update = StatusUpdate {
-                    condition: Some(UpgradeCondition::in_progress(message)),
-                    in_flight: Some(target.clone()),
-                    ..StatusUpdate::default()
-                };
-                status::push(out, b, update, view.now, "workflow cannot start");
-                return;
-            }
-            let update = StatusUpdate {
-                condition: (mark && !same_run_requested).then(|| {
-                    UpgradeCondition::in_progress(format!(
-                        "Upgrade to version {target} is in progress"
-                    ))
-                }),
-                failed_version: mark.then(String::new),
-                in_flight: Some(target.clone()),
-                ..StatusUpdate::default()
-            };
-            status::push(out, b, update, view.now, "R-32: workflow running");
-        }
+        JobPhase::Running => observe_running(view, request, b, job, &target, out),
         JobPhase::Failed(message) => {
-            //
-            let first_report = st.failed_version != target || !st.in_flight_version.is_empty();
-            let update = StatusUpdate {
-                condition: Some(UpgradeCondition::not_met(
-                    upgrade::FAILED,
-                    format!("A Configure Pipeline has failed: {message}"),
-                )),
-                failed_version: Some(target.clone()),
-                in_flight: Some(String::new()),
-                add_failed_version: Some(target.clone()),
-                workflow_hash: Some(hash.clone()),
-                ..StatusUpdate::default()
+            let run = FailedRun {
+                message,
+                version: &target,
+                hash: &hash,
             };
-            status::push(out, b, update, view.now, "R-33: workflow failed");
-            if first_report {
-                after_failure(view, ctx, request, b, &target, message, &jobs, out);
-            }
+            observe_failure(view, ctx, request, b, &run, &jobs, out);
         }
         JobPhase::Succeeded => record_success(view, request, b, &target, Some(&hash), out),
     }
 }
 
+/// The trigger labels a request carries as `"true"`.
+struct Triggers(Vec<&'static str>);
+
+impl Triggers {
+    fn on(request: &RequestObj) -> Self {
+        Self(
+            TRIGGER_LABELS
+                .iter()
+                .copied()
+                .filter(|l| request.labels.get(*l).map(String::as_str) == Some("true"))
+                .collect(),
+        )
+    }
+
+    fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Consumes them: they asked for one run.
+    fn clear(&self, request: &RequestObj, out: &mut Vec<Action>) {
+        if self.0.is_empty() {
+            return;
+        }
+        let nulls: serde_json::Map<String, Value> = self
+            .0
+            .iter()
+            .map(|l| (l.to_string(), Value::Null))
+            .collect();
+        out.push(Action::Patch {
+            key: request.key.clone(),
+            patch: json!({"metadata": {"labels": nulls}}),
+            why: "trigger labels consumed",
+        });
+    }
+}
+
+/// The Event that says a configure run started, and at which revision.
+fn reconcile_started(run: &WorkflowRun<'_>) -> Action {
+    event(
+        &run.request.key,
+        false,
+        events::RECONCILE_STARTED,
+        format!(
+            "reconciling resource request with promise revision {}",
+            run.revision.metadata.name.clone().unwrap_or_default()
+        ),
+    )
+}
+
+/// a running workflow marks an upgrade in progress, or says why its
+/// pods cannot start.
+fn observe_running(
+    view: &View,
+    request: &RequestObj,
+    b: &ResourceBinding,
+    job: &JobObj,
+    target: &str,
+    out: &mut Vec<Action>,
+) {
+    let st = status::current(b);
+    let mark = !st.failed_version.is_empty()
+        || status::condition(b).is_some_and(|c| c.status == "False")
+        || (!st.last_applied_version.is_empty() && st.last_applied_version != target);
+    let same_run_requested = status::condition(b).is_some_and(|c| {
+        c.reason == upgrade::IN_PROGRESS && c.message.ends_with(&format!("version {target}"))
+    });
+    // A Job whose pods cannot be created says why, on the binding
+    // and in an Event on the request, once per reason.
+    if let Some(problem) = &job.start_problem {
+        let message = format!(
+            "Upgrade to version {target} is in progress, but its workflow cannot start: {problem}"
+        );
+        if status::condition(b).is_none_or(|c| c.message != message) {
+            out.push(event(
+                &request.key,
+                true,
+                events::WORKFLOW_CANNOT_START,
+                format!("workflow Job {} cannot start: {problem}", job.key.name),
+            ));
+        }
+        let update = StatusUpdate {
+            condition: Some(UpgradeCondition::in_progress(message)),
+            in_flight: Some(target.to_string()),
+            ..StatusUpdate::default()
+        };
+        status::push(out, b, update, view.now, "workflow cannot start");
+        return;
+    }
+    let update = StatusUpdate {
+        condition: (mark && !same_run_requested).then(|| {
+            UpgradeCondition::in_progress(format!("Upgrade to version {target} is in progress"))
+        }),
+        failed_version: mark.then(String::new),
+        in_flight: Some(target.to_string()),
+        ..StatusUpdate::default()
+    };
+    status::push(out, b, update, view.now, "R-32: workflow running");
+}
+
+/// A configure run that failed: the failure, and the version and spec hash
+/// it ran for.
+struct FailedRun<'a> {
+    message: &'a str,
+    version: &'a str,
+    hash: &'a str,
+}
+
+/// the failure is recorded; the first time it is seen, the policy
+/// decides what follows.
+fn observe_failure(
+    view: &View,
+    ctx: &Context<'_>,
+    request: &RequestObj,
+    b: &ResourceBinding,
+    run: &FailedRun<'_>,
+    jobs: &[&JobObj],
+    out: &mut Vec<Action>,
+) {
+    let st = status::current(b);
+    let target = run.version;
+    let first_report = st.failed_version != target || !st.in_flight_version.is_empty();
+    let update = StatusUpdate {
+        condition: Some(UpgradeCondition::not_met(
+            upgrade::FAILED,
+            format!("A Configure Pipeline has failed: {}", run.message),
+        )),
+        failed_version: Some(target.to_string()),
+        in_flight: Some(String::new()),
+        add_failed_version: Some(target.to_string()),
+        workflow_hash: Some(run.hash.to_string()),
+        ..StatusUpdate::default()
+    };
+    status::push(out, b, update, view.now, "R-33: workflow failed");
+    if first_report {
+        after_failure(view, ctx, request, b, run, jobs, out);
+    }
+}
+
 /// The policy decides what follows a failure: hold, retry later, roll back.
-#[allow(clippy::too_many_arguments)]
 fn after_failure(
     view: &View,
     ctx: &Context<'_>,
     request: &RequestObj,
     b: &ResourceBinding,
-    failed: &str,
-    message: &str,
+    run: &FailedRun<'_>,
     jobs: &[&JobObj],
     out: &mut Vec<Action>,
 ) {
+    let (failed, message) = (run.version, run.message);
     let key = convert::key_of(b);
     let attempts = jobs
         .iter()
