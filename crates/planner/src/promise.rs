@@ -67,6 +67,24 @@ fn plan_revision_for_promise(
     promise: &api::Promise,
     out: &mut Vec<Action>,
 ) {
+    ensure_finalizers(key, promise, out);
+    keep_request_crd(view, promise, out);
+    let version = promise_version(promise);
+    keep_revision(view, key, promise, &version, out);
+    let status = promise.status.clone().unwrap_or_default();
+    if status.version.as_deref() != Some(version.as_str()) {
+        out.push(Action::PatchStatus {
+            key: key.clone(),
+            patch: json!({"status": {"version": version}}),
+            why: "R-62: status.version mirrors the version label",
+        });
+    }
+    rerun_after_change(view, ctx, key, promise, &status, &version, out);
+}
+
+/// the finalizers kbind needs on a promise, added to whatever else is
+/// there.
+fn ensure_finalizers(key: &ObjKey, promise: &api::Promise, out: &mut Vec<Action>) {
     let meta = &promise.metadata;
     let wanted: Vec<&str> = PROMISE_FINALIZERS.to_vec();
     let current = meta.finalizers.clone().unwrap_or_default();
@@ -84,9 +102,11 @@ fn plan_revision_for_promise(
             why: "R-82: promise finalizers",
         });
     }
+}
 
-    // The promise's API: the CRD of its requests, as Kratix installs it,
-    // kept so when `spec.api` changes or someone edits the CRD.
+/// The promise's API: the CRD of its requests, as Kratix installs it, kept
+/// so when `spec.api` changes or someone edits the CRD.
+fn keep_request_crd(view: &View, promise: &api::Promise, out: &mut Vec<Action>) {
     if let Some(api) = promise.spec.api.as_ref() {
         let crd = super::request_crd::request_crd(&view.promise_name, api);
         match (&view.request_crd, ObjKey::of(&crd)) {
@@ -104,9 +124,19 @@ fn plan_revision_for_promise(
             _ => {}
         }
     }
+}
 
-    let version = promise_version(promise);
-    let name = naming::revision_name(&view.promise_name, &version);
+/// the revision of the promise's current version exists, holds
+/// the current spec and is marked latest.
+fn keep_revision(
+    view: &View,
+    key: &ObjKey,
+    promise: &api::Promise,
+    version: &str,
+    out: &mut Vec<Action>,
+) {
+    let meta = &promise.metadata;
+    let name = naming::revision_name(&view.promise_name, version);
     let spec = serde_json::to_value(&promise.spec).unwrap_or(Value::Null);
     match view
         .revisions
@@ -158,17 +188,20 @@ fn plan_revision_for_promise(
             }
         }
     }
+}
 
-    let status = promise.status.clone().unwrap_or_default();
-    if status.version.as_deref() != Some(version.as_str()) {
-        out.push(Action::PatchStatus {
-            key: key.clone(),
-            patch: json!({"status": {"version": version}}),
-            why: "R-62: status.version mirrors the version label",
-        });
-    }
-
-    // R-67 / #815: after a spec change, re-run the requests the policy selects.
+/// R-67 / #815: after a spec change, re-run the requests the policy selects;
+/// the reconcile-resources label re-runs them all.
+fn rerun_after_change(
+    view: &View,
+    ctx: &Context<'_>,
+    key: &ObjKey,
+    promise: &api::Promise,
+    status: &api::PromiseStatus,
+    version: &str,
+    out: &mut Vec<Action>,
+) {
+    let meta = &promise.metadata;
     let generation = meta.generation.unwrap_or(1);
     let force_all = has_label(meta, labels::RECONCILE_RESOURCES, "true");
     if status.observed_generation != Some(generation) || force_all {
@@ -176,7 +209,7 @@ fn plan_revision_for_promise(
         let selected: Vec<&super::view::RequestObj> = if force_all {
             view.requests.iter().collect()
         } else if spec_changed {
-            select_reruns(view, ctx, &version, out)
+            select_reruns(view, ctx, version, out)
         } else {
             vec![]
         };
