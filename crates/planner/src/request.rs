@@ -982,96 +982,129 @@ fn plan_deletion(
         }
         return;
     };
-    let remove = |out: &mut Vec<Action>, why| {
-        let rest: Vec<&String> = request
-            .finalizers
-            .iter()
-            .filter(|f| f.as_str() != *next)
-            .collect();
-        out.push(Action::Patch {
-            key: request.key.clone(),
-            patch: json!({"metadata": {"finalizers": rest}}),
-            why,
-        });
-    };
+    let release = Release { request, next };
     match *next {
         finalizers::DELETE_WORKFLOWS => {
-            let applied = if !request.promise_version.is_empty() {
-                request.promise_version.clone()
-            } else {
-                binding
-                    .map(|b| status::current(b).last_applied_version)
-                    .unwrap_or_default()
-            };
-            let revision = if applied.is_empty() || applied == LATEST_VERSION {
-                latest_revision(view)
-            } else {
-                revision_at(view, &applied)
-                    .ok()
-                    .or_else(|| latest_revision(view))
-            };
-            let Some(revision) = revision else {
-                out.push(event(
-                    &request.key,
-                    true,
-                    events::FAILED_REVISION_LOOKUP,
-                    no_latest(view),
-                ));
-                return;
-            };
-            if !has_resource_pipeline(&revision.spec.promise_spec, "delete") {
-                remove(out, "R-51: no delete workflow");
-                return;
-            }
-            match jobs_of(view, request, "delete").last() {
-                None => {
-                    let hash = workflow_hash(revision, request);
-                    let run = WorkflowRun {
-                        request,
-                        revision,
-                        action: "delete",
-                        hash: &hash,
-                        trigger: "",
-                    };
-                    start_workflow(
-                        view,
-                        ctx.workflows,
-                        &run,
-                        "R-51: delete workflow at the applied revision",
-                        out,
-                    )
-                }
-                Some(job) if job.phase == JobPhase::Running => {}
-                Some(_) => remove(out, "R-51: delete workflow finished"),
-            }
+            run_delete_workflow(view, ctx, request, binding, &release, out)
         }
         finalizers::RESOURCE_BINDING_CLEANUP => match binding {
             Some(b) => out.push(Action::Delete {
                 key: convert::key_of(b),
                 why: "R-52: binding cleanup",
             }),
-            None => remove(out, "R-52: binding gone"),
+            None => release.push(out, "R-52: binding gone"),
         },
-        finalizers::WORKFLOWS_CLEANUP => {
-            let jobs: Vec<_> = view
-                .jobs
-                .iter()
-                .filter(|j| {
-                    j.key.namespace == request.namespace()
-                        && j.request_label == request.label_name()
-                })
-                .collect();
-            for job in &jobs {
-                out.push(Action::Delete {
-                    key: job.key.clone(),
-                    why: "R-52: workflow cleanup",
-                });
-            }
-            if jobs.is_empty() {
-                remove(out, "R-52: workflows cleaned up");
-            }
+        finalizers::WORKFLOWS_CLEANUP => clean_up_workflows(view, request, &release, out),
+        _ => release.push(out, "R-52: works cleaned up"),
+    }
+}
+
+/// Removing the request's finalizer that is being processed (R-52: one per
+/// reconcile).
+struct Release<'a> {
+    request: &'a RequestObj,
+    next: &'a str,
+}
+
+impl Release<'_> {
+    fn push(&self, out: &mut Vec<Action>, why: &'static str) {
+        let rest: Vec<&String> = self
+            .request
+            .finalizers
+            .iter()
+            .filter(|f| f.as_str() != self.next)
+            .collect();
+        out.push(Action::Patch {
+            key: self.request.key.clone(),
+            patch: json!({"metadata": {"finalizers": rest}}),
+            why,
+        });
+    }
+}
+
+/// R-50/R-51 (H-4): the delete workflow runs at the applied revision, or the
+/// latest when that is gone; the finalizer goes once it has finished.
+fn run_delete_workflow(
+    view: &View,
+    ctx: &Context<'_>,
+    request: &RequestObj,
+    binding: Option<&ResourceBinding>,
+    release: &Release<'_>,
+    out: &mut Vec<Action>,
+) {
+    let applied = if !request.promise_version.is_empty() {
+        request.promise_version.clone()
+    } else {
+        binding
+            .map(|b| status::current(b).last_applied_version)
+            .unwrap_or_default()
+    };
+    let revision = if applied.is_empty() || applied == LATEST_VERSION {
+        latest_revision(view)
+    } else {
+        revision_at(view, &applied)
+            .ok()
+            .or_else(|| latest_revision(view))
+    };
+    let Some(revision) = revision else {
+        out.push(event(
+            &request.key,
+            true,
+            events::FAILED_REVISION_LOOKUP,
+            no_latest(view),
+        ));
+        return;
+    };
+    if !has_resource_pipeline(&revision.spec.promise_spec, "delete") {
+        release.push(out, "R-51: no delete workflow");
+        return;
+    }
+    match jobs_of(view, request, "delete").last() {
+        None => {
+            let hash = workflow_hash(revision, request);
+            let run = WorkflowRun {
+                request,
+                revision,
+                action: "delete",
+                hash: &hash,
+                trigger: "",
+            };
+            start_workflow(
+                view,
+                ctx.workflows,
+                &run,
+                "R-51: delete workflow at the applied revision",
+                out,
+            )
         }
-        _ => remove(out, "R-52: works cleaned up"),
+        Some(job) if job.phase == JobPhase::Running => {}
+        Some(_) => release.push(out, "R-51: delete workflow finished"),
+    }
+}
+
+/// the request's workflow Jobs are deleted; the finalizer goes once
+/// none is left.
+fn clean_up_workflows(
+    view: &View,
+    request: &RequestObj,
+    release: &Release<'_>,
+    out: &mut Vec<Action>,
+) {
+    let jobs: Vec<_> = view
+        .jobs
+        .iter()
+        .filter(|j| {
+            j.key.namespace == request.namespace() && j.request_label == request.label_name()
+        })
+        .collect();
+    for job in &jobs {
+        out.push(Action::Delete {
+            key: job.key.clone(),
+            why: "R-52: workflow cleanup",
+        });
+    }
+    if jobs.is_empty() {
+        release.push(out, "R-52: workflows cleaned up");
     }
 }
 
