@@ -269,31 +269,8 @@ pub(super) async fn handle(
     let content_type = header_text(header::CONTENT_TYPE);
     let target = match route(&method, &parts) {
         None => return error(&not_found()),
-        Some(Route::Version) => return json_response(StatusCode::OK, &discovery::version()),
-        Some(Route::Health) => return (StatusCode::OK, "ok").into_response(),
-        Some(Route::OpenApiV2) => {
-            // Copied out so that the document is built without the lock.
-            let resources = shared.with_store(|store| store.resources().to_vec());
-            let (content_type, body) =
-                openapi::v2(&resources, accept.contains(openapi::V2_PROTOBUF));
-            return (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
-        }
-        Some(Route::CoreVersions) => {
-            return json_response(
-                StatusCode::OK,
-                &discovery::core_versions(&shared.addr.to_string()),
-            );
-        }
-        Some(Route::Discovery(d)) => {
-            return match shared.with_store(|store| discover(store, &d)) {
-                Some(doc) if matches!(d, Discovery::Groups) => {
-                    json_response(StatusCode::OK, &faults::listed_groups(&shared, doc))
-                }
-                Some(doc) => json_response(StatusCode::OK, &doc),
-                None => error(&not_found()),
-            };
-        }
         Some(Route::Resource(target)) => target,
+        Some(other) => return serve_non_resource(&shared, other, &accept),
     };
     let verb = verb(&method, &target, &query);
     let audit_as = headers
@@ -312,53 +289,15 @@ pub(super) async fn handle(
         )
         .await;
     }
-    let query_dry_run = match query.get("dryRun").map(String::as_str) {
-        None | Some("") => false,
-        Some("All") if method != Method::GET => true,
-        Some(other) => {
-            return error(&ApiError::new(
-                400,
-                "BadRequest",
-                format!("dryRun: Unsupported value: {other:?}: supported values: \"All\""),
-            ));
-        }
+    let Options {
+        dry_run,
+        delete,
+        manager,
+        field_validation,
+    } = match Options::read(&method, &query, &headers, &content_type, &body) {
+        Ok(options) => options,
+        Err(e) => return error(&e),
     };
-    // A DELETE's options (kubectl puts its dry run there) are read before
-    // the store is: parsing needs no lock.
-    let delete = if method == Method::DELETE {
-        match DeleteOptions::parse(&body, &query) {
-            Ok(options) => Some(options),
-            Err(e) => return error(&e),
-        }
-    } else {
-        None
-    };
-    let dry_run = query_dry_run || delete.as_ref().is_some_and(|d| d.dry_run);
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let manager = query
-        .get("fieldManager")
-        .cloned()
-        .or_else(|| user_agent.split('/').next().map(str::to_string))
-        .filter(|m| !m.is_empty() || content_type.starts_with("application/apply-patch"))
-        .map(|name| Manager {
-            name,
-            apply: content_type.starts_with("application/apply-patch") && method == Method::PATCH,
-            force: query.get("force").is_some_and(|f| f == "true"),
-        });
-    let manager = if content_type.starts_with("application/apply-patch") {
-        // An apply names its manager; the User-Agent is no default for it.
-        manager.filter(|_| query.contains_key("fieldManager"))
-    } else {
-        manager
-    };
-    let field_validation =
-        match FieldValidation::parse(query.get("fieldValidation").map(String::as_str)) {
-            Ok(v) => v,
-            Err(e) => return error(&e),
-        };
     let request = RequestContext {
         dry_run,
         field_validation,
@@ -400,31 +339,135 @@ pub(super) async fn handle(
     if served {
         shared.audit(audit_as, verb, &target);
     }
-    let mut response = match result {
+    let response = match result {
         Ok(Reply::TokenFor {
             namespace,
             name,
-            mut request,
-        }) => {
-            // Minted after the store lock is released: tokens live in
-            // their own registry.
-            let token = super::new_token();
-            let seconds = request["spec"]["expirationSeconds"]
-                .as_u64()
-                .unwrap_or(3600);
-            shared.register_token(&token, Identity::ServiceAccount { namespace, name });
-            let expires = std::time::SystemTime::now() + std::time::Duration::from_secs(seconds);
-            request["status"] = json!({
-                "token": token,
-                "expirationTimestamp": humantime::format_rfc3339_seconds(expires).to_string(),
-            });
-            request["spec"]["expirationSeconds"] = json!(seconds);
-            render(Reply::Created(request), &accept)
-        }
+            request,
+        }) => render(
+            Reply::Created(mint_token(&shared, namespace, name, request)),
+            &accept,
+        ),
         Ok(reply) => render(reply, &accept),
         Err(e) => error(&e),
     };
-    // As a real server warns: `299 - "<text>"`, one header per warning.
+    with_warnings(response, warnings)
+}
+
+/// The routes that name no resource: version, health, OpenAPI, discovery.
+fn serve_non_resource(shared: &SharedState, route: Route, accept: &str) -> Response {
+    match route {
+        Route::Version => json_response(StatusCode::OK, &discovery::version()),
+        Route::Health => (StatusCode::OK, "ok").into_response(),
+        Route::OpenApiV2 => {
+            // Copied out so that the document is built without the lock.
+            let resources = shared.with_store(|store| store.resources().to_vec());
+            let (content_type, body) =
+                openapi::v2(&resources, accept.contains(openapi::V2_PROTOBUF));
+            (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Route::CoreVersions => json_response(
+            StatusCode::OK,
+            &discovery::core_versions(&shared.addr.to_string()),
+        ),
+        Route::Discovery(d) => match shared.with_store(|store| discover(store, &d)) {
+            Some(doc) if matches!(d, Discovery::Groups) => {
+                json_response(StatusCode::OK, &faults::listed_groups(shared, doc))
+            }
+            Some(doc) => json_response(StatusCode::OK, &doc),
+            None => error(&not_found()),
+        },
+        Route::Resource(_) => error(&not_found()),
+    }
+}
+
+/// What the query and headers ask of a resource request besides the
+/// operation itself.
+struct Options {
+    dry_run: bool,
+    delete: Option<DeleteOptions>,
+    manager: Option<Manager>,
+    field_validation: FieldValidation,
+}
+
+impl Options {
+    fn read(
+        method: &Method,
+        query: &HashMap<String, String>,
+        headers: &HeaderMap,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Self, ApiError> {
+        let query_dry_run = match query.get("dryRun").map(String::as_str) {
+            None | Some("") => false,
+            Some("All") if *method != Method::GET => true,
+            Some(other) => {
+                return Err(ApiError::new(
+                    400,
+                    "BadRequest",
+                    format!("dryRun: Unsupported value: {other:?}: supported values: \"All\""),
+                ));
+            }
+        };
+        // A DELETE's options (kubectl puts its dry run there) are read before
+        // the store is: parsing needs no lock.
+        let delete = if *method == Method::DELETE {
+            Some(DeleteOptions::parse(body, query)?)
+        } else {
+            None
+        };
+        let dry_run = query_dry_run || delete.as_ref().is_some_and(|d| d.dry_run);
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let apply = content_type.starts_with("application/apply-patch");
+        let manager = query
+            .get("fieldManager")
+            .cloned()
+            .or_else(|| user_agent.split('/').next().map(str::to_string))
+            .filter(|m| !m.is_empty() || apply)
+            .map(|name| Manager {
+                name,
+                apply: apply && *method == Method::PATCH,
+                force: query.get("force").is_some_and(|f| f == "true"),
+            });
+        let manager = if apply {
+            // An apply names its manager; the User-Agent is no default for it.
+            manager.filter(|_| query.contains_key("fieldManager"))
+        } else {
+            manager
+        };
+        let field_validation =
+            FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?;
+        Ok(Self {
+            dry_run,
+            delete,
+            manager,
+            field_validation,
+        })
+    }
+}
+
+/// A TokenRequest's token, minted after the store lock is released: tokens
+/// live in their own registry.
+fn mint_token(shared: &SharedState, namespace: String, name: String, mut request: Value) -> Value {
+    let token = super::new_token();
+    let seconds = request["spec"]["expirationSeconds"]
+        .as_u64()
+        .unwrap_or(3600);
+    shared.register_token(&token, Identity::ServiceAccount { namespace, name });
+    let expires = std::time::SystemTime::now() + std::time::Duration::from_secs(seconds);
+    request["status"] = json!({
+        "token": token,
+        "expirationTimestamp": humantime::format_rfc3339_seconds(expires).to_string(),
+    });
+    request["spec"]["expirationSeconds"] = json!(seconds);
+    request
+}
+
+/// As a real server warns: `299 - "<text>"`, one header per warning.
+fn with_warnings(mut response: Response, warnings: Vec<String>) -> Response {
     for warning in warnings {
         let text = format!("299 - {}", serde_json::Value::String(warning));
         if let Ok(value) = header::HeaderValue::from_str(&text) {
