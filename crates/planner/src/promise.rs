@@ -563,9 +563,12 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                     }
                 };
                 let bkey = convert::key_of(b);
-                if let Err(refused) =
-                    rails::upgrade_version(ctx.policy, &input.promise, &upgrade.version)
-                {
+                if let Err(refused) = rails::chosen_version(
+                    ctx.policy,
+                    &input.promise,
+                    &upgrade.version,
+                    rails::Chosen::Upgrade,
+                ) {
                     out.push(rails::refusal(&bkey, refused));
                     continue;
                 }

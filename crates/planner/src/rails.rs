@@ -47,34 +47,35 @@ fn bindable(promise: &Promise, version: &str) -> bool {
     version == LATEST_VERSION || promise.has_version(version)
 }
 
-/// The version a policy chose for a new binding.
-pub(crate) fn initial_version(
-    policy: &dyn Policy,
-    promise: &Promise,
-    version: &str,
-) -> Result<(), String> {
-    if bindable(promise, version) {
-        return Ok(());
-    }
-    Err(format!(
-        "policy {} chose version {version:?} for a new binding, which has no PromiseRevision; no binding created",
-        policy.id()
-    ))
+/// What a policy chose a version for.
+#[derive(Clone, Copy)]
+pub(crate) enum Chosen {
+    /// A new binding (`initial-version`): no binding is created.
+    NewBinding,
+    /// Moving a binding (`plan-upgrades`): the move is refused.
+    Upgrade,
 }
 
-/// The version a policy planned to move a binding to.
-pub(crate) fn upgrade_version(
+/// The version a policy chose, if a binding may name it.
+pub(crate) fn chosen_version(
     policy: &dyn Policy,
     promise: &Promise,
     version: &str,
+    chosen: Chosen,
 ) -> Result<(), String> {
     if bindable(promise, version) {
         return Ok(());
     }
-    Err(format!(
-        "policy {} chose version {version} which has no PromiseRevision; refused",
-        policy.id()
-    ))
+    Err(match chosen {
+        Chosen::NewBinding => format!(
+            "policy {} chose version {version:?} for a new binding, which has no PromiseRevision; no binding created",
+            policy.id()
+        ),
+        Chosen::Upgrade => format!(
+            "policy {} chose version {version} which has no PromiseRevision; refused",
+            policy.id()
+        ),
+    })
 }
 
 /// What a policy's answer named a binding for.

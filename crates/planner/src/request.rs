@@ -242,7 +242,12 @@ fn create_binding(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mu
             return;
         }
     };
-    if let Err(refused) = rails::initial_version(ctx.policy, &input.promise, &choice.version) {
+    if let Err(refused) = rails::chosen_version(
+        ctx.policy,
+        &input.promise,
+        &choice.version,
+        rails::Chosen::NewBinding,
+    ) {
         out.push(rails::refusal(&request.key, refused));
         return;
     }
