@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use kbind::api::{Promise, PromiseRevision, ResourceBinding, has_resource_pipeline};
+use kbind::api::{Promise, PromiseRevision, ResourceBinding};
 use kube::CustomResourceExt;
 use serde_json::Value;
 
@@ -37,9 +37,8 @@ fn a_kratix_promise_parses_and_keeps_every_field() {
         ),
         ("marketplace.kratix.io", "redis", "redis")
     );
-    let spec = serde_json::to_value(&promise.spec).unwrap();
-    assert!(has_resource_pipeline(&spec, "configure"));
-    assert!(has_resource_pipeline(&spec, "delete"));
+    assert!(promise.spec.has_resource_pipeline("configure"));
+    assert!(promise.spec.has_resource_pipeline("delete"));
     assert_eq!(
         back["spec"], yaml["spec"],
         "the spec is kept verbatim (it becomes promiseSpec)"

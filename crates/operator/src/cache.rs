@@ -4,17 +4,18 @@
 //! map per kind with no secondary index; reconciling one request out of
 //! 10,000 needs the index, so the watches feed this cache instead.
 
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use kbind_model::api::{PromiseSpec, RequestKind, annotations, labels};
+use kbind_model::api::{RequestKind, ResourceBinding, annotations, labels};
 use kbind_model::key::ObjKey;
 use kbind_model::naming;
-use kbind_planner::workflow_job;
-use kbind_planner::{ObjectSource, View};
+use kbind_planner::View;
+use kbind_planner::view::{self, PromiseSeen, RequestObj, RevisionSeen};
+use kbind_planner::workflow_job::{self, JobObj};
 
 pub use super::executor::Seen;
 
@@ -53,13 +54,12 @@ pub const CRD: &str = "CustomResourceDefinition";
 
 type Member = (String, String, String);
 
-/// One cached object. Promises, revisions and CRDs are few and read by
-/// every reconcile, so they stay parsed. Requests, bindings and Jobs are
-/// thousands and read only when their own view is built, so they are kept
-/// as JSON text: a `Value` tree is ~8x the size of its JSON, and at 10,000
-/// requests the trees alone were ~200 MiB.
+/// One cached object, read into the record the planner uses when its
+/// watch event (or a write's answer) arrives: a view shares the records
+/// and parses nothing. Field managers and a Job's pod template are left
+/// out before it is read (`cached_form`).
 struct Entry {
-    object: Stored,
+    record: Record,
     /// The request it belongs to, as indexed when it was stored.
     member: Option<Member>,
     resource_version: Box<str>,
@@ -68,9 +68,39 @@ struct Entry {
     api_version: Box<str>,
 }
 
-enum Stored {
-    Tree(Value),
-    Text(Box<str>),
+enum Record {
+    Promise(Arc<PromiseSeen>),
+    Revision(Arc<RevisionSeen>),
+    Crd(Arc<Value>),
+    Request(Arc<RequestObj>),
+    Binding(Arc<ResourceBinding>),
+    Job(Arc<JobObj>),
+    /// An object the planner cannot read, or a Job labelled for another
+    /// promise than it is indexed under: no view shows it, but it still
+    /// guards a plan and wakes its request, as it did when views parsed it.
+    Unread,
+}
+
+impl Record {
+    fn read(key: &ObjKey, object: Value, member: Option<&Member>) -> Self {
+        let read = match key.kind.as_str() {
+            PROMISE => PromiseSeen::read(&object).map(|p| Record::Promise(Arc::new(p))),
+            REVISION => RevisionSeen::read(&object).map(|r| Record::Revision(Arc::new(r))),
+            CRD => Some(Record::Crd(Arc::new(object))),
+            BINDING => ResourceBinding::deserialize(&object)
+                .ok()
+                .map(|b| Record::Binding(Arc::new(b))),
+            JOB => member
+                .filter(|m| {
+                    labels::label_of(&object, labels::PROMISE_NAME)
+                        == Some(naming::label_value(&m.0))
+                })
+                .and_then(|_| JobObj::read(&object))
+                .map(|j| Record::Job(Arc::new(j))),
+            _ => RequestObj::read(&object).map(|r| Record::Request(Arc::new(r))),
+        };
+        read.unwrap_or(Record::Unread)
+    }
 }
 
 impl Entry {
@@ -80,24 +110,12 @@ impl Entry {
             .into();
         let uid = str_at(&object, "/metadata/uid").unwrap_or_default().into();
         let api_version = str_at(&object, "/apiVersion").unwrap_or_default().into();
-        let object = match key.kind.as_str() {
-            PROMISE | REVISION | CRD => Stored::Tree(object),
-            // Serializing a Value cannot fail (its keys are strings).
-            _ => Stored::Text(object.to_string().into_boxed_str()),
-        };
         Self {
-            object,
+            record: Record::read(key, object, member.as_ref()),
             member,
             resource_version,
             uid,
             api_version,
-        }
-    }
-
-    fn value(&self) -> Option<Cow<'_, Value>> {
-        match &self.object {
-            Stored::Tree(v) => Some(Cow::Borrowed(v)),
-            Stored::Text(json) => serde_json::from_str(json).ok().map(Cow::Owned),
         }
     }
 }
@@ -134,7 +152,6 @@ fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
 
-/// The request kind a Promise object serves, from `spec.api`.
 /// resourceVersions are opaque to clients, but every server kbind meets
 /// (etcd's revisions, the embedded server's counter) makes them increasing
 /// integers; anything else is compared for equality only.
@@ -161,32 +178,39 @@ pub fn cached_form(mut value: Value) -> Value {
     value
 }
 
-pub fn request_kind_of(promise: &Value) -> Option<RequestKind> {
-    PromiseSpec::deserialize(promise.get("spec")?)
-        .ok()?
-        .request_kind()
-}
-
 impl Cache {
-    /// An object as last seen (parsed again if it is kept as text).
-    pub fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>> {
-        let value = self.objects.get(key)?.value()?;
-        // Every view reads through here: only Jobs look further.
-        let problem = (key.kind == JOB)
-            .then(|| self.job_problems.get(key))
-            .flatten();
-        match problem {
-            // The planner reads a Job's start problem as an annotation.
-            Some(problem) => {
-                let mut job = value.into_owned();
-                if !job["metadata"]["annotations"].is_object() {
-                    job["metadata"]["annotations"] = serde_json::json!({});
-                }
-                job["metadata"]["annotations"][workflow_job::annotations::START_PROBLEM] =
-                    serde_json::json!(problem);
-                Some(Cow::Owned(job))
-            }
-            None => Some(value),
+    /// The CRD named `name`, as last seen.
+    pub fn crd(&self, name: &str) -> Option<&Value> {
+        match &self.objects.get(&ObjKey::new(CRD, "", name))?.record {
+            Record::Crd(crd) => Some(crd),
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    fn contains(&self, key: &ObjKey) -> bool {
+        self.objects.contains_key(key)
+    }
+
+    fn records<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Record> + 'a {
+        self.by_kind
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get(k).map(|e| &e.record))
+    }
+
+    fn revisions(&self) -> impl Iterator<Item = &Arc<RevisionSeen>> {
+        self.records(REVISION).filter_map(|r| match r {
+            Record::Revision(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    fn promise(&self, name: &str) -> Option<&Arc<PromiseSeen>> {
+        match &self.objects.get(&ObjKey::new(PROMISE, "", name))?.record {
+            Record::Promise(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -213,23 +237,6 @@ impl Cache {
     /// The resourceVersion an object was last seen at.
     pub fn resource_version(&self, key: &ObjKey) -> Option<&str> {
         self.objects.get(key).map(|e| &*e.resource_version)
-    }
-
-    fn seen(&self, key: &ObjKey) -> Option<Seen> {
-        let e = self.objects.get(key)?;
-        Some(Seen {
-            resource_version: e.resource_version.to_string(),
-            uid: e.uid.to_string(),
-            api_version: e.api_version.to_string(),
-        })
-    }
-
-    pub fn list<'a>(&'a self, kind: &str) -> impl Iterator<Item = Cow<'a, Value>> + 'a {
-        self.by_kind
-            .get(kind)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.get(k))
     }
 
     pub fn len(&self) -> usize {
@@ -334,14 +341,15 @@ impl Cache {
         self.deleted.remove(&key);
         let mut wake = self.wake_for_stored(&key);
         self.unindex(&key);
-        if key.kind == PROMISE
-            && let Some(kind) = request_kind_of(&object)
+        let member = self.member_of(&key, &object);
+        let entry = Entry::new(&key, object, member.clone());
+        if let Record::Promise(seen) = &entry.record
+            && let Some(kind) = &seen.request_kind
         {
             self.promise_of_kind
                 .insert(kind.kind.clone(), key.name.clone());
-            self.kind_of_promise.insert(key.name.clone(), kind);
+            self.kind_of_promise.insert(key.name.clone(), kind.clone());
         }
-        let member = self.member_of(&key, &object);
         if let Some(member) = &member {
             self.requests_of
                 .entry(member.0.clone())
@@ -356,9 +364,8 @@ impl Cache {
             .entry(key.kind.clone())
             .or_default()
             .insert(key.clone());
-        wake.extend(self.wake_for(&key, Some(&object), member.clone()));
-        self.objects
-            .insert(key.clone(), Entry::new(&key, object, member));
+        wake.extend(self.wake_for(&key, Some(&entry.record), member));
+        self.objects.insert(key, entry);
         wake
     }
 
@@ -368,11 +375,7 @@ impl Cache {
         let Some(old) = self.objects.get(key) else {
             return Vec::new();
         };
-        match &old.object {
-            Stored::Tree(v) => self.wake_for(key, Some(v), old.member.clone()),
-            // Text is kept for members only, whose wakes come from `member`.
-            Stored::Text(_) => self.wake_for(key, None, old.member.clone()),
-        }
+        self.wake_for(key, Some(&old.record), old.member.clone())
     }
 
     /// Forgets a deleted object. Returns the keys to wake.
@@ -429,26 +432,32 @@ impl Cache {
         wake
     }
 
-    /// Which reconciles a change to this object affects. `tree` (the object
-    /// as a tree) is read only for promises, revisions and CRDs; a member's
-    /// request is given.
-    fn wake_for(&self, key: &ObjKey, tree: Option<&Value>, member: Option<Member>) -> Vec<WorkKey> {
+    /// Which reconciles a change to this object affects. The record is
+    /// read only for revisions and CRDs; a member's request is given.
+    fn wake_for(
+        &self,
+        key: &ObjKey,
+        record: Option<&Record>,
+        member: Option<Member>,
+    ) -> Vec<WorkKey> {
         match key.kind.as_str() {
             PROMISE => vec![WorkKey::Promise(key.name.clone())],
             // The latest marker, the set of versions and revision deletion
             // concern every request of the promise.
             REVISION => {
-                let Some(promise) = tree.and_then(|o| str_at(o, "/spec/promiseRef/name")) else {
+                let Some(Record::Revision(revision)) = record else {
                     return Vec::new();
                 };
+                let promise = revision.promise_name();
                 let mut keys = vec![WorkKey::Promise(promise.to_string())];
                 keys.extend(self.request_keys(promise));
                 keys
             }
             CRD => {
-                let kind = tree
-                    .and_then(|o| str_at(o, "/spec/names/kind"))
-                    .unwrap_or_default();
+                let kind = match record {
+                    Some(Record::Crd(crd)) => str_at(crd, "/spec/names/kind").unwrap_or_default(),
+                    _ => "",
+                };
                 self.promise_of_kind
                     .get(kind)
                     .map(|p| vec![WorkKey::Promise(p.clone())])
@@ -476,12 +485,10 @@ impl Cache {
     }
 
     fn promise_is_deleting_something(&self, promise: &str) -> bool {
-        let deleting = |v: &Value| v.pointer("/metadata/deletionTimestamp").is_some();
-        self.get(&ObjKey::new(PROMISE, "", promise))
-            .is_some_and(|p| deleting(&p))
+        self.promise(promise).is_some_and(|p| p.deleting)
             || self
-                .list(REVISION)
-                .any(|r| str_at(&r, "/spec/promiseRef/name") == Some(promise) && deleting(&r))
+                .revisions()
+                .any(|r| r.promise_name() == promise && r.metadata.deletion_timestamp.is_some())
     }
 
     /// Every request key of a promise (requests, or bindings and Jobs left
@@ -501,14 +508,8 @@ impl Cache {
 
     /// Every key worth reconciling (a resync).
     pub fn all_keys(&self) -> Vec<WorkKey> {
-        let mut promises: BTreeSet<String> = self
-            .list(PROMISE)
-            .filter_map(|p| str_at(&p, "/metadata/name").map(str::to_string))
-            .collect();
-        promises.extend(
-            self.list(REVISION)
-                .filter_map(|r| str_at(&r, "/spec/promiseRef/name").map(str::to_string)),
-        );
+        let mut promises: BTreeSet<String> = self.promises().map(|p| p.key.name.clone()).collect();
+        promises.extend(self.revisions().map(|r| r.promise_name().to_string()));
         promises.extend(self.requests_of.keys().cloned());
         let mut keys = Vec::new();
         for p in promises {
@@ -519,15 +520,28 @@ impl Cache {
     }
 
     /// The request kind of a promise, from the Promise or its revisions.
-    pub fn request_kind(&self, promise: &str) -> Option<RequestKind> {
-        self.kind_of_promise.get(promise).cloned().or_else(|| {
-            self.list(REVISION)
-                .filter(|r| str_at(r, "/spec/promiseRef/name") == Some(promise))
-                .find_map(|r| {
-                    PromiseSpec::deserialize(r.pointer("/spec/promiseSpec")?)
-                        .ok()?
-                        .request_kind()
-                })
+    pub fn request_kind(&self, promise: &str) -> Option<&RequestKind> {
+        view::request_kind(
+            self.promise(promise).map(|p| &**p),
+            self.revisions()
+                .filter(|r| r.promise_name() == promise)
+                .map(|r| &**r),
+        )
+    }
+
+    /// Every Promise, as last seen.
+    pub fn promises(&self) -> impl Iterator<Item = &Arc<PromiseSeen>> {
+        self.records(PROMISE).filter_map(|r| match r {
+            Record::Promise(p) => Some(p),
+            _ => None,
+        })
+    }
+
+    /// Every CRD the cache holds (the promises' request APIs).
+    pub fn crds(&self) -> impl Iterator<Item = &Value> {
+        self.records(CRD).filter_map(|r| match r {
+            Record::Crd(c) => Some(&**c),
+            _ => None,
         })
     }
 
@@ -554,8 +568,8 @@ impl Cache {
                 .into_iter()
                 .flatten()
                 .filter(|k| {
-                    self.get(k)
-                        .is_some_and(|r| str_at(&r, "/spec/promiseRef/name") == Some(promise))
+                    matches!(self.objects.get(k).map(|e| &e.record),
+                        Some(Record::Revision(r)) if r.promise_name() == promise)
                 })
                 .cloned(),
         );
@@ -604,55 +618,61 @@ impl Cache {
         self.view(promise, keys, now)
     }
 
+    /// A view of the objects under `keys`, sharing their records. What
+    /// each kind contributes is what `View::build` takes from a store.
     fn view(&self, promise: &str, keys: Vec<ObjKey>, now: i64) -> (View, Guards) {
-        let selection = Selection {
-            cache: self,
-            keys,
+        let request_kind = self.request_kind(promise).map(|k| k.kind.as_str());
+        let mut view = View {
             now,
+            promise_name: promise.to_string(),
+            promise: None,
+            revisions: Vec::new(),
+            requests: Vec::new(),
+            bindings: Vec::new(),
+            jobs: Vec::new(),
+            request_api_installed: false,
+            request_crd: None,
         };
-        let view = View::build(&selection, promise);
-        let guards = selection
-            .keys
-            .iter()
-            .filter_map(|k| Some((k.clone(), self.seen(k)?)))
-            .collect();
+        let mut guards = Guards::with_capacity(keys.len());
+        for key in keys {
+            let Some(entry) = self.objects.get(&key) else {
+                continue;
+            };
+            match &entry.record {
+                Record::Promise(p) => view.promise = Some(p.clone()),
+                Record::Revision(r) => view.revisions.push(r.clone()),
+                Record::Crd(c) => view.request_crd = Some(c.clone()),
+                Record::Request(r) if Some(key.kind.as_str()) == request_kind => {
+                    view.requests.push(r.clone())
+                }
+                Record::Binding(b) => view.bindings.push(b.clone()),
+                Record::Job(j) => view.jobs.push(match self.job_problems.get(&key) {
+                    // The Job controller's Events say why its pods cannot
+                    // be created; the Job itself does not.
+                    Some(problem) => Arc::new(JobObj {
+                        start_problem: Some(problem.clone()),
+                        ..(**j).clone()
+                    }),
+                    None => j.clone(),
+                }),
+                Record::Request(_) | Record::Unread => {}
+            }
+            guards.insert(
+                key,
+                Seen {
+                    resource_version: entry.resource_version.to_string(),
+                    uid: entry.uid.to_string(),
+                    api_version: entry.api_version.to_string(),
+                },
+            );
+        }
+        view.request_api_installed = view.request_crd.is_some();
         (view, guards)
     }
 }
 
 /// What a plan knows of every object its view was built from.
 pub type Guards = HashMap<ObjKey, Seen>;
-
-/// Some of the cache's objects, read by [`View::build`] one at a time: a
-/// promise's view covers every binding and request, and parsing them all
-/// into one store first cost ~150 MiB at 10,000 requests.
-struct Selection<'a> {
-    cache: &'a Cache,
-    keys: Vec<ObjKey>,
-    now: i64,
-}
-
-impl ObjectSource for Selection<'_> {
-    fn now(&self) -> i64 {
-        self.now
-    }
-
-    fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>> {
-        if self.keys.contains(key) {
-            self.cache.get(key)
-        } else {
-            None
-        }
-    }
-
-    fn each(&self, kind: &str, f: &mut dyn FnMut(&Value)) {
-        for key in self.keys.iter().filter(|k| k.kind == kind) {
-            if let Some(object) = self.cache.get(key) {
-                f(&object);
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -731,11 +751,7 @@ mod tests {
         cache.apply(binding("c-redis-1", "c"));
         let woken = cache.replace_kind(BINDING, vec![binding("a-redis-1", "a")]);
         assert!(woken.contains(&key("c")));
-        assert!(
-            cache
-                .get(&ObjKey::new(BINDING, "default", "c-redis-1"))
-                .is_none()
-        );
+        assert!(!cache.contains(&ObjKey::new(BINDING, "default", "c-redis-1")));
         assert!(cache.request_keys("redis").iter().all(|k| *k != key("c")));
     }
 

@@ -387,15 +387,15 @@ impl Controller {
     fn ensure_request_watches(self: &Arc<Self>) {
         let wanted: HashMap<String, (ApiResource, bool)> = {
             let cache = self.cache_read();
-            let kinds: HashSet<String> = cache
-                .list(cache::PROMISE)
-                .filter_map(|p| cache::request_kind_of(&p))
-                .map(|k| k.kind)
+            let kinds: HashSet<&str> = cache
+                .promises()
+                .filter_map(|p| p.request_kind.as_ref())
+                .map(|k| k.kind.as_str())
                 .collect();
             cache
-                .list(cache::CRD)
-                .filter_map(|c| request_resource(&c))
-                .filter(|(kind, _)| kinds.contains(kind))
+                .crds()
+                .filter_map(request_resource)
+                .filter(|(kind, _)| kinds.contains(kind.as_str()))
                 .collect()
         };
         let mut running = self
@@ -448,24 +448,22 @@ impl Controller {
             let promises: Vec<(String, Option<Value>, String)> = {
                 let cache = self.cache_read();
                 cache
-                    .list(cache::PROMISE)
-                    .filter(|p| cache::request_kind_of(p).is_some_and(|k| k.kind == kind))
-                    .filter_map(|p| {
-                        let name = p.pointer("/metadata/name")?.as_str()?.to_string();
+                    .promises()
+                    .filter(|p| p.request_kind.as_ref().is_some_and(|k| k.kind == kind))
+                    .map(|p| {
                         let condition = p
-                            .pointer("/status/conditions")
+                            .promise
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.rest.get("conditions"))
                             .and_then(Value::as_array)
                             .and_then(|cs| {
                                 cs.iter()
                                     .find(|c| c["type"] == super::access::CONDITION)
                                     .cloned()
                             });
-                        let uid = p
-                            .pointer("/metadata/uid")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string();
-                        Some((name, condition, uid))
+                        let uid = p.promise.metadata.uid.clone().unwrap_or_default();
+                        (p.key.name.clone(), condition, uid)
                     })
                     .collect()
             };
@@ -665,14 +663,8 @@ impl Controller {
                 };
                 if let Some((kind, (ar, namespaced))) = cache
                     .request_kind(promise)
-                    .and_then(|k| {
-                        cache.get(&ObjKey::new(
-                            cache::CRD,
-                            "",
-                            &format!("{}.{}", k.plural, k.group),
-                        ))
-                    })
-                    .and_then(|c| request_resource(&c))
+                    .and_then(|k| cache.crd(&format!("{}.{}", k.plural, k.group)))
+                    .and_then(request_resource)
                 {
                     executor.register(&kind, ar, namespaced);
                 }

@@ -79,7 +79,7 @@ pub fn binding(view: &View, b: &ResourceBinding) -> contract::Binding {
         .requests
         .iter()
         .find(|r| r.namespace() == ns && r.name() == b.spec.resource_ref.name);
-    binding_with(b, request)
+    binding_with(b, request.map(|r| &**r))
 }
 
 fn binding_with(b: &ResourceBinding, request_obj: Option<&RequestObj>) -> contract::Binding {
@@ -181,8 +181,8 @@ mod tests {
             promise_name: "redis".into(),
             promise: None,
             revisions: vec![],
-            requests: vec![request],
-            bindings: vec![bound],
+            requests: vec![request.into()],
+            bindings: vec![bound.into()],
             jobs: vec![],
             request_api_installed: true,
             request_crd: None,

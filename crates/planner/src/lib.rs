@@ -31,7 +31,7 @@ use serde_json::Value;
 use kbind_contract::policy::Policy;
 use kbind_model::key::ObjKey;
 pub use rails::MAX_MESSAGE_BYTES;
-pub use view::{ObjectSource, PromiseSeen, View};
+pub use view::{PromiseSeen, RevisionSeen, View};
 
 /// One change to make.
 #[derive(Clone, Debug, PartialEq)]

@@ -21,7 +21,8 @@ pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         key,
         promise,
         deleting,
-    }) = &view.promise
+        ..
+    }) = view.promise.as_deref()
     {
         if *deleting {
             plan_promise_deletion(view, key, promise, out);
@@ -207,7 +208,7 @@ fn rerun_after_change(
     if status.observed_generation != Some(generation) || force_all {
         let spec_changed = status.observed_generation.is_some() && generation != 1;
         let selected: Vec<&super::view::RequestObj> = if force_all {
-            view.requests.iter().collect()
+            view.requests.iter().map(|r| &**r).collect()
         } else if spec_changed {
             select_reruns(view, ctx, version, out)
         } else {
@@ -509,7 +510,8 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         key,
         promise,
         deleting: false,
-    }) = &view.promise
+        ..
+    }) = view.promise.as_deref()
     else {
         return;
     };

@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 
 use super::pipeline_rbac;
 use super::status::{self, StatusUpdate, UpgradeCondition};
-use super::view::{RequestObj, View};
+use super::view::{self, RequestObj, RevisionSeen, View};
 use super::workflow::{self, WorkflowSettings};
 use super::workflow_job::{self, JobObj, JobPhase, WorkflowRun};
 use super::{Action, Context, convert, event, rails};
 use kbind_contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
 use kbind_model::api::{
-    self, LATEST_VERSION, PromiseRevision, ResourceBinding, UNVERSIONED, annotations, events,
-    finalizers, has_resource_pipeline, labels, upgrade,
+    self, LATEST_VERSION, ResourceBinding, UNVERSIONED, annotations, events, finalizers, labels,
+    upgrade,
 };
 use kbind_model::key::ObjKey;
 use kbind_model::naming;
@@ -36,24 +36,26 @@ fn bindings_of<'v>(view: &'v View, request: &RequestObj) -> Vec<&'v ResourceBind
                 && l.get(labels::PROMISE_NAME) == Some(&view.promise_label())
                 && l.get(labels::RESOURCE_NAME) == Some(&label)
         })
+        .map(|b| &**b)
         .collect()
 }
 
-fn latest_revision(view: &View) -> Option<&PromiseRevision> {
+fn latest_revision(view: &View) -> Option<&RevisionSeen> {
     view.revisions
         .iter()
         .find(|r| r.status.as_ref().is_some_and(|s| s.latest))
+        .map(|r| &**r)
 }
 
 /// exactly one revision with this version.
-fn revision_at<'v>(view: &'v View, version: &str) -> Result<&'v PromiseRevision, String> {
+fn revision_at<'v>(view: &'v View, version: &str) -> Result<&'v RevisionSeen, String> {
     let found: Vec<_> = view
         .revisions
         .iter()
         .filter(|r| r.spec.version == version)
         .collect();
     match found.len() {
-        1 => Ok(found[0]),
+        1 => Ok(&**found[0]),
         0 => Err(format!(
             "cannot find a PromiseRevision for Promise {} with version {version}: promise revision not found",
             view.promise_name
@@ -512,12 +514,11 @@ fn upgrade_trigger(
 }
 
 /// md5 of the revision's promise spec and the request's spec.
-fn workflow_hash(revision: &PromiseRevision, request: &RequestObj) -> String {
-    let md5 = |v: &Value| hex::encode(Md5::digest(serde_json::to_vec(v).unwrap_or_default()));
+fn workflow_hash(revision: &RevisionSeen, request: &RequestObj) -> String {
     hex::encode(Md5::digest(format!(
         "{}-{}",
-        md5(&revision.spec.promise_spec),
-        md5(&request.spec)
+        revision.promise_spec_md5,
+        view::md5_hex(&request.spec)
     )))
 }
 
@@ -529,6 +530,7 @@ fn jobs_of<'v>(view: &'v View, request: &RequestObj, action: &str) -> Vec<&'v Jo
         .filter(|j| {
             j.key.namespace == request.namespace() && j.request_label == label && j.action == action
         })
+        .map(|j| &**j)
         .collect();
     jobs.sort_by_key(|j| j.sequence);
     jobs
@@ -616,12 +618,12 @@ fn configure(
     ctx: &Context<'_>,
     request: &RequestObj,
     b: &ResourceBinding,
-    revision: &PromiseRevision,
+    revision: &RevisionSeen,
     out: &mut Vec<Action>,
 ) {
     let target = revision.spec.version.clone();
     let triggers = Triggers::on(request);
-    if !has_resource_pipeline(&revision.spec.promise_spec, "configure") {
+    if !revision.promise_spec.has_resource_pipeline("configure") {
         // no workflow, the version is recorded at once.
         triggers.clear(request, out);
         record_success(view, request, b, &target, None, out);
@@ -1060,7 +1062,7 @@ fn run_delete_workflow(
         ));
         return;
     };
-    if !has_resource_pipeline(&revision.spec.promise_spec, "delete") {
+    if !revision.promise_spec.has_resource_pipeline("delete") {
         release.push(out, "R-51: no delete workflow");
         return;
     }

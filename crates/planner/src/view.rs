@@ -1,16 +1,21 @@
 //! The planner's input: one promise with its revisions, requests, bindings
-//! and workflow Jobs, read from any object source (the in-memory store in
-//! `simulate` and tests, reflectors in the operator).
+//! and workflow Jobs, each read once from its object into the record the
+//! planner uses (here from the in-memory store of the simulator and tests;
+//! the operator's cache reads its objects into the same records when a
+//! watch reports them).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::store::Store;
 use crate::workflow_job::{self, JobObj};
-use kbind_model::api::{self, Promise, PromiseRevision, ResourceBinding, labels};
+use kbind_model::api::{
+    Promise, PromiseRevision, PromiseSpec, RequestKind, ResourceBinding, labels,
+};
 use kbind_model::key::ObjKey;
 use kbind_model::naming;
 
@@ -75,29 +80,6 @@ impl RequestObj {
     }
 }
 
-/// Where a view is read from: the in-memory [`Store`], or the operator's
-/// cache, which keeps most objects as text and parses each one only while
-/// the view takes what it needs from it.
-pub trait ObjectSource {
-    /// The current time, milliseconds since the epoch.
-    fn now(&self) -> i64;
-    fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>>;
-    /// Calls `f` with every object of `kind`.
-    fn each(&self, kind: &str, f: &mut dyn FnMut(&Value));
-}
-
-impl ObjectSource for Store {
-    fn now(&self) -> i64 {
-        self.now
-    }
-    fn get(&self, key: &ObjKey) -> Option<Cow<'_, Value>> {
-        Store::get(self, key).map(Cow::Borrowed)
-    }
-    fn each(&self, kind: &str, f: &mut dyn FnMut(&Value)) {
-        self.list(kind).for_each(f);
-    }
-}
-
 /// The Promise as the view saw it.
 #[derive(Clone, Debug)]
 pub struct PromiseSeen {
@@ -105,21 +87,99 @@ pub struct PromiseSeen {
     pub promise: Promise,
     /// Its deletion has started (a deletionTimestamp is set).
     pub deleting: bool,
+    /// The request kind its `spec.api` serves, read with the rest.
+    pub request_kind: Option<RequestKind>,
+}
+
+impl PromiseSeen {
+    pub fn read(object: &Value) -> Option<Self> {
+        let promise = Promise::deserialize(object).ok()?;
+        Some(Self {
+            key: ObjKey::of(object)?,
+            deleting: is_deleting(object),
+            request_kind: promise.spec.request_kind(),
+            promise,
+        })
+    }
+}
+
+/// A PromiseRevision with its `spec.promiseSpec` read as a Promise spec
+/// (the revision keeps the copy as it is stored: it is hashed and diffed
+/// as text the cluster has).
+#[derive(Clone, Debug)]
+pub struct RevisionSeen {
+    pub revision: PromiseRevision,
+    /// An unreadable `promiseSpec` reads as an empty one: no API, no
+    /// workflows.
+    pub promise_spec: PromiseSpec,
+    pub request_kind: Option<RequestKind>,
+    /// The md5 of the stored `promiseSpec`: the revision's half of R-20's
+    /// workflow hash, which every request reconcile at the revision needs.
+    pub promise_spec_md5: String,
+}
+
+impl RevisionSeen {
+    pub fn read(object: &Value) -> Option<Self> {
+        PromiseRevision::deserialize(object).ok().map(Self::from)
+    }
+
+    /// The promise it is a revision of.
+    pub fn promise_name(&self) -> &str {
+        &self.revision.spec.promise_ref.name
+    }
+}
+
+impl From<PromiseRevision> for RevisionSeen {
+    fn from(revision: PromiseRevision) -> Self {
+        let promise_spec =
+            PromiseSpec::deserialize(&revision.spec.promise_spec).unwrap_or_default();
+        Self {
+            request_kind: promise_spec.request_kind(),
+            promise_spec,
+            promise_spec_md5: md5_hex(&revision.spec.promise_spec),
+            revision,
+        }
+    }
+}
+
+impl std::ops::Deref for RevisionSeen {
+    type Target = PromiseRevision;
+    fn deref(&self) -> &PromiseRevision {
+        &self.revision
+    }
+}
+
+/// The md5 of an object's JSON (R-20's workflow hash is made of two).
+pub fn md5_hex(value: &Value) -> String {
+    hex::encode(Md5::digest(serde_json::to_vec(value).unwrap_or_default()))
+}
+
+/// The request kind of a promise: its Promise's, or while the Promise is
+/// gone (being deleted, or not applied yet) the first of its revisions'.
+pub fn request_kind<'a>(
+    promise: Option<&'a PromiseSeen>,
+    mut revisions: impl Iterator<Item = &'a RevisionSeen>,
+) -> Option<&'a RequestKind> {
+    promise
+        .and_then(|seen| seen.request_kind.as_ref())
+        .or_else(|| revisions.find_map(|r| r.request_kind.as_ref()))
 }
 
 #[derive(Clone, Debug)]
 pub struct View {
     pub now: i64,
     pub promise_name: String,
-    pub promise: Option<PromiseSeen>,
-    pub revisions: Vec<PromiseRevision>,
-    pub requests: Vec<RequestObj>,
-    pub bindings: Vec<ResourceBinding>,
-    pub jobs: Vec<JobObj>,
+    // The objects are shared with where they were read from (the
+    // operator's cache holds them parsed): a view copies none of them.
+    pub promise: Option<Arc<PromiseSeen>>,
+    pub revisions: Vec<Arc<RevisionSeen>>,
+    pub requests: Vec<Arc<RequestObj>>,
+    pub bindings: Vec<Arc<ResourceBinding>>,
+    pub jobs: Vec<Arc<JobObj>>,
     /// The CRD of the promise's requests (from `spec.api`) exists.
     pub request_api_installed: bool,
     /// That CRD as the cluster has it.
-    pub request_crd: Option<Value>,
+    pub request_crd: Option<Arc<Value>>,
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
@@ -157,7 +217,7 @@ impl View {
                         b.metadata.namespace.as_deref().unwrap_or_default(),
                         b.metadata.name.as_deref().unwrap_or_default(),
                     ),
-                    b,
+                    &**b,
                 )
             })
             .collect()
@@ -167,7 +227,7 @@ impl View {
     pub fn requests_by_key(&self) -> HashMap<(&str, &str), &RequestObj> {
         self.requests
             .iter()
-            .map(|r| ((r.namespace(), r.name()), r))
+            .map(|r| ((r.namespace(), r.name()), &**r))
             .collect()
     }
 
@@ -191,118 +251,114 @@ impl View {
         names
     }
 
-    pub fn build(source: &(impl ObjectSource + ?Sized), promise_name: &str) -> Self {
-        let promise = source
+    /// The view of one promise in the in-memory store (the simulator and
+    /// tests; the operator assembles its views from its cache).
+    pub fn build(store: &Store, promise_name: &str) -> Self {
+        let promise = store
             .get(&ObjKey::new("Promise", "", promise_name))
-            .and_then(|v| {
-                let deleting = is_deleting(&v);
-                Promise::deserialize(&*v).ok().map(|promise| PromiseSeen {
-                    key: ObjKey::new("Promise", "", promise_name),
-                    promise,
-                    deleting,
-                })
-            });
-        let mut revisions: Vec<PromiseRevision> = Vec::new();
-        source.each("PromiseRevision", &mut |r| {
-            if r.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
-                && let Ok(r) = PromiseRevision::deserialize(r)
-            {
-                revisions.push(r);
-            }
-        });
-        let request_kind = promise
-            .as_ref()
-            .and_then(|seen| seen.promise.spec.request_kind())
-            .or_else(|| {
-                revisions.iter().find_map(|r| {
-                    api::PromiseSpec::deserialize(&r.spec.promise_spec)
-                        .ok()
-                        .and_then(|s| s.request_kind())
-                })
-            });
+            .and_then(PromiseSeen::read)
+            .map(Arc::new);
+        let revisions: Vec<Arc<RevisionSeen>> = store
+            .list("PromiseRevision")
+            .filter(|r| {
+                r.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
+            })
+            .filter_map(RevisionSeen::read)
+            .map(Arc::new)
+            .collect();
+        let request_kind =
+            request_kind(promise.as_deref(), revisions.iter().map(|r| &**r)).cloned();
         let request_crd = request_kind.as_ref().and_then(|k| {
-            source
+            store
                 .get(&ObjKey::new(
                     "CustomResourceDefinition",
                     "",
                     &format!("{}.{}", k.plural, k.group),
                 ))
-                .map(|crd| crd.into_owned())
+                .cloned()
+                .map(Arc::new)
         });
-        let request_api_installed = request_crd.is_some();
-        let mut requests = Vec::new();
-        if let Some(kind) = request_kind {
-            source.each(&kind.kind, &mut |r| requests.extend(request_obj(r)));
-        }
-        let mut bindings = Vec::new();
-        source.each("ResourceBinding", &mut |b| {
-            if b.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
-                && let Ok(b) = ResourceBinding::deserialize(b)
-            {
-                bindings.push(b);
-            }
-        });
-        let mut jobs = Vec::new();
-        source.each(workflow_job::KIND, &mut |j| {
-            if labels::label_of(j, labels::PROMISE_NAME) == Some(naming::label_value(promise_name))
-            {
-                jobs.extend(JobObj::read(j));
-            }
-        });
+        let requests = match &request_kind {
+            Some(kind) => store
+                .list(&kind.kind)
+                .filter_map(RequestObj::read)
+                .map(Arc::new)
+                .collect(),
+            None => Vec::new(),
+        };
+        let bindings = store
+            .list("ResourceBinding")
+            .filter(|b| {
+                b.pointer("/spec/promiseRef/name").and_then(Value::as_str) == Some(promise_name)
+            })
+            .filter_map(|b| ResourceBinding::deserialize(b).ok())
+            .map(Arc::new)
+            .collect();
+        let jobs = store
+            .list(workflow_job::KIND)
+            .filter(|j| {
+                labels::label_of(j, labels::PROMISE_NAME) == Some(naming::label_value(promise_name))
+            })
+            .filter_map(JobObj::read)
+            .map(Arc::new)
+            .collect();
         Self {
-            now: source.now(),
+            now: store.now,
             promise_name: promise_name.into(),
             promise,
             revisions,
             requests,
             bindings,
             jobs,
-            request_api_installed,
+            request_api_installed: request_crd.is_some(),
             request_crd,
         }
     }
 }
 
-fn request_obj(r: &Value) -> Option<RequestObj> {
-    Some(RequestObj {
-        key: ObjKey::of(r)?,
-        labels: string_map(r.pointer("/metadata/labels")),
-        annotations: string_map(r.pointer("/metadata/annotations")),
-        finalizers: r
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .map(|f| {
-                f.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        deleting: is_deleting(r),
-        spec: r.get("spec").cloned().unwrap_or(Value::Null),
-        promise_version: r
-            .pointer("/status/promiseVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        binding_version: r
-            .pointer("/status/resourceBindingVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        resource_version: r
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        uid: r
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        api_version: r
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-    })
+impl RequestObj {
+    /// A request as the cluster has it; `None` without a name or kind.
+    pub fn read(r: &Value) -> Option<RequestObj> {
+        Some(RequestObj {
+            key: ObjKey::of(r)?,
+            labels: string_map(r.pointer("/metadata/labels")),
+            annotations: string_map(r.pointer("/metadata/annotations")),
+            finalizers: r
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .map(|f| {
+                    f.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            deleting: is_deleting(r),
+            spec: r.get("spec").cloned().unwrap_or(Value::Null),
+            promise_version: r
+                .pointer("/status/promiseVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            binding_version: r
+                .pointer("/status/resourceBindingVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            resource_version: r
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            uid: r
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            api_version: r
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
 }

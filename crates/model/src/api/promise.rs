@@ -75,21 +75,13 @@ impl PromiseSpec {
         })
     }
 
-    /// The `resource.<action>` pipelines of the workflows, if any.
-    fn resource_pipelines(&self, action: &str) -> usize {
+    /// The workflows declare a `resource.<action>` pipeline.
+    pub fn has_resource_pipeline(&self, action: &str) -> bool {
         self.workflows
             .as_ref()
             .and_then(|w| w.get("resource"))
             .and_then(|r| r.get(action))
             .and_then(|p| p.as_array())
-            .map_or(0, Vec::len)
+            .is_some_and(|p| !p.is_empty())
     }
-}
-
-/// What kbind needs of a promise spec that may come from a Promise or from a
-/// revision's `promiseSpec`.
-pub fn has_resource_pipeline(promise_spec: &serde_json::Value, action: &str) -> bool {
-    serde_json::from_value::<PromiseSpec>(promise_spec.clone())
-        .map(|spec| spec.resource_pipelines(action) > 0)
-        .unwrap_or(false)
 }
