@@ -1,7 +1,7 @@
 //! The deployment manifests and the `kbind operator` process as a
 //! Deployment runs it: flags, config file, probes, metrics, SIGTERM.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

@@ -3,8 +3,8 @@
 //! default, on the embedded server in its strict mode with `deploy/`
 //! applied and RBAC enforced:
 //!
-//!   cargo test -p kbind --test e2e                        # embedded server
-//!   KBIND_E2E_KUBECONFIG=~/.kube/config cargo test -p kbind --test e2e -- --nocapture
+//!   cargo test -p kbind --test cluster e2e::               # embedded server
+//!   KBIND_E2E_KUBECONFIG=~/.kube/config cargo test -p kbind --test cluster e2e:: -- --nocapture
 //!
 //! On a cluster, the kbind CRDs are applied if missing and the operator runs
 //! in-process (as `kbind operator` would, without leader election, as the
@@ -17,7 +17,7 @@
 //! test ends the Jobs. The promise, its request `example` and everything
 //! they made are removed at the end.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! start no workflow twice for the same (request, revision) and lose no
 //! binding.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

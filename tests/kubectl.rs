@@ -4,7 +4,7 @@
 
 #[path = "kubectl/fidelity.rs"]
 mod fidelity;
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

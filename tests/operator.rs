@@ -2,7 +2,7 @@
 //! work queue and workers, through kube-rs exactly as on a cluster. Jobs are
 //! completed by the simulated runner or by the test (there is no kubelet).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

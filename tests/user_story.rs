@@ -5,7 +5,7 @@
 //! `tests/fixtures/kratix/promise-redis.yaml`, and a request whose name is
 //! 120 characters long.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
