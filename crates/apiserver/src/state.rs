@@ -73,12 +73,6 @@ pub struct ObjectStore {
     warnings: Vec<String>,
 }
 
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
     o.pointer(&format!("/metadata/{field}"))
         .and_then(Value::as_str)
@@ -135,7 +129,7 @@ impl ObjectStore {
             compacted: 0,
             resources: registry::builtins(),
             changes,
-            clock: now_millis,
+            clock: kbind_model::time::now_millis,
             journal: None,
             request: RequestContext::default(),
             checks: true,

@@ -71,12 +71,6 @@ fn need<T: Clone>(field: &Option<T>, name: &str, decision: DecisionKind) -> Resu
         .ok_or_else(|| EvalError::Input(format!("{} needs `{name}` in its input", decision.name())))
 }
 
-fn now_millis() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Timestamp)
-}
-
 /// Runs one decision on a loaded policy. `validate-settings` is not handled
 /// here: it is part of loading (see [`validate_settings`]).
 pub fn decide(
@@ -84,7 +78,7 @@ pub fn decide(
     decision: DecisionKind,
     doc: &InputDoc,
 ) -> Result<Evaluation, EvalError> {
-    let now = doc.now.map_or_else(now_millis, |t| t.0);
+    let now = doc.now.map_or_else(kbind_model::time::now_millis, |t| t.0);
     let settings = doc
         .settings
         .as_ref()
