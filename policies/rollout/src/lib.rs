@@ -6,19 +6,23 @@
 //! - [`duration`]: `soak` values (`10m`, `1h30m`);
 //! - [`waves`]: the waves, each a label selector over the request's labels,
 //!   a stable percent of the bindings still unassigned, or a catch-all, and
-//!   the assignment of every binding to the first wave that selects it.
+//!   the assignment of every binding to the first wave that selects it;
+//! - [`gate`]: which bindings start now, from where each stands with the
+//!   target: one wave at a time, the soak between waves, the in-flight and
+//!   failure budgets and the pause by hand.
 //!
 //! Each parser names the field it refuses (`waves[1].percent: …`), which is
-//! what `validate-settings` will answer. The decisions themselves (wave
-//! gates, soak, in-flight and failure budgets, windows, approval) need the
+//! what `validate-settings` will answer. Feeding the gate needs the
 //! Promise's annotations and each binding's last success and failure, which
-//! come with contract `kbind:policy@0.2.0`.
+//! come with contract `kbind:policy@0.2.0`; approval and windows are not
+//! built yet.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
 
 pub mod budget;
 pub mod duration;
+pub mod gate;
 pub mod waves;
 
 use alloc::string::String;
