@@ -28,13 +28,14 @@ const TRIGGER_LABELS: [&str; 2] = [labels::MANUAL_RECONCILIATION, labels::RUN_FR
 
 fn bindings_of<'v>(view: &'v View, request: &RequestObj) -> Vec<&'v ResourceBinding> {
     let label = request.label_name();
+    let promise_label = view.promise_label();
     view.bindings
         .iter()
         .filter(|b| {
-            let l = b.metadata.labels.clone().unwrap_or_default();
+            let l = |key| b.metadata.labels.as_ref().and_then(|l| l.get(key));
             b.metadata.namespace.as_deref() == Some(request.namespace())
-                && l.get(labels::PROMISE_NAME) == Some(&view.promise_label())
-                && l.get(labels::RESOURCE_NAME) == Some(&label)
+                && l(labels::PROMISE_NAME) == Some(&promise_label)
+                && l(labels::RESOURCE_NAME) == Some(&label)
         })
         .map(|b| &**b)
         .collect()
