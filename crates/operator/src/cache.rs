@@ -130,9 +130,6 @@ pub struct Cache {
     requests_of: HashMap<String, BTreeSet<(String, String)>>,
     /// Request kind -> the promise that serves it.
     promise_of_kind: HashMap<String, String>,
-    /// Promise -> the request kind its spec serves (parsed once, when the
-    /// Promise is stored: every plan asks).
-    kind_of_promise: HashMap<String, RequestKind>,
     /// Kinds whose initial list has arrived.
     synced: HashSet<String>,
     /// Why a workflow Job cannot create its pods (the Job controller's
@@ -296,9 +293,10 @@ impl Cache {
         let Some(old) = self.objects.get(key) else {
             return;
         };
-        let served_kind = (key.kind == PROMISE)
-            .then(|| self.kind_of_promise.get(&key.name).cloned())
-            .flatten();
+        let served_kind = match &old.record {
+            Record::Promise(p) => p.request_kind.clone(),
+            _ => None,
+        };
         if let Some(member) = old.member.clone()
             && let Some(set) = self.members.get_mut(&member)
         {
@@ -309,9 +307,6 @@ impl Cache {
                     r.remove(&(member.1.clone(), member.2.clone()));
                 }
             }
-        }
-        if key.kind == PROMISE {
-            self.kind_of_promise.remove(&key.name);
         }
         if let Some(kind) = served_kind
             && self.promise_of_kind.get(&kind.kind) == Some(&key.name)
@@ -348,7 +343,6 @@ impl Cache {
         {
             self.promise_of_kind
                 .insert(kind.kind.clone(), key.name.clone());
-            self.kind_of_promise.insert(key.name.clone(), kind.clone());
         }
         if let Some(member) = &member {
             self.requests_of

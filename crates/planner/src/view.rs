@@ -197,6 +197,15 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The string at `pointer`, or "" where there is none.
+fn text_at(object: &Value, pointer: &str) -> String {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn is_deleting(object: &Value) -> bool {
     object.pointer("/metadata/deletionTimestamp").is_some()
 }
@@ -334,31 +343,11 @@ impl RequestObj {
                 .unwrap_or_default(),
             deleting: is_deleting(r),
             spec: r.get("spec").cloned().unwrap_or(Value::Null),
-            promise_version: r
-                .pointer("/status/promiseVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            binding_version: r
-                .pointer("/status/resourceBindingVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            resource_version: r
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            uid: r
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            api_version: r
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            promise_version: text_at(r, "/status/promiseVersion"),
+            binding_version: text_at(r, "/status/resourceBindingVersion"),
+            resource_version: text_at(r, "/metadata/resourceVersion"),
+            uid: text_at(r, "/metadata/uid"),
+            api_version: text_at(r, "/apiVersion"),
         })
     }
 }
