@@ -230,6 +230,26 @@ fn validate_settings_is_a_decision_too() {
 }
 
 #[test]
+fn inspect_says_which_contract_a_component_speaks() {
+    let old = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/components/semver-auto-contract-0.1.0.wasm"
+    );
+    let o = kbind(&["inspect", old]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("kbind:policy@0.1.0 (an older contract, served through kbind's adapter"),
+        "{out}"
+    );
+    let o = kbind(&["inspect", old, "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(json["shape"]["contract"], "0.1");
+    assert_eq!(json["shape"]["contract_version"], "0.1.0");
+    assert_eq!(json["servedContracts"][1], "kbind:policy@0.1.0");
+}
+
+#[test]
 fn inspect_reports_contract_exports_imports_and_metadata() {
     let o = kbind(&["inspect", "kratix-default"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -237,8 +257,8 @@ fn inspect_reports_contract_exports_imports_and_metadata() {
     for needle in [
         "sha256",
         "size",
-        "kbind:policy@0.1.0",
-        "kbind:policy/decisions@0.1.0",
+        "kbind:policy@0.2.0 (current",
+        "kbind:policy/decisions@0.2.0",
         "kratix-default",
         "strategy",
     ] {

@@ -122,7 +122,7 @@ fn a_wrong_contract_version_is_refused_naming_both_versions() {
     assert!(matches!(err, PolicyError::ContractMismatch { .. }), "{err}");
     let msg = err.to_string();
     assert!(
-        msg.contains("kbind:policy@9.0.0") && msg.contains("kbind:policy@0.1.0"),
+        msg.contains("kbind:policy@9.0.0") && msg.contains("kbind:policy@0.2.0"),
         "{msg}"
     );
 }
@@ -297,7 +297,7 @@ fn shipped_policies_import_nothing() {
             shape
                 .exports
                 .iter()
-                .any(|e| e == "kbind:policy/decisions@0.1.0"),
+                .any(|e| e == "kbind:policy/decisions@0.2.0"),
             "{:?}",
             shape.exports
         );

@@ -17,7 +17,7 @@ fn workspace() -> PathBuf {
 #[test]
 fn shipped_policy_suites_pass() {
     let engine = support::engine();
-    for policy in ["kratix-default", "semver-auto"] {
+    for policy in ["kratix-default", "semver-auto", "rollout"] {
         let file = workspace()
             .join("policies")
             .join(policy)

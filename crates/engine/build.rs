@@ -11,7 +11,7 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 /// The shipped policies: `no_std` guests.
-pub const SHIPPED: &[&str] = &["kratix-default", "semver-auto"];
+pub const SHIPPED: &[&str] = &["kratix-default", "semver-auto", "rollout"];
 
 #[allow(dead_code)] // The fixtures' build script has its own main.
 fn main() {

@@ -92,12 +92,43 @@ pub fn has_revision(promise: &Promise, version: &str) -> bool {
     promise.revisions.iter().any(|r| r.version == version)
 }
 
-/// The value of a setting, if configured.
+/// The text of a setting, if configured: a scalar as written, a list or a
+/// map as its JSON.
 pub fn setting<'a>(settings: &'a [Setting], name: &str) -> Option<&'a str> {
-    settings
-        .iter()
-        .find(|s| s.name == name)
-        .map(|s| s.value.as_str())
+    find_setting(settings, name).map(|value| value.as_str())
+}
+
+/// The value of a setting, if configured, to tell a scalar from a list or
+/// a map.
+pub fn find_setting<'a>(settings: &'a [Setting], name: &str) -> Option<&'a SettingValue> {
+    settings.iter().find(|s| s.name == name).map(|s| &s.value)
+}
+
+impl SettingValue {
+    /// A scalar as written, a list or a map as its JSON.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Text(text) | Self::Json(text) => text,
+        }
+    }
+}
+
+impl Setting {
+    /// A scalar setting.
+    pub fn text(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: SettingValue::Text(value.into()),
+        }
+    }
+
+    /// A list or map setting, given as JSON.
+    pub fn json(name: impl Into<String>, json: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: SettingValue::Json(json.into()),
+        }
+    }
 }
 
 /// The value of a label or annotation.

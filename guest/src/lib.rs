@@ -52,6 +52,7 @@ pub mod bindings {
 
 mod helpers;
 mod policy;
+mod upgrades;
 // Linked for its allocator, panic handler and `cabi_realloc`.
 #[cfg(feature = "runtime")]
 extern crate kbind_guest_runtime as _;
@@ -62,18 +63,19 @@ pub use bindings::kbind::policy::host::{LogLevel, log};
 pub use bindings::kbind::policy::types::*;
 pub use helpers::*;
 pub use policy::{Policy, default_rerun_selection};
+pub use upgrades::*;
 
 /// The floating version: a binding on `latest` follows the latest revision.
 pub const LATEST: &str = "latest";
 
 /// The contract version this SDK was built against (the WIT package version).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Exports a type implementing [`Policy`] as the component's `decisions`.
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
-        // Component exports have names like `kbind:policy/decisions@0.1.0#...`
+        // Component exports have names like `kbind:policy/decisions@0.2.0#...`
         // that only a wasm linker accepts; native builds (unit tests) skip
         // them but still check that the type implements `Policy`.
         #[cfg(not(target_arch = "wasm32"))]

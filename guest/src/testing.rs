@@ -10,7 +10,6 @@
 //! ```
 
 use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::bindings::kbind::policy::types::*;
@@ -28,6 +27,8 @@ pub fn promise(name: &str) -> PromiseBuilder {
         promise: Promise {
             name: name.into(),
             revisions: Vec::new(),
+            labels: Vec::new(),
+            annotations: Vec::new(),
         },
     }
 }
@@ -51,6 +52,18 @@ impl PromiseBuilder {
             latest,
             created_at,
         });
+        self
+    }
+
+    /// Adds an annotation to the Promise.
+    pub fn annotated(mut self, key: &str, value: &str) -> Self {
+        self.promise.annotations.push(kv(key, value));
+        self
+    }
+
+    /// Adds a label to the Promise.
+    pub fn labelled(mut self, key: &str, value: &str) -> Self {
+        self.promise.labels.push(kv(key, value));
         self
     }
 
@@ -83,6 +96,8 @@ pub fn binding(namespace: &str, name: &str, version: &str) -> Binding {
         state: UpgradeState::None,
         labels: Vec::new(),
         annotations: Vec::new(),
+        last_succeeded_at: None,
+        last_failed_at: None,
     }
 }
 
@@ -109,6 +124,24 @@ impl Binding {
         self
     }
 
+    /// Says when the last upgrade succeeded.
+    pub fn succeeded_at(mut self, at: Timestamp) -> Self {
+        self.last_succeeded_at = Some(at);
+        self
+    }
+
+    /// Says when the last upgrade failed.
+    pub fn failed_at(mut self, at: Timestamp) -> Self {
+        self.last_failed_at = Some(at);
+        self
+    }
+
+    /// Adds a label to the binding's request.
+    pub fn request_labelled(mut self, key: &str, value: &str) -> Self {
+        self.request.labels.push(kv(key, value));
+        self
+    }
+
     /// Marks an upgrade to `version` as running.
     pub fn in_flight(mut self, version: &str) -> Self {
         self.in_flight_version = Some(version.into());
@@ -129,13 +162,10 @@ impl Binding {
     }
 }
 
-/// Settings from `(name, value)` pairs.
+/// Scalar settings from `(name, value)` pairs.
 pub fn settings(pairs: &[(&str, &str)]) -> Vec<Setting> {
     pairs
         .iter()
-        .map(|(name, value)| Setting {
-            name: String::from(*name),
-            value: String::from(*value),
-        })
+        .map(|(name, value)| Setting::text(*name, *value))
         .collect()
 }

@@ -69,6 +69,8 @@ pub fn redis(versions: &[&str], latest: &str) -> Promise {
             .iter()
             .map(|v| revision("redis", v, *v == latest))
             .collect(),
+        labels: vec![],
+        annotations: vec![],
     }
 }
 
@@ -94,6 +96,8 @@ pub fn binding(name: &str, version: &str) -> Binding {
         state: UpgradeState::None,
         labels: vec![],
         annotations: vec![],
+        last_succeeded_at: None,
+        last_failed_at: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! and, if it can, what the policy says about itself.
 
 use kbind_contract::policy::{Policy, PolicyError};
-use kbind_contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, PolicyInfo};
+use kbind_contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, PolicyInfo, SERVED_CONTRACTS};
 use kbind_engine::{ComponentShape, LoadReport, PolicyEngine, PolicySource};
 
 #[derive(Debug, serde::Serialize)]
@@ -11,8 +11,11 @@ pub struct Inspection {
     pub origin: String,
     pub sha256: String,
     pub size: usize,
-    /// The contract this kbind serves.
+    /// The contract this kbind speaks.
     pub host_contract: String,
+    /// Every contract version it serves, newest first (older ones through
+    /// its adapter).
+    pub served_contracts: Vec<String>,
     /// Imports and exports, when the component compiled and is a policy.
     pub shape: Option<ComponentShape>,
     /// Import and export names, whenever the component compiled.
@@ -32,6 +35,10 @@ pub fn inspect(engine: &PolicyEngine, source: &PolicySource) -> Inspection {
         sha256: source.sha256(),
         size: source.bytes.len(),
         host_contract: format!("{CONTRACT_PACKAGE}@{CONTRACT_VERSION}"),
+        served_contracts: SERVED_CONTRACTS
+            .iter()
+            .map(|v| format!("{CONTRACT_PACKAGE}@{v}"))
+            .collect(),
         shape: None,
         imports: vec![],
         exports: vec![],

@@ -11,7 +11,11 @@ pub mod types;
 pub use types::*;
 
 /// The contract version this host implements (the WIT package version).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// The contract versions this host serves, newest first: the current one
+/// natively, the older ones through the engine's adapter.
+pub const SERVED_CONTRACTS: [&str; 2] = ["0.2.0", "0.1.0"];
 
 /// The WIT package name, without version.
 pub const CONTRACT_PACKAGE: &str = "kbind:policy";
@@ -33,16 +37,43 @@ pub const DECISION_FUNCTIONS: [&str; 7] = [
 /// The floating version: a binding on `latest` follows the latest revision.
 pub const LATEST: &str = "latest";
 
+/// The contract a component's `decisions` export speaks, as this host
+/// serves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Contract {
+    /// `kbind:policy@0.1.x`, served through the engine's adapter.
+    #[serde(rename = "0.1")]
+    V0_1,
+    /// `kbind:policy@0.2.x`, the current contract.
+    #[serde(rename = "0.2")]
+    V0_2,
+}
+
+impl Contract {
+    /// The contract a component built against `version` speaks, if this host
+    /// serves it: the same major and, while 0.x, the same minor as one of
+    /// [`SERVED_CONTRACTS`].
+    pub fn of_version(version: &str) -> Option<Self> {
+        let theirs = semver::Version::parse(version).ok()?;
+        let compatible = |served: &str| {
+            semver::Version::parse(served).is_ok_and(|ours| {
+                ours.major == theirs.major && (ours.major != 0 || ours.minor == theirs.minor)
+            })
+        };
+        if compatible("0.2.0") {
+            Some(Self::V0_2)
+        } else if compatible("0.1.0") {
+            Some(Self::V0_1)
+        } else {
+            None
+        }
+    }
+}
+
 /// True when a component built against contract `version` can be served by
-/// this host: same major, and while the contract is 0.x, same minor.
+/// this host.
 pub fn is_compatible(version: &str) -> bool {
-    let (Ok(ours), Ok(theirs)) = (
-        semver::Version::parse(CONTRACT_VERSION),
-        semver::Version::parse(version),
-    ) else {
-        return false;
-    };
-    ours.major == theirs.major && (ours.major != 0 || ours.minor == theirs.minor)
+    Contract::of_version(version).is_some()
 }
 
 /// Approximate size in bytes of a value once lowered into the guest, used to
@@ -80,9 +111,22 @@ macro_rules! wire_size_of_record {
 }
 
 wire_size_of_record!(Setting { name, value } + 0);
+
+impl WireSize for SettingValue {
+    fn wire_size(&self) -> usize {
+        4 + 8 + self.as_str().len()
+    }
+}
 wire_size_of_record!(KeyValue { key, value } + 0);
 wire_size_of_record!(Revision { name, version } + 16);
-wire_size_of_record!(Promise { name, revisions } + 0);
+wire_size_of_record!(
+    Promise {
+        name,
+        revisions,
+        labels,
+        annotations
+    } + 0
+);
 wire_size_of_record!(
     Request {
         namespace,
@@ -104,6 +148,7 @@ wire_size_of_record!(
         labels,
         annotations
     } + 4
+        + 2 * 16
 );
 wire_size_of_record!(
     InitialVersionInput {
@@ -206,9 +251,12 @@ mod tests {
 
     #[test]
     fn compatibility_follows_semver_for_0x() {
-        assert!(is_compatible("0.1.0"));
-        assert!(is_compatible("0.1.7"));
-        assert!(!is_compatible("0.2.0"));
+        assert_eq!(Contract::of_version("0.1.0"), Some(Contract::V0_1));
+        assert_eq!(Contract::of_version("0.1.7"), Some(Contract::V0_1));
+        assert_eq!(Contract::of_version("0.2.0"), Some(Contract::V0_2));
+        assert_eq!(Contract::of_version("0.2.3"), Some(Contract::V0_2));
+        assert!(!is_compatible("0.3.0"));
+        assert!(!is_compatible("0.0.1"));
         assert!(!is_compatible("1.0.0"));
         assert!(!is_compatible("9.0.0"));
         assert!(!is_compatible("garbage"));
@@ -216,14 +264,38 @@ mod tests {
 
     #[test]
     fn wire_size_grows_with_content() {
-        let small = Setting {
-            name: "a".into(),
-            value: "b".into(),
-        };
-        let big = Setting {
-            name: "a".into(),
-            value: "b".repeat(1000),
-        };
+        let small = Setting::text("a", "b");
+        let big = Setting::text("a", "b".repeat(1000));
         assert!(big.wire_size() > small.wire_size() + 900);
+    }
+}
+
+#[cfg(test)]
+mod setting_values {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn scalars_keep_their_text_and_structures_become_json() {
+        let doc = r#"{"range": "minor", "maxInFlight": 25, "paused": true,
+                      "waves": [{"name": "canary"}, {"name": "rest"}]}"#;
+        let map: BTreeMap<String, SettingValue> = serde_json::from_str(doc).unwrap();
+        assert_eq!(map["range"], SettingValue::Text("minor".into()));
+        assert_eq!(map["maxInFlight"], SettingValue::Text("25".into()));
+        assert_eq!(map["paused"], SettingValue::Text("true".into()));
+        assert_eq!(
+            map["waves"],
+            SettingValue::Json(r#"[{"name":"canary"},{"name":"rest"}]"#.into())
+        );
+        let back = serde_json::to_value(&map).unwrap();
+        assert_eq!(back["waves"][1]["name"], "rest");
+        assert_eq!(back["maxInFlight"], "25");
+    }
+
+    #[test]
+    fn a_null_setting_is_refused() {
+        let err = serde_json::from_str::<BTreeMap<String, SettingValue>>(r#"{"soak": null}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("needs a value"), "{err}");
     }
 }

@@ -13,6 +13,22 @@ use wasmtime::component::{ComponentType, Lift, Lower};
 /// decision made in CI and in the cluster on the same input is identical.
 pub type Timestamp = i64;
 
+/// A setting's value as the platform operator wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "component",
+    derive(ComponentType, Lift, Lower),
+    component(variant)
+)]
+pub enum SettingValue {
+    /// A scalar (a string, a number or a boolean) as its text.
+    #[cfg_attr(feature = "component", component(name = "text"))]
+    Text(String),
+    /// A list or a map, as compact JSON.
+    #[cfg_attr(feature = "component", component(name = "json"))]
+    Json(String),
+}
+
 /// One policy parameter, as configured by the platform operator.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(
@@ -22,7 +38,7 @@ pub type Timestamp = i64;
 )]
 pub struct Setting {
     pub name: String,
-    pub value: String,
+    pub value: SettingValue,
 }
 
 /// A label or an annotation.
@@ -66,6 +82,10 @@ pub struct Revision {
 pub struct Promise {
     pub name: String,
     pub revisions: Vec<Revision>,
+    /// The Promise's own labels and annotations (kubectl's
+    /// last-applied-configuration left out).
+    pub labels: Vec<KeyValue>,
+    pub annotations: Vec<KeyValue>,
 }
 
 /// A resource request (an instance of the promise's API).
@@ -139,6 +159,12 @@ pub struct Binding {
     pub state: UpgradeState,
     pub labels: Vec<KeyValue>,
     pub annotations: Vec<KeyValue>,
+    /// When an upgrade of this binding last succeeded (`status.lastSucceededAt`).
+    #[cfg_attr(feature = "component", component(name = "last-succeeded-at"))]
+    pub last_succeeded_at: Option<Timestamp>,
+    /// When an upgrade of this binding last failed (`status.lastFailedAt`).
+    #[cfg_attr(feature = "component", component(name = "last-failed-at"))]
+    pub last_failed_at: Option<Timestamp>,
 }
 
 /// Names one binding of the input.
@@ -228,6 +254,9 @@ pub enum PlanTrigger {
     /// The periodic re-check asked for by `recheck-after-ms`.
     #[cfg_attr(feature = "component", component(name = "timer"))]
     Timer,
+    /// The Promise's labels or annotations changed.
+    #[cfg_attr(feature = "component", component(name = "promise-changed"))]
+    PromiseChanged,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -380,12 +409,71 @@ pub struct RerunSelection {
     pub reason: String,
 }
 
-/// Settings from a map, in name order: how every input file writes them.
-pub fn settings_from(map: &std::collections::BTreeMap<String, String>) -> Vec<Setting> {
+/// Settings as every input file writes them: a map of names to values.
+pub type SettingsMap = std::collections::BTreeMap<String, SettingValue>;
+
+/// Settings from a map, in name order.
+pub fn settings_from(map: &SettingsMap) -> Vec<Setting> {
     map.iter()
         .map(|(name, value)| Setting {
             name: name.clone(),
             value: value.clone(),
         })
         .collect()
+}
+
+impl Setting {
+    /// A scalar setting.
+    pub fn text(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: SettingValue::Text(value.into()),
+        }
+    }
+}
+
+impl SettingValue {
+    /// The value's text: a scalar as written, a list or map as JSON.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Text(text) | Self::Json(text) => text,
+        }
+    }
+}
+
+impl From<&str> for SettingValue {
+    fn from(text: &str) -> Self {
+        Self::Text(text.into())
+    }
+}
+
+/// A scalar as its text, a list or a map as its JSON value: a settings file
+/// read and written back reads the same.
+impl serde::Serialize for SettingValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Text(text) => serializer.serialize_str(text),
+            Self::Json(json) => match serde_json::from_str::<serde_json::Value>(json) {
+                Ok(value) => value.serialize(serializer),
+                Err(_) => serializer.serialize_str(json),
+            },
+        }
+    }
+}
+
+/// Any YAML or JSON value but null: scalars keep their text (`25`, `true`,
+/// `10m`), lists and maps become compact JSON.
+impl<'de> serde::Deserialize<'de> for SettingValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        match Value::deserialize(deserializer)? {
+            Value::Null => Err(serde::de::Error::custom(
+                "a setting needs a value (null given)",
+            )),
+            Value::String(text) => Ok(Self::Text(text)),
+            Value::Bool(b) => Ok(Self::Text(b.to_string())),
+            Value::Number(n) => Ok(Self::Text(n.to_string())),
+            structured => Ok(Self::Json(structured.to_string())),
+        }
+    }
 }

@@ -25,7 +25,7 @@ pub mod contract_types {
         for<'a> D::Data<'a>: Host,
         T: 'static,
     {
-        linker.instance("kbind:policy/types@0.1.0")?;
+        linker.instance("kbind:policy/types@0.2.0")?;
         Ok(())
     }
 }
@@ -40,3 +40,14 @@ mod generated {
 }
 
 pub use generated::*;
+
+/// The bindings of contract 0.1 (`wit/contract-0.1`, the WIT as it was
+/// released), with types of their own: the adapter (`adapter.rs`) converts
+/// between them and the current contract's.
+#[allow(missing_docs, clippy::all)]
+pub mod contract_0_1 {
+    wasmtime::component::bindgen!({
+        path: "wit/contract-0.1",
+        world: "policy",
+    });
+}

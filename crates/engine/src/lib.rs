@@ -7,6 +7,7 @@
 //! bytes into a [`LoadedPolicy`], which implements [`kbind_contract::policy::Policy`]
 //! with a fresh, limited store per decision.
 
+mod adapter;
 mod bindings;
 mod cache;
 mod config;
@@ -128,6 +129,12 @@ impl PolicyEngine {
             .map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         bindings::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .and_then(|()| {
+                bindings::contract_0_1::Policy::add_to_linker::<_, HasSelf<_>>(
+                    &mut linker,
+                    |state| state,
+                )
+            })
             .map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .and_then(|()| state::forbid_blocking(&mut linker))
@@ -180,7 +187,7 @@ impl PolicyEngine {
             .inner
             .linker
             .instantiate_pre(&component)
-            .and_then(bindings::PolicyPre::new)
+            .and_then(|pre| adapter::Pre::new(pre, shape.contract))
             .map_err(|e| PolicyError::Link {
                 origin: source.origin.clone(),
                 reason: format!("{e:#}"),

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use wasmtime::{Store, Trap};
 
-use super::bindings;
+use super::adapter::{Instance, Pre};
 use super::state::State;
 use super::{ComponentShape, EngineInner, ticker};
 use kbind_contract::policy::{Decided, Policy, PolicyError, PolicyId};
@@ -20,7 +20,7 @@ pub struct LoadedPolicy {
 
 struct Loaded {
     engine: Arc<EngineInner>,
-    pre: bindings::PolicyPre<State>,
+    pre: Pre,
     id: PolicyId,
     /// `id.name`, shared with every store for log lines.
     log_name: Arc<str>,
@@ -30,12 +30,10 @@ struct Loaded {
     size: usize,
 }
 
-type Guest = bindings::exports::kbind::policy::decisions::Guest;
-
 impl LoadedPolicy {
     pub(super) fn new(
         engine: Arc<EngineInner>,
-        pre: bindings::PolicyPre<State>,
+        pre: Pre,
         digest: String,
         shape: ComponentShape,
         size: usize,
@@ -53,7 +51,7 @@ impl LoadedPolicy {
             "metadata",
             0,
             None,
-            |g, s| g.call_metadata(s).map(Ok),
+            |i, s| i.metadata(s),
         )?
         .value;
         let id = PolicyId {
@@ -69,7 +67,7 @@ impl LoadedPolicy {
             "validate-settings",
             0,
             None,
-            |g, s| g.call_validate_settings(s, &settings),
+            |i, s| i.validate_settings(s, &settings),
         )
         .map_err(|err| match err {
             PolicyError::Declined {
@@ -109,7 +107,7 @@ impl LoadedPolicy {
         decision: &'static str,
         now: Timestamp,
         input_size: usize,
-        call: impl FnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
+        call: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<Decided<T>, PolicyError> {
         let l = &*self.inner;
         run(
@@ -131,7 +129,7 @@ impl LoadedPolicy {
 /// costs (`benches/policy.rs`). Fuel is refilled before each call.
 pub struct WarmInstance {
     store: Store<State>,
-    instance: bindings::Policy,
+    instance: Instance,
     fuel: u64,
 }
 
@@ -140,20 +138,20 @@ impl WarmInstance {
         &mut self,
         input: &InitialVersionInput,
     ) -> Result<VersionChoice, PolicyError> {
-        self.call(|g, s| g.call_initial_version(s, input))
+        self.call(|i, s| i.initial_version(s, input))
     }
 
     pub fn plan_upgrades(&mut self, input: &PlanInput) -> Result<UpgradePlan, PolicyError> {
-        self.call(|g, s| g.call_plan_upgrades(s, input))
+        self.call(|i, s| i.plan_upgrades(s, input))
     }
 
     fn call<T>(
         &mut self,
-        call: impl FnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
+        call: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T, PolicyError> {
         let engine_error = |e: wasmtime::Error| PolicyError::Engine(format!("{e:#}"));
         self.store.set_fuel(self.fuel).map_err(engine_error)?;
-        call(self.instance.kbind_policy_decisions(), &mut self.store)
+        call(&self.instance, &mut self.store)
             .map_err(engine_error)?
             .map_err(PolicyError::Engine)
     }
@@ -187,13 +185,13 @@ impl LoadedPolicy {
 #[allow(clippy::too_many_arguments)]
 fn run<T>(
     engine: &EngineInner,
-    pre: &bindings::PolicyPre<State>,
+    pre: &Pre,
     id: &PolicyId,
     log_name: Arc<str>,
     decision: &'static str,
     now: Timestamp,
     input_size: Option<usize>,
-    call: impl FnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
+    call: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
 ) -> Result<Decided<T>, PolicyError> {
     let limits = &engine.limits;
     if let Some(size) = input_size.filter(|s| *s > limits.input_bytes) {
@@ -214,7 +212,7 @@ fn run<T>(
     store.set_epoch_deadline(ticker::ticks_for(limits.deadline));
     let outcome = fuel_set
         .and_then(|()| pre.instantiate(&mut store))
-        .and_then(|instance| call(instance.kbind_policy_decisions(), &mut store));
+        .and_then(|instance| call(&instance, &mut store));
     let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let elapsed = started.elapsed();
     match outcome {
@@ -295,26 +293,26 @@ impl Policy for LoadedPolicy {
         &self,
         input: &InitialVersionInput,
     ) -> Result<Decided<VersionChoice>, PolicyError> {
-        self.decide("initial-version", input.now, input.wire_size(), |g, s| {
-            g.call_initial_version(s, input)
+        self.decide("initial-version", input.now, input.wire_size(), |i, s| {
+            i.initial_version(s, input)
         })
     }
 
     fn plan_upgrades(&self, input: &PlanInput) -> Result<Decided<UpgradePlan>, PolicyError> {
-        self.decide("plan-upgrades", input.now, input.wire_size(), |g, s| {
-            g.call_plan_upgrades(s, input)
+        self.decide("plan-upgrades", input.now, input.wire_size(), |i, s| {
+            i.plan_upgrades(s, input)
         })
     }
 
     fn review_edit(&self, input: &EditInput) -> Result<Decided<Review>, PolicyError> {
-        self.decide("review-edit", input.now, input.wire_size(), |g, s| {
-            g.call_review_edit(s, input)
+        self.decide("review-edit", input.now, input.wire_size(), |i, s| {
+            i.review_edit(s, input)
         })
     }
 
     fn after_failure(&self, input: &FailureInput) -> Result<Decided<FailureDecision>, PolicyError> {
-        self.decide("after-failure", input.now, input.wire_size(), |g, s| {
-            g.call_after_failure(s, input)
+        self.decide("after-failure", input.now, input.wire_size(), |i, s| {
+            i.after_failure(s, input)
         })
     }
 
@@ -326,7 +324,7 @@ impl Policy for LoadedPolicy {
             "rerun-on-spec-change",
             input.now,
             input.wire_size(),
-            |g, s| g.call_rerun_on_spec_change(s, input),
+            |i, s| i.rerun_on_spec_change(s, input),
         )
     }
 }

@@ -21,7 +21,13 @@ pub const SEMVER_AUTO: Shipped = Shipped {
     bytes: include_bytes!(concat!(env!("KBIND_GUEST_DIR"), "/semver-auto.wasm")),
 };
 
-pub const ALL: [Shipped; 2] = [KRATIX_DEFAULT, SEMVER_AUTO];
+/// `rollout`: progressive upgrades in waves, with soak, budgets and windows.
+pub const ROLLOUT: Shipped = Shipped {
+    name: "rollout",
+    bytes: include_bytes!(concat!(env!("KBIND_GUEST_DIR"), "/rollout.wasm")),
+};
+
+pub const ALL: [Shipped; 3] = [KRATIX_DEFAULT, SEMVER_AUTO, ROLLOUT];
 
 /// The shipped policy with this name.
 pub fn by_name(name: &str) -> Option<Shipped> {

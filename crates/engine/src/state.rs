@@ -154,6 +154,26 @@ impl ResourceLimiter for MemoryCap {
 /// The `types` interface has no functions; linking it needs this marker.
 impl bindings::kbind::policy::types::Host for State {}
 
+impl bindings::contract_0_1::kbind::policy::types::Host for State {}
+
+/// A 0.1 policy logs through the same sink as a current one.
+impl bindings::contract_0_1::kbind::policy::host::Host for State {
+    fn log(
+        &mut self,
+        level: bindings::contract_0_1::kbind::policy::host::LogLevel,
+        message: String,
+    ) {
+        use bindings::contract_0_1::kbind::policy::host::LogLevel as Old;
+        let level = match level {
+            Old::Debug => LogLevel::Debug,
+            Old::Info => LogLevel::Info,
+            Old::Warn => LogLevel::Warn,
+            Old::Error => LogLevel::Error,
+        };
+        bindings::kbind::policy::host::Host::log(self, level, message);
+    }
+}
+
 impl bindings::kbind::policy::host::Host for State {
     fn log(&mut self, level: LogLevel, mut message: String) {
         self.log_lines += 1;

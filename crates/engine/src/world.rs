@@ -8,7 +8,7 @@ use wasmtime::component::types::ComponentItem;
 
 use kbind_contract::policy::PolicyError;
 use kbind_contract::{
-    CONTRACT_PACKAGE, CONTRACT_VERSION, DECISION_FUNCTIONS, DECISIONS_INTERFACE, is_compatible,
+    CONTRACT_PACKAGE, CONTRACT_VERSION, Contract, DECISION_FUNCTIONS, DECISIONS_INTERFACE,
 };
 
 /// What a component imports and exports, as names.
@@ -16,6 +16,8 @@ use kbind_contract::{
 pub struct ComponentShape {
     /// The contract version its `decisions` export was built against.
     pub contract_version: String,
+    /// How this host serves it: natively, or through the 0.1 adapter.
+    pub contract: Contract,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
     /// True if it imports any WASI interface (served deny-all).
@@ -75,7 +77,7 @@ pub(crate) fn check(
     };
 
     let version = split_version(export_name).1.unwrap_or("");
-    if !is_compatible(version) {
+    let Some(contract) = Contract::of_version(version) else {
         return Err(PolicyError::ContractMismatch {
             origin: origin.into(),
             found: format!(
@@ -87,7 +89,7 @@ pub(crate) fn check(
                 }
             ),
         });
-    }
+    };
 
     let ComponentItem::ComponentInstance(instance) = item else {
         return Err(PolicyError::NotAPolicy {
@@ -128,6 +130,7 @@ pub(crate) fn check(
         } else {
             version.into()
         },
+        contract,
         imports,
         exports: exports.into_iter().map(|(n, _)| n).collect(),
         imports_wasi,

@@ -25,7 +25,6 @@ use super::cache::{self, Cache, WorkKey};
 use super::executor::{ExecError, KubeExecutor, Written, now_millis};
 use super::hot_swap::PolicySlot;
 use super::metrics::{ErrorLabels, KindLabel, Metrics};
-use kbind_model::api::annotations;
 use kbind_model::key::ObjKey;
 use kbind_planner::{self as planner, Action, Context};
 
@@ -884,19 +883,9 @@ async fn execute_plan(
 /// When the key must run again with nothing changing in the cluster: a
 /// retry the policy scheduled, or its next upgrade check.
 fn next_timer(key: &WorkKey, view: &planner::View, now: i64) -> Option<Instant> {
-    let parse = |t: &str| kbind_model::time::parse_time(t).ok();
     let due = match key {
-        WorkKey::Promise(_) => view
-            .promise
-            .as_ref()
-            .and_then(|seen| seen.promise.status.as_ref()?.next_upgrade_check.clone())
-            .and_then(|t| parse(&t)),
-        WorkKey::Request { .. } => view
-            .bindings
-            .iter()
-            .filter_map(|b| b.metadata.annotations.as_ref()?.get(annotations::RETRY_AT))
-            .filter_map(|t| parse(t))
-            .min(),
+        WorkKey::Promise(_) => planner::timers::upgrade_check(view),
+        WorkKey::Request { .. } => planner::timers::retry(view),
     }?;
     let wait = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
     // A little after the due time, so the planner sees it as due.

@@ -42,7 +42,7 @@ struct ConfigFile {
     #[serde(default)]
     sha256: Option<String>,
     #[serde(default)]
-    settings: std::collections::BTreeMap<String, String>,
+    settings: kbind_contract::SettingsMap,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +106,7 @@ impl PolicySpec {
         h.update(&source.bytes);
         h.update(spec.sha256.as_deref().unwrap_or_default());
         for s in &spec.settings {
-            h.update(format!("\0{}={}", s.name, s.value));
+            h.update(format!("\0{}={:?}", s.name, s.value));
         }
         Ok((source, hex::encode(h.finalize())))
     }

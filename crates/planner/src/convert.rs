@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use kbind_contract::{self as contract, KeyValue, UpgradeState};
 use kbind_model::api::{self, NOT_FOR_POLICIES, ResourceBinding, find_condition, upgrade};
 use kbind_model::key::ObjKey;
+use kbind_model::time::parse_time;
 
 use super::view::{RequestObj, View};
 
@@ -35,9 +36,13 @@ pub fn promise(view: &View) -> contract::Promise {
         })
         .collect();
     revisions.sort_by(|a, b| a.name.cmp(&b.name));
+    let meta = view.promise.as_ref().map(|p| &p.promise.metadata);
+    let of = |map: Option<&BTreeMap<String, String>>| map.map(pairs).unwrap_or_default();
     contract::Promise {
         name: view.promise_name.clone(),
         revisions,
+        labels: of(meta.and_then(|m| m.labels.as_ref())),
+        annotations: of(meta.and_then(|m| m.annotations.as_ref())),
     }
 }
 
@@ -52,6 +57,11 @@ pub fn request(request: &RequestObj) -> contract::Request {
 
 fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
+}
+
+/// A status timestamp; one that does not parse is as good as absent.
+fn millis(s: &str) -> Option<i64> {
+    parse_time(s).ok()
 }
 
 /// Every binding of the view, each with its request (found through one
@@ -119,6 +129,8 @@ fn binding_with(b: &ResourceBinding, request_obj: Option<&RequestObj>) -> contra
             .as_ref()
             .map(pairs)
             .unwrap_or_default(),
+        last_succeeded_at: millis(&status.last_succeeded_at),
+        last_failed_at: millis(&status.last_failed_at),
     }
 }
 

@@ -22,6 +22,7 @@ mod status;
 /// An in-memory object store with the Kubernetes semantics the planner
 /// relies on (the simulator's cluster, the planner's tests).
 pub mod store;
+pub mod timers;
 pub mod view;
 pub mod workflow;
 pub mod workflow_job;

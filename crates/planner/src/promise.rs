@@ -483,6 +483,20 @@ fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out:
     }
 }
 
+/// A digest of the Promise labels and annotations a policy is given.
+fn metadata_digest(promise: &kbind_contract::Promise) -> String {
+    let mut h = Sha256::new();
+    for kv in promise.labels.iter().chain(&promise.annotations) {
+        h.update(kv.key.as_bytes());
+        h.update(b"\0");
+        h.update(kv.value.as_bytes());
+        h.update(b"\0");
+    }
+    // Labels and annotations apart: moving a key from one to the other is a change.
+    h.update(promise.labels.len().to_le_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
 /// A digest of what `plan-upgrades` depends on from the revisions.
 fn revisions_digest(view: &View) -> String {
     let mut entries: BTreeMap<String, (String, bool)> = BTreeMap::new();
@@ -522,8 +536,12 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         .as_deref()
         .and_then(|t| kbind_model::time::parse_time(t).ok())
         .is_some_and(|due| due <= view.now);
+    let promise_input = convert::promise(view);
+    let metadata = metadata_digest(&promise_input);
     let trigger = if status.observed_revisions.as_deref() != Some(digest.as_str()) {
         PlanTrigger::RevisionsChanged
+    } else if status.observed_metadata.as_deref() != Some(metadata.as_str()) {
+        PlanTrigger::PromiseChanged
     } else if timer_due {
         PlanTrigger::Timer
     } else {
@@ -542,7 +560,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     let input = PlanInput {
         now: view.now,
         settings: ctx.policy.settings().to_vec(),
-        promise: convert::promise(view),
+        promise: promise_input,
         bindings: convert::bindings(view),
         trigger,
     };
@@ -603,7 +621,11 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     }
     out.push(Action::PatchStatus {
         key: key.clone(),
-        patch: json!({"status": {"observedRevisions": digest, "nextUpgradeCheck": next_check}}),
+        patch: json!({"status": {
+            "observedRevisions": digest,
+            "observedMetadata": metadata,
+            "nextUpgradeCheck": next_check,
+        }}),
         why: "upgrade planning done for this revision set",
     });
 }

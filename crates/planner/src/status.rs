@@ -82,6 +82,11 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
             Some(c) if c.status == status => c.last_transition_time.clone(),
             _ => rfc3339(now),
         };
+        // An upgrade succeeds when the condition turns True, not each time a
+        // True condition is written again.
+        if status == "True" && existing.is_none_or(|c| c.status != status) {
+            after.last_succeeded_at = rfc3339(now);
+        }
         let condition = Condition {
             type_: upgrade::CONDITION.into(),
             status: status.into(),
@@ -105,11 +110,12 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
     if let Some(v) = update.workflow_hash {
         after.workflow_hash = v;
     }
-    if let Some(v) = update
-        .add_failed_version
-        .filter(|v| !after.failed_versions.contains(v))
-    {
-        after.failed_versions.push(v);
+    if let Some(v) = update.add_failed_version {
+        // Every failed run counts, a version failing again included.
+        after.last_failed_at = rfc3339(now);
+        if !after.failed_versions.contains(&v) {
+            after.failed_versions.push(v);
+        }
     }
     if after == before {
         return None;
@@ -122,6 +128,8 @@ pub fn patch(b: &ResourceBinding, update: StatusUpdate, now: i64) -> Option<Valu
         "inFlightVersion",
         "failedVersions",
         "workflowHash",
+        "lastSucceededAt",
+        "lastFailedAt",
         "conditions",
     ] {
         if status.get(field).is_none() {

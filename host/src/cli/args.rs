@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kbind::contract::Setting;
+use kbind::contract::{Setting, SettingValue};
 use kbind::engine::Limits;
 use kbind::eval::DecisionKind;
 
@@ -101,6 +101,9 @@ pub struct OperatorArgs {
     /// A policy setting, NAME=VALUE; repeatable.
     #[arg(long = "set", value_name = "NAME=VALUE", conflicts_with = "config")]
     pub set: Vec<String>,
+    /// A list or map setting given as JSON, NAME=JSON (`--set-json 'waves=[{"name":"rest"}]'`); repeatable.
+    #[arg(long = "set-json", value_name = "NAME=JSON", conflicts_with = "config")]
+    pub set_json: Vec<String>,
     /// A config file (YAML: policy, sha256, settings) instead of the three
     /// flags above; re-read with the policy file, so a ConfigMap update of
     /// both swaps them together.
@@ -168,7 +171,7 @@ pub struct OperatorArgs {
 
 impl OperatorArgs {
     pub fn settings(&self) -> Result<Vec<Setting>, String> {
-        parse_settings(&self.set)
+        parse_settings(&self.set, &self.set_json)
     }
 
     pub fn workflows(&self) -> kbind::planner::workflow::WorkflowSettings {
@@ -214,6 +217,9 @@ pub struct SandboxArgs {
     /// A policy setting, NAME=VALUE; repeatable.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
+    /// A list or map setting given as JSON, NAME=JSON (`--set-json 'waves=[{"name":"rest"}]'`); repeatable.
+    #[arg(long = "set-json", value_name = "NAME=JSON")]
+    pub set_json: Vec<String>,
     /// Workflow Jobs at this promise version fail (the sandbox's simulated
     /// runner otherwise succeeds them); repeatable.
     #[arg(long = "fail-version", value_name = "VERSION")]
@@ -337,6 +343,9 @@ pub struct EvalArgs {
     /// A policy setting, NAME=VALUE; repeatable. The input's `settings:` wins.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
+    /// A list or map setting given as JSON, NAME=JSON (`--set-json 'waves=[{"name":"rest"}]'`); repeatable.
+    #[arg(long = "set-json", value_name = "NAME=JSON")]
+    pub set_json: Vec<String>,
     /// The decision to ask for.
     #[arg(long, value_enum)]
     pub decision: DecisionKind,
@@ -347,29 +356,37 @@ pub struct EvalArgs {
 
 impl EvalArgs {
     pub fn settings(&self) -> Result<Vec<Setting>, String> {
-        parse_settings(&self.set)
+        parse_settings(&self.set, &self.set_json)
     }
 }
 
 impl SandboxArgs {
     pub fn settings(&self) -> Result<Vec<Setting>, String> {
-        parse_settings(&self.set)
+        parse_settings(&self.set, &self.set_json)
     }
 }
 
-fn parse_settings(set: &[String]) -> Result<Vec<Setting>, String> {
-    {
-        set.iter()
-            .map(|pair| {
-                pair.split_once('=')
-                    .map(|(name, value)| Setting {
-                        name: name.trim().into(),
-                        value: value.trim().into(),
-                    })
-                    .ok_or_else(|| format!("--set {pair:?}: expected NAME=VALUE"))
-            })
-            .collect()
+fn parse_settings(set: &[String], set_json: &[String]) -> Result<Vec<Setting>, String> {
+    let pair = |flag: &str, pair: &str| {
+        pair.split_once('=')
+            .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+            .ok_or_else(|| format!("{flag} {pair:?}: expected NAME=VALUE"))
+    };
+    let mut settings = Vec::new();
+    for text in set {
+        let (name, value) = pair("--set", text)?;
+        settings.push(Setting::text(name, value));
     }
+    for text in set_json {
+        let (name, json) = pair("--set-json", text)?;
+        let value: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| format!("--set-json {name}: not JSON: {e}"))?;
+        // A JSON scalar is a scalar setting, as it would be in a settings file.
+        let value: SettingValue =
+            serde_json::from_value(value).map_err(|e| format!("--set-json {name}: {e}"))?;
+        settings.push(Setting { name, value });
+    }
+    Ok(settings)
 }
 
 /// `64MiB`, `512KiB`, `1GiB`, `1048576`.

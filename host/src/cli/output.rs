@@ -47,13 +47,23 @@ pub fn print_inspection(format: OutputFormat, i: &Inspection) -> Result<(), Fail
     if let Some(shape) = &i.shape {
         row(
             "contract",
-            format!(
-                "kbind:policy@{} (this kbind serves {})",
-                shape.contract_version, i.host_contract
-            ),
+            match shape.contract {
+                kbind::contract::Contract::V0_2 => format!(
+                    "kbind:policy@{} (current: this kbind speaks {})",
+                    shape.contract_version, i.host_contract
+                ),
+                kbind::contract::Contract::V0_1 => format!(
+                    "kbind:policy@{} (an older contract, served through kbind's adapter; \
+                     this kbind speaks {})",
+                    shape.contract_version, i.host_contract
+                ),
+            },
         );
     } else {
-        row("contract", format!("this kbind serves {}", i.host_contract));
+        row(
+            "contract",
+            format!("this kbind serves {}", i.served_contracts.join(", ")),
+        );
     }
     let list = |names: &[String]| {
         if names.is_empty() {

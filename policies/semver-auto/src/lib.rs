@@ -19,10 +19,6 @@ const RANGE: &str = "range";
 /// How soon to plan again when bindings were skipped because an upgrade
 /// was running on them.
 const BUSY_RECHECK_MS: u64 = 5_000;
-/// Per-binding (or per-request) override of the `range` setting.
-pub const RANGE_ANNOTATION: &str = "kbind.io/upgrade-range";
-/// Lets a user edit a binding to a lower version.
-pub const ALLOW_DOWNGRADE_ANNOTATION: &str = "kbind.io/allow-downgrade";
 
 pub struct SemverAuto;
 
@@ -38,13 +34,8 @@ fn configured_range(settings: &[Setting]) -> Result<UpgradeRange, String> {
     }
 }
 
-/// The binding's own annotation wins over its request's.
-fn annotation<'a>(binding: &'a Binding, key: &str) -> Option<&'a str> {
-    lookup(&binding.annotations, key).or_else(|| lookup(&binding.request.annotations, key))
-}
-
 fn range_for(binding: &Binding, default: UpgradeRange) -> (UpgradeRange, Option<String>) {
-    match annotation(binding, RANGE_ANNOTATION) {
+    match binding_annotation(binding, RANGE_ANNOTATION) {
         None => (default, None),
         Some(value) => match UpgradeRange::parse(value) {
             Some(range) => (range, None),
@@ -106,28 +97,7 @@ impl Policy for SemverAuto {
     }
 
     fn initial_version(input: InitialVersionInput) -> Result<VersionChoice, String> {
-        if let Some(restored) = restored_version(&input) {
-            return Ok(restored);
-        }
-        if let Some(rev) = newest_revision(&input.promise) {
-            return Ok(VersionChoice::new(
-                rev.version.clone(),
-                format!("pinned to the newest revision {}", rev.version),
-            ));
-        }
-        match latest_revision(&input.promise) {
-            Some(rev) => Ok(VersionChoice::new(
-                rev.version.clone(),
-                format!(
-                    "no revision has a semver version; pinned to the latest revision {}",
-                    rev.version
-                ),
-            )),
-            None => Err(format!(
-                "promise {} has no revisions to pin a new binding to",
-                input.promise.name
-            )),
-        }
+        pin_to_newest(&input)
     }
 
     fn plan_upgrades(input: PlanInput) -> Result<UpgradePlan, String> {
@@ -182,47 +152,11 @@ impl Policy for SemverAuto {
     }
 
     fn review_edit(input: EditInput) -> Result<Review, String> {
-        let requested = input.requested_version.as_str();
-        let binding = &input.binding;
-        let current = if binding.version == LATEST {
-            binding.last_applied_version.as_deref().unwrap_or(LATEST)
-        } else {
-            binding.version.as_str()
-        };
-        let is_downgrade = compare_versions(requested, current) == Some(core::cmp::Ordering::Less);
-        if !is_downgrade {
-            return Ok(Review::allow(format!(
-                "{current} -> {requested} is not a downgrade"
-            )));
-        }
-        if annotation(binding, ALLOW_DOWNGRADE_ANNOTATION) == Some("true") {
-            return Ok(Review::allow(format!(
-                "downgrade {current} -> {requested} allowed by {ALLOW_DOWNGRADE_ANNOTATION}"
-            )));
-        }
-        Ok(Review::deny(format!(
-            "downgrade {current} -> {requested} denied; annotate the binding or its request with \
-             {ALLOW_DOWNGRADE_ANNOTATION}: \"true\" to allow it"
-        )))
+        Ok(review_no_downgrade(&input))
     }
 
     fn after_failure(input: FailureInput) -> Result<FailureDecision, String> {
-        match input.binding.last_applied_version.as_deref() {
-            Some(applied) if applied != input.failed_version => Ok(FailureDecision::new(
-                FailureAction::RollBack,
-                format!(
-                    "upgrade to {} failed; rolling back to {applied}",
-                    input.failed_version
-                ),
-            )),
-            _ => Ok(FailureDecision::new(
-                FailureAction::Hold,
-                format!(
-                    "{} failed and there is no other applied version to roll back to; holding",
-                    input.failed_version
-                ),
-            )),
-        }
+        Ok(roll_back(&input))
     }
 }
 

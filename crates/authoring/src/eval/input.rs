@@ -16,7 +16,7 @@ pub struct InputDoc {
     /// RFC 3339 time; defaults to the current time.
     pub now: Option<Time>,
     /// Policy settings; default: the settings the policy was loaded with.
-    pub settings: Option<BTreeMap<String, String>>,
+    pub settings: Option<SettingsMap>,
     pub promise: Option<PromiseDoc>,
     pub request: Option<RequestDoc>,
     pub previous_version: Option<String>,
@@ -37,6 +37,10 @@ pub struct PromiseDoc {
     pub name: String,
     #[serde(default)]
     pub revisions: Vec<RevisionDoc>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -81,6 +85,10 @@ pub struct BindingDoc {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// When an upgrade of this binding last succeeded.
+    pub last_succeeded_at: Option<Time>,
+    /// When an upgrade of this binding last failed.
+    pub last_failed_at: Option<Time>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -125,6 +133,8 @@ impl PromiseDoc {
                     created_at: r.created_at.map_or(now, |t| t.0),
                 })
                 .collect(),
+            labels: pairs(&self.labels),
+            annotations: pairs(&self.annotations),
         }
     }
 }
@@ -174,6 +184,8 @@ impl BindingDoc {
             state,
             labels: pairs(&self.labels),
             annotations: pairs(&self.annotations),
+            last_succeeded_at: self.last_succeeded_at.map(|t| t.0),
+            last_failed_at: self.last_failed_at.map(|t| t.0),
         }
     }
 }

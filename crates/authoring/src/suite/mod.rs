@@ -8,7 +8,7 @@
 pub mod bench;
 pub mod junit;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::eval::{self, DecisionKind, EvalError, InputDoc};
+use kbind_contract::SettingsMap;
 use kbind_contract::policy::PolicyId;
 use kbind_engine::shipped;
 use kbind_engine::{LoadedPolicy, PolicyEngine, PolicySource};
@@ -33,7 +34,7 @@ pub struct SuiteDoc {
     pub sha256: Option<String>,
     /// Settings the policy is loaded with, unless a case has its own.
     #[serde(default)]
-    pub settings: BTreeMap<String, String>,
+    pub settings: SettingsMap,
     pub cases: Vec<CaseDoc>,
 }
 
@@ -43,7 +44,7 @@ pub struct CaseDoc {
     pub name: String,
     pub decision: DecisionKind,
     /// Replaces the suite's settings for this case.
-    pub settings: Option<BTreeMap<String, String>>,
+    pub settings: Option<SettingsMap>,
     #[serde(default)]
     pub input: InputDoc,
     /// Fields the result must contain.
@@ -172,7 +173,7 @@ struct Runner<'a> {
     source: PolicySource,
     sha256: Option<String>,
     /// One load per distinct settings, kept with its outcome.
-    loaded: HashMap<BTreeMap<String, String>, Result<LoadedPolicy, String>>,
+    loaded: HashMap<SettingsMap, Result<LoadedPolicy, String>>,
 }
 
 /// What a case produced, normalised for comparison.
@@ -183,10 +184,7 @@ struct Produced {
 }
 
 impl Runner<'_> {
-    fn policy(
-        &mut self,
-        settings: &BTreeMap<String, String>,
-    ) -> Result<LoadedPolicy, (String, String)> {
+    fn policy(&mut self, settings: &SettingsMap) -> Result<LoadedPolicy, (String, String)> {
         let engine = self.engine;
         let source = &self.source;
         let sha256 = self.sha256.as_deref();
@@ -205,7 +203,7 @@ impl Runner<'_> {
             })
     }
 
-    fn produce(&mut self, case: &CaseDoc, settings: &BTreeMap<String, String>) -> Produced {
+    fn produce(&mut self, case: &CaseDoc, settings: &SettingsMap) -> Produced {
         let failed = |kind: &str, message: String| Produced {
             result: Err((kind.to_string(), message)),
             fuel: None,
@@ -236,7 +234,7 @@ impl Runner<'_> {
         }
     }
 
-    fn run(&mut self, case: &CaseDoc, settings: &BTreeMap<String, String>) -> CaseReport {
+    fn run(&mut self, case: &CaseDoc, settings: &SettingsMap) -> CaseReport {
         let produced = self.produce(case, settings);
         let outcome = judge(case, &produced);
         CaseReport {

@@ -31,8 +31,9 @@ pub enum PolicyError {
 
     #[error(
         "{origin} was built against contract {found}, but this kbind serves \
-         {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (compatible: {CONTRACT_PACKAGE}@0.1.x); \
-         rebuild the policy with kbind-policy-sdk {CONTRACT_VERSION}"
+         {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (compatible: {CONTRACT_PACKAGE}@0.2.x, and \
+         {CONTRACT_PACKAGE}@0.1.x through its adapter); rebuild the policy with \
+         kbind-policy-sdk {CONTRACT_VERSION}"
     )]
     ContractMismatch { origin: String, found: String },
 

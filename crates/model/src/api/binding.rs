@@ -67,4 +67,11 @@ pub struct ResourceBindingStatus {
     /// the history limit is not taken for a run still to make.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub workflow_hash: String,
+    /// kbind: when an upgrade of this binding last succeeded (RFC 3339), for
+    /// policies that wait after a success (a rollout's soak).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_succeeded_at: String,
+    /// kbind: when an upgrade of this binding last failed (RFC 3339).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_failed_at: String,
 }

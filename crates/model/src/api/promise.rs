@@ -41,6 +41,10 @@ pub struct PromiseStatus {
     /// kbind: digest of the revision set last given to `plan-upgrades`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_revisions: Option<String>,
+    /// kbind: digest of the Promise labels and annotations last given to
+    /// `plan-upgrades`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_metadata: Option<String>,
     /// kbind: when the policy asked to be asked again (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_upgrade_check: Option<String>,

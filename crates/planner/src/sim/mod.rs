@@ -19,6 +19,10 @@ use crate::{self as planner, Action, Context, View};
 /// Most plan/execute rounds one step may take before it is called divergent.
 pub const MAX_ROUNDS: usize = 200;
 
+/// Most timers one `advance` may stop at (a policy re-checking every few
+/// seconds over a day would pass it).
+pub const MAX_TIMER_STOPS: usize = 100_000;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkflowMode {
@@ -49,7 +53,12 @@ pub struct Simulation {
     /// Every write the planner made, in order (for invariant checks).
     pub journal: Vec<Action>,
     pub workflows: crate::workflow::WorkflowSettings,
+    /// Checked after every round of planning; an error ends the step.
+    pub invariant: Option<Invariant>,
 }
+
+/// A condition on the store that must hold between any two rounds.
+pub type Invariant = Box<dyn Fn(&Store) -> Result<(), String>>;
 
 impl Simulation {
     pub fn new(policy: Arc<dyn Policy>, now: i64, mode: WorkflowMode) -> Self {
@@ -60,7 +69,14 @@ impl Simulation {
             fail_versions: vec![],
             journal: vec![],
             workflows: Default::default(),
+            invariant: None,
         }
+    }
+
+    /// An operator restart: a fresh policy; the cluster's objects are all
+    /// that carries over (the planner keeps nothing between rounds).
+    pub fn restart(&mut self, policy: Arc<dyn Policy>) {
+        self.policy = policy;
     }
 
     pub fn policy(&self) -> &dyn Policy {
@@ -88,6 +104,18 @@ impl Simulation {
                     }
                     self.execute(action)?;
                 }
+            }
+            if let Some(invariant) = &self.invariant {
+                invariant(&self.store).map_err(|broken| {
+                    SimError::Step(format!(
+                        "invariant broken after {}: {broken}",
+                        if last.is_empty() {
+                            "no write".into()
+                        } else {
+                            last.join("; ")
+                        }
+                    ))
+                })?;
             }
             if self.mode == WorkflowMode::Auto {
                 wrote |= self.finish_running_jobs()?;
@@ -118,6 +146,29 @@ impl Simulation {
             .take(10)
             .collect();
         Err(SimError::Diverged(view_actions.join("; ")))
+    }
+
+    /// Moves the clock to `target`, stopping at every timer due on the way
+    /// (an upgrade check, a retry) and settling there, as the operator
+    /// would wake at each; then settles at `target`.
+    pub fn advance_to(&mut self, target: i64) -> Result<(), SimError> {
+        for _ in 0..MAX_TIMER_STOPS {
+            let now = self.store.now;
+            let due = View::promise_names(&self.store)
+                .iter()
+                .filter_map(|p| crate::timers::next(&View::build(&self.store, p)))
+                .filter(|t| *t > now && *t <= target)
+                .min();
+            let Some(due) = due else {
+                self.store.now = target;
+                return self.settle();
+            };
+            self.store.now = due;
+            self.settle()?;
+        }
+        Err(SimError::Step(format!(
+            "more than {MAX_TIMER_STOPS} timers fell due before the clock reached the target"
+        )))
     }
 
     fn execute(&mut self, action: Action) -> Result<(), SimError> {

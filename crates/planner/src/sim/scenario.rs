@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use kbind_contract::policy::Policy;
-use kbind_contract::{Setting, settings_from};
+use kbind_contract::{Setting, SettingsMap, settings_from};
 use kbind_model::key::ObjKey;
 use kbind_model::subset;
 use kbind_model::time::Time;
@@ -26,7 +26,7 @@ pub struct Scenario {
     /// A shipped policy's name or a path relative to the scenario file.
     pub policy: Option<String>,
     #[serde(default)]
-    pub settings: BTreeMap<String, String>,
+    pub settings: SettingsMap,
     #[serde(default)]
     pub workflows: WorkflowMode,
     /// With `workflows: auto`, workflows at these versions fail.
@@ -34,6 +34,10 @@ pub struct Scenario {
     pub fail_versions: Vec<String>,
     /// The clock at the first step (default 2026-01-01T00:00:00Z).
     pub start: Option<Time>,
+    /// Counts that must hold after every round of planning, in every step
+    /// (e.g. at most `maxInFlight` upgrades running).
+    #[serde(default)]
+    pub invariants: Vec<Count>,
     pub steps: Vec<Step>,
 }
 
@@ -53,6 +57,103 @@ pub enum Step {
     ExpectAbsent(Vec<Expectation>),
     /// Events that must have been recorded.
     ExpectEvents(Vec<EventExpectation>),
+    /// How many objects match.
+    ExpectCount(Vec<Count>),
+    /// The operator restarts: the policy is loaded afresh and nothing but
+    /// the cluster's objects carries over.
+    Restart,
+}
+
+/// A number of objects: of a kind, in a namespace (all when empty), with
+/// labels, containing `match` (a subset, as `expect`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Count {
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "match")]
+    pub matching: Option<Value>,
+    pub count: Option<usize>,
+    pub at_most: Option<usize>,
+    pub at_least: Option<usize>,
+}
+
+impl Count {
+    fn matching<'s>(&self, store: &'s Store) -> Vec<(ObjKey, &'s Value)> {
+        select_by(
+            store,
+            &self.kind,
+            &self.namespace,
+            None,
+            self.labels.as_ref(),
+        )
+        .into_iter()
+        .filter(|(_, v)| {
+            self.matching
+                .as_ref()
+                .is_none_or(|m| subset::contains(m, v).is_ok())
+        })
+        .collect()
+    }
+
+    /// `Ok` when the number matching is within bounds.
+    fn check(&self, store: &Store) -> Result<(), String> {
+        let found = self.matching(store);
+        let n = found.len();
+        let bad = [
+            self.count
+                .filter(|c| n != *c)
+                .map(|c| format!("exactly {c}")),
+            self.at_most
+                .filter(|c| n > *c)
+                .map(|c| format!("at most {c}")),
+            self.at_least
+                .filter(|c| n < *c)
+                .map(|c| format!("at least {c}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let mut names: Vec<String> = found.iter().take(10).map(|(k, _)| k.to_string()).collect();
+        if n > 10 {
+            names.push(format!("and {} more", n - 10));
+        }
+        Err(format!(
+            "{}: {n} match, expected {} ({})",
+            self.describe(),
+            bad.join(" and "),
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        ))
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!(
+            "{} in {}",
+            self.kind,
+            if self.namespace.is_empty() {
+                "all namespaces"
+            } else {
+                &self.namespace
+            }
+        );
+        if let Some(labels) = &self.labels {
+            let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            text.push_str(&format!(" with {}", pairs.join(",")));
+        }
+        if let Some(m) = &self.matching {
+            text.push_str(&format!(" matching {m}"));
+        }
+        text
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -192,10 +293,14 @@ pub fn run_file(
         return report;
     }
     let name = policy_override.or(scenario.policy.as_deref());
-    match loader.load(name, base, settings_from(&scenario.settings)) {
-        Ok(policy) => report.steps = run(&scenario, policy),
-        Err(e) => report.error = Some(e),
+    let settings = settings_from(&scenario.settings);
+    let load = || loader.load(name, base, settings.clone());
+    // A policy that cannot load is the scenario's error, not a step's.
+    if let Err(e) = load() {
+        report.error = Some(e);
+        return report;
     }
+    report.steps = run(&scenario, &load);
     report
 }
 
@@ -305,14 +410,44 @@ fn substitute<'a>(
     Ok(())
 }
 
-/// Runs a parsed scenario with a loaded policy.
-pub fn run(scenario: &Scenario, policy: Arc<dyn Policy>) -> Vec<StepReport> {
+/// Runs a parsed scenario; `load` gives it its policy, again at each
+/// `restart`.
+pub fn run(
+    scenario: &Scenario,
+    load: &dyn Fn() -> Result<Arc<dyn Policy>, String>,
+) -> Vec<StepReport> {
     let start = scenario.start.map_or(DEFAULT_START, |t| t.0);
+    let policy = match load() {
+        Ok(policy) => policy,
+        Err(e) => {
+            return vec![StepReport {
+                index: 0,
+                step: "load the policy".into(),
+                passed: false,
+                detail: Some(e),
+            }];
+        }
+    };
     let mut sim = Simulation::new(policy, start, scenario.workflows);
     sim.fail_versions = scenario.fail_versions.clone();
+    let invariants = scenario.invariants.clone();
+    if !invariants.is_empty() {
+        sim.invariant = Some(Box::new(move |store: &Store| {
+            invariants.iter().try_for_each(|c| c.check(store))
+        }));
+    }
     let mut reports = vec![];
     for (i, step) in scenario.steps.iter().enumerate() {
-        let (label, result) = run_step(&mut sim, step);
+        let (label, result) = match step {
+            Step::Restart => (
+                "restart".to_string(),
+                load()
+                    .map(|policy| sim.restart(policy))
+                    .map_err(StepFailure::Fatal)
+                    .and_then(|()| sim.settle().map_err(Into::into)),
+            ),
+            other => run_step(&mut sim, other),
+        };
         let fatal = matches!(result, Err(StepFailure::Fatal(_)));
         reports.push(StepReport {
             index: i + 1,
@@ -357,6 +492,22 @@ fn run_step(sim: &mut Simulation, step: &Step) -> (String, Result<(), StepFailur
         Step::Expect(list) => expect_present(sim, list),
         Step::ExpectAbsent(list) => expect_absent(sim, list),
         Step::ExpectEvents(list) => expect_events(sim, list),
+        Step::ExpectCount(list) => {
+            let label = format!(
+                "expect count {}",
+                list.iter()
+                    .map(Count::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let failures = list
+                .iter()
+                .filter_map(|c| c.check(&sim.store).err())
+                .collect();
+            (label, mismatch_unless_empty(failures))
+        }
+        // `run` restarts, with the loader.
+        Step::Restart => ("restart".into(), Ok(())),
     }
 }
 
@@ -427,8 +578,8 @@ fn advance(sim: &mut Simulation, d: &str) -> StepOutcome {
     let result = humantime::parse_duration(d)
         .map_err(|e| SimError::Step(format!("advance {d:?}: {e}")))
         .and_then(|d| {
-            sim.store.now += d.as_millis() as i64;
-            sim.settle()
+            let target = sim.store.now.saturating_add(d.as_millis() as i64);
+            sim.advance_to(target)
         });
     (format!("advance {d}"), result.map_err(Into::into))
 }
@@ -545,15 +696,31 @@ fn describe(e: &Expectation) -> String {
 }
 
 fn select<'s>(store: &'s Store, e: &Expectation) -> Vec<(ObjKey, &'s Value)> {
-    if let Some(name) = &e.name {
-        let k = key(&e.kind, &e.namespace, name);
+    select_by(
+        store,
+        &e.kind,
+        &e.namespace,
+        e.name.as_deref(),
+        e.labels.as_ref(),
+    )
+}
+
+fn select_by<'s>(
+    store: &'s Store,
+    kind: &str,
+    namespace: &str,
+    name: Option<&str>,
+    labels: Option<&BTreeMap<String, String>>,
+) -> Vec<(ObjKey, &'s Value)> {
+    if let Some(name) = name {
+        let k = key(kind, namespace, name);
         return store.get(&k).map(|v| vec![(k, v)]).unwrap_or_default();
     }
     store
         .all()
-        .filter(|(k, _)| k.kind == e.kind && (e.namespace.is_empty() || k.namespace == e.namespace))
+        .filter(|(k, _)| k.kind == kind && (namespace.is_empty() || k.namespace == namespace))
         .filter(|(_, v)| {
-            e.labels.as_ref().is_none_or(|want| {
+            labels.is_none_or(|want| {
                 want.iter().all(|(lk, lv)| {
                     v.pointer("/metadata/labels")
                         .and_then(|l| l.get(lk))
