@@ -287,10 +287,8 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
             upgrades.push(Upgrade {
                 binding: BindingRef::of(entry.binding),
                 version: version.clone(),
-                reason: format!(
-                    "{} -> {version}: rollout wave {wave_name}",
-                    entry.binding.version
-                ),
+                // The host's Event already says from which version to which.
+                reason: format!("rollout wave {wave_name} of {version}"),
             });
         }
         started += start.len() as u32;
