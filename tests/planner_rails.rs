@@ -82,6 +82,7 @@ impl Policy for Rogue {
             upgrades: self.upgrades.clone(),
             recheck_after_ms: self.recheck_after_ms,
             reason: "rogue".into(),
+            rollouts: Vec::new(),
         })
     }
     fn review_edit(&self, input: &EditInput) -> Result<Decided<Review>, PolicyError> {

@@ -25,6 +25,7 @@ pub trait Policy {
             upgrades: Vec::new(),
             recheck_after_ms: None,
             reason: "this policy never upgrades on its own; edit spec.version to upgrade".into(),
+            rollouts: Vec::new(),
         })
     }
 

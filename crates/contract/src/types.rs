@@ -287,6 +287,67 @@ pub struct Upgrade {
     pub reason: String,
 }
 
+/// Where a rollout stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(
+    feature = "component",
+    derive(ComponentType, Lift, Lower),
+    component(enum)
+)]
+#[repr(u8)]
+pub enum RolloutPhase {
+    #[cfg_attr(feature = "component", component(name = "progressing"))]
+    Progressing,
+    #[cfg_attr(feature = "component", component(name = "soaking"))]
+    Soaking,
+    #[cfg_attr(feature = "component", component(name = "outside-window"))]
+    OutsideWindow,
+    #[cfg_attr(feature = "component", component(name = "paused-by-failures"))]
+    PausedByFailures,
+    #[cfg_attr(feature = "component", component(name = "paused"))]
+    Paused,
+}
+
+/// The bindings of one wave of a rollout by where they stand.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "component",
+    derive(ComponentType, Lift, Lower),
+    component(record)
+)]
+pub struct WaveProgress {
+    pub name: String,
+    #[cfg_attr(feature = "component", component(name = "at-target"))]
+    pub at_target: u32,
+    pub moving: u32,
+    pub waiting: u32,
+    pub failed: u32,
+}
+
+/// One rollout in progress: the bindings a policy moves to one target.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "component",
+    derive(ComponentType, Lift, Lower),
+    component(record)
+)]
+pub struct Rollout {
+    pub version: String,
+    /// Every wave, in order, with its bindings.
+    pub waves: Vec<WaveProgress>,
+    /// The wave in progress (or waiting to start), from 1.
+    #[cfg_attr(feature = "component", component(name = "wave-index"))]
+    pub wave_index: u32,
+    pub phase: RolloutPhase,
+    /// When a soak ends or a window opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    pub message: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(
     feature = "component",
@@ -299,6 +360,9 @@ pub struct UpgradePlan {
     #[cfg_attr(feature = "component", component(name = "recheck-after-ms"))]
     pub recheck_after_ms: Option<u64>,
     pub reason: String,
+    /// The rollouts in progress; empty for a policy that does not roll out
+    /// in waves.
+    pub rollouts: Vec<Rollout>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

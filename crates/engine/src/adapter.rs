@@ -332,6 +332,8 @@ mod up {
                 .collect(),
             recheck_after_ms: p.recheck_after_ms,
             reason: p.reason,
+            // 0.1 has no rollouts to report.
+            rollouts: Vec::new(),
         }
     }
 

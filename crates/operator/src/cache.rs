@@ -145,6 +145,33 @@ pub struct Cache {
 /// a request timeout of the write).
 const TOMBSTONE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// What a binding's status says of its upgrades: what the revisions'
+/// binding counts are made of.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct UpgradeOutcome {
+    applied: String,
+    in_flight: String,
+    failed: String,
+    failed_versions: Vec<String>,
+}
+
+/// A binding's outcome (empty when it has no status); `None` for anything
+/// else.
+fn upgrade_outcome(record: Option<&Record>) -> Option<UpgradeOutcome> {
+    let Some(Record::Binding(binding)) = record else {
+        return None;
+    };
+    let status = binding.status.as_ref();
+    Some(
+        status.map_or_else(UpgradeOutcome::default, |s| UpgradeOutcome {
+            applied: s.last_applied_version.clone(),
+            in_flight: s.in_flight_version.clone(),
+            failed: s.failed_version.clone(),
+            failed_versions: s.failed_versions.clone(),
+        }),
+    )
+}
+
 fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
@@ -335,6 +362,7 @@ impl Cache {
         }
         self.deleted.remove(&key);
         let mut wake = self.wake_for_stored(&key);
+        let outcome_before = upgrade_outcome(self.objects.get(&key).map(|e| &e.record));
         self.unindex(&key);
         let member = self.member_of(&key, &object);
         let entry = Entry::new(&key, object, member.clone());
@@ -358,7 +386,15 @@ impl Cache {
             .entry(key.kind.clone())
             .or_default()
             .insert(key.clone());
-        wake.extend(self.wake_for(&key, Some(&entry.record), member));
+        wake.extend(self.wake_for(&key, Some(&entry.record), member.clone()));
+        // The revisions' binding counts are the promise's to write.
+        // A new binding with no status yet changes no count.
+        if upgrade_outcome(Some(&entry.record))
+            .is_some_and(|after| after != outcome_before.unwrap_or_default())
+            && let Some((promise, ..)) = member
+        {
+            wake.push(WorkKey::Promise(promise));
+        }
         self.objects.insert(key, entry);
         wake
     }
@@ -395,7 +431,13 @@ impl Cache {
         if held.is_none() {
             return Vec::new();
         }
-        let wake = self.wake_for_stored(key);
+        let mut wake = self.wake_for_stored(key);
+        if let Some(entry) = self.objects.get(key)
+            && upgrade_outcome(Some(&entry.record)).is_some_and(|o| o != UpgradeOutcome::default())
+            && let Some((promise, ..)) = &entry.member
+        {
+            wake.push(WorkKey::Promise(promise.clone()));
+        }
         self.unindex(key);
         self.objects.remove(key);
         self.job_problems.remove(key);
@@ -712,6 +754,25 @@ mod tests {
         cache.apply(request("a"));
         cache.apply(request("b"));
         assert_eq!(cache.apply(binding("a-redis-1", "a")), vec![key("a")]);
+        // Its upgrade finishing changes the revisions' counts: the promise
+        // wakes too.
+        let mut applied = binding("a-redis-1", "a");
+        applied["metadata"]["resourceVersion"] = "9".into();
+        applied["status"] = serde_json::json!({"lastAppliedVersion": "v1"});
+        let woke = cache.apply(applied.clone());
+        assert!(woke.contains(&WorkKey::Promise("redis".into())), "{woke:?}");
+        assert!(
+            woke.iter()
+                .all(|k| *k == key("a") || matches!(k, WorkKey::Promise(_)))
+        );
+        // The same outcome again (another status write) leaves the promise be.
+        applied["metadata"]["resourceVersion"] = "10".into();
+        applied["status"]["conditions"] = serde_json::json!([]);
+        let woke = cache.apply(applied);
+        assert!(
+            !woke.contains(&WorkKey::Promise("redis".into())),
+            "{woke:?}"
+        );
         let (view, _) = cache.request_view("redis", "default", "a", 0);
         assert_eq!(view.requests.len(), 1);
         assert_eq!(view.bindings.len(), 1);

@@ -692,6 +692,11 @@ impl Controller {
                 WorkKey::Request { .. } => planner::plan_requests(&view, &ctx),
             };
             self.metrics.plans.get_or_create(&KindLabel { kind }).inc();
+            if let WorkKey::Promise(p) = key {
+                let counts = planner::rollout::counts(&view);
+                let versions = view.revisions.iter().map(|r| r.spec.version.clone());
+                self.metrics.set_bindings(p, &counts, versions);
+            }
             own.append(&mut planned_from);
             // A promise's plan for 10,000 bindings takes seconds to write; the
             // view it was planned from is not kept alive that long.

@@ -9,7 +9,7 @@ use kube::core::ApiResource;
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
-use super::metrics::{Metrics, ReasonLabel, VerbLabel};
+use super::metrics::{Metrics, ReasonLabel, RolloutLabels, VerbLabel};
 use kbind_model::key::ObjKey;
 use kbind_planner::Action;
 
@@ -476,8 +476,19 @@ impl KubeExecutor {
         };
         if let Some(m) = &self.metrics {
             m.writes.get_or_create(&VerbLabel { verb }).inc();
-            if let Action::Event { reason, .. } = action {
+            if let Action::Event {
+                reason, regarding, ..
+            } = action
+            {
                 m.events.get_or_create(&ReasonLabel { reason }).inc();
+                if regarding.kind == "Promise" && reason.starts_with("Rollout") {
+                    m.rollouts
+                        .get_or_create(&RolloutLabels {
+                            promise: regarding.name.clone(),
+                            reason,
+                        })
+                        .inc();
+                }
             }
         }
     }

@@ -54,6 +54,21 @@ pub struct PolicyInfoLabels {
     pub digest: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BindingStateLabels {
+    pub promise: String,
+    pub version: String,
+    /// at, moving or failed.
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RolloutLabels {
+    pub promise: String,
+    /// RolloutWaveStarted, RolloutPaused, RolloutResumed or RolloutCompleted.
+    pub reason: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_buckets() -> Histogram {
@@ -81,6 +96,8 @@ pub struct Metrics {
     pub policy_info: Family<PolicyInfoLabels, Gauge>,
     pub writes: Family<VerbLabel, Counter>,
     pub events: Family<ReasonLabel, Counter>,
+    pub bindings: Family<BindingStateLabels, Gauge>,
+    pub rollouts: Family<RolloutLabels, Counter>,
     pub leader: Gauge,
     pub queue_depth: Gauge,
     pub ready: AtomicBool,
@@ -107,6 +124,8 @@ impl Metrics {
             policy_info: Family::default(),
             writes: Family::default(),
             events: Family::default(),
+            bindings: Family::default(),
+            rollouts: Family::default(),
             leader: Gauge::default(),
             queue_depth: Gauge::default(),
             ready: AtomicBool::new(false),
@@ -167,6 +186,16 @@ impl Metrics {
             m.events.clone(),
         );
         m.registry.register(
+            "bindings",
+            "Bindings per promise, version and state: at the version (last applied), moving to it, failed at it",
+            m.bindings.clone(),
+        );
+        m.registry.register(
+            "rollout_events",
+            "Rollout waves started, rollouts paused, resumed and completed, by promise",
+            m.rollouts.clone(),
+        );
+        m.registry.register(
             "leader",
             "1 while this replica holds the leader Lease",
             m.leader.clone(),
@@ -177,6 +206,28 @@ impl Metrics {
             m.queue_depth.clone(),
         );
         m
+    }
+
+    /// The binding gauges of one promise, from its revisions' counts; a
+    /// version no binding is at, moving to or failed at any more reads 0.
+    pub fn set_bindings(
+        &self,
+        promise: &str,
+        counts: &std::collections::HashMap<&str, kbind_model::api::BindingCounts>,
+        versions: impl Iterator<Item = String>,
+    ) {
+        for version in versions {
+            let c = counts.get(version.as_str()).copied().unwrap_or_default();
+            for (state, n) in [("at", c.at), ("moving", c.moving), ("failed", c.failed)] {
+                self.bindings
+                    .get_or_create(&BindingStateLabels {
+                        promise: promise.to_string(),
+                        version: version.clone(),
+                        state,
+                    })
+                    .set(i64::from(n));
+            }
+        }
     }
 
     pub fn encode(&self) -> String {

@@ -16,6 +16,7 @@ mod promise;
 mod rails;
 mod request;
 mod request_crd;
+pub mod rollout;
 /// `kbind simulate`: scenarios against the planner and the in-memory store.
 pub mod sim;
 mod status;

@@ -32,6 +32,7 @@ pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     }
     plan_latest_marker(view, out);
     plan_revision_deletion(view, out);
+    crate::rollout::plan_counts(view, out);
     plan_policy_upgrades(view, ctx, out);
 }
 
@@ -565,9 +566,17 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         trigger,
     };
     let mut next_check = Value::Null;
+    let mut rollouts = None;
     match ctx.policy.plan_upgrades(&input) {
         Ok(decided) => {
             let plan = decided.value;
+            let now = crate::rollout::statuses(view, &plan.rollouts);
+            crate::rollout::transitions(view, key, &status.rollouts, &now, out);
+            rollouts = Some(if now.is_empty() {
+                Value::Null
+            } else {
+                json!(now)
+            });
             let bindings = view.bindings_by_key();
             for upgrade in &plan.upgrades {
                 let b = match rails::named_binding(
@@ -621,11 +630,18 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     }
     out.push(Action::PatchStatus {
         key: key.clone(),
-        patch: json!({"status": {
-            "observedRevisions": digest,
-            "observedMetadata": metadata,
-            "nextUpgradeCheck": next_check,
-        }}),
+        patch: {
+            let mut patch = json!({"status": {
+                "observedRevisions": digest,
+                "observedMetadata": metadata,
+                "nextUpgradeCheck": next_check,
+            }});
+            // A policy that failed leaves the rollouts as they were reported.
+            if let Some(rollouts) = rollouts {
+                patch["status"]["rollouts"] = rollouts;
+            }
+            patch
+        },
         why: "upgrade planning done for this revision set",
     });
 }

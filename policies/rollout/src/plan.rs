@@ -104,7 +104,7 @@ struct Entry<'a> {
 
 /// The bindings of one target version.
 #[derive(Default)]
-struct Rollout<'a> {
+struct Target<'a> {
     entries: Vec<Entry<'a>>,
 }
 
@@ -136,7 +136,7 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
         .filter(|b| b.state == UpgradeState::InProgress)
         .count() as u32;
 
-    let mut rollouts: BTreeMap<String, Rollout<'_>> = BTreeMap::new();
+    let mut rollouts: BTreeMap<String, Target<'_>> = BTreeMap::new();
     let mut unassigned = 0usize;
     for binding in &bindings {
         if binding.version == LATEST {
@@ -224,9 +224,10 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
         *recheck = Some(recheck.map_or(ms, |r| r.min(ms)));
     };
     let mut parts = Vec::new();
+    let mut reports = Vec::new();
 
     // Newest target first: it gets the in-flight room before older ones.
-    let mut targets: Vec<(&String, &Rollout<'_>)> = rollouts.iter().collect();
+    let mut targets: Vec<(&String, &Target<'_>)> = rollouts.iter().collect();
     targets.sort_by(|(a, _), (b, _)| compare_versions(b, a).unwrap_or(b.cmp(a)));
     for (version, rollout) in targets {
         let members: Vec<(usize, Progress)> = rollout
@@ -256,29 +257,27 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
             continue;
         };
         let wave_name = &config.waves.waves()[wave].name;
-        let count = |want: fn(&Progress) -> bool| members.iter().filter(|(_, p)| want(p)).count();
-        let summary = format!(
-            "{version}: wave {wave_name}; {} at it, {} moving, {} waiting, {} failed",
-            count(|p| matches!(p, Progress::Arrived { .. })),
-            count(|p| *p == Progress::Moving),
-            count(|p| *p == Progress::Waiting),
-            count(|p| *p == Progress::Failed),
-        );
-        let start = step.start;
+        let mut start = step.start;
+        let mut phase = RolloutPhase::Progressing;
+        let mut until = None;
+        let mut waits = String::new();
         if !start.is_empty() {
             match opening {
                 Opening::Open => {}
                 Opening::OpensAt(at) => {
+                    start.clear();
                     soonest(at.saturating_sub(input.now).max(0) as u64, &mut recheck);
-                    parts.push(format!(
-                        "{summary}; outside its windows, the next opens {}",
+                    phase = RolloutPhase::OutsideWindow;
+                    until = Some(at);
+                    waits = format!(
+                        "outside its windows; the next opens {}",
                         windows::describe(&config.windows, at)
-                    ));
-                    continue;
+                    );
                 }
                 Opening::Never => {
-                    parts.push(format!("{summary}; no window ever opens"));
-                    continue;
+                    start.clear();
+                    phase = RolloutPhase::OutsideWindow;
+                    waits = "outside its windows; none ever opens".into();
                 }
             }
         }
@@ -295,20 +294,83 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
         if !start.is_empty() {
             soonest(BUSY_RECHECK_MS, &mut recheck);
         }
-        let waits = match step.hold {
-            None => String::new(),
-            Some(Hold::Soak { until, .. }) => {
-                soonest(until.saturating_sub(now), &mut recheck);
-                format!("; soaking until {}", utc(until as i64))
+        match step.hold {
+            None => {}
+            Some(Hold::Soak { until: end, .. }) => {
+                soonest(end.saturating_sub(now), &mut recheck);
+                phase = RolloutPhase::Soaking;
+                until = Some(end as i64);
+                waits = format!("soaking until {}", utc(end as i64));
             }
-            Some(Hold::InFlight) => format!("; at maxInFlight ({in_flight_budget})"),
-            Some(Hold::Failures { failed }) => format!(
-                "; paused: {failed} failed upgrade(s) reached maxFailures; annotate the Promise \
-                 {APPROVE_ANNOTATION}: \"{version}\" to resume"
-            ),
-            Some(Hold::Paused) => format!("; paused by {PAUSED_ANNOTATION}"),
+            Some(Hold::InFlight) if waits.is_empty() => {
+                waits = format!("at maxInFlight ({in_flight_budget})");
+            }
+            Some(Hold::InFlight) => {}
+            Some(Hold::Failures { failed }) => {
+                phase = RolloutPhase::PausedByFailures;
+                waits = format!(
+                    "paused: {failed} failed upgrade(s) reached maxFailures; annotate the Promise \
+                     {APPROVE_ANNOTATION}: \"{version}\" to resume"
+                );
+            }
+            Some(Hold::Paused) => {
+                phase = RolloutPhase::Paused;
+                waits = format!("paused by {PAUSED_ANNOTATION}");
+            }
+        }
+        // Where each wave stands once this plan's upgrades have started.
+        let mut waves: Vec<WaveProgress> = config
+            .waves
+            .waves()
+            .iter()
+            .map(|w| WaveProgress {
+                name: w.name.clone(),
+                at_target: 0,
+                moving: 0,
+                waiting: 0,
+                failed: 0,
+            })
+            .collect();
+        for (i, (w, progress)) in members.iter().enumerate() {
+            let Some(wave) = waves.get_mut(*w) else {
+                continue;
+            };
+            match progress {
+                Progress::Arrived { .. } => wave.at_target += 1,
+                Progress::Moving => wave.moving += 1,
+                Progress::Waiting if start.contains(&i) => wave.moving += 1,
+                Progress::Waiting => wave.waiting += 1,
+                Progress::Failed => wave.failed += 1,
+            }
+        }
+        let just_started = start.len();
+        let record = Rollout {
+            version: version.clone(),
+            waves,
+            wave_index: wave as u32 + 1,
+            phase,
+            until,
+            message: if just_started > 0 && waits.is_empty() {
+                format!("starting {just_started}")
+            } else if just_started > 0 {
+                format!("starting {just_started}; {waits}")
+            } else {
+                waits
+            },
         };
-        parts.push(format!("{summary}; starting {}{waits}", start.len()));
+        let sum = |f: fn(&WaveProgress) -> u32| record.waves.iter().map(f).sum::<u32>();
+        parts.push(format!(
+            "{version}: wave {wave_name} ({}/{}); {} at it, {} moving, {} waiting, {} failed{}{}",
+            record.wave_index,
+            record.waves.len(),
+            sum(|w| w.at_target),
+            sum(|w| w.moving),
+            sum(|w| w.waiting),
+            sum(|w| w.failed),
+            if record.message.is_empty() { "" } else { "; " },
+            record.message
+        ));
+        reports.push(record);
     }
 
     let mut reason = if parts.is_empty() {
@@ -329,6 +391,7 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
         upgrades,
         recheck_after_ms: recheck,
         reason,
+        rollouts: reports,
     }
 }
 
@@ -476,6 +539,9 @@ mod tests {
             p.reason
         );
         assert_eq!(p.recheck_after_ms, Some(9 * MIN as u64));
+        assert_eq!(p.rollouts[0].phase, RolloutPhase::Soaking);
+        assert_eq!(p.rollouts[0].until, Some(NOW + 12 * MIN));
+        assert_eq!(p.rollouts[0].wave_index, 2);
         let p = plan(&input(bindings, two_revisions(), NOW + 12 * MIN), &c);
         assert_eq!(names(&p), ["r02-binding", "r03-binding", "r04-binding"]);
         assert!(p.reason.contains("wave rest"), "{}", p.reason);

@@ -148,6 +148,7 @@ impl Policy for SemverAuto {
             upgrades,
             recheck_after_ms: (busy > 0).then_some(BUSY_RECHECK_MS),
             reason,
+            rollouts: Vec::new(),
         })
     }
 

@@ -151,6 +151,7 @@ impl Policy for NativeKratixDefault {
                 recheck_after_ms: None,
                 reason: "this policy never upgrades on its own; edit spec.version to upgrade"
                     .into(),
+                rollouts: Vec::new(),
             })
         })
     }

@@ -129,6 +129,14 @@ pub mod events {
     pub const EDIT_ALLOWED: &str = "EditAllowed";
     pub const POLICY_FAILED: &str = "PolicyFailed";
     pub const REVISION_DELETE_BLOCKED: &str = "RevisionDeletionBlocked";
+    /// kbind: a rollout's wave started (on the Promise).
+    pub const ROLLOUT_WAVE_STARTED: &str = "RolloutWaveStarted";
+    /// kbind: a rollout paused, by failures or by hand.
+    pub const ROLLOUT_PAUSED: &str = "RolloutPaused";
+    /// kbind: a paused rollout goes on.
+    pub const ROLLOUT_RESUMED: &str = "RolloutResumed";
+    /// kbind: no binding waits for a rollout's version any more.
+    pub const ROLLOUT_COMPLETED: &str = "RolloutCompleted";
 }
 
 /// The CustomResourceDefinitions kbind serves, generated from these types

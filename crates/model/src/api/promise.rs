@@ -48,6 +48,9 @@ pub struct PromiseStatus {
     /// kbind: when the policy asked to be asked again (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_upgrade_check: Option<String>,
+    /// kbind: the rollouts in progress, as the policy last reported them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<RolloutStatus>,
     #[serde(flatten)]
     #[schemars(skip)]
     pub rest: serde_json::Map<String, serde_json::Value>,
@@ -87,5 +90,59 @@ impl PromiseSpec {
             .and_then(|r| r.get(action))
             .and_then(|p| p.as_array())
             .is_some_and(|p| !p.is_empty())
+    }
+}
+
+/// kbind: one rollout in progress, as the policy's last `plan-upgrades`
+/// reported it (`kbind rollout status` reads it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// The target version.
+    pub version: String,
+    /// The wave in progress (or waiting to start), from 1.
+    pub wave_index: u32,
+    /// progressing, soaking, outside-window, paused-by-failures or paused.
+    pub phase: String,
+    /// When a soak ends or a window opens (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// What it waits for, in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Every wave, in order, with its bindings by where they stand.
+    pub waves: Vec<WaveStatus>,
+}
+
+/// kbind: one wave of a rollout.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaveStatus {
+    pub name: String,
+    pub at_target: u32,
+    pub moving: u32,
+    pub waiting: u32,
+    pub failed: u32,
+}
+
+impl RolloutStatus {
+    /// The wave in progress.
+    pub fn wave(&self) -> Option<&WaveStatus> {
+        self.waves.get((self.wave_index as usize).checked_sub(1)?)
+    }
+
+    /// All its bindings by where they stand.
+    pub fn totals(&self) -> WaveStatus {
+        let mut t = WaveStatus {
+            name: "all".into(),
+            ..WaveStatus::default()
+        };
+        for w in &self.waves {
+            t.at_target += w.at_target;
+            t.moving += w.moving;
+            t.waiting += w.waiting;
+            t.failed += w.failed;
+        }
+        t
     }
 }
