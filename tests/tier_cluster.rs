@@ -21,5 +21,7 @@ mod faults;
 mod kubectl;
 #[path = "operator.rs"]
 mod operator;
+#[path = "rollout.rs"]
+mod rollout;
 #[path = "user_story.rs"]
 mod user_story;

@@ -257,6 +257,9 @@ pub enum PlanTrigger {
     /// The Promise's labels or annotations changed.
     #[cfg_attr(feature = "component", component(name = "promise-changed"))]
     PromiseChanged,
+    /// The policy or its settings changed since the last plan.
+    #[cfg_attr(feature = "component", component(name = "policy-changed"))]
+    PolicyChanged,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -492,6 +495,14 @@ impl Setting {
         Self {
             name: name.into(),
             value: SettingValue::Text(value.into()),
+        }
+    }
+
+    /// A list or map setting, given as JSON.
+    pub fn json(name: impl Into<String>, json: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: SettingValue::Json(json.into()),
         }
     }
 }

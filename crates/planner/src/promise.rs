@@ -484,6 +484,19 @@ fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out:
     }
 }
 
+/// A digest of the policy deciding: its component and its settings.
+fn policy_digest(policy: &dyn kbind_contract::policy::Policy) -> String {
+    let mut h = Sha256::new();
+    h.update(policy.id().digest.as_bytes());
+    for s in policy.settings() {
+        h.update(b"\0");
+        h.update(s.name.as_bytes());
+        h.update(b"=");
+        h.update(s.value.as_str().as_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
 /// A digest of the Promise labels and annotations a policy is given.
 fn metadata_digest(promise: &kbind_contract::Promise) -> String {
     let mut h = Sha256::new();
@@ -539,10 +552,19 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         .is_some_and(|due| due <= view.now);
     let promise_input = convert::promise(view);
     let metadata = metadata_digest(&promise_input);
+    let policy_digest = policy_digest(ctx.policy);
     let trigger = if status.observed_revisions.as_deref() != Some(digest.as_str()) {
         PlanTrigger::RevisionsChanged
     } else if status.observed_metadata.as_deref() != Some(metadata.as_str()) {
         PlanTrigger::PromiseChanged
+    } else if status
+        .observed_policy
+        .as_deref()
+        .is_some_and(|seen| seen != policy_digest.as_str())
+    {
+        // A promise planned before kbind recorded its policy is not asked
+        // again for that alone.
+        PlanTrigger::PolicyChanged
     } else if timer_due {
         PlanTrigger::Timer
     } else {
@@ -634,6 +656,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
             let mut patch = json!({"status": {
                 "observedRevisions": digest,
                 "observedMetadata": metadata,
+                "observedPolicy": policy_digest,
                 "nextUpgradeCheck": next_check,
             }});
             // A policy that failed leaves the rollouts as they were reported.

@@ -49,6 +49,34 @@ pub enum Command {
     /// The helper containers of a workflow pod (Kratix's pipeline contract);
     /// the operator adds them, from its own image.
     Pipeline(PipelineArgs),
+    /// Where a promise's rollouts stand, from the cluster.
+    Rollout(RolloutArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    #[command(subcommand)]
+    pub command: RolloutCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Each wave of a promise's rollouts with a progress bar, its bindings
+    /// by state, what it waits for (soak left, the next window, approval,
+    /// the pause annotation), and every revision's binding counts.
+    Status(RolloutStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutStatusArgs {
+    /// The Promise's name.
+    pub promise: String,
+    /// Keep watching; print again whenever the Promise or a revision changes.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+    /// Kubeconfig to use [default: in-cluster, then $KUBECONFIG, then ~/.kube/config].
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -2,9 +2,11 @@
 
 mod allocator;
 mod args;
+mod cluster;
 mod operator;
 mod output;
 mod pipeline;
+mod rollout;
 
 use std::process::ExitCode;
 
@@ -129,6 +131,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Rbac(args) => run_rbac(args),
         Command::Pipeline(args) => pipeline::run_pipeline(args),
+        Command::Rollout(args) => rollout::run_rollout(&cli.global, args),
         Command::Crds => {
             let yaml = kbind::api::crds_yaml()
                 .map_err(|e| Failure::environment(format!("cannot render the CRDs: {e}")))?;

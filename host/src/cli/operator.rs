@@ -37,21 +37,7 @@ pub(super) fn load_policy(
 }
 
 async fn client(args: &OperatorArgs) -> Result<kube::Client, Failure> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
-                Failure::input(format!("cannot read kubeconfig {}: {e}", path.display()))
-            })?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .map_err(|e| Failure::input(format!("kubeconfig {}: {e}", path.display())))?
-        }
-        None => kube::Config::infer().await.map_err(|e| {
-            Failure::environment(format!(
-                "no cluster to talk to (in-cluster config, $KUBECONFIG, ~/.kube/config): {e}"
-            ))
-        })?,
-    };
+    let config = super::cluster::config(args.kubeconfig.as_deref()).await?;
     let throttle = kbind::operator::throttle::ThrottleLayer::new(args.kube_qps, args.kube_burst);
     Ok(kube::client::ClientBuilder::try_from(config)
         .map_err(|e| Failure::environment(format!("cannot make a Kubernetes client: {e}")))?

@@ -45,6 +45,10 @@ pub struct PromiseStatus {
     /// `plan-upgrades`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_metadata: Option<String>,
+    /// kbind: digest of the policy (its sha256 and settings) last asked to
+    /// `plan-upgrades`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_policy: Option<String>,
     /// kbind: when the policy asked to be asked again (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_upgrade_check: Option<String>,
