@@ -313,3 +313,147 @@ async fn a_rollout_goes_wave_by_wave_survives_a_restart_and_is_seen_by_kubectl_a
     assert!(most <= 2, "{most} upgrades ran at once; maxInFlight is 2");
     assert!(most >= 1, "the sampler saw no upgrade run at all");
 }
+
+/// `kbind snapshot` and `kbind plan` against the embedded server: the plan
+/// from the cluster and from the snapshot file agree, say what the rollout
+/// would do wave by wave, and write nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kbind_plan_projects_a_rollout_from_the_cluster_and_from_a_snapshot() {
+    let env = Env::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    env.running.write_kubeconfig(&kubeconfig).unwrap();
+    // Kratix's own policy, pinned: nothing upgrades on its own.
+    let kratix = support::load(
+        &support::engine(),
+        &shipped::KRATIX_DEFAULT.source(),
+        &[("strategy", "pinned")],
+    );
+    let _op = start_operator(env.client.clone(), Arc::new(kratix), None, simulated());
+    env.install("v1.0.0").await;
+    for (name, ring) in [("c1", "canary"), ("r1", "general"), ("r2", "general")] {
+        env.requests
+            .create(&PostParams::default(), &request(name, ring))
+            .await
+            .unwrap();
+    }
+    eventually("three bindings applied at v1.0.0", || async {
+        (applied_at(&env, "v1.0.0").await.len() == 3).then_some(())
+    })
+    .await;
+    env.publish("v1.1.0").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let snapshot = dir.path().join("snapshot.yaml");
+    let out = kbind(&kubeconfig, &["snapshot", "-f", snapshot.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    if let Ok(keep) = std::env::var("KBIND_KEEP_SNAPSHOT") {
+        std::fs::write(keep, &text).unwrap();
+    }
+    assert!(
+        text.starts_with("apiVersion: kbind.io/v1alpha1\nkind: Snapshot\n"),
+        "{text}"
+    );
+    assert!(!text.contains("managedFields"));
+
+    let plan_args = [
+        "plan",
+        "--policy",
+        "rollout",
+        "--set-json",
+        r#"waves=[{"name":"canary","selector":{"matchLabels":{"kbind.io/ring":"canary"}}},{"name":"rest"}]"#,
+        "--set",
+        "soak=10m",
+        "--set",
+        "maxInFlight=1",
+        "--assume-duration",
+        "2m",
+    ];
+    let from_snapshot = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args(plan_args)
+        .args(["--snapshot", snapshot.to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        from_snapshot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_snapshot.stderr)
+    );
+    let projection: Value = serde_json::from_slice(&from_snapshot.stdout).expect("json");
+    let next = projection["nextReconcile"].to_string();
+    assert!(next.contains("patch ResourceBinding default/c1-"), "{next}");
+    // When each binding is upgraded, by the projection.
+    let upgrades: Vec<(i64, String)> = projection["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["reason"] == "PolicyUpgrade")
+                .map(|e| {
+                    let who = e["regarding"].as_str().unwrap();
+                    let request = who.trim_start_matches("ResourceBinding default/");
+                    (s["offsetMs"].as_i64().unwrap(), request[..2].to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // The canary first; the soak runs 10 minutes from its success at +2m;
+    // then one at a time, 2 minutes each, the next one at the policy's
+    // first re-check (every 5 s while an upgrade runs) after the last ends.
+    assert_eq!(
+        upgrades,
+        [
+            (0, "c1".to_string()),
+            (12 * 60_000, "r1".to_string()),
+            (14 * 60_000 + 5_000, "r2".to_string())
+        ]
+    );
+    assert_eq!(projection["end"]["why"], "settled");
+
+    // From the cluster directly: the same events in the same order (the
+    // times differ by how long ago the snapshot was taken: a workflow is
+    // assumed to end 2 minutes after its Job was created).
+    let from_cluster = kbind(&kubeconfig, &[&plan_args[..], &["-o", "json"]].concat());
+    let live: Value = serde_json::from_slice(&from_cluster.stdout).expect("json");
+    let happenings = |p: &Value| -> Vec<String> {
+        p["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["events"].as_array().unwrap().clone())
+            .filter(|e| {
+                e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("Rollout") || r == "PolicyUpgrade")
+            })
+            .map(|e| format!("{} {}", e["reason"], e["regarding"]))
+            .collect()
+    };
+    assert_eq!(happenings(&live), happenings(&projection));
+    // The human timeline says it in words.
+    let human = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args(plan_args)
+        .args(["--snapshot", snapshot.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("RolloutWaveStarted: v1.1.0: wave canary (1 of 2) started"),
+        "{text}"
+    );
+    assert!(text.contains("+12m 0s"), "{text}");
+    assert!(text.contains("Ends"), "{text}");
+
+    // Nothing was written: every binding is still at v1.0.0.
+    let all = bindings(&env).await;
+    assert!(all.iter().all(|(_, spec, _)| spec == "v1.0.0"), "{all:?}");
+}

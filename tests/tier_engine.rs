@@ -13,5 +13,7 @@ mod engine;
 mod policy_faults;
 #[path = "policy_suites.rs"]
 mod policy_suites;
+#[path = "projection.rs"]
+mod projection;
 #[path = "scenarios.rs"]
 mod scenarios;

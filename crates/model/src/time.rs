@@ -60,3 +60,10 @@ impl<'de> serde::Deserialize<'de> for Time {
         }
     }
 }
+
+/// Written as RFC 3339, which every reader of it takes.
+impl serde::Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&rfc3339(self.0))
+    }
+}

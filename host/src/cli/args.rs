@@ -51,6 +51,58 @@ pub enum Command {
     Pipeline(PipelineArgs),
     /// Where a promise's rollouts stand, from the cluster.
     Rollout(RolloutArgs),
+    /// Write the cluster's kbind objects (Promises, revisions, request CRDs
+    /// and requests, bindings, workflow Jobs) to a file `kbind plan` reads.
+    Snapshot(SnapshotArgs),
+    /// Show what a policy would do from now on, writing nothing: the next
+    /// reconcile's writes, then the projected rollout (workflows assumed to
+    /// succeed after --assume-duration, the clock moved through soaks and
+    /// windows), from the cluster or a snapshot.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Kubeconfig to use [default: in-cluster, then $KUBECONFIG, then ~/.kube/config].
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Where to write it [default: standard output].
+    #[arg(long, short = 'f')]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The policy to plan with: a shipped name or a .wasm path.
+    #[arg(long)]
+    pub policy: String,
+    /// Refuse the policy unless its sha256 is this.
+    #[arg(long)]
+    pub sha256: Option<String>,
+    /// A policy setting, NAME=VALUE; repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// A list or map setting given as JSON, NAME=JSON; repeatable.
+    #[arg(long = "set-json", value_name = "NAME=JSON")]
+    pub set_json: Vec<String>,
+    /// Read the cluster [default: in-cluster, then $KUBECONFIG, then ~/.kube/config].
+    #[arg(long, conflicts_with = "snapshot")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Plan from a file `kbind snapshot` wrote instead of a cluster.
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// How long each workflow is assumed to run before it succeeds.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1m")]
+    pub assume_duration: Duration,
+    /// How far ahead to project.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30days")]
+    pub horizon: Duration,
+}
+
+impl PlanArgs {
+    pub fn settings(&self) -> Result<Vec<Setting>, String> {
+        parse_settings(&self.set, &self.set_json)
+    }
 }
 
 #[derive(Debug, Args)]

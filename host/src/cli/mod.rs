@@ -6,6 +6,7 @@ mod cluster;
 mod operator;
 mod output;
 mod pipeline;
+mod plan;
 mod rollout;
 
 use std::process::ExitCode;
@@ -132,6 +133,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Rbac(args) => run_rbac(args),
         Command::Pipeline(args) => pipeline::run_pipeline(args),
         Command::Rollout(args) => rollout::run_rollout(&cli.global, args),
+        Command::Snapshot(args) => plan::run_snapshot(args),
+        Command::Plan(args) => {
+            let engine = engine(&cli.global)?;
+            plan::run_plan(&cli.global, &engine, args)
+        }
         Command::Crds => {
             let yaml = kbind::api::crds_yaml()
                 .map_err(|e| Failure::environment(format!("cannot render the CRDs: {e}")))?;

@@ -3,7 +3,9 @@
 //! step. Which policy runs is the caller's business (`scenario::PolicyLoader`):
 //! the simulator never loads wasm itself.
 
+pub mod project;
 pub mod scenario;
+pub mod snapshot;
 
 use std::sync::Arc;
 
@@ -55,6 +57,11 @@ pub struct Simulation {
     pub workflows: crate::workflow::WorkflowSettings,
     /// Checked after every round of planning; an error ends the step.
     pub invariant: Option<Invariant>,
+    /// Workflows succeed (or fail, at `fail_versions`) this many ms after
+    /// their Job was created, and `advance_to` stops when one is due.
+    pub workflow_duration: Option<i64>,
+    /// Every Event recorded, with the time (for projections).
+    pub events: Vec<(i64, Action)>,
 }
 
 /// A condition on the store that must hold between any two rounds.
@@ -70,6 +77,8 @@ impl Simulation {
             journal: vec![],
             workflows: Default::default(),
             invariant: None,
+            workflow_duration: None,
+            events: vec![],
         }
     }
 
@@ -120,6 +129,9 @@ impl Simulation {
             if self.mode == WorkflowMode::Auto {
                 wrote |= self.finish_running_jobs()?;
             }
+            if let Some(duration) = self.workflow_duration {
+                wrote |= self.finish_jobs_due(duration)?;
+            }
             if !wrote {
                 return Ok(());
             }
@@ -152,11 +164,13 @@ impl Simulation {
     /// (an upgrade check, a retry) and settling there, as the operator
     /// would wake at each; then settles at `target`.
     pub fn advance_to(&mut self, target: i64) -> Result<(), SimError> {
+        // The clock never runs backwards.
+        let target = target.max(self.store.now);
         for _ in 0..MAX_TIMER_STOPS {
             let now = self.store.now;
-            let due = View::promise_names(&self.store)
-                .iter()
-                .filter_map(|p| crate::timers::next(&View::build(&self.store, p)))
+            let due = self
+                .next_due()
+                .into_iter()
                 .filter(|t| *t > now && *t <= target)
                 .min();
             let Some(due) = due else {
@@ -169,6 +183,45 @@ impl Simulation {
         Err(SimError::Step(format!(
             "more than {MAX_TIMER_STOPS} timers fell due before the clock reached the target"
         )))
+    }
+
+    /// Every time something is due: the planner's timers and, with a
+    /// workflow duration, the end of each running workflow.
+    pub fn next_due(&self) -> Vec<i64> {
+        let mut due: Vec<i64> = View::promise_names(&self.store)
+            .iter()
+            .filter_map(|p| crate::timers::next(&View::build(&self.store, p)))
+            .collect();
+        if let Some(duration) = self.workflow_duration {
+            due.extend(
+                self.running_jobs()
+                    .iter()
+                    .filter_map(|(key, _)| self.store.get(key))
+                    .filter_map(job_created)
+                    .map(|t| t.saturating_add(duration)),
+            );
+        }
+        due
+    }
+
+    /// Ends the workflows that have run `duration` by now.
+    fn finish_jobs_due(&mut self, duration: i64) -> Result<bool, SimError> {
+        let now = self.store.now;
+        let due: Vec<(ObjKey, String)> = self
+            .running_jobs()
+            .into_iter()
+            .filter(|(key, _)| {
+                self.store
+                    .get(key)
+                    .and_then(job_created)
+                    .is_some_and(|t| t.saturating_add(duration) <= now)
+            })
+            .collect();
+        for (key, version) in &due {
+            let fail = self.fail_versions.contains(version);
+            self.complete_job(key, !fail, &format!("assumed to fail at {version}"))?;
+        }
+        Ok(!due.is_empty())
     }
 
     fn execute(&mut self, action: Action) -> Result<(), SimError> {
@@ -200,6 +253,7 @@ impl Simulation {
                     reason,
                     message,
                 );
+                self.events.push((self.store.now, action.clone()));
             }
         }
         if action.is_write() {
@@ -211,11 +265,7 @@ impl Simulation {
     fn running_jobs(&self) -> Vec<(ObjKey, String)> {
         self.store
             .list(JOB_KIND)
-            .filter(|j| {
-                j.get("status")
-                    .and_then(|s| s.as_object())
-                    .is_none_or(|s| s.is_empty())
-            })
+            .filter(|j| is_running(j))
             .filter_map(|j| {
                 let version = j
                     .pointer("/metadata/labels/kbind.io~1promise-version")
@@ -262,9 +312,7 @@ impl Simulation {
                     && j.pointer("/metadata/labels/kratix.io~1resource-name")
                         .and_then(Value::as_str)
                         == Some(label.as_str())
-                    && j.get("status")
-                        .and_then(|s| s.as_object())
-                        .is_none_or(|s| s.is_empty())
+                    && is_running(j)
             })
             .filter_map(|j| {
                 let seq = j
@@ -281,7 +329,25 @@ impl Simulation {
     }
 }
 
-fn describe(action: &Action) -> String {
+/// A Job with no Complete or Failed condition set true (a cluster's
+/// running Job has a status with `active`; the simulator's has none).
+fn is_running(job: &Value) -> bool {
+    !job.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|conditions| {
+            conditions.iter().any(|c| {
+                matches!(c["type"].as_str(), Some("Complete" | "Failed")) && c["status"] == "True"
+            })
+        })
+}
+
+fn job_created(job: &Value) -> Option<i64> {
+    job.pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| kbind_model::time::parse_time(t).ok())
+}
+
+pub fn describe(action: &Action) -> String {
     match action {
         Action::Create { object, why } => {
             format!(
