@@ -4,6 +4,14 @@
 //!   cargo bench -p kbind --bench scale -- 2000        # other sizes
 //!   cargo bench -p kbind --bench scale -- 1000 foreign-crds=500
 //!                                                     # and 500 large CRDs not kbind's
+//!   cargo bench -p kbind --bench scale -- 10000 rollout
+//!                                                     # the rollout policy instead
+//!
+//! `rollout`: the operator runs the shipped `rollout` policy (waves canary
+//! by label (1% of the requests carry it), 10%, the rest; `maxInFlight:
+//! 500`; no soak) instead of semver-auto, and the most upgrades ever in
+//! flight at once is counted from the server's own watch of the bindings
+//! (every change, in order), which must never pass 500.
 //!
 //! For each size: a fresh server in this process, `kbind operator` as a
 //! separate process (`--policy semver-auto --simulate-workflows`), N
@@ -101,10 +109,23 @@ async fn applied(
     version: &str,
     deadline: Duration,
 ) -> bool {
+    applied_counting(bindings, n, version, deadline).await.0
+}
+
+/// As `applied`, and the most bindings with an upgrade in flight
+/// (`status.inFlightVersion` set) at any point of the watch.
+async fn applied_counting(
+    bindings: &Api<DynamicObject>,
+    n: usize,
+    version: &str,
+    deadline: Duration,
+) -> (bool, usize) {
     use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, watcher};
     let mut seen = std::collections::HashMap::new();
     let mut finished = 0usize;
+    let mut moving = std::collections::HashSet::new();
+    let mut most_moving = 0usize;
     let stream = watcher(bindings.clone(), watcher::Config::default()).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let until = tokio::time::Instant::now() + deadline;
@@ -112,15 +133,25 @@ async fn applied(
         let event = match tokio::time::timeout_at(until, stream.next()).await {
             Ok(Some(Ok(event))) => event,
             Ok(Some(Err(_))) => continue,
-            _ => return false,
+            _ => return (false, most_moving),
         };
         let objects = match event {
             watcher::Event::Apply(o) | watcher::Event::InitApply(o) => vec![o],
             _ => vec![],
         };
         for o in objects {
+            let name = o.metadata.name.clone().unwrap_or_default();
+            let in_flight = o.data["status"]["inFlightVersion"]
+                .as_str()
+                .is_some_and(|v| !v.is_empty());
+            if in_flight {
+                moving.insert(name.clone());
+                most_moving = most_moving.max(moving.len());
+            } else {
+                moving.remove(&name);
+            }
             let done = o.data["status"]["lastAppliedVersion"] == version;
-            let was = seen.insert(o.metadata.name.clone().unwrap_or_default(), done);
+            let was = seen.insert(name, done);
             // A running count: counting the map on every event made this
             // waiter quadratic, and on two cores it took CPU from the
             // operator it measures.
@@ -131,7 +162,7 @@ async fn applied(
             }
         }
         if finished == n {
-            return true;
+            return (true, most_moving);
         }
     }
 }
@@ -158,7 +189,11 @@ fn foreign_crd(i: usize) -> DynamicObject {
     .expect("a CRD")
 }
 
-async fn run(n: usize, foreign_crds: usize) {
+/// The rollout run's policy settings (`-- rollout`).
+const ROLLOUT_WAVES: &str = r#"waves=[{"name":"canary","selector":{"matchLabels":{"kbind.io/ring":"canary"}}},{"name":"early","percent":10},{"name":"rest"}]"#;
+const ROLLOUT_MAX_IN_FLIGHT: usize = 500;
+
+async fn run(n: usize, foreign_crds: usize, rollout: bool) {
     let env = Env::new().await;
     if foreign_crds > 0 {
         let crds: Api<DynamicObject> = Api::all_with(
@@ -181,14 +216,23 @@ async fn run(n: usize, foreign_crds: usize) {
     env.running
         .write_kubeconfig(&kubeconfig)
         .expect("kubeconfig");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kbind"))
-        .args([
-            "operator",
-            "--no-cache",
+    let mut operator = Command::new(env!("CARGO_BIN_EXE_kbind"));
+    operator.args(["operator", "--no-cache", "--simulate-workflows"]);
+    if rollout {
+        operator.args([
             "--policy",
-            "semver-auto",
-            "--simulate-workflows",
-        ])
+            "rollout",
+            "--set-json",
+            ROLLOUT_WAVES,
+            "--set",
+            &format!("maxInFlight={ROLLOUT_MAX_IN_FLIGHT}"),
+            "--set",
+            "soak=0",
+        ]);
+    } else {
+        operator.args(["--policy", "semver-auto"]);
+    }
+    let mut child = operator
         // The server's own write rate is what is measured, not the
         // client-side limit (--kube-qps 50 by default).
         .args([
@@ -218,7 +262,20 @@ async fn run(n: usize, foreign_crds: usize) {
     env.install("v1.0.0").await;
     let started = Instant::now();
     for i in 0..n {
-        env.create(&format!("r{i:05}")).await;
+        let name = format!("r{i:05}");
+        if rollout {
+            // Every hundredth request is a canary.
+            let ring = if i % 100 == 0 { "canary" } else { "general" };
+            let mut request = support::cluster::request(&name);
+            request.metadata.labels =
+                Some([("kbind.io/ring".to_string(), ring.to_string())].into());
+            env.requests
+                .create(&Default::default(), &request)
+                .await
+                .expect("a request");
+        } else {
+            env.create(&name).await;
+        }
     }
     let created = started.elapsed();
     let deadline = Duration::from_secs(60 + n as u64 / 10);
@@ -237,7 +294,11 @@ async fn run(n: usize, foreign_crds: usize) {
         )
         .await
         .expect("publish");
-    let upgraded = converged && applied(&env.bindings, n, "v1.1.0", deadline).await;
+    let (upgraded, most_in_flight) = if converged {
+        applied_counting(&env.bindings, n, "v1.1.0", deadline).await
+    } else {
+        (false, 0)
+    };
     let upgrade = upgrade_started.elapsed();
     let after = metrics(&addr);
     let rss = peak_rss_mib(&child);
@@ -269,6 +330,28 @@ async fn run(n: usize, foreign_crds: usize) {
         converge_cpu.1,
         cpu.1 - converge_cpu.1,
     );
+    if rollout {
+        println!(
+            "rollout: waves canary (1%)/10%/rest, maxInFlight={ROLLOUT_MAX_IN_FLIGHT}, soak 0: \
+             most in flight at once (server's watch)={most_in_flight} ({}); rollout events=({})",
+            if most_in_flight <= ROLLOUT_MAX_IN_FLIGHT {
+                "within maxInFlight"
+            } else {
+                "OVER maxInFlight"
+            },
+            after
+                .lines()
+                .filter(|l| l.starts_with("kbind_rollout_events_total{"))
+                .filter_map(|l| l.split("reason=\"").nth(1))
+                .map(|l| l.replace("\"} ", "="))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        assert!(
+            most_in_flight <= ROLLOUT_MAX_IN_FLIGHT,
+            "{most_in_flight} upgrades in flight at once"
+        );
+    }
     let per = n.max(1) as f64;
     println!(
         "per request: writes={:.2} ({}) events=({}) reconciles={:.2} ({}) plans={:.2}",
@@ -300,11 +383,12 @@ fn main() {
             vec![20]
         };
     }
+    let rollout = args.iter().any(|a| a == "rollout");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     for n in sizes {
-        runtime.block_on(run(n, foreign_crds));
+        runtime.block_on(run(n, foreign_crds, rollout));
     }
 }

@@ -421,7 +421,12 @@ fn kbind_crds_apply_and_serve_kratix_yaml() {
     ]);
     let out = s.ok(&["get", "promiserevisions"]);
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "PROMISE", "VERSION", "LATEST", "AGE"]);
+    assert_eq!(
+        header,
+        [
+            "NAME", "PROMISE", "VERSION", "LATEST", "AT", "MOVING", "FAILED", "AGE"
+        ]
+    );
 }
 
 /// Polls `kubectl` until its output satisfies `done` (20 s at most).

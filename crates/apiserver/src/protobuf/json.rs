@@ -57,7 +57,22 @@ scalar!(i64, Value::as_i64);
 scalar!(i32, |v: &Value| v
     .as_i64()
     .and_then(|n| i32::try_from(n).ok()));
-scalar!(f64, Value::as_f64);
+
+/// The only `double` fields of the Kubernetes messages are a schema's
+/// `maximum`, `minimum` and `multipleOf`, `*float64` in Go: a set 0 is sent
+/// and kept (`minimum: 0`, which schemars writes for every unsigned field),
+/// where a non-pointer zero would be left out.
+impl Json for f64 {
+    fn to_json(&self) -> Value {
+        json!(self)
+    }
+    fn from_json(v: &Value) -> Option<Self> {
+        v.as_f64()
+    }
+    fn always_kept(&self) -> bool {
+        true
+    }
+}
 
 /// `bytes` fields are base64 in JSON (Secret data, ConfigMap binaryData).
 impl Json for Vec<u8> {

@@ -324,6 +324,7 @@ mod tests {
                             "properties": {
                                 "size": {"type": "string", "enum": ["small", "large"], "default": "small"},
                                 "replicas": {"type": "integer", "format": "int32", "minimum": 1.5, "default": 0},
+                                "count": {"type": "integer", "format": "uint32", "minimum": 0.0},
                                 "enabled": {"type": "boolean", "default": false},
                                 "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
                                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
