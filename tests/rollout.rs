@@ -293,7 +293,7 @@ async fn a_rollout_goes_wave_by_wave_survives_a_restart_and_is_seen_by_kubectl_a
     assert_eq!(applied_at(&env, "v1.1.0").await, ["c1", "c2"]);
     // New settings (no soak) are a new policy: asked again, the rest moves.
     op.kill();
-    let _op = start_operator(env.client.clone(), rollout("0"), None, simulated());
+    let op = start_operator(env.client.clone(), rollout("0"), None, simulated());
     eventually("every binding at v1.1.0", || async {
         (applied_at(&env, "v1.1.0").await.len() == 6).then_some(())
     })
@@ -308,6 +308,25 @@ async fn a_rollout_goes_wave_by_wave_survives_a_restart_and_is_seen_by_kubectl_a
             .then_some(())
     })
     .await;
+    // Its metrics: bindings per promise, version and state; rollout events.
+    eventually("the binding gauges caught up", || async {
+        let text = op.metrics.encode();
+        text.contains(r#"kbind_bindings{promise="redis",version="v1.1.0",state="at"} 6"#)
+            .then_some(())
+    })
+    .await;
+    let text = op.metrics.encode();
+    assert!(
+        text.contains(r#"kbind_bindings{promise="redis",version="v1.0.0",state="at"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"kbind_rollout_events_total{promise="redis",reason="RolloutWaveStarted"} 1"#
+        ) && text
+            .contains(r#"kbind_rollout_events_total{promise="redis",reason="RolloutCompleted"} 1"#),
+        "{text}"
+    );
     sampler.abort();
     let most = most_in_flight.load(Ordering::Relaxed);
     assert!(most <= 2, "{most} upgrades ran at once; maxInFlight is 2");
