@@ -68,6 +68,8 @@ struct Entry {
     api_version: Box<str>,
 }
 
+// Clone: every variant is an `Arc` (or nothing), so a clone is a count.
+#[derive(Clone)]
 enum Record {
     Promise(Arc<PromiseSeen>),
     Revision(Arc<RevisionSeen>),
@@ -361,11 +363,26 @@ impl Cache {
             }
         }
         self.deleted.remove(&key);
-        let mut wake = self.wake_for_stored(&key);
+        let stored = self
+            .objects
+            .get(&key)
+            .map(|e| (e.record.clone(), e.member.clone()));
         let outcome_before = upgrade_outcome(self.objects.get(&key).map(|e| &e.record));
         self.unindex(&key);
         let member = self.member_of(&key, &object);
         let entry = Entry::new(&key, object, member.clone());
+        let counts_only = match (&stored, &entry.record) {
+            (Some((Record::Revision(old), _)), Record::Revision(new)) => {
+                old.same_for_requests(&**new)
+            }
+            _ => false,
+        };
+        let mut wake = match stored {
+            Some((record, old_member)) if !counts_only => {
+                self.wake_for(&key, Some(&record), old_member)
+            }
+            _ => Vec::new(),
+        };
         if let Record::Promise(seen) = &entry.record
             && let Some(kind) = &seen.request_kind
         {
@@ -386,7 +403,14 @@ impl Cache {
             .entry(key.kind.clone())
             .or_default()
             .insert(key.clone());
-        wake.extend(self.wake_for(&key, Some(&entry.record), member.clone()));
+        if counts_only {
+            // Only the promise's own counts changed: its requests need not look.
+            if let Record::Revision(revision) = &entry.record {
+                wake.push(WorkKey::Promise(revision.promise_name().to_string()));
+            }
+        } else {
+            wake.extend(self.wake_for(&key, Some(&entry.record), member.clone()));
+        }
         // The revisions' binding counts are the promise's to write.
         // A new binding with no status yet changes no count.
         if upgrade_outcome(Some(&entry.record))
@@ -796,6 +820,25 @@ mod tests {
             woken.contains(&key("b")),
             "a binding left by a request is woken too"
         );
+        // The promise writing its binding counts wakes only the promise.
+        let revision = |rv: &str, status: Value| {
+            json!({"apiVersion": "platform.kratix.io/v1alpha1",
+                "kind": "PromiseRevision", "metadata": {"name": "redis-v1", "resourceVersion": rv},
+                "spec": {"version": "v1", "promiseRef": {"name": "redis"}, "promiseSpec": {}},
+                "status": status})
+        };
+        cache.apply(revision("5", json!({})));
+        let woken = cache.apply(revision(
+            "6",
+            json!({"bindings": {"at": 1, "moving": 0, "failed": 0}}),
+        ));
+        assert_eq!(woken, vec![WorkKey::Promise("redis".into())]);
+        // The latest marker concerns every request.
+        let woken = cache.apply(revision(
+            "7",
+            json!({"latest": true, "bindings": {"at": 1, "moving": 0, "failed": 0}}),
+        ));
+        assert!(woken.contains(&key("a")), "{woken:?}");
     }
 
     #[test]

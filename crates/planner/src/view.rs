@@ -127,6 +127,27 @@ impl RevisionSeen {
     pub fn promise_name(&self) -> &str {
         &self.revision.spec.promise_ref.name
     }
+
+    /// True when `other` differs from this only in what no request reads:
+    /// the binding counts in its status (and the server's bookkeeping).
+    /// Those are the promise's to write, and a promise of 10,000 requests
+    /// would otherwise wake every one of them at each count.
+    pub fn same_for_requests(&self, other: &Self) -> bool {
+        let (a, b) = (&self.revision, &other.revision);
+        let status = |r: &PromiseRevision| {
+            r.status
+                .as_ref()
+                .map(|s| (s.latest, s.conditions.clone()))
+                .unwrap_or_default()
+        };
+        a.spec == b.spec
+            && status(a) == status(b)
+            && a.metadata.labels == b.metadata.labels
+            && a.metadata.annotations == b.metadata.annotations
+            && a.metadata.finalizers == b.metadata.finalizers
+            && a.metadata.deletion_timestamp == b.metadata.deletion_timestamp
+            && a.metadata.owner_references == b.metadata.owner_references
+    }
 }
 
 impl From<PromiseRevision> for RevisionSeen {
