@@ -278,6 +278,71 @@ async fn a_rollout_goes_wave_by_wave_survives_a_restart_and_is_seen_by_kubectl_a
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["rollouts"][0]["waves"][1]["waiting"], 4);
     assert_eq!(report["revisions"][1]["bindings"]["at"], 2);
+    let out = kbind(&kubeconfig, &["rollout", "status", "redis", "-o", "yaml"]);
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(yaml.contains("phase: soaking"), "{yaml}");
+    // --watch prints again when the rollout changes: pause it by hand.
+    let mut watching = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args([
+            "rollout",
+            "status",
+            "redis",
+            "--watch",
+            "-o",
+            "json",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watching.stdout.take().unwrap();
+    let reports = std::thread::spawn(move || {
+        let mut phases = Vec::new();
+        for report in serde_json::Deserializer::from_reader(stdout).into_iter::<Value>() {
+            let Ok(report) = report else { break };
+            let phase = report["rollouts"][0]["phase"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            // Another field may change between (a revision's counts).
+            if phases.last() != Some(&phase) {
+                phases.push(phase);
+            }
+            if phases.last().is_some_and(|p| p == "paused") {
+                break;
+            }
+        }
+        phases
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    env.promises
+        .patch(
+            "redis",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"annotations": {"kbind.io/rollout-paused": "true"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually("the watch printed the pause", || async {
+        reports.is_finished().then_some(())
+    })
+    .await;
+    let _ = watching.kill();
+    let _ = watching.wait();
+    assert_eq!(reports.join().unwrap(), ["soaking", "paused"]);
+    env.promises
+        .patch(
+            "redis",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"annotations": {"kbind.io/rollout-paused": null}}}),
+            ),
+        )
+        .await
+        .unwrap();
     let missing = kbind(&kubeconfig, &["rollout", "status", "memcached"]);
     assert!(!missing.status.success());
     assert!(

@@ -372,9 +372,7 @@ impl Cache {
         let member = self.member_of(&key, &object);
         let entry = Entry::new(&key, object, member.clone());
         let counts_only = match (&stored, &entry.record) {
-            (Some((Record::Revision(old), _)), Record::Revision(new)) => {
-                old.same_for_requests(&**new)
-            }
+            (Some((Record::Revision(old), _)), Record::Revision(new)) => old.same_for_requests(new),
             _ => false,
         };
         let mut wake = match stored {
