@@ -178,11 +178,16 @@ pub fn transitions(
             _ => {}
         }
     }
-    let counts = counts(view);
-    for ended in before
+    let ended: Vec<&RolloutStatus> = before
         .iter()
         .filter(|b| !after.iter().any(|a| a.version == b.version))
-    {
+        .collect();
+    if ended.is_empty() {
+        return;
+    }
+    // Counted only when a rollout ended: this runs at every plan.
+    let counts = counts(view);
+    for ended in ended {
         let c = counts
             .get(ended.version.as_str())
             .copied()

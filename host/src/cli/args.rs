@@ -79,12 +79,8 @@ pub struct PlanArgs {
     /// Refuse the policy unless its sha256 is this.
     #[arg(long)]
     pub sha256: Option<String>,
-    /// A policy setting, NAME=VALUE; repeatable.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub set: Vec<String>,
-    /// A list or map setting given as JSON, NAME=JSON; repeatable.
-    #[arg(long = "set-json", value_name = "NAME=JSON")]
-    pub set_json: Vec<String>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
     /// Read the cluster [default: in-cluster, then $KUBECONFIG, then ~/.kube/config].
     #[arg(long, conflicts_with = "snapshot")]
     pub kubeconfig: Option<PathBuf>,
@@ -97,12 +93,6 @@ pub struct PlanArgs {
     /// How far ahead to project.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30days")]
     pub horizon: Duration,
-}
-
-impl PlanArgs {
-    pub fn settings(&self) -> Result<Vec<Setting>, String> {
-        parse_settings(&self.set, &self.set_json)
-    }
 }
 
 #[derive(Debug, Args)]
@@ -178,16 +168,12 @@ pub struct OperatorArgs {
     /// Refuse any policy file whose sha256 is not this.
     #[arg(long, conflicts_with = "config")]
     pub policy_sha256: Option<String>,
-    /// A policy setting, NAME=VALUE; repeatable.
-    #[arg(long = "set", value_name = "NAME=VALUE", conflicts_with = "config")]
-    pub set: Vec<String>,
-    /// A list or map setting given as JSON, NAME=JSON (`--set-json 'waves=[{"name":"rest"}]'`); repeatable.
-    #[arg(long = "set-json", value_name = "NAME=JSON", conflicts_with = "config")]
-    pub set_json: Vec<String>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
     /// A config file (YAML: policy, sha256, settings) instead of the three
     /// flags above; re-read with the policy file, so a ConfigMap update of
     /// both swaps them together.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["set", "set_json"])]
     pub config: Option<PathBuf>,
     /// How often the policy (and config) file is checked for changes.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
@@ -250,10 +236,6 @@ pub struct OperatorArgs {
 }
 
 impl OperatorArgs {
-    pub fn settings(&self) -> Result<Vec<Setting>, String> {
-        parse_settings(&self.set, &self.set_json)
-    }
-
     pub fn workflows(&self) -> kbind::planner::workflow::WorkflowSettings {
         let seconds = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
         kbind::planner::workflow::WorkflowSettings {
@@ -294,12 +276,8 @@ pub struct SandboxArgs {
     /// The policy the operator uses (a shipped name, or a .wasm path that is watched and hot-swapped).
     #[arg(long, default_value = "kratix-default")]
     pub policy: String,
-    /// A policy setting, NAME=VALUE; repeatable.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub set: Vec<String>,
-    /// A list or map setting given as JSON, NAME=JSON (`--set-json 'waves=[{"name":"rest"}]'`); repeatable.
-    #[arg(long = "set-json", value_name = "NAME=JSON")]
-    pub set_json: Vec<String>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
     /// Workflow Jobs at this promise version fail (the sandbox's simulated
     /// runner otherwise succeeds them); repeatable.
     #[arg(long = "fail-version", value_name = "VERSION")]
@@ -420,12 +398,8 @@ pub struct EvalArgs {
     /// Refuse the policy unless its sha256 is this (hex, optionally prefixed `sha256:`).
     #[arg(long)]
     pub sha256: Option<String>,
-    /// A policy setting, NAME=VALUE; repeatable. The input's `settings:` wins.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub set: Vec<String>,
-    /// A list or map setting given as JSON, NAME=JSON (`--set-json 'waves=[{"name":"rest"}]'`); repeatable.
-    #[arg(long = "set-json", value_name = "NAME=JSON")]
-    pub set_json: Vec<String>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
     /// The decision to ask for.
     #[arg(long, value_enum)]
     pub decision: DecisionKind,
@@ -434,14 +408,20 @@ pub struct EvalArgs {
     pub input: Option<String>,
 }
 
-impl EvalArgs {
-    pub fn settings(&self) -> Result<Vec<Setting>, String> {
-        parse_settings(&self.set, &self.set_json)
-    }
+/// `--set` and `--set-json`, the settings flags of every command that loads
+/// a policy.
+#[derive(Debug, Args)]
+pub struct SettingFlags {
+    /// A policy setting, NAME=VALUE; repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// A list or map setting given as JSON, NAME=JSON (`--set-json 'waves=[{"name":"rest"}]'`); repeatable.
+    #[arg(long = "set-json", value_name = "NAME=JSON")]
+    pub set_json: Vec<String>,
 }
 
-impl SandboxArgs {
-    pub fn settings(&self) -> Result<Vec<Setting>, String> {
+impl SettingFlags {
+    pub fn read(&self) -> Result<Vec<Setting>, String> {
         parse_settings(&self.set, &self.set_json)
     }
 }

@@ -23,6 +23,14 @@ pub async fn config(kubeconfig: Option<&Path>) -> Result<kube::Config, Failure> 
     }
 }
 
+/// The runtime a one-shot command talks to a cluster on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::environment(format!("cannot start the async runtime: {e}")))
+}
+
 pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, Failure> {
     kube::Client::try_from(config(kubeconfig).await?)
         .map_err(|e| Failure::environment(format!("cannot make a Kubernetes client: {e}")))

@@ -245,7 +245,7 @@ fn run_eval(global: &Global, args: EvalArgs) -> Result<ExitCode, Failure> {
         Some(path) => read_input(path)?,
         None => InputDoc::default(),
     };
-    let settings = args.settings().map_err(Failure::usage)?;
+    let settings = args.settings.read().map_err(Failure::usage)?;
     let engine = engine(global)?;
     let source: PolicySource = shipped::resolve(&args.policy)?;
     let evaluation = if args.decision == DecisionKind::ValidateSettings {
@@ -382,7 +382,7 @@ fn run_bench(global: &Global, args: BenchArgs) -> Result<ExitCode, Failure> {
 }
 
 fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> {
-    let settings = args.settings().map_err(Failure::usage)?;
+    let settings = args.settings.read().map_err(Failure::usage)?;
     // Loaded before the server starts, so a bad policy fails fast.
     let metrics = std::sync::Arc::new(kbind::operator::metrics::Metrics::new());
     let policy = if args.no_operator {

@@ -80,7 +80,7 @@ pub(super) fn run_operator(global: &Global, args: OperatorArgs) -> Result<ExitCo
     let spec = PolicySpec {
         policy: args.policy.clone(),
         sha256: args.policy_sha256.clone(),
-        settings: args.settings().map_err(Failure::usage)?,
+        settings: args.settings.read().map_err(Failure::usage)?,
         config_file: args.config.clone(),
     };
     let metrics = Arc::new(Metrics::new());

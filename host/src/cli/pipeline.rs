@@ -18,11 +18,7 @@ fn failure(err: AdapterError) -> Failure {
 
 pub fn run_pipeline(args: PipelineArgs) -> Result<ExitCode, Failure> {
     let params = Params::from_env(|name| std::env::var(name).ok()).map_err(failure)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::environment(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async move {
+    super::cluster::runtime()?.block_on(async move {
         // In the pod: the ServiceAccount's in-cluster config (kube tries
         // $KUBECONFIG and ~/.kube/config first, which a pod has neither of).
         let client = kube::Client::try_default().await.map_err(|e| {

@@ -17,13 +17,6 @@ use kbind::sim::project::{self, ProjectOptions, Projection};
 use kbind::sim::snapshot::Snapshot;
 use kbind::time::now_millis;
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::environment(format!("cannot start a runtime: {e}")))
-}
-
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
@@ -90,30 +83,23 @@ pub async fn take(client: &kube::Client) -> Result<Snapshot, Failure> {
     )
     .await?;
     let mut objects = promises.clone();
-    objects.extend(
-        list(
-            client,
-            &resource(group, "v1alpha1", "PromiseRevision", "promiserevisions"),
+    for (ar, selector) in [
+        (
+            resource(group, "v1alpha1", "PromiseRevision", "promiserevisions"),
             None,
-        )
-        .await?,
-    );
-    objects.extend(
-        list(
-            client,
-            &resource(group, "v1alpha1", "ResourceBinding", "resourcebindings"),
+        ),
+        (
+            resource(group, "v1alpha1", "ResourceBinding", "resourcebindings"),
             None,
-        )
-        .await?,
-    );
-    objects.extend(
-        list(
-            client,
-            &resource("batch", "v1", "Job", "jobs"),
-            Some("kratix.io/workflow-action"),
-        )
-        .await?,
-    );
+        ),
+        // Workflow Jobs only.
+        (
+            resource("batch", "v1", "Job", "jobs"),
+            Some(kbind::api::labels::WORKFLOW_ACTION),
+        ),
+    ] {
+        objects.extend(list(client, &ar, selector).await?);
+    }
     let crds: Api<DynamicObject> = Api::all_with(
         client.clone(),
         &resource(
@@ -143,7 +129,7 @@ pub async fn take(client: &kube::Client) -> Result<Snapshot, Failure> {
 }
 
 pub fn run_snapshot(args: SnapshotArgs) -> Result<ExitCode, Failure> {
-    let snapshot = runtime()?.block_on(async {
+    let snapshot = super::cluster::runtime()?.block_on(async {
         let client = super::cluster::client(args.kubeconfig.as_deref()).await?;
         take(&client).await
     })?;
@@ -162,12 +148,12 @@ pub fn run_plan(
     engine: &PolicyEngine,
     args: PlanArgs,
 ) -> Result<ExitCode, Failure> {
-    let settings = args.settings().map_err(Failure::usage)?;
+    let settings = args.settings.read().map_err(Failure::usage)?;
     let source = kbind::shipped::resolve(&args.policy)?;
     let (policy, _) = engine.load(&source, args.sha256.as_deref(), settings)?;
     let snapshot = match &args.snapshot {
         Some(path) => Snapshot::read(path).map_err(|e| Failure::input(e.to_string()))?,
-        None => runtime()?.block_on(async {
+        None => super::cluster::runtime()?.block_on(async {
             let client = super::cluster::client(args.kubeconfig.as_deref()).await?;
             take(&client).await
         })?,

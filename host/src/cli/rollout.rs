@@ -40,11 +40,7 @@ pub struct RevisionLine {
 
 pub fn run_rollout(global: &Global, args: RolloutArgs) -> Result<ExitCode, Failure> {
     let RolloutCommand::Status(args) = args.command;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::environment(format!("cannot start a runtime: {e}")))?;
-    runtime.block_on(status(global.output, args))
+    super::cluster::runtime()?.block_on(status(global.output, args))
 }
 
 async fn status(format: OutputFormat, args: RolloutStatusArgs) -> Result<ExitCode, Failure> {

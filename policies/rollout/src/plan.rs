@@ -108,17 +108,14 @@ struct Target<'a> {
     entries: Vec<Entry<'a>>,
 }
 
-fn member(binding: &Binding) -> (String, String, Vec<(String, String)>) {
-    (
-        binding.request.namespace.clone(),
-        binding.request.name.clone(),
-        binding
-            .request
-            .labels
-            .iter()
-            .map(|kv| (kv.key.clone(), kv.value.clone()))
-            .collect(),
-    )
+/// The request's labels in the waves' form.
+fn request_labels(binding: &Binding) -> Vec<(String, String)> {
+    binding
+        .request
+        .labels
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect()
 }
 
 pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
@@ -145,10 +142,10 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
         let Some(reach) = reach_for(binding, config, &mut notes) else {
             continue;
         };
-        let (namespace, name, labels) = member(binding);
+        let labels = request_labels(binding);
         let Some(wave) = config.waves.assign(&Member {
-            namespace: &namespace,
-            name: &name,
+            namespace: &binding.request.namespace,
+            name: &binding.request.name,
             labels: &labels,
         }) else {
             unassigned += 1;
