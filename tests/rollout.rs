@@ -491,14 +491,14 @@ async fn kbind_plan_projects_a_rollout_from_the_cluster_and_from_a_snapshot() {
         })
         .collect();
     // The canary first; the soak runs 10 minutes from its success at +2m;
-    // then one at a time, 2 minutes each, the next one at the policy's
-    // first re-check (every 5 s while an upgrade runs) after the last ends.
+    // then one at a time, 2 minutes each, the next one as the last ends
+    // (the policy is called when an upgrade finishes; it does not poll).
     assert_eq!(
         upgrades,
         [
             (0, "c1".to_string()),
             (12 * 60_000, "r1".to_string()),
-            (14 * 60_000 + 5_000, "r2".to_string())
+            (14 * 60_000, "r2".to_string())
         ]
     );
     assert_eq!(projection["end"]["why"], "settled");

@@ -8,6 +8,8 @@ mod support;
 mod api_types;
 #[path = "parsers.rs"]
 mod parsers;
+#[path = "plan_triggers.rs"]
+mod plan_triggers;
 #[path = "planner_properties.rs"]
 mod planner_properties;
 #[path = "planner_rails.rs"]

@@ -260,6 +260,10 @@ pub enum PlanTrigger {
     /// The policy or its settings changed since the last plan.
     #[cfg_attr(feature = "component", component(name = "policy-changed"))]
     PolicyChanged,
+    /// While the last plan reported a rollout, a binding's upgrade finished
+    /// or a binding came or went.
+    #[cfg_attr(feature = "component", component(name = "bindings-changed"))]
+    BindingsChanged,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

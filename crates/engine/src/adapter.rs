@@ -241,11 +241,11 @@ mod down {
             trigger: match i.trigger {
                 contract::PlanTrigger::RevisionsChanged => v1::PlanTrigger::RevisionsChanged,
                 contract::PlanTrigger::Timer => v1::PlanTrigger::Timer,
-                // 0.1 has neither trigger (nor sees Promise metadata): to
-                // its policies it is one more re-check.
-                contract::PlanTrigger::PromiseChanged | contract::PlanTrigger::PolicyChanged => {
-                    v1::PlanTrigger::Timer
-                }
+                // 0.1 has none of these triggers (nor sees Promise
+                // metadata): to its policies it is one more re-check.
+                contract::PlanTrigger::PromiseChanged
+                | contract::PlanTrigger::PolicyChanged
+                | contract::PlanTrigger::BindingsChanged => v1::PlanTrigger::Timer,
             },
         }
     }

@@ -148,13 +148,16 @@ pub struct Cache {
 const TOMBSTONE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What a binding's status says of its upgrades: what the revisions'
-/// binding counts are made of.
+/// binding counts and a rollout's progress (the planner's bindings digest)
+/// are made of.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct UpgradeOutcome {
     applied: String,
     in_flight: String,
     failed: String,
     failed_versions: Vec<String>,
+    succeeded_at: String,
+    failed_at: String,
 }
 
 /// A binding's outcome (empty when it has no status); `None` for anything
@@ -170,6 +173,8 @@ fn upgrade_outcome(record: Option<&Record>) -> Option<UpgradeOutcome> {
             in_flight: s.in_flight_version.clone(),
             failed: s.failed_version.clone(),
             failed_versions: s.failed_versions.clone(),
+            succeeded_at: s.last_succeeded_at.clone(),
+            failed_at: s.last_failed_at.clone(),
         }),
     )
 }

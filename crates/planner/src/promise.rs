@@ -530,6 +530,51 @@ fn revisions_digest(view: &View) -> String {
     hex::encode(&Sha256::digest(serde_json::to_vec(&entries).unwrap_or_default())[..8])
 }
 
+/// A digest of what a rollout waits on from the bindings: which exist, the
+/// version each is asked to run (`upgraded` folds in the plan's own
+/// answers, so they do not wake the policy again) and how its upgrades
+/// ended.
+fn bindings_digest(view: &View, upgraded: &BTreeMap<(&str, &str), &str>) -> String {
+    let mut keyed: Vec<(&str, &str, &api::ResourceBinding)> = view
+        .bindings
+        .iter()
+        .map(|b| {
+            (
+                b.metadata.namespace.as_deref().unwrap_or_default(),
+                b.metadata.name.as_deref().unwrap_or_default(),
+                &**b,
+            )
+        })
+        .collect();
+    keyed.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut h = Sha256::new();
+    let empty = Default::default();
+    for (namespace, name, b) in keyed {
+        let status = b.status.as_ref().unwrap_or(&empty);
+        let version = upgraded
+            .get(&(namespace, name))
+            .copied()
+            .unwrap_or(&b.spec.version);
+        for field in [
+            namespace,
+            name,
+            version,
+            &status.last_applied_version,
+            &status.failed_version,
+            &status.last_succeeded_at,
+            &status.last_failed_at,
+        ]
+        .into_iter()
+        .chain(status.failed_versions.iter().map(String::as_str))
+        {
+            h.update(field.as_bytes());
+            h.update(b"\0");
+        }
+        h.update(b"\n");
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
 /// When the revision set changed (or the policy's re-check is due), ask the
 /// policy to plan upgrades for every binding of the promise at once, and
 /// apply the answers that pass the host's rails.
@@ -565,6 +610,11 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         // A promise planned before kbind recorded its policy is not asked
         // again for that alone.
         PlanTrigger::PolicyChanged
+    } else if !status.rollouts.is_empty()
+        && status.observed_bindings.as_deref()
+            != Some(bindings_digest(view, &BTreeMap::new()).as_str())
+    {
+        PlanTrigger::BindingsChanged
     } else if timer_due {
         PlanTrigger::Timer
     } else {
@@ -589,6 +639,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     };
     let mut next_check = Value::Null;
     let mut rollouts = None;
+    let mut observed_bindings = Value::Null;
     match ctx.policy.plan_upgrades(&input) {
         Ok(decided) => {
             let plan = decided.value;
@@ -600,6 +651,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                 json!(now)
             });
             let bindings = view.bindings_by_key();
+            let mut upgraded = BTreeMap::new();
             for upgrade in &plan.upgrades {
                 let b = match rails::named_binding(
                     ctx.policy,
@@ -626,6 +678,13 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                 if b.spec.version == upgrade.version {
                     continue;
                 }
+                upgraded.insert(
+                    (
+                        b.metadata.namespace.as_deref().unwrap_or_default(),
+                        b.metadata.name.as_deref().unwrap_or_default(),
+                    ),
+                    upgrade.version.as_str(),
+                );
                 out.push(Action::Patch {
                     key: bkey.clone(),
                     patch: json!({
@@ -644,6 +703,9 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                     ),
                 ));
             }
+            if !now.is_empty() {
+                observed_bindings = json!(bindings_digest(view, &upgraded));
+            }
             if let Some(ms) = plan.recheck_after_ms {
                 next_check = json!(rfc3339(after_delay(view.now, ms)));
             }
@@ -657,6 +719,7 @@ fn plan_policy_upgrades(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
                 "observedRevisions": digest,
                 "observedMetadata": metadata,
                 "observedPolicy": policy_digest,
+                "observedBindings": observed_bindings,
                 "nextUpgradeCheck": next_check,
             }});
             // A policy that failed leaves the rollouts as they were reported.

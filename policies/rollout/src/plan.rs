@@ -26,9 +26,6 @@ pub const PAUSED_ANNOTATION: &str = "kbind.io/rollout-paused";
 /// The Promise annotation that resumes a rollout paused by failures: its
 /// value is the target version.
 pub const APPROVE_ANNOTATION: &str = "kbind.io/rollout-approve";
-/// How soon to plan again while upgrades run: a finished one frees room in
-/// `maxInFlight` and may complete a wave.
-pub const BUSY_RECHECK_MS: u64 = 5_000;
 
 /// How far one binding may move on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +70,26 @@ fn in_reach(current: &str, candidate: &str, reach: Reach) -> bool {
 fn has_failed(binding: &Binding, version: &str) -> bool {
     binding.failed_version.as_deref() == Some(version)
         || binding.failed_versions.iter().any(|v| v == version)
+}
+
+/// The version a binding is moving to: the one its workflow runs, or one
+/// it has been asked to run and has neither applied nor failed yet (the
+/// host is about to start it). Either holds a place in `maxInFlight`.
+fn moving_to(binding: &Binding) -> Option<&str> {
+    if binding.state == UpgradeState::InProgress {
+        return Some(
+            binding
+                .in_flight_version
+                .as_deref()
+                .unwrap_or(&binding.version),
+        );
+    }
+    let asked = binding
+        .last_applied_version
+        .as_deref()
+        .is_some_and(|applied| applied != binding.version);
+    (asked && binding.state != UpgradeState::Failed && !has_failed(binding, &binding.version))
+        .then_some(binding.version.as_str())
 }
 
 /// The version a binding's target is measured from.
@@ -128,10 +145,7 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
     let mut bindings: Vec<&Binding> = input.bindings.iter().collect();
     bindings.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
-    let moving_total = bindings
-        .iter()
-        .filter(|b| b.state == UpgradeState::InProgress)
-        .count() as u32;
+    let moving_total = bindings.iter().filter(|b| moving_to(b).is_some()).count() as u32;
 
     let mut rollouts: BTreeMap<String, Target<'_>> = BTreeMap::new();
     let mut unassigned = 0usize;
@@ -171,15 +185,9 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
                 });
             }
         }
-        let moving_to = (binding.state == UpgradeState::InProgress).then(|| {
-            binding
-                .in_flight_version
-                .as_deref()
-                .unwrap_or(&binding.version)
-        });
         match target(promise, binding, reach) {
             Some(t) => {
-                let progress = if moving_to == Some(t) {
+                let progress = if moving_to(binding) == Some(t) {
                     Progress::Moving
                 } else {
                     Progress::Waiting
@@ -216,7 +224,10 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
 
     let mut upgrades = Vec::new();
     let mut started = 0u32;
-    let mut recheck: Option<u64> = (moving_total > 0).then_some(BUSY_RECHECK_MS);
+    // Upgrades that finish need no re-check: the host plans again when a
+    // binding's outcome changes while a rollout is reported
+    // (`bindings-changed`). Only clocks do: a soak ending, a window opening.
+    let mut recheck: Option<u64> = None;
     let soonest = |ms: u64, recheck: &mut Option<u64>| {
         *recheck = Some(recheck.map_or(ms, |r| r.min(ms)));
     };
@@ -288,9 +299,6 @@ pub fn plan(input: &PlanInput, config: &Config) -> UpgradePlan {
             });
         }
         started += start.len() as u32;
-        if !start.is_empty() {
-            soonest(BUSY_RECHECK_MS, &mut recheck);
-        }
         match step.hold {
             None => {}
             Some(Hold::Soak { until: end, .. }) => {
@@ -495,7 +503,8 @@ mod tests {
             "{}",
             plan.reason
         );
-        assert_eq!(plan.recheck_after_ms, Some(BUSY_RECHECK_MS));
+        // Waiting on running upgrades is not a clock: no re-check.
+        assert_eq!(plan.recheck_after_ms, None);
     }
 
     #[test]
@@ -508,6 +517,19 @@ mod tests {
         bindings[5] = bindings[5].clone().in_flight("v1.0.0");
         let plan = plan(&input(bindings, two_revisions(), NOW), &c);
         assert!(plan.upgrades.is_empty(), "{:?}", names(&plan));
+    }
+
+    #[test]
+    fn a_binding_asked_to_move_holds_its_place_before_its_workflow_starts() {
+        // Planned again (another binding's upgrade finished) before the host
+        // started r00's workflow: r00 still counts against maxInFlight.
+        let c = config(&[waves(), Setting::text("maxInFlight", "2")]);
+        let mut bindings = fleet(6, 3);
+        bindings[0].version = "v1.1.0".into();
+        let plan = plan(&input(bindings, two_revisions(), NOW), &c);
+        assert_eq!(names(&plan), ["r01-binding"]);
+        let canary = &plan.rollouts[0].waves[0];
+        assert_eq!((canary.moving, canary.waiting), (2, 1), "{canary:?}");
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub enum TriggerDoc {
     #[default]
     RevisionsChanged,
     Timer,
+    PromiseChanged,
+    PolicyChanged,
+    BindingsChanged,
 }
 
 fn default_namespace() -> String {

@@ -125,6 +125,9 @@ pub fn decide(
                 trigger: match doc.trigger.unwrap_or_default() {
                     input::TriggerDoc::RevisionsChanged => PlanTrigger::RevisionsChanged,
                     input::TriggerDoc::Timer => PlanTrigger::Timer,
+                    input::TriggerDoc::PromiseChanged => PlanTrigger::PromiseChanged,
+                    input::TriggerDoc::PolicyChanged => PlanTrigger::PolicyChanged,
+                    input::TriggerDoc::BindingsChanged => PlanTrigger::BindingsChanged,
                 },
             };
             map(policy.plan_upgrades(&input)?, render_plan)

@@ -49,6 +49,10 @@ pub struct PromiseStatus {
     /// `plan-upgrades`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_policy: Option<String>,
+    /// kbind: digest of the bindings' upgrade outcomes last given to
+    /// `plan-upgrades`, kept while a rollout is in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_bindings: Option<String>,
     /// kbind: when the policy asked to be asked again (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_upgrade_check: Option<String>,
