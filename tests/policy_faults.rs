@@ -17,7 +17,9 @@ fn engine() -> kbind::engine::PolicyEngine {
     // Small budgets so a runaway policy is stopped quickly.
     support::engine_with(Limits {
         fuel: 50_000_000,
+        fuel_per_binding: 0,
         deadline: Duration::from_secs(2),
+        deadline_per_binding: Duration::ZERO,
         memory_bytes: 64 << 20,
         input_bytes: 1 << 20,
     })
@@ -119,7 +121,7 @@ async fn a_panic_is_contained_and_counted() {
     failing_initial_version(
         fixture("fixture-panicking", &[]),
         "panicked",
-        "panicked in initial-version",
+        "failed in initial-version (it aborted",
     )
     .await;
 }

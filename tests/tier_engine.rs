@@ -13,6 +13,8 @@ mod engine;
 mod policy_faults;
 #[path = "policy_suites.rs"]
 mod policy_suites;
+#[path = "polyglot.rs"]
+mod polyglot;
 #[path = "projection.rs"]
 mod projection;
 #[path = "scenarios.rs"]

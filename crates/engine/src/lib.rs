@@ -2,7 +2,7 @@
 //!
 //! One [`PolicyEngine`] per process owns the wasmtime `Engine` (sync calls,
 //! pooling allocator, fuel, epochs), the `Linker` (the optional host log
-//! import plus a deny-all WASI), an in-memory and an on-disk cache of compiled
+//! import plus a deny-all WASI, `wasi:http` included), an in-memory and an on-disk cache of compiled
 //! components, and the epoch ticker. [`PolicyEngine::load`] turns component
 //! bytes into a [`LoadedPolicy`], which implements [`kbind_contract::policy::Policy`]
 //! with a fresh, limited store per decision.
@@ -11,6 +11,7 @@ mod adapter;
 mod bindings;
 mod cache;
 mod config;
+mod deny_http;
 mod limits;
 mod loaded;
 /// The policies shipped inside the binary.
@@ -137,6 +138,7 @@ impl PolicyEngine {
             })
             .map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| deny_http::add_deny_all(&mut linker))
             .and_then(|()| state::forbid_blocking(&mut linker))
             .map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         Ok(Self {

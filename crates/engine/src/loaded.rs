@@ -106,7 +106,7 @@ impl LoadedPolicy {
         &self,
         decision: &'static str,
         now: Timestamp,
-        input_size: usize,
+        input: InputSize,
         call: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<Decided<T>, PolicyError> {
         let l = &*self.inner;
@@ -117,9 +117,23 @@ impl LoadedPolicy {
             l.log_name.clone(),
             decision,
             now,
-            Some(input_size),
+            Some(input),
             call,
         )
+    }
+}
+
+/// How big a decision's input is: its wire size (checked against the input
+/// cap) and how many bindings it carries (what the budgets scale with).
+#[derive(Clone, Copy)]
+struct InputSize {
+    bytes: usize,
+    bindings: usize,
+}
+
+impl InputSize {
+    fn of(bytes: usize, bindings: usize) -> Self {
+        Self { bytes, bindings }
     }
 }
 
@@ -190,11 +204,11 @@ fn run<T>(
     log_name: Arc<str>,
     decision: &'static str,
     now: Timestamp,
-    input_size: Option<usize>,
+    input: Option<InputSize>,
     call: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<Result<T, String>>,
 ) -> Result<Decided<T>, PolicyError> {
     let limits = &engine.limits;
-    if let Some(size) = input_size.filter(|s| *s > limits.input_bytes) {
+    if let Some(size) = input.map(|i| i.bytes).filter(|s| *s > limits.input_bytes) {
         return Err(PolicyError::InputTooLarge {
             policy: id.clone(),
             decision,
@@ -202,18 +216,23 @@ fn run<T>(
             limit: limits.input_bytes,
         });
     }
+    let bindings = input.map_or(0, |i| i.bindings);
+    let budget = Budget {
+        fuel: limits.fuel_for(bindings),
+        deadline: limits.deadline_for(bindings),
+    };
     let started = Instant::now();
     let mut store = Store::new(
         &engine.engine,
         State::new(log_name, now, limits.memory_bytes),
     );
     store.limiter(|state| &mut state.memory);
-    let fuel_set = store.set_fuel(limits.fuel);
-    store.set_epoch_deadline(ticker::ticks_for(limits.deadline));
+    let fuel_set = store.set_fuel(budget.fuel);
+    store.set_epoch_deadline(ticker::ticks_for(budget.deadline));
     let outcome = fuel_set
         .and_then(|()| pre.instantiate(&mut store))
         .and_then(|instance| call(&instance, &mut store));
-    let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+    let fuel = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let elapsed = started.elapsed();
     match outcome {
         Ok(Ok(value)) => Ok(Decided {
@@ -226,18 +245,27 @@ fn run<T>(
             decision,
             message,
         }),
-        Err(err) => Err(classify(err, store.data().memory.hit, id, decision, engine)),
+        Err(err) => Err(classify(err, store.data(), id, decision, engine, budget)),
     }
+}
+
+/// The limits of one decision, scaled to its input.
+#[derive(Clone, Copy)]
+struct Budget {
+    fuel: u64,
+    deadline: std::time::Duration,
 }
 
 fn classify(
     err: wasmtime::Error,
-    memory_cap_hit: bool,
+    state: &State,
     id: &PolicyId,
     decision: &'static str,
     engine: &EngineInner,
+    budget: Budget,
 ) -> PolicyError {
     let policy = id.clone();
+    let memory_cap_hit = state.memory.hit;
     // An allocation the cap refused surfaces as an `unreachable` trap from
     // the guest's allocator: report the cause, not the symptom.
     if memory_cap_hit {
@@ -251,27 +279,32 @@ fn classify(
         Some(Trap::OutOfFuel) => PolicyError::FuelExhausted {
             policy,
             decision,
-            budget: engine.limits.fuel,
+            budget: budget.fuel,
         },
         Some(Trap::Interrupt) => PolicyError::DeadlineExceeded {
             policy,
             decision,
-            deadline: engine.limits.deadline,
+            deadline: budget.deadline,
         },
         Some(Trap::UnreachableCodeReached) => PolicyError::Panicked {
             policy,
             decision,
-            message: "wasm `unreachable` executed, which is how a Rust policy panics".into(),
+            message: "it aborted: wasm `unreachable`, where a Rust panic, an uncaught Python \
+                      exception or an uncaught JavaScript error ends"
+                .into(),
+            stderr: state.stderr(),
         },
         Some(trap) => PolicyError::Trap {
             policy,
             decision,
             message: trap.to_string(),
+            stderr: state.stderr(),
         },
         None => PolicyError::Trap {
             policy,
             decision,
             message: format!("{err:#}"),
+            stderr: state.stderr(),
         },
     }
 }
@@ -293,27 +326,37 @@ impl Policy for LoadedPolicy {
         &self,
         input: &InitialVersionInput,
     ) -> Result<Decided<VersionChoice>, PolicyError> {
-        self.decide("initial-version", input.now, input.wire_size(), |i, s| {
-            i.initial_version(s, input)
-        })
+        self.decide(
+            "initial-version",
+            input.now,
+            InputSize::of(input.wire_size(), 0),
+            |i, s| i.initial_version(s, input),
+        )
     }
 
     fn plan_upgrades(&self, input: &PlanInput) -> Result<Decided<UpgradePlan>, PolicyError> {
-        self.decide("plan-upgrades", input.now, input.wire_size(), |i, s| {
+        let size = InputSize::of(input.wire_size(), input.bindings.len());
+        self.decide("plan-upgrades", input.now, size, |i, s| {
             i.plan_upgrades(s, input)
         })
     }
 
     fn review_edit(&self, input: &EditInput) -> Result<Decided<Review>, PolicyError> {
-        self.decide("review-edit", input.now, input.wire_size(), |i, s| {
-            i.review_edit(s, input)
-        })
+        self.decide(
+            "review-edit",
+            input.now,
+            InputSize::of(input.wire_size(), 1),
+            |i, s| i.review_edit(s, input),
+        )
     }
 
     fn after_failure(&self, input: &FailureInput) -> Result<Decided<FailureDecision>, PolicyError> {
-        self.decide("after-failure", input.now, input.wire_size(), |i, s| {
-            i.after_failure(s, input)
-        })
+        self.decide(
+            "after-failure",
+            input.now,
+            InputSize::of(input.wire_size(), 1),
+            |i, s| i.after_failure(s, input),
+        )
     }
 
     fn rerun_on_spec_change(
@@ -323,7 +366,7 @@ impl Policy for LoadedPolicy {
         self.decide(
             "rerun-on-spec-change",
             input.now,
-            input.wire_size(),
+            InputSize::of(input.wire_size(), input.bindings.len()),
             |i, s| i.rerun_on_spec_change(s, input),
         )
     }

@@ -1,5 +1,6 @@
 //! What one decision's `Store` holds: the deny-all WASI context (built only
-//! if the component touches WASI), the memory cap and the log sink.
+//! if the component touches WASI) with its bounded stderr, the deny-all
+//! `wasi:http` context, the memory cap and the log sink.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,9 +8,11 @@ use std::time::Duration;
 use rand::SeedableRng;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings;
 use super::bindings::kbind::policy::host::LogLevel;
@@ -18,13 +21,21 @@ use super::bindings::kbind::policy::host::LogLevel;
 const MAX_LOG_LINES: u32 = 64;
 /// Longest log line kept, in bytes.
 const MAX_LOG_LINE: usize = 4096;
+/// Most of a decision's stderr kept to show with its error (a Python
+/// traceback is a few KiB); writes beyond it fail as a closed stream, they
+/// do not trap the policy.
+pub(crate) const MAX_STDERR: usize = 16 << 10;
 
 pub(crate) struct State {
     policy: Arc<str>,
     /// The decision input's `now`: the only time a policy can see.
     now_ms: i64,
     wasi: Option<WasiCtx>,
-    table: ResourceTable,
+    /// Shared with `wasi`'s stderr; created with it.
+    stderr: Option<MemoryOutputPipe>,
+    http: WasiHttpCtx,
+    deny_http: super::deny_http::DenyAll,
+    pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
     log_lines: u32,
 }
@@ -35,6 +46,9 @@ impl State {
             policy,
             now_ms,
             wasi: None,
+            stderr: None,
+            http: WasiHttpCtx::new(),
+            deny_http: super::deny_http::DenyAll,
             table: ResourceTable::new(),
             memory: MemoryCap {
                 limit: memory_bytes,
@@ -45,10 +59,25 @@ impl State {
     }
 }
 
+impl State {
+    /// What the policy wrote to stderr in this decision, lossily decoded.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr
+            .as_ref()
+            .map(|pipe| String::from_utf8_lossy(&pipe.contents()).into_owned())
+            .unwrap_or_default()
+    }
+}
+
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let now_ms = self.now_ms;
-        let ctx = self.wasi.get_or_insert_with(|| deny_all(now_ms));
+        let stderr = &mut self.stderr;
+        let ctx = self.wasi.get_or_insert_with(|| {
+            let pipe = MemoryOutputPipe::new(MAX_STDERR);
+            *stderr = Some(pipe.clone());
+            deny_all(now_ms, pipe)
+        });
         WasiCtxView {
             ctx,
             table: &mut self.table,
@@ -56,13 +85,25 @@ impl WasiView for State {
     }
 }
 
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.deny_http,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
 /// WASI with nothing behind it: no preopened directories, no environment, no
-/// arguments, no network, stdin closed and output discarded. Clocks read the
-/// decision's `now`, randomness is seeded from it, so the same input gives the
-/// same answer everywhere.
-fn deny_all(now_ms: i64) -> WasiCtx {
+/// arguments, no network, stdin closed, stdout discarded and stderr kept
+/// (bounded) to show with an error. Clocks read the decision's `now`,
+/// randomness is seeded from it, so the same input gives the same answer
+/// everywhere.
+fn deny_all(now_ms: i64, stderr: MemoryOutputPipe) -> WasiCtx {
     let seed = now_ms as u64 ^ 0x6b62_696e_645f_7273; // "kbind_rs"
     WasiCtxBuilder::new()
+        .stderr(stderr)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)

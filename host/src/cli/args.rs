@@ -340,12 +340,18 @@ pub struct Global {
     /// Do not read or write the compiled-policy cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
-    /// Fuel budget per decision (deterministic instruction budget).
+    /// Fuel budget per decision (deterministic instruction budget), before the per-binding allowance.
     #[arg(long, global = true, default_value_t = Limits::default().fuel)]
     pub fuel: u64,
-    /// Wall-clock deadline per decision, e.g. 500ms, 2s.
+    /// Fuel added per binding a decision's input carries (plan-upgrades, rerun-on-spec-change).
+    #[arg(long, global = true, default_value_t = Limits::default().fuel_per_binding)]
+    pub fuel_per_binding: u64,
+    /// Wall-clock deadline per decision, e.g. 500ms, 2s, before the per-binding allowance.
     #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "2s")]
     pub deadline: Duration,
+    /// Wall-clock time added per binding a decision's input carries, e.g. 2ms.
+    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "2ms")]
+    pub deadline_per_binding: Duration,
     /// Memory cap per policy instance, e.g. 64MiB.
     #[arg(long, global = true, value_parser = parse_bytes, default_value = "256MiB")]
     pub max_memory: usize,
@@ -364,7 +370,9 @@ impl Global {
     pub fn limits(&self) -> Limits {
         Limits {
             fuel: self.fuel,
+            fuel_per_binding: self.fuel_per_binding,
             deadline: self.deadline,
+            deadline_per_binding: self.deadline_per_binding,
             memory_bytes: self.max_memory,
             input_bytes: self.max_input,
         }

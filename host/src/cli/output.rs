@@ -242,6 +242,9 @@ pub fn print_suites(format: OutputFormat, reports: &[SuiteReport]) -> Result<(),
         if let Some(error) = &report.error {
             println!("  FAIL  (suite)  {error}");
         }
+        if let Some(note) = &report.fuel_ceilings_skipped {
+            println!("  note  {note}");
+        }
         for case in &report.cases {
             let fuel = case
                 .fuel

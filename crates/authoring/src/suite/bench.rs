@@ -88,6 +88,8 @@ pub fn run(
         source,
         sha256: doc.sha256.clone(),
         loaded: Default::default(),
+        // A bench measures costs; it judges no case.
+        fuel_ceilings: false,
     };
     let mut report = BenchReport {
         policy: None,

@@ -35,7 +35,21 @@ pub struct SuiteDoc {
     /// Settings the policy is loaded with, unless a case has its own.
     #[serde(default)]
     pub settings: SettingsMap,
+    /// Which policies the cases' `maxFuel` ceilings hold: only the one the
+    /// suite names (`own-policy`, the default: another policy run with
+    /// `--policy` is compared on decisions, not costs), or any.
+    #[serde(default)]
+    pub fuel_ceilings: FuelCeilings,
     pub cases: Vec<CaseDoc>,
+}
+
+/// See [`SuiteDoc::fuel_ceilings`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FuelCeilings {
+    #[default]
+    OwnPolicy,
+    AnyPolicy,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -93,6 +107,9 @@ pub struct SuiteReport {
     pub cases: Vec<CaseReport>,
     /// The suite could not run at all (unreadable, invalid, policy unusable).
     pub error: Option<String>,
+    /// Why the cases' `maxFuel` ceilings were not applied, if they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_ceilings_skipped: Option<String>,
 }
 
 impl SuiteReport {
@@ -120,6 +137,7 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
         policy: None,
         cases: vec![],
         error: None,
+        fuel_ceilings_skipped: None,
     };
     let doc = match std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))
@@ -144,11 +162,13 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
             return report;
         }
     };
+    report.fuel_ceilings_skipped = fuel_ceilings_skipped(&doc, policy_override, base, &source);
     let mut runner = Runner {
         engine,
         source,
         sha256: doc.sha256.clone(),
         loaded: HashMap::new(),
+        fuel_ceilings: report.fuel_ceilings_skipped.is_none(),
     };
     for case in &doc.cases {
         let settings = case.settings.as_ref().unwrap_or(&doc.settings);
@@ -168,12 +188,39 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
     report
 }
 
+/// `Some(why)` when the suite's fuel ceilings do not hold the policy under
+/// test: it was given with `--policy`, differs (by digest) from the policy
+/// the suite names, and the suite does not say `fuelCeilings: any-policy`.
+fn fuel_ceilings_skipped(
+    doc: &SuiteDoc,
+    policy_override: Option<&str>,
+    base: &Path,
+    tested: &PolicySource,
+) -> Option<String> {
+    let (Some(other), Some(own)) = (policy_override, doc.policy.as_deref()) else {
+        return None;
+    };
+    if doc.fuel_ceilings == FuelCeilings::AnyPolicy {
+        return None;
+    }
+    let written_for = shipped::resolve_in(Some(own), base).ok();
+    if written_for.is_some_and(|s| s.sha256() == tested.sha256()) {
+        return None;
+    }
+    Some(format!(
+        "maxFuel ceilings not applied: the suite was written for {own}, this run tests {other} \
+         (decisions are compared, not costs; `fuelCeilings: any-policy` applies them)"
+    ))
+}
+
 struct Runner<'a> {
     engine: &'a PolicyEngine,
     source: PolicySource,
     sha256: Option<String>,
     /// One load per distinct settings, kept with its outcome.
     loaded: HashMap<SettingsMap, Result<LoadedPolicy, String>>,
+    /// Whether cases' `maxFuel` ceilings hold this policy.
+    fuel_ceilings: bool,
 }
 
 /// What a case produced, normalised for comparison.
@@ -236,7 +283,7 @@ impl Runner<'_> {
 
     fn run(&mut self, case: &CaseDoc, settings: &SettingsMap) -> CaseReport {
         let produced = self.produce(case, settings);
-        let outcome = judge(case, &produced);
+        let outcome = judge(case, &produced, self.fuel_ceilings);
         CaseReport {
             name: case.name.clone(),
             decision: case.decision,
@@ -247,7 +294,7 @@ impl Runner<'_> {
     }
 }
 
-fn judge(case: &CaseDoc, produced: &Produced) -> Outcome {
+fn judge(case: &CaseDoc, produced: &Produced, fuel_ceilings: bool) -> Outcome {
     let verdict = match (&case.expect_error, &produced.result) {
         (Some(want), Err((kind, message))) => match want {
             ErrorExpectation::Message(sub) if !message.contains(sub.as_str()) => Err(format!(
@@ -269,7 +316,8 @@ fn judge(case: &CaseDoc, produced: &Produced) -> Outcome {
             subset::contains(want, result).map_err(|d| format!("{d}\n  result: {result}"))
         }),
     };
-    let verdict = verdict.and_then(|()| match (case.max_fuel, produced.fuel) {
+    let ceiling = case.max_fuel.filter(|_| fuel_ceilings);
+    let verdict = verdict.and_then(|()| match (ceiling, produced.fuel) {
         (Some(max), Some(used)) if used > max => {
             Err(format!("used {used} fuel, over the ceiling of {max}"))
         }

@@ -93,18 +93,30 @@ pub enum PolicyError {
         limit: usize,
     },
 
-    #[error("policy {policy} panicked in {decision} ({message})")]
+    /// The policy aborted: a Rust panic, an uncaught Python exception or
+    /// JavaScript error all end in wasm `unreachable`.
+    #[error(
+        "policy {policy} failed in {decision} ({message}){}",
+        stderr_suffix(stderr)
+    )]
     Panicked {
         policy: PolicyId,
         decision: &'static str,
         message: String,
+        /// The end of what the policy wrote to stderr (a traceback), if any.
+        stderr: String,
     },
 
-    #[error("policy {policy} trapped in {decision}: {message}")]
+    #[error(
+        "policy {policy} trapped in {decision}: {message}{}",
+        stderr_suffix(stderr)
+    )]
     Trap {
         policy: PolicyId,
         decision: &'static str,
         message: String,
+        /// The end of what the policy wrote to stderr, if any.
+        stderr: String,
     },
 
     #[error("policy {policy} returned an error from {decision}: {message}")]
@@ -116,6 +128,16 @@ pub enum PolicyError {
 
     #[error("cannot start the wasm engine: {0}")]
     Engine(String),
+}
+
+/// What a failed policy wrote to stderr, set off from the error itself.
+fn stderr_suffix(stderr: &str) -> String {
+    let stderr = stderr.trim_end();
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; the policy's stderr:\n{stderr}")
+    }
 }
 
 impl PolicyError {

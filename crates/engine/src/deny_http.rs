@@ -1,0 +1,64 @@
+//! `wasi:http` with nothing behind it. componentize-js links `wasi:http` by
+//! default (its `fetch`), so a policy built with default settings imports
+//! it; kbind serves it so that such a policy loads, and refuses every
+//! request at once: nothing leaves the process, and no request ever waits.
+
+use std::future::Future;
+
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, RequestOptions};
+use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
+use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
+
+use super::state::State;
+
+/// The `wasi:http` version wasmtime-wasi-http registers; older 0.2.x
+/// imports resolve to it.
+const OUTGOING_HANDLER: &str = "wasi:http/outgoing-handler@0.2.12";
+
+/// Hooks that refuse to send anything.
+pub(crate) struct DenyAll;
+
+type Sent = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for DenyAll {
+    // Not reached: `handle` is replaced by `deny_outgoing` below. Kept
+    // refusing in case a future wasmtime sends through another path.
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Sent {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Links `wasi:http` and replaces `outgoing-handler.handle` with one that
+/// answers `HTTP-request-denied` without building or spawning a request.
+pub(crate) fn add_deny_all(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
+    linker.allow_shadowing(true);
+    let mut handler = linker.instance(OUTGOING_HANDLER)?;
+    handler.func_wrap(
+        "handle",
+        |mut store: wasmtime::StoreContextMut<'_, State>,
+         (request, _options): (
+            Resource<HostOutgoingRequest>,
+            Option<Resource<RequestOptions>>,
+        )|
+         -> wasmtime::Result<(Result<Resource<HostFutureIncomingResponse>, ErrorCode>,)> {
+            store.data_mut().table.delete(request)?;
+            Ok((Err(ErrorCode::HttpRequestDenied),))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
