@@ -314,6 +314,71 @@ fn test_command_runs_suites_and_writes_junit() {
     assert!(stdout(&o).contains("FAIL"));
 }
 
+/// `--policy` given as a path relative to where the command runs, the
+/// same component as the suite's own (no note) and another one (fuel
+/// ceilings not applied, said so) — for `test`, `bench` and `simulate`.
+#[test]
+fn a_policy_path_on_the_command_line_is_taken_from_the_working_directory() {
+    let relative = |name: &str| {
+        let absolute = kbind_fixtures::component(name);
+        absolute
+            .strip_prefix(workspace())
+            .expect("fixtures are built under the workspace")
+            .display()
+            .to_string()
+    };
+    let same = relative("kratix-default");
+    let o = kbind(&[
+        "test",
+        "policies/kratix-default/tests/decisions.yaml",
+        "--policy",
+        &same,
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !stdout(&o).contains("maxFuel ceilings not applied"),
+        "{}",
+        stdout(&o)
+    );
+
+    let other = relative("semver-auto");
+    let o = kbind(&[
+        "test",
+        "policies/semver-auto/tests/decisions.yaml",
+        "--policy",
+        &same,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "kratix-default fails semver-auto's cases"
+    );
+    assert!(
+        stdout(&o).contains("maxFuel ceilings not applied"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = kbind(&[
+        "bench",
+        "--suite",
+        "policies/semver-auto/tests/decisions.yaml",
+        "--policy",
+        &other,
+        "--iterations",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+
+    let o = kbind(&[
+        "simulate",
+        "tests/scenarios/02-floating-follows-latest.yaml",
+        "--policy",
+        &same,
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
 #[test]
 fn simulate_runs_the_scenarios_and_reports_failures_with_a_diff() {
     let o = kbind(&["simulate", "tests/scenarios"]);

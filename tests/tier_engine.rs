@@ -17,5 +17,7 @@ mod policy_suites;
 mod polyglot;
 #[path = "projection.rs"]
 mod projection;
+#[path = "scaffold.rs"]
+mod scaffold;
 #[path = "scenarios.rs"]
 mod scenarios;

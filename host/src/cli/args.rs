@@ -59,6 +59,32 @@ pub enum Command {
     /// succeed after --assume-duration, the clock moved through soaks and
     /// windows), from the cluster or a snapshot.
     Plan(PlanArgs),
+    /// Create a policy project: source, unit tests, a `kbind test` suite, a
+    /// build script and a CI snippet, in Rust, Python or JavaScript.
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The policy's name (lowercase letters, digits and `-`), also its folder.
+    pub name: String,
+    /// The language to write it in.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    pub lang: Lang,
+    /// Create it here instead of ./<name>.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The kbind checkout whose Rust SDK (`guest/`) a Rust policy depends on
+    /// [default: the checkout this kbind was built from].
+    #[arg(long)]
+    pub sdk: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
 }
 
 #[derive(Debug, Args)]

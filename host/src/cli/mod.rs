@@ -8,6 +8,7 @@ mod output;
 mod pipeline;
 mod plan;
 mod rollout;
+mod scaffold;
 
 use std::process::ExitCode;
 
@@ -134,6 +135,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Pipeline(args) => pipeline::run_pipeline(args),
         Command::Rollout(args) => rollout::run_rollout(&cli.global, args),
         Command::Snapshot(args) => plan::run_snapshot(args),
+        Command::New(args) => scaffold::run_new(args),
         Command::Plan(args) => {
             let engine = engine(&cli.global)?;
             plan::run_plan(&cli.global, &engine, args)

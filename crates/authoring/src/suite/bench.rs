@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use super::{Runner, SuiteDoc};
 use kbind_contract::policy::PolicyId;
 use kbind_engine::PolicyEngine;
-use kbind_engine::shipped;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaseStats {
@@ -81,7 +80,7 @@ pub fn run(
             message,
         })?;
     let base = suite.parent().unwrap_or(Path::new("."));
-    let source = shipped::resolve_in(policy_override.or(doc.policy.as_deref()), base)
+    let source = super::resolve_policy(&doc, policy_override, base)
         .map_err(|e| BenchError::Policy(e.to_string()))?;
     let mut runner = Runner {
         engine,

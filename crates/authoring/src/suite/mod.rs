@@ -155,7 +155,7 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
         report.name = name.clone();
     }
     let base = file.parent().unwrap_or(Path::new("."));
-    let source = match shipped::resolve_in(policy_override.or(doc.policy.as_deref()), base) {
+    let source = match resolve_policy(&doc, policy_override, base) {
         Ok(source) => source,
         Err(err) => {
             report.error = Some(err.to_string());
@@ -186,6 +186,20 @@ pub fn run_file(engine: &PolicyEngine, file: &Path, policy_override: Option<&str
         report.cases.push(case_report);
     }
     report
+}
+
+/// The policy a suite runs: `--policy` (a shipped name, or a path from where
+/// the command runs) or else the suite's `policy:` (a path from the suite's
+/// folder).
+pub(crate) fn resolve_policy(
+    doc: &SuiteDoc,
+    policy_override: Option<&str>,
+    base: &Path,
+) -> Result<PolicySource, kbind_contract::policy::PolicyError> {
+    match policy_override {
+        Some(given) => shipped::resolve_in(Some(given), Path::new(".")),
+        None => shipped::resolve_in(doc.policy.as_deref(), base),
+    }
 }
 
 /// `Some(why)` when the suite's fuel ceilings do not hold the policy under

@@ -292,9 +292,14 @@ pub fn run_file(
         report.error = Some(format!("{}: {e}", file.display()));
         return report;
     }
-    let name = policy_override.or(scenario.policy.as_deref());
+    // A policy given on the command line is a path from where the command
+    // runs; the scenario's own, from the scenario's folder.
+    let (name, policy_base) = match policy_override {
+        Some(given) => (Some(given), Path::new(".")),
+        None => (scenario.policy.as_deref(), base),
+    };
     let settings = settings_from(&scenario.settings);
-    let load = || loader.load(name, base, settings.clone());
+    let load = || loader.load(name, policy_base, settings.clone());
     // A policy that cannot load is the scenario's error, not a step's.
     if let Err(e) = load() {
         report.error = Some(e);
