@@ -21,6 +21,8 @@ mod faults;
 mod kubectl;
 #[path = "operator.rs"]
 mod operator;
+#[path = "registry.rs"]
+mod registry;
 #[path = "rollout.rs"]
 mod rollout;
 #[path = "user_story.rs"]

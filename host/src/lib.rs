@@ -18,6 +18,8 @@ pub use kbind_engine as engine;
 /// The policies shipped inside the binary.
 pub use kbind_engine::shipped;
 pub use kbind_model::{api, key, naming, patch, subset, time, yaml};
+/// Policies in OCI registries.
+pub use kbind_oci as oci;
 /// The planner against a Kubernetes API through kube-rs.
 pub use kbind_operator as operator;
 pub use kbind_operator::{demo, pipeline_adapter};

@@ -10,9 +10,15 @@
 //! ConfigMap volume updates by swapping a symlink two directories up, which
 //! inotify on the file itself does not see, and polling a small file every
 //! second or two costs nothing.
+//!
+//! A policy in a registry (`oci://…`) is always loaded by manifest digest:
+//! a reference with a digest is that digest for good; a tag is resolved to
+//! a digest once and pinned, or, with `followTag`, resolved again every
+//! `followEvery` and swapped in when it moves. Pulls are cached by digest,
+//! so a pinned policy never asks the registry again.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -22,6 +28,7 @@ use kbind_contract::policy::{Decided, Policy, PolicyError, PolicyId};
 use kbind_contract::*;
 use kbind_engine::shipped;
 use kbind_engine::{PolicyEngine, PolicySource};
+use kbind_oci::{PolicyRef, Registry, RegistryOptions};
 
 /// Where the policy comes from: a shipped name or a file, an optional
 /// sha256 pin, settings; or a config file holding those three, re-read on
@@ -32,6 +39,28 @@ pub struct PolicySpec {
     pub sha256: Option<String>,
     pub settings: Vec<Setting>,
     pub config_file: Option<PathBuf>,
+    /// How to reach the registry of an `oci://` policy.
+    pub registry: RegistryOptions,
+    /// Follow an `oci://` tag: resolve it again every `follow_every`.
+    pub follow_tag: bool,
+    pub follow_every: Option<Duration>,
+    /// The digest an `oci://` tag was pinned to, shared by clones.
+    pub pinned: TagPin,
+}
+
+/// Where a spec keeps the digest its tag resolved to (`Default`: none yet).
+#[derive(Clone, Debug, Default)]
+pub struct TagPin(Arc<Mutex<Option<Pinned>>>);
+
+/// How often a followed tag is resolved when nothing says otherwise.
+pub const DEFAULT_FOLLOW_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+struct Pinned {
+    /// The reference as configured (a tag).
+    reference: String,
+    digest: String,
+    resolved: Instant,
 }
 
 /// The config file (`--config`): YAML or JSON.
@@ -43,6 +72,12 @@ struct ConfigFile {
     sha256: Option<String>,
     #[serde(default)]
     settings: kbind_contract::SettingsMap,
+    /// For `oci://<registry>/<repository>:<tag>`: follow the tag.
+    #[serde(default)]
+    follow_tag: bool,
+    /// How often a followed tag is resolved (`30s`, `5m`) [default: 1m].
+    #[serde(default)]
+    follow_every: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +91,8 @@ pub enum SpecError {
     Parse { path: PathBuf, message: String },
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Registry(#[from] kbind_oci::OciError),
 }
 
 impl PolicySpec {
@@ -74,17 +111,28 @@ impl PolicySpec {
                 path: path.clone(),
                 message,
             })?;
+        let follow_every = file
+            .follow_every
+            .as_deref()
+            .map(humantime::parse_duration)
+            .transpose()
+            .map_err(|e| SpecError::Parse {
+                path: path.clone(),
+                message: format!("followEvery: {e}"),
+            })?;
         // A relative policy path is relative to the config file.
-        let policy =
-            if shipped::by_name(&file.policy).is_none() && Path::new(&file.policy).is_relative() {
-                path.parent()
-                    .unwrap_or(Path::new("."))
-                    .join(&file.policy)
-                    .display()
-                    .to_string()
-            } else {
-                file.policy
-            };
+        let policy = if shipped::by_name(&file.policy).is_none()
+            && !PolicyRef::is_oci(&file.policy)
+            && Path::new(&file.policy).is_relative()
+        {
+            path.parent()
+                .unwrap_or(Path::new("."))
+                .join(&file.policy)
+                .display()
+                .to_string()
+        } else {
+            file.policy
+        };
         Ok(PolicySpec {
             policy,
             sha256: file.sha256,
@@ -94,6 +142,10 @@ impl PolicySpec {
                 .map(|(name, value)| Setting { name, value })
                 .collect(),
             config_file: None,
+            registry: self.registry.clone(),
+            follow_tag: file.follow_tag,
+            follow_every,
+            pinned: self.pinned.clone(),
         })
     }
 
@@ -101,7 +153,11 @@ impl PolicySpec {
     /// policy: same fingerprint, same policy.
     fn read(&self) -> Result<(PolicySource, String), SpecError> {
         let spec = self.effective()?;
-        let source = shipped::resolve(&spec.policy)?;
+        let source = if PolicyRef::is_oci(&spec.policy) {
+            spec.pull()?
+        } else {
+            shipped::resolve(&spec.policy)?
+        };
         let mut h = Sha256::new();
         h.update(&source.bytes);
         h.update(spec.sha256.as_deref().unwrap_or_default());
@@ -111,12 +167,67 @@ impl PolicySpec {
         Ok((source, hex::encode(h.finalize())))
     }
 
+    /// An `oci://` policy, by the digest it is pinned to (see the module).
+    fn pull(&self) -> Result<PolicySource, SpecError> {
+        let reference: PolicyRef = self.policy.parse()?;
+        let digest = match reference.digest() {
+            Some(digest) => digest.to_string(),
+            None => self.tag_digest(&reference)?,
+        };
+        let registry = Registry::new(&self.registry)?;
+        let pinned = reference.at_digest(&digest);
+        let pulled = off_runtime(|| kbind_oci::block_on(registry.pull(&pinned)))???;
+        Ok(PolicySource::from_bytes(
+            pulled.pinned.to_string(),
+            pulled.bytes,
+        ))
+    }
+
+    /// The digest a tag is pinned to: resolved the first time, and again
+    /// every `follow_every` when following it.
+    fn tag_digest(&self, reference: &PolicyRef) -> Result<String, SpecError> {
+        let every = self.follow_every.unwrap_or(DEFAULT_FOLLOW_EVERY);
+        let current = {
+            let pinned = self.pinned.0.lock().unwrap_or_else(|p| p.into_inner());
+            pinned
+                .as_ref()
+                .filter(|p| p.reference == self.policy)
+                .filter(|p| !self.follow_tag || p.resolved.elapsed() < every)
+                .map(|p| p.digest.clone())
+        };
+        if let Some(digest) = current {
+            return Ok(digest);
+        }
+        let registry = Registry::new(&self.registry)?;
+        let digest = off_runtime(|| kbind_oci::block_on(registry.resolve(reference)))???;
+        let mut pinned = self.pinned.0.lock().unwrap_or_else(|p| p.into_inner());
+        if pinned.as_ref().is_some_and(|p| p.digest != digest) {
+            tracing::info!(reference = %reference, %digest, "followed tag moved");
+        }
+        *pinned = Some(Pinned {
+            reference: self.policy.clone(),
+            digest: digest.clone(),
+            resolved: Instant::now(),
+        });
+        Ok(digest)
+    }
+
     pub fn load(&self, engine: &PolicyEngine) -> Result<(Arc<dyn Policy>, String), SpecError> {
         let (source, fingerprint) = self.read()?;
         let spec = self.effective()?;
         let (loaded, _) = engine.load(&source, spec.sha256.as_deref(), spec.settings)?;
         Ok((Arc::new(loaded), fingerprint))
     }
+}
+
+/// Runs registry I/O on a thread of its own: a poll may be called from an
+/// async task, whose runtime must not be blocked inside (or nested).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, SpecError> {
+    std::thread::scope(|scope| scope.spawn(f).join()).map_err(|_| {
+        SpecError::Registry(kbind_oci::OciError::Runtime(std::io::Error::other(
+            "the registry thread panicked",
+        )))
+    })
 }
 
 /// The serving policy, with metrics recorded around each of its decisions.

@@ -62,6 +62,17 @@ pub enum Command {
     /// Create a policy project: source, unit tests, a `kbind test` suite, a
     /// build script and a CI snippet, in Rust, Python or JavaScript.
     New(NewArgs),
+    /// Push a policy component to an OCI registry as a wasm artifact (the
+    /// CNCF layout); prints the digest to pin it by.
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The component: a shipped policy's name or a path to a .wasm.
+    pub policy: String,
+    /// Where to: oci://<registry>/<repository>:<tag>.
+    pub reference: String,
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +110,7 @@ pub struct SnapshotArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The policy to plan with: a shipped name or a .wasm path.
+    /// The policy to plan with: a shipped name, a .wasm path or an oci:// reference.
     #[arg(long)]
     pub policy: String,
     /// Refuse the policy unless its sha256 is this.
@@ -194,6 +205,13 @@ pub struct OperatorArgs {
     /// Refuse any policy file whose sha256 is not this.
     #[arg(long, conflicts_with = "config")]
     pub policy_sha256: Option<String>,
+    /// With --policy oci://…:<tag>: follow the tag, loading (by digest) what it points at
+    /// whenever it moves. Without it a tag is resolved once and pinned.
+    #[arg(long, conflicts_with = "config")]
+    pub follow_tag: bool,
+    /// How often a followed tag is resolved [default: 1m].
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "config")]
+    pub follow_every: Option<Duration>,
     #[command(flatten)]
     pub settings: SettingFlags,
     /// A config file (YAML: policy, sha256, settings) instead of the three
@@ -299,7 +317,8 @@ pub struct SandboxArgs {
     /// With --demo: stop once the story has run instead of serving on.
     #[arg(long, requires = "demo")]
     pub exit_after_demo: bool,
-    /// The policy the operator uses (a shipped name, or a .wasm path that is watched and hot-swapped).
+    /// The policy the operator uses (a shipped name, a .wasm path that is watched and hot-swapped,
+    /// or an oci:// reference, pulled and pinned by digest).
     #[arg(long, default_value = "kratix-default")]
     pub policy: String,
     #[command(flatten)]
@@ -312,7 +331,7 @@ pub struct SandboxArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The policy (a shipped name or a .wasm path) [default: the suite's `policy:`].
+    /// The policy (a shipped name, a .wasm path or an oci:// reference) [default: the suite's `policy:`].
     #[arg(long)]
     pub policy: Option<String>,
     /// A policy test suite (the `kbind test` format): its cases are the workload.
@@ -337,7 +356,8 @@ pub struct SimulateArgs {
     /// Scenario files (YAML), or directories whose *.yaml files are scenarios.
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
-    /// Run every scenario with this policy (a shipped name or a .wasm path) instead of its own.
+    /// Run every scenario with this policy (a shipped name, a .wasm path or an oci:// reference)
+    /// instead of its own.
     #[arg(long)]
     pub policy: Option<String>,
 }
@@ -347,7 +367,8 @@ pub struct TestArgs {
     /// Suite files (YAML), or directories whose *.yaml files are suites.
     #[arg(required = true)]
     pub suites: Vec<PathBuf>,
-    /// Test this policy (a shipped name or a .wasm path) instead of each suite's `policy:`.
+    /// Test this policy (a shipped name, a .wasm path or an oci:// reference) instead of each
+    /// suite's `policy:`.
     #[arg(long)]
     pub policy: Option<String>,
     /// Also write a JUnit XML report here.
@@ -384,6 +405,16 @@ pub struct Global {
     /// Largest decision input accepted, e.g. 64MiB.
     #[arg(long, global = true, value_parser = parse_bytes, default_value = "64MiB")]
     pub max_input: usize,
+    /// Registry credentials: a docker config file, e.g. a mounted image pull secret's
+    /// .dockerconfigjson [default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json].
+    #[arg(long, global = true)]
+    pub registry_config: Option<PathBuf>,
+    /// PEM certificates to trust for registries, besides the system's (a private CA).
+    #[arg(long, global = true)]
+    pub registry_ca: Option<PathBuf>,
+    /// Speak plain HTTP to registries (a local registry on loopback).
+    #[arg(long, global = true)]
+    pub plain_http: bool,
     /// Log level filter (overridden by $KBIND_LOG).
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
@@ -420,13 +451,15 @@ pub enum LogFormat {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A shipped policy's name (kratix-default, semver-auto) or a path to a .wasm component.
+    /// A shipped policy's name (kratix-default, semver-auto, rollout), a path to a .wasm component,
+    /// or oci://<registry>/<repository>[:<tag>][@sha256:<digest>].
     pub policy: String,
 }
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// A shipped policy's name (kratix-default, semver-auto) or a path to a .wasm component.
+    /// A shipped policy's name (kratix-default, semver-auto, rollout), a path to a .wasm component,
+    /// or oci://<registry>/<repository>[:<tag>][@sha256:<digest>].
     #[arg(long, default_value = "kratix-default")]
     pub policy: String,
     /// Refuse the policy unless its sha256 is this (hex, optionally prefixed `sha256:`).

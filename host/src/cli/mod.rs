@@ -3,6 +3,7 @@
 mod allocator;
 mod args;
 mod cluster;
+mod fetch;
 mod operator;
 mod output;
 mod pipeline;
@@ -14,8 +15,8 @@ use std::process::ExitCode;
 
 use kbind::engine::{EngineOptions, PolicyEngine, PolicySource};
 use kbind::eval::{self, DecisionKind, EvalError, InputDoc};
+use kbind::inspect;
 use kbind::policy::PolicyError;
-use kbind::{inspect, shipped};
 
 use args::{BenchArgs, Command, EvalArgs, InspectArgs, SandboxArgs, SimulateArgs, TestArgs};
 pub use args::{Cli, Global};
@@ -66,6 +67,13 @@ impl Failure {
     fn environment(message: impl Into<String>) -> Self {
         Self {
             code: exit::ENVIRONMENT,
+            message: message.into(),
+        }
+    }
+
+    fn with_code(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
             message: message.into(),
         }
     }
@@ -136,6 +144,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Rollout(args) => rollout::run_rollout(&cli.global, args),
         Command::Snapshot(args) => plan::run_snapshot(args),
         Command::New(args) => scaffold::run_new(args),
+        Command::Push(args) => run_push(&cli.global, args),
         Command::Plan(args) => {
             let engine = engine(&cli.global)?;
             plan::run_plan(&cli.global, &engine, args)
@@ -206,7 +215,7 @@ fn engine(global: &Global) -> Result<PolicyEngine, Failure> {
 }
 
 fn run_inspect(global: &Global, args: InspectArgs) -> Result<ExitCode, Failure> {
-    let source = shipped::resolve(&args.policy)?;
+    let source = fetch::policy_source(global, &args.policy)?;
     let inspection = inspect::inspect(&engine(global)?, &source);
     output::print_inspection(global.output, &inspection)?;
     Ok(match &inspection.failure {
@@ -249,7 +258,7 @@ fn run_eval(global: &Global, args: EvalArgs) -> Result<ExitCode, Failure> {
     };
     let settings = args.settings.read().map_err(Failure::usage)?;
     let engine = engine(global)?;
-    let source: PolicySource = shipped::resolve(&args.policy)?;
+    let source: PolicySource = fetch::policy_source(global, &args.policy)?;
     let evaluation = if args.decision == DecisionKind::ValidateSettings {
         if doc.settings.is_none() {
             doc.settings = Some(
@@ -307,9 +316,11 @@ fn suite_files(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, 
 
 fn run_test(global: &Global, args: TestArgs) -> Result<ExitCode, Failure> {
     let engine = engine(global)?;
+    let policy = fetch::local_policy(global, args.policy.as_deref())?;
+    let policy = policy.as_ref().map(|p| p.arg.as_str());
     let reports: Vec<_> = suite_files(&args.suites)?
         .iter()
-        .map(|file| kbind::suite::run_file(&engine, file, args.policy.as_deref()))
+        .map(|file| kbind::suite::run_file(&engine, file, policy))
         .collect();
     if let Some(path) = &args.junit {
         std::fs::write(path, kbind::suite::junit::render(&reports))
@@ -326,11 +337,11 @@ fn run_test(global: &Global, args: TestArgs) -> Result<ExitCode, Failure> {
 
 fn run_simulate(global: &Global, args: SimulateArgs) -> Result<ExitCode, Failure> {
     let engine = engine(global)?;
+    let policy = fetch::local_policy(global, args.policy.as_deref())?;
+    let policy = policy.as_ref().map(|p| p.arg.as_str());
     let reports: Vec<_> = suite_files(&args.scenarios)?
         .iter()
-        .map(|file| {
-            kbind::authoring::scenario_policy::run_file(&engine, file, args.policy.as_deref())
-        })
+        .map(|file| kbind::authoring::scenario_policy::run_file(&engine, file, policy))
         .collect();
     output::print_scenarios(global.output, &reports)?;
     let failed = reports.iter().filter(|r| !r.passed()).count();
@@ -344,10 +355,11 @@ fn run_simulate(global: &Global, args: SimulateArgs) -> Result<ExitCode, Failure
 fn run_bench(global: &Global, args: BenchArgs) -> Result<ExitCode, Failure> {
     use kbind::suite::bench::{self, BenchError, BenchReport};
     let engine = engine(global)?;
+    let policy = fetch::local_policy(global, args.policy.as_deref())?;
     let report = bench::run(
         &engine,
         &args.suite,
-        args.policy.as_deref(),
+        policy.as_ref().map(|p| p.arg.as_str()),
         args.iterations,
     )
     .map_err(|e| match e {
@@ -383,6 +395,22 @@ fn run_bench(global: &Global, args: BenchArgs) -> Result<ExitCode, Failure> {
     }))
 }
 
+fn run_push(global: &Global, args: args::PushArgs) -> Result<ExitCode, Failure> {
+    let reference: kbind::oci::PolicyRef = args.reference.parse()?;
+    let source = fetch::policy_source(global, &args.policy)?;
+    // Only a component this kbind can serve is pushed.
+    let shape = engine(global)?.check(&source)?;
+    let component = kbind::oci::artifact::ComponentInfo {
+        exports: shape.exports.clone(),
+        imports: shape.imports.clone(),
+        target: Some(format!("kbind:policy/policy@{}", shape.contract_version)),
+    };
+    let registry = kbind::oci::Registry::new(&fetch::registry_options(global))?;
+    let pushed = kbind::oci::block_on(registry.push(&source.bytes, component, &reference))??;
+    output::print_pushed(global.output, &reference, &pushed)?;
+    Ok(ExitCode::from(exit::OK))
+}
+
 fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> {
     let settings = args.settings.read().map_err(Failure::usage)?;
     // Loaded before the server starts, so a bad policy fails fast.
@@ -393,6 +421,7 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
         let spec = kbind::operator::hot_swap::PolicySpec {
             policy: args.policy.clone(),
             settings,
+            registry: fetch::registry_options(global),
             ..Default::default()
         };
         Some(operator::load_policy(global, spec, &metrics)?)

@@ -30,6 +30,7 @@ pub(super) fn load_policy(
     let engine = engine(global)?;
     let (policy, fingerprint) = spec.load(&engine)?;
     let slot = Arc::new(PolicySlot::new(policy, metrics.clone()));
+    // Files and followed tags can change; a shipped policy cannot.
     let from_file = spec.config_file.is_some() || kbind::shipped::by_name(&spec.policy).is_none();
     let watcher = from_file
         .then(|| PolicyWatcher::new(spec, engine, slot.clone(), metrics.clone(), fingerprint));
@@ -82,6 +83,10 @@ pub(super) fn run_operator(global: &Global, args: OperatorArgs) -> Result<ExitCo
         sha256: args.policy_sha256.clone(),
         settings: args.settings.read().map_err(Failure::usage)?,
         config_file: args.config.clone(),
+        registry: super::fetch::registry_options(global),
+        follow_tag: args.follow_tag,
+        follow_every: args.follow_every,
+        ..Default::default()
     };
     let metrics = Arc::new(Metrics::new());
     let (slot, watcher) = load_policy(global, spec, &metrics)?;

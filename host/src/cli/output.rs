@@ -338,3 +338,26 @@ pub fn print_bench(
     }
     Ok(())
 }
+
+pub fn print_pushed(
+    format: OutputFormat,
+    reference: &kbind::oci::PolicyRef,
+    pushed: &kbind::oci::Pushed,
+) -> Result<(), Failure> {
+    if format != OutputFormat::Human {
+        return print_machine(
+            format,
+            &serde_json::json!({
+                "reference": reference.to_string(),
+                "digest": pushed.manifest_digest,
+                "pinned": pushed.pinned.to_string(),
+                "componentSha256": pushed.layer_digest,
+            }),
+        );
+    }
+    row("pushed", reference);
+    row("digest", &pushed.manifest_digest);
+    row("pin", &pushed.pinned);
+    row("sha256", pushed.layer_digest.trim_start_matches("sha256:"));
+    Ok(())
+}

@@ -149,7 +149,7 @@ pub fn run_plan(
     args: PlanArgs,
 ) -> Result<ExitCode, Failure> {
     let settings = args.settings.read().map_err(Failure::usage)?;
-    let source = kbind::shipped::resolve(&args.policy)?;
+    let source = super::fetch::policy_source(global, &args.policy)?;
     let (policy, _) = engine.load(&source, args.sha256.as_deref(), settings)?;
     let snapshot = match &args.snapshot {
         Some(path) => Snapshot::read(path).map_err(|e| Failure::input(e.to_string()))?,

@@ -1,0 +1,371 @@
+//! Policies through a real OCI registry: the CNCF distribution registry
+//! (Debian's `docker-registry`, started here on loopback). `kbind push`, then
+//! `eval`, `test`, `simulate` and the sandbox's user story with
+//! `--policy oci://…`, pinned by digest or by tag plus `--sha256`; the
+//! operator following a tag; the artifact's media types as the CNCF wasm
+//! layout defines them.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use kbind::oci::{PolicyRef, Registry, RegistryOptions, artifact};
+use kbind::operator::hot_swap::{PolicySpec, PolicyWatcher, Reload};
+
+use crate::support;
+
+/// A registry on a free loopback port, stopped when dropped.
+struct LocalRegistry {
+    child: Child,
+    host: String,
+    _storage: tempfile::TempDir,
+}
+
+impl LocalRegistry {
+    fn start() -> Self {
+        let binary = std::env::var_os("KBIND_TEST_REGISTRY_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/docker-registry"));
+        assert!(
+            binary.exists(),
+            "{} is missing: install Debian's docker-registry (.ci/run does)",
+            binary.display()
+        );
+        let storage = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let config = storage.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: {host}\n",
+                storage.path().join("data").display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .spawn()
+            .expect("docker-registry starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&host).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the registry did not listen on {host}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            host,
+            _storage: storage,
+        }
+    }
+
+    fn reference(&self, path: &str) -> String {
+        format!("oci://{}/{path}", self.host)
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// `kbind --plain-http --cache-dir <cache> <args>` from the workspace.
+fn kbind(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args(["--plain-http", "--cache-dir"])
+        .arg(cache)
+        .args(args)
+        .current_dir(workspace())
+        .env("DOCKER_CONFIG", cache.join("no-docker-config"))
+        .output()
+        .expect("kbind runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", text(&o));
+    text(&o)
+}
+
+/// The value of a `label   value` row of kbind's human output.
+fn row(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(label).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("no {label} in:\n{out}"))
+}
+
+fn python_policy() -> PathBuf {
+    let path = workspace().join("target/polyglot/kratix-default-python.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/polyglot.sh` first",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn a_python_policy_pushed_to_a_registry_is_served_by_digest_and_by_tag() {
+    let registry = LocalRegistry::start();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let tag = registry.reference("policies/kratix-default-python:v1");
+    let policy = python_policy();
+    let pushed = ok(kbind(
+        cache.path(),
+        &["push", policy.to_str().unwrap(), &tag],
+    ));
+    let digest = row(&pushed, "digest");
+    let pinned = row(&pushed, "pin");
+    let component = row(&pushed, "sha256");
+    assert!(digest.starts_with("sha256:"), "{pushed}");
+    assert_eq!(
+        pinned,
+        registry.reference(&format!("policies/kratix-default-python@{digest}"))
+    );
+    let bytes = std::fs::read(&policy).expect("component");
+    assert_eq!(
+        format!("sha256:{component}"),
+        artifact::sha256_digest(&bytes)
+    );
+
+    // By digest: eval, test, simulate.
+    let eval = ok(kbind(
+        cache.path(),
+        &[
+            "eval",
+            "--policy",
+            &pinned,
+            "--decision",
+            "initial-version",
+            "--set",
+            "strategy=pinned",
+            "--input",
+            "examples/eval/initial-version.yaml",
+        ],
+    ));
+    assert!(eval.contains("strategy pinned"), "{eval}");
+    let tested = ok(kbind(
+        cache.path(),
+        &[
+            "test",
+            "policies/kratix-default/tests/decisions.yaml",
+            "--policy",
+            &pinned,
+        ],
+    ));
+    assert!(tested.contains(" passed, 0 failed"), "{tested}");
+    ok(kbind(
+        cache.path(),
+        &[
+            "simulate",
+            "tests/scenarios/02-floating-follows-latest.yaml",
+            "--policy",
+            &pinned,
+        ],
+    ));
+
+    // By tag with the component's digest pinned; a wrong pin is refused.
+    ok(kbind(
+        cache.path(),
+        &[
+            "eval",
+            "--policy",
+            &tag,
+            "--sha256",
+            &component,
+            "--decision",
+            "initial-version",
+            "--input",
+            "examples/eval/initial-version.yaml",
+        ],
+    ));
+    let wrong = kbind(
+        cache.path(),
+        &[
+            "eval",
+            "--policy",
+            &tag,
+            "--sha256",
+            &"0".repeat(64),
+            "--decision",
+            "initial-version",
+            "--input",
+            "examples/eval/initial-version.yaml",
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
+    assert!(text(&wrong).contains("digest"), "{}", text(&wrong));
+
+    // The user story in the sandbox, with the policy from the registry.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let story = ok(kbind(
+        cache.path(),
+        &[
+            "sandbox",
+            "--demo",
+            "--exit-after-demo",
+            "--set",
+            "strategy=pinned",
+            "--policy",
+            &pinned,
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+    ));
+    assert!(story.contains("example-redis-e7f90"), "{story}");
+}
+
+#[test]
+fn a_pulled_digest_is_served_from_the_cache_without_the_registry() {
+    let registry = LocalRegistry::start();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let pushed = ok(kbind(
+        cache.path(),
+        &[
+            "push",
+            "semver-auto",
+            &registry.reference("policies/semver-auto:v1"),
+        ],
+    ));
+    let pinned = row(&pushed, "pin");
+    ok(kbind(cache.path(), &["inspect", &pinned]));
+    drop(registry);
+    let again = ok(kbind(cache.path(), &["inspect", &pinned]));
+    assert!(again.contains("semver-auto"), "{again}");
+}
+
+#[test]
+fn the_artifact_has_the_cncf_wasm_media_types() {
+    let registry = LocalRegistry::start();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let tag = registry.reference("policies/kratix-default:v1");
+    ok(kbind(cache.path(), &["push", "kratix-default", &tag]));
+    // Read back raw, as any OCI client would.
+    let raw = Command::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            &format!("Accept: {}", artifact::MANIFEST_MEDIA_TYPE),
+        ])
+        .arg(format!(
+            "http://{}/v2/policies/kratix-default/manifests/v1",
+            registry.host
+        ))
+        .output()
+        .expect("curl runs");
+    assert!(raw.status.success(), "{}", text(&raw));
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("json");
+    assert_eq!(manifest["mediaType"], artifact::MANIFEST_MEDIA_TYPE);
+    assert_eq!(manifest["config"]["mediaType"], artifact::CONFIG_MEDIA_TYPE);
+    assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        artifact::LAYER_MEDIA_TYPE
+    );
+    let config = Command::new("curl")
+        .arg("-sf")
+        .arg(format!(
+            "http://{}/v2/policies/kratix-default/blobs/{}",
+            registry.host,
+            manifest["config"]["digest"].as_str().expect("digest")
+        ))
+        .output()
+        .expect("curl runs");
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["os"], "wasip2");
+    assert_eq!(config["layerDigests"][0], manifest["layers"][0]["digest"]);
+    assert!(
+        config["component"]["exports"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x == "kbind:policy/decisions@0.2.0")),
+        "{config}"
+    );
+}
+
+#[test]
+fn the_operator_follows_a_tag_and_pins_what_it_loads_by_digest() {
+    let registry = LocalRegistry::start();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let tag = registry.reference("policies/platform:stable");
+    ok(kbind(cache.path(), &["push", "kratix-default", &tag]));
+    let options = RegistryOptions {
+        plain_http: true,
+        cache_dir: Some(cache.path().join("operator")),
+        ..RegistryOptions::default()
+    };
+    let follow = |follow_tag: bool| PolicySpec {
+        policy: tag.clone(),
+        registry: options.clone(),
+        follow_tag,
+        follow_every: Some(Duration::ZERO),
+        ..PolicySpec::default()
+    };
+    let engine = support::engine();
+    let metrics = std::sync::Arc::new(kbind::operator::metrics::Metrics::new());
+    let mut watchers = vec![];
+    for following in [true, false] {
+        let spec = follow(following);
+        let (policy, fingerprint) = spec.load(&engine).expect("loads from the registry");
+        assert_eq!(policy.info().name, "kratix-default");
+        let slot = std::sync::Arc::new(kbind::operator::hot_swap::PolicySlot::new(
+            policy,
+            metrics.clone(),
+        ));
+        let watcher = PolicyWatcher::new(
+            spec,
+            engine.clone(),
+            slot.clone(),
+            metrics.clone(),
+            fingerprint,
+        );
+        watchers.push((following, watcher, slot));
+    }
+    // The tag moves.
+    ok(kbind(cache.path(), &["push", "semver-auto", &tag]));
+    let moved_to = kbind::oci::block_on(async {
+        Registry::new(&options)
+            .expect("client")
+            .resolve(&tag.parse::<PolicyRef>().expect("reference"))
+            .await
+    })
+    .expect("runtime")
+    .expect("resolves");
+    for (following, mut watcher, slot) in watchers {
+        let reload = watcher.poll();
+        if following {
+            assert!(matches!(reload, Reload::Loaded { .. }), "{reload:?}");
+            assert_eq!(slot.current().info().name, "semver-auto");
+        } else {
+            assert!(matches!(reload, Reload::Unchanged), "pinned: {reload:?}");
+            assert_eq!(slot.current().info().name, "kratix-default");
+        }
+    }
+    assert!(moved_to.starts_with("sha256:"));
+}
