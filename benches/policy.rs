@@ -184,6 +184,7 @@ fn load(c: &mut Criterion) {
         PolicyEngine::new(EngineOptions {
             limits: Default::default(),
             cache_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
         })
         .expect("engine")
     };

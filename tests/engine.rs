@@ -337,6 +337,7 @@ fn compiled_components_are_cached_on_disk_and_reused() {
     let options = || EngineOptions {
         limits: Limits::default(),
         cache_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let source = shipped::SEMVER_AUTO.source();
 

@@ -369,3 +369,52 @@ fn the_operator_follows_a_tag_and_pins_what_it_loads_by_digest() {
     }
     assert!(moved_to.starts_with("sha256:"));
 }
+
+/// deploy/policy-oci.yaml as shipped, pointed at the local registry: the
+/// operator pulls and loads the policy before it reaches for the cluster.
+#[test]
+fn the_deploy_example_pulls_the_operators_policy_from_a_registry() {
+    let registry = LocalRegistry::start();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let example =
+        std::fs::read_to_string(workspace().join("deploy/policy-oci.yaml")).expect("file");
+    let docs: Vec<serde_json::Value> = example
+        .split("\n---")
+        .map(|d| serde_saphyr::from_str(d).expect("yaml"))
+        .collect();
+    let config = docs[0]["data"]["config.yaml"]
+        .as_str()
+        .expect("config.yaml")
+        .replace("registry.example.com", &registry.host);
+    let tag = config
+        .lines()
+        .find_map(|l| l.strip_prefix("policy: "))
+        .expect("a policy line")
+        .to_string();
+    ok(kbind(cache.path(), &["push", "kratix-default", &tag]));
+    let file = cache.path().join("config.yaml");
+    std::fs::write(&file, &config).expect("config");
+    let args: Vec<String> = docs[1]["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        // The pull secret is not mounted here; the local registry is open.
+        .filter(|a| !a.starts_with("--registry-config"))
+        .map(|a| a.replace("/etc/kbind/config.yaml", file.to_str().expect("utf-8")))
+        .collect();
+    let mut command: Vec<&str> = args.iter().map(String::as_str).collect();
+    let kubeconfig = cache.path().join("no-such-kubeconfig");
+    command.extend(["--kubeconfig", kubeconfig.to_str().expect("utf-8")]);
+    let out = kbind(cache.path(), &command);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot read kubeconfig"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        std::fs::read_dir(cache.path().join("oci")).is_ok_and(|mut d| d.next().is_some()),
+        "the pull is cached by digest"
+    );
+}

@@ -23,6 +23,7 @@ pub fn engine_with(limits: Limits) -> PolicyEngine {
     PolicyEngine::new(EngineOptions {
         limits,
         cache_dir: None,
+        ..Default::default()
     })
     .expect("engine starts")
 }

@@ -9,7 +9,33 @@ use super::Limits;
 /// Instances that may be alive at once (one per in-flight decision).
 const POOLED_INSTANCES: u32 = 64;
 
-pub(crate) fn wasmtime_config(limits: &Limits) -> Config {
+/// How instances are allocated. A fresh instance per decision is kbind's
+/// rule; these decide what that costs for a large component (CPython or
+/// SpiderMonkey inside, tens of MB of initialised memory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Pre-mapped instance slots, reused (else each instance maps its own).
+    pub pooling: bool,
+    /// Map a module's initialised memory copy-on-write from its compiled
+    /// image instead of copying its data segments in at each instantiation.
+    pub memory_init_cow: bool,
+    /// Of a pooled memory, how many bytes are reset with `memset` and kept
+    /// resident when its instance ends, rather than given back to the OS
+    /// (and faulted in again by the next instance).
+    pub keep_resident_bytes: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            pooling: true,
+            memory_init_cow: true,
+            keep_resident_bytes: 0,
+        }
+    }
+}
+
+pub(crate) fn wasmtime_config(limits: &Limits, tuning: &Tuning) -> Config {
     let mut config = Config::new();
     // Policies are called synchronously; without the component-model
     // concurrency machinery a warm call costs ~0.17 µs instead of ~0.6 µs.
@@ -28,6 +54,10 @@ pub(crate) fn wasmtime_config(limits: &Limits) -> Config {
     // all cores; the result is cached on disk anyway.
     config.parallel_compilation(true);
 
+    config.memory_init_cow(tuning.memory_init_cow);
+    if !tuning.pooling {
+        return config;
+    }
     // A fresh instance per decision: the pooling allocator makes that ~5 µs
     // instead of ~17 µs by reusing pre-mapped slots.
     let mut pool = PoolingAllocationConfig::default();
@@ -41,7 +71,9 @@ pub(crate) fn wasmtime_config(limits: &Limits) -> Config {
         .max_core_instance_size(16 << 20)
         .max_component_instance_size(1 << 20)
         .table_elements(100_000)
-        .max_memory_size(limits.memory_bytes);
+        .max_memory_size(limits.memory_bytes)
+        .linear_memory_keep_resident(tuning.keep_resident_bytes)
+        .table_keep_resident(tuning.keep_resident_bytes);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

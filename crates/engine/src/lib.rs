@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 
+pub use config::Tuning;
 use kbind_contract::Setting;
 use kbind_contract::policy::PolicyError;
 pub use limits::Limits;
@@ -95,6 +96,9 @@ pub struct EngineOptions {
     pub limits: Limits,
     /// Where compiled components are cached; `None` disables the disk cache.
     pub cache_dir: Option<PathBuf>,
+    /// How instances are allocated (the defaults are what BENCHMARKS.md
+    /// measured best; benchmarks vary them).
+    pub tuning: Tuning,
 }
 
 impl EngineOptions {
@@ -126,8 +130,9 @@ pub struct PolicyEngine {
 
 impl PolicyEngine {
     pub fn new(options: EngineOptions) -> Result<Self, PolicyError> {
-        let engine = wasmtime::Engine::new(&config::wasmtime_config(&options.limits))
-            .map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
+        let engine =
+            wasmtime::Engine::new(&config::wasmtime_config(&options.limits, &options.tuning))
+                .map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         bindings::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .and_then(|()| {

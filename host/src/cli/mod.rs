@@ -211,6 +211,7 @@ fn engine(global: &Global) -> Result<PolicyEngine, Failure> {
     Ok(PolicyEngine::new(EngineOptions {
         limits: global.limits(),
         cache_dir,
+        ..Default::default()
     })?)
 }
 

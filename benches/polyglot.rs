@@ -1,0 +1,132 @@
+//! What Python and JavaScript policies cost, against the Rust one, in one run:
+//!
+//!   bash scripts/polyglot.sh && cargo bench -p kbind --bench polyglot
+//!
+//! - `fresh-instance/<lang>/<tuning>`: one `initial-version` of kratix-default
+//!   on a fresh instance (what kbind does for every decision), with the
+//!   engine's instance-allocation levers varied: the pooling allocator or
+//!   not, copy-on-write memory images or not, and how much of a pooled
+//!   memory is kept resident between instances.
+//! - `load/python/*`: a cold compile of the 18 MB Python component against
+//!   a load of its cached artifact.
+//!
+//! Results and their reading: BENCHMARKS.md, "Python and JavaScript policies".
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use kbind::engine::{EngineOptions, PolicyEngine, PolicySource, Tuning};
+use kbind::policy::Policy;
+
+fn component(name: &str) -> PolicySource {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/polyglot")
+        .join(format!("{name}.wasm"));
+    PolicySource::from_path(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run `bash scripts/polyglot.sh` first",
+            path.display()
+        )
+    })
+}
+
+fn engine(tuning: Tuning) -> PolicyEngine {
+    PolicyEngine::new(EngineOptions {
+        tuning,
+        ..Default::default()
+    })
+    .expect("engine")
+}
+
+fn tunings() -> Vec<(&'static str, Tuning)> {
+    let default = Tuning::default();
+    vec![
+        ("default", default.clone()),
+        (
+            "no-cow",
+            Tuning {
+                memory_init_cow: false,
+                ..default.clone()
+            },
+        ),
+        (
+            "keep-resident-1MiB",
+            Tuning {
+                keep_resident_bytes: 1 << 20,
+                ..default.clone()
+            },
+        ),
+        (
+            "keep-resident-16MiB",
+            Tuning {
+                keep_resident_bytes: 16 << 20,
+                ..default.clone()
+            },
+        ),
+        (
+            "on-demand",
+            Tuning {
+                pooling: false,
+                ..default
+            },
+        ),
+    ]
+}
+
+fn fresh_instance(c: &mut Criterion) {
+    let input = support::initial_input(&[], support::redis(&["v1.0.0", "v1.1.0"], "v1.1.0"));
+    let mut g = c.benchmark_group("fresh-instance");
+    g.measurement_time(Duration::from_secs(4));
+    for (lang, source) in [
+        ("rust", kbind::shipped::KRATIX_DEFAULT.source()),
+        ("python", component("kratix-default-python")),
+        ("js", component("kratix-default-js")),
+    ] {
+        for (name, tuning) in tunings() {
+            let engine = engine(tuning);
+            let policy = support::load(&engine, &source, &[]);
+            g.bench_function(format!("{lang}/{name}"), |b| {
+                b.iter(|| policy.initial_version(&input).expect("decides"))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn load(c: &mut Criterion) {
+    let source = component("kratix-default-python");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cached = || {
+        PolicyEngine::new(EngineOptions {
+            cache_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+        .expect("engine")
+    };
+    cached().load(&source, None, vec![]).expect("loads");
+    let mut g = c.benchmark_group("load/python");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(60));
+    g.bench_function("cold-compile", |b| {
+        b.iter_batched(
+            support::engine,
+            |engine| engine.load(&source, None, vec![]).expect("loads"),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("cached-artifact", |b| {
+        b.iter_batched(
+            cached,
+            |engine| engine.load(&source, None, vec![]).expect("loads"),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fresh_instance, load);
+criterion_main!(benches);
