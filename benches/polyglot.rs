@@ -68,6 +68,29 @@ fn tunings() -> Vec<(&'static str, Tuning)> {
             },
         ),
         (
+            "keep-resident-64MiB",
+            Tuning {
+                keep_resident_bytes: 64 << 20,
+                ..default.clone()
+            },
+        ),
+        (
+            "pagemap-scan-16MiB",
+            Tuning {
+                keep_resident_bytes: 16 << 20,
+                pagemap_scan: true,
+                ..default.clone()
+            },
+        ),
+        (
+            "pagemap-scan-64MiB",
+            Tuning {
+                keep_resident_bytes: 64 << 20,
+                pagemap_scan: true,
+                ..default.clone()
+            },
+        ),
+        (
             "on-demand",
             Tuning {
                 pooling: false,

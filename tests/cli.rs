@@ -379,6 +379,50 @@ fn a_policy_path_on_the_command_line_is_taken_from_the_working_directory() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 }
 
+/// `kbind compile` fills the compiled-policy cache ahead of time; a later
+/// load by the same kbind takes the artifact from it.
+#[test]
+fn compile_ahead_of_time_fills_the_cache_a_later_load_uses() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kbind"))
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(args)
+            .current_dir(workspace())
+            .output()
+            .expect("kbind runs")
+    };
+    let o = run(&["compile", "semver-auto"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("compiled now"), "{out}");
+    let artifact = out
+        .lines()
+        .find_map(|l| l.strip_prefix("artifact"))
+        .map(|p| PathBuf::from(p.trim()))
+        .expect("an artifact row");
+    assert!(
+        artifact.starts_with(cache.path()) && artifact.is_file(),
+        "{out}"
+    );
+    let o = run(&["inspect", "semver-auto"]);
+    assert!(stdout(&o).contains("(DiskCache)"), "{}", stdout(&o));
+    let o = run(&["compile", "semver-auto"]);
+    assert!(
+        stdout(&o).contains("already in the cache"),
+        "{}",
+        stdout(&o)
+    );
+    // The operator's config file names the policy as well.
+    let config = cache.path().join("config.yaml");
+    std::fs::write(&config, "policy: kratix-default\n").unwrap();
+    let o = run(&["compile", "--config", config.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = run(&["--no-cache", "compile", "kratix-default"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
 #[test]
 fn simulate_runs_the_scenarios_and_reports_failures_with_a_diff() {
     let o = kbind(&["simulate", "tests/scenarios"]);

@@ -247,3 +247,56 @@ async fn kbind_operator_reconciles_serves_metrics_and_stops_on_sigterm() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+/// The init container compiles the ConfigMap's policy into the cache the
+/// operator container reads, hardened like the operator.
+#[test]
+fn the_init_container_compiles_the_policy_into_the_operators_cache() {
+    let deployment = yaml_docs(&deploy_file("operator.yaml")).remove(0);
+    let init = &deployment["spec"]["template"]["spec"]["initContainers"][0];
+    let operator = operator_container();
+    let cache_of = |c: &Value| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "KBIND_CACHE_DIR")
+            .map(|e| e["value"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(cache_of(init), cache_of(&operator));
+    assert_eq!(init["securityContext"], operator["securityContext"]);
+    assert_eq!(init["image"], operator["image"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let configmap = yaml_docs(&deploy_file("policy.yaml")).remove(0);
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, configmap["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let args: Vec<String> = init["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a.as_str()
+                .unwrap()
+                .replace("/etc/kbind/config.yaml", config.to_str().unwrap())
+        })
+        .collect();
+    let cache = dir.path().join("cache");
+    let out = kbind()
+        .args(&args)
+        .env("KBIND_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let compiled = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
+    assert_eq!(compiled, 1, "one compiled policy in the operator's cache");
+}

@@ -44,6 +44,13 @@ impl ArtifactCache {
         Some(dir.join(format!("{digest}-{:016x}.cwasm", self.compat)))
     }
 
+    /// The cache file of this component, if it holds a valid artifact.
+    pub(crate) fn artifact(&self, digest: &[u8; 32]) -> Option<PathBuf> {
+        let path = self.path(&hex::encode(digest))?;
+        let bytes = std::fs::read(&path).ok()?;
+        self.verify(&bytes, digest).map(|_| path)
+    }
+
     /// The cached compilation of the component with this digest, if a valid
     /// one written by this host exists.
     pub(crate) fn load(&self, engine: &Engine, digest: &[u8; 32]) -> Option<Component> {

@@ -79,6 +79,15 @@ pub enum CompileSource {
     MemoryCache,
 }
 
+/// A component compiled into the disk cache by [`PolicyEngine::precompile`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Precompiled {
+    pub sha256: String,
+    /// The cache file: loads of this component by this kbind read it.
+    pub artifact: PathBuf,
+    pub report: LoadReport,
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LoadReport {
     pub compile: CompileSource,
@@ -208,6 +217,22 @@ impl PolicyEngine {
             settings,
         )?;
         Ok((policy, report))
+    }
+
+    /// Compiles a component into the disk cache ahead of time (checked
+    /// against the contract first, so only a servable policy is cached).
+    pub fn precompile(&self, source: &PolicySource) -> Result<Precompiled, PolicyError> {
+        let digest: [u8; 32] = Sha256::digest(&source.bytes).into();
+        let (component, report) = self.compile(source, &digest)?;
+        world::check(&self.inner.engine, &component, &source.origin)?;
+        let artifact = self.inner.cache.artifact(&digest).ok_or_else(|| {
+            PolicyError::Engine("no compiled-policy cache directory to write to".into())
+        })?;
+        Ok(Precompiled {
+            sha256: hex::encode(digest),
+            artifact,
+            report,
+        })
     }
 
     /// Compiles a component and checks it against the contract without

@@ -167,6 +167,11 @@ impl PolicySpec {
         Ok((source, hex::encode(h.finalize())))
     }
 
+    /// The component this spec names now (config file read, `oci://` pulled).
+    pub fn source(&self) -> Result<PolicySource, SpecError> {
+        self.read().map(|(source, _)| source)
+    }
+
     /// An `oci://` policy, by the digest it is pinned to (see the module).
     fn pull(&self) -> Result<PolicySource, SpecError> {
         let reference: PolicyRef = self.policy.parse()?;

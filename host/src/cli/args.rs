@@ -65,6 +65,20 @@ pub enum Command {
     /// Push a policy component to an OCI registry as a wasm artifact (the
     /// CNCF layout); prints the digest to pin it by.
     Push(PushArgs),
+    /// Compile a policy ahead of time into the compiled-policy cache (the
+    /// operator's $KBIND_CACHE_DIR), so that loading it there only checks its
+    /// digest and engine compatibility and deserializes it.
+    Compile(CompileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The policy: a shipped name, a .wasm path or an oci:// reference.
+    #[arg(required_unless_present = "config", conflicts_with = "config")]
+    pub policy: Option<String>,
+    /// The operator's config file instead (its policy, pulled as the operator would).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

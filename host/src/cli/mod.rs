@@ -145,6 +145,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Snapshot(args) => plan::run_snapshot(args),
         Command::New(args) => scaffold::run_new(args),
         Command::Push(args) => run_push(&cli.global, args),
+        Command::Compile(args) => run_compile(&cli.global, args),
         Command::Plan(args) => {
             let engine = engine(&cli.global)?;
             plan::run_plan(&cli.global, &engine, args)
@@ -394,6 +395,31 @@ fn run_bench(global: &Global, args: BenchArgs) -> Result<ExitCode, Failure> {
     } else {
         exit::DECISION_FAILED
     }))
+}
+
+fn run_compile(global: &Global, args: args::CompileArgs) -> Result<ExitCode, Failure> {
+    if global.no_cache {
+        return Err(Failure::usage(
+            "kbind compile writes the compiled-policy cache; drop --no-cache",
+        ));
+    }
+    let engine = engine(global)?;
+    let source = match (&args.policy, &args.config) {
+        (Some(policy), _) => fetch::policy_source(global, policy)?,
+        (None, Some(config)) => {
+            let spec = kbind::operator::hot_swap::PolicySpec {
+                config_file: Some(config.clone()),
+                registry: fetch::registry_options(global),
+                ..Default::default()
+            };
+            spec.source()?
+        }
+        (None, None) => return Err(Failure::usage("give a policy or --config")),
+    };
+    let started = std::time::Instant::now();
+    let compiled = engine.precompile(&source)?;
+    output::print_compiled(global.output, &source, &compiled, started.elapsed())?;
+    Ok(ExitCode::from(exit::OK))
 }
 
 fn run_push(global: &Global, args: args::PushArgs) -> Result<ExitCode, Failure> {

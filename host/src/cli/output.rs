@@ -361,3 +361,30 @@ pub fn print_pushed(
     row("sha256", pushed.layer_digest.trim_start_matches("sha256:"));
     Ok(())
 }
+
+pub fn print_compiled(
+    format: OutputFormat,
+    source: &kbind::engine::PolicySource,
+    compiled: &kbind::engine::Precompiled,
+    elapsed: std::time::Duration,
+) -> Result<(), Failure> {
+    if format != OutputFormat::Human {
+        return print_machine(format, compiled);
+    }
+    row("policy", &source.origin);
+    row("sha256", &compiled.sha256);
+    row("artifact", compiled.artifact.display());
+    row(
+        "compiled",
+        format!(
+            "{:.2?} ({})",
+            elapsed,
+            match compiled.report.compile {
+                kbind::engine::CompileSource::Compiled => "compiled now",
+                kbind::engine::CompileSource::DiskCache => "already in the cache",
+                kbind::engine::CompileSource::MemoryCache => "already loaded",
+            }
+        ),
+    );
+    Ok(())
+}
