@@ -1,9 +1,13 @@
-//! `kbind new` as a new policy author runs it, in each language: the project
-//! it writes builds with its own script (native unit tests first), and its
-//! `kbind test` suite passes against the component it built.
+//! `kbind new` as a new policy author runs it, in each language, to the end
+//! of the README's walk: the project it writes builds with its own script
+//! (native unit tests first), its `kbind test` suite passes against the
+//! component it built, the component is pushed to a real registry and the
+//! sandbox runs the user story with it, pulled by digest.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::support::registry::LocalRegistry;
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,10 +64,38 @@ fn scaffold_builds_and_passes(lang: &str, build_env: &[(&str, PathBuf)]) {
         inspected.contains(&format!("policy     {name} 0.1.0")),
         "{inspected}"
     );
+
+    let registry = LocalRegistry::start();
+    let tag = registry.reference(&format!("policies/{name}:v1"));
+    let pushed = run(
+        "kbind push",
+        kbind(&project).args(["--plain-http", "push", &format!("{name}.wasm"), &tag]),
+    );
+    let pinned = pushed
+        .lines()
+        .find_map(|l| l.strip_prefix("pin"))
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|| panic!("no pin in:\n{pushed}"));
+    let kubeconfig = root.path().join("kubeconfig");
+    let story = run(
+        "kbind sandbox",
+        kbind(&project)
+            .args([
+                "--plain-http",
+                "sandbox",
+                "--demo",
+                "--exit-after-demo",
+                "--policy",
+                &pinned,
+            ])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig),
+    );
+    assert!(story.contains("example-redis-e7f90"), "{story}");
 }
 
 #[test]
-fn a_new_rust_policy_builds_and_passes_its_tests() {
+fn a_new_rust_policy_is_built_tested_pushed_and_served() {
     // Shared across runs, apart from the suite's own target (its lock).
     scaffold_builds_and_passes(
         "rust",
@@ -72,11 +104,11 @@ fn a_new_rust_policy_builds_and_passes_its_tests() {
 }
 
 #[test]
-fn a_new_python_policy_builds_and_passes_its_tests() {
+fn a_new_python_policy_is_built_tested_pushed_and_served() {
     scaffold_builds_and_passes("python", &[]);
 }
 
 #[test]
-fn a_new_javascript_policy_builds_and_passes_its_tests() {
+fn a_new_javascript_policy_is_built_tested_pushed_and_served() {
     scaffold_builds_and_passes("js", &[]);
 }

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod fixture;
 pub mod install;
+pub mod registry;
 
 // Not every test binary builds a Promise.
 #[allow(unused_imports)]
