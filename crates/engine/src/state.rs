@@ -109,8 +109,12 @@ fn deny_all(now_ms: i64, stderr: MemoryOutputPipe) -> WasiCtx {
         .allow_ip_name_lookup(false)
         .wall_clock(FrozenWallClock(now_ms))
         .monotonic_clock(FrozenMonotonicClock)
-        .secure_random(rand::rngs::StdRng::seed_from_u64(seed))
-        .insecure_random(rand::rngs::StdRng::seed_from_u64(seed.rotate_left(17)))
+        // Both are a fast, seeded PRNG: a policy must not depend on secrecy,
+        // only on the input, and componentize-py seeds Python's `random` from
+        // 2.5 KB of "secure" random on each fresh instance, which ChaCha12
+        // made ~10% of a Python decision (BENCHMARKS.md).
+        .secure_random(rand::rngs::SmallRng::seed_from_u64(seed))
+        .insecure_random(rand::rngs::SmallRng::seed_from_u64(seed.rotate_left(17)))
         .insecure_random_seed(u128::from(seed))
         .build()
 }
