@@ -5,5 +5,13 @@
 # `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# tests/registry.rs and tests/scaffold.rs start a real OCI registry on
+# loopback: the CNCF distribution registry, Debian's docker-registry.
+if ! command -v docker-registry > /dev/null; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker-registry curl
+fi
 bash scripts/polyglot.sh
 cargo test "$@"
