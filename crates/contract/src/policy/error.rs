@@ -130,14 +130,25 @@ pub enum PolicyError {
     Engine(String),
 }
 
+/// How much of a failed policy's stderr its message carries: the end,
+/// where a traceback names the exception, within the 1 KiB an Event keeps.
+/// The whole of it (up to the engine's 16 KiB) stays in the `stderr` field.
+const STDERR_SHOWN: usize = 768;
+
 /// What a failed policy wrote to stderr, set off from the error itself.
 fn stderr_suffix(stderr: &str) -> String {
     let stderr = stderr.trim_end();
     if stderr.is_empty() {
-        String::new()
-    } else {
-        format!("; the policy's stderr:\n{stderr}")
+        return String::new();
     }
+    if stderr.len() <= STDERR_SHOWN {
+        return format!("; the policy's stderr:\n{stderr}");
+    }
+    let mut start = stderr.len() - STDERR_SHOWN;
+    while !stderr.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("; the end of the policy's stderr:\n…{}", &stderr[start..])
 }
 
 impl PolicyError {
@@ -178,5 +189,23 @@ impl PolicyError {
                 | Self::Trap { .. }
                 | Self::Declined { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_stderr_shows_its_end() {
+        let traceback = format!(
+            "{}\nValueError: the end",
+            "  File \"app.py\", line 1\n".repeat(100)
+        );
+        let shown = stderr_suffix(&traceback);
+        assert!(shown.ends_with("ValueError: the end"), "{shown}");
+        assert!(shown.len() < STDERR_SHOWN + 64, "{}", shown.len());
+        assert_eq!(stderr_suffix("short\n"), "; the policy's stderr:\nshort");
+        assert_eq!(stderr_suffix(" \n"), "");
     }
 }
