@@ -34,7 +34,7 @@ impl Default for Limits {
             // A 10,000-binding upgrade plan of semver-auto uses ~1/10 of this.
             fuel: 2_000_000_000,
             // The JavaScript semver-auto uses ~1.25·10⁶ per binding, the
-            // Python one ~0.54·10⁶, the Rust one ~2.4·10³ (BENCHMARKS.md,
+            // Python one ~0.54·10⁶, the Rust one ~1.0·10⁴ (BENCHMARKS.md,
             // "Budgets"): 3·10⁶ serves 10,000 bindings of either with
             // room for a heavier policy.
             fuel_per_binding: FUEL_PER_BINDING,

@@ -175,11 +175,11 @@ impl PolicySpec {
     /// An `oci://` policy, by the digest it is pinned to (see the module).
     fn pull(&self) -> Result<PolicySource, SpecError> {
         let reference: PolicyRef = self.policy.parse()?;
+        let registry = Registry::new(&self.registry)?;
         let digest = match reference.digest() {
             Some(digest) => digest.to_string(),
-            None => self.tag_digest(&reference)?,
+            None => self.tag_digest(&registry, &reference)?,
         };
-        let registry = Registry::new(&self.registry)?;
         let pinned = reference.at_digest(&digest);
         let pulled = off_runtime(|| kbind_oci::block_on(registry.pull(&pinned)))???;
         Ok(PolicySource::from_bytes(
@@ -190,7 +190,7 @@ impl PolicySpec {
 
     /// The digest a tag is pinned to: resolved the first time, and again
     /// every `follow_every` when following it.
-    fn tag_digest(&self, reference: &PolicyRef) -> Result<String, SpecError> {
+    fn tag_digest(&self, registry: &Registry, reference: &PolicyRef) -> Result<String, SpecError> {
         let every = self.follow_every.unwrap_or(DEFAULT_FOLLOW_EVERY);
         let current = {
             let pinned = self.pinned.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -203,7 +203,6 @@ impl PolicySpec {
         if let Some(digest) = current {
             return Ok(digest);
         }
-        let registry = Registry::new(&self.registry)?;
         let digest = off_runtime(|| kbind_oci::block_on(registry.resolve(reference)))???;
         let mut pinned = self.pinned.0.lock().unwrap_or_else(|p| p.into_inner());
         if pinned.as_ref().is_some_and(|p| p.digest != digest) {

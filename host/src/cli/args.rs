@@ -438,6 +438,17 @@ pub struct Global {
 }
 
 impl Global {
+    /// The cache root this command reads and writes (`--cache-dir`,
+    /// `$KBIND_CACHE_DIR`, else the user cache dir); none with `--no-cache`.
+    pub fn cache_root(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir
+            .clone()
+            .or_else(kbind::engine::EngineOptions::default_cache_dir)
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             fuel: self.fuel,

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use kbind::engine::{EngineOptions, PolicySource};
+use kbind::engine::PolicySource;
 use kbind::oci::{self, PolicyRef, Pulled, Registry, RegistryOptions};
 use kbind::shipped;
 
@@ -23,15 +23,7 @@ impl From<oci::OciError> for Failure {
 
 /// How this command reaches registries, from the global flags.
 pub fn registry_options(global: &Global) -> RegistryOptions {
-    let cache_dir = if global.no_cache {
-        None
-    } else {
-        global
-            .cache_dir
-            .clone()
-            .or_else(EngineOptions::default_cache_dir)
-            .map(|dir| dir.join("oci"))
-    };
+    let cache_dir = global.cache_root().map(|dir| dir.join("oci"));
     RegistryOptions {
         docker_config: global.registry_config.clone(),
         ca_file: global.registry_ca.clone(),

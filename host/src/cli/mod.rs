@@ -201,14 +201,7 @@ fn run_rbac(args: args::RbacArgs) -> Result<ExitCode, Failure> {
 }
 
 fn engine(global: &Global) -> Result<PolicyEngine, Failure> {
-    let cache_dir = if global.no_cache {
-        None
-    } else {
-        global
-            .cache_dir
-            .clone()
-            .or_else(EngineOptions::default_cache_dir)
-    };
+    let cache_dir = global.cache_root();
     Ok(PolicyEngine::new(EngineOptions {
         limits: global.limits(),
         cache_dir,
