@@ -353,3 +353,122 @@ fn the_deploy_example_pulls_the_operators_policy_from_a_registry() {
         "the pull is cached by digest"
     );
 }
+
+/// The `error:` line kbind reports, without the log lines around it.
+fn error_line(out: &Output) -> String {
+    text(out)
+        .lines()
+        .find(|line| line.starts_with("error:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `kbind --cache-dir <cache> <args>` over TLS (no `--plain-http`).
+fn kbind_tls(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .current_dir(workspace())
+        .env("DOCKER_CONFIG", cache.join("no-docker-config"))
+        .output()
+        .expect("kbind runs")
+}
+
+#[test]
+fn a_private_registry_behind_tls_and_htpasswd_takes_a_pull_secret_and_a_ca() {
+    let (registry, secured) = LocalRegistry::start_secured();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let tag = registry.reference("policies/semver-auto:v1");
+    let ca = secured.ca.to_str().unwrap().to_string();
+    let good = secured.pull_secret_file(
+        &registry.host,
+        support::registry::USER,
+        support::registry::PASSWORD,
+    );
+    let good = good.to_str().unwrap().to_string();
+    let bad = secured.pull_secret_file(&registry.host, support::registry::USER, "wrong");
+    let bad = bad.to_str().unwrap().to_string();
+
+    // The registry's certificate is from a CA only --registry-ca names.
+    let untrusted = kbind_tls(
+        cache.path(),
+        &["--registry-config", &good, "push", "semver-auto", &tag],
+    );
+    assert!(!untrusted.status.success(), "{}", text(&untrusted));
+    // The error itself (not a log line beside it) names the cause and the fix.
+    let said = error_line(&untrusted);
+    assert!(
+        said.contains("certificate") && said.contains("--registry-ca"),
+        "the error should name the certificate and --registry-ca:\n{}",
+        text(&untrusted)
+    );
+    // Trusted, but without credentials or with a wrong password: refused,
+    // and the error says so.
+    for config in [None, Some(bad.as_str())] {
+        let mut args = vec!["--registry-ca", ca.as_str()];
+        if let Some(config) = config {
+            args.extend(["--registry-config", config]);
+        }
+        args.extend(["push", "semver-auto", tag.as_str()]);
+        let refused = kbind_tls(cache.path(), &args);
+        assert!(!refused.status.success(), "{}", text(&refused));
+        let said = error_line(&refused);
+        assert!(
+            said.contains("refused the credentials") && said.contains("--registry-config"),
+            "the error should say the registry refused the credentials:\n{}",
+            text(&refused)
+        );
+    }
+
+    let pushed = ok(kbind_tls(
+        cache.path(),
+        &[
+            "--registry-ca",
+            &ca,
+            "--registry-config",
+            &good,
+            "push",
+            "semver-auto",
+            &tag,
+        ],
+    ));
+    let pinned = row(&pushed, "pin");
+    // A pull needs the credentials too; with them, by digest, into an empty
+    // cache.
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let anonymous = kbind_tls(fresh.path(), &["--registry-ca", &ca, "inspect", &pinned]);
+    assert!(!anonymous.status.success(), "{}", text(&anonymous));
+    let inspected = ok(kbind_tls(
+        fresh.path(),
+        &[
+            "--registry-ca",
+            &ca,
+            "--registry-config",
+            &good,
+            "inspect",
+            &pinned,
+        ],
+    ));
+    assert!(inspected.contains("semver-auto"), "{inspected}");
+    let decided = ok(kbind_tls(
+        fresh.path(),
+        &[
+            "--registry-ca",
+            &ca,
+            "--registry-config",
+            &good,
+            "eval",
+            "--policy",
+            &tag,
+            "--decision",
+            "initial-version",
+            "--input",
+            "examples/eval/initial-version.yaml",
+        ],
+    ));
+    assert!(
+        decided.contains("pinned to the newest revision v0.2.0"),
+        "{decided}"
+    );
+}

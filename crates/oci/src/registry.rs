@@ -107,7 +107,7 @@ impl Registry {
         let registry = reference.registry().to_string();
         move |e| OciError::Registry {
             registry: registry.clone(),
-            reason: e.to_string(),
+            reason: describe(&e),
         }
     }
 
@@ -283,4 +283,46 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> Result<T, OciError> {
         .build()
         .map_err(OciError::Runtime)?;
     Ok(runtime.block_on(future))
+}
+
+/// An error with its causes, which reqwest keeps out of its own message (a
+/// TLS failure reads "error sending request" until its sources are shown),
+/// and what to do about the two a user meets first: an untrusted
+/// certificate and refused credentials.
+fn describe(error: &oci_client::errors::OciDistributionError) -> String {
+    use oci_client::errors::OciDistributionError as E;
+    let mut reason = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !reason.contains(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    // A registry's error body ends in a newline; the hint belongs on the line.
+    let mut reason = reason.trim_end().to_string();
+    let refused = matches!(
+        error,
+        E::AuthenticationFailure(_)
+            | E::UnauthorizedError { .. }
+            | E::ServerError {
+                code: 401 | 403,
+                ..
+            }
+    );
+    let lower = reason.to_lowercase();
+    if refused {
+        reason.push_str(
+            " (the registry refused the credentials: give a docker config file holding them, \
+             e.g. a pull secret's .dockerconfigjson, with --registry-config)",
+        );
+    } else if lower.contains("certificate") || lower.contains("unknownissuer") {
+        reason.push_str(
+            " (the registry's TLS certificate is not trusted: name the CA that signed it \
+             with --registry-ca, or use --plain-http for a local plain-HTTP registry)",
+        );
+    }
+    reason
 }
