@@ -31,8 +31,14 @@ struct AuthEntry {
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    /// An OAuth2 refresh token, which a client trades at the registry's
+    /// token endpoint for an access token (Docker's `IdentityToken`).
     #[serde(default)]
     identitytoken: Option<String>,
+    /// A bearer token sent to the registry as it is (Docker's
+    /// `RegistryToken`).
+    #[serde(default)]
+    registrytoken: Option<String>,
 }
 
 /// The credentials of a docker config file, by registry host.
@@ -105,8 +111,19 @@ impl Credentials {
             }
             return Ok(RegistryAuth::Anonymous);
         };
-        if let Some(token) = &entry.identitytoken {
+        if let Some(token) = &entry.registrytoken {
             return Ok(RegistryAuth::Bearer(token.clone()));
+        }
+        // oci-client cannot make the refresh-token exchange; sending the
+        // refresh token as a bearer would be refused by the registry with a
+        // 401 that names nothing.
+        if entry.identitytoken.is_some() && entry.username.is_none() && entry.auth.is_none() {
+            return Err(fail(format!(
+                "{registry}: an `identitytoken` (an OAuth2 refresh token, as `az acr login` \
+                 and `docker login` with a token flow write) needs an exchange kbind does not \
+                 make; use a username and password or access token under `auth` (an image pull \
+                 secret's format)"
+            )));
         }
         if let (Some(user), Some(password)) = (&entry.username, &entry.password) {
             return Ok(RegistryAuth::Basic(user.clone(), password.clone()));
@@ -151,6 +168,21 @@ mod tests {
             c.for_registry("quay.io").unwrap(),
             RegistryAuth::Anonymous
         ));
+    }
+
+    #[test]
+    fn a_registry_token_is_a_bearer_and_an_identity_token_is_refused_by_name() {
+        let c = creds(
+            r#"{"auths": {"a.io": {"registrytoken": "tok"},
+                          "b.io": {"identitytoken": "refresh"}}}"#,
+        );
+        assert!(matches!(c.for_registry("a.io").unwrap(),
+            RegistryAuth::Bearer(t) if t == "tok"));
+        let err = c.for_registry("b.io").unwrap_err().to_string();
+        assert!(
+            err.contains("identitytoken") && err.contains("b.io"),
+            "{err}"
+        );
     }
 
     #[test]
