@@ -135,13 +135,50 @@ fn a_js_policy_built_with_default_features_loads_and_its_fetch_is_refused() {
         "componentize-js links wasi:http by default: {:?}",
         policy.shape().imports
     );
+    // A listener the policy is told to fetch from: a refused fetch must not
+    // reach it, so the failure is kbind's and not a closed port's.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}/", listener.local_addr().expect("its address"));
     let mut input = support::initial_input(&[], support::redis(&["v1"], "v1"));
     input.request.name = "fetch".into();
+    input.request.annotations = vec![KeyValue {
+        key: "fetch-url".into(),
+        value: url,
+    }];
     let decided = policy.initial_version(&input).expect("the policy answers");
+    let reason = &decided.value.reason;
+    // componentize-js turns every wasi:http error code into this text.
     assert!(
-        decided.value.reason.starts_with("fetch failed"),
-        "{}",
-        decided.value.reason
+        reason.starts_with("fetch failed") && reason.contains("host API"),
+        "{reason}"
+    );
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "nothing may leave the process"
+    );
+    // The policy sees a generic host error; kbind's log names the request.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let doc = dir.path().join("fetch.yaml");
+    std::fs::write(
+        &doc,
+        "promise: {name: redis, revisions: [{version: v1, latest: true}]}\n\
+         request: {name: fetch, annotations: {fetch-url: 'http://127.0.0.1:9/metrics?x=1'}}\n",
+    )
+    .expect("input");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args(["eval", "--decision", "initial-version", "--policy"])
+        .arg(built("fixture-misbehaving-js"))
+        .arg("--input")
+        .arg(&doc)
+        .env_remove("KBIND_LOG")
+        .output()
+        .expect("kbind runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refused an outgoing HTTP request to http://127.0.0.1:9/metrics?x=1"),
+        "kbind should warn naming the refused request:\n{stderr}"
     );
     input.request.name = "anything".into();
     assert_eq!(

@@ -55,7 +55,24 @@ pub(crate) fn add_deny_all(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             Option<Resource<RequestOptions>>,
         )|
          -> wasmtime::Result<(Result<Resource<HostFutureIncomingResponse>, ErrorCode>,)> {
-            store.data_mut().table.delete(request)?;
+            let request = store.data_mut().table.delete(request)?;
+            // Runtimes report the refusal to the policy as a generic host
+            // error (componentize-js: "An error occurred while using the
+            // host API"); the log is where its author learns what happened.
+            let scheme = match &request.scheme {
+                Some(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http) => "http",
+                Some(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Https) => "https",
+                Some(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Other(other)) => {
+                    other.as_str()
+                }
+                None => "https",
+            };
+            let url = format!(
+                "{scheme}://{}{}",
+                request.authority.as_deref().unwrap_or_default(),
+                request.path_with_query.as_deref().unwrap_or("/"),
+            );
+            store.data_mut().refused_http(&url);
             Ok((Err(ErrorCode::HttpRequestDenied),))
         },
     )?;

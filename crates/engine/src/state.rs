@@ -69,6 +69,18 @@ impl State {
     }
 }
 
+impl State {
+    /// Logged as the policy's own warning, within its line budget: a policy
+    /// that fetches in a loop cannot flood the log.
+    pub(crate) fn refused_http(&mut self, url: &str) {
+        let message = format!(
+            "refused an outgoing HTTP request to {url}: policies have no network \
+             (kbind's wasi:http answers HTTP-request-denied)"
+        );
+        bindings::kbind::policy::host::Host::log(self, LogLevel::Warn, message);
+    }
+}
+
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let now_ms = self.now_ms;
