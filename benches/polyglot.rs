@@ -7,6 +7,11 @@
 //!   engine's instance-allocation levers varied: the pooling allocator or
 //!   not, copy-on-write memory images or not, and how much of a pooled
 //!   memory is kept resident between instances.
+//! - `fresh-instance-paced/<lang>/*`: the same with 2 ms (untimed) between
+//!   decisions, with and without spare instances made ahead.
+//! - `split/<lang>/*`: where a fresh decision's time goes: `instantiate`
+//!   alone, `first-call` on a just-made instance (the call a fresh decision
+//!   makes), and `warm-call` on an instance already called once.
 //! - `load/python/*`: a cold compile of the 18 MB Python component against
 //!   a load of its cached artifact.
 //!
@@ -91,6 +96,13 @@ fn tunings() -> Vec<(&'static str, Tuning)> {
             },
         ),
         (
+            "no-spares",
+            Tuning {
+                spare_instances: false,
+                ..default.clone()
+            },
+        ),
+        (
             "on-demand",
             Tuning {
                 pooling: false,
@@ -116,6 +128,77 @@ fn fresh_instance(c: &mut Criterion) {
                 b.iter(|| policy.initial_version(&input).expect("decides"))
             });
         }
+    }
+    g.finish();
+}
+
+fn paced(c: &mut Criterion) {
+    let input = support::initial_input(&[], support::redis(&["v1.0.0", "v1.1.0"], "v1.1.0"));
+    // Decisions back to back (above) leave a spare no time to be made: each
+    // waits for the one being made. The operator decides between API calls;
+    // here 2 ms pass, untimed, before each decision.
+    // Loaded only when selected, from a compile cache: `-- paced` runs alone.
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/bench-compiled");
+    let mut g = c.benchmark_group("fresh-instance-paced");
+    g.measurement_time(Duration::from_secs(6));
+    for lang in ["python", "js"] {
+        for (name, spare_instances) in [("default", true), ("no-spares", false)] {
+            g.bench_function(format!("{lang}/{name}"), |b| {
+                let engine = PolicyEngine::new(EngineOptions {
+                    tuning: Tuning {
+                        spare_instances,
+                        ..Tuning::default()
+                    },
+                    cache_dir: Some(cache.clone()),
+                    ..Default::default()
+                })
+                .expect("engine");
+                let source = component(&format!("kratix-default-{lang}"));
+                let policy = support::load(&engine, &source, &[]);
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        std::thread::sleep(Duration::from_millis(2));
+                        let started = std::time::Instant::now();
+                        policy.initial_version(&input).expect("decides");
+                        timed += started.elapsed();
+                    }
+                    timed
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn split(c: &mut Criterion) {
+    let input = support::initial_input(&[], support::redis(&["v1.0.0", "v1.1.0"], "v1.1.0"));
+    let mut g = c.benchmark_group("split");
+    g.measurement_time(Duration::from_secs(4));
+    let engine = engine(Tuning::default());
+    for (lang, source) in [
+        ("rust", kbind::shipped::KRATIX_DEFAULT.source()),
+        ("python", component("kratix-default-python")),
+        ("js", component("kratix-default-js")),
+    ] {
+        let policy = support::load(&engine, &source, &[]);
+        let fresh = || policy.warm_instance(input.now).expect("instance");
+        g.bench_function(format!("{lang}/instantiate"), |b| b.iter(fresh));
+        g.bench_function(format!("{lang}/first-call"), |b| {
+            b.iter_batched(
+                fresh,
+                |mut instance| {
+                    instance.initial_version(&input).expect("decides");
+                    instance
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        let mut warm = fresh();
+        warm.initial_version(&input).expect("decides");
+        g.bench_function(format!("{lang}/warm-call"), |b| {
+            b.iter(|| warm.initial_version(&input).expect("decides"))
+        });
     }
     g.finish();
 }
@@ -151,5 +234,5 @@ fn load(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fresh_instance, load);
+criterion_group!(benches, paced, fresh_instance, split, load);
 criterion_main!(benches);

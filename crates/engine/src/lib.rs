@@ -16,6 +16,7 @@ mod limits;
 mod loaded;
 /// The policies shipped inside the binary.
 pub mod shipped;
+mod spares;
 mod state;
 mod ticker;
 mod world;
@@ -128,6 +129,8 @@ pub(crate) struct EngineInner {
     pub(crate) limits: Limits,
     cache: cache::ArtifactCache,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
+    /// `Tuning::spare_instances`.
+    pub(crate) spares: bool,
     _ticker: ticker::EpochTicker,
 }
 
@@ -163,6 +166,7 @@ impl PolicyEngine {
                 linker,
                 limits: options.limits,
                 compiled: Mutex::new(HashMap::new()),
+                spares: options.tuning.spare_instances,
             }),
         })
     }

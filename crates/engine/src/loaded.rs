@@ -8,6 +8,7 @@ use std::time::Instant;
 use wasmtime::{Store, Trap};
 
 use super::adapter::{Instance, Pre};
+use super::spares::{self, Spare, SparePool};
 use super::state::State;
 use super::{ComponentShape, EngineInner, ticker};
 use kbind_contract::policy::{Decided, Policy, PolicyError, PolicyId};
@@ -28,6 +29,16 @@ struct Loaded {
     settings: Vec<Setting>,
     shape: ComponentShape,
     size: usize,
+    /// Instances made ahead, for a policy whose instantiation is dear.
+    spares: Option<Arc<SparePool>>,
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        if let Some(spares) = &self.spares {
+            spares.close();
+        }
+    }
 }
 
 impl LoadedPolicy {
@@ -46,6 +57,7 @@ impl LoadedPolicy {
         let info = run(
             &engine,
             &pre,
+            None,
             &provisional,
             "(loading)".into(),
             "metadata",
@@ -62,6 +74,7 @@ impl LoadedPolicy {
         run(
             &engine,
             &pre,
+            None,
             &id,
             log_name.clone(),
             "validate-settings",
@@ -78,8 +91,11 @@ impl LoadedPolicy {
             },
             other => other,
         })?;
+        let spares = (engine.spares && size > spares::WORTH_A_SPARE)
+            .then(|| SparePool::start(engine.clone(), pre.clone(), log_name.clone()));
         Ok(Self {
             inner: Arc::new(Loaded {
+                spares,
                 engine,
                 pre,
                 id,
@@ -90,6 +106,12 @@ impl LoadedPolicy {
                 size,
             }),
         })
+    }
+
+    /// Whether decisions take instances made ahead (`Tuning::spare_instances`,
+    /// for a policy whose fresh decision is dear).
+    pub fn keeps_spares(&self) -> bool {
+        self.inner.spares.is_some()
     }
 
     /// Imports and exports of the component.
@@ -113,6 +135,7 @@ impl LoadedPolicy {
         run(
             &l.engine,
             &l.pre,
+            l.spares.as_deref(),
             &l.id,
             l.log_name.clone(),
             decision,
@@ -194,12 +217,13 @@ impl LoadedPolicy {
     }
 }
 
-/// One decision in a fresh store: limits set, instance created from the
-/// prepared instance, the export called, the outcome classified.
+/// One decision on a fresh instance, a spare's or one made here: limits
+/// set, the export called, the outcome classified.
 #[allow(clippy::too_many_arguments)]
 fn run<T>(
     engine: &EngineInner,
     pre: &Pre,
+    spares: Option<&SparePool>,
     id: &PolicyId,
     log_name: Arc<str>,
     decision: &'static str,
@@ -222,19 +246,37 @@ fn run<T>(
         deadline: limits.deadline_for(bindings),
     };
     let started = Instant::now();
-    let mut store = Store::new(
-        &engine.engine,
-        State::new(log_name, now, limits.memory_bytes),
-    );
-    store.limiter(|state| &mut state.memory);
-    let fuel_set = store.set_fuel(budget.fuel);
-    store.set_epoch_deadline(ticker::ticks_for(budget.deadline));
-    let outcome = fuel_set
-        .and_then(|()| pre.instantiate(&mut store))
-        .and_then(|instance| call(&instance, &mut store));
+    let (mut store, instance) = match spares.and_then(SparePool::take) {
+        Some(Spare {
+            mut store,
+            instance,
+        }) => {
+            store.data_mut().begin(now);
+            (store, Ok(instance))
+        }
+        None => {
+            let mut store = Store::new(
+                &engine.engine,
+                State::new(log_name, now, limits.memory_bytes),
+            );
+            store.limiter(|state| &mut state.memory);
+            let instance = store.set_fuel(budget.fuel).and_then(|()| {
+                store.set_epoch_deadline(ticker::ticks_for(budget.deadline));
+                pre.instantiate(&mut store)
+            });
+            (store, instance)
+        }
+    };
+    // The budgets are the decision's, from here, however its instance was
+    // made: the fuel reported is the same with or without a spare.
+    let outcome = instance.and_then(|instance| {
+        store.set_fuel(budget.fuel)?;
+        store.set_epoch_deadline(ticker::ticks_for(budget.deadline));
+        call(&instance, &mut store)
+    });
     let fuel = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let elapsed = started.elapsed();
-    match outcome {
+    let decided = match outcome {
         Ok(Ok(value)) => Ok(Decided {
             value,
             fuel,
@@ -246,7 +288,11 @@ fn run<T>(
             message,
         }),
         Err(err) => Err(classify(err, store.data(), id, decision, engine, budget)),
+    };
+    if let Some(spares) = spares {
+        spares.retire(store);
     }
+    decided
 }
 
 /// The limits of one decision, scaled to its input.
