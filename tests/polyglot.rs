@@ -230,6 +230,12 @@ fn a_python_policy_decides_on_spare_instances_that_are_fresh_and_see_the_decisio
     }
     assert_eq!(seen[0], seen[2], "the same input, the same answer");
     assert_ne!(seen[0], seen[1]);
+    let (taken, missed) = policy.spare_counts();
+    assert_eq!(taken + missed, 7, "every decision counted");
+    assert!(
+        taken > 0,
+        "spares were made but never used: {missed} missed"
+    );
 }
 
 fn failure(component: &str, request: &str) -> PolicyError {

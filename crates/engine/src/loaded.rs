@@ -114,6 +114,15 @@ impl LoadedPolicy {
         self.inner.spares.is_some()
     }
 
+    /// Of the decisions so far, how many ran on a spare and how many made
+    /// their own instance (none was ready or being made).
+    pub fn spare_counts(&self) -> (u64, u64) {
+        self.inner
+            .spares
+            .as_ref()
+            .map_or((0, 0), |pool| pool.counts())
+    }
+
     /// Imports and exports of the component.
     pub fn shape(&self) -> &ComponentShape {
         &self.inner.shape

@@ -36,6 +36,9 @@ struct Slots {
     making: bool,
     /// The policy was dropped, or instantiating failed: make no more.
     closed: bool,
+    /// Decisions that took a spare, and that found none and made their own.
+    taken: u64,
+    missed: u64,
     /// Stores whose decision is done, to be dropped here: dropping one resets
     /// its pooled memory, which is not the decision's work either.
     retired: Vec<Store<State>>,
@@ -86,14 +89,22 @@ impl SparePool {
                     self.changed.notify_all();
                     return None;
                 }
+                slots.taken += 1;
                 self.changed.notify_all();
                 return Some(spare);
             }
             if !slots.making || slots.closed {
+                slots.missed += 1;
                 return None;
             }
             slots = self.changed.wait(slots).unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// How many decisions took a spare, and how many made their own.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let slots = self.lock();
+        (slots.taken, slots.missed)
     }
 
     /// Hands a decided store to the maker to drop (or drops it here when
