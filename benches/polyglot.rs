@@ -7,8 +7,6 @@
 //!   engine's instance-allocation levers varied: the pooling allocator or
 //!   not, copy-on-write memory images or not, and how much of a pooled
 //!   memory is kept resident between instances.
-//! - `fresh-instance-paced/<lang>/*`: the same with 2 ms (untimed) between
-//!   decisions, with and without spare instances made ahead.
 //! - `split/<lang>/*`: where a fresh decision's time goes: `instantiate`
 //!   alone, `first-call` on a just-made instance (the call a fresh decision
 //!   makes), and `warm-call` on an instance already called once.
@@ -96,13 +94,6 @@ fn tunings() -> Vec<(&'static str, Tuning)> {
             },
         ),
         (
-            "no-spares",
-            Tuning {
-                spare_instances: false,
-                ..default.clone()
-            },
-        ),
-        (
             "on-demand",
             Tuning {
                 pooling: false,
@@ -126,47 +117,6 @@ fn fresh_instance(c: &mut Criterion) {
             let policy = support::load(&engine, &source, &[]);
             g.bench_function(format!("{lang}/{name}"), |b| {
                 b.iter(|| policy.initial_version(&input).expect("decides"))
-            });
-        }
-    }
-    g.finish();
-}
-
-fn paced(c: &mut Criterion) {
-    let input = support::initial_input(&[], support::redis(&["v1.0.0", "v1.1.0"], "v1.1.0"));
-    // Decisions back to back (above) leave a spare no time to be made: each
-    // waits for the one being made. The operator decides between API calls;
-    // here 2 ms pass, untimed, before each decision.
-    // Loaded only when selected, from a compile cache: `-- paced` runs alone.
-    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/bench-compiled");
-    let mut g = c.benchmark_group("fresh-instance-paced");
-    g.measurement_time(Duration::from_secs(6));
-    for lang in ["python", "js"] {
-        for (name, spare_instances) in [("default", true), ("no-spares", false)] {
-            g.bench_function(format!("{lang}/{name}"), |b| {
-                let engine = PolicyEngine::new(EngineOptions {
-                    tuning: Tuning {
-                        spare_instances,
-                        ..Tuning::default()
-                    },
-                    cache_dir: Some(cache.clone()),
-                    ..Default::default()
-                })
-                .expect("engine");
-                let source = component(&format!("kratix-default-{lang}"));
-                let policy = support::load(&engine, &source, &[]);
-                b.iter_custom(|iters| {
-                    let mut timed = Duration::ZERO;
-                    for _ in 0..iters {
-                        std::thread::sleep(Duration::from_millis(2));
-                        let started = std::time::Instant::now();
-                        policy.initial_version(&input).expect("decides");
-                        timed += started.elapsed();
-                    }
-                    timed
-                });
-                let (taken, missed) = policy.spare_counts();
-                eprintln!("  {lang}/{name}: {taken} decisions on a spare, {missed} without");
             });
         }
     }
@@ -236,5 +186,5 @@ fn load(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, paced, fresh_instance, split, load);
+criterion_group!(benches, fresh_instance, split, load);
 criterion_main!(benches);

@@ -191,53 +191,6 @@ fn a_js_policy_built_with_default_features_loads_and_its_fetch_is_refused() {
     );
 }
 
-#[test]
-fn a_python_policy_decides_on_spare_instances_that_are_fresh_and_see_the_decisions_now() {
-    let policy = support::load(engine(), &source("fixture-misbehaving-python"), &[]);
-    assert!(policy.keeps_spares(), "CPython's instantiation is dear");
-    let rust = support::load(engine(), &kbind::shipped::KRATIX_DEFAULT.source(), &[]);
-    assert!(
-        !rust.keeps_spares(),
-        "a 5 µs instantiation is not worth a spare"
-    );
-
-    let mut input = support::initial_input(&[], support::redis(&["v1"], "v1"));
-    input.request.name = "count".into();
-    for _ in 0..4 {
-        let reason = policy
-            .initial_version(&input)
-            .expect("decides")
-            .value
-            .reason;
-        assert_eq!(reason, "call 1", "each decision on an instance never used");
-    }
-    // A spare is made before its decision's `now` is known; the policy must
-    // still read that `now`, and a seed drawn from it, decision by decision.
-    input.request.name = "clock".into();
-    let mut seen = vec![];
-    for now in [support::NOW, support::NOW + 86_400_000, support::NOW] {
-        input.now = now;
-        let reason = policy
-            .initial_version(&input)
-            .expect("decides")
-            .value
-            .reason;
-        assert!(
-            reason.starts_with(&format!("now {} ", now / 1000)),
-            "{reason}"
-        );
-        seen.push(reason);
-    }
-    assert_eq!(seen[0], seen[2], "the same input, the same answer");
-    assert_ne!(seen[0], seen[1]);
-    let (taken, missed) = policy.spare_counts();
-    assert_eq!(taken + missed, 7, "every decision counted");
-    assert!(
-        taken > 0,
-        "spares were made but never used: {missed} missed"
-    );
-}
-
 fn failure(component: &str, request: &str) -> PolicyError {
     let policy = support::load(engine(), &source(component), &[]);
     let mut input = support::initial_input(&[], support::redis(&["v1"], "v1"));

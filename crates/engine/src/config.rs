@@ -27,10 +27,6 @@ pub struct Tuning {
     /// Reset only the pages an instance dirtied (Linux 6.7+ `PAGEMAP_SCAN`)
     /// within `keep_resident_bytes`, instead of `memset` of all of them.
     pub pagemap_scan: bool,
-    /// Keep one instance made ahead for each big policy (over 1 MiB: an
-    /// interpreter inside), so a decision does not wait for its
-    /// instantiation (`spares.rs`).
-    pub spare_instances: bool,
 }
 
 /// Measured (BENCHMARKS.md, "Python and JavaScript policies"): keeping
@@ -44,7 +40,6 @@ impl Default for Tuning {
             memory_init_cow: true,
             keep_resident_bytes: 16 << 20,
             pagemap_scan: true,
-            spare_instances: true,
         }
     }
 }

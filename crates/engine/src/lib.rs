@@ -16,7 +16,6 @@ mod limits;
 mod loaded;
 /// The policies shipped inside the binary.
 pub mod shipped;
-mod spares;
 mod state;
 mod ticker;
 mod world;
@@ -129,8 +128,6 @@ pub(crate) struct EngineInner {
     pub(crate) limits: Limits,
     cache: cache::ArtifactCache,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
-    /// `Tuning::spare_instances`.
-    pub(crate) spares: bool,
     _ticker: ticker::EpochTicker,
 }
 
@@ -166,7 +163,6 @@ impl PolicyEngine {
                 linker,
                 limits: options.limits,
                 compiled: Mutex::new(HashMap::new()),
-                spares: options.tuning.spare_instances,
             }),
         })
     }

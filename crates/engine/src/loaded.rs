@@ -8,7 +8,6 @@ use std::time::Instant;
 use wasmtime::{Store, Trap};
 
 use super::adapter::{Instance, Pre};
-use super::spares::{self, Spare, SparePool};
 use super::state::State;
 use super::{ComponentShape, EngineInner, ticker};
 use kbind_contract::policy::{Decided, Policy, PolicyError, PolicyId};
@@ -29,16 +28,6 @@ struct Loaded {
     settings: Vec<Setting>,
     shape: ComponentShape,
     size: usize,
-    /// Instances made ahead, for a policy whose instantiation is dear.
-    spares: Option<Arc<SparePool>>,
-}
-
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        if let Some(spares) = &self.spares {
-            spares.close();
-        }
-    }
 }
 
 impl LoadedPolicy {
@@ -57,7 +46,6 @@ impl LoadedPolicy {
         let info = run(
             &engine,
             &pre,
-            None,
             &provisional,
             "(loading)".into(),
             "metadata",
@@ -74,7 +62,6 @@ impl LoadedPolicy {
         run(
             &engine,
             &pre,
-            None,
             &id,
             log_name.clone(),
             "validate-settings",
@@ -91,11 +78,8 @@ impl LoadedPolicy {
             },
             other => other,
         })?;
-        let spares = (engine.spares && size > spares::WORTH_A_SPARE)
-            .then(|| SparePool::start(engine.clone(), pre.clone(), log_name.clone()));
         Ok(Self {
             inner: Arc::new(Loaded {
-                spares,
                 engine,
                 pre,
                 id,
@@ -106,21 +90,6 @@ impl LoadedPolicy {
                 size,
             }),
         })
-    }
-
-    /// Whether decisions take instances made ahead (`Tuning::spare_instances`,
-    /// for a policy whose fresh decision is dear).
-    pub fn keeps_spares(&self) -> bool {
-        self.inner.spares.is_some()
-    }
-
-    /// Of the decisions so far, how many ran on a spare and how many made
-    /// their own instance (none was ready or being made).
-    pub fn spare_counts(&self) -> (u64, u64) {
-        self.inner
-            .spares
-            .as_ref()
-            .map_or((0, 0), |pool| pool.counts())
     }
 
     /// Imports and exports of the component.
@@ -144,7 +113,6 @@ impl LoadedPolicy {
         run(
             &l.engine,
             &l.pre,
-            l.spares.as_deref(),
             &l.id,
             l.log_name.clone(),
             decision,
@@ -226,13 +194,12 @@ impl LoadedPolicy {
     }
 }
 
-/// One decision on a fresh instance, a spare's or one made here: limits
-/// set, the export called, the outcome classified.
+/// One decision in a fresh store: limits set, instance created from the
+/// prepared instance, the export called, the outcome classified.
 #[allow(clippy::too_many_arguments)]
 fn run<T>(
     engine: &EngineInner,
     pre: &Pre,
-    spares: Option<&SparePool>,
     id: &PolicyId,
     log_name: Arc<str>,
     decision: &'static str,
@@ -255,37 +222,19 @@ fn run<T>(
         deadline: limits.deadline_for(bindings),
     };
     let started = Instant::now();
-    let (mut store, instance) = match spares.and_then(SparePool::take) {
-        Some(Spare {
-            mut store,
-            instance,
-        }) => {
-            store.data_mut().begin(now);
-            (store, Ok(instance))
-        }
-        None => {
-            let mut store = Store::new(
-                &engine.engine,
-                State::new(log_name, now, limits.memory_bytes),
-            );
-            store.limiter(|state| &mut state.memory);
-            let instance = store.set_fuel(budget.fuel).and_then(|()| {
-                store.set_epoch_deadline(ticker::ticks_for(budget.deadline));
-                pre.instantiate(&mut store)
-            });
-            (store, instance)
-        }
-    };
-    // The budgets are the decision's, from here, however its instance was
-    // made: the fuel reported is the same with or without a spare.
-    let outcome = instance.and_then(|instance| {
-        store.set_fuel(budget.fuel)?;
-        store.set_epoch_deadline(ticker::ticks_for(budget.deadline));
-        call(&instance, &mut store)
-    });
+    let mut store = Store::new(
+        &engine.engine,
+        State::new(log_name, now, limits.memory_bytes),
+    );
+    store.limiter(|state| &mut state.memory);
+    let fuel_set = store.set_fuel(budget.fuel);
+    store.set_epoch_deadline(ticker::ticks_for(budget.deadline));
+    let outcome = fuel_set
+        .and_then(|()| pre.instantiate(&mut store))
+        .and_then(|instance| call(&instance, &mut store));
     let fuel = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let elapsed = started.elapsed();
-    let decided = match outcome {
+    match outcome {
         Ok(Ok(value)) => Ok(Decided {
             value,
             fuel,
@@ -297,11 +246,7 @@ fn run<T>(
             message,
         }),
         Err(err) => Err(classify(err, store.data(), id, decision, engine, budget)),
-    };
-    if let Some(spares) = spares {
-        spares.retire(store);
     }
-    decided
 }
 
 /// The limits of one decision, scaled to its input.

@@ -60,19 +60,6 @@ impl State {
 }
 
 impl State {
-    /// Whether WASI was used yet: its clocks and random seed come from
-    /// `now` when it first is.
-    pub(crate) fn wasi_untouched(&self) -> bool {
-        self.wasi.is_none()
-    }
-
-    /// Sets the decision's `now` on a spare made before it was known (see
-    /// `wasi_untouched`).
-    pub(crate) fn begin(&mut self, now_ms: i64) {
-        debug_assert!(self.wasi.is_none());
-        self.now_ms = now_ms;
-    }
-
     /// What the policy wrote to stderr in this decision, lossily decoded.
     pub(crate) fn stderr(&self) -> String {
         self.stderr
