@@ -292,9 +292,9 @@ fn the_operator_follows_a_tag_and_pins_what_it_loads_by_digest() {
     })
     .expect("runtime")
     .expect("resolves");
-    for (following, mut watcher, slot) in watchers {
+    for (following, watcher, slot) in &mut watchers {
         let reload = watcher.poll();
-        if following {
+        if *following {
             assert!(matches!(reload, Reload::Loaded { .. }), "{reload:?}");
             assert_eq!(slot.current().info().name, "semver-auto");
         } else {
@@ -303,6 +303,17 @@ fn the_operator_follows_a_tag_and_pins_what_it_loads_by_digest() {
         }
     }
     assert!(moved_to.starts_with("sha256:"));
+    // A poll where nothing moved reads no component: with the registry gone
+    // and the pull cache emptied, the pinned policy is still unchanged.
+    drop(registry);
+    std::fs::remove_dir_all(cache.path().join("operator")).expect("cache removed");
+    let (_, pinned, slot) = watchers
+        .iter_mut()
+        .find(|(following, ..)| !following)
+        .expect("the pinned watcher");
+    let reload = pinned.poll();
+    assert!(matches!(reload, Reload::Unchanged), "{reload:?}");
+    assert_eq!(slot.current().info().name, "kratix-default");
 }
 
 /// deploy/policy-oci.yaml as shipped, pointed at the local registry: the

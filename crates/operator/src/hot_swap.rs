@@ -153,18 +153,39 @@ impl PolicySpec {
     /// policy: same fingerprint, same policy.
     fn read(&self) -> Result<(PolicySource, String), SpecError> {
         let spec = self.effective()?;
-        let source = if PolicyRef::is_oci(&spec.policy) {
-            spec.pull()?
-        } else {
-            shipped::resolve(&spec.policy)?
-        };
+        if PolicyRef::is_oci(&spec.policy) {
+            let (registry, pinned) = spec.pinned()?;
+            let fingerprint = spec.fingerprint_of(pinned.to_string().as_bytes());
+            return Ok((spec.pull(&registry, &pinned)?, fingerprint));
+        }
+        let source = shipped::resolve(&spec.policy)?;
+        let fingerprint = spec.fingerprint_of(&source.bytes);
+        Ok((source, fingerprint))
+    }
+
+    /// What `read` fingerprints, without pulling: an `oci://` policy is
+    /// named by the manifest digest it is pinned to (a pull checks the bytes
+    /// against it), so a poll where nothing moved reads no component (an
+    /// 18 MB Python one was pulled from the cache and hashed twice a poll).
+    fn fingerprint(&self) -> Result<String, SpecError> {
+        let spec = self.effective()?;
+        if PolicyRef::is_oci(&spec.policy) {
+            let (_, pinned) = spec.pinned()?;
+            return Ok(spec.fingerprint_of(pinned.to_string().as_bytes()));
+        }
+        Ok(spec.fingerprint_of(&shipped::resolve(&spec.policy)?.bytes))
+    }
+
+    /// Same fingerprint, same policy: the component's identity, the pinned
+    /// component digest and the settings.
+    fn fingerprint_of(&self, identity: &[u8]) -> String {
         let mut h = Sha256::new();
-        h.update(&source.bytes);
-        h.update(spec.sha256.as_deref().unwrap_or_default());
-        for s in &spec.settings {
+        h.update(identity);
+        h.update(self.sha256.as_deref().unwrap_or_default());
+        for s in &self.settings {
             h.update(format!("\0{}={:?}", s.name, s.value));
         }
-        Ok((source, hex::encode(h.finalize())))
+        hex::encode(h.finalize())
     }
 
     /// The component this spec names now (config file read, `oci://` pulled).
@@ -172,8 +193,9 @@ impl PolicySpec {
         self.read().map(|(source, _)| source)
     }
 
-    /// An `oci://` policy, by the digest it is pinned to (see the module).
-    fn pull(&self) -> Result<PolicySource, SpecError> {
+    /// An `oci://` policy's reference pinned to a digest (see the module),
+    /// and the registry client that resolved it.
+    fn pinned(&self) -> Result<(Registry, PolicyRef), SpecError> {
         let reference: PolicyRef = self.policy.parse()?;
         let registry = Registry::new(&self.registry)?;
         let digest = match reference.digest() {
@@ -181,7 +203,11 @@ impl PolicySpec {
             None => self.tag_digest(&registry, &reference)?,
         };
         let pinned = reference.at_digest(&digest);
-        let pulled = off_runtime(|| kbind_oci::block_on(registry.pull(&pinned)))???;
+        Ok((registry, pinned))
+    }
+
+    fn pull(&self, registry: &Registry, pinned: &PolicyRef) -> Result<PolicySource, SpecError> {
+        let pulled = off_runtime(|| kbind_oci::block_on(registry.pull(pinned)))???;
         Ok(PolicySource::from_bytes(
             pulled.pinned.to_string(),
             pulled.bytes,
@@ -337,8 +363,8 @@ impl PolicyWatcher {
 
     /// One poll. A refused file is reported once, until it changes again.
     pub fn poll(&mut self) -> Reload {
-        let fingerprint = match self.spec.read() {
-            Ok((_, f)) => f,
+        let fingerprint = match self.spec.fingerprint() {
+            Ok(f) => f,
             Err(e) => return self.refuse(format!("read:{e}"), e.to_string()),
         };
         if fingerprint == self.serving || self.refused.as_deref() == Some(&fingerprint) {
