@@ -432,43 +432,29 @@ fn a_private_registry_behind_tls_and_htpasswd_takes_a_pull_secret_and_a_ca() {
         );
     }
 
-    let pushed = ok(kbind_tls(
-        cache.path(),
-        &[
+    // With the CA and the pull secret, as the operator's Deployment runs.
+    let trusted = |cache: &Path, args: &[&str]| {
+        let mut all = vec![
             "--registry-ca",
-            &ca,
+            ca.as_str(),
             "--registry-config",
-            &good,
-            "push",
-            "semver-auto",
-            &tag,
-        ],
-    ));
+            good.as_str(),
+        ];
+        all.extend(args);
+        kbind_tls(cache, &all)
+    };
+    let pushed = ok(trusted(cache.path(), &["push", "semver-auto", &tag]));
     let pinned = row(&pushed, "pin");
     // A pull needs the credentials too; with them, by digest, into an empty
     // cache.
     let fresh = tempfile::tempdir().expect("tempdir");
     let anonymous = kbind_tls(fresh.path(), &["--registry-ca", &ca, "inspect", &pinned]);
     assert!(!anonymous.status.success(), "{}", text(&anonymous));
-    let inspected = ok(kbind_tls(
-        fresh.path(),
-        &[
-            "--registry-ca",
-            &ca,
-            "--registry-config",
-            &good,
-            "inspect",
-            &pinned,
-        ],
-    ));
+    let inspected = ok(trusted(fresh.path(), &["inspect", &pinned]));
     assert!(inspected.contains("semver-auto"), "{inspected}");
-    let decided = ok(kbind_tls(
+    let decided = ok(trusted(
         fresh.path(),
         &[
-            "--registry-ca",
-            &ca,
-            "--registry-config",
-            &good,
             "eval",
             "--policy",
             &tag,

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use wasmtime::component::{Linker, Resource};
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, RequestOptions};
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, RequestOptions, Scheme};
 use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
 
@@ -60,12 +60,10 @@ pub(crate) fn add_deny_all(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             // error (componentize-js: "An error occurred while using the
             // host API"); the log is where its author learns what happened.
             let scheme = match &request.scheme {
-                Some(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http) => "http",
-                Some(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Https) => "https",
-                Some(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Other(other)) => {
-                    other.as_str()
-                }
-                None => "https",
+                Some(Scheme::Http) => "http",
+                // No scheme is HTTPS, wasmtime-wasi-http's default.
+                Some(Scheme::Https) | None => "https",
+                Some(Scheme::Other(other)) => other.as_str(),
             };
             let url = format!(
                 "{scheme}://{}{}",

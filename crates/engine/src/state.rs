@@ -67,9 +67,7 @@ impl State {
             .map(|pipe| String::from_utf8_lossy(&pipe.contents()).into_owned())
             .unwrap_or_default()
     }
-}
 
-impl State {
     /// Logged as the policy's own warning, within its line budget: a policy
     /// that fetches in a loop cannot flood the log.
     pub(crate) fn refused_http(&mut self, url: &str) {

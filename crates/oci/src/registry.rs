@@ -302,7 +302,7 @@ fn describe(error: &oci_client::errors::OciDistributionError) -> String {
         cause = inner.source();
     }
     // A registry's error body ends in a newline; the hint belongs on the line.
-    let mut reason = reason.trim_end().to_string();
+    reason.truncate(reason.trim_end().len());
     let refused = matches!(
         error,
         E::AuthenticationFailure(_)
@@ -312,13 +312,13 @@ fn describe(error: &oci_client::errors::OciDistributionError) -> String {
                 ..
             }
     );
-    let lower = reason.to_lowercase();
     if refused {
         reason.push_str(
             " (the registry refused the credentials: give a docker config file holding them, \
              e.g. a pull secret's .dockerconfigjson, with --registry-config)",
         );
-    } else if lower.contains("certificate") || lower.contains("unknownissuer") {
+    } else if reason.contains("certificate") {
+        // rustls's "invalid peer certificate: UnknownIssuer" and the like.
         reason.push_str(
             " (the registry's TLS certificate is not trusted: name the CA that signed it \
              with --registry-ca, or use --plain-http for a local plain-HTTP registry)",

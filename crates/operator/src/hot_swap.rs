@@ -152,14 +152,11 @@ impl PolicySpec {
     /// The bytes and a fingerprint of everything that makes the loaded
     /// policy: same fingerprint, same policy.
     fn read(&self) -> Result<(PolicySource, String), SpecError> {
-        let spec = self.effective()?;
-        if PolicyRef::is_oci(&spec.policy) {
-            let (registry, pinned) = spec.pinned()?;
-            let fingerprint = spec.fingerprint_of(pinned.to_string().as_bytes());
-            return Ok((spec.pull(&registry, &pinned)?, fingerprint));
-        }
-        let source = shipped::resolve(&spec.policy)?;
-        let fingerprint = spec.fingerprint_of(&source.bytes);
+        let (spec, located, fingerprint) = self.locate()?;
+        let source = match located {
+            Located::Oci { registry, pinned } => spec.pull(&registry, &pinned)?,
+            Located::Read(source) => source,
+        };
         Ok((source, fingerprint))
     }
 
@@ -168,12 +165,28 @@ impl PolicySpec {
     /// against it), so a poll where nothing moved reads no component (an
     /// 18 MB Python one was pulled from the cache and hashed twice a poll).
     fn fingerprint(&self) -> Result<String, SpecError> {
+        self.locate().map(|(_, _, fingerprint)| fingerprint)
+    }
+
+    /// The effective spec, where its component is, and its fingerprint.
+    fn locate(&self) -> Result<(PolicySpec, Located, String), SpecError> {
         let spec = self.effective()?;
-        if PolicyRef::is_oci(&spec.policy) {
-            let (_, pinned) = spec.pinned()?;
-            return Ok(spec.fingerprint_of(pinned.to_string().as_bytes()));
-        }
-        Ok(spec.fingerprint_of(&shipped::resolve(&spec.policy)?.bytes))
+        let (located, fingerprint) = if PolicyRef::is_oci(&spec.policy) {
+            let (registry, pinned) = spec.pinned()?;
+            let fingerprint = spec.fingerprint_of(pinned.to_string().as_bytes());
+            (
+                Located::Oci {
+                    registry: Box::new(registry),
+                    pinned,
+                },
+                fingerprint,
+            )
+        } else {
+            let source = shipped::resolve(&spec.policy)?;
+            let fingerprint = spec.fingerprint_of(&source.bytes);
+            (Located::Read(source), fingerprint)
+        };
+        Ok((spec, located, fingerprint))
     }
 
     /// Same fingerprint, same policy: the component's identity, the pinned
@@ -248,6 +261,17 @@ impl PolicySpec {
         let (loaded, _) = engine.load(&source, spec.sha256.as_deref(), spec.settings)?;
         Ok((Arc::new(loaded), fingerprint))
     }
+}
+
+/// Where a spec's component is: pinned in a registry (pulled only when
+/// needed), or already read (a file or a shipped policy).
+enum Located {
+    // Boxed: a registry client is ~300 bytes, a read source a few words.
+    Oci {
+        registry: Box<Registry>,
+        pinned: PolicyRef,
+    },
+    Read(PolicySource),
 }
 
 /// Runs registry I/O on a thread of its own: a poll may be called from an
