@@ -415,8 +415,11 @@ fn a_private_registry_behind_tls_and_htpasswd_takes_a_pull_secret_and_a_ca() {
         text(&untrusted)
     );
     // Trusted, but without credentials or with a wrong password: refused,
-    // and the error says so.
-    for config in [None, Some(bad.as_str())] {
+    // and the error says which.
+    for (config, says) in [
+        (None, "needs credentials"),
+        (Some(bad.as_str()), "refused the credentials"),
+    ] {
         let mut args = vec!["--registry-ca", ca.as_str()];
         if let Some(config) = config {
             args.extend(["--registry-config", config]);
@@ -426,8 +429,8 @@ fn a_private_registry_behind_tls_and_htpasswd_takes_a_pull_secret_and_a_ca() {
         assert!(!refused.status.success(), "{}", text(&refused));
         let said = error_line(&refused);
         assert!(
-            said.contains("refused the credentials") && said.contains("--registry-config"),
-            "the error should say the registry refused the credentials:\n{}",
+            said.contains(says) && said.contains("--registry-config"),
+            "the error should say the registry {says}:\n{}",
             text(&refused)
         );
     }
@@ -468,4 +471,132 @@ fn a_private_registry_behind_tls_and_htpasswd_takes_a_pull_secret_and_a_ca() {
         decided.contains("pinned to the newest revision v0.2.0"),
         "{decided}"
     );
+}
+
+/// Most hosted registries (Docker Hub, GHCR, Harbor, GitLab) authenticate
+/// with tokens: the registry answers a Bearer challenge, the client trades
+/// its credentials at the challenge's realm for a token scoped to what it
+/// does, and sends the token. Here the realm is a token server the test
+/// runs, and the distribution registry verifies its signed tokens itself.
+#[test]
+fn a_token_authenticated_registry_takes_credentials_at_its_realm_or_a_registry_token() {
+    use support::registry::{PASSWORD, USER, pull_secret_file};
+    use support::token_server::{READER, READER_PASSWORD};
+
+    let (registry, tokens) = LocalRegistry::start_token_auth();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let tag = registry.reference("policies/semver-auto:v1");
+    let writer = pull_secret_file(dir.path(), &registry.host, USER, PASSWORD);
+    let writer = writer.to_str().unwrap().to_string();
+    let reader = pull_secret_file(dir.path(), &registry.host, READER, READER_PASSWORD);
+    let reader = reader.to_str().unwrap().to_string();
+    let wrong = pull_secret_file(dir.path(), &registry.host, USER, "wrong");
+    let wrong = wrong.to_str().unwrap().to_string();
+
+    // No credentials, or wrong ones: the token server refuses them, and the
+    // error says which.
+    for (config, says) in [
+        (None, "needs credentials"),
+        (Some(wrong.as_str()), "refused the credentials"),
+    ] {
+        let mut args = vec![];
+        if let Some(config) = config {
+            args.extend(["--registry-config", config]);
+        }
+        args.extend(["push", "semver-auto", tag.as_str()]);
+        let refused = kbind(cache.path(), &args);
+        assert!(!refused.status.success(), "{}", text(&refused));
+        let said = error_line(&refused);
+        assert!(
+            said.contains(says) && said.contains("--registry-config"),
+            "the error should say the registry {says}:\n{}",
+            text(&refused)
+        );
+    }
+    assert!(tokens.refusals() >= 2, "the realm was never asked");
+
+    // A user who may only pull cannot push: the registry refuses its token.
+    let denied = kbind(
+        cache.path(),
+        &["--registry-config", &reader, "push", "semver-auto", &tag],
+    );
+    assert!(!denied.status.success(), "{}", text(&denied));
+    assert!(
+        error_line(&denied).contains("do not allow pushing to policies/semver-auto"),
+        "the error should say pushing may not be allowed:\n{}",
+        text(&denied)
+    );
+
+    // The writer pushes, with a token scoped to push to this repository.
+    let pushed = ok(kbind(
+        cache.path(),
+        &["--registry-config", &writer, "push", "semver-auto", &tag],
+    ));
+    let pinned = row(&pushed, "pin");
+    assert!(
+        tokens
+            .grants()
+            .iter()
+            .any(|g| g.user == USER && g.scope == "repository:policies/semver-auto:pull,push"),
+        "no push token was handed out: {:?}",
+        tokens.grants()
+    );
+
+    // Anonymous pulls are refused; the reader pulls by tag and by digest
+    // into empty caches, with a pull-only token.
+    let anonymous = kbind(
+        tempfile::tempdir().expect("tempdir").path(),
+        &["inspect", &pinned],
+    );
+    assert!(!anonymous.status.success(), "{}", text(&anonymous));
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let decided = ok(kbind(
+        fresh.path(),
+        &[
+            "--registry-config",
+            &reader,
+            "eval",
+            "--policy",
+            &tag,
+            "--decision",
+            "initial-version",
+            "--input",
+            "examples/eval/initial-version.yaml",
+        ],
+    ));
+    assert!(
+        decided.contains("pinned to the newest revision v0.2.0"),
+        "{decided}"
+    );
+    assert!(
+        tokens
+            .grants()
+            .iter()
+            .any(|g| g.user == READER && g.scope == "repository:policies/semver-auto:pull"),
+        "no pull token was handed out: {:?}",
+        tokens.grants()
+    );
+
+    // A docker config's `registrytoken`, a token got elsewhere, is sent as
+    // it is: no trip to the realm.
+    let token = tokens.token_for(READER, "repository:policies/semver-auto:pull");
+    let asked = tokens.grants().len();
+    let config = dir.path().join("registrytoken.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({"auths": {&registry.host: {"registrytoken": token}}}).to_string(),
+    )
+    .expect("docker config");
+    let inspected = ok(kbind(
+        tempfile::tempdir().expect("tempdir").path(),
+        &[
+            "--registry-config",
+            config.to_str().unwrap(),
+            "inspect",
+            &pinned,
+        ],
+    ));
+    assert!(inspected.contains("semver-auto"), "{inspected}");
+    assert_eq!(tokens.grants().len(), asked, "the realm was asked again");
 }

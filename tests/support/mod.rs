@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod fixture;
 pub mod install;
 pub mod registry;
+pub mod token_server;
 
 // Not every test binary builds a Promise.
 #[allow(unused_imports)]

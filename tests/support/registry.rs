@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use super::token_server::{ISSUER, SERVICE, TokenServer};
+
 /// The user and password the secured registry accepts.
 pub const USER: &str = "kbind";
 pub const PASSWORD: &str = "s3cret-Pa55";
@@ -30,50 +32,54 @@ pub struct Secured {
 
 impl Secured {
     /// An image pull secret's `.dockerconfigjson` holding `user:password`
-    /// for `host`, as a Deployment mounts it: made by `kubectl create secret
-    /// docker-registry` where kubectl is installed, else written in the
-    /// same form (`username`, `password` and `auth`).
+    /// for `host` (see [`pull_secret_file`]).
     pub fn pull_secret_file(&self, host: &str, user: &str, password: &str) -> PathBuf {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let made = Command::new("kubectl")
-            .args([
-                "create",
-                "secret",
-                "docker-registry",
-                "pull",
-                "--dry-run=client",
-                "-o",
-            ])
-            .arg("jsonpath={.data.\\.dockerconfigjson}")
-            .arg(format!("--docker-server={host}"))
-            .arg(format!("--docker-username={user}"))
-            .arg(format!("--docker-password={password}"))
-            .output()
-            .ok()
-            .filter(|out| out.status.success())
-            .map(|out| {
-                b64.decode(out.stdout.trim_ascii())
-                    .expect("base64 from kubectl")
-            });
-        let json = made.unwrap_or_else(|| {
-            let auth = b64.encode(format!("{user}:{password}"));
-            serde_json::json!({"auths": {host: {
-                "username": user, "password": password, "auth": auth,
-            }}})
-            .to_string()
-            .into_bytes()
-        });
-        let path = self
-            .dir
-            .join(format!("dockerconfig-{user}-{}.json", password.len()));
-        std::fs::write(&path, json).expect("docker config");
-        path
+        pull_secret_file(&self.dir, host, user, password)
     }
 }
 
+/// An image pull secret's `.dockerconfigjson` holding `user:password`
+/// for `host`, as a Deployment mounts it: made by `kubectl create secret
+/// docker-registry` where kubectl is installed, else written in the
+/// same form (`username`, `password` and `auth`).
+pub fn pull_secret_file(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let made = Command::new("kubectl")
+        .args([
+            "create",
+            "secret",
+            "docker-registry",
+            "pull",
+            "--dry-run=client",
+            "-o",
+        ])
+        .arg("jsonpath={.data.\\.dockerconfigjson}")
+        .arg(format!("--docker-server={host}"))
+        .arg(format!("--docker-username={user}"))
+        .arg(format!("--docker-password={password}"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| {
+            b64.decode(out.stdout.trim_ascii())
+                .expect("base64 from kubectl")
+        });
+    let json = made.unwrap_or_else(|| {
+        let auth = b64.encode(format!("{user}:{password}"));
+        serde_json::json!({"auths": {host: {
+            "username": user, "password": password, "auth": auth,
+        }}})
+        .to_string()
+        .into_bytes()
+    });
+    let path = dir.join(format!("dockerconfig-{user}-{}.json", password.len()));
+    std::fs::write(&path, json).expect("docker config");
+    path
+}
+
 /// Runs openssl, which every Debian machine has, to make a test PKI.
-fn openssl(dir: &Path, args: &[&str]) {
+pub(super) fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -158,6 +164,24 @@ impl LocalRegistry {
             dir,
         };
         (registry, secured)
+    }
+
+    /// A registry as Docker Hub, GHCR or Harbor run one: plain HTTP here
+    /// (TLS has its own test), each request without a token answered 401
+    /// with a `Bearer` challenge naming a token server's realm, and tokens
+    /// verified against that server's signing certificate.
+    pub fn start_token_auth() -> (Self, TokenServer) {
+        let storage = tempfile::tempdir().expect("tempdir");
+        let tokens = TokenServer::start(storage.path());
+        let registry = Self::start_with(storage, |_| {
+            format!(
+                "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n\
+                 \x20   rootcertbundle: {}\n",
+                tokens.realm,
+                tokens.certificate.display()
+            )
+        });
+        (registry, tokens)
     }
 
     /// `http_tail` continues the config's `http:` block (its lines are

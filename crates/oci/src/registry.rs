@@ -103,11 +103,18 @@ impl Registry {
 
     fn failed(
         reference: &PolicyRef,
+        attempt: Attempt,
+        auth: &RegistryAuth,
     ) -> impl Fn(oci_client::errors::OciDistributionError) -> OciError {
         let registry = reference.registry().to_string();
+        let attempt = Attempted {
+            attempt,
+            repository: reference.oci().repository().to_string(),
+            anonymous: matches!(auth, RegistryAuth::Anonymous),
+        };
         move |e| OciError::Registry {
             registry: registry.clone(),
-            reason: describe(&e),
+            reason: describe(&e, &attempt),
         }
     }
 
@@ -151,12 +158,12 @@ impl Registry {
         self.client
             .push(reference.oci(), &layers, config, &auth, Some(manifest))
             .await
-            .map_err(Self::failed(reference))?;
+            .map_err(Self::failed(reference, Attempt::Push, &auth))?;
         let manifest_digest = self
             .client
             .fetch_manifest_digest(reference.oci(), &auth)
             .await
-            .map_err(Self::failed(reference))?;
+            .map_err(Self::failed(reference, Attempt::Push, &auth))?;
         Ok(Pushed {
             pinned: reference.at_digest(&manifest_digest),
             manifest_digest,
@@ -174,7 +181,7 @@ impl Registry {
         self.client
             .fetch_manifest_digest(reference.oci(), &auth)
             .await
-            .map_err(Self::failed(reference))
+            .map_err(Self::failed(reference, Attempt::Pull, &auth))
     }
 
     /// The component a reference names, from the cache when its digest is
@@ -191,7 +198,7 @@ impl Registry {
             .client
             .pull_manifest_raw(reference.oci(), &auth, &[artifact::MANIFEST_MEDIA_TYPE])
             .await
-            .map_err(Self::failed(reference))?;
+            .map_err(Self::failed(reference, Attempt::Pull, &auth))?;
         let manifest_digest = sha256_digest(&raw);
         if let Some(expected) = reference.digest()
             && expected != manifest_digest
@@ -237,7 +244,7 @@ impl Registry {
         self.client
             .pull_blob(pinned.oci(), layer, &mut bytes)
             .await
-            .map_err(Self::failed(reference))?;
+            .map_err(Self::failed(reference, Attempt::Pull, &auth))?;
         let layer_digest = sha256_digest(&bytes);
         if layer_digest != layer.digest {
             return Err(OciError::DigestMismatch {
@@ -289,7 +296,20 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> Result<T, OciError> {
 /// TLS failure reads "error sending request" until its sources are shown),
 /// and what to do about the two a user meets first: an untrusted
 /// certificate and refused credentials.
-fn describe(error: &oci_client::errors::OciDistributionError) -> String {
+/// What a registry request was for, so a refusal can say what was refused.
+#[derive(Clone, Copy)]
+enum Attempt {
+    Pull,
+    Push,
+}
+
+struct Attempted {
+    attempt: Attempt,
+    repository: String,
+    anonymous: bool,
+}
+
+fn describe(error: &oci_client::errors::OciDistributionError, attempted: &Attempted) -> String {
     use oci_client::errors::OciDistributionError as E;
     let mut reason = error.to_string();
     let mut cause = std::error::Error::source(error);
@@ -303,7 +323,9 @@ fn describe(error: &oci_client::errors::OciDistributionError) -> String {
     }
     // A registry's error body ends in a newline; the hint belongs on the line.
     reason.truncate(reason.trim_end().len());
-    let refused = matches!(
+    // oci-client drops a token service's refusal and goes on without a
+    // token, so a refusal at the realm also arrives as the registry's 401.
+    let denied = matches!(
         error,
         E::AuthenticationFailure(_)
             | E::UnauthorizedError { .. }
@@ -312,17 +334,30 @@ fn describe(error: &oci_client::errors::OciDistributionError) -> String {
                 ..
             }
     );
-    if refused {
-        reason.push_str(
-            " (the registry refused the credentials: give a docker config file holding them, \
-             e.g. a pull secret's .dockerconfigjson, with --registry-config)",
-        );
+    const GIVE: &str = "give a docker config file holding them, e.g. a pull secret's \
+                        .dockerconfigjson, with --registry-config";
+    let action = match attempted.attempt {
+        Attempt::Pull => "pulling from",
+        Attempt::Push => "pushing to",
+    };
+    let hint = if denied && attempted.anonymous {
+        format!("the registry needs credentials: {GIVE}")
+    } else if denied {
+        // A registry answers a wrong password and a user without the right
+        // to this repository alike (with a token scoped to less, or with
+        // htpasswd's 401), so both are named.
+        format!(
+            "the registry refused the credentials, or they do not allow {action} {}: \
+             check the docker config given with --registry-config",
+            attempted.repository
+        )
     } else if reason.contains("certificate") {
         // rustls's "invalid peer certificate: UnknownIssuer" and the like.
-        reason.push_str(
-            " (the registry's TLS certificate is not trusted: name the CA that signed it \
-             with --registry-ca, or use --plain-http for a local plain-HTTP registry)",
-        );
-    }
-    reason
+        "the registry's TLS certificate is not trusted: name the CA that signed it with \
+         --registry-ca, or use --plain-http for a local plain-HTTP registry"
+            .to_string()
+    } else {
+        return reason;
+    };
+    format!("{reason} ({hint})")
 }
