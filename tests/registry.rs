@@ -543,6 +543,48 @@ fn a_token_authenticated_registry_takes_credentials_at_its_realm_or_a_registry_t
         tokens.grants()
     );
 
+    // One config for several teams, as a pull secret can hold: the entry
+    // whose path covers the repository serves it, as the kubelet picks one.
+    let b64 = |pair: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    };
+    let teams = dir.path().join("teams.json");
+    std::fs::write(
+        &teams,
+        serde_json::json!({"auths": {
+            &registry.host: {"auth": b64(&format!("{READER}:{READER_PASSWORD}"))},
+            format!("{}/policies", registry.host): {"auth": b64(&format!("{USER}:{PASSWORD}"))},
+        }})
+        .to_string(),
+    )
+    .expect("docker config");
+    ok(kbind(
+        cache.path(),
+        &[
+            "--registry-config",
+            teams.to_str().unwrap(),
+            "push",
+            "semver-auto",
+            &registry.reference("policies/semver-auto:v2"),
+        ],
+    ));
+    let elsewhere = kbind(
+        cache.path(),
+        &[
+            "--registry-config",
+            teams.to_str().unwrap(),
+            "push",
+            "semver-auto",
+            &registry.reference("other/semver-auto:v1"),
+        ],
+    );
+    assert!(
+        !elsewhere.status.success(),
+        "outside policies/ the reader's entry serves, which may not push: {}",
+        text(&elsewhere)
+    );
+
     // Anonymous pulls are refused; the reader pulls by tag and by digest
     // into empty caches, with a pull-only token.
     let anonymous = kbind(

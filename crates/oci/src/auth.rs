@@ -81,22 +81,18 @@ impl Credentials {
         })
     }
 
-    /// How to authenticate to `registry` (a host, with its port).
-    pub fn for_registry(&self, registry: &str) -> Result<RegistryAuth, OciError> {
+    /// How to authenticate to `registry` (a host, with its port, as the
+    /// reference writes it) for `repository`.
+    pub fn for_repository(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<RegistryAuth, OciError> {
         let fail = |reason: String| OciError::Credentials {
             path: self.path.clone().unwrap_or_default(),
             reason,
         };
-        // Keys are hosts, sometimes written as URLs (`https://host/v1/`).
-        let entry = self.config.auths.iter().find_map(|(key, entry)| {
-            let host = key
-                .trim_start_matches("https://")
-                .trim_start_matches("http://")
-                .split('/')
-                .next()
-                .unwrap_or_default();
-            (host == registry).then_some(entry)
-        });
+        let entry = self.entry_for(registry, repository);
         let Some(entry) = entry else {
             if let Some(helper) = self
                 .config
@@ -143,6 +139,122 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// The `auths` entry for `registry/repository`, chosen as the kubelet
+    /// chooses an image pull secret's (`pkg/credentialprovider/keyring.go`),
+    /// since a mounted pull secret is what the operator reads: a key is a
+    /// host, optionally with a port and a path (`https://` and a `/v1/` or
+    /// `/v2/` path ignored); its host labels may be `*` globs
+    /// (`*.azurecr.io`), its port must be the reference's, its path a prefix
+    /// of the repository's. The most specific key wins (the kubelet tries
+    /// each match in that order; a policy pull uses the first). Docker Hub
+    /// references fall back to `index.docker.io`, the key `docker login` and
+    /// `kubectl create secret docker-registry` write by default.
+    fn entry_for(&self, registry: &str, repository: &str) -> Option<&AuthEntry> {
+        let target = format!("{registry}/{repository}");
+        let target = Location::parse(&target);
+        let mut keys: Vec<(String, &AuthEntry)> = self
+            .config
+            .auths
+            .iter()
+            .map(|(key, entry)| (Location::key(key), entry))
+            .collect();
+        keys.sort_by(|a, b| b.0.cmp(&a.0));
+        keys.iter()
+            .find(|(key, _)| Location::parse(key).serves(&target))
+            .map(|(_, entry)| *entry)
+            .or_else(|| {
+                let docker_hub = matches!(registry, "docker.io" | "index.docker.io");
+                docker_hub
+                    .then(|| keys.iter().find(|(key, _)| key == "index.docker.io"))
+                    .flatten()
+                    .map(|(_, entry)| *entry)
+            })
+    }
+}
+
+/// A registry location: host labels, port and path.
+struct Location<'a> {
+    labels: Vec<&'a str>,
+    port: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Location<'a> {
+    /// A config key as the kubelet indexes it: no scheme, a `/v1/` or
+    /// `/v2/` path and a bare `/` dropped.
+    fn key(key: &str) -> String {
+        let bare = key
+            .strip_prefix("https://")
+            .or_else(|| key.strip_prefix("http://"))
+            .unwrap_or(key);
+        let (host, path) = bare.split_at(bare.find('/').unwrap_or(bare.len()));
+        let path = if path.starts_with("/v1/") || path.starts_with("/v2/") {
+            &path[3..]
+        } else {
+            path
+        };
+        if path.is_empty() || path == "/" {
+            host.to_string()
+        } else {
+            format!("{host}{path}")
+        }
+    }
+
+    fn parse(location: &'a str) -> Self {
+        let (host, path) = location.split_at(location.find('/').unwrap_or(location.len()));
+        // `[::1]:5000`, `host:5000`, `host`: the port is what follows the
+        // last colon outside an IPv6 literal's brackets.
+        let (host, port) = match host.rfind(':') {
+            Some(i) if !host[i..].contains(']') => (&host[..i], &host[i + 1..]),
+            _ => (host, ""),
+        };
+        Self {
+            labels: host.split('.').collect(),
+            port,
+            path,
+        }
+    }
+
+    /// Whether credentials kept under `self` (a key) serve `target`.
+    fn serves(&self, target: &Location<'_>) -> bool {
+        self.port == target.port
+            && self.labels.len() == target.labels.len()
+            && target.path.starts_with(self.path)
+            && self
+                .labels
+                .iter()
+                .zip(&target.labels)
+                .all(|(pattern, label)| glob_matches(pattern, label))
+    }
+}
+
+/// A host label against a pattern where `*` is any run of characters and
+/// `?` any one (Go's `filepath.Match` within a label; character classes are
+/// not used in registry hosts and are matched literally).
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Classic backtracking over the last `*`.
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,14 +272,86 @@ mod tests {
             r#"{"auths": {"127.0.0.1:5000": {"auth": "YWxpY2U6czNjcmV0"},
                           "https://ghcr.io/v1/": {"username": "bob", "password": "pw"}}}"#,
         );
-        assert!(matches!(c.for_registry("127.0.0.1:5000").unwrap(),
-            RegistryAuth::Basic(u, p) if u == "alice" && p == "s3cret"));
-        assert!(matches!(c.for_registry("ghcr.io").unwrap(),
+        assert!(
+            matches!(c.for_repository("127.0.0.1:5000", "policies/p").unwrap(),
+            RegistryAuth::Basic(u, p) if u == "alice" && p == "s3cret")
+        );
+        assert!(matches!(c.for_repository("ghcr.io", "policies/p").unwrap(),
             RegistryAuth::Basic(u, _) if u == "bob"));
         assert!(matches!(
-            c.for_registry("quay.io").unwrap(),
+            c.for_repository("quay.io", "policies/p").unwrap(),
             RegistryAuth::Anonymous
         ));
+    }
+
+    fn user(c: &Credentials, registry: &str, repository: &str) -> Option<String> {
+        match c.for_repository(registry, repository).unwrap() {
+            RegistryAuth::Basic(u, _) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The kubelet's choice of a pull secret's entry
+    /// (`pkg/credentialprovider/keyring.go`), case by case.
+    #[test]
+    fn entries_are_chosen_as_the_kubelet_chooses_a_pull_secrets() {
+        let c = creds(
+            r#"{"auths": {
+                "https://index.docker.io/v1/": {"username": "hub", "password": "p"},
+                "registry.example.com": {"username": "all", "password": "p"},
+                "registry.example.com/team-a": {"username": "team-a", "password": "p"},
+                "https://registry.example.com/v2/team-b": {"username": "team-b", "password": "p"},
+                "*.azurecr.io": {"username": "acr", "password": "p"},
+                "127.0.0.1:5000": {"username": "local", "password": "p"}
+            }}"#,
+        );
+        // kubectl's and docker login's default key serves Docker Hub, however
+        // the reference names it.
+        assert_eq!(user(&c, "docker.io", "acme/policy").as_deref(), Some("hub"));
+        assert_eq!(
+            user(&c, "index.docker.io", "acme/policy").as_deref(),
+            Some("hub")
+        );
+        // A path narrows a key to the repositories under it; the most
+        // specific key wins; `/v2/` is not part of the path.
+        assert_eq!(
+            user(&c, "registry.example.com", "team-a/p").as_deref(),
+            Some("team-a")
+        );
+        assert_eq!(
+            user(&c, "registry.example.com", "team-b/p").as_deref(),
+            Some("team-b")
+        );
+        assert_eq!(
+            user(&c, "registry.example.com", "team-c/p").as_deref(),
+            Some("all")
+        );
+        // A `*` is one host label, no more and no fewer.
+        assert_eq!(user(&c, "acme.azurecr.io", "p").as_deref(), Some("acr"));
+        assert_eq!(user(&c, "azurecr.io", "p"), None);
+        assert_eq!(user(&c, "a.b.azurecr.io", "p"), None);
+        // The port is part of the match.
+        assert_eq!(user(&c, "127.0.0.1:5000", "p").as_deref(), Some("local"));
+        assert_eq!(user(&c, "127.0.0.1:5001", "p"), None);
+        assert_eq!(user(&c, "127.0.0.1", "p"), None);
+        assert_eq!(user(&c, "quay.io", "p"), None);
+    }
+
+    #[test]
+    fn host_label_globs() {
+        for (pattern, label, matches) in [
+            ("*", "acme", true),
+            ("*", "", true),
+            ("acme*", "acme-prod", true),
+            ("*-prod", "acme-prod", true),
+            ("a?me", "acme", true),
+            ("a*e*d", "acmeprod", true),
+            ("a*e*d", "acmeprox", false),
+            ("acme", "acm", false),
+            ("", "acme", false),
+        ] {
+            assert_eq!(glob_matches(pattern, label), matches, "{pattern} / {label}");
+        }
     }
 
     #[test]
@@ -176,9 +360,12 @@ mod tests {
             r#"{"auths": {"a.io": {"registrytoken": "tok"},
                           "b.io": {"identitytoken": "refresh"}}}"#,
         );
-        assert!(matches!(c.for_registry("a.io").unwrap(),
+        assert!(matches!(c.for_repository("a.io", "policies/p").unwrap(),
             RegistryAuth::Bearer(t) if t == "tok"));
-        let err = c.for_registry("b.io").unwrap_err().to_string();
+        let err = c
+            .for_repository("b.io", "policies/p")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("identitytoken") && err.contains("b.io"),
             "{err}"
@@ -188,7 +375,10 @@ mod tests {
     #[test]
     fn a_credential_helper_is_named_not_ignored() {
         let c = creds(r#"{"credsStore": "desktop"}"#);
-        let err = c.for_registry("ghcr.io").unwrap_err().to_string();
+        let err = c
+            .for_repository("ghcr.io", "policies/p")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("desktop"), "{err}");
     }
 }

@@ -98,7 +98,8 @@ impl Registry {
     }
 
     fn auth(&self, reference: &PolicyRef) -> Result<RegistryAuth, OciError> {
-        self.credentials.for_registry(reference.registry())
+        self.credentials
+            .for_repository(reference.oci().registry(), reference.repository())
     }
 
     fn failed(
