@@ -5,7 +5,8 @@
 //!   manifest whose config is `application/vnd.wasm.config.v0+json` and
 //!   whose one layer is the component, `application/wasm`.
 //! - [`auth`]. Credentials from a docker config file, the format of an
-//!   image pull secret (`.dockerconfigjson`).
+//!   image pull secret (`.dockerconfigjson`), an entry chosen for each
+//!   repository as the kubelet chooses one (`keyring`).
 //! - [`Registry`]. Push, resolve a tag to a digest, pull by digest into a
 //!   cache keyed by manifest digest (a digest pulled once is never fetched
 //!   again), verifying the manifest and layer digests.
@@ -14,6 +15,7 @@ pub mod artifact;
 pub mod auth;
 mod cache;
 mod error;
+mod keyring;
 pub mod reference;
 mod registry;
 
