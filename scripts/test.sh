@@ -6,12 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # tests/registry.rs and tests/scaffold.rs start a real OCI registry on
-# loopback: the CNCF distribution registry, Debian's docker-registry.
-if ! command -v docker-registry > /dev/null; then
+# loopback: the CNCF distribution registry, Debian's docker-registry; they
+# read it back with curl and make its certificates and tokens with openssl.
+missing=""
+for tool in docker-registry curl openssl; do
+    command -v "$tool" > /dev/null || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker-registry curl
+    # shellcheck disable=SC2086 # one word per package
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
 fi
 bash scripts/polyglot.sh
 cargo test "$@"

@@ -191,6 +191,9 @@ impl Signer {
 
 /// Answers one `GET /token?service=…&scope=…` (HTTP/1.1, then closes).
 fn serve(stream: TcpStream, signer: &Signer, grants: &Mutex<Vec<Grant>>, refusals: &Mutex<usize>) {
+    // One request at a time: a client that connects and says nothing must
+    // not hold up the next.
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
         Err(_) => return,
