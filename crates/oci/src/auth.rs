@@ -118,10 +118,27 @@ impl Credentials {
         if let Some(token) = &entry.registrytoken {
             return Ok(RegistryAuth::Bearer(token.clone()));
         }
-        // oci-client cannot make the refresh-token exchange; sending the
-        // refresh token as a bearer would be refused by the registry with a
-        // 401 that names nothing.
-        if entry.identitytoken.is_some() && entry.username.is_none() && entry.auth.is_none() {
+        let basic = match (&entry.username, &entry.password, &entry.auth) {
+            (Some(user), Some(password), _) => Some((user.clone(), password.clone())),
+            (_, _, Some(encoded)) => {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .map_err(|e| fail(format!("{registry}: `auth` is not base64: {e}")))?;
+                let text = String::from_utf8(decoded)
+                    .map_err(|_| fail(format!("{registry}: `auth` is not UTF-8")))?;
+                let (user, password) = text
+                    .split_once(':')
+                    .ok_or_else(|| fail(format!("{registry}: `auth` is not <user>:<password>")))?;
+                Some((user.to_string(), password.to_string()))
+            }
+            _ => None,
+        };
+        // oci-client cannot make the refresh-token exchange, and an entry
+        // that holds one usually has no password beside it (`az acr login`
+        // writes a null-GUID user with an empty one): sending either would be
+        // refused with a 401 that names nothing.
+        let no_password = basic.as_ref().is_none_or(|(_, p)| p.is_empty());
+        if entry.identitytoken.is_some() && no_password {
             return Err(fail(format!(
                 "{registry}: an `identitytoken` (an OAuth2 refresh token, as `az acr login` \
                  and `docker login` with a token flow write) needs an exchange kbind does not \
@@ -129,21 +146,9 @@ impl Credentials {
                  secret's format)"
             )));
         }
-        if let (Some(user), Some(password)) = (&entry.username, &entry.password) {
-            return Ok(RegistryAuth::Basic(user.clone(), password.clone()));
-        }
-        let Some(encoded) = &entry.auth else {
-            return Ok(RegistryAuth::Anonymous);
-        };
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|e| fail(format!("{registry}: `auth` is not base64: {e}")))?;
-        let text = String::from_utf8(decoded)
-            .map_err(|_| fail(format!("{registry}: `auth` is not UTF-8")))?;
-        let (user, password) = text
-            .split_once(':')
-            .ok_or_else(|| fail(format!("{registry}: `auth` is not <user>:<password>")))?;
-        Ok(RegistryAuth::Basic(user.to_string(), password.to_string()))
+        Ok(basic.map_or(RegistryAuth::Anonymous, |(user, password)| {
+            RegistryAuth::Basic(user, password)
+        }))
     }
 }
 
@@ -233,7 +238,10 @@ mod tests {
     fn a_registry_token_is_a_bearer_and_an_identity_token_is_refused_by_name() {
         let c = creds(
             r#"{"auths": {"a.io": {"registrytoken": "tok"},
-                          "b.io": {"identitytoken": "refresh"}}}"#,
+                          "b.io": {"identitytoken": "refresh"},
+                          "c.azurecr.io": {"auth": "MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==",
+                                           "identitytoken": "refresh"},
+                          "d.io": {"auth": "ZDpwdw==", "identitytoken": "refresh"}}}"#,
         );
         assert!(matches!(c.for_repository("a.io", "policies/p").unwrap(),
             RegistryAuth::Bearer(t) if t == "tok"));
@@ -245,6 +253,16 @@ mod tests {
             err.contains("identitytoken") && err.contains("b.io"),
             "{err}"
         );
+        // What `az acr login` writes: the null GUID with an empty password
+        // beside the refresh token.
+        let err = c
+            .for_repository("c.azurecr.io", "policies/p")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("identitytoken"), "{err}");
+        // A password beside it is used.
+        assert!(matches!(c.for_repository("d.io", "policies/p").unwrap(),
+            RegistryAuth::Basic(u, p) if u == "d" && p == "pw"));
     }
 
     #[test]
