@@ -54,6 +54,19 @@ fn row(out: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no {label} in:\n{out}"))
 }
 
+/// `eval` of `initial-version` on the example input with `policy`, after
+/// `before` (global flags) and with `extra` (eval's own flags).
+fn example_eval<'a>(before: &[&'a str], policy: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = before.to_vec();
+    args.extend(["eval", "--policy", policy, "--decision", "initial-version"]);
+    args.extend(extra);
+    args.extend(["--input", "examples/eval/initial-version.yaml"]);
+    args
+}
+
+/// What kratix-default decides for the example input.
+const EXAMPLE_DECISION: &str = "pinned to the newest revision v0.2.0";
+
 fn python_policy() -> PathBuf {
     let path = workspace().join("target/polyglot/kratix-default-python.wasm");
     assert!(
@@ -91,17 +104,7 @@ fn a_python_policy_pushed_to_a_registry_is_served_by_digest_and_by_tag() {
     // By digest: eval, test, simulate.
     let eval = ok(kbind(
         cache.path(),
-        &[
-            "eval",
-            "--policy",
-            &pinned,
-            "--decision",
-            "initial-version",
-            "--set",
-            "strategy=pinned",
-            "--input",
-            "examples/eval/initial-version.yaml",
-        ],
+        &example_eval(&[], &pinned, &["--set", "strategy=pinned"]),
     ));
     assert!(eval.contains("strategy pinned"), "{eval}");
     let tested = ok(kbind(
@@ -127,31 +130,12 @@ fn a_python_policy_pushed_to_a_registry_is_served_by_digest_and_by_tag() {
     // By tag with the component's digest pinned; a wrong pin is refused.
     ok(kbind(
         cache.path(),
-        &[
-            "eval",
-            "--policy",
-            &tag,
-            "--sha256",
-            &component,
-            "--decision",
-            "initial-version",
-            "--input",
-            "examples/eval/initial-version.yaml",
-        ],
+        &example_eval(&[], &tag, &["--sha256", &component]),
     ));
+    let zeros = "0".repeat(64);
     let wrong = kbind(
         cache.path(),
-        &[
-            "eval",
-            "--policy",
-            &tag,
-            "--sha256",
-            &"0".repeat(64),
-            "--decision",
-            "initial-version",
-            "--input",
-            "examples/eval/initial-version.yaml",
-        ],
+        &example_eval(&[], &tag, &["--sha256", &zeros]),
     );
     assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
     assert!(text(&wrong).contains("digest"), "{}", text(&wrong));
@@ -455,22 +439,8 @@ fn a_private_registry_behind_tls_and_htpasswd_takes_a_pull_secret_and_a_ca() {
     assert!(!anonymous.status.success(), "{}", text(&anonymous));
     let inspected = ok(trusted(fresh.path(), &["inspect", &pinned]));
     assert!(inspected.contains("semver-auto"), "{inspected}");
-    let decided = ok(trusted(
-        fresh.path(),
-        &[
-            "eval",
-            "--policy",
-            &tag,
-            "--decision",
-            "initial-version",
-            "--input",
-            "examples/eval/initial-version.yaml",
-        ],
-    ));
-    assert!(
-        decided.contains("pinned to the newest revision v0.2.0"),
-        "{decided}"
-    );
+    let decided = ok(trusted(fresh.path(), &example_eval(&[], &tag, &[])));
+    assert!(decided.contains(EXAMPLE_DECISION), "{decided}");
 }
 
 /// Most hosted registries (Docker Hub, GHCR, Harbor, GitLab) authenticate
@@ -595,22 +565,9 @@ fn a_token_authenticated_registry_takes_credentials_at_its_realm_or_a_registry_t
     let fresh = tempfile::tempdir().expect("tempdir");
     let decided = ok(kbind(
         fresh.path(),
-        &[
-            "--registry-config",
-            &reader,
-            "eval",
-            "--policy",
-            &tag,
-            "--decision",
-            "initial-version",
-            "--input",
-            "examples/eval/initial-version.yaml",
-        ],
+        &example_eval(&["--registry-config", &reader], &tag, &[]),
     ));
-    assert!(
-        decided.contains("pinned to the newest revision v0.2.0"),
-        "{decided}"
-    );
+    assert!(decided.contains(EXAMPLE_DECISION), "{decided}");
     assert!(
         tokens
             .grants()

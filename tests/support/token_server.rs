@@ -234,11 +234,10 @@ fn serve(stream: TcpStream, signer: &Signer, grants: &Mutex<Vec<Grant>>, refusal
         return;
     };
     let mut scopes = Vec::new();
-    for pair in query.split('&') {
-        let Some(("scope", value)) = pair.split_once('=') else {
+    for (param, value) in form_urlencoded::parse(query.as_bytes()) {
+        if param != "scope" {
             continue;
-        };
-        let value = percent_decoded(value);
+        }
         let mut parts = value.splitn(3, ':');
         let (Some(kind), Some(name), Some(actions)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -268,30 +267,4 @@ fn respond(mut stream: TcpStream, status: &str, body: &str) {
          Connection: close\r\n\r\n{body}",
         body.len()
     );
-}
-
-/// A query value with `%XX` escapes (and `+`) decoded.
-fn percent_decoded(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or_default();
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -293,10 +293,6 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> Result<T, OciError> {
     Ok(runtime.block_on(future))
 }
 
-/// An error with its causes, which reqwest keeps out of its own message (a
-/// TLS failure reads "error sending request" until its sources are shown),
-/// and what to do about the two a user meets first: an untrusted
-/// certificate and refused credentials.
 /// What a registry request was for, so a refusal can say what was refused.
 #[derive(Clone, Copy)]
 enum Attempt {
@@ -304,12 +300,17 @@ enum Attempt {
     Push,
 }
 
+/// The request a failure belongs to.
 struct Attempted {
     attempt: Attempt,
     repository: String,
     anonymous: bool,
 }
 
+/// An error with its causes, which reqwest keeps out of its own message (a
+/// TLS failure reads "error sending request" until its sources are shown),
+/// and what to do about the two a user meets first: an untrusted
+/// certificate and refused credentials.
 fn describe(error: &oci_client::errors::OciDistributionError, attempted: &Attempted) -> String {
     use oci_client::errors::OciDistributionError as E;
     let mut reason = error.to_string();
