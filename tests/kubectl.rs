@@ -543,6 +543,22 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
         out.trim().is_empty()
     });
     assert!(out.trim().is_empty(), "{out}");
+
+    // The same request made again is another object (another uid), and
+    // `kubectl describe` shows its Events, not the first one's: its run at
+    // v0.2.0 says what the first object's upgrade said, word for word.
+    s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: default}\nspec: {size: small}\n");
+    let out = wait_for(&s, &story, |out| out.contains("v0.2.0    v0.2.0"));
+    assert!(out.contains("v0.2.0    v0.2.0"), "{out}");
+    let described = wait_for(&s, &["describe", "redis", "example"], |out| {
+        out.contains("ReconcileSucceeded")
+    });
+    for reason in ["BindingCreated", "ReconcileStarted", "ReconcileSucceeded"] {
+        assert!(
+            described.contains(reason),
+            "{reason} missing from the new object's Events:\n{described}"
+        );
+    }
 }
 
 #[test]

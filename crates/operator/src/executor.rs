@@ -494,7 +494,8 @@ impl KubeExecutor {
     }
 
     /// Records an Event the way client-go's recorder does: one object per
-    /// (object, reason, message), its count raised when it repeats.
+    /// (object and its uid, reason, message), its count raised when it
+    /// repeats.
     pub async fn event(
         &mut self,
         regarding: &Involved<'_>,
@@ -569,10 +570,13 @@ pub fn event_object(
     } else {
         &key.namespace
     };
+    // The uid is part of the identity, as in client-go's correlator: a
+    // request deleted and made again under its name is another object, and
+    // `kubectl describe` lists only the Events that carry its own uid.
     let digest = hex::encode(
         &md5::Md5::digest(format!(
-            "{}/{}/{}/{reason}/{message}",
-            key.kind, key.namespace, key.name
+            "{}/{}/{}/{}/{reason}/{message}",
+            key.kind, key.namespace, key.name, regarding.uid
         ))[..8],
     );
     let now = kbind_model::time::rfc3339(now_ms);
