@@ -983,6 +983,17 @@ fn the_everyday_commands_work() {
         ["a-redis", "b-redis", "c-redis"],
         "{out}"
     );
+    // Sorting the printed table: kubectl asks for rows with whole objects
+    // (`includeObject=Object`) and sorts by the field in them.
+    let out = s.ok(&["get", "resourcebindings", "--sort-by=.spec.version"]);
+    assert_eq!(
+        out.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["a-redis", "b-redis", "c-redis"],
+        "{out}"
+    );
     let out = s.ok(&["get", "resourcebindings", "-o", "wide"]);
     assert!(out.starts_with("NAME") && out.contains("a-redis"), "{out}");
     let out = s.ok(&[

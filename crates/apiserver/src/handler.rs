@@ -347,8 +347,9 @@ pub(super) async fn handle(
         }) => render(
             Reply::Created(mint_token(&shared, namespace, name, request)),
             &accept,
+            &query,
         ),
-        Ok(reply) => render(reply, &accept),
+        Ok(reply) => render(reply, &accept, &query),
         Err(e) => error(&e),
     };
     with_warnings(response, warnings)
@@ -569,8 +570,15 @@ fn object_response(code: StatusCode, object: &Value, accept: &str) -> Response {
 
 /// Runs after the lock is released: serialisation of a large list or table
 /// never holds up other requests.
-fn render(reply: Reply, accept: &str) -> Response {
-    let as_table = table::wants_table(accept);
+fn render(reply: Reply, accept: &str, query: &HashMap<String, String>) -> Response {
+    let include = if table::wants_table(accept) {
+        match table::IncludeObject::from_query(query) {
+            Ok(include) => Some(include),
+            Err(e) => return error(&e),
+        }
+    } else {
+        None
+    };
     match reply {
         Reply::Created(object) => object_response(StatusCode::CREATED, &object, accept),
         Reply::TokenFor { request, .. } => object_response(StatusCode::CREATED, &request, accept),
@@ -580,17 +588,20 @@ fn render(reply: Reply, accept: &str) -> Response {
             object,
             rv,
         } => {
-            if as_table {
-                json_response(StatusCode::OK, &table::table(&resource, &[object], rv))
+            if let Some(include) = include {
+                json_response(
+                    StatusCode::OK,
+                    &table::table(&resource, &[object], rv, include),
+                )
             } else {
                 object_response(StatusCode::OK, &object, accept)
             }
         }
         Reply::Listed { resource, page } => {
-            if as_table {
+            if let Some(include) = include {
                 return json_response(
                     StatusCode::OK,
-                    &table::table(&resource, &page.items, page.rv),
+                    &table::table(&resource, &page.items, page.rv, include),
                 );
             }
             let mut metadata = json!({"resourceVersion": page.rv.to_string()});

@@ -2,8 +2,11 @@
 //! gives it: a CRD's printer columns, and the built-in kinds' columns of
 //! the server's printers.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
+use super::error::ApiError;
 use super::registry::Resource;
 
 /// A printer column's value: its JSONPath (Kubernetes' dialect, with
@@ -449,15 +452,46 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
     })
 }
 
-fn row(cells: Vec<Value>, object: &Value) -> Value {
-    json!({
-        "cells": cells,
-        "object": {
+/// What each row of a Table carries of its object: the `includeObject`
+/// query parameter (TableOptions). kubectl asks for `Object` whenever it
+/// sorts (`--sort-by`) or prints with a template, and reads the fields
+/// from the rows' objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IncludeObject {
+    None,
+    #[default]
+    Metadata,
+    Object,
+}
+
+impl IncludeObject {
+    /// Read as a real server reads it, only when it answers with a Table:
+    /// absent or empty is `Metadata`; any other unknown value is a 400.
+    pub fn from_query(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        match query.get("includeObject").map(String::as_str) {
+            None | Some("" | "Metadata") => Ok(Self::Metadata),
+            Some("Object") => Ok(Self::Object),
+            Some("None") => Ok(Self::None),
+            Some(other) => Err(ApiError::new(
+                400,
+                "BadRequest",
+                format!("unrecognized includeObject value: {other:?}"),
+            )),
+        }
+    }
+}
+
+fn row(cells: Vec<Value>, object: &Value, include: IncludeObject) -> Value {
+    let object = match include {
+        IncludeObject::Object => object.clone(),
+        IncludeObject::Metadata => json!({
             "kind": "PartialObjectMetadata",
             "apiVersion": "meta.k8s.io/v1",
             "metadata": object.get("metadata").cloned().unwrap_or(json!({})),
-        },
-    })
+        }),
+        IncludeObject::None => Value::Null,
+    };
+    json!({"cells": cells, "object": object})
 }
 
 /// A custom resource's row: its name, then its CRD's printer columns — or
@@ -475,11 +509,19 @@ fn custom_cells(r: &Resource, object: &Value) -> Vec<Value> {
     cells
 }
 
-pub fn table(r: &Resource, objects: &[Value], resource_version: u64) -> Value {
+pub fn table(
+    r: &Resource,
+    objects: &[Value],
+    resource_version: u64,
+    include: IncludeObject,
+) -> Value {
     let (columns, rows) = match builtin(&r.group, &r.kind) {
         Some((columns, cells)) => (
             columns,
-            objects.iter().map(|o| row(cells(o), o)).collect::<Vec<_>>(),
+            objects
+                .iter()
+                .map(|o| row(cells(o), o, include))
+                .collect::<Vec<_>>(),
         ),
         None => {
             let mut columns = vec![column("Name", "string", NAME, 0)];
@@ -489,7 +531,10 @@ pub fn table(r: &Resource, objects: &[Value], resource_version: u64) -> Value {
             columns.extend(r.columns.iter().map(|c| {
                 json!({"name": c.name, "type": c.type_, "format": "", "description": c.description, "priority": c.priority})
             }));
-            let rows = objects.iter().map(|o| row(custom_cells(r, o), o)).collect();
+            let rows = objects
+                .iter()
+                .map(|o| row(custom_cells(r, o), o, include))
+                .collect();
             (columns, rows)
         }
     };
@@ -509,8 +554,37 @@ pub fn wants_table(accept: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{cell, human_duration};
+    use super::{IncludeObject, cell, human_duration, row};
     use serde_json::json;
+
+    #[test]
+    fn rows_carry_what_include_object_asks_for() {
+        let query = |v: &str| [("includeObject".to_string(), v.to_string())].into();
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a"}, "data": {"k": "v"}});
+        let carried = |include| row(vec![], &object, include)["object"].clone();
+        let metadata = IncludeObject::from_query(&Default::default()).unwrap();
+        assert_eq!(metadata, IncludeObject::Metadata);
+        assert_eq!(
+            carried(metadata),
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"name": "a"}})
+        );
+        assert_eq!(
+            carried(IncludeObject::from_query(&query("Object")).unwrap()),
+            object
+        );
+        assert_eq!(
+            carried(IncludeObject::from_query(&query("None")).unwrap()),
+            json!(null)
+        );
+        let refused = IncludeObject::from_query(&query("object")).unwrap_err();
+        assert_eq!((refused.code, refused.reason), (400, "BadRequest"));
+        assert_eq!(
+            refused.message,
+            "unrecognized includeObject value: \"object\""
+        );
+    }
 
     #[test]
     fn printer_columns_take_kubernetes_jsonpath_with_filters() {

@@ -44,7 +44,14 @@ pub(super) async fn serve(
     if let Err(e) = super::list_options::validate(&query, true) {
         return error(&e);
     }
-    let as_table = table::wants_table(accept);
+    let include = if table::wants_table(accept) {
+        match table::IncludeObject::from_query(&query) {
+            Ok(include) => Some(include),
+            Err(e) => return error(&e),
+        }
+    } else {
+        None
+    };
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -123,12 +130,9 @@ pub(super) async fn serve(
     };
     let render = {
         let r = r.clone();
-        move |object: Value, rv: u64| {
-            if as_table {
-                table::table(&r, &[object], rv)
-            } else {
-                object
-            }
+        move |object: Value, rv: u64| match include {
+            Some(include) => table::table(&r, &[object], rv, include),
+            None => object,
         }
     };
     let mut initial: Vec<Bytes> = match initial {
