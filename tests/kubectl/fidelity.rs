@@ -304,11 +304,36 @@ fn server_side_dry_runs_answer_and_store_nothing() {
         out.contains("-  a: \"1\"") && out.contains("+  a: \"2\""),
         "{out}"
     );
+    // The dry run answers at the version it was made against.
+    assert!(!out.contains("resourceVersion"), "{out}");
     assert_eq!(
         s.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.a}"]),
         "1",
         "diff changed nothing"
     );
+    // A patch that changes nothing is no write: same version, and kubectl
+    // says so.
+    let version = |s: &Sandbox| {
+        s.ok(&[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+    };
+    let before = version(&s);
+    let out = s.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"a":"1"}}"#,
+    ]);
+    assert!(out.contains("patched (no change)"), "{out}");
+    assert_eq!(version(&s), before);
     s.ok(&["delete", "configmap", "settings", "--dry-run=server"]);
     s.ok(&["get", "configmap", "settings"]);
 }

@@ -628,6 +628,13 @@ impl ObjectStore {
         {
             m.remove("status");
         }
+        // The version the update starts from (it matched, or none was
+        // named): an update that changes nothing is no write, and a dry
+        // run answers with the version it was made against, as etcd's
+        // GuaranteedUpdate leaves both.
+        if let Some(rv) = current.pointer("/metadata/resourceVersion") {
+            next["metadata"]["resourceVersion"] = rv.clone();
+        }
         if self.checks {
             let warnings = decoding::decode(r, &mut next, self.request.field_validation)?;
             self.warnings.extend(warnings);
