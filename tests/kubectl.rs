@@ -507,6 +507,33 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
         "{out}"
     );
 
+    // kbind's writes are its own in the fields' ownership, as a controller
+    // names itself: what it set on the request and the binding it made.
+    let managers = s.ok(&[
+        "get",
+        "redis",
+        "example",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.subresource} {end}",
+    ]);
+    assert!(
+        managers.split_whitespace().any(|m| m == "kbind:")
+            && managers.split_whitespace().any(|m| m == "kbind:status"),
+        "{managers}"
+    );
+    let managers = s.ok(&[
+        "get",
+        "resourcebinding",
+        "example-redis-e7f90",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert!(
+        managers.split_whitespace().all(|m| m == "kbind"),
+        "{managers}"
+    );
+    assert!(!managers.is_empty());
+
     // Publish v0.2.0, upgrade by editing the binding.
     s.ok(&[
         "label",

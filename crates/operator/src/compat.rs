@@ -168,7 +168,7 @@ pub async fn install_crds(client: &kube::Client) -> Result<(), kube::Error> {
         k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     > = kube::Api::all(client.clone());
     for crd in kbind_model::api::crds() {
-        match api.create(&kube::api::PostParams::default(), &crd).await {
+        match api.create(&crate::post_params(), &crd).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {}
             Err(e) => return Err(e),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use md5::Digest;
 
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch};
 use kube::core::ApiResource;
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
@@ -287,7 +287,7 @@ impl KubeExecutor {
     ) -> Result<String, kube::Error> {
         let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
         let mut request = kube::core::Request::new(api.resource_url())
-            .create(&PostParams::default(), body)
+            .create(&crate::post_params(), body)
             .map_err(kube::Error::BuildRequest)?;
         request.extensions_mut().insert("create");
         self.client.request_text(request).await
@@ -305,8 +305,8 @@ impl KubeExecutor {
         let request = kube::core::Request::new(api.resource_url());
         let patch = Patch::Merge(patch);
         let mut request = match subresource {
-            Some(sub) => request.patch_subresource(sub, name, &PatchParams::default(), &patch),
-            None => request.patch(name, &PatchParams::default(), &patch),
+            Some(sub) => request.patch_subresource(sub, name, &crate::patch_params(), &patch),
+            None => request.patch(name, &crate::patch_params(), &patch),
         }
         .map_err(kube::Error::BuildRequest)?;
         request.extensions_mut().insert("patch");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Client;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, ObjectMeta};
 
 #[derive(Clone, Debug)]
 pub struct LeaseConfig {
@@ -70,7 +70,7 @@ impl Elector {
                     },
                     spec: Some(self.spec(None, 0)),
                 };
-                return match self.api.create(&PostParams::default(), &lease).await {
+                return match self.api.create(&crate::post_params(), &lease).await {
                     Ok(_) => Ok(true),
                     Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
                     Err(e) => Err(e),
@@ -106,7 +106,7 @@ impl Elector {
         next.spec = Some(self.spec(acquired, transitions));
         match self
             .api
-            .replace(&self.cfg.name, &PostParams::default(), &next)
+            .replace(&self.cfg.name, &crate::post_params(), &next)
             .await
         {
             Ok(_) => Ok(true),
@@ -168,7 +168,7 @@ impl Elector {
             spec.holder_identity = None;
             let _ = self
                 .api
-                .replace(&self.cfg.name, &PostParams::default(), &lease)
+                .replace(&self.cfg.name, &crate::post_params(), &lease)
                 .await;
         }
     }

@@ -18,6 +18,27 @@ mod queue;
 mod run;
 pub mod throttle;
 
+/// The field manager every write of kbind names (`fieldManager`), so
+/// `managedFields` and server-side apply conflicts say which fields are
+/// kbind's, as a controller's own name does.
+pub const FIELD_MANAGER: &str = "kbind";
+
+/// `fieldManager=kbind` for a create or update.
+pub fn post_params() -> kube::api::PostParams {
+    kube::api::PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PostParams::default()
+    }
+}
+
+/// `fieldManager=kbind` for a (merge) patch.
+pub fn patch_params() -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PatchParams::default()
+    }
+}
+
 pub use cache::WorkKey;
 pub use compat::install_crds;
 pub use controller::{Controller, ControllerOptions};

@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Map, Value, json};
 
@@ -297,7 +297,7 @@ pub async fn update_status(
         }
         object.data["status"] = Value::Object(merged);
         match api
-            .replace_status(&params.name, &PostParams::default(), &object)
+            .replace_status(&params.name, &crate::post_params(), &object)
             .await
         {
             Ok(updated) => {

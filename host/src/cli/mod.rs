@@ -531,5 +531,6 @@ async fn sandbox_client(running: &kbind::apiserver::Running) -> Result<kube::Cli
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .map_err(|e| Failure::environment(format!("sandbox kubeconfig: {e}")))?;
-    kube::Client::try_from(config).map_err(|e| Failure::environment(format!("sandbox client: {e}")))
+    kube::Client::try_from(cluster::identified(config))
+        .map_err(|e| Failure::environment(format!("sandbox client: {e}")))
 }
