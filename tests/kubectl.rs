@@ -507,6 +507,20 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
         "{out}"
     );
 
+    // The request's columns say what Kratix's would, and it can be waited on.
+    s.ok(&[
+        "wait",
+        "--for=condition=Reconciled",
+        "redis/example",
+        "--timeout=20s",
+    ]);
+    let columns = s.ok(&["get", "redis", "example", "--no-headers"]);
+    assert_eq!(
+        columns.split_whitespace().collect::<Vec<_>>(),
+        ["example", "Resource", "requested", "Reconciled"],
+        "{columns}"
+    );
+
     // kbind's writes are its own in the fields' ownership, as a controller
     // names itself: what it set on the request and the binding it made.
     let managers = s.ok(&[

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+
+use kbind_model::api::request_status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
@@ -188,46 +190,15 @@ fn merge_conditions(existing: &[Value], incoming: &[Value]) -> Vec<Value> {
 
 /// Kratix's `MarkAsCompleted`, after the last pipeline: the
 /// `ConfigureWorkflowCompleted` condition set true, `Pending` replaced by
-/// the workflow type's done message.
+/// the workflow type's done message, a suspension forgotten.
 pub fn mark_as_completed(status: &mut Map<String, Value>, workflow_type: &str, now: &str) {
-    if status.get("message").and_then(Value::as_str) == Some("Pending") {
-        let done = match workflow_type {
-            "resource" => Some("Resource requested"),
-            "promise" => Some("Promise configured"),
-            _ => None,
-        };
-        if let Some(done) = done {
-            status.insert("message".into(), json!(done));
-        }
-    }
+    request_status::workflow_completed(status, workflow_type, now);
     if let Some(workflows) = status
         .get_mut("kratix")
         .and_then(|k| k.get_mut("workflows"))
         .and_then(Value::as_object_mut)
     {
         workflows.remove("suspendedGeneration");
-    }
-    let condition = json!({
-        "type": "ConfigureWorkflowCompleted",
-        "status": "True",
-        "reason": "PipelinesExecutedSuccessfully",
-        "message": "Pipelines completed",
-        "lastTransitionTime": now,
-    });
-    let conditions = status
-        .entry("conditions")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if !conditions.is_array() {
-        *conditions = Value::Array(Vec::new());
-    }
-    if let Some(list) = conditions.as_array_mut() {
-        match list
-            .iter_mut()
-            .find(|c| condition_type(c) == Some("ConfigureWorkflowCompleted"))
-        {
-            Some(slot) => *slot = condition,
-            None => list.push(condition),
-        }
     }
 }
 
@@ -331,6 +302,7 @@ pub async fn update_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

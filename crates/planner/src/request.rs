@@ -18,7 +18,7 @@ use super::{Action, Context, convert, event, rails};
 use kbind_contract::{EditInput, FailureAction, FailureInput, InitialVersionInput};
 use kbind_model::api::{
     self, LATEST_VERSION, ResourceBinding, UNVERSIONED, annotations, events, finalizers, labels,
-    upgrade,
+    request_status, upgrade,
 };
 use kbind_model::key::ObjKey;
 use kbind_model::naming;
@@ -677,6 +677,13 @@ fn configure(
             out,
         );
         triggers.clear(request, out);
+        let now = rfc3339(view.now);
+        push_workflow_status(
+            request,
+            |s| request_status::workflow_started(s, &now),
+            "a configure run started: the request is pending",
+            out,
+        );
         out.push(reconcile_started(&run));
         return;
     }
@@ -692,6 +699,25 @@ fn configure(
             observe_failure(view, ctx, request, b, &run, &jobs, out);
         }
         JobPhase::Succeeded => record_success(view, request, b, &target, Some(&hash), out),
+    }
+}
+
+/// Writes the request's `message` and workflow conditions as `edit`
+/// leaves them, when it changed them (the whole list: a merge patch
+/// replaces a list; the write is guarded by the version it was read at).
+fn push_workflow_status(
+    request: &RequestObj,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>) -> bool,
+    why: &'static str,
+    out: &mut Vec<Action>,
+) {
+    let mut status = request.workflow_status();
+    if edit(&mut status) {
+        out.push(Action::PatchStatus {
+            key: request.key.clone(),
+            patch: json!({"status": status}),
+            why,
+        });
     }
 }
 
@@ -828,6 +854,19 @@ fn observe_failure(
         ..StatusUpdate::default()
     };
     status::push(out, b, update, view.now, "R-33: workflow failed");
+    let now = rfc3339(view.now);
+    push_workflow_status(
+        request,
+        |s| {
+            request_status::workflow_failed(
+                s,
+                &format!("A Configure Pipeline has failed: {}", run.message),
+                &now,
+            )
+        },
+        "the request's configure workflow failed",
+        out,
+    );
     if first_report {
         after_failure(view, ctx, request, b, run, jobs, out);
     }
@@ -940,6 +979,17 @@ fn record_success(
             events::BINDING_VERSION_UPDATED,
             format!("Resource binding version updated to {}", b.spec.version),
         ));
+    }
+    // With the versions, as Kratix's status writer and its request
+    // controller leave them: the workflow completed (the pod's writer has
+    // done it on a cluster; not the simulated runner), the request
+    // reconciled.
+    let now = rfc3339(view.now);
+    let mut workflow_status = request.workflow_status();
+    let ran = workflow_hash.is_some()
+        && request_status::workflow_completed(&mut workflow_status, "resource", &now);
+    if request_status::reconciled(&mut workflow_status, &now) || ran {
+        rr_status.extend(workflow_status);
     }
     if !rr_status.is_empty() {
         out.push(Action::PatchStatus {

@@ -39,9 +39,19 @@ pub struct RequestObj {
     /// request names.
     pub uid: String,
     pub api_version: String,
+    /// `status.message` and `status.conditions` as JSON text (a map with
+    /// those two keys; empty when it has neither): read only when a run
+    /// starts or ends, so kept as compact text.
+    pub workflow_status: Box<str>,
 }
 
 impl RequestObj {
+    /// `status.message` and `status.conditions`, to edit and write back
+    /// whole (a merge patch replaces a list).
+    pub fn workflow_status(&self) -> serde_json::Map<String, Value> {
+        serde_json::from_str(&self.workflow_status).unwrap_or_default()
+    }
+
     pub fn name(&self) -> &str {
         &self.key.name
     }
@@ -76,6 +86,7 @@ impl RequestObj {
             resource_version: String::new(),
             uid: String::new(),
             api_version: String::new(),
+            workflow_status: Box::default(),
         }
     }
 }
@@ -346,6 +357,18 @@ impl View {
     }
 }
 
+/// The `message` and `conditions` of a request's status, as JSON text.
+fn workflow_status_text(status: Option<&Value>) -> Box<str> {
+    let kept: serde_json::Map<String, Value> = ["message", "conditions"]
+        .iter()
+        .filter_map(|k| Some((k.to_string(), status?.get(*k)?.clone())))
+        .collect();
+    if kept.is_empty() {
+        return Box::default();
+    }
+    Value::Object(kept).to_string().into_boxed_str()
+}
+
 impl RequestObj {
     /// A request as the cluster has it; `None` without a name or kind.
     pub fn read(r: &Value) -> Option<RequestObj> {
@@ -369,6 +392,7 @@ impl RequestObj {
             resource_version: text_at(r, "/metadata/resourceVersion"),
             uid: text_at(r, "/metadata/uid"),
             api_version: text_at(r, "/apiVersion"),
+            workflow_status: workflow_status_text(r.get("status")),
         })
     }
 }

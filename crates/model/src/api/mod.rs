@@ -6,6 +6,8 @@
 mod binding;
 mod condition;
 mod promise;
+/// A resource request's `message` and workflow conditions, as Kratix keeps them.
+pub mod request_status;
 mod revision;
 
 pub use binding::*;
