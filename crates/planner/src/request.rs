@@ -842,11 +842,10 @@ fn observe_failure(
     let st = status::current(b);
     let target = run.version;
     let first_report = st.failed_version != target || !st.in_flight_version.is_empty();
+    // Kratix copies the request's condition message to the binding.
+    let failure = format!("A Configure Pipeline has failed: {}", run.message);
     let update = StatusUpdate {
-        condition: Some(UpgradeCondition::not_met(
-            upgrade::FAILED,
-            format!("A Configure Pipeline has failed: {}", run.message),
-        )),
+        condition: Some(UpgradeCondition::not_met(upgrade::FAILED, failure.clone())),
         failed_version: Some(target.to_string()),
         in_flight: Some(String::new()),
         add_failed_version: Some(target.to_string()),
@@ -857,13 +856,7 @@ fn observe_failure(
     let now = rfc3339(view.now);
     push_workflow_status(
         request,
-        |s| {
-            request_status::workflow_failed(
-                s,
-                &format!("A Configure Pipeline has failed: {}", run.message),
-                &now,
-            )
-        },
+        |s| request_status::workflow_failed(s, &failure, &now),
         "the request's configure workflow failed",
         out,
     );
