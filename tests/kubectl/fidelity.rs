@@ -993,32 +993,28 @@ fn the_everyday_commands_work() {
     ] {
         s.apply(&super::binding(name, "redis", name, version));
     }
-    let out = s.ok(&[
-        "get",
-        "resourcebindings",
-        "--sort-by=.spec.version",
-        "-o",
-        "custom-columns=NAME:.metadata.name,VERSION:.spec.version",
-    ]);
-    assert_eq!(
-        out.lines()
-            .skip(1)
-            .map(|l| l.split_whitespace().next().unwrap_or_default())
-            .collect::<Vec<_>>(),
-        ["a-redis", "b-redis", "c-redis"],
-        "{out}"
-    );
-    // Sorting the printed table: kubectl asks for rows with whole objects
-    // (`includeObject=Object`) and sorts by the field in them.
-    let out = s.ok(&["get", "resourcebindings", "--sort-by=.spec.version"]);
-    assert_eq!(
-        out.lines()
-            .skip(1)
-            .map(|l| l.split_whitespace().next().unwrap_or_default())
-            .collect::<Vec<_>>(),
-        ["a-redis", "b-redis", "c-redis"],
-        "{out}"
-    );
+    // Custom columns sort the objects; the printed table asks for rows
+    // with whole objects (`includeObject=Object`) and sorts by the field
+    // in them.
+    for output in [
+        &[
+            "-o",
+            "custom-columns=NAME:.metadata.name,VERSION:.spec.version",
+        ][..],
+        &[],
+    ] {
+        let mut args = vec!["get", "resourcebindings", "--sort-by=.spec.version"];
+        args.extend_from_slice(output);
+        let out = s.ok(&args);
+        assert_eq!(
+            out.lines()
+                .skip(1)
+                .map(|l| l.split_whitespace().next().unwrap_or_default())
+                .collect::<Vec<_>>(),
+            ["a-redis", "b-redis", "c-redis"],
+            "{out}"
+        );
+    }
     let out = s.ok(&["get", "resourcebindings", "-o", "wide"]);
     assert!(out.starts_with("NAME") && out.contains("a-redis"), "{out}");
     let out = s.ok(&[
