@@ -861,6 +861,12 @@ fn observe_failure(
         out,
     );
     if first_report {
+        out.push(event(
+            &request.key,
+            true,
+            events::CONFIGURE_WORKFLOW_FAILED,
+            format!("A resource/configure Pipeline has failed: {}", run.message),
+        ));
         after_failure(view, ctx, request, b, run, jobs, out);
     }
 }

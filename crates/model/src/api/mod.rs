@@ -123,6 +123,8 @@ pub mod events {
     pub const WORKFLOW_CANNOT_START: &str = "WorkflowCannotStart";
     pub const BINDING_VERSION_UPDATED: &str = "ResourceBindingVersionUpdated";
     pub const RECONCILE_STARTED: &str = "ReconcileStarted";
+    /// A Warning on the request: its configure workflow failed.
+    pub const CONFIGURE_WORKFLOW_FAILED: &str = "ConfigureWorkflowFailed";
     pub const REVISION_CREATED: &str = "RevisionCreated";
     pub const POLICY_UPGRADE: &str = "PolicyUpgrade";
     pub const POLICY_ROLLBACK: &str = "PolicyRollback";
