@@ -571,13 +571,9 @@ fn object_response(code: StatusCode, object: &Value, accept: &str) -> Response {
 /// Runs after the lock is released: serialisation of a large list or table
 /// never holds up other requests.
 fn render(reply: Reply, accept: &str, query: &HashMap<String, String>) -> Response {
-    let include = if table::wants_table(accept) {
-        match table::IncludeObject::from_query(query) {
-            Ok(include) => Some(include),
-            Err(e) => return error(&e),
-        }
-    } else {
-        None
+    let include = match table::IncludeObject::requested(accept, query) {
+        Ok(include) => include,
+        Err(e) => return error(&e),
     };
     match reply {
         Reply::Created(object) => object_response(StatusCode::CREATED, &object, accept),

@@ -465,6 +465,18 @@ pub enum IncludeObject {
 }
 
 impl IncludeObject {
+    /// What a request's rows carry, when it asks for a Table (`Accept`)
+    /// at all; `None` when it does not.
+    pub fn requested(
+        accept: &str,
+        query: &HashMap<String, String>,
+    ) -> Result<Option<Self>, ApiError> {
+        if !wants_table(accept) {
+            return Ok(None);
+        }
+        Self::from_query(query).map(Some)
+    }
+
     /// Read as a real server reads it, only when it answers with a Table:
     /// absent or empty is `Metadata`; any other unknown value is a 400.
     pub fn from_query(query: &HashMap<String, String>) -> Result<Self, ApiError> {
@@ -548,7 +560,7 @@ pub fn table(
 }
 
 /// True if the client asked for a Table.
-pub fn wants_table(accept: &str) -> bool {
+fn wants_table(accept: &str) -> bool {
     accept.split(',').any(|part| part.contains("as=Table"))
 }
 

@@ -44,13 +44,9 @@ pub(super) async fn serve(
     if let Err(e) = super::list_options::validate(&query, true) {
         return error(&e);
     }
-    let include = if table::wants_table(accept) {
-        match table::IncludeObject::from_query(&query) {
-            Ok(include) => Some(include),
-            Err(e) => return error(&e),
-        }
-    } else {
-        None
+    let include = match table::IncludeObject::requested(accept, &query) {
+        Ok(include) => include,
+        Err(e) => return error(&e),
     };
     let timeout = query
         .get("timeoutSeconds")
