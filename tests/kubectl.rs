@@ -477,6 +477,21 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
     wait_for(&s, &["api-resources"], |out| {
         out.contains("marketplace.kratix.io")
     });
+    // The promise's columns, as Kratix's controller fills them.
+    let promise = wait_for(&s, &["get", "promise", "redis", "--no-headers"], |out| {
+        out.contains("Available")
+    });
+    assert_eq!(
+        promise.split_whitespace().take(5).collect::<Vec<_>>(),
+        [
+            "redis",
+            "Available",
+            "redis",
+            "marketplace.kratix.io/v1alpha1",
+            "v0.1.0"
+        ],
+        "{promise}"
+    );
     s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: default}\nspec: {size: small}\n");
     let story = [
         "-n",

@@ -74,11 +74,37 @@ fn plan_revision_for_promise(
     let version = promise_version(promise);
     keep_revision(view, key, promise, &version, out);
     let status = promise.status.clone().unwrap_or_default();
-    if status.version.as_deref() != Some(version.as_str()) {
+    // What Kratix's promise controller shows of a promise (its CRD's
+    // columns): the version, the request kind and apiVersion, Available
+    // once that API is served.
+    let request_kind = promise.spec.request_kind();
+    let available = request_kind.is_none() || view.request_api_installed;
+    let wanted = [
+        ("version", Some(version.clone()), status.version.as_ref()),
+        ("kind", request_kind.map(|k| k.kind), status.kind.as_ref()),
+        (
+            "apiVersion",
+            promise.spec.request_api_version(),
+            status.api_version.as_ref(),
+        ),
+        (
+            "status",
+            available.then(|| "Available".to_string()),
+            status.status.as_ref(),
+        ),
+    ];
+    let changed: serde_json::Map<String, Value> = wanted
+        .into_iter()
+        .filter_map(|(field, want, have)| {
+            let want = want?;
+            (Some(&want) != have).then(|| (field.to_string(), json!(want)))
+        })
+        .collect();
+    if !changed.is_empty() {
         out.push(Action::PatchStatus {
             key: key.clone(),
-            patch: json!({"status": {"version": version}}),
-            why: "R-62: status.version mirrors the version label",
+            patch: json!({"status": changed}),
+            why: "R-62: status.version mirrors the version label; Kratix's kind, apiVersion and status",
         });
     }
     rerun_after_change(view, ctx, key, promise, &status, &version, out);

@@ -13,7 +13,13 @@ use serde::{Deserialize, Serialize};
     kind = "Promise",
     plural = "promises",
     status = "PromiseStatus",
-    category = "kratix"
+    category = "kratix",
+    // Kratix's columns, but its `Message` (of promise workflows, which
+    // kbind does not run).
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.status"}"#,
+    printcolumn = r#"{"name":"Kind","type":"string","jsonPath":".status.kind"}"#,
+    printcolumn = r#"{"name":"API Version","type":"string","jsonPath":".status.apiVersion"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.version"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
@@ -36,6 +42,16 @@ pub struct PromiseSpec {
 pub struct PromiseStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// `Available` once the request API it serves is installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The kind of its requests (`spec.api`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The `apiVersion` of its requests: the group and the storage version
+    /// of `spec.api`, lowercased as Kratix writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// kbind: digest of the revision set last given to `plan-upgrades`.
@@ -88,6 +104,21 @@ impl PromiseSpec {
             kind: names.get("kind")?.as_str()?.to_string(),
             plural: names.get("plural")?.as_str()?.to_string(),
         })
+    }
+
+    /// The `apiVersion` of its requests, as Kratix's promise controller
+    /// writes it into the Promise's status: the group and the storage
+    /// version (else the first), lowercased.
+    pub fn request_api_version(&self) -> Option<String> {
+        let spec = self.api.as_ref()?.get("spec")?;
+        let versions = spec.get("versions")?.as_array()?;
+        let stored = versions
+            .iter()
+            .find(|v| v.get("storage").and_then(serde_json::Value::as_bool) == Some(true))
+            .or_else(|| versions.first())?;
+        let group = spec.get("group")?.as_str()?;
+        let version = stored.get("name")?.as_str()?;
+        Some(format!("{group}/{version}").to_lowercase())
     }
 
     /// The workflows declare a `resource.<action>` pipeline.
