@@ -539,6 +539,11 @@ fn events_are_found_by_the_object_they_are_about() {
         "name",
     ]);
     assert_eq!(out.trim(), "event/e2");
+    // By type, as `kubectl get events --field-selector type=Warning` asks.
+    for (selector, found) in [("type=Normal", "event/e1\nevent/e2"), ("type=Warning", "")] {
+        let out = s.ok(&["get", "events", "--field-selector", selector, "-o", "name"]);
+        assert_eq!(out.trim(), found, "{selector}");
+    }
     let out = s.refused(&["get", "events", "--field-selector", "spec.nothing=x"]);
     assert!(
         out.contains("field label not supported: spec.nothing"),

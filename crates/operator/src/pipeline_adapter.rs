@@ -20,7 +20,7 @@ use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Map, Value};
 
-use kbind_model::api::request_status;
+use kbind_model::api::request_status::{self, condition_type};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
@@ -165,10 +165,6 @@ pub fn merge_statuses(
     merged
 }
 
-fn condition_type(c: &Value) -> Option<&str> {
-    c.get("type").and_then(Value::as_str)
-}
-
 fn merge_conditions(existing: &[Value], incoming: &[Value]) -> Vec<Value> {
     // Kratix drops entries without a string type (they have no map key).
     let mut merged: Vec<Value> = existing
@@ -192,7 +188,7 @@ fn merge_conditions(existing: &[Value], incoming: &[Value]) -> Vec<Value> {
 /// `ConfigureWorkflowCompleted` condition set true, `Pending` replaced by
 /// the workflow type's done message, a suspension forgotten.
 pub fn mark_as_completed(status: &mut Map<String, Value>, workflow_type: &str, now: &str) {
-    request_status::workflow_completed(status, workflow_type, now);
+    request_status::mark_completed(status, workflow_type, now);
     if let Some(workflows) = status
         .get_mut("kratix")
         .and_then(|k| k.get_mut("workflows"))

@@ -73,31 +73,53 @@ fn plan_revision_for_promise(
     keep_request_crd(view, promise, out);
     let version = promise_version(promise);
     keep_revision(view, key, promise, &version, out);
+    plan_status(view, key, promise, &version, out);
     let status = promise.status.clone().unwrap_or_default();
-    // What Kratix's promise controller shows of a promise (its CRD's
-    // columns): the version, the request kind and apiVersion, Available
-    // once that API is served.
-    let request_kind = promise.spec.request_kind();
-    let available = request_kind.is_none() || view.request_api_installed;
+    rerun_after_change(view, ctx, key, promise, &status, &version, out);
+}
+
+/// What Kratix's promise controller shows of a promise (its CRD's
+/// columns), in one write when any of it changed: R-62's version, the
+/// request kind and apiVersion (read with the promise), `Available` once
+/// that API is served.
+fn plan_status(
+    view: &View,
+    key: &ObjKey,
+    promise: &api::Promise,
+    version: &str,
+    out: &mut Vec<Action>,
+) {
+    let Some(seen) = view.promise.as_deref() else {
+        return;
+    };
+    let status = promise.status.as_ref();
+    let have = |field: fn(&api::PromiseStatus) -> &Option<String>| {
+        status.and_then(|s| field(s).as_deref())
+    };
+    let available = seen.request_kind.is_none() || view.request_api_installed;
     let wanted = [
-        ("version", Some(version.clone()), status.version.as_ref()),
-        ("kind", request_kind.map(|k| k.kind), status.kind.as_ref()),
+        ("version", Some(version.to_string()), have(|s| &s.version)),
+        (
+            "kind",
+            seen.request_kind.as_ref().map(|k| k.kind.clone()),
+            have(|s| &s.kind),
+        ),
         (
             "apiVersion",
-            promise.spec.request_api_version(),
-            status.api_version.as_ref(),
+            seen.request_api_version.clone(),
+            have(|s| &s.api_version),
         ),
         (
             "status",
             available.then(|| "Available".to_string()),
-            status.status.as_ref(),
+            have(|s| &s.status),
         ),
     ];
     let changed: serde_json::Map<String, Value> = wanted
         .into_iter()
         .filter_map(|(field, want, have)| {
             let want = want?;
-            (Some(&want) != have).then(|| (field.to_string(), json!(want)))
+            (Some(want.as_str()) != have).then(|| (field.to_string(), json!(want)))
         })
         .collect();
     if !changed.is_empty() {
@@ -107,7 +129,6 @@ fn plan_revision_for_promise(
             why: "R-62: status.version mirrors the version label; Kratix's kind, apiVersion and status",
         });
     }
-    rerun_after_change(view, ctx, key, promise, &status, &version, out);
 }
 
 /// the finalizers kbind needs on a promise, added to whatever else is

@@ -100,6 +100,9 @@ pub struct PromiseSeen {
     pub deleting: bool,
     /// The request kind its `spec.api` serves, read with the rest.
     pub request_kind: Option<RequestKind>,
+    /// The `apiVersion` of its requests, as Kratix writes it into the
+    /// Promise's status.
+    pub request_api_version: Option<String>,
 }
 
 impl PromiseSeen {
@@ -109,6 +112,7 @@ impl PromiseSeen {
             key: ObjKey::of(object)?,
             deleting: is_deleting(object),
             request_kind: promise.spec.request_kind(),
+            request_api_version: promise.spec.request_api_version(),
             promise,
         })
     }

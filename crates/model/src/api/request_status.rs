@@ -18,7 +18,8 @@ pub const WORKFLOW_PENDING: &str = "WorkflowPending";
 /// `status.message` while a workflow runs, and `Reconciled`'s message then.
 pub const PENDING: &str = "Pending";
 
-fn condition_type(c: &Value) -> Option<&str> {
+/// A condition's `type` (none when it has no string type).
+pub fn condition_type(c: &Value) -> Option<&str> {
     c.get("type").and_then(Value::as_str)
 }
 
@@ -101,31 +102,63 @@ pub fn workflow_started(status: &mut Map<String, Value>, now: &str) -> bool {
     message || reconciled || running
 }
 
-/// The last pipeline of a workflow ended well (Kratix's `MarkAsCompleted`,
-/// which its status writer runs in the pod): `ConfigureWorkflowCompleted`
-/// True, and a `Pending` message becomes the workflow type's done message
-/// (a message a pipeline wrote stays).
-pub fn workflow_completed(status: &mut Map<String, Value>, workflow_type: &str, now: &str) -> bool {
+/// The last pipeline of a workflow ended well: Kratix's `MarkAsCompleted`,
+/// which its status writer runs in the pod. A `Pending` message becomes
+/// the workflow type's done message (a message a pipeline wrote stays),
+/// and `ConfigureWorkflowCompleted` is replaced by a True one, stamped now
+/// whatever it was.
+pub fn mark_completed(status: &mut Map<String, Value>, workflow_type: &str, now: &str) {
     let done = match workflow_type {
         "resource" => Some("Resource requested"),
         "promise" => Some("Promise configured"),
         _ => None,
     };
-    let message = match done {
-        Some(done) if status.get("message").and_then(Value::as_str) == Some(PENDING) => {
-            set_message(status, done)
+    if let Some(done) = done
+        && status.get("message").and_then(Value::as_str) == Some(PENDING)
+    {
+        set_message(status, done);
+    }
+    let conditions = status
+        .entry("conditions")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !conditions.is_array() {
+        *conditions = Value::Array(Vec::new());
+    }
+    let completed = json!({
+        "type": CONFIGURE_WORKFLOW_COMPLETED,
+        "status": "True",
+        "reason": PIPELINES_EXECUTED_SUCCESSFULLY,
+        "message": "Pipelines completed",
+        "lastTransitionTime": now,
+    });
+    if let Some(list) = conditions.as_array_mut() {
+        match list
+            .iter_mut()
+            .find(|c| condition_type(c) == Some(CONFIGURE_WORKFLOW_COMPLETED))
+        {
+            Some(slot) => *slot = completed,
+            None => list.push(completed),
         }
-        _ => false,
-    };
-    let completed = set_condition(
-        status,
-        CONFIGURE_WORKFLOW_COMPLETED,
-        "True",
-        PIPELINES_EXECUTED_SUCCESSFULLY,
-        "Pipelines completed",
-        now,
-    );
-    message || completed
+    }
+}
+
+/// The operator's side of a finished run: `mark_completed` unless the
+/// workflow is completed already (on a cluster the pod's status writer
+/// has done it; the simulated runner does not). True when it changed.
+pub fn workflow_completed(status: &mut Map<String, Value>, workflow_type: &str, now: &str) -> bool {
+    let done = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|list| {
+            list.iter()
+                .find(|c| condition_type(c) == Some(CONFIGURE_WORKFLOW_COMPLETED))
+        })
+        .is_some_and(|c| c.get("status").and_then(Value::as_str) == Some("True"));
+    if done {
+        return false;
+    }
+    mark_completed(status, workflow_type, now);
+    true
 }
 
 /// The request is at its version (Kratix's `MarkReconciledTrue`; kbind
@@ -205,6 +238,12 @@ mod tests {
         assert_eq!(
             find(&status, CONFIGURE_WORKFLOW_COMPLETED)["lastTransitionTime"],
             "t3"
+        );
+        // The writer itself stamps the condition anew each time, as Kratix's.
+        mark_completed(&mut status, "resource", "t5");
+        assert_eq!(
+            find(&status, CONFIGURE_WORKFLOW_COMPLETED)["lastTransitionTime"],
+            "t5"
         );
     }
 
