@@ -592,6 +592,30 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
         "jsonpath={range .items[*]}{.metadata.labels.kbind\\.io/promise-version} {end}",
     ]);
     assert_eq!(jobs.trim(), "v0.1.0 v0.2.0", "one workflow per version");
+    // The Jobs end as a 1.32 Job controller ends them (start and completion
+    // times, `SuccessCriteriaMet` before `Complete`): the DURATION column
+    // has a value, as on a cluster.
+    let table = s.ok(&["get", "jobs", "--no-headers"]);
+    for row in table.lines() {
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            columns.len(),
+            5,
+            "NAME STATUS COMPLETIONS DURATION AGE: {row}"
+        );
+        assert_eq!(columns[1], "Complete", "{row}");
+        assert!(columns[3].ends_with('s'), "a duration: {row}");
+    }
+    let conditions = s.ok(&[
+        "get",
+        "jobs",
+        "-o",
+        "jsonpath={range .items[*]}{range .status.conditions[*]}{.type} {end}{end}",
+    ]);
+    assert_eq!(
+        conditions.trim(),
+        "SuccessCriteriaMet Complete SuccessCriteriaMet Complete"
+    );
 
     // Deleting the request removes its binding.
     s.ok(&["delete", "redis", "example"]);
@@ -615,6 +639,99 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
             "{reason} missing from the new object's Events:\n{described}"
         );
     }
+}
+
+/// A pipeline a real server refuses (here a container that mounts its own
+/// volume where Kratix's shared directory already is: "must be unique")
+/// cannot run; the operator says why on the request, as a Warning Event
+/// the user finds with kubectl, and keeps retrying with backoff (the
+/// Promise may be fixed).
+#[test]
+fn a_workflow_job_the_server_refuses_is_a_warning_on_the_request() {
+    let Some(s) = sandbox() else { return };
+    let engine = kbind::engine::PolicyEngine::new(kbind::engine::EngineOptions::default()).unwrap();
+    let (policy, _) = engine
+        .load(
+            &kbind::shipped::KRATIX_DEFAULT.source(),
+            None,
+            Default::default(),
+        )
+        .unwrap();
+    let _operator = s.runtime.block_on(async {
+        let client = support::client_for(&s.running).await;
+        support::start_operator(
+            client,
+            std::sync::Arc::new(policy),
+            None,
+            kbind::operator::OperatorOptions {
+                runner: Some(kbind::operator::SimulatedRunner::default()),
+                ..Default::default()
+            },
+        )
+    });
+    let crds = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .arg("crds")
+        .output()
+        .unwrap();
+    s.apply(&text(&crds.stdout));
+    s.apply(
+        r#"apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata: {name: widget, labels: {kratix.io/promise-version: v1.0.0}}
+spec:
+  api:
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata: {name: widgets.example.com}
+    spec:
+      group: example.com
+      names: {kind: Widget, plural: widgets, singular: widget}
+      scope: Namespaced
+      versions:
+        - name: v1
+          served: true
+          storage: true
+          schema: {openAPIV3Schema: {type: object, properties: {spec: {type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+  workflows:
+    resource:
+      configure:
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {name: configure}
+          spec:
+            volumes: [{name: scratch, emptyDir: {}}]
+            containers:
+              - name: build
+                image: example.com/widget-build:v1
+                volumeMounts: [{name: scratch, mountPath: /kratix/output}]
+"#,
+    );
+    wait_for(&s, &["api-resources"], |out| out.contains("example.com"));
+    s.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: one, namespace: default}\nspec: {}\n");
+    let warnings = wait_for(
+        &s,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "type=Warning,reason=WorkflowCannotStart",
+            "-o",
+            "jsonpath={range .items[*]}{.involvedObject.kind}/{.involvedObject.name}: {.message}{\"\\n\"}{end}",
+        ],
+        |out| out.contains("Widget/one"),
+    );
+    assert!(
+        warnings.contains("Widget/one: workflow Job one-widget-configure-1 cannot be created: ")
+            && warnings.contains(
+                "spec.template.spec.initContainers[1].volumeMounts[3].mountPath: Invalid value: \"/kratix/output\": must be unique"
+            ),
+        "{warnings}"
+    );
+    assert_eq!(
+        s.ok(&["get", "jobs", "-o", "name"]).trim(),
+        "",
+        "no Job was made"
+    );
 }
 
 #[test]

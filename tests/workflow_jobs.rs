@@ -19,15 +19,52 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 fn promise(name: &str, version: &str) -> Value {
+    promise_with(name, version, &Pipelines::default())
+}
+
+/// The names a Promise's author chose for its configure pipelines and their
+/// containers (Kratix passes them through; kbind must keep them valid).
+#[derive(Debug)]
+struct Pipelines {
+    first: String,
+    second: String,
+    container: String,
+}
+
+impl Default for Pipelines {
+    fn default() -> Self {
+        Self {
+            first: "configure".into(),
+            second: "notify".into(),
+            container: "c".into(),
+        }
+    }
+}
+
+fn promise_with(name: &str, version: &str, p: &Pipelines) -> Value {
+    // Two pipelines whose containers share a name, and one named as a
+    // helper is: every name in the pod must still be unique and a label.
+    // The probe is a field Kratix's container type does not have; an init
+    // container may not carry one.
+    let container = |image: &str| {
+        json!({"name": p.container, "image": image,
+        "livenessProbe": {"exec": {"command": ["true"]}}, "ports": [{"containerPort": 8080}]})
+    };
     support::promise(version)
         .named(name)
         .workflows(json!({"resource": {
-            "configure": [{"kind": "Pipeline", "metadata": {"name": "configure"},
-                "spec": {"rbac": {"permissions": [
-                    {"apiGroups": [""], "verbs": ["get"], "resources": ["configmaps"]},
-                    {"resourceNamespace": "other", "apiGroups": [""], "verbs": ["get"], "resources": ["secrets"]},
-                    {"resourceNamespace": "*", "apiGroups": [""], "verbs": ["list"], "resources": ["namespaces"]}]},
-                "containers": [{"name": "c", "image": format!("example/redis:{version}")}]}}],
+            "configure": [
+                {"kind": "Pipeline", "metadata": {"name": p.first, "annotations": {"example.com/owner": "team-a"}},
+                    "spec": {"rbac": {"permissions": [
+                        {"apiGroups": [""], "verbs": ["get"], "resources": ["configmaps"]},
+                        {"resourceNamespace": "other", "apiGroups": [""], "verbs": ["get"], "resources": ["secrets"]},
+                        {"resourceNamespace": "*", "apiGroups": [""], "verbs": ["list"], "resources": ["namespaces"]}]},
+                    "nodeSelector": {"kubernetes.io/os": "linux"},
+                    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "pipelines", "effect": "NoSchedule"}],
+                    "containers": [container(&format!("example/redis:{version}")), {"name": "reader", "image": "example/check"}]}},
+                {"kind": "Pipeline", "metadata": {"name": p.second},
+                    "spec": {"containers": [container("example/notify")]}},
+            ],
             "delete": [{"kind": "Pipeline", "metadata": {"name": "delete"},
                 "spec": {"containers": [{"name": "d", "image": "example/redis-delete"}]}}],
         }}))
@@ -202,6 +239,27 @@ fn subdomain(len: usize) -> impl Strategy<Value = String> {
     })
 }
 
+/// A DNS-1123 label of `len` characters (a container's name).
+fn label(len: usize) -> impl Strategy<Value = String> {
+    subdomain(len).prop_map(|s| s.replace('.', "a"))
+}
+
+fn pipelines() -> impl Strategy<Value = Pipelines> {
+    (1usize..=63, 1usize..=63, 1usize..=63)
+        .prop_flat_map(|(a, b, c)| (subdomain(a), subdomain(b), label(c)))
+        .prop_map(|(first, second, container)| Pipelines {
+            // Two pipelines of one action have different names (Kratix's
+            // webhook refuses duplicates).
+            second: if second == first {
+                format!("{second}0")
+            } else {
+                second
+            },
+            first,
+            container,
+        })
+}
+
 fn names() -> impl Strategy<Value = (String, String)> {
     (1usize..=253, 1usize..=253).prop_flat_map(|(r, p)| (subdomain(r), subdomain(p)))
 }
@@ -298,13 +356,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_object_kbind_writes_is_valid_whatever_the_name_lengths((request_name, promise_name) in names()) {
+    fn every_object_kbind_writes_is_valid_whatever_the_name_lengths((request_name, promise_name) in names(), chosen in pipelines()) {
         let mut sim = simulation(WorkflowMode::Auto);
-        sim.store.apply(promise(&promise_name, "v0.1.0"), false).unwrap();
+        sim.store.apply(promise_with(&promise_name, "v0.1.0", &chosen), false).unwrap();
         sim.settle().unwrap();
         sim.store.create(request(&request_name)).unwrap();
         sim.settle().unwrap();
-        sim.store.apply(promise(&promise_name, "v0.2.0"), false).unwrap();
+        sim.store.apply(promise_with(&promise_name, "v0.2.0", &chosen), false).unwrap();
         sim.settle().unwrap();
         sim.store
             .patch(&binding_key(&request_name, &promise_name), &json!({"spec": {"version": "v0.2.0"}}), false)
@@ -325,8 +383,9 @@ proptest! {
         }
         if let Err(refused) = replay(&sim, &request_name) {
             return Err(TestCaseError::fail(format!(
-                "request {} ({} chars), promise {} ({} chars): {refused}",
-                request_name, request_name.len(), promise_name, promise_name.len()
+                "request {} ({} chars), promise {} ({} chars), pipelines {:?} and {:?}, container {:?}: {refused}",
+                request_name, request_name.len(), promise_name, promise_name.len(),
+                chosen.first, chosen.second, chosen.container
             )));
         }
     }

@@ -18,6 +18,14 @@ pub fn decode_custom(r: &Resource, object: &mut Value, dropped: &mut Vec<String>
     }
 }
 
+/// A built-in kind's `SetDefaults_*`, which a real server applies to
+/// every object it decodes (creates, updates and patches alike).
+pub fn default_builtin(r: &Resource, object: &mut Value) {
+    if (r.group.as_str(), r.kind.as_str()) == ("batch", "Job") {
+        super::job::defaults(object);
+    }
+}
+
 /// Defaults a real server applies on create, after the system fields
 /// (uid, creationTimestamp) are set.
 pub fn prepare_create(r: &Resource, object: &mut Value) {
@@ -34,7 +42,7 @@ pub fn prepare_create(r: &Resource, object: &mut Value) {
             object["status"] = json!({"phase": "Active"});
         }
         ("", "Secret") => secret_defaults(object),
-        ("batch", "Job") => job_selector(object),
+        ("batch", "Job") => super::job::generate_selector(object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             crd_defaults(object);
             crd_status(object);
@@ -95,6 +103,18 @@ pub fn prepare_update(r: &Resource, next: &mut Value, current: &Value) {
     }
 }
 
+/// `ValidateImmutableField` for the value at `pointer`.
+pub(super) fn immutable_field(
+    next: &Value,
+    current: &Value,
+    pointer: &str,
+    field: &str,
+) -> Option<FieldError> {
+    let value = next.pointer(pointer).cloned().unwrap_or(Value::Null);
+    (current.pointer(pointer).unwrap_or(&Value::Null) != &value)
+        .then(|| FieldError::invalid(field, value, "field is immutable"))
+}
+
 /// Everything wrong with `object` as the server would store it.
 pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     let mut errs = validation::object_meta(object, r.name_rule);
@@ -102,7 +122,7 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
         structural::validate(object, schema, "", &mut errs);
     }
     match (r.group.as_str(), r.kind.as_str()) {
-        ("batch", "Job") => errs.extend(job(object)),
+        ("batch", "Job") => errs.extend(super::job::validate(object)),
         ("", "ConfigMap") => {
             errs.extend(data_keys(&object["data"], "data"));
             errs.extend(data_keys(&object["binaryData"], "binaryData"));
@@ -117,40 +137,21 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
 /// What a real server refuses to change on an update (the kinds'
 /// `Validate…Update`): Jobs' selector, template and shape, ConfigMaps' and
 /// Secrets' content once `immutable` is set, a binding's `roleRef`.
-pub fn validate_update(r: &Resource, next: &Value, current: &Value) -> Vec<FieldError> {
+pub fn validate_update(
+    r: &Resource,
+    next: &Value,
+    current: &Value,
+    status_only: bool,
+) -> Vec<FieldError> {
     let mut errs = vec![];
     let immutable = |errs: &mut Vec<FieldError>, pointer: &str, field: &str| {
-        let value = next.pointer(pointer).cloned().unwrap_or(Value::Null);
-        if current.pointer(pointer).unwrap_or(&Value::Null) != &value {
-            errs.push(FieldError::invalid(field, value, "field is immutable"));
-        }
+        errs.extend(immutable_field(next, current, pointer, field));
     };
     match (r.group.as_str(), r.kind.as_str()) {
-        ("batch", "Job") => {
-            for field in [
-                "completions",
-                "selector",
-                "completionMode",
-                "podFailurePolicy",
-                "backoffLimitPerIndex",
-                "managedBy",
-                "successPolicy",
-                "podReplacementPolicy",
-            ] {
-                immutable(
-                    &mut errs,
-                    &format!("/spec/{field}"),
-                    &format!("spec.{field}"),
-                );
-            }
-            if scheduling_only(&current["spec"]["template"])
-                != scheduling_only(&next["spec"]["template"])
-                || (!job_never_started(current)
-                    && current["spec"]["template"] != next["spec"]["template"])
-            {
-                immutable(&mut errs, "/spec/template", "spec.template");
-            }
+        ("batch", "Job") if status_only => {
+            errs.extend(super::job::validate_status_update(next, current));
         }
+        ("batch", "Job") => errs.extend(super::job::validate_update(next, current)),
         ("", "ConfigMap" | "Secret") if current["immutable"] == json!(true) => {
             let forbidden = "field is immutable when `immutable` is set";
             if next["immutable"] != json!(true) {
@@ -177,28 +178,6 @@ pub fn validate_update(r: &Resource, next: &Value, current: &Value) -> Vec<Field
         immutable(&mut errs, "/type", "type");
     }
     errs
-}
-
-/// A suspended Job that never started may have its pod template's
-/// scheduling directives changed (`AllowMutableSchedulingDirectives`).
-fn job_never_started(job: &Value) -> bool {
-    job.pointer("/spec/suspend") == Some(&json!(true))
-        && job.pointer("/status/startTime").is_none_or(Value::is_null)
-}
-
-/// A pod template without the parts a never-started Job may change.
-fn scheduling_only(template: &Value) -> Value {
-    let mut rest = template.clone();
-    if let Some(meta) = rest.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("labels");
-        meta.remove("annotations");
-    }
-    if let Some(spec) = rest.get_mut("spec").and_then(Value::as_object_mut) {
-        for field in ["nodeSelector", "tolerations", "affinity", "schedulingGates"] {
-            spec.remove(field);
-        }
-    }
-    rest
 }
 
 /// `IsConfigMapKey` for every key of a ConfigMap's or Secret's data.
@@ -229,62 +208,6 @@ fn data_keys(data: &Value, field: &str) -> Vec<FieldError> {
                 "must not be '.' or '..', or start with '..'",
             ));
         }
-    }
-    errs
-}
-
-/// The Job strategy's `generateSelector`: unless `spec.manualSelector`, the
-/// pod template is labelled with the Job's uid and name and the selector
-/// matches the uid. The name label is why a Job's name is limited to 63
-/// characters in practice: the label value would be longer.
-fn job_selector(job: &mut Value) {
-    if job.pointer("/spec/manualSelector") == Some(&json!(true)) {
-        return;
-    }
-    let uid = job["metadata"]["uid"].clone();
-    let name = job["metadata"]["name"].clone();
-    if !job["spec"]["template"]["metadata"].is_object() {
-        job["spec"]["template"]["metadata"] = json!({});
-    }
-    let template = &mut job["spec"]["template"]["metadata"];
-    if !template["labels"].is_object() {
-        template["labels"] = json!({});
-    }
-    for (key, value) in [
-        ("batch.kubernetes.io/controller-uid", &uid),
-        ("batch.kubernetes.io/job-name", &name),
-        ("controller-uid", &uid),
-        ("job-name", &name),
-    ] {
-        template["labels"][key] = value.clone();
-    }
-    job["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
-}
-
-fn job(job: &Value) -> Vec<FieldError> {
-    let mut errs = validation::labels(
-        &job["spec"]["template"]["metadata"]["labels"],
-        "spec.template.labels",
-    );
-    if job["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .is_none_or(Vec::is_empty)
-    {
-        errs.push(FieldError::required("spec.template.spec.containers", ""));
-    }
-    let restart = job["spec"]["template"]["spec"]["restartPolicy"].as_str();
-    if !matches!(restart, Some("OnFailure" | "Never")) {
-        errs.push(
-            FieldError::invalid(
-                "spec.template.spec.restartPolicy",
-                restart.unwrap_or_default(),
-                "",
-            )
-            .with_kind(ErrorKind::NotSupported(vec![
-                "OnFailure".into(),
-                "Never".into(),
-            ])),
-        );
     }
     errs
 }

@@ -114,6 +114,7 @@ pub fn decode(
             dropped(object, &decoded, "", &mut unknown);
         }
         *object = decoded;
+        admission::default_builtin(r, object);
     }
     if validation == FieldValidation::Ignore {
         unknown.clear();

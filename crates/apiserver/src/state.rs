@@ -642,7 +642,7 @@ impl ObjectStore {
         admission::prepare_update(r, &mut next, &current);
         let mut errs = self.validate(r, &next);
         if self.checks {
-            errs.extend(admission::validate_update(r, &next, &current));
+            errs.extend(admission::validate_update(r, &next, &current, status_only));
         }
         if !errs.is_empty() {
             return Err(ApiError::invalid(r, name, errs));

@@ -26,6 +26,10 @@ pub enum ErrorKind {
     TooLong(usize),
     TooMany(usize),
     Duplicate,
+    /// `field.NotFound`: a reference to something not there.
+    NotFound,
+    /// `field.Invalid` with `field.OmitValueType{}`: the text names no value.
+    InvalidOmitValue,
     /// Server-side apply: another field manager owns the field.
     ManagerConflict,
 }
@@ -62,6 +66,47 @@ impl FieldError {
         }
     }
 
+    pub fn not_found(field: impl Into<String>, value: impl Into<Value>) -> Self {
+        Self {
+            field: field.into(),
+            kind: ErrorKind::NotFound,
+            value: value.into(),
+            detail: String::new(),
+        }
+    }
+
+    pub fn duplicate(field: impl Into<String>, value: impl Into<Value>) -> Self {
+        Self {
+            field: field.into(),
+            kind: ErrorKind::Duplicate,
+            value: value.into(),
+            detail: String::new(),
+        }
+    }
+
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        allowed: &[&str],
+    ) -> Self {
+        Self {
+            field: field.into(),
+            kind: ErrorKind::NotSupported(allowed.iter().map(|a| a.to_string()).collect()),
+            value: value.into(),
+            detail: String::new(),
+        }
+    }
+
+    /// `field.Invalid(path, field.OmitValueType{}, detail)`.
+    pub fn invalid_omit_value(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            kind: ErrorKind::InvalidOmitValue,
+            value: Value::Null,
+            detail: detail.into(),
+        }
+    }
+
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.kind = kind;
         self
@@ -78,6 +123,8 @@ impl FieldError {
             ErrorKind::TooLong(_) => "FieldValueTooLong",
             ErrorKind::TooMany(_) => "FieldValueTooMany",
             ErrorKind::Duplicate => "FieldValueDuplicate",
+            ErrorKind::NotFound => "FieldValueNotFound",
+            ErrorKind::InvalidOmitValue => "FieldValueInvalid",
             ErrorKind::ManagerConflict => "FieldManagerConflict",
         }
     }
@@ -102,6 +149,8 @@ impl FieldError {
             ErrorKind::Required => with_detail("Required value".into()),
             ErrorKind::Forbidden => with_detail("Forbidden".into()),
             ErrorKind::Duplicate => with_detail(format!("Duplicate value: {value}")),
+            ErrorKind::NotFound => with_detail(format!("Not found: {value}")),
+            ErrorKind::InvalidOmitValue => with_detail("Invalid value".into()),
             ErrorKind::NotSupported(allowed) => {
                 let quoted: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
                 let mut text = format!("Unsupported value: {value}");

@@ -72,6 +72,33 @@ pub fn job_name(request: &str, promise: &str, action: &str, run: u64) -> String 
     label_value(&format!("{request}-{promise}-{action}-{run}"))
 }
 
+/// A container name (a DNS-1123 label) for container `name` of `pipeline`
+/// when `name` alone is taken in the pod: `<pipeline>-<name>`, with any
+/// character a label may not hold made `-`, cut to 63 with a hash of the
+/// whole when longer; `attempt` > 0 hashes it in too, for the rare name
+/// that is still taken.
+pub fn prefixed_container_name(pipeline: &str, name: &str, attempt: u32) -> String {
+    let raw: String = format!("{pipeline}-{name}")
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
+    let raw = raw.trim_matches('-');
+    if attempt == 0 && raw.len() <= MAX_LABEL_VALUE {
+        return raw.to_string();
+    }
+    let attempt = attempt.to_string();
+    let inputs: &[&str] = if attempt == "0" {
+        &[]
+    } else {
+        &[raw, &attempt]
+    };
+    deterministic_name(raw, inputs)
+}
+
 /// The longest object name (DNS-1123 subdomain).
 const MAX_NAME: usize = 253;
 
@@ -134,6 +161,21 @@ mod tests {
             "trailing dash cut: {event}"
         );
         assert_eq!(event_name("example", "ff"), "example.ff");
+    }
+
+    #[test]
+    fn prefixed_container_names_are_dns_labels() {
+        assert_eq!(
+            prefixed_container_name("first", "reader", 0),
+            "first-reader"
+        );
+        assert_eq!(prefixed_container_name("a.b", "c", 0), "a-b-c");
+        let long = prefixed_container_name(&"p".repeat(60), &"c".repeat(63), 0);
+        assert!(long.len() <= 63, "{long}");
+        assert_ne!(
+            long,
+            prefixed_container_name(&"p".repeat(60), &"c".repeat(63), 1)
+        );
     }
 
     #[test]

@@ -10,8 +10,10 @@ use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use super::metrics::{Metrics, ReasonLabel, RolloutLabels, VerbLabel};
+use kbind_model::api::events;
 use kbind_model::key::ObjKey;
 use kbind_planner::Action;
+use kbind_planner::workflow_job::KIND as JOB_KIND;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -410,6 +412,18 @@ impl KubeExecutor {
                     // seen by a view that lagged: the name is deterministic,
                     // so this is the same object.
                     Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
+                    // A workflow Job the server refuses (a pipeline a real
+                    // server finds invalid, a quota, an admission policy)
+                    // is retried with backoff like any failed write; the
+                    // request's owner reads why in a Warning Event, not
+                    // only the operator's log (Kratix's webhook refuses
+                    // such a Promise at apply; kbind has no webhook).
+                    Err(kube::Error::Api(e))
+                        if key.kind == JOB_KIND && matches!(e.code, 403 | 422) =>
+                    {
+                        self.report_refused_job(object, &e.message).await;
+                        Err(wrap(format!("create {key} ({why})"))(kube::Error::Api(e)))
+                    }
                     Err(e) => Err(wrap(format!("create {key} ({why})"))(e)),
                 }
             }
@@ -490,6 +504,38 @@ impl KubeExecutor {
                         .inc();
                 }
             }
+        }
+    }
+
+    /// A Warning `WorkflowCannotStart` on the request a refused workflow Job
+    /// was for (its controller owner), with the server's reason.
+    async fn report_refused_job(&mut self, job: &Value, refusal: &str) {
+        let Some(owner) = job
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .and_then(|o| o.first())
+        else {
+            return;
+        };
+        let request = ObjKey::new(
+            str_at(owner, "/kind"),
+            str_at(job, "/metadata/namespace"),
+            str_at(owner, "/name"),
+        );
+        let involved = Involved {
+            key: &request,
+            api_version: str_at(owner, "/apiVersion"),
+            uid: str_at(owner, "/uid"),
+        };
+        let message = format!(
+            "workflow Job {} cannot be created: {refusal}",
+            str_at(job, "/metadata/name")
+        );
+        if let Err(e) = self
+            .event(&involved, true, events::WORKFLOW_CANNOT_START, &message)
+            .await
+        {
+            tracing::warn!("could not record why a workflow Job was refused: {e}");
         }
     }
 

@@ -17,6 +17,7 @@ use super::executor::KubeExecutor;
 use super::hot_swap::{PolicySlot, PolicyWatcher, Reload};
 use super::leader::{Elector, LeaseConfig};
 use super::metrics::Metrics;
+use kbind_model::api::job_status;
 use kbind_model::key::ObjKey;
 
 /// Completes workflow Jobs: success, or failure for chosen versions. It
@@ -63,12 +64,22 @@ impl SimulatedRunner {
             .and_then(|l| l.get(kbind_model::api::labels::JOB_PROMISE_VERSION))
             .cloned()
             .unwrap_or_default();
+        // As the Job controller writes it: started when it was created,
+        // ended now.
+        let end = kbind_model::time::rfc3339(kbind_model::time::now_millis());
+        let start = job
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| serde_json::to_value(t).ok())
+            .and_then(|t| t.as_str().map(str::to_string))
+            .unwrap_or_else(|| end.clone());
         let status = if self.fail_versions.contains(&version) {
-            json!({"status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True",
-                "message": format!("simulated failure at {version}")}]}})
+            job_status::failed_at_backoff_limit(&start, &end)
         } else {
-            json!({"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})
+            job_status::succeeded(&start, &end)
         };
+        let status = json!({ "status": status });
         let ns = job.metadata.namespace.clone().unwrap_or_default();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &job_resource());
         api.patch_status(

@@ -10,6 +10,8 @@
 
 use serde_json::{Map, Value, json};
 
+use kbind_model::naming;
+
 use super::view::RequestObj;
 
 /// How workflow Jobs are bounded and cleaned up (`kbind operator` flags).
@@ -185,7 +187,148 @@ fn helper(
         "env": env,
         "volumeMounts": mounts,
         "securityContext": helper_security_context(),
+        "resources": default_resources(),
     })
+}
+
+/// Kratix's `DefaultResourceRequirements`, which its helper containers and
+/// every pipeline container that names no resources run with (a namespace
+/// with a compute quota refuses pods without them).
+fn default_resources() -> Value {
+    json!({
+        "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "128Mi"},
+        "limits": {"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
+    })
+}
+
+/// The fields of a pipeline container Kratix passes on to the pod (its
+/// `Container` type); anything else a Promise puts there (probes, ports,
+/// lifecycle hooks, which an init container may not even have) is dropped.
+const CONTAINER_FIELDS: &[&str] = &[
+    "name",
+    "image",
+    "args",
+    "command",
+    "env",
+    "envFrom",
+    "volumeMounts",
+    "imagePullPolicy",
+    "securityContext",
+    "resources",
+];
+
+/// What a pod takes from each pipeline besides its containers: volumes,
+/// pull secrets, node selector, tolerations and annotations (Kratix gives
+/// each pipeline its own pod; kbind's one pod takes the first pipeline's
+/// value where two disagree), and the Job's `jobOptions.backoffLimit`.
+#[derive(Default)]
+struct PodShared {
+    volumes: Vec<Value>,
+    pull_secrets: Vec<Value>,
+    node_selector: Map<String, Value>,
+    tolerations: Vec<Value>,
+    annotations: Map<String, Value>,
+}
+
+impl PodShared {
+    fn take(&mut self, pipeline: &Value) {
+        let spec = &pipeline["spec"];
+        let list = |field: &str| spec[field].as_array().cloned().unwrap_or_default();
+        for v in list("volumes") {
+            if !self.volumes.iter().any(|x| x.get("name") == v.get("name")) {
+                self.volumes.push(v);
+            }
+        }
+        for (into, field) in [
+            (&mut self.pull_secrets, "imagePullSecrets"),
+            (&mut self.tolerations, "tolerations"),
+        ] {
+            for item in list(field) {
+                if !into.contains(&item) {
+                    into.push(item);
+                }
+            }
+        }
+        for (into, from) in [
+            (&mut self.node_selector, &spec["nodeSelector"]),
+            (&mut self.annotations, &pipeline["metadata"]["annotations"]),
+        ] {
+            for (k, v) in from.as_object().into_iter().flatten() {
+                into.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+}
+
+/// The largest `jobOptions.backoffLimit` among `action`'s pipelines: they
+/// run in one Job, so a retry repeats them all. None when none sets one
+/// (kbind's 0: a failure goes to the policy's `after-failure`).
+pub(crate) fn backoff_limit(promise_spec: &Value, action: &str) -> Option<u64> {
+    pipelines(promise_spec, action)
+        .iter()
+        .filter_map(|p| {
+            p.pointer("/spec/jobOptions/backoffLimit")
+                .and_then(Value::as_u64)
+        })
+        .max()
+}
+
+/// One pipeline container as Kratix passes it on: its own fields, Kratix's
+/// variables before its env, the shared directories before its mounts,
+/// Kratix's default resources when it names none, and a name no other
+/// container of the pod has.
+fn pipeline_container(
+    c: &Map<String, Value>,
+    pipeline: &str,
+    env: &[Value],
+    steps: &[Value],
+) -> Value {
+    let mut out: Map<String, Value> = c
+        .iter()
+        .filter(|(k, _)| CONTAINER_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let own = c.get("name").and_then(Value::as_str).unwrap_or("step");
+    let taken = |name: &str| {
+        name == READER
+            || name.starts_with(STATUS_WRITER)
+            || steps
+                .iter()
+                .any(|x| x.get("name").and_then(Value::as_str) == Some(name))
+    };
+    let mut name = own.to_string();
+    let mut attempt = 0;
+    while taken(&name) {
+        name = naming::prefixed_container_name(pipeline, own, attempt);
+        attempt += 1;
+    }
+    out.insert("name".into(), json!(name));
+    // Kratix's variables first, the container's own after them (a later
+    // entry wins in Kubernetes).
+    let mut all_env = env.to_vec();
+    all_env.extend(
+        c.get("env")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    );
+    out.insert("env".into(), Value::Array(all_env));
+    let mut mounts = vec![
+        mount("input", true),
+        mount("output", false),
+        mount("metadata", false),
+    ];
+    mounts.extend(
+        c.get("volumeMounts")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    );
+    out.insert("volumeMounts".into(), Value::Array(mounts));
+    if out.get("resources").is_none_or(Value::is_null) {
+        out.insert("resources".into(), default_resources());
+    }
+    Value::Object(out)
 }
 
 /// The pod template, laid out as Kratix lays out a pipeline's pod: a
@@ -207,73 +350,26 @@ pub fn pod_template(promise_spec: &Value, request: &RequestObj, id: &JobIdentity
         kratix_env(promise_spec, request, id, first),
         vec![mount("input", false), mount("output", false)],
     )];
-    let mut volumes: Vec<Value> = ["input", "output", "metadata"]
-        .iter()
-        .map(|v| json!({"name": format!("shared-{v}"), "emptyDir": {}}))
-        .collect();
-    let mut pull_secrets: Vec<Value> = Vec::new();
-    let taken = |steps: &[Value], name: &str| {
-        name == READER
-            || name.starts_with(STATUS_WRITER)
-            || steps
-                .iter()
-                .any(|x| x.get("name").and_then(Value::as_str) == Some(name))
+    let mut shared = PodShared {
+        volumes: ["input", "output", "metadata"]
+            .iter()
+            .map(|v| json!({"name": format!("shared-{v}"), "emptyDir": {}}))
+            .collect(),
+        ..PodShared::default()
     };
     for (index, pipeline) in all.iter().enumerate() {
         let name_of_pipeline = pipeline_name(pipeline);
         let env = kratix_env(promise_spec, request, id, name_of_pipeline);
-        let spec = pipeline.get("spec").cloned().unwrap_or(Value::Null);
-        let list = |field: &str| -> Vec<Value> {
-            spec.get(field)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        };
-        for v in list("volumes") {
-            if !volumes.iter().any(|x| x.get("name") == v.get("name")) {
-                volumes.push(v);
-            }
-        }
-        for s in list("imagePullSecrets") {
-            if !pull_secrets.contains(&s) {
-                pull_secrets.push(s);
-            }
-        }
-        for c in list("containers") {
-            let Some(mut c) = c.as_object().cloned() else {
-                continue;
-            };
-            let name = c
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("step")
-                .to_string();
-            if taken(&steps, &name) {
-                c.insert("name".into(), json!(format!("{name_of_pipeline}-{name}")));
-            }
-            // Kratix's variables first, the container's own after them (a
-            // later entry wins in Kubernetes).
-            let mut all_env = env.clone();
-            all_env.extend(
-                c.get("env")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            c.insert("env".into(), Value::Array(all_env));
-            let mut mounts = vec![
-                mount("input", true),
-                mount("output", false),
-                mount("metadata", false),
-            ];
-            mounts.extend(
-                c.get("volumeMounts")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            c.insert("volumeMounts".into(), Value::Array(mounts));
-            steps.push(Value::Object(c));
+        shared.take(pipeline);
+        for c in pipeline
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+        {
+            let container = pipeline_container(c, name_of_pipeline, &env, &steps);
+            steps.push(container);
         }
         let last = index + 1 == all.len();
         let mut writer_env = env;
@@ -298,12 +394,22 @@ pub fn pod_template(promise_spec: &Value, request: &RequestObj, id: &JobIdentity
     spec.insert("restartPolicy".into(), json!("Never"));
     spec.insert("initContainers".into(), Value::Array(steps));
     spec.insert("containers".into(), json!([main]));
-    spec.insert("volumes".into(), Value::Array(volumes));
-    if !pull_secrets.is_empty() {
-        spec.insert("imagePullSecrets".into(), Value::Array(pull_secrets));
+    spec.insert("volumes".into(), Value::Array(shared.volumes));
+    if !shared.pull_secrets.is_empty() {
+        spec.insert("imagePullSecrets".into(), Value::Array(shared.pull_secrets));
+    }
+    if !shared.node_selector.is_empty() {
+        spec.insert("nodeSelector".into(), Value::Object(shared.node_selector));
+    }
+    if !shared.tolerations.is_empty() {
+        spec.insert("tolerations".into(), Value::Array(shared.tolerations));
     }
     spec.insert("serviceAccountName".into(), json!(id.service_account));
-    json!({"spec": spec})
+    let mut template = json!({"spec": spec});
+    if !shared.annotations.is_empty() {
+        template["metadata"] = json!({"annotations": shared.annotations});
+    }
+    template
 }
 
 #[cfg(test)]
@@ -312,6 +418,64 @@ mod tests {
 
     fn request() -> RequestObj {
         RequestObj::named("redis", "default", "example")
+    }
+
+    #[test]
+    fn a_pipeline_pod_carries_what_kratix_carries_and_nothing_else() {
+        let spec = json!({"api": {"spec": {"scope": "Namespaced", "names": {"plural": "redis"}}},
+            "workflows": {"resource": {"configure": [
+            {"metadata": {"name": "first", "annotations": {"a": "1"}}, "spec": {
+                "nodeSelector": {"pool": "ci"},
+                "tolerations": [{"key": "ci", "operator": "Exists"}],
+                "jobOptions": {"backoffLimit": 2},
+                "containers": [{"name": "a", "image": "img/a", "ports": [{"containerPort": 80}],
+                    "livenessProbe": {"exec": {"command": ["true"]}}, "resources": {"limits": {"cpu": "1"}}}]}},
+            {"metadata": {"name": "second", "annotations": {"a": "2", "b": "2"}}, "spec": {
+                "nodeSelector": {"pool": "other", "zone": "z1"},
+                "tolerations": [{"key": "ci", "operator": "Exists"}],
+                "jobOptions": {"backoffLimit": 1},
+                "containers": [{"name": "b", "image": "img/b"}]}},
+        ]}}});
+        let id = JobIdentity {
+            promise: "redis",
+            version: "v1",
+            action: "configure",
+            helper_image: "kbind:test",
+            service_account: "sa",
+        };
+        let pod = pod_template(&spec, &request(), &id);
+        let init = pod["spec"]["initContainers"].as_array().unwrap();
+        let a = &init[1];
+        assert_eq!(a["name"], "a");
+        for dropped in ["ports", "livenessProbe"] {
+            assert!(a.get(dropped).is_none(), "{dropped} is not Kratix's: {a}");
+        }
+        assert_eq!(
+            a["resources"],
+            json!({"limits": {"cpu": "1"}}),
+            "its own kept"
+        );
+        assert_eq!(
+            init[3]["resources"],
+            default_resources(),
+            "Kratix's default"
+        );
+        assert_eq!(
+            init[0]["resources"],
+            default_resources(),
+            "the reader's too"
+        );
+        assert_eq!(
+            pod["spec"]["nodeSelector"],
+            json!({"pool": "ci", "zone": "z1"})
+        );
+        assert_eq!(
+            pod["spec"]["tolerations"],
+            json!([{"key": "ci", "operator": "Exists"}])
+        );
+        assert_eq!(pod["metadata"]["annotations"], json!({"a": "1", "b": "2"}));
+        assert_eq!(backoff_limit(&spec, "configure"), Some(2));
+        assert_eq!(backoff_limit(&spec, "delete"), None);
     }
 
     #[test]

@@ -108,8 +108,11 @@ pub(crate) fn build(
         service_account,
     };
     let mut template = workflow::pod_template(&revision.spec.promise_spec, request, &id);
-    template["metadata"] = json!({"labels": job_labels});
+    template["metadata"]["labels"] = job_labels.clone();
     let mut spec = settings.job_spec();
+    if let Some(limit) = workflow::backoff_limit(&revision.spec.promise_spec, action) {
+        spec.insert("backoffLimit".into(), json!(limit));
+    }
     spec.insert("template".into(), template);
     let mut metadata = json!({
         "name": naming::job_name(request.name(), &view.promise_name, action, sequence),

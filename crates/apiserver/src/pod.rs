@@ -1,0 +1,592 @@
+//! A pod template as a real server (1.32) defaults and validates it inside
+//! the workloads that carry one (`SetDefaults_PodSpec`, `SetDefaults_Container`
+//! and friends; `ValidatePodTemplateSpec` for the rules a batch workload can
+//! break). What is checked here is what a Job built from a Promise's
+//! pipelines can get wrong: container and volume names, images, mounts,
+//! environment names, init-container restrictions, policies, the service
+//! account, node selector and tolerations. Resource quantities, probes'
+//! contents, security contexts and the volume sources' own fields are not
+//! checked (README: "What still differs").
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::validation::{self, FieldError};
+
+/// Every volume source a `v1.Volume` can name (one, and only one, is set).
+const VOLUME_SOURCES: &[&str] = &[
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
+];
+
+/// The file mode a real server gives secret, configMap, downwardAPI and
+/// projected volumes that name none (0644).
+const DEFAULT_MODE: i64 = 0o644;
+
+/// `SetDefaults_PodSpec` and what it reaches: containers, ports, volumes,
+/// field references.
+pub fn default_template(template: &mut Value) {
+    let Some(spec) = template.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut set = |key: &str, value: Value| {
+        if spec.get(key).is_none_or(|v| v.is_null() || v == "") {
+            spec.insert(key.into(), value);
+        }
+    };
+    set("dnsPolicy", json!("ClusterFirst"));
+    set("restartPolicy", json!("Always"));
+    set("securityContext", json!({}));
+    set("terminationGracePeriodSeconds", json!(30));
+    set("schedulerName", json!("default-scheduler"));
+    for list in ["initContainers", "containers"] {
+        for c in spec
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            default_container(c);
+        }
+    }
+    for v in spec
+        .get_mut("volumes")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        for source in ["secret", "configMap", "downwardAPI", "projected"] {
+            if let Some(s) = v.get_mut(source).and_then(Value::as_object_mut) {
+                s.entry("defaultMode").or_insert(json!(DEFAULT_MODE));
+            }
+        }
+    }
+}
+
+/// `SetDefaults_Container`, `SetDefaults_ContainerPort` and
+/// `SetDefaults_ObjectFieldSelector`.
+fn default_container(c: &mut Value) {
+    let Some(m) = c.as_object_mut() else {
+        return;
+    };
+    if m.get("imagePullPolicy")
+        .is_none_or(|v| v.is_null() || v == "")
+    {
+        let image = m.get("image").and_then(Value::as_str).unwrap_or_default();
+        let policy = if image_tag(image).as_deref() == Some("latest") {
+            "Always"
+        } else {
+            "IfNotPresent"
+        };
+        m.insert("imagePullPolicy".into(), json!(policy));
+    }
+    m.entry("terminationMessagePath")
+        .or_insert(json!("/dev/termination-log"));
+    m.entry("terminationMessagePolicy").or_insert(json!("File"));
+    // A struct, not a pointer, in Go: always there.
+    m.entry("resources").or_insert(json!({}));
+    for p in m
+        .get_mut("ports")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(p) = p.as_object_mut() {
+            p.entry("protocol").or_insert(json!("TCP"));
+        }
+    }
+    for e in m
+        .get_mut("env")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(f) = e
+            .pointer_mut("/valueFrom/fieldRef")
+            .and_then(Value::as_object_mut)
+        {
+            f.entry("apiVersion").or_insert(json!("v1"));
+        }
+    }
+}
+
+/// The tag `parsers.ParseImageName` reads: the last path component's
+/// `:tag`, `latest` when there is neither a tag nor a digest.
+fn image_tag(image: &str) -> Option<String> {
+    let (name, digest) = match image.split_once('@') {
+        Some((name, _)) => (name, true),
+        None => (image, false),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    match last.split_once(':') {
+        Some((_, tag)) => Some(tag.to_string()),
+        None if digest => None,
+        None => Some("latest".to_string()),
+    }
+}
+
+/// `ValidatePodTemplateSpec`'s rules for a workload's pod `spec` at `path`
+/// (`spec.template.spec` for a Job), after defaulting.
+pub fn validate_template_spec(spec: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = vec![];
+    let volumes = validate_volumes(&spec["volumes"], &format!("{path}.volumes"), &mut errs);
+    let list = |key: &str| spec[key].as_array().cloned().unwrap_or_default();
+    let containers = list("containers");
+    let init = list("initContainers");
+    if containers.is_empty() {
+        errs.push(FieldError::required(format!("{path}.containers"), ""));
+    }
+    let mut names = BTreeSet::new();
+    for (i, c) in containers.iter().enumerate() {
+        let at = format!("{path}.containers[{i}]");
+        validate_container(c, &volumes, &at, &mut errs);
+        let name = c["name"].as_str().unwrap_or_default();
+        if !names.insert(name.to_string()) {
+            errs.push(FieldError::duplicate(format!("{at}.name"), name));
+        }
+        if !c["restartPolicy"].is_null() {
+            errs.push(FieldError::forbidden(
+                format!("{at}.restartPolicy"),
+                "may not be set for non-init containers",
+            ));
+        }
+    }
+    for (i, c) in init.iter().enumerate() {
+        let at = format!("{path}.initContainers[{i}]");
+        validate_container(c, &volumes, &at, &mut errs);
+        let name = c["name"].as_str().unwrap_or_default();
+        // Unique across init and regular containers.
+        if names.contains(name) {
+            errs.push(FieldError::duplicate(format!("{at}.name"), name));
+        } else if !name.is_empty() {
+            names.insert(name.to_string());
+        }
+        match c["restartPolicy"].as_str() {
+            Some("Always") => {}
+            Some(other) => errs.push(FieldError::not_supported(
+                format!("{at}.restartPolicy"),
+                other,
+                &["Always"],
+            )),
+            None => {
+                for field in [
+                    "lifecycle",
+                    "livenessProbe",
+                    "readinessProbe",
+                    "startupProbe",
+                ] {
+                    if !c[field].is_null() {
+                        errs.push(FieldError::forbidden(
+                            format!("{at}.{field}"),
+                            "may not be set for init containers without restartPolicy=Always",
+                        ));
+                    }
+                }
+            }
+        }
+        if c["resizePolicy"].as_array().is_some_and(|p| !p.is_empty()) {
+            errs.push(FieldError::invalid(
+                format!("{at}.resizePolicy"),
+                c["resizePolicy"].clone(),
+                "must not be set for init containers",
+            ));
+        }
+    }
+    errs.extend(one_of(
+        &spec["restartPolicy"],
+        &format!("{path}.restartPolicy"),
+        &["Always", "OnFailure", "Never"],
+    ));
+    errs.extend(one_of(
+        &spec["dnsPolicy"],
+        &format!("{path}.dnsPolicy"),
+        &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+    ));
+    if let Some(account) = spec["serviceAccountName"]
+        .as_str()
+        .filter(|a| !a.is_empty())
+    {
+        for e in validation::dns1123_subdomain(account) {
+            errs.push(FieldError::invalid(
+                format!("{path}.serviceAccountName"),
+                account,
+                e,
+            ));
+        }
+    }
+    for (i, s) in spec["imagePullSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if s.as_object().is_some_and(|m| m.keys().any(|k| k != "name")) {
+            errs.push(FieldError::invalid(
+                format!("{path}.imagePullSecrets[{i}]"),
+                s.clone(),
+                "only name may be set",
+            ));
+        }
+    }
+    errs.extend(validation::labels(
+        &spec["nodeSelector"],
+        &format!("{path}.nodeSelector"),
+    ));
+    errs.extend(validate_tolerations(
+        &spec["tolerations"],
+        &format!("{path}.tolerations"),
+    ));
+    errs
+}
+
+/// A required enumerated field: Required when empty, NotSupported when not
+/// one of `allowed`.
+fn one_of(value: &Value, field: &str, allowed: &[&str]) -> Vec<FieldError> {
+    match value.as_str() {
+        None | Some("") => vec![FieldError::required(field, "")],
+        Some(v) if allowed.contains(&v) => vec![],
+        Some(v) => vec![FieldError::not_supported(field, v, allowed)],
+    }
+}
+
+/// `ValidateVolumes`: the names the pod's mounts may refer to.
+fn validate_volumes(volumes: &Value, path: &str, errs: &mut Vec<FieldError>) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (i, v) in volumes.as_array().into_iter().flatten().enumerate() {
+        let at = format!("{path}[{i}]");
+        let mut own = vec![];
+        let name = v["name"].as_str().unwrap_or_default();
+        if name.is_empty() {
+            own.push(FieldError::required(format!("{at}.name"), ""));
+        } else {
+            for e in validation::dns1123_label(name) {
+                own.push(FieldError::invalid(format!("{at}.name"), name, e));
+            }
+        }
+        if names.contains(name) {
+            own.push(FieldError::duplicate(format!("{at}.name"), name));
+        }
+        let sources: Vec<&str> = VOLUME_SOURCES
+            .iter()
+            .copied()
+            .filter(|s| !v[*s].is_null())
+            .collect();
+        match sources.as_slice() {
+            [] => own.push(FieldError::required(
+                at.clone(),
+                "must specify a volume type",
+            )),
+            [_] => {}
+            [_, extra @ ..] => {
+                for s in extra {
+                    own.push(FieldError::forbidden(
+                        format!("{at}.{s}"),
+                        "may not specify more than 1 volume type",
+                    ));
+                }
+            }
+        }
+        if own.is_empty() {
+            names.insert(name.to_string());
+        }
+        errs.extend(own);
+    }
+    names
+}
+
+/// `validateContainerCommon`: what every container must be.
+fn validate_container(c: &Value, volumes: &BTreeSet<String>, at: &str, errs: &mut Vec<FieldError>) {
+    let name = c["name"].as_str().unwrap_or_default();
+    if name.is_empty() {
+        errs.push(FieldError::required(format!("{at}.name"), ""));
+    } else {
+        for e in validation::dns1123_label(name) {
+            errs.push(FieldError::invalid(format!("{at}.name"), name, e));
+        }
+    }
+    if c["image"].as_str().is_none_or(str::is_empty) {
+        errs.push(FieldError::required(format!("{at}.image"), ""));
+    }
+    errs.extend(one_of(
+        &c["terminationMessagePolicy"],
+        &format!("{at}.terminationMessagePolicy"),
+        &["File", "FallbackToLogsOnError"],
+    ));
+    errs.extend(one_of(
+        &c["imagePullPolicy"],
+        &format!("{at}.imagePullPolicy"),
+        &["Always", "IfNotPresent", "Never"],
+    ));
+    for (i, e) in c["env"].as_array().into_iter().flatten().enumerate() {
+        let at = format!("{at}.env[{i}]");
+        let name = e["name"].as_str().unwrap_or_default();
+        if name.is_empty() {
+            errs.push(FieldError::required(format!("{at}.name"), ""));
+        } else if !env_name_is_valid(name) {
+            errs.push(FieldError::invalid(
+                format!("{at}.name"),
+                name,
+                "a valid environment variable name must consist only of printable ASCII characters other than '='",
+            ));
+        }
+        if !e["valueFrom"].is_null() && e["value"].as_str().is_some_and(|v| !v.is_empty()) {
+            errs.push(FieldError::invalid(
+                format!("{at}.valueFrom"),
+                "",
+                "may not be specified when `value` is not empty",
+            ));
+        }
+    }
+    let mut paths = BTreeSet::new();
+    for (i, m) in c["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{at}.volumeMounts[{i}]");
+        let name = m["name"].as_str().unwrap_or_default();
+        if name.is_empty() {
+            errs.push(FieldError::required(format!("{at}.name"), ""));
+        }
+        if !volumes.contains(name) {
+            errs.push(FieldError::not_found(format!("{at}.name"), name));
+        }
+        let mount_path = m["mountPath"].as_str().unwrap_or_default();
+        if mount_path.is_empty() {
+            errs.push(FieldError::required(format!("{at}.mountPath"), ""));
+        }
+        if !paths.insert(mount_path.to_string()) {
+            errs.push(FieldError::invalid(
+                format!("{at}.mountPath"),
+                mount_path,
+                "must be unique",
+            ));
+        }
+    }
+}
+
+/// `IsRelaxedEnvVarName` (`RelaxedEnvironmentVariableValidation`, on by
+/// default since 1.32): printable ASCII but `=`.
+fn env_name_is_valid(name: &str) -> bool {
+    name.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
+}
+
+/// `ValidateTolerations`.
+fn validate_tolerations(tolerations: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = vec![];
+    for (i, t) in tolerations.as_array().into_iter().flatten().enumerate() {
+        let at = format!("{path}[{i}]");
+        let key = t["key"].as_str().unwrap_or_default();
+        let operator = t["operator"].as_str().unwrap_or_default();
+        let value = t["value"].as_str().unwrap_or_default();
+        let effect = t["effect"].as_str().unwrap_or_default();
+        if !key.is_empty() {
+            for e in validation::qualified_name(key) {
+                errs.push(FieldError::invalid(format!("{at}.key"), key, e));
+            }
+        }
+        if key.is_empty() && operator != "Exists" {
+            errs.push(FieldError::invalid(
+                format!("{at}.operator"),
+                operator,
+                "operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
+            ));
+        }
+        if !t["tolerationSeconds"].is_null() && effect != "NoExecute" {
+            errs.push(FieldError::invalid(
+                format!("{at}.effect"),
+                effect,
+                "effect must be 'NoExecute' when `tolerationSeconds` is set",
+            ));
+        }
+        match operator {
+            "Equal" | "" => {
+                let problems = validation::label_value(value);
+                if !problems.is_empty() {
+                    errs.push(FieldError::invalid(
+                        format!("{at}.operator"),
+                        value,
+                        problems.join(";"),
+                    ));
+                }
+            }
+            "Exists" if !value.is_empty() => errs.push(FieldError::invalid(
+                format!("{at}.operator"),
+                t.clone(),
+                "value must be empty when `operator` is 'Exists'",
+            )),
+            "Exists" => {}
+            other => errs.push(FieldError::not_supported(
+                format!("{at}.operator"),
+                other,
+                &["Equal", "Exists"],
+            )),
+        }
+        if !effect.is_empty() && !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&effect)
+        {
+            errs.push(FieldError::not_supported(
+                format!("{at}.effect"),
+                effect,
+                &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            ));
+        }
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaulted(spec: Value) -> Value {
+        let mut template = json!({"spec": spec});
+        default_template(&mut template);
+        template["spec"].take()
+    }
+
+    fn bodies(spec: Value) -> Vec<String> {
+        validate_template_spec(&defaulted(spec), "spec.template.spec")
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.body()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_a_real_servers() {
+        let spec = defaulted(json!({"containers": [
+            {"name": "a", "image": "busybox"},
+            {"name": "b", "image": "reg:5000/busybox:1.36", "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
+            {"name": "c", "image": "busybox@sha256:abc"},
+        ], "volumes": [{"name": "s", "secret": {"secretName": "x"}}]}));
+        assert_eq!(spec["dnsPolicy"], "ClusterFirst");
+        assert_eq!(spec["restartPolicy"], "Always");
+        assert_eq!(spec["schedulerName"], "default-scheduler");
+        assert_eq!(spec["terminationGracePeriodSeconds"], 30);
+        assert_eq!(spec["securityContext"], json!({}));
+        let pulls: Vec<&Value> = (0..3)
+            .map(|i| &spec["containers"][i]["imagePullPolicy"])
+            .collect();
+        assert_eq!(
+            pulls,
+            [
+                &json!("Always"),
+                &json!("IfNotPresent"),
+                &json!("IfNotPresent")
+            ]
+        );
+        assert_eq!(
+            spec["containers"][0]["terminationMessagePath"],
+            "/dev/termination-log"
+        );
+        assert_eq!(spec["containers"][0]["terminationMessagePolicy"], "File");
+        assert_eq!(spec["containers"][0]["resources"], json!({}));
+        assert_eq!(
+            spec["containers"][1]["env"][0]["valueFrom"]["fieldRef"]["apiVersion"],
+            "v1"
+        );
+        assert_eq!(spec["volumes"][0]["secret"]["defaultMode"], 420);
+    }
+
+    #[test]
+    fn a_valid_pipeline_pod_passes() {
+        let errs = bodies(
+            json!({"restartPolicy": "Never", "serviceAccountName": "redis-resource-configure-x",
+            "initContainers": [{"name": "reader", "image": "kbind:dev", "volumeMounts": [{"name": "in", "mountPath": "/kratix/input"}]}],
+            "containers": [{"name": "status-writer", "image": "kbind:dev"}],
+            "volumes": [{"name": "in", "emptyDir": {}}],
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ci", "effect": "NoSchedule"}],
+            "nodeSelector": {"kubernetes.io/os": "linux"}}),
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+    }
+
+    #[test]
+    fn what_a_real_server_refuses_in_a_pod_template() {
+        let errs = bodies(
+            json!({"restartPolicy": "Never", "serviceAccountName": "Bad_SA",
+            "initContainers": [
+                {"name": "main", "image": "x", "livenessProbe": {"exec": {"command": ["true"]}}},
+                {"name": "a-very-long-container-name-that-is-certainly-over-sixty-three-chars", "image": "x"},
+            ],
+            "containers": [{"name": "main", "volumeMounts": [
+                {"name": "in", "mountPath": "/kratix/input"},
+                {"name": "missing", "mountPath": "/kratix/input"}],
+                "env": [{"name": "A=B", "value": "x"}]}],
+            "volumes": [{"name": "in", "emptyDir": {}}, {"name": "in", "emptyDir": {}}, {"name": "two", "emptyDir": {}, "secret": {"secretName": "s"}}, {"name": "none"}]}),
+        );
+        for expected in [
+            "spec.template.spec.volumes[1].name: Duplicate value: \"in\"",
+            "spec.template.spec.volumes[2].secret: Forbidden: may not specify more than 1 volume type",
+            "spec.template.spec.volumes[3]: Required value: must specify a volume type",
+            "spec.template.spec.containers[0].image: Required value",
+            "spec.template.spec.containers[0].env[0].name: Invalid value: \"A=B\": a valid environment variable name must consist only of printable ASCII characters other than '='",
+            "spec.template.spec.containers[0].volumeMounts[1].name: Not found: \"missing\"",
+            "spec.template.spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/kratix/input\": must be unique",
+            "spec.template.spec.initContainers[0].name: Duplicate value: \"main\"",
+            "spec.template.spec.initContainers[0].livenessProbe: Forbidden: may not be set for init containers without restartPolicy=Always",
+            "spec.template.spec.initContainers[1].name: Invalid value: \"a-very-long-container-name-that-is-certainly-over-sixty-three-chars\": must be no more than 63 characters",
+        ] {
+            assert!(
+                errs.iter().any(|e| e == expected),
+                "missing {expected:?} in {errs:#?}"
+            );
+        }
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.template.spec.serviceAccountName: Invalid value: \"Bad_SA\": a lowercase RFC 1123 subdomain")),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn tolerations_are_checked_as_a_real_server_checks_them() {
+        let errs = bodies(
+            json!({"restartPolicy": "Never", "containers": [{"name": "a", "image": "x"}],
+            "tolerations": [
+                {"operator": "Equal", "value": "x"},
+                {"key": "k", "operator": "Exists", "value": "v"},
+                {"key": "k", "operator": "Maybe"},
+                {"key": "k", "tolerationSeconds": 5, "effect": "NoSchedule"},
+            ]}),
+        );
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+        assert!(errs[0].starts_with("spec.template.spec.tolerations[0].operator: Invalid value: \"Equal\": operator must be Exists"));
+        assert!(errs[1].contains("value must be empty when `operator` is 'Exists'"));
+        assert_eq!(
+            errs[2],
+            "spec.template.spec.tolerations[2].operator: Unsupported value: \"Maybe\": supported values: \"Equal\", \"Exists\""
+        );
+        assert!(errs[3].ends_with("effect must be 'NoExecute' when `tolerationSeconds` is set"));
+    }
+}
