@@ -132,6 +132,20 @@ fn names_and_labels_are_refused_as_a_real_server_refuses_them() {
             && out.contains(&format!("spec.template.labels: Invalid value: \"{name}\": must be no more than 63 characters")),
         "{out}"
     );
+    // What a pod template may not hold, worded as the real server words it
+    // (kubectl prints each cause): a probe on a plain init container, a
+    // container name that is no DNS label, a mount of a volume that is not
+    // there, and a pod failure policy with a restart policy it cannot use.
+    let bad_pod = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad-pod}\nspec:\n  podFailurePolicy: {rules: [{action: Ignore, onPodConditions: [{type: DisruptionTarget}]}]}\n  template:\n    spec:\n      restartPolicy: OnFailure\n      initContainers: [{name: wait, image: busybox, readinessProbe: {exec: {command: ['true']}}}]\n      containers: [{name: Main_Step, image: busybox, volumeMounts: [{name: data, mountPath: /data}]}]\n";
+    let out = s.refused(&["apply", "-f", &s.write("bad-pod.yaml", bad_pod)]);
+    for cause in [
+        "spec.template.spec.initContainers[0].readinessProbe: Forbidden: may not be set for init containers without restartPolicy=Always",
+        "spec.template.spec.containers[0].name: Invalid value: \"Main_Step\": a lowercase RFC 1123 label must consist of",
+        "spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"data\"",
+        "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": only \"Never\" is supported when podFailurePolicy is specified",
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
     // The same Job with a short name gets the labels and the selector.
     s.ok(&[
         "apply",
@@ -643,6 +657,20 @@ fn the_typed_generators_send_protobuf_and_read_it_back() {
             "jsonpath={.spec.template.spec.containers[0].command} {.spec.template.metadata.labels.job-name} {.spec.template.spec.restartPolicy}"
         ]),
         r#"["echo","hi"] once Never"#
+    );
+    // With what a real server's defaulting adds: `SetDefaults_Job`, the pod
+    // template's, and the template's labels on a Job created without any.
+    assert_eq!(
+        s.ok(&[
+            "-n",
+            "team-a",
+            "get",
+            "job",
+            "once",
+            "-o",
+            "jsonpath={.spec.backoffLimit} {.spec.completions} {.spec.parallelism} {.spec.completionMode} {.spec.podReplacementPolicy} {.spec.template.spec.dnsPolicy} {.spec.template.spec.terminationGracePeriodSeconds} {.spec.template.spec.containers[0].imagePullPolicy} {.spec.template.spec.containers[0].terminationMessagePolicy} {.metadata.labels.job-name}"
+        ]),
+        "6 1 1 NonIndexed TerminatingOrFailed ClusterFirst 30 Always File once"
     );
     s.ok(&[
         "-n",

@@ -42,7 +42,13 @@ pub fn prepare_create(r: &Resource, object: &mut Value) {
             object["status"] = json!({"phase": "Active"});
         }
         ("", "Secret") => secret_defaults(object),
-        ("batch", "Job") => super::job::generate_selector(object),
+        ("batch", "Job") => {
+            super::job::generate_selector(object);
+            // What is stored is decoded, and so defaulted, again: a Job
+            // created without labels answers with its template's, the
+            // generated ones included (`kubectl create job` shows them).
+            super::job::defaults(object);
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             crd_defaults(object);
             crd_status(object);

@@ -52,8 +52,11 @@ pub fn defaults(job: &mut Value) {
             .into_iter()
             .flatten()
         {
-            if let Some(p) = pattern.as_object_mut() {
-                p.entry("status").or_insert(json!("True"));
+            // A Go string: empty is unset.
+            if let Some(p) = pattern.as_object_mut()
+                && p.get("status").is_none_or(|s| s.is_null() || s == "")
+            {
+                p.insert("status".into(), json!("True"));
             }
         }
     }

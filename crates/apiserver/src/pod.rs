@@ -109,9 +109,14 @@ fn default_container(c: &mut Value) {
         };
         m.insert("imagePullPolicy".into(), json!(policy));
     }
-    m.entry("terminationMessagePath")
-        .or_insert(json!("/dev/termination-log"));
-    m.entry("terminationMessagePolicy").or_insert(json!("File"));
+    for (key, value) in [
+        ("terminationMessagePath", "/dev/termination-log"),
+        ("terminationMessagePolicy", "File"),
+    ] {
+        if m.get(key).is_none_or(|v| v.is_null() || v == "") {
+            m.insert(key.into(), json!(value));
+        }
+    }
     // A struct, not a pointer, in Go: always there.
     m.entry("resources").or_insert(json!({}));
     for p in m
