@@ -1125,6 +1125,64 @@ fn the_everyday_commands_work() {
 
 /// `kubectl auth can-i` sends a SelfSubjectAccessReview as protobuf; the
 /// sandbox's one token may do everything, as `system:masters` may.
+/// `kubectl --as` (how an admin checks what an account may do before it
+/// runs) acts as the impersonated identity, as a real server's
+/// `WithImpersonation` makes it; only someone allowed to `impersonate` may.
+#[test]
+fn impersonation_acts_as_the_user_asked_for() {
+    let Some(s) = sandbox() else { return };
+    s.apply(&crd_yaml());
+    let operator = "--as=system:serviceaccount:kbind-system:kbind-operator";
+    // No RBAC for the operator yet: its requests are refused.
+    let (_, out) = s.run(&[operator, "auth", "can-i", "create", "jobs", "-n", "default"]);
+    assert_eq!(out.trim(), "no");
+    let out = s.refused(&[operator, "get", "resourcebindings", "-A"]);
+    assert!(
+        out.contains("resourcebindings.platform.kratix.io is forbidden: User \"system:serviceaccount:kbind-system:kbind-operator\" cannot list resource \"resourcebindings\" in API group \"platform.kratix.io\" at the cluster scope"),
+        "{out}"
+    );
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    for file in ["namespace.yaml", "rbac.yaml"] {
+        s.ok(&["apply", "-f", deploy.join(file).to_str().unwrap()]);
+    }
+    assert_eq!(
+        s.ok(&[operator, "auth", "can-i", "create", "jobs", "-n", "default"])
+            .trim(),
+        "yes"
+    );
+    s.ok(&[operator, "get", "resourcebindings", "-A"]);
+    // A user with the groups asked for, and `system:authenticated`.
+    let who = s.ok(&[
+        "--as=jane",
+        "--as-group=devs",
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+    ]);
+    assert_eq!(who, r#"jane ["devs","system:authenticated"]"#);
+    let out = s.refused(&["--as=jane", "get", "configmaps"]);
+    assert!(
+        out.contains("configmaps is forbidden: User \"jane\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""),
+        "{out}"
+    );
+    // Impersonating system:masters is being an admin.
+    s.ok(&[
+        "--as=jane",
+        "--as-group=system:masters",
+        "get",
+        "configmaps",
+    ]);
+    // A service account may not impersonate unless RBAC says so.
+    let token = s.ok(&["-n", "kbind-system", "create", "token", "kbind-operator"]);
+    let token = format!("--token={}", token.trim());
+    let out = s.refused(&[&token, "--as=jane", "get", "configmaps"]);
+    assert!(
+        out.contains("users \"jane\" is forbidden: User \"system:serviceaccount:kbind-system:kbind-operator\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"),
+        "{out}"
+    );
+}
+
 #[test]
 fn auth_can_i_reviews_the_sandbox_token() {
     let Some(s) = sandbox() else { return };

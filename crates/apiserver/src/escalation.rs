@@ -244,7 +244,7 @@ pub fn check(
     object: &Value,
     current: Option<&Value>,
 ) -> Result<(), ApiError> {
-    if r.group != GROUP || *who == Identity::Admin {
+    if r.group != GROUP || who.is_superuser() {
         return Ok(());
     }
     if current.is_some_and(|c| without_gc_fields(c) == without_gc_fields(object)) {

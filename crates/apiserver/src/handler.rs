@@ -238,6 +238,39 @@ struct Page {
     remaining: usize,
 }
 
+/// The `Impersonate-*` headers (kubectl's `--as`, `--as-group`,
+/// `--as-uid`).
+fn impersonation(headers: &HeaderMap) -> rbac::Impersonation {
+    let text = |v: &header::HeaderValue| v.to_str().ok().map(str::to_string);
+    let mut asked = rbac::Impersonation {
+        user: headers
+            .get("impersonate-user")
+            .and_then(text)
+            .filter(|u| !u.is_empty()),
+        groups: headers
+            .get_all("impersonate-group")
+            .iter()
+            .filter_map(text)
+            .collect(),
+        uid: headers
+            .get("impersonate-uid")
+            .and_then(text)
+            .filter(|u| !u.is_empty()),
+        ..Default::default()
+    };
+    for (name, value) in headers {
+        if let Some(key) = name.as_str().strip_prefix("impersonate-extra-")
+            && let Some(value) = text(value)
+        {
+            let key = percent_encoding::percent_decode_str(key)
+                .decode_utf8_lossy()
+                .to_lowercase();
+            asked.extra.push((key, value));
+        }
+    }
+    asked
+}
+
 pub(super) async fn handle(
     State(shared): State<SharedState>,
     method: Method,
@@ -250,8 +283,14 @@ pub(super) async fn handle(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(identity) = bearer.and_then(|t| shared.identity(t)) else {
+    let Some(authenticated) = bearer.and_then(|t| shared.identity(t)) else {
         return error(&ApiError::new(401, "Unauthorized", "Unauthorized"));
+    };
+    let asked = impersonation(&headers);
+    let identity = match shared.with_store(|store| rbac::impersonate(store, authenticated, &asked))
+    {
+        Ok(identity) => identity,
+        Err(e) => return error(&e),
     };
     if let Some(response) = faults::inject(&shared, &method, uri.path(), &headers, &body).await {
         return response;

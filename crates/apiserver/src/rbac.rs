@@ -15,29 +15,168 @@ use super::state::{ApiError, ObjectStore};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Identity {
     Admin,
-    ServiceAccount { namespace: String, name: String },
+    ServiceAccount {
+        namespace: String,
+        name: String,
+    },
+    /// Who a request acts as through `Impersonate-*` headers (kubectl's
+    /// `--as`, `--as-group`), once the requester was allowed to.
+    Impersonated {
+        name: String,
+        groups: Vec<String>,
+    },
 }
+
+const SUPERUSERS: &str = "system:masters";
+const AUTHENTICATED: &str = "system:authenticated";
+const UNAUTHENTICATED: &str = "system:unauthenticated";
+const ANONYMOUS: &str = "system:anonymous";
+const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 
 impl Identity {
     pub fn user(&self) -> String {
         match self {
             Identity::Admin => "kbind-admin".into(),
             Identity::ServiceAccount { namespace, name } => {
-                format!("system:serviceaccount:{namespace}:{name}")
+                format!("{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}")
             }
+            Identity::Impersonated { name, .. } => name.clone(),
         }
     }
 
     pub fn groups(&self) -> Vec<String> {
         match self {
-            Identity::Admin => vec!["system:masters".into(), "system:authenticated".into()],
-            Identity::ServiceAccount { namespace, .. } => vec![
-                "system:serviceaccounts".into(),
-                format!("system:serviceaccounts:{namespace}"),
-                "system:authenticated".into(),
-            ],
+            Identity::Admin => vec![SUPERUSERS.into(), AUTHENTICATED.into()],
+            Identity::ServiceAccount { namespace, .. } => {
+                let mut groups = service_account_groups(namespace);
+                groups.push(AUTHENTICATED.into());
+                groups
+            }
+            Identity::Impersonated { groups, .. } => groups.clone(),
         }
     }
+
+    /// A member of `system:masters`, which a real server's authorizer lets
+    /// do anything before RBAC is asked.
+    pub fn is_superuser(&self) -> bool {
+        self.groups().iter().any(|g| g == SUPERUSERS)
+    }
+}
+
+fn service_account_groups(namespace: &str) -> Vec<String> {
+    vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{namespace}"),
+    ]
+}
+
+/// The `Impersonate-*` headers of a request, as `buildImpersonationRequests`
+/// reads them.
+#[derive(Debug, Default)]
+pub struct Impersonation {
+    pub user: Option<String>,
+    pub groups: Vec<String>,
+    /// `Impersonate-Extra-<key>` values, key lowercased and unescaped.
+    pub extra: Vec<(String, String)>,
+    pub uid: Option<String>,
+}
+
+impl Impersonation {
+    fn is_empty(&self) -> bool {
+        self.user.is_none() && self.groups.is_empty() && self.extra.is_empty() && self.uid.is_none()
+    }
+}
+
+/// What impersonating `name` asks the authorizer (cluster-scoped kinds).
+fn impersonating<'a>(resource: &'a str, group: &'a str, name: &'a str) -> Attributes<'a> {
+    Attributes {
+        verb: "impersonate",
+        group,
+        resource,
+        subresource: None,
+        namespace: "",
+        name: Some(name),
+    }
+}
+
+/// `WithImpersonation`: `who` becomes the impersonated identity, after the
+/// authorizer allowed `who` to `impersonate` each user, service account,
+/// group, extra and uid asked for (403 on the first that is not).
+pub fn impersonate(
+    store: &ObjectStore,
+    who: Identity,
+    asked: &Impersonation,
+) -> Result<Identity, ApiError> {
+    if asked.is_empty() {
+        return Ok(who);
+    }
+    let Some(requested_user) = asked.user.as_deref() else {
+        return Err(ApiError::new(
+            400,
+            "BadRequest",
+            "requested impersonation of groups, extras or a uid without impersonating a user",
+        ));
+    };
+    let groups_specified = !asked.groups.is_empty();
+    let mut groups: Vec<String> = vec![];
+    let check = |a: Attributes<'_>| -> Result<(), ApiError> {
+        if allowed(store, &who, &a) {
+            Ok(())
+        } else {
+            Err(forbidden(&who, &a))
+        }
+    };
+    let service_account = requested_user
+        .strip_prefix(SERVICE_ACCOUNT_PREFIX)
+        .and_then(|rest| rest.split_once(':'))
+        .filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains(':'));
+    match service_account {
+        Some((namespace, name)) => {
+            check(Attributes {
+                verb: "impersonate",
+                group: "",
+                resource: "serviceaccounts",
+                subresource: None,
+                namespace,
+                name: Some(name),
+            })?;
+            if !groups_specified {
+                groups = service_account_groups(namespace);
+            }
+        }
+        None => check(impersonating("users", "", requested_user))?,
+    }
+    for group in &asked.groups {
+        check(impersonating("groups", "", group))?;
+        groups.push(group.clone());
+    }
+    for (key, value) in &asked.extra {
+        check(Attributes {
+            verb: "impersonate",
+            group: "authentication.k8s.io",
+            resource: "userextras",
+            subresource: Some(key),
+            namespace: "",
+            name: Some(value),
+        })?;
+    }
+    if let Some(uid) = &asked.uid {
+        check(impersonating("uids", "authentication.k8s.io", uid))?;
+    }
+    if requested_user != ANONYMOUS {
+        if !groups
+            .iter()
+            .any(|g| g == AUTHENTICATED || g == UNAUTHENTICATED)
+        {
+            groups.push(AUTHENTICATED.into());
+        }
+    } else if !groups.iter().any(|g| g == UNAUTHENTICATED) {
+        groups.push(UNAUTHENTICATED.into());
+    }
+    Ok(Identity::Impersonated {
+        name: requested_user.to_string(),
+        groups,
+    })
 }
 
 /// What a request asks to do, as the authorizer sees it.
@@ -81,12 +220,14 @@ pub(super) fn rule_allows(rule: &Value, a: &Attributes<'_>) -> bool {
 fn subject_matches(subject: &Value, who: &Identity, binding_namespace: &str) -> bool {
     let name = subject["name"].as_str().unwrap_or_default();
     match subject["kind"].as_str() {
+        // A service account is a user name: its own token, or someone
+        // impersonating it.
         Some("ServiceAccount") => {
             let ns = subject["namespace"]
                 .as_str()
                 .filter(|n| !n.is_empty())
                 .unwrap_or(binding_namespace);
-            matches!(who, Identity::ServiceAccount { namespace, name: sa } if namespace == ns && sa == name)
+            who.user() == format!("{SERVICE_ACCOUNT_PREFIX}{ns}:{name}")
         }
         Some("User") => who.user() == name,
         Some("Group") => who.groups().iter().any(|g| g == name),
@@ -110,7 +251,7 @@ fn role_rules(store: &ObjectStore, binding: &Value, binding_namespace: &str) -> 
 
 /// True if `who` may do `a`.
 pub fn allowed(store: &ObjectStore, who: &Identity, a: &Attributes<'_>) -> bool {
-    if *who == Identity::Admin {
+    if who.is_superuser() {
         return true;
     }
     // The bootstrap ClusterRole system:basic-user, bound to every

@@ -836,7 +836,7 @@ impl ObjectStore {
             .request
             .requester
             .as_ref()
-            .filter(|w| **w != Identity::Admin)
+            .filter(|w| !w.is_superuser())
         else {
             return Ok(());
         };
