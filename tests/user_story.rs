@@ -203,7 +203,7 @@ async fn the_user_story_runs_under_deploy_rbac_with_the_kratix_fixture_and_a_lon
 /// applied, the condition clears by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promise_whose_requests_are_not_granted_names_the_missing_rule() {
-    let (_running, admin, operator_client) = installed().await;
+    let (running, admin, operator_client) = installed().await;
     let operator = start(operator_client);
     let promise = repo_file("tests/fixtures/kratix/promise-redis.yaml")
         .replace("name: redis\n", "name: databases\n")
@@ -254,28 +254,29 @@ async fn a_promise_whose_requests_are_not_granted_names_the_missing_rule() {
     })
     .await;
     assert_eq!(warned.items.len(), 1);
+    // Meanwhile the refused watch lists again with a growing delay (from
+    // 0.8 s, doubling to 30 s), not every ~0.8 s forever as kube's
+    // `default_backoff()` retried a list refused each time.
+    let lists = || running.audit_count("", "list", "example.com", "databases");
+    let before = lists();
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    let during = lists() - before;
+    assert!(
+        during <= 3,
+        "{during} lists of a refused kind in 8 s: the retry delay does not grow"
+    );
 
-    // The fix, as `kbind rbac` prints it.
+    // The fix, as `kbind rbac` prints it: a ClusterRole of the promise's own,
+    // added to what deploy/rbac.yaml grants.
     let manifest = kbind::operator::access::manifest(
-        &["marketplace.kratix.io".into(), "example.com".into()],
+        &[("databases".into(), "example.com".into())],
         "kbind-system",
     );
-    let roles: Api<DynamicObject> = Api::all_with(
-        admin.clone(),
-        &ar(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-        ),
+    assert!(
+        message.contains("kbind-operator-requests-databases"),
+        "{message}"
     );
-    let role_doc: Value = kbind::yaml::from_str(manifest.split("\n---").next().unwrap()).unwrap();
-    let mut role = roles.get("kbind-operator-requests").await.unwrap();
-    role.data["rules"] = role_doc["rules"].clone();
-    roles
-        .replace("kbind-operator-requests", &PostParams::default(), &role)
-        .await
-        .unwrap();
+    create_all(&admin, &manifest).await;
     condition("True").await;
     operator.kill();
 }

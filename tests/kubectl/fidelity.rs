@@ -7,6 +7,10 @@
 
 use super::{Sandbox, crd_yaml, fixture, sandbox, text};
 
+fn fixture_text(name: &str) -> String {
+    std::fs::read_to_string(fixture(name)).unwrap()
+}
+
 impl Sandbox {
     /// kubectl's output and error text, and whether it succeeded.
     fn run(&self, args: &[&str]) -> (bool, String) {
@@ -756,6 +760,142 @@ fn the_typed_generators_send_protobuf_and_read_it_back() {
 /// first command of the walkthrough works (kbind's CRDs are already
 /// served), and the sandbox logs nothing while nothing is wrong, without
 /// colour codes when stderr is not a terminal.
+/// `kbind sandbox` runs its operator as it runs once installed: as the
+/// kbind-operator ServiceAccount under deploy/rbac.yaml. A Promise whose
+/// request group those rules do not cover says so on the Promise; the fix
+/// it names (`kbind rbac <file> | kubectl apply -f -`) adds that Promise's
+/// grant without taking away another's.
+#[test]
+fn the_sandbox_operator_runs_as_installed_and_kbind_rbac_adds_grants() {
+    if super::kubectl_binary().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut sandbox = std::process::Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args(["sandbox", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !kubeconfig.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(super::kubectl_binary().unwrap())
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECACHEDIR", kubeconfig.with_extension("cache"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        format!("{}{}", text(&o.stdout), text(&o.stderr))
+    };
+    let eventually = |args: &[&str], done: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let out = kubectl(args, None);
+            if done(&out) || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let widget = dir.path().join("widget.yaml");
+    std::fs::write(
+        &widget,
+        fixture_text("promise-redis.yaml")
+            .replace("name: redis\n", "name: widget\n")
+            .replace("redis.marketplace.kratix.io", "widgets.example.com")
+            .replace("group: marketplace.kratix.io", "group: example.com")
+            .replace("kind: redis", "kind: Widget")
+            .replace("plural: redis", "plural: widgets")
+            .replace("singular: redis", "singular: widget"),
+    )
+    .unwrap();
+    kubectl(
+        &[
+            "apply",
+            "-f",
+            fixture("promise-redis.yaml").to_str().unwrap(),
+        ],
+        None,
+    );
+    kubectl(&["apply", "-f", widget.to_str().unwrap()], None);
+    let operator = "--as=system:serviceaccount:kbind-system:kbind-operator";
+    let can = |resource: &str| kubectl(&[operator, "auth", "can-i", "list", resource], None);
+    let refused = eventually(
+        &[
+            "get",
+            "promise",
+            "widget",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"RequestsAccessible\")].status} {.status.conditions[?(@.type==\"RequestsAccessible\")].message}",
+        ],
+        &|out| out.starts_with("False"),
+    );
+    let before = (
+        can("redis.marketplace.kratix.io"),
+        can("widgets.example.com"),
+    );
+    let rbac = std::process::Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args(["rbac", widget.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let applied = kubectl(&["apply", "-f", "-"], Some(&text(&rbac.stdout)));
+    let granted = eventually(
+        &[
+            "get",
+            "promise",
+            "widget",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"RequestsAccessible\")].status}",
+        ],
+        &|out| out == "True",
+    );
+    let after = (
+        can("redis.marketplace.kratix.io"),
+        can("widgets.example.com"),
+    );
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+    assert!(
+        refused.contains("may not list widgets") && refused.contains("kbind rbac"),
+        "{refused}"
+    );
+    assert_eq!(
+        (before.0.trim(), before.1.trim()),
+        ("yes", "no"),
+        "{before:?}"
+    );
+    assert!(
+        applied.contains(
+            "clusterrole.rbac.authorization.k8s.io/kbind-operator-requests-widget created"
+        ),
+        "{applied}"
+    );
+    assert_eq!(granted, "True");
+    assert_eq!(
+        (after.0.trim(), after.1.trim()),
+        ("yes", "yes"),
+        "the grant added widgets and kept redis: {after:?}"
+    );
+}
+
 #[test]
 fn the_sandbox_is_ready_when_its_kubeconfig_appears() {
     if super::kubectl_binary().is_none() {

@@ -53,7 +53,7 @@ pub struct Shared {
     pub(crate) faults: Mutex<FaultState>,
     /// (client, verb, group, resource) seen, the client being the
     /// `x-kbind-audit-as` request header (a test hook).
-    pub(crate) audit: Mutex<std::collections::BTreeSet<AuditEntry>>,
+    pub(crate) audit: Mutex<std::collections::BTreeMap<AuditEntry, u64>>,
     /// ServiceAccount tokens issued by the TokenRequest API.
     tokens: Mutex<std::collections::HashMap<String, rbac::Identity>>,
 }
@@ -109,12 +109,14 @@ impl Shared {
         self.audit
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((
+            .entry((
                 client.to_string(),
                 verb.to_string(),
                 target.group.clone(),
                 resource,
-            ));
+            ))
+            .and_modify(|n| *n += 1)
+            .or_insert(1);
     }
 }
 
@@ -155,10 +157,28 @@ impl Running {
             .audit
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
+            .keys()
             .filter(|e| e.0 == client)
             .map(|(_, v, g, r)| (v.clone(), g.clone(), r.clone()))
             .collect()
+    }
+
+    /// How many times a client requested `verb` on `group`/`resource`,
+    /// served or refused.
+    pub fn audit_count(&self, client: &str, verb: &str, group: &str, resource: &str) -> u64 {
+        let key = (
+            client.to_string(),
+            verb.to_string(),
+            group.to_string(),
+            resource.to_string(),
+        );
+        self.shared
+            .audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Test hook: injects faults from now on.

@@ -73,8 +73,25 @@ pub fn rules_for(group: &str) -> String {
     )
 }
 
-/// The message of a refusal: what is missing and the rule that grants it.
-pub fn refusal(group: &str, plural: &str, refused: &[(String, String)]) -> String {
+/// The name of the ClusterRole (and its binding) `kbind rbac` makes for
+/// one Promise's requests: one per Promise, so granting one never replaces
+/// another's grant (a ClusterRole's `rules` are replaced whole by `kubectl
+/// apply`). Cut with a hash when the Promise's name would make it longer
+/// than an object name may be.
+pub fn role_name(promise: &str) -> String {
+    let name = format!("kbind-operator-requests-{promise}");
+    if name.len() <= 253 {
+        name
+    } else {
+        format!(
+            "kbind-operator-requests-{}",
+            kbind_model::naming::label_value(promise)
+        )
+    }
+}
+
+/// The message of a refusal: what is missing and how to grant it.
+pub fn refusal(promise: &str, group: &str, plural: &str, refused: &[(String, String)]) -> String {
     let what: Vec<String> = refused
         .iter()
         .map(|(verb, sub)| {
@@ -86,23 +103,30 @@ pub fn refusal(group: &str, plural: &str, refused: &[(String, String)]) -> Strin
         })
         .collect();
     format!(
-        "the kbind operator may not {} in API group \"{group}\": add to ClusterRole kbind-operator-requests (kbind rbac prints it):\n{}",
+        "the kbind operator may not {} in API group \"{group}\": grant it with `kbind rbac <this Promise's file> | kubectl apply -f -` (ClusterRole and ClusterRoleBinding {}, holding):\n{}",
         what.join(", "),
+        role_name(promise),
         rules_for(group)
     )
 }
 
-/// `kbind rbac`: the ClusterRole and its binding for the request groups of
-/// the given Promises (`apiGroups` deduplicated, in order).
-pub fn manifest(groups: &[String], namespace: &str) -> String {
+/// `kbind rbac`: for each Promise given (its name and request group), a
+/// ClusterRole with the rules its requests need and a binding to the
+/// operator's ServiceAccount in `namespace`.
+pub fn manifest(promises: &[(String, String)], namespace: &str) -> String {
     let mut out = String::from(
-        "# The kbind operator's access to these Promises' requests (their spec.api groups).\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: kbind-operator-requests\nrules:\n",
+        "# The kbind operator's access to these Promises' requests (their spec.api groups), one\n# ClusterRole per Promise: applying it adds to what the operator may do, never replaces it.\n",
     );
-    for group in groups {
-        out.push_str(&rules_for(group));
+    for (i, (promise, group)) in promises.iter().enumerate() {
+        let name = role_name(promise);
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {name}\n  labels:\n    kratix.io/promise-name: {label}\nrules:\n{rules}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: {name}\n  labels:\n    kratix.io/promise-name: {label}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: {name}\nsubjects:\n  - kind: ServiceAccount\n    name: kbind-operator\n    namespace: {namespace}\n",
+            label = kbind_model::naming::label_value(promise),
+            rules = rules_for(group),
+        ));
     }
-    out.push_str(&format!(
-        "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: kbind-operator-requests\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: kbind-operator-requests\nsubjects:\n  - kind: ServiceAccount\n    name: kbind-operator\n    namespace: {namespace}\n"
-    ));
     out
 }

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -283,9 +283,9 @@ impl Controller {
         kind: String,
         config: watcher::Config,
     ) {
-        let mut stream = watcher(api, config).default_backoff().boxed();
+        let mut stream = watcher(api, config).boxed();
         let mut buffer: Vec<Value> = Vec::new();
-        let mut reported_missing = false;
+        let mut retry = super::retry::RetryDelay::default();
         while let Some(event) = stream.next().await {
             let mut cause = None;
             let woken = match event {
@@ -298,7 +298,7 @@ impl Controller {
                     continue;
                 }
                 Ok(watcher::Event::InitDone) => {
-                    reported_missing = false;
+                    retry.succeeded();
                     let objects = std::mem::take(&mut buffer);
                     let woken = self.cache_write().replace_kind(&kind, objects);
                     self.synced.notify_waiters();
@@ -326,20 +326,31 @@ impl Controller {
                         None => Vec::new(),
                     }
                 }
-                Err(watcher::Error::InitialListFailed(kube::Error::Api(e))) if e.code == 404 => {
-                    // Not installed (yet): say how to fix it once, not on
-                    // every retry.
-                    if !reported_missing {
-                        tracing::warn!(
-                            kind,
-                            "the API server does not serve {kind} (are the kbind CRDs installed? `kbind crds | kubectl apply -f -`); retrying"
-                        );
-                        reported_missing = true;
-                    }
-                    continue;
-                }
+                // Said once, not on every retry: not installed (yet), or
+                // not granted (the Promise's RequestsAccessible condition
+                // names the rule).
                 Err(e) => {
-                    tracing::warn!(kind, "watch failed, retrying with backoff: {e}");
+                    let message = match &e {
+                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404 => {
+                            format!(
+                                "the API server does not serve {kind} (are the kbind CRDs installed? `kbind crds | kubectl apply -f -`)"
+                            )
+                        }
+                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 403 => {
+                            format!(
+                                "the operator may not list {kind} (its Promise's RequestsAccessible condition names the rule to grant): {}",
+                                s.message
+                            )
+                        }
+                        other => format!("watch failed: {other}"),
+                    };
+                    let delay = retry.failed();
+                    if retry.is_news(&message) {
+                        tracing::warn!(kind, "{message}; retrying with backoff");
+                    } else {
+                        tracing::debug!(kind, ?delay, "{message}; retrying");
+                    }
+                    tokio::time::sleep(delay).await;
                     continue;
                 }
             };
@@ -367,18 +378,25 @@ impl Controller {
         );
         let config =
             watcher::Config::default().fields("involvedObject.kind=Job,reason=FailedCreate");
-        let mut stream = watcher(events, config)
-            .default_backoff()
-            .applied_objects()
-            .boxed();
+        let mut stream = watcher(events, config).boxed();
+        let mut retry = super::retry::RetryDelay::default();
         while let Some(event) = stream.next().await {
             match event {
-                Ok(event) => {
+                Ok(watcher::Event::Apply(event) | watcher::Event::InitApply(event)) => {
                     let value = serde_json::to_value(&event).unwrap_or(Value::Null);
                     let woken = self.cache_write().note_job_problem(&value);
                     self.queue.add_all(woken);
                 }
-                Err(e) => tracing::warn!("Job event watch failed, retrying with backoff: {e}"),
+                Ok(watcher::Event::InitDone) => retry.succeeded(),
+                Ok(watcher::Event::Init | watcher::Event::Delete(_)) => {}
+                Err(e) => {
+                    let delay = retry.failed();
+                    let message = format!("Job event watch failed: {e}");
+                    if retry.is_news(&message) {
+                        tracing::warn!("{message}; retrying with backoff");
+                    }
+                    tokio::time::sleep(delay).await;
+                }
             }
         }
     }
@@ -482,7 +500,7 @@ impl Controller {
                         format!("the kbind operator may reach {}.{}", ar.plural, ar.group),
                     )
                 } else {
-                    let message = super::access::refusal(&ar.group, &ar.plural, &refused);
+                    let message = super::access::refusal(&promise, &ar.group, &ar.plural, &refused);
                     if condition
                         .as_ref()
                         .is_some_and(|c| c["status"] == "False" && c["message"] == message.as_str())

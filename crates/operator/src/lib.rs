@@ -15,6 +15,7 @@ pub mod metrics;
 /// `kbind pipeline`: the helper containers of a workflow's pod.
 pub mod pipeline_adapter;
 mod queue;
+mod retry;
 mod run;
 pub mod throttle;
 

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use super::controller::{AbortOnDrop, Controller, ControllerOptions};
@@ -94,15 +94,23 @@ impl SimulatedRunner {
     /// Watches workflow Jobs and ends each one as it appears.
     pub async fn run(self, client: Client) {
         let all: Api<DynamicObject> = Api::all_with(client.clone(), &job_resource());
-        let mut jobs = watcher(all, watcher::Config::default().labels(WORKFLOW_JOBS))
-            .default_backoff()
-            .applied_objects()
-            .boxed();
-        while let Some(job) = jobs.next().await {
-            let job = match job {
-                Ok(job) => job,
+        let mut jobs = watcher(all, watcher::Config::default().labels(WORKFLOW_JOBS)).boxed();
+        let mut retry = super::retry::RetryDelay::default();
+        while let Some(event) = jobs.next().await {
+            let job = match event {
+                Ok(watcher::Event::Apply(job) | watcher::Event::InitApply(job)) => job,
+                Ok(watcher::Event::InitDone) => {
+                    retry.succeeded();
+                    continue;
+                }
+                Ok(watcher::Event::Init | watcher::Event::Delete(_)) => continue,
                 Err(e) => {
-                    tracing::warn!("simulated runner watch: {e}");
+                    let delay = retry.failed();
+                    let message = format!("simulated runner watch: {e}");
+                    if retry.is_news(&message) {
+                        tracing::warn!("{message}; retrying with backoff");
+                    }
+                    tokio::time::sleep(delay).await;
                     continue;
                 }
             };

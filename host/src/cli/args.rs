@@ -341,6 +341,12 @@ pub struct SandboxArgs {
     /// runner otherwise succeeds them); repeatable.
     #[arg(long = "fail-version", value_name = "VERSION")]
     pub fail_versions: Vec<String>,
+    /// Run the operator with the sandbox's admin token. By default it runs
+    /// as installed: as the kbind-operator ServiceAccount, held to
+    /// deploy/rbac.yaml's rules (a Promise whose request group they do not
+    /// cover says so, as on a cluster: `kbind rbac <promise.yaml>`).
+    #[arg(long, conflicts_with = "no_operator")]
+    pub operator_as_admin: bool,
 }
 
 #[derive(Debug, Args)]

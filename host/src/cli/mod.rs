@@ -9,6 +9,7 @@ mod output;
 mod pipeline;
 mod plan;
 mod rollout;
+mod sandbox_account;
 mod scaffold;
 
 use std::process::ExitCode;
@@ -162,7 +163,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
 /// `kbind rbac`: the request groups of the given Promises, as a
 /// ClusterRole and binding for the operator.
 fn run_rbac(args: args::RbacArgs) -> Result<ExitCode, Failure> {
-    let mut groups: Vec<String> = Vec::new();
+    let mut promises: Vec<(String, String)> = Vec::new();
     for path in &args.promises {
         let text = if path == "-" {
             std::io::read_to_string(std::io::stdin())
@@ -185,17 +186,18 @@ fn run_rbac(args: args::RbacArgs) -> Result<ExitCode, Failure> {
                     "{path}: Promise {name} has no spec.api (group, names.kind and names.plural)"
                 ))
             })?;
-            if !groups.contains(&kind.group) {
-                groups.push(kind.group);
+            let entry = (name.to_string(), kind.group);
+            if !promises.contains(&entry) {
+                promises.push(entry);
             }
         }
     }
-    if groups.is_empty() {
+    if promises.is_empty() {
         return Err(Failure::input("no Promise in the files given"));
     }
     print!(
         "{}",
-        kbind::operator::access::manifest(&groups, &args.namespace)
+        kbind::operator::access::manifest(&promises, &args.namespace)
     );
     Ok(ExitCode::from(exit::OK))
 }
@@ -480,22 +482,42 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
         println!("kbind sandbox API server listening on {}", running.url());
         println!("kubeconfig written to {}", path.display());
         if let Some((slot, watcher)) = policy {
-            let client = sandbox_client(&running).await?;
+            let admin = sandbox_client(&running).await?;
+            let client = if args.operator_as_admin {
+                admin.clone()
+            } else {
+                sandbox_account::operator_client(&admin, &running.kubeconfig()).await?
+            };
             println!(
-                "reconciling with policy {} (workflow Jobs are completed by a simulated runner{})",
+                "reconciling with policy {} as {} (workflow Jobs are completed by a simulated runner{})",
                 kbind::policy::Policy::id(&*slot.current()),
+                if args.operator_as_admin {
+                    "the sandbox's admin".to_string()
+                } else {
+                    format!(
+                        "ServiceAccount {}/{} (deploy/rbac.yaml)",
+                        sandbox_account::OPERATOR_NAMESPACE,
+                        sandbox_account::OPERATOR_ACCOUNT
+                    )
+                },
                 if args.fail_versions.is_empty() {
                     String::new()
                 } else {
                     format!("; they fail at {}", args.fail_versions.join(", "))
                 }
             );
+            // The simulated runner stands in for the Job controller, which
+            // writes Job status with its own rights, not the operator's.
+            let runner = kbind::operator::SimulatedRunner {
+                fail_versions: args.fail_versions.clone(),
+            };
+            tokio::spawn(runner.run(admin));
             tokio::spawn(kbind::operator::run(
                 client,
                 slot,
                 metrics,
                 watcher,
-                operator::sandbox_options(args.fail_versions.clone()),
+                operator::sandbox_options(),
                 std::future::pending(),
             ));
         }

@@ -136,12 +136,12 @@ pub(super) fn run_operator(global: &Global, args: OperatorArgs) -> Result<ExitCo
 }
 
 /// The sandbox's operator: no leader election, simulated workflows.
-pub(super) fn sandbox_options(fail_versions: Vec<String>) -> OperatorOptions {
+pub(super) fn sandbox_options() -> OperatorOptions {
     OperatorOptions {
         controller: ControllerOptions::default(),
         lease: None,
         policy_poll: Some(Duration::from_secs(2)),
-        runner: Some(kbind::operator::SimulatedRunner { fail_versions }),
+        runner: None,
         events_regarding: None,
     }
 }
