@@ -441,17 +441,19 @@ fn wait_for(s: &Sandbox, args: &[&str], done: impl Fn(&str) -> bool) -> String {
     }
 }
 
-#[test]
-fn the_user_story_with_kubectl_against_the_sandbox_operator() {
-    let Some(s) = sandbox() else { return };
-    // What `kbind sandbox` runs: the reconcile loop with the default policy
-    // (pinned, so the table shows v0.1.0 as in the story) and the simulated runner.
-    let settings = support::settings_of(&[("strategy", "pinned")]);
+/// What `kbind sandbox` runs, with the sandbox's admin client: kbind's
+/// CRDs, the reconcile loop with `kratix-default` (these settings) and the
+/// simulated runner.
+fn start_operator(s: &Sandbox, settings: &[(&str, &str)]) -> support::Operator {
     let engine = kbind::engine::PolicyEngine::new(kbind::engine::EngineOptions::default()).unwrap();
     let (policy, _) = engine
-        .load(&kbind::shipped::KRATIX_DEFAULT.source(), None, settings)
+        .load(
+            &kbind::shipped::KRATIX_DEFAULT.source(),
+            None,
+            support::settings_of(settings),
+        )
         .unwrap();
-    let _operator = s.runtime.block_on(async {
+    let operator = s.runtime.block_on(async {
         let client = support::client_for(&s.running).await;
         support::start_operator(
             client,
@@ -463,12 +465,19 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
             },
         )
     });
-
     let crds = Command::new(env!("CARGO_BIN_EXE_kbind"))
         .arg("crds")
         .output()
         .unwrap();
     s.apply(&text(&crds.stdout));
+    operator
+}
+
+#[test]
+fn the_user_story_with_kubectl_against_the_sandbox_operator() {
+    let Some(s) = sandbox() else { return };
+    // Pinned, so the table shows v0.1.0 as in the story.
+    let _operator = start_operator(&s, &[("strategy", "pinned")]);
     s.ok(&[
         "apply",
         "-f",
@@ -649,31 +658,7 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
 #[test]
 fn a_workflow_job_the_server_refuses_is_a_warning_on_the_request() {
     let Some(s) = sandbox() else { return };
-    let engine = kbind::engine::PolicyEngine::new(kbind::engine::EngineOptions::default()).unwrap();
-    let (policy, _) = engine
-        .load(
-            &kbind::shipped::KRATIX_DEFAULT.source(),
-            None,
-            Default::default(),
-        )
-        .unwrap();
-    let _operator = s.runtime.block_on(async {
-        let client = support::client_for(&s.running).await;
-        support::start_operator(
-            client,
-            std::sync::Arc::new(policy),
-            None,
-            kbind::operator::OperatorOptions {
-                runner: Some(kbind::operator::SimulatedRunner::default()),
-                ..Default::default()
-            },
-        )
-    });
-    let crds = Command::new(env!("CARGO_BIN_EXE_kbind"))
-        .arg("crds")
-        .output()
-        .unwrap();
-    s.apply(&text(&crds.stdout));
+    let _operator = start_operator(&s, &[]);
     s.apply(
         r#"apiVersion: platform.kratix.io/v1alpha1
 kind: Promise

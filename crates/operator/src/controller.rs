@@ -342,15 +342,9 @@ impl Controller {
                                 s.message
                             )
                         }
-                        other => format!("watch failed: {other}"),
+                        other => format!("{kind} watch failed: {other}"),
                     };
-                    let delay = retry.failed();
-                    if retry.is_news(&message) {
-                        tracing::warn!(kind, "{message}; retrying with backoff");
-                    } else {
-                        tracing::debug!(kind, ?delay, "{message}; retrying");
-                    }
-                    tokio::time::sleep(delay).await;
+                    retry.wait_after(&message).await;
                     continue;
                 }
             };
@@ -390,12 +384,9 @@ impl Controller {
                 Ok(watcher::Event::InitDone) => retry.succeeded(),
                 Ok(watcher::Event::Init | watcher::Event::Delete(_)) => {}
                 Err(e) => {
-                    let delay = retry.failed();
-                    let message = format!("Job event watch failed: {e}");
-                    if retry.is_news(&message) {
-                        tracing::warn!("{message}; retrying with backoff");
-                    }
-                    tokio::time::sleep(delay).await;
+                    retry
+                        .wait_after(&format!("Job event watch failed: {e}"))
+                        .await
                 }
             }
         }

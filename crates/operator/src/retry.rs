@@ -47,6 +47,18 @@ impl RetryDelay {
         self.last_reported = None;
     }
 
+    /// Waits before the next list after `failure`, which is logged at
+    /// `warn` the first time and at `debug` while it repeats.
+    pub async fn wait_after(&mut self, failure: &str) {
+        let delay = self.failed();
+        if self.is_news(failure) {
+            tracing::warn!("{failure}; retrying with backoff");
+        } else {
+            tracing::debug!(?delay, "{failure}; retrying");
+        }
+        tokio::time::sleep(delay).await;
+    }
+
     /// Whether `failure` is news (not the failure last reported), which is
     /// then remembered: a failure that repeats is logged once.
     pub fn is_news(&mut self, failure: &str) -> bool {

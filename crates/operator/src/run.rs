@@ -105,12 +105,9 @@ impl SimulatedRunner {
                 }
                 Ok(watcher::Event::Init | watcher::Event::Delete(_)) => continue,
                 Err(e) => {
-                    let delay = retry.failed();
-                    let message = format!("simulated runner watch: {e}");
-                    if retry.is_news(&message) {
-                        tracing::warn!("{message}; retrying with backoff");
-                    }
-                    tokio::time::sleep(delay).await;
+                    retry
+                        .wait_after(&format!("simulated runner watch: {e}"))
+                        .await;
                     continue;
                 }
             };
