@@ -719,6 +719,43 @@ spec:
     );
 }
 
+/// A Promise whose new `spec.api` a real server will not take (here its
+/// version renamed, while objects are stored at the old one) cannot be
+/// reconciled; the Promise says why in a Warning Event the platform team
+/// finds with kubectl, not only the operator's log.
+#[test]
+fn a_promise_whose_api_change_the_server_refuses_says_why() {
+    let Some(s) = sandbox() else { return };
+    let _operator = start_operator(&s, &[]);
+    let promise = std::fs::read_to_string(fixture("promise-redis.yaml")).unwrap();
+    s.apply(&promise);
+    wait_for(&s, &["api-resources"], |out| {
+        out.contains("marketplace.kratix.io")
+    });
+    s.apply(
+        &promise
+            .replace("- name: v1alpha1", "- name: v1alpha2")
+            .replace("promise-version: v0.1.0", "promise-version: v0.2.0"),
+    );
+    let warnings = wait_for(
+        &s,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "type=Warning,involvedObject.kind=Promise",
+            "-o",
+            "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+        ],
+        |out| out.contains("PromiseWriteRefused"),
+    );
+    assert!(
+        warnings.contains("PromiseWriteRefused: the API server refused to patch CustomResourceDefinition/redis.marketplace.kratix.io")
+            && warnings.contains("status.storedVersions[0]: Invalid value: \"v1alpha1\": must appear in spec.versions"),
+        "{warnings}"
+    );
+}
+
 #[test]
 fn kubectl_pages_through_lists_with_limit_and_continue() {
     let Some(s) = sandbox() else { return };

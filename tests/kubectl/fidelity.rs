@@ -214,6 +214,32 @@ fn crds_need_a_structural_schema_and_become_established() {
         "jsonpath={.status.storedVersions} {.status.acceptedNames.listKind} {.spec.names.singular}",
     ]);
     assert_eq!(status, "[\"v1\"] WidgetList widget");
+    // A version objects were stored at cannot leave spec.versions while it
+    // is in status.storedVersions (a Promise renaming its API's version
+    // meets this on a cluster); served beside the new storage version, it
+    // can, and both are then stored versions.
+    let renamed = WIDGETS.replace("- name: v1\n", "- name: v2\n");
+    let out = s.refused(&["apply", "-f", &s.write("widgets-v2.yaml", &renamed)]);
+    assert!(
+        out.contains(
+            "status.storedVersions[0]: Invalid value: \"v1\": must appear in spec.versions"
+        ),
+        "{out}"
+    );
+    let both = format!(
+        "{renamed}    - name: v1\n      served: true\n      storage: false\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n"
+    );
+    s.ok(&["apply", "-f", &s.write("widgets-both.yaml", &both)]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "crd",
+            "widgets.example.com",
+            "-o",
+            "jsonpath={.status.storedVersions}"
+        ]),
+        "[\"v1\",\"v2\"]"
+    );
 }
 
 #[test]

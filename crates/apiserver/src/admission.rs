@@ -365,6 +365,50 @@ fn crd(crd: &Value) -> Vec<FieldError> {
             )),
         }
     }
+    errs.extend(stored_versions(crd, &versions));
+    errs
+}
+
+/// `ValidateCustomResourceDefinitionStoredVersions`: every version objects
+/// were ever stored at stays in `spec.versions` (until whoever migrated
+/// them removes it from `status.storedVersions`), and the storage version
+/// is among them.
+fn stored_versions(crd: &Value, versions: &[Value]) -> Vec<FieldError> {
+    let field = "status.storedVersions";
+    let stored: Vec<&str> = crd
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if stored.is_empty() {
+        return vec![FieldError::invalid(
+            field,
+            json!([]),
+            "must have at least one stored version",
+        )];
+    }
+    let mut errs = vec![];
+    for v in versions {
+        let name = v["name"].as_str().unwrap_or_default();
+        if v["storage"] == json!(true) && !stored.contains(&name) {
+            errs.push(FieldError::invalid(
+                field,
+                v.clone(),
+                format!("must have the storage version {name}"),
+            ));
+        }
+    }
+    for (i, name) in stored.iter().enumerate() {
+        if !versions.iter().any(|v| v["name"] == *name) {
+            errs.push(FieldError::invalid(
+                format!("{field}[{i}]"),
+                *name,
+                "must appear in spec.versions",
+            ));
+        }
+    }
     errs
 }
 

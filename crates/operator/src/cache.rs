@@ -245,6 +245,11 @@ impl Cache {
         }
     }
 
+    /// The uid of a promise in the cache.
+    pub fn promise_uid(&self, name: &str) -> Option<String> {
+        self.promise(name)?.promise.metadata.uid.clone()
+    }
+
     /// Records a `FailedCreate` Event about a Job; returns what to wake.
     pub fn note_job_problem(&mut self, event: &Value) -> Vec<WorkKey> {
         let (Some(namespace), Some(name)) = (

@@ -601,12 +601,52 @@ impl Controller {
                         Ok(Some(Instant::now() + CONFLICT_RETRY))
                     } else {
                         tracing::warn!("{key}: {e}; retrying with backoff");
+                        self.report_refusal(&key, &e, &mut executor).await;
                         Err(())
                     }
                 }
             };
             self.queue.done_after(key, next, &own);
             self.metrics.queue_depth.set(self.queue.depth() as i64);
+        }
+    }
+
+    /// A promise's reconcile whose write the API server refused as invalid
+    /// or forbidden (a request CRD update a real server does not allow, a
+    /// status its schema does not hold) stops there until the cause goes;
+    /// the Promise says why in a Warning Event, not only the log. A refused
+    /// workflow Job is reported on its request where it is refused.
+    async fn report_refusal(&self, key: &WorkKey, e: &ReconcileError, executor: &mut KubeExecutor) {
+        let WorkKey::Promise(promise) = key else {
+            return;
+        };
+        let ExecError::Api {
+            action,
+            source: kube::Error::Api(status),
+        } = &e.error
+        else {
+            return;
+        };
+        if !matches!(status.code, 403 | 422) {
+            return;
+        }
+        let uid = self.cache_read().promise_uid(promise).unwrap_or_default();
+        let seen = super::executor::Seen {
+            resource_version: String::new(),
+            uid,
+            api_version: format!("{}/{}", kbind_model::api::GROUP, kbind_model::api::VERSION),
+        };
+        let event = Action::Event {
+            regarding: ObjKey::new(cache::PROMISE, "", promise),
+            warning: true,
+            reason: kbind_model::api::events::PROMISE_WRITE_REFUSED,
+            message: format!(
+                "the API server refused to {action}: {}; retrying with backoff",
+                status.message
+            ),
+        };
+        if let Err(e) = executor.execute_guarded(&event, Some(&seen)).await {
+            tracing::warn!(promise, "cannot report a refused write: {e}");
         }
     }
 

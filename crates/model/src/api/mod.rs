@@ -123,6 +123,9 @@ pub mod events {
     pub const RECONCILE_SUCCEEDED: &str = "ReconcileSucceeded";
     /// kbind: a workflow Job cannot create its pods.
     pub const WORKFLOW_CANNOT_START: &str = "WorkflowCannotStart";
+    /// kbind: the API server refused a write of a promise's reconcile (its
+    /// request CRD, a revision, its status) as invalid or forbidden.
+    pub const PROMISE_WRITE_REFUSED: &str = "PromiseWriteRefused";
     pub const BINDING_VERSION_UPDATED: &str = "ResourceBindingVersionUpdated";
     pub const RECONCILE_STARTED: &str = "ReconcileStarted";
     /// A Warning on the request: its configure workflow failed.
