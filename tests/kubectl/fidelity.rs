@@ -1489,6 +1489,31 @@ fn service_account_tokens_are_held_to_rbac() {
     );
     let (_, out) = s.run(&[&token, "-n", "default", "auth", "can-i", "update", "leases"]);
     assert_eq!(out.trim(), "no", "the Lease Role is for kbind-system only");
+    // Besides its own rules, what a real server's bootstrap roles give
+    // every authenticated identity: asking what it may do, discovery,
+    // version and health; no other URL.
+    let listed = s.ok(&[&token, "auth", "can-i", "--list"]);
+    let rows: Vec<String> = listed
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for row in [
+        "selfsubjectaccessreviews.authorization.k8s.io [] [] [create]",
+        "[/api/*] [] [get]",
+        "[/version] [] [get]",
+    ] {
+        assert!(
+            rows.iter().any(|r| r == row),
+            "{row:?} missing from:\n{listed}"
+        );
+    }
+    assert!(!rows.iter().any(|r| r == "[*] [] [*]"), "{listed}");
+    assert_eq!(
+        s.ok(&[&token, "auth", "can-i", "get", "/version"]).trim(),
+        "yes"
+    );
+    let (_, out) = s.run(&[&token, "auth", "can-i", "get", "/metrics"]);
+    assert_eq!(out.trim(), "no");
     let out = s.refused(&[&token, "get", "secrets"]);
     assert!(
         out.contains("secrets is forbidden: User \"system:serviceaccount:kbind-system:kbind-operator\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\""),

@@ -249,21 +249,61 @@ fn role_rules(store: &ObjectStore, binding: &Value, binding_namespace: &str) -> 
         .unwrap_or_default()
 }
 
+/// The rules of the bootstrap ClusterRoles a real server binds to every
+/// authenticated identity (`system:basic-user`: ask what one may do;
+/// `system:discovery` and `system:public-info-viewer`: read discovery,
+/// OpenAPI, health and version), or to everyone (`system:public-info-viewer`).
+fn bootstrap_rules(who: &Identity) -> Vec<Value> {
+    let groups = who.groups();
+    let has = |g: &str| groups.iter().any(|x| x == g);
+    let public_info = serde_json::json!({"verbs": ["get"],
+        "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"]});
+    let mut rules = vec![];
+    if has(AUTHENTICATED) {
+        rules.push(
+            serde_json::json!({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
+            "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]}),
+        );
+        rules.push(
+            serde_json::json!({"verbs": ["create"], "apiGroups": ["authentication.k8s.io"],
+            "resources": ["selfsubjectreviews"]}),
+        );
+        rules.push(
+            serde_json::json!({"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*",
+            "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz",
+            "/version", "/version/"]}),
+        );
+    }
+    if has(AUTHENTICATED) || has(UNAUTHENTICATED) {
+        rules.push(public_info);
+    }
+    rules
+}
+
+/// Whether a rule with `nonResourceURLs` lets `verb` reach `path`.
+fn url_rule_allows(rule: &Value, verb: &str, path: &str) -> bool {
+    let verbs = strings(&rule["verbs"]);
+    (verbs.contains(&"*") || verbs.contains(&verb))
+        && strings(&rule["nonResourceURLs"]).iter().any(|u| {
+            *u == "*" || *u == path || u.strip_suffix('*').is_some_and(|p| path.starts_with(p))
+        })
+}
+
+/// True if `who` may `verb` the non-resource URL `path` (discovery, health,
+/// version, OpenAPI for every authenticated identity; the rest by RBAC).
+pub fn allowed_url(store: &ObjectStore, who: &Identity, verb: &str, path: &str) -> bool {
+    who.is_superuser()
+        || rules_of(store, who, "")
+            .iter()
+            .any(|rule| url_rule_allows(rule, verb, path))
+}
+
 /// True if `who` may do `a`.
 pub fn allowed(store: &ObjectStore, who: &Identity, a: &Attributes<'_>) -> bool {
     if who.is_superuser() {
         return true;
     }
-    // The bootstrap ClusterRole system:basic-user, bound to every
-    // authenticated identity: anyone may ask what they may do.
-    let review = matches!(
-        (a.group, a.resource),
-        (
-            "authorization.k8s.io",
-            "selfsubjectaccessreviews" | "selfsubjectrulesreviews"
-        ) | ("authentication.k8s.io", "selfsubjectreviews")
-    );
-    if review && a.verb == "create" {
+    if bootstrap_rules(who).iter().any(|rule| rule_allows(rule, a)) {
         return true;
     }
 
@@ -289,7 +329,7 @@ pub fn allowed(store: &ObjectStore, who: &Identity, a: &Attributes<'_>) -> bool 
 /// The rules `who` has in `namespace` (cluster-wide bindings included), for
 /// a SelfSubjectRulesReview.
 pub fn rules_of(store: &ObjectStore, who: &Identity, namespace: &str) -> Vec<Value> {
-    let mut rules = vec![];
+    let mut rules = bootstrap_rules(who);
     let mut collect = |plural: &str, ns: &str| {
         for b in store.all("rbac.authorization.k8s.io", plural, ns) {
             let bound = b["subjects"]

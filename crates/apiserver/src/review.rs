@@ -23,14 +23,22 @@ pub fn answer(r: &Resource, mut review: Value, store: &ObjectStore, who: &Identi
         }
         "SelfSubjectRulesReview" => {
             let namespace = review["spec"]["namespace"].as_str().unwrap_or_default();
-            let resource_rules = if who.is_superuser() {
-                vec![json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})]
-            } else {
-                rbac::rules_of(store, who, namespace)
-            };
+            let mut rules = rbac::rules_of(store, who, namespace);
+            if who.is_superuser() {
+                // cluster-admin, which system:masters is bound to.
+                rules.insert(
+                    0,
+                    json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}),
+                );
+                rules.insert(1, json!({"verbs": ["*"], "nonResourceURLs": ["*"]}));
+            }
+            // A rule names resources or URLs; the review lists them apart.
+            let (urls, resources): (Vec<Value>, Vec<Value>) = rules
+                .into_iter()
+                .partition(|r| r.get("nonResourceURLs").is_some());
             json!({
-                "resourceRules": resource_rules,
-                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                "resourceRules": resources,
+                "nonResourceRules": urls,
                 "incomplete": false,
             })
         }
@@ -53,9 +61,13 @@ pub fn answer(r: &Resource, mut review: Value, store: &ObjectStore, who: &Identi
                     },
                 )
             } else {
-                // Non-resource URLs: discovery is open to every
-                // authenticated identity (system:discovery).
-                true
+                let url = &review["spec"]["nonResourceAttributes"];
+                rbac::allowed_url(
+                    store,
+                    who,
+                    url["verb"].as_str().unwrap_or_default(),
+                    url["path"].as_str().unwrap_or_default(),
+                )
             };
             json!({"allowed": allowed})
         }
