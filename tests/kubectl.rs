@@ -756,6 +756,75 @@ fn a_promise_whose_api_change_the_server_refuses_says_why() {
     );
 }
 
+/// Deleting a namespace that holds a request whose Promise has a delete
+/// workflow: nothing can be created in a terminating namespace, so the
+/// workflow cannot run and the request's finalizers hold the namespace in
+/// Terminating. The Promise says so, with the command that lets it go.
+#[test]
+fn a_request_in_a_namespace_being_deleted_says_what_holds_it() {
+    let Some(s) = sandbox() else { return };
+    let _operator = start_operator(&s, &[]);
+    s.ok(&[
+        "apply",
+        "-f",
+        fixture("promise-redis.yaml").to_str().unwrap(),
+    ]);
+    wait_for(&s, &["api-resources"], |out| {
+        out.contains("marketplace.kratix.io")
+    });
+    s.ok(&["create", "namespace", "team-a"]);
+    s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: team-a}\nspec: {size: small}\n");
+    wait_for(&s, &["-n", "team-a", "get", "redis", "example"], |out| {
+        out.contains("Reconciled")
+    });
+    s.ok(&["delete", "namespace", "team-a", "--wait=false"]);
+    let warnings = wait_for(
+        &s,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "type=Warning,involvedObject.kind=Promise,reason=PromiseWriteRefused",
+            "-o",
+            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+        ],
+        |out| out.contains("team-a"),
+    );
+    assert!(
+        warnings.contains(
+            "request team-a/example cannot run its workflow: namespace team-a is being deleted"
+        ) && warnings.contains(
+            "unable to create new content in namespace team-a because it is being terminated"
+        ),
+        "{warnings}"
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "namespace",
+            "team-a",
+            "-o",
+            "jsonpath={.status.phase}"
+        ]),
+        "Terminating"
+    );
+    // The command the Event gives lets the namespace go.
+    s.ok(&[
+        "-n",
+        "team-a",
+        "patch",
+        "redis",
+        "example",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    let gone = wait_for(&s, &["get", "namespaces", "-o", "name"], |out| {
+        !out.contains("namespace/team-a")
+    });
+    assert!(!gone.contains("namespace/team-a"), "{gone}");
+}
+
 #[test]
 fn kubectl_pages_through_lists_with_limit_and_continue() {
     let Some(s) = sandbox() else { return };

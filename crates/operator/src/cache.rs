@@ -245,6 +245,11 @@ impl Cache {
         }
     }
 
+    /// The kind of a promise's requests, as the cache read it.
+    pub fn promise_request_kind(&self, name: &str) -> Option<String> {
+        Some(self.promise(name)?.request_kind.as_ref()?.kind.clone())
+    }
+
     /// The uid of a promise in the cache.
     pub fn promise_uid(&self, name: &str) -> Option<String> {
         self.promise(name)?.promise.metadata.uid.clone()

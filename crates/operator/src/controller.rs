@@ -611,15 +611,18 @@ impl Controller {
         }
     }
 
-    /// A promise's reconcile whose write the API server refused as invalid
-    /// or forbidden (a request CRD update a real server does not allow, a
-    /// status its schema does not hold) stops there until the cause goes;
-    /// the Promise says why in a Warning Event, not only the log. A refused
-    /// workflow Job is reported on its request where it is refused.
+    /// A reconcile whose write the API server refused as invalid or
+    /// forbidden stops there until the cause goes; the Promise says why in
+    /// a Warning Event, not only the log:
+    /// - a promise's own write (a request CRD update a real server does not
+    ///   allow, a status its schema does not hold);
+    /// - a request's write refused because its namespace is being deleted
+    ///   (nothing new can be made there, the workflow's Job and the Event on
+    ///   the request included), so its delete workflow can never run and its
+    ///   finalizers hold the namespace in Terminating until someone removes
+    ///   them. Other refusals of a request's writes are reported on the
+    ///   request where they happen (a refused workflow Job).
     async fn report_refusal(&self, key: &WorkKey, e: &ReconcileError, executor: &mut KubeExecutor) {
-        let WorkKey::Promise(promise) = key else {
-            return;
-        };
         let ExecError::Api {
             action,
             source: kube::Error::Api(status),
@@ -630,6 +633,33 @@ impl Controller {
         if !matches!(status.code, 403 | 422) {
             return;
         }
+        let (promise, message) = match key {
+            WorkKey::Promise(promise) => (
+                promise,
+                format!(
+                    "the API server refused to {action}: {}; retrying with backoff",
+                    status.message
+                ),
+            ),
+            WorkKey::Request {
+                promise,
+                namespace,
+                label,
+            } if status.message.contains("because it is being terminated") => {
+                let kind = self
+                    .cache_read()
+                    .promise_request_kind(promise)
+                    .unwrap_or_else(|| "<kind>".to_string());
+                (
+                    promise,
+                    format!(
+                        "request {namespace}/{label} cannot run its workflow: namespace {namespace} is being deleted, so nothing can be created in it ({}). The request keeps its finalizers, and the namespace stays Terminating, until they are removed; `kubectl -n {namespace} patch {kind} {label} --type=merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'` deletes it without its delete workflow",
+                        status.message
+                    ),
+                )
+            }
+            WorkKey::Request { .. } => return,
+        };
         let uid = self.cache_read().promise_uid(promise).unwrap_or_default();
         let seen = super::executor::Seen {
             resource_version: String::new(),
@@ -640,10 +670,7 @@ impl Controller {
             regarding: ObjKey::new(cache::PROMISE, "", promise),
             warning: true,
             reason: kbind_model::api::events::PROMISE_WRITE_REFUSED,
-            message: format!(
-                "the API server refused to {action}: {}; retrying with backoff",
-                status.message
-            ),
+            message,
         };
         if let Err(e) = executor.execute_guarded(&event, Some(&seen)).await {
             tracing::warn!(promise, "cannot report a refused write: {e}");

@@ -124,7 +124,8 @@ pub mod events {
     /// kbind: a workflow Job cannot create its pods.
     pub const WORKFLOW_CANNOT_START: &str = "WorkflowCannotStart";
     /// kbind: the API server refused a write of a promise's reconcile (its
-    /// request CRD, a revision, its status) as invalid or forbidden.
+    /// request CRD, a revision, its status) as invalid or forbidden, or a
+    /// request's workflow because its namespace is being deleted.
     pub const PROMISE_WRITE_REFUSED: &str = "PromiseWriteRefused";
     pub const BINDING_VERSION_UPDATED: &str = "ResourceBindingVersionUpdated";
     pub const RECONCILE_STARTED: &str = "ReconcileStarted";
