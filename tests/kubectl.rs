@@ -825,6 +825,60 @@ fn a_request_in_a_namespace_being_deleted_says_what_holds_it() {
     assert!(!gone.contains("namespace/team-a"), "{gone}");
 }
 
+/// A Promise whose API is cluster-scoped: its requests have no namespace
+/// for a binding or workflow Jobs. kbind says so on each request instead of
+/// failing its binding's create forever (400 "a namespace is required"),
+/// and such a request deletes at once.
+#[test]
+fn a_cluster_scoped_request_is_told_it_is_not_bound() {
+    let Some(s) = sandbox() else { return };
+    let _operator = start_operator(&s, &[]);
+    let promise = std::fs::read_to_string(fixture("promise-redis.yaml"))
+        .unwrap()
+        .replace("scope: Namespaced", "scope: Cluster");
+    s.apply(&promise);
+    wait_for(&s, &["api-resources"], |out| {
+        out.contains("marketplace.kratix.io")
+    });
+    s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: global}\nspec: {size: small}\n");
+    let warnings = wait_for(
+        &s,
+        &[
+            "get",
+            "events",
+            "-A",
+            "--field-selector",
+            "type=Warning,reason=ClusterScopedRequestUnsupported",
+            "-o",
+            "jsonpath={range .items[*]}{.involvedObject.name}: {.message}{\"\\n\"}{end}",
+        ],
+        |out| out.contains("global"),
+    );
+    assert!(
+        warnings.contains(
+            "global: redis global is cluster-scoped: kbind reconciles namespaced requests only"
+        ),
+        "{warnings}"
+    );
+    assert_eq!(
+        s.ok(&["get", "resourcebindings", "-A", "-o", "name"])
+            .trim(),
+        ""
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "redis",
+            "global",
+            "-o",
+            "jsonpath={.metadata.finalizers}"
+        ]),
+        "",
+        "nothing holds it"
+    );
+    s.ok(&["delete", "redis", "global", "--timeout=10s"]);
+}
+
 #[test]
 fn kubectl_pages_through_lists_with_limit_and_continue() {
     let Some(s) = sandbox() else { return };

@@ -79,6 +79,39 @@ fn label(b: &ResourceBinding, key: &str) -> Option<String> {
     b.metadata.labels.as_ref().and_then(|l| l.get(key)).cloned()
 }
 
+/// A request of a cluster-scoped API has no namespace for its binding and
+/// workflow Jobs (Kratix's `workflows.config.pipelineNamespace`, which would
+/// give one, is not implemented): it is not reconciled, and says so rather
+/// than failing every write. Finalizers kbind added (an earlier version
+/// did) go when it is deleted, so it is never held.
+fn plan_cluster_scoped(request: &RequestObj, out: &mut Vec<Action>) {
+    if request.deleting {
+        let kept: Vec<&String> = request
+            .finalizers
+            .iter()
+            .filter(|f| !finalizers::REQUEST.contains(&f.as_str()))
+            .collect();
+        if kept.len() != request.finalizers.len() {
+            out.push(Action::Patch {
+                key: request.key.clone(),
+                patch: json!({"metadata": {"finalizers": kept}}),
+                why: "a cluster-scoped request kbind does not reconcile",
+            });
+        }
+        return;
+    }
+    out.push(event(
+        &request.key,
+        true,
+        events::CLUSTER_SCOPED_REQUEST,
+        format!(
+            "{} {} is cluster-scoped: kbind reconciles namespaced requests only (a ResourceBinding and its workflow Jobs live in the request's namespace, and Kratix's workflows.config.pipelineNamespace is not implemented), so it gets no binding and no workflow",
+            request.key.kind,
+            request.name()
+        ),
+    ));
+}
+
 fn annotation(b: &ResourceBinding, key: &str) -> Option<String> {
     b.metadata
         .annotations
@@ -88,6 +121,10 @@ fn annotation(b: &ResourceBinding, key: &str) -> Option<String> {
 }
 
 pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<Action>) {
+    if request.namespace().is_empty() {
+        plan_cluster_scoped(request, out);
+        return;
+    }
     let found = bindings_of(view, request);
     if found.len() > 1 {
         //

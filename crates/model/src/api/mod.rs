@@ -121,6 +121,8 @@ pub mod events {
     pub const FAILED_REVISION_LOOKUP: &str = "FailedPromiseRevisionLookup";
     pub const BINDING_CREATED: &str = "BindingCreated";
     pub const RECONCILE_SUCCEEDED: &str = "ReconcileSucceeded";
+    /// kbind: a request of a cluster-scoped API, which kbind does not bind.
+    pub const CLUSTER_SCOPED_REQUEST: &str = "ClusterScopedRequestUnsupported";
     /// kbind: a workflow Job cannot create its pods.
     pub const WORKFLOW_CANNOT_START: &str = "WorkflowCannotStart";
     /// kbind: the API server refused a write of a promise's reconcile (its
