@@ -736,4 +736,36 @@ fn rbac_prints_the_request_rules_of_the_promises_given() {
     let o = kbind(&["rbac", revision.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(4), "no Promise in it: {}", stdout(&o));
     assert!(stderr(&o).contains("no Promise"), "{}", stderr(&o));
+
+    // What `kubectl get promises -o yaml` prints: a List, here with a
+    // second Promise and one with no API (dependencies only).
+    let fixture: serde_json::Value =
+        kbind::yaml::from_str(&std::fs::read_to_string(&promise).unwrap()).unwrap();
+    let mut widget = fixture.clone();
+    widget["metadata"]["name"] = serde_json::json!("widget");
+    widget["spec"]["api"]["spec"]["group"] = serde_json::json!("example.com");
+    let mut no_api = fixture.clone();
+    no_api["metadata"]["name"] = serde_json::json!("deps");
+    no_api["spec"].as_object_mut().unwrap().remove("api");
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List",
+        "items": [fixture, widget, no_api]});
+    let dir = tempfile::tempdir().unwrap();
+    let listed = dir.path().join("promises.json");
+    std::fs::write(&listed, list.to_string()).unwrap();
+    let o = kbind(&["rbac", listed.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for expected in [
+        "name: kbind-operator-requests-redis",
+        "name: kbind-operator-requests-widget",
+        "apiGroups: [\"example.com\"]",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from:\n{out}");
+    }
+    assert!(!out.contains("kbind-operator-requests-deps"), "{out}");
+    assert!(
+        stderr(&o).contains("Promise deps has no spec.api"),
+        "{}",
+        stderr(&o)
+    );
 }

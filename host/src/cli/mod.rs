@@ -175,25 +175,34 @@ fn run_rbac(args: args::RbacArgs) -> Result<ExitCode, Failure> {
         for (i, doc) in text.split("\n---").enumerate() {
             let object: serde_json::Value = kbind::yaml::from_str(doc)
                 .map_err(|e| Failure::input(format!("{path}: document {}: {e}", i + 1)))?;
-            if object.is_null() || object["kind"] != "Promise" {
-                continue;
-            }
-            let spec: kbind::api::PromiseSpec = serde_json::from_value(object["spec"].clone())
-                .map_err(|e| Failure::input(format!("{path}: document {}: {e}", i + 1)))?;
-            let name = object["metadata"]["name"].as_str().unwrap_or("?");
-            let kind = spec.request_kind().ok_or_else(|| {
-                Failure::input(format!(
-                    "{path}: Promise {name} has no spec.api (group, names.kind and names.plural)"
-                ))
-            })?;
-            let entry = (name.to_string(), kind.group);
-            if !promises.contains(&entry) {
-                promises.push(entry);
+            // `kubectl get promises -o yaml` prints a List of them.
+            let objects = match object["kind"].as_str() {
+                Some("List") => object["items"].as_array().cloned().unwrap_or_default(),
+                _ => vec![object],
+            };
+            for object in objects.iter().filter(|o| o["kind"] == "Promise") {
+                let spec: kbind::api::PromiseSpec = serde_json::from_value(object["spec"].clone())
+                    .map_err(|e| Failure::input(format!("{path}: document {}: {e}", i + 1)))?;
+                let name = object["metadata"]["name"].as_str().unwrap_or("?");
+                // A Promise without an API (dependencies only) has no
+                // requests to grant.
+                let Some(kind) = spec.request_kind() else {
+                    eprintln!(
+                        "{path}: Promise {name} has no spec.api (group, names.kind and names.plural): it has no requests, nothing to grant"
+                    );
+                    continue;
+                };
+                let entry = (name.to_string(), kind.group);
+                if !promises.contains(&entry) {
+                    promises.push(entry);
+                }
             }
         }
     }
     if promises.is_empty() {
-        return Err(Failure::input("no Promise in the files given"));
+        return Err(Failure::input(
+            "no Promise with an API (spec.api) in the files given",
+        ));
     }
     print!(
         "{}",
