@@ -867,10 +867,25 @@ fn the_sandbox_operator_runs_as_installed_and_kbind_rbac_adds_grants() {
         can("redis.marketplace.kratix.io"),
         can("widgets.example.com"),
     );
-    let rbac = std::process::Command::new(env!("CARGO_BIN_EXE_kbind"))
-        .args(["rbac", widget.to_str().unwrap()])
-        .output()
-        .unwrap();
+    // The fix as the condition words it:
+    // `kubectl get promise widget -o yaml | kbind rbac - | kubectl apply -f -`.
+    let installed = kubectl(&["get", "promise", "widget", "-o", "yaml"], None);
+    let rbac = {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kbind"))
+            .args(["rbac", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(installed.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
     let applied = kubectl(&["apply", "-f", "-"], Some(&text(&rbac.stdout)));
     let granted = eventually(
         &[
@@ -889,7 +904,9 @@ fn the_sandbox_operator_runs_as_installed_and_kbind_rbac_adds_grants() {
     let _ = sandbox.kill();
     let _ = sandbox.wait();
     assert!(
-        refused.contains("may not list widgets") && refused.contains("kbind rbac"),
+        refused.contains("may not list widgets")
+            && refused
+                .contains("kubectl get promise widget -o yaml | kbind rbac - | kubectl apply -f -"),
         "{refused}"
     );
     assert_eq!(

@@ -103,7 +103,7 @@ pub fn refusal(promise: &str, group: &str, plural: &str, refused: &[(String, Str
         })
         .collect();
     format!(
-        "the kbind operator may not {} in API group \"{group}\": grant it with `kbind rbac <this Promise's file> | kubectl apply -f -` (ClusterRole and ClusterRoleBinding {}, holding):\n{}",
+        "the kbind operator may not {} in API group \"{group}\": grant it with `kubectl get promise {promise} -o yaml | kbind rbac - | kubectl apply -f -` (ClusterRole and ClusterRoleBinding {}, holding):\n{}",
         what.join(", "),
         role_name(promise),
         rules_for(group)
