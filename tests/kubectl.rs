@@ -441,6 +441,26 @@ fn wait_for(s: &Sandbox, args: &[&str], done: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// The Warning Events matching `selector` (a field selector besides
+/// `type=Warning`), one `<kind>/<name> <reason>: <message>` line each, once
+/// `done` holds for them (or the wait gives up).
+fn warnings(s: &Sandbox, selector: &str, done: impl Fn(&str) -> bool) -> String {
+    let selector = format!("type=Warning,{selector}");
+    wait_for(
+        s,
+        &[
+            "get",
+            "events",
+            "-A",
+            "--field-selector",
+            &selector,
+            "-o",
+            "jsonpath={range .items[*]}{.involvedObject.kind}/{.involvedObject.name} {.reason}: {.message}{\"\\n\"}{end}",
+        ],
+        done,
+    )
+}
+
 /// What `kbind sandbox` runs, with the sandbox's admin client: kbind's
 /// CRDs, the reconcile loop with `kratix-default` (these settings) and the
 /// simulated runner.
@@ -693,20 +713,11 @@ spec:
     );
     wait_for(&s, &["api-resources"], |out| out.contains("example.com"));
     s.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: one, namespace: default}\nspec: {}\n");
-    let warnings = wait_for(
-        &s,
-        &[
-            "get",
-            "events",
-            "--field-selector",
-            "type=Warning,reason=WorkflowCannotStart",
-            "-o",
-            "jsonpath={range .items[*]}{.involvedObject.kind}/{.involvedObject.name}: {.message}{\"\\n\"}{end}",
-        ],
-        |out| out.contains("Widget/one"),
-    );
+    let warnings = warnings(&s, "reason=WorkflowCannotStart", |out| {
+        out.contains("Widget/one")
+    });
     assert!(
-        warnings.contains("Widget/one: workflow Job one-widget-configure-1 cannot be created: ")
+        warnings.contains("Widget/one WorkflowCannotStart: workflow Job one-widget-configure-1 cannot be created: ")
             && warnings.contains(
                 "spec.template.spec.initContainers[1].volumeMounts[3].mountPath: Invalid value: \"/kratix/output\": must be unique"
             ),
@@ -737,20 +748,11 @@ fn a_promise_whose_api_change_the_server_refuses_says_why() {
             .replace("- name: v1alpha1", "- name: v1alpha2")
             .replace("promise-version: v0.1.0", "promise-version: v0.2.0"),
     );
-    let warnings = wait_for(
-        &s,
-        &[
-            "get",
-            "events",
-            "--field-selector",
-            "type=Warning,involvedObject.kind=Promise",
-            "-o",
-            "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
-        ],
-        |out| out.contains("PromiseWriteRefused"),
-    );
+    let warnings = warnings(&s, "involvedObject.kind=Promise", |out| {
+        out.contains("PromiseWriteRefused")
+    });
     assert!(
-        warnings.contains("PromiseWriteRefused: the API server refused to patch CustomResourceDefinition/redis.marketplace.kratix.io")
+        warnings.contains("Promise/redis PromiseWriteRefused: the API server refused to patch CustomResourceDefinition/redis.marketplace.kratix.io")
             && warnings.contains("status.storedVersions[0]: Invalid value: \"v1alpha1\": must appear in spec.versions"),
         "{warnings}"
     );
@@ -778,16 +780,9 @@ fn a_request_in_a_namespace_being_deleted_says_what_holds_it() {
         out.contains("Reconciled")
     });
     s.ok(&["delete", "namespace", "team-a", "--wait=false"]);
-    let warnings = wait_for(
+    let warnings = warnings(
         &s,
-        &[
-            "get",
-            "events",
-            "--field-selector",
-            "type=Warning,involvedObject.kind=Promise,reason=PromiseWriteRefused",
-            "-o",
-            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
-        ],
+        "involvedObject.kind=Promise,reason=PromiseWriteRefused",
         |out| out.contains("team-a"),
     );
     assert!(
@@ -841,22 +836,12 @@ fn a_cluster_scoped_request_is_told_it_is_not_bound() {
         out.contains("marketplace.kratix.io")
     });
     s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: global}\nspec: {size: small}\n");
-    let warnings = wait_for(
-        &s,
-        &[
-            "get",
-            "events",
-            "-A",
-            "--field-selector",
-            "type=Warning,reason=ClusterScopedRequestUnsupported",
-            "-o",
-            "jsonpath={range .items[*]}{.involvedObject.name}: {.message}{\"\\n\"}{end}",
-        ],
-        |out| out.contains("global"),
-    );
+    let warnings = warnings(&s, "reason=ClusterScopedRequestUnsupported", |out| {
+        out.contains("global")
+    });
     assert!(
         warnings.contains(
-            "global: redis global is cluster-scoped: kbind reconciles namespaced requests only"
+            "redis/global ClusterScopedRequestUnsupported: redis global is cluster-scoped: kbind reconciles namespaced requests only"
         ),
         "{warnings}"
     );

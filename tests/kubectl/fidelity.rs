@@ -798,27 +798,32 @@ fn the_sandbox_operator_runs_as_installed_and_kbind_rbac_adds_grants() {
     while !kubeconfig.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let kubectl = |args: &[&str], stdin: Option<&str>| {
+    // A program run with `input` on its stdin: its stdout and stderr.
+    let piped = |command: &mut std::process::Command, input: Option<&str>| {
         use std::io::Write;
-        let mut child = std::process::Command::new(super::kubectl_binary().unwrap())
-            .args(args)
-            .env("KUBECONFIG", &kubeconfig)
-            .env("KUBECACHEDIR", kubeconfig.with_extension("cache"))
+        let mut child = command
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(input.unwrap_or_default().as_bytes())
+            .unwrap();
+        drop(stdin);
         let o = child.wait_with_output().unwrap();
-        format!("{}{}", text(&o.stdout), text(&o.stderr))
+        (text(&o.stdout), text(&o.stderr))
+    };
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let (out, err) = piped(
+            std::process::Command::new(super::kubectl_binary().unwrap())
+                .args(args)
+                .env("KUBECONFIG", &kubeconfig)
+                .env("KUBECACHEDIR", kubeconfig.with_extension("cache")),
+            stdin,
+        );
+        format!("{out}{err}")
     };
     let eventually = |args: &[&str], done: &dyn Fn(&str) -> bool| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -870,23 +875,11 @@ fn the_sandbox_operator_runs_as_installed_and_kbind_rbac_adds_grants() {
     // The fix as the condition words it:
     // `kubectl get promise widget -o yaml | kbind rbac - | kubectl apply -f -`.
     let installed = kubectl(&["get", "promise", "widget", "-o", "yaml"], None);
-    let rbac = {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kbind"))
-            .args(["rbac", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(installed.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
-    let applied = kubectl(&["apply", "-f", "-"], Some(&text(&rbac.stdout)));
+    let (rbac, _) = piped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kbind")).args(["rbac", "-"]),
+        Some(&installed),
+    );
+    let applied = kubectl(&["apply", "-f", "-"], Some(&rbac));
     let granted = eventually(
         &[
             "get",
