@@ -461,6 +461,18 @@ fn warnings(s: &Sandbox, selector: &str, done: impl Fn(&str) -> bool) -> String 
     )
 }
 
+/// The Kratix fixture's Promise, applied, once its request API is served.
+fn apply_redis_promise(s: &Sandbox) {
+    s.ok(&[
+        "apply",
+        "-f",
+        fixture("promise-redis.yaml").to_str().unwrap(),
+    ]);
+    wait_for(s, &["api-resources"], |out| {
+        out.contains("marketplace.kratix.io")
+    });
+}
+
 /// What `kbind sandbox` runs, with the sandbox's admin client: kbind's
 /// CRDs, the reconcile loop with `kratix-default` (these settings) and the
 /// simulated runner.
@@ -498,14 +510,7 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
     let Some(s) = sandbox() else { return };
     // Pinned, so the table shows v0.1.0 as in the story.
     let _operator = start_operator(&s, &[("strategy", "pinned")]);
-    s.ok(&[
-        "apply",
-        "-f",
-        fixture("promise-redis.yaml").to_str().unwrap(),
-    ]);
-    wait_for(&s, &["api-resources"], |out| {
-        out.contains("marketplace.kratix.io")
-    });
+    apply_redis_promise(&s);
     // The promise's columns, as Kratix's controller fills them.
     let promise = wait_for(&s, &["get", "promise", "redis", "--no-headers"], |out| {
         out.contains("Available")
@@ -766,14 +771,7 @@ fn a_promise_whose_api_change_the_server_refuses_says_why() {
 fn a_request_in_a_namespace_being_deleted_says_what_holds_it() {
     let Some(s) = sandbox() else { return };
     let _operator = start_operator(&s, &[]);
-    s.ok(&[
-        "apply",
-        "-f",
-        fixture("promise-redis.yaml").to_str().unwrap(),
-    ]);
-    wait_for(&s, &["api-resources"], |out| {
-        out.contains("marketplace.kratix.io")
-    });
+    apply_redis_promise(&s);
     s.ok(&["create", "namespace", "team-a"]);
     s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: team-a}\nspec: {size: small}\n");
     wait_for(&s, &["-n", "team-a", "get", "redis", "example"], |out| {
