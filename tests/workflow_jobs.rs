@@ -96,6 +96,24 @@ fn binding_key(request: &str, promise: &str) -> ObjKey {
     )
 }
 
+/// A pipeline's `jobOptions.backoffLimit` is the Job's (the largest of the
+/// workflow's pipelines): its retries are the pipeline author's to allow.
+#[test]
+fn a_pipelines_job_options_set_the_jobs_backoff_limit() {
+    let mut sim = simulation(WorkflowMode::Manual);
+    let mut with_retries = promise("redis", "v0.1.0");
+    with_retries["spec"]["workflows"]["resource"]["configure"][0]["spec"]["jobOptions"] =
+        json!({"backoffLimit": 2});
+    with_retries["spec"]["workflows"]["resource"]["configure"][1]["spec"]["jobOptions"] =
+        json!({"backoffLimit": 1});
+    sim.store.apply(with_retries, false).unwrap();
+    sim.settle().unwrap();
+    sim.store.create(request("example")).unwrap();
+    sim.settle().unwrap();
+    let job = jobs(&sim).pop().expect("a configure Job");
+    assert_eq!(job["spec"]["backoffLimit"], 2);
+}
+
 #[test]
 fn a_workflow_job_is_owned_bounded_and_not_counted_failed_for_a_disruption() {
     let mut sim = simulation(WorkflowMode::Manual);

@@ -16,8 +16,7 @@ pub fn defaults(job: &mut Value) {
     let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
-    let unset =
-        |spec: &serde_json::Map<String, Value>, key: &str| spec.get(key).is_none_or(Value::is_null);
+    let unset = |spec: &serde_json::Map<String, Value>, key: &str| pod::unset(spec.get(key));
     if unset(spec, "completions") && unset(spec, "parallelism") {
         spec.insert("completions".into(), json!(1));
     }
@@ -52,9 +51,8 @@ pub fn defaults(job: &mut Value) {
             .into_iter()
             .flatten()
         {
-            // A Go string: empty is unset.
             if let Some(p) = pattern.as_object_mut()
-                && p.get("status").is_none_or(|s| s.is_null() || s == "")
+                && pod::unset(p.get("status"))
             {
                 p.insert("status".into(), json!("True"));
             }

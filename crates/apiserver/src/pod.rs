@@ -52,6 +52,11 @@ const VOLUME_SOURCES: &[&str] = &[
 /// projected volumes that name none (0644).
 const DEFAULT_MODE: i64 = 0o644;
 
+/// Unset as Go sees a field: absent, null, or (a string) empty.
+pub(super) fn unset(value: Option<&Value>) -> bool {
+    value.is_none_or(|v| v.is_null() || v == "")
+}
+
 /// `SetDefaults_PodSpec` and what it reaches: containers, ports, volumes,
 /// field references.
 pub fn default_template(template: &mut Value) {
@@ -59,7 +64,7 @@ pub fn default_template(template: &mut Value) {
         return;
     };
     let mut set = |key: &str, value: Value| {
-        if spec.get(key).is_none_or(|v| v.is_null() || v == "") {
+        if unset(spec.get(key)) {
             spec.insert(key.into(), value);
         }
     };
@@ -98,9 +103,7 @@ fn default_container(c: &mut Value) {
     let Some(m) = c.as_object_mut() else {
         return;
     };
-    if m.get("imagePullPolicy")
-        .is_none_or(|v| v.is_null() || v == "")
-    {
+    if unset(m.get("imagePullPolicy")) {
         let image = m.get("image").and_then(Value::as_str).unwrap_or_default();
         let policy = if image_tag(image).as_deref() == Some("latest") {
             "Always"
@@ -113,7 +116,7 @@ fn default_container(c: &mut Value) {
         ("terminationMessagePath", "/dev/termination-log"),
         ("terminationMessagePolicy", "File"),
     ] {
-        if m.get(key).is_none_or(|v| v.is_null() || v == "") {
+        if unset(m.get(key)) {
             m.insert(key.into(), json!(value));
         }
     }

@@ -82,19 +82,24 @@ pub struct Impersonation {
 }
 
 impl Impersonation {
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.user.is_none() && self.groups.is_empty() && self.extra.is_empty() && self.uid.is_none()
     }
 }
 
-/// What impersonating `name` asks the authorizer (cluster-scoped kinds).
-fn impersonating<'a>(resource: &'a str, group: &'a str, name: &'a str) -> Attributes<'a> {
+/// What impersonating `name` asks the authorizer.
+fn impersonating<'a>(
+    resource: &'a str,
+    group: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+) -> Attributes<'a> {
     Attributes {
         verb: "impersonate",
         group,
         resource,
         subresource: None,
-        namespace: "",
+        namespace,
         name: Some(name),
     }
 }
@@ -132,22 +137,15 @@ pub fn impersonate(
         .filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains(':'));
     match service_account {
         Some((namespace, name)) => {
-            check(Attributes {
-                verb: "impersonate",
-                group: "",
-                resource: "serviceaccounts",
-                subresource: None,
-                namespace,
-                name: Some(name),
-            })?;
+            check(impersonating("serviceaccounts", "", namespace, name))?;
             if !groups_specified {
                 groups = service_account_groups(namespace);
             }
         }
-        None => check(impersonating("users", "", requested_user))?,
+        None => check(impersonating("users", "", "", requested_user))?,
     }
     for group in &asked.groups {
-        check(impersonating("groups", "", group))?;
+        check(impersonating("groups", "", "", group))?;
         groups.push(group.clone());
     }
     for (key, value) in &asked.extra {
@@ -161,7 +159,7 @@ pub fn impersonate(
         })?;
     }
     if let Some(uid) = &asked.uid {
-        check(impersonating("uids", "authentication.k8s.io", uid))?;
+        check(impersonating("uids", "authentication.k8s.io", "", uid))?;
     }
     if requested_user != ANONYMOUS {
         if !groups
@@ -253,31 +251,33 @@ fn role_rules(store: &ObjectStore, binding: &Value, binding_namespace: &str) -> 
 /// authenticated identity (`system:basic-user`: ask what one may do;
 /// `system:discovery` and `system:public-info-viewer`: read discovery,
 /// OpenAPI, health and version), or to everyone (`system:public-info-viewer`).
-fn bootstrap_rules(who: &Identity) -> Vec<Value> {
+fn bootstrap_rules(who: &Identity) -> &'static [Value] {
+    // Built once: the authorizer asks on every request.
+    static AUTHENTICATED_RULES: std::sync::LazyLock<Vec<Value>> = std::sync::LazyLock::new(|| {
+        vec![
+            serde_json::json!({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
+                "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]}),
+            serde_json::json!({"verbs": ["create"], "apiGroups": ["authentication.k8s.io"],
+                "resources": ["selfsubjectreviews"]}),
+            serde_json::json!({"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*",
+                "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz",
+                "/version", "/version/"]}),
+            PUBLIC_INFO.clone(),
+        ]
+    });
+    static PUBLIC_INFO: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+        serde_json::json!({"verbs": ["get"],
+            "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"]})
+    });
     let groups = who.groups();
     let has = |g: &str| groups.iter().any(|x| x == g);
-    let public_info = serde_json::json!({"verbs": ["get"],
-        "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"]});
-    let mut rules = vec![];
     if has(AUTHENTICATED) {
-        rules.push(
-            serde_json::json!({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
-            "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]}),
-        );
-        rules.push(
-            serde_json::json!({"verbs": ["create"], "apiGroups": ["authentication.k8s.io"],
-            "resources": ["selfsubjectreviews"]}),
-        );
-        rules.push(
-            serde_json::json!({"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*",
-            "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz",
-            "/version", "/version/"]}),
-        );
+        &AUTHENTICATED_RULES
+    } else if has(UNAUTHENTICATED) {
+        std::slice::from_ref(&*PUBLIC_INFO)
+    } else {
+        &[]
     }
-    if has(AUTHENTICATED) || has(UNAUTHENTICATED) {
-        rules.push(public_info);
-    }
-    rules
 }
 
 /// Whether a rule with `nonResourceURLs` lets `verb` reach `path`.
@@ -329,7 +329,7 @@ pub fn allowed(store: &ObjectStore, who: &Identity, a: &Attributes<'_>) -> bool 
 /// The rules `who` has in `namespace` (cluster-wide bindings included), for
 /// a SelfSubjectRulesReview.
 pub fn rules_of(store: &ObjectStore, who: &Identity, namespace: &str) -> Vec<Value> {
-    let mut rules = bootstrap_rules(who);
+    let mut rules = bootstrap_rules(who).to_vec();
     let mut collect = |plural: &str, ns: &str| {
         for b in store.all("rbac.authorization.k8s.io", plural, ns) {
             let bound = b["subjects"]
@@ -386,6 +386,70 @@ pub fn forbidden(who: &Identity, a: &Attributes<'_>) -> ApiError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Extras and a uid are authorized like the rest of an impersonation
+    /// (`userextras/<key>`, `uids` in authentication.k8s.io), then dropped.
+    #[test]
+    fn impersonated_extras_and_uids_need_the_impersonate_verb() {
+        let store = ObjectStore::new();
+        let asked = Impersonation {
+            user: Some("jane".into()),
+            extra: vec![("scopes".into(), "view".into())],
+            uid: Some("1234".into()),
+            ..Impersonation::default()
+        };
+        let jane = impersonate(&store, Identity::Admin, &asked).unwrap();
+        assert_eq!(jane.user(), "jane");
+        assert_eq!(jane.groups(), ["system:authenticated"]);
+        let account = Identity::ServiceAccount {
+            namespace: "ns".into(),
+            name: "sa".into(),
+        };
+        let refused = impersonate(&store, account.clone(), &asked).unwrap_err();
+        assert!(
+            refused
+                .message
+                .contains("cannot impersonate resource \"users\""),
+            "{}",
+            refused.message
+        );
+        // Allowed to impersonate users only: the extra is what is refused.
+        let mut store = store;
+        for object in [
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "impersonate-users"},
+                "rules": [{"verbs": ["impersonate"], "apiGroups": [""], "resources": ["users"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": "impersonate-users"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "impersonate-users"},
+                "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "ns"}]}),
+        ] {
+            let r = store
+                .resources()
+                .iter()
+                .find(|r| r.kind == object["kind"])
+                .cloned()
+                .unwrap();
+            store.create(&r, "", object).unwrap();
+        }
+        let refused = impersonate(&store, account.clone(), &asked).unwrap_err();
+        assert!(
+            refused
+                .message
+                .contains("cannot impersonate resource \"userextras/scopes\" in API group \"authentication.k8s.io\""),
+            "{}",
+            refused.message
+        );
+        let only_uid = Impersonation {
+            uid: Some("1234".into()),
+            ..Impersonation::default()
+        };
+        assert_eq!(
+            impersonate(&store, account, &only_uid).unwrap_err().code,
+            400,
+            "a uid without a user"
+        );
+    }
 
     #[test]
     fn rules_match_verbs_groups_subresources_and_names() {

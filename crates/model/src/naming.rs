@@ -87,16 +87,11 @@ pub fn prefixed_container_name(pipeline: &str, name: &str, attempt: u32) -> Stri
         })
         .collect();
     let raw = raw.trim_matches('-');
-    if attempt == 0 && raw.len() <= MAX_LABEL_VALUE {
-        return raw.to_string();
+    match attempt {
+        0 if raw.len() <= MAX_LABEL_VALUE => raw.to_string(),
+        0 => deterministic_name(raw, &[]),
+        n => deterministic_name(raw, &[raw, &n.to_string()]),
     }
-    let attempt = attempt.to_string();
-    let inputs: &[&str] = if attempt == "0" {
-        &[]
-    } else {
-        &[raw, &attempt]
-    };
-    deterministic_name(raw, inputs)
 }
 
 /// The longest object name (DNS-1123 subdomain).

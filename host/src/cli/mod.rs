@@ -495,7 +495,8 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
             let client = if args.operator_as_admin {
                 admin.clone()
             } else {
-                sandbox_account::operator_client(&admin, &running.kubeconfig()).await?
+                let token = sandbox_account::operator_token(&admin).await?;
+                sandbox_client_with(&running, Some(token)).await?
             };
             println!(
                 "reconciling with policy {} as {} (workflow Jobs are completed by a simulated runner{})",
@@ -556,12 +557,24 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
     })
 }
 
-async fn sandbox_client(running: &kbind::apiserver::Running) -> Result<kube::Client, Failure> {
+/// A client of the sandbox holding `token`, else the admin token of its
+/// kubeconfig.
+async fn sandbox_client_with(
+    running: &kbind::apiserver::Running,
+    token: Option<String>,
+) -> Result<kube::Client, Failure> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&running.kubeconfig())
         .map_err(|e| Failure::environment(format!("sandbox kubeconfig: {e}")))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .map_err(|e| Failure::environment(format!("sandbox kubeconfig: {e}")))?;
+    if let Some(token) = token {
+        config.auth_info.token = Some(token.into());
+    }
     kube::Client::try_from(cluster::identified(config))
         .map_err(|e| Failure::environment(format!("sandbox client: {e}")))
+}
+
+async fn sandbox_client(running: &kbind::apiserver::Running) -> Result<kube::Client, Failure> {
+    sandbox_client_with(running, None).await
 }

@@ -37,12 +37,8 @@ fn resource_of(api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
 
 /// Installs the operator's namespace, ServiceAccount and rules with the
 /// admin client (what `kubectl apply -f deploy/` does; what is there from
-/// a `--state` file stays), and returns a client holding the account's
-/// token.
-pub async fn operator_client(
-    admin: &kube::Client,
-    kubeconfig: &str,
-) -> Result<kube::Client, Failure> {
+/// a `--state` file stays), and returns a token of the account.
+pub async fn operator_token(admin: &kube::Client) -> Result<String, Failure> {
     for doc in NAMESPACE.split("\n---").chain(RBAC.split("\n---")) {
         let object: Value = kbind::yaml::from_str(doc)
             .map_err(|e| Failure::environment(format!("deploy/ manifest: {e}")))?;
@@ -92,16 +88,8 @@ pub async fn operator_client(
         )
         .await
         .map_err(|e| Failure::environment(format!("no token for the operator's account: {e}")))?;
-    let token = issued
+    issued
         .status
         .map(|s| s.token)
-        .ok_or_else(|| Failure::environment("the TokenRequest API answered without a token"))?;
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig)
-        .map_err(|e| Failure::environment(format!("sandbox kubeconfig: {e}")))?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .map_err(|e| Failure::environment(format!("sandbox kubeconfig: {e}")))?;
-    config.auth_info.token = Some(token.into());
-    kube::Client::try_from(super::cluster::identified(config))
-        .map_err(|e| Failure::environment(format!("operator client: {e}")))
+        .ok_or_else(|| Failure::environment("the TokenRequest API answered without a token"))
 }
