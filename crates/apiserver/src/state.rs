@@ -78,6 +78,35 @@ fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
+/// A new object's uid, shaped as a real server's (`uuid.New()`: a random
+/// RFC 4122 version 4 UUID), since clients may parse it as one. The first
+/// half is a bijection of the resourceVersion, which no two creates share,
+/// so uids cannot repeat within a store; the clock sets the second half
+/// apart from another store's.
+fn uid(resource_version: u64, millis: i64) -> String {
+    fn mix(mut z: u64) -> u64 {
+        // splitmix64's finaliser: a bijection on u64.
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let high = mix(resource_version);
+    let low = mix(resource_version ^ (millis as u64).rotate_left(32));
+    // Every bit of `high` is kept: 48 before the version nibble, 12 after
+    // it, and the last 4 at the head of the node field.
+    let time_hi = ((high >> 4) & 0x0fff) | 0x4000;
+    let clock_seq = ((low >> 48) & 0x3fff) | 0x8000;
+    let node = ((high & 0xf) << 44) | (low & 0x0fff_ffff_ffff);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        time_hi,
+        clock_seq,
+        node
+    )
+}
+
 /// Whether a write moves `metadata.generation`: for custom resources any
 /// change outside metadata (and outside status where status is a
 /// subresource), as apiextensions' strategy does; for built-ins a change of
@@ -464,7 +493,7 @@ impl ObjectStore {
         }
         let ts = kbind_model::time::rfc3339((self.clock)());
         let meta = &mut object["metadata"];
-        meta["uid"] = json!(format!("{:08x}-kbind-{:012x}", self.rv + 1, (self.clock)()));
+        meta["uid"] = json!(uid(self.rv + 1, (self.clock)()));
         meta["creationTimestamp"] = json!(ts);
         if let Some(m) = meta.as_object_mut() {
             if tracks_generation(r) {
@@ -1116,6 +1145,40 @@ mod tests {
             a.starts_with("kbind-") && b.starts_with("kbind-") && a != b,
             "{a} {b}"
         );
+    }
+
+    #[test]
+    fn uids_are_distinct_version_4_uuids_as_a_real_server_makes() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let uids: std::collections::BTreeSet<String> = (0..200)
+            .map(|i| {
+                let o = store
+                    .create(
+                        &r,
+                        "default",
+                        json!({"metadata": {"name": format!("c{i}")}}),
+                    )
+                    .unwrap();
+                meta_str(&o, "uid").unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(uids.len(), 200);
+        for uid in &uids {
+            let groups: Vec<&str> = uid.split('-').collect();
+            let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+            assert_eq!(lengths, [8, 4, 4, 4, 12], "{uid}");
+            assert!(
+                uid.chars()
+                    .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+                "{uid}"
+            );
+            assert!(groups[2].starts_with('4'), "version 4: {uid}");
+            assert!(
+                matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
+                "RFC 4122 variant: {uid}"
+            );
+        }
     }
 
     #[test]
