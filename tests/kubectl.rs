@@ -569,6 +569,23 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
         ["example", "Resource", "requested", "Reconciled"],
         "{columns}"
     );
+    // And the run's summary as Kratix keeps it: readiness checks that
+    // compare `observedGeneration` with the generation (kstatus: Flux,
+    // Argo CD) can wait on it.
+    s.ok(&[
+        "wait",
+        "--for=jsonpath={.status.observedGeneration}=1",
+        "redis/example",
+        "--timeout=20s",
+    ]);
+    let summary = s.ok(&[
+        "get",
+        "redis",
+        "example",
+        "-o",
+        "jsonpath={.status.workflows} {.status.workflowsSucceeded} {.status.workflowsFailed} {.status.kratix.workflows.pipelines[*].phase}",
+    ]);
+    assert_eq!(summary, "1 1 0 Succeeded");
 
     // kbind's writes are its own in the fields' ownership, as a controller
     // names itself: what it set on the request and the binding it made.

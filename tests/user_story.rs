@@ -498,6 +498,13 @@ async fn a_workflow_pod_meets_kratixs_pipeline_contract() {
         conditions.contains(&("ConfigureWorkflowCompleted", "True")),
         "{conditions:?}"
     );
+    // The pod's writer records its pipeline's phase, as Kratix's
+    // controller does from the pipeline's Job.
+    assert_eq!(
+        status["kratix"]["workflows"]["pipelines"][0]["phase"], "Succeeded",
+        "{status}"
+    );
+    assert_eq!(status["workflowsSucceeded"], 1, "{status}");
     let refreshed: Value =
         kbind::yaml::from_str(&std::fs::read_to_string(input.join("object.yaml")).unwrap())
             .unwrap();
@@ -523,8 +530,38 @@ async fn a_workflow_pod_meets_kratixs_pipeline_contract() {
     })
     .await;
     let stored = requests.get("example").await.unwrap();
-    assert_eq!(stored.data["status"]["promiseVersion"], "v0.1.0");
-    assert_eq!(stored.data["status"]["message"], "redis is up");
+    let status = &stored.data["status"];
+    assert_eq!(status["promiseVersion"], "v0.1.0");
+    assert_eq!(status["message"], "redis is up");
+    // The run's summary as Kratix keeps it, which readiness checks that
+    // compare `observedGeneration` with the generation (kstatus) rely on.
+    assert_eq!(status["observedGeneration"], 1, "{status}");
+    assert_eq!(
+        [
+            &status["workflows"],
+            &status["workflowsSucceeded"],
+            &status["workflowsFailed"]
+        ],
+        [&json!(1), &json!(1), &json!(0)],
+        "{status}"
+    );
+    let completed_at = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ConfigureWorkflowCompleted")
+        .map(|c| c["lastTransitionTime"].clone())
+        .unwrap();
+    assert_eq!(status["lastSuccessfulConfigureWorkflowTime"], completed_at);
+    assert_eq!(
+        status["kratix"]["workflows"]["lastSuccessfulConfigureWorkflowTime"],
+        completed_at
+    );
+    assert_eq!(
+        status["kratix"]["workflows"]["pipelines"],
+        json!([{"name": "instance-configure", "phase": "Succeeded",
+            "lastTransitionTime": status["kratix"]["workflows"]["pipelines"][0]["lastTransitionTime"]}])
+    );
     operator.kill();
 }
 

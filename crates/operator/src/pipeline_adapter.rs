@@ -7,7 +7,9 @@
 //! - `update-status` merges the pipeline's `/kratix/metadata/status.yaml`
 //!   into the request's status as Kratix's `MergeStatuses` does (keys of
 //!   the file replace the request's, `conditions` are merged by type),
-//!   refuses a `kratix` key (Kratix's own), and after the last pipeline
+//!   refuses a `kratix` key (Kratix's own), records its pipeline's phase
+//!   `Succeeded` under `kratix.workflows.pipelines` (one pod runs every
+//!   pipeline, so the pod knows first), and after the last pipeline
 //!   marks the workflow done (`ConfigureWorkflowCompleted`, and a message
 //!   of `Pending` becomes `Resource requested`).
 //!
@@ -59,6 +61,8 @@ pub struct Params {
     pub name: String,
     pub namespace: Option<String>,
     pub workflow_type: String,
+    /// `KRATIX_PIPELINE_NAME`: the pipeline this writer runs after.
+    pub pipeline: String,
     pub is_last_pipeline: bool,
 }
 
@@ -86,6 +90,7 @@ impl Params {
             name: need("KRATIX_OBJECT_NAME")?,
             namespace,
             workflow_type: get("KRATIX_WORKFLOW_TYPE").unwrap_or_default(),
+            pipeline: get("KRATIX_PIPELINE_NAME").unwrap_or_default(),
             is_last_pipeline: get("IS_LAST_PIPELINE").as_deref() == Some("true"),
         })
     }
@@ -255,12 +260,10 @@ pub async fn update_status(
             .cloned()
             .unwrap_or_default();
         let mut merged = merge_statuses(&existing, &incoming);
+        let now = kbind_model::time::rfc3339(kbind_model::time::now_millis());
+        request_status::pipeline_succeeded(&mut merged, &params.pipeline, &now);
         if params.is_last_pipeline {
-            mark_as_completed(
-                &mut merged,
-                &params.workflow_type,
-                &kbind_model::time::rfc3339(kbind_model::time::now_millis()),
-            );
+            mark_as_completed(&mut merged, &params.workflow_type, &now);
         }
         object.data["status"] = Value::Object(merged);
         match api

@@ -667,6 +667,10 @@ fn configure(
         record_success(view, request, b, &target, None, out);
         return;
     }
+    let pipelines: Vec<&str> = workflow::pipelines(&revision.spec.promise_spec, "configure")
+        .into_iter()
+        .map(workflow::pipeline_name)
+        .collect();
     let hash = workflow_hash(revision, request);
     let jobs = jobs_of(view, request, "configure");
     let last = jobs.last().copied();
@@ -717,7 +721,7 @@ fn configure(
         let now = rfc3339(view.now);
         push_workflow_status(
             request,
-            |s| request_status::workflow_started(s, &now),
+            |s| request_status::workflow_started(s, &pipelines, &now),
             "a configure run started: the request is pending",
             out,
         );
@@ -732,10 +736,17 @@ fn configure(
                 message,
                 version: &target,
                 hash: &hash,
+                pipelines: &pipelines,
             };
             observe_failure(view, ctx, request, b, &run, &jobs, out);
         }
-        JobPhase::Succeeded => record_success(view, request, b, &target, Some(&hash), out),
+        JobPhase::Succeeded => {
+            let run = SucceededRun {
+                hash: &hash,
+                pipelines: &pipelines,
+            };
+            record_success(view, request, b, &target, Some(&run), out)
+        }
     }
 }
 
@@ -863,6 +874,15 @@ struct FailedRun<'a> {
     message: &'a str,
     version: &'a str,
     hash: &'a str,
+    /// The workflow's pipelines, by name, in order.
+    pipelines: &'a [&'a str],
+}
+
+/// A configure run that succeeded: the spec hash it ran for and its
+/// pipelines.
+struct SucceededRun<'a> {
+    hash: &'a str,
+    pipelines: &'a [&'a str],
 }
 
 /// the failure is recorded; the first time it is seen, the policy
@@ -893,7 +913,10 @@ fn observe_failure(
     let now = rfc3339(view.now);
     push_workflow_status(
         request,
-        |s| request_status::workflow_failed(s, &failure, &now),
+        |s| {
+            let summary = request_status::run_summary_failed(s, run.pipelines, &now);
+            request_status::workflow_failed(s, &failure, &now) || summary
+        },
         "the request's configure workflow failed",
         out,
     );
@@ -991,7 +1014,7 @@ fn record_success(
     request: &RequestObj,
     b: &ResourceBinding,
     applied: &str,
-    workflow_hash: Option<&str>,
+    run: Option<&SucceededRun<'_>>,
     out: &mut Vec<Action>,
 ) {
     let mut rr_status = serde_json::Map::new();
@@ -1022,9 +1045,16 @@ fn record_success(
     // reconciled.
     let now = rfc3339(view.now);
     let mut workflow_status = request.workflow_status();
-    let ran = workflow_hash.is_some()
-        && request_status::workflow_completed(&mut workflow_status, "resource", &now);
-    if request_status::reconciled(&mut workflow_status, &now) || ran {
+    let completed =
+        run.is_some() && request_status::workflow_completed(&mut workflow_status, "resource", &now);
+    let reconciled = request_status::reconciled(&mut workflow_status, &now);
+    let summary = request_status::run_summary_succeeded(
+        &mut workflow_status,
+        run.map(|r| r.pipelines).unwrap_or_default(),
+        request.generation,
+        &now,
+    );
+    if completed || reconciled || summary {
         rr_status.extend(workflow_status);
     }
     if !rr_status.is_empty() {
@@ -1047,7 +1077,7 @@ fn record_success(
         last_applied: Some(applied.to_string()),
         failed_version: Some(String::new()),
         in_flight: Some(String::new()),
-        workflow_hash: workflow_hash.map(str::to_string),
+        workflow_hash: run.map(|r| r.hash.to_string()),
         ..StatusUpdate::default()
     };
     status::push(out, b, update, view.now, "R-34: upgrade complete");

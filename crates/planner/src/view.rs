@@ -39,15 +39,18 @@ pub struct RequestObj {
     /// request names.
     pub uid: String,
     pub api_version: String,
-    /// `status.message` and `status.conditions` as JSON text (a map with
-    /// those two keys; empty when it has neither): read only when a run
-    /// starts or ends, so kept as compact text.
+    /// `metadata.generation`: what the status's `observedGeneration`
+    /// records once a run for it succeeded.
+    pub generation: i64,
+    /// The status fields a run writes (`request_status::FIELDS`: the
+    /// message, conditions and run summary) as JSON text, empty when it has
+    /// none: read only when a run starts or ends, so kept as compact text.
     pub workflow_status: Box<str>,
 }
 
 impl RequestObj {
-    /// `status.message` and `status.conditions`, to edit and write back
-    /// whole (a merge patch replaces a list).
+    /// The status fields a run writes, to edit and write back whole (a
+    /// merge patch replaces a list).
     pub fn workflow_status(&self) -> serde_json::Map<String, Value> {
         serde_json::from_str(&self.workflow_status).unwrap_or_default()
     }
@@ -86,6 +89,7 @@ impl RequestObj {
             resource_version: String::new(),
             uid: String::new(),
             api_version: String::new(),
+            generation: 0,
             workflow_status: Box::default(),
         }
     }
@@ -361,9 +365,10 @@ impl View {
     }
 }
 
-/// The `message` and `conditions` of a request's status, as JSON text.
+/// The fields of a request's status its runs write
+/// (`request_status::FIELDS`), as JSON text.
 fn workflow_status_text(status: Option<&Value>) -> Box<str> {
-    let kept: serde_json::Map<String, Value> = ["message", "conditions"]
+    let kept: serde_json::Map<String, Value> = kbind_model::api::request_status::FIELDS
         .iter()
         .filter_map(|k| Some((k.to_string(), status?.get(*k)?.clone())))
         .collect();
@@ -396,6 +401,10 @@ impl RequestObj {
             resource_version: text_at(r, "/metadata/resourceVersion"),
             uid: text_at(r, "/metadata/uid"),
             api_version: text_at(r, "/apiVersion"),
+            generation: r
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or_default(),
             workflow_status: workflow_status_text(r.get("status")),
         })
     }
