@@ -484,11 +484,20 @@ async fn deploy_rbac_grants_exactly_the_verbs_the_operator_uses() {
             .then_some(())
     })
     .await;
+    // A promise deleted while it still has a request: the operator deletes
+    // the request, whose delete workflow runs, then the rest.
+    env.create("second").await;
+    eventually("the second request's workflow", || async {
+        (env.configure_runs("second").await.len() == 1).then_some(())
+    })
+    .await;
+    runner.finish_jobs(&env.client).await.unwrap();
     env.promises
         .delete("redis", &DeleteParams::default())
         .await
         .unwrap();
     eventually("the promise gone", || async {
+        runner.finish_jobs(&env.client).await.ok()?;
         env.promises
             .get_opt("redis")
             .await

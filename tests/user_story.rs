@@ -235,7 +235,7 @@ async fn a_promise_whose_requests_are_not_granted_names_the_missing_rule() {
     let refused = condition("False").await;
     let message = refused["message"].as_str().unwrap();
     assert!(
-        message.contains("may not list databases, watch databases, patch databases, patch databases/status in API group \"example.com\"")
+        message.contains("may not list databases, watch databases, patch databases, delete databases, patch databases/status in API group \"example.com\"")
             && message.contains("apiGroups: [\"example.com\"]"),
         "{message}"
     );

@@ -894,6 +894,32 @@ fn the_sandbox_operator_runs_as_installed_and_kbind_rbac_adds_grants() {
         can("redis.marketplace.kratix.io"),
         can("widgets.example.com"),
     );
+    // Deleting a Promise deletes its requests first, which the
+    // operator may do under deploy/rbac.yaml (redis) and under what `kbind
+    // rbac` granted (widget): each Promise goes, with its requests.
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: r, namespace: default}\nspec: {size: small}\n---\napiVersion: example.com/v1alpha1\nkind: Widget\nmetadata: {name: w, namespace: default}\nspec: {size: small}\n",
+        ),
+    );
+    let bound = eventually(&["get", "resourcebindings", "-o", "name"], &|out| {
+        out.lines().count() == 2
+    });
+    let deleted: Vec<String> = ["widget", "redis"]
+        .iter()
+        .map(|p| kubectl(&["delete", "promise", p, "--timeout=20s"], None))
+        .collect();
+    let left = kubectl(
+        &[
+            "get",
+            "promises,redis,widgets,resourcebindings",
+            "-A",
+            "-o",
+            "name",
+        ],
+        None,
+    );
     let _ = sandbox.kill();
     let _ = sandbox.wait();
     assert!(
@@ -918,6 +944,18 @@ fn the_sandbox_operator_runs_as_installed_and_kbind_rbac_adds_grants() {
         (after.0.trim(), after.1.trim()),
         ("yes", "yes"),
         "the grant added widgets and kept redis: {after:?}"
+    );
+    assert_eq!(bound.lines().count(), 2, "{bound}");
+    assert_eq!(
+        deleted,
+        [
+            "promise.platform.kratix.io \"widget\" deleted\n",
+            "promise.platform.kratix.io \"redis\" deleted\n"
+        ]
+    );
+    assert!(
+        !left.contains("promise") && !left.contains("resourcebinding"),
+        "{left}"
     );
 }
 

@@ -12,11 +12,14 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 
 /// What the operator does with a promise's requests: watches them, sets
-/// its finalizers and labels, writes their status.
-pub const REQUEST_VERBS: [(&str, &str); 4] = [
+/// its finalizers and labels, writes their status, and deletes them when
+/// their promise is deleted (R-82: without it, a deleted promise would wait
+/// for its requests forever).
+pub const REQUEST_VERBS: [(&str, &str); 5] = [
     ("list", ""),
     ("watch", ""),
     ("patch", ""),
+    ("delete", ""),
     ("patch", "status"),
 ];
 
