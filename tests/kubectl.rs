@@ -636,6 +636,16 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
     ]);
     let out = wait_for(&s, &story, |out| out.contains("v0.2.0    v0.2.0"));
     assert!(out.contains("v0.2.0    v0.2.0"), "{out}");
+    // The policy's reason names the edit; the Event says it once.
+    let allowed = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=EditAllowed",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert_eq!(allowed, "edits are not restricted; v0.1.0 -> v0.2.0");
     let jobs = s.ok(&[
         "get",
         "jobs",

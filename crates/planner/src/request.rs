@@ -428,6 +428,10 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
         binding: before,
         requested_version: b.spec.version.clone(),
     };
+    // The policy's reason usually names the edit itself ("edits are not
+    // restricted; latest -> v0.2.0"); the Event says it once.
+    let transition = format!("{approved} -> {}", b.spec.version);
+    let names_edit = |reason: &str| reason.contains(&format!("-> {}", b.spec.version));
     match ctx.policy.review_edit(&input) {
         Ok(d) if d.value.allowed => {
             out.push(Action::Patch {
@@ -439,7 +443,11 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
                 &key,
                 false,
                 events::EDIT_ALLOWED,
-                format!("{approved} -> {}: {}", b.spec.version, d.value.reason),
+                if names_edit(&d.value.reason) {
+                    d.value.reason.clone()
+                } else {
+                    format!("{transition}: {}", d.value.reason)
+                },
             ));
         }
         Ok(d) => {
@@ -452,10 +460,11 @@ fn review_edit(view: &View, ctx: &Context<'_>, b: &ResourceBinding, out: &mut Ve
                 &key,
                 true,
                 events::EDIT_DENIED,
-                format!(
-                    "{approved} -> {} denied: {}",
-                    b.spec.version, d.value.reason
-                ),
+                if names_edit(&d.value.reason) && d.value.reason.contains("denied") {
+                    d.value.reason.clone()
+                } else {
+                    format!("{transition} denied: {}", d.value.reason)
+                },
             ));
         }
         Err(err) => {
