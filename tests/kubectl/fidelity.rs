@@ -1983,3 +1983,84 @@ fn field_selectors_and_list_options_behave_as_on_a_real_server() {
         "{out}"
     );
 }
+
+/// A CRD whose schema changes is served as a real server serves it: the
+/// objects already stored are read through the new schema (a new default
+/// appears, a field no longer in the schema is pruned) with nothing
+/// written, and a `kubectl get -w` open on the kind ends, since the real
+/// server rebuilds the kind's storage and so its watch cache.
+#[test]
+fn objects_are_read_through_their_crds_current_schema() {
+    let Some(s) = sandbox() else { return };
+    let crd = |properties: &str| {
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: gadgets.example.com}}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {{kind: Gadget, plural: gadgets}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties: {properties}
+"
+        )
+    };
+    s.apply(&crd("{size: {type: string}, old: {type: string}}"));
+    s.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gadgets.example.com",
+    ]);
+    s.apply("apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g, namespace: default}\nspec: {size: small, old: x}\n");
+    let before = s.ok(&[
+        "get",
+        "gadget",
+        "g",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    let mut watch = s
+        .command(&["get", "gadgets", "-w"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    s.apply(&crd(
+        "{size: {type: string}, colour: {type: string, default: blue}}",
+    ));
+    let read = s.ok(&[
+        "get",
+        "gadget",
+        "g",
+        "-o",
+        "jsonpath={.spec} {.metadata.resourceVersion}",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let ended = loop {
+        match watch.try_wait().unwrap() {
+            Some(status) => break Some(status),
+            None if std::time::Instant::now() > deadline => break None,
+            None => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    if ended.is_none() {
+        let _ = watch.kill();
+        let _ = watch.wait();
+    }
+    assert_eq!(
+        read,
+        format!(r#"{{"colour":"blue","size":"small"}} {before}"#)
+    );
+    assert!(ended.is_some(), "kubectl get -w still running");
+}

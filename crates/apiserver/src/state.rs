@@ -40,6 +40,10 @@ pub struct Change {
     pub object: Value,
 }
 
+/// The `type_` of a [`Change`] that is not an event: the kind's storage
+/// was torn down (its CRD's spec changed), so its watches end.
+pub const STORAGE_RESET: &str = "STORAGE-RESET";
+
 /// What a request brings to the store besides its operation.
 #[derive(Clone, Debug, Default)]
 pub struct RequestContext {
@@ -58,6 +62,11 @@ pub struct ObjectStore {
     history: VecDeque<Change>,
     /// Watches from before this resourceVersion are gone (a compaction).
     compacted: u64,
+    /// Per custom resource (group, plural): the resourceVersion at which
+    /// its CRD's spec last changed. A real server then tears the kind's
+    /// storage down (its watches end; its new watch cache starts there), so
+    /// a watch resuming from before it is 410 Gone.
+    storage_reset: std::collections::HashMap<(String, String), u64>,
     resources: Vec<Resource>,
     pub changes: broadcast::Sender<Change>,
     /// Milliseconds since the epoch, for timestamps (settable in tests).
@@ -156,6 +165,7 @@ impl ObjectStore {
             rv: 0,
             history: VecDeque::new(),
             compacted: 0,
+            storage_reset: Default::default(),
             resources: registry::builtins(),
             changes,
             clock: kbind_model::time::now_millis,
@@ -234,6 +244,16 @@ impl ObjectStore {
                     }
                 }
             }
+        }
+        // Custom resources are read through their CRD's schema as it is
+        // now, as a real server decodes what etcd holds.
+        let crds: Vec<String> = store
+            .resources
+            .iter()
+            .filter_map(|r| r.crd.clone())
+            .collect();
+        for crd in crds {
+            store.coerce_stored(&crd);
         }
         // The change history is not persisted: a watch resuming from
         // before the restart must list again (410), as after a compaction.
@@ -328,7 +348,12 @@ impl ObjectStore {
 
     /// Changes after `rv` for a resource, or `None` if they are no longer kept.
     pub fn changes_since(&self, r: &Resource, rv: u64) -> Option<Vec<Change>> {
-        if self.expired(rv) {
+        let reset = self
+            .storage_reset
+            .get(&(r.group.clone(), r.plural.clone()))
+            .copied()
+            .unwrap_or(0);
+        if self.expired(rv) || rv < reset {
             return None;
         }
         Some(
@@ -565,12 +590,68 @@ impl ObjectStore {
         if self.request.dry_run {
             return object;
         }
-        self.objects.insert(key, object.clone());
+        let previous = self.objects.insert(key, object.clone());
         self.record(r, type_, &object);
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
+            if previous.is_some_and(|p| p.get("spec") != object.get("spec")) {
+                let name = meta_str(&object, "name").unwrap_or_default().to_string();
+                self.reset_storage(&name);
+            }
         }
         object
+    }
+
+    /// A CRD's spec changed: as the real server's `crdHandler`, the kind's
+    /// storage is rebuilt, so what is stored is read through the new
+    /// schema (pruned and defaulted, as its storage decoder does on every
+    /// read; nothing is written, no resourceVersion moves), its watches
+    /// end and a watch from before now is 410 Gone: clients list again.
+    fn reset_storage(&mut self, crd: &str) {
+        let Some(r) = self
+            .resources
+            .iter()
+            .find(|r| r.crd.as_deref() == Some(crd))
+            .cloned()
+        else {
+            return;
+        };
+        self.coerce_stored(crd);
+        self.storage_reset
+            .insert((r.group.clone(), r.plural.clone()), self.rv);
+        let _ = self.changes.send(Change {
+            rv: self.rv,
+            group: r.group,
+            plural: r.plural,
+            namespace: String::new(),
+            type_: STORAGE_RESET,
+            object: Value::Null,
+        });
+    }
+
+    /// Reads every stored object of a CRD's kind through the schema of the
+    /// version it is stored at (pruning, then defaults), in place.
+    fn coerce_stored(&mut self, crd: &str) {
+        let versions: Vec<Resource> = self
+            .resources
+            .iter()
+            .filter(|r| r.crd.as_deref() == Some(crd))
+            .cloned()
+            .collect();
+        let Some(first) = versions.first() else {
+            return;
+        };
+        let (group, plural) = (first.group.clone(), first.plural.clone());
+        for (_, object) in self
+            .objects
+            .iter_mut()
+            .filter(|(k, _)| k.group == group && k.plural == plural)
+        {
+            let stored_at = object["apiVersion"].as_str().unwrap_or_default();
+            if let Some(r) = versions.iter().find(|r| r.group_version() == stored_at) {
+                admission::decode_custom(r, object, &mut Vec::new());
+            }
+        }
     }
 
     /// PUT semantics: the status split for kinds with a status subresource,
@@ -1208,6 +1289,119 @@ mod tests {
         store.delete(&ns, "", "team-a").unwrap();
         assert!(names(&store, &r, "team-a").is_empty());
         assert_eq!(names(&store, &r, "default"), ["y"]);
+    }
+
+    #[test]
+    fn a_crd_whose_schema_changes_serves_its_objects_through_the_new_one() {
+        let mut store = ObjectStore::new();
+        let crds = store
+            .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .cloned()
+            .unwrap();
+        let crd = |spec_properties: Value| {
+            json!({"metadata": {"name": "widgets.example.com"}, "spec": {
+                "group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "properties": spec_properties}}}}}]}})
+        };
+        store
+            .create(
+                &crds,
+                "",
+                crd(json!({"size": {"type": "string"}, "old": {"type": "string"}})),
+            )
+            .unwrap();
+        let widgets = store
+            .resource("example.com", "v1", "widgets")
+            .cloned()
+            .unwrap();
+        let created = store
+            .create(
+                &widgets,
+                "default",
+                json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w"}, "spec": {"size": "small", "old": "x"}}),
+            )
+            .unwrap();
+        let rv = meta_str(&created, "resourceVersion").unwrap().to_string();
+        let mut watch = store.changes.subscribe();
+        // A new default, and `old` no longer in the schema.
+        let mut next = store.get(&crds, "", "widgets.example.com").unwrap();
+        next["spec"] = crd(
+            json!({"size": {"type": "string"}, "colour": {"type": "string", "default": "blue"}}),
+        )["spec"]
+            .clone();
+        store
+            .update(&crds, "", "widgets.example.com", next, false)
+            .unwrap();
+        let widgets = store
+            .resource("example.com", "v1", "widgets")
+            .cloned()
+            .unwrap();
+        let read = store.get(&widgets, "default", "w").unwrap();
+        assert_eq!(read["spec"], json!({"size": "small", "colour": "blue"}));
+        assert_eq!(
+            meta_str(&read, "resourceVersion"),
+            Some(rv.as_str()),
+            "nothing was written"
+        );
+        // The kind's watches end, and one cannot resume from before.
+        let mut types = vec![];
+        while let Ok(c) = watch.try_recv() {
+            types.push((c.plural, c.type_));
+        }
+        assert!(
+            types.contains(&("widgets".to_string(), STORAGE_RESET)),
+            "{types:?}"
+        );
+        assert!(store.changes_since(&widgets, rv.parse().unwrap()).is_none());
+        // A restart reads what the state file holds through the schema too.
+        let path = std::env::temp_dir().join(format!("kbind-crd-schema-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut persisted = ObjectStore::with_state_file(&path).unwrap();
+        persisted
+            .create(&crds, "", crd(json!({"size": {"type": "string"}})))
+            .unwrap();
+        let kind = persisted
+            .resource("example.com", "v1", "widgets")
+            .cloned()
+            .unwrap();
+        persisted
+            .create(
+                &kind,
+                "default",
+                json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w"}, "spec": {"size": "small"}}),
+            )
+            .unwrap();
+        let mut next = persisted.get(&crds, "", "widgets.example.com").unwrap();
+        next["spec"] = crd(
+            json!({"size": {"type": "string"}, "colour": {"type": "string", "default": "blue"}}),
+        )["spec"]
+            .clone();
+        persisted
+            .update(&crds, "", "widgets.example.com", next, false)
+            .unwrap();
+        drop(persisted);
+        let restored = ObjectStore::with_state_file(&path).unwrap();
+        let kind = restored
+            .resource("example.com", "v1", "widgets")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            restored.get(&kind, "default", "w").unwrap()["spec"],
+            json!({"size": "small", "colour": "blue"})
+        );
+        drop(restored);
+        let _ = std::fs::remove_file(&path);
+        // A change of the CRD's metadata alone rebuilds nothing.
+        let mut metadata_only = store.get(&crds, "", "widgets.example.com").unwrap();
+        metadata_only["metadata"]["labels"] = json!({"a": "b"});
+        store
+            .update(&crds, "", "widgets.example.com", metadata_only, false)
+            .unwrap();
+        assert!(watch.try_recv().is_ok_and(|c| c.type_ != STORAGE_RESET));
     }
 
     #[test]

@@ -162,6 +162,9 @@ pub(super) async fn serve(
                 _ = &mut deadline => break,
                 _ = dropped.changed() => break,
                 change = receiver.recv() => match change {
+                    Ok(c) if c.type_ == super::state::STORAGE_RESET => {
+                        if c.group == r.group && c.plural == r.plural { break; }
+                    }
                     Ok(c) => {
                         if c.rv <= last_rv || !matches(&c) { continue; }
                         last_rv = c.rv;
