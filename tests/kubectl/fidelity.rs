@@ -998,11 +998,58 @@ fn the_sandbox_is_ready_when_its_kubeconfig_appears() {
         "-o",
         "name",
     ]);
+    // A request, then a new field with a default in the Promise's API: the
+    // request is read with it (the server rebuilt the kind's storage, and
+    // the operator's watch of it expired and listed again, which is
+    // routine), so its spec changed and its workflow runs again.
+    let eventually = |args: &[&str], done: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let out = text(&kubectl(args).stdout);
+            if done(&out) || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let request = dir.path().join("request.yaml");
+    std::fs::write(
+        &request,
+        "apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: default}\nspec: {size: small}\n",
+    )
+    .unwrap();
+    eventually(&["apply", "-f", request.to_str().unwrap()], &|out| {
+        out.contains("created")
+    });
+    let one = eventually(&["get", "jobs", "-o", "name"], &|out| {
+        out.lines().count() == 1
+    });
+    let changed_api = dir.path().join("promise.yaml");
+    std::fs::write(
+        &changed_api,
+        fixture_text("promise-redis.yaml").replace(
+            "                      default: small\n",
+            "                      default: small\n                    replicas:\n                      type: integer\n                      default: 3\n",
+        ),
+    )
+    .unwrap();
+    let second = kubectl(&["apply", "-f", changed_api.to_str().unwrap()]);
+    let spec = eventually(
+        &["get", "redis", "example", "-o", "jsonpath={.spec}"],
+        &|out| out.contains("replicas"),
+    );
+    let two = eventually(&["get", "jobs", "-o", "name"], &|out| {
+        out.lines().count() == 2
+    });
     std::thread::sleep(std::time::Duration::from_secs(2));
     let _ = sandbox.kill();
     let _ = sandbox.wait();
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(text(&listed.stdout).contains("resourcebindings.platform.kratix.io"));
+    assert_eq!(one.lines().count(), 1, "{one}");
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert_eq!(spec, r#"{"replicas":3,"size":"small"}"#);
+    assert_eq!(two.lines().count(), 2, "the workflow ran again: {two}");
     let log = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(
         !log.contains('\u{1b}'),

@@ -344,7 +344,7 @@ impl Controller {
                         }
                         other => format!("{kind} watch failed: {other}"),
                     };
-                    retry.wait_after(&message).await;
+                    retry.after_watch_error(&e, &message).await;
                     continue;
                 }
             };
@@ -385,7 +385,7 @@ impl Controller {
                 Ok(watcher::Event::Init | watcher::Event::Delete(_)) => {}
                 Err(e) => {
                     retry
-                        .wait_after(&format!("Job event watch failed: {e}"))
+                        .after_watch_error(&e, &format!("Job event watch failed: {e}"))
                         .await
                 }
             }

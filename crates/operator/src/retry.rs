@@ -17,6 +17,8 @@ pub struct RetryDelay {
     next: Duration,
     /// The last failure reported at `warn`; the same again is `debug`.
     last_reported: Option<String>,
+    /// A watch expired since the last list that succeeded.
+    expired: bool,
 }
 
 impl Default for RetryDelay {
@@ -24,7 +26,20 @@ impl Default for RetryDelay {
         Self {
             next: FIRST,
             last_reported: None,
+            expired: false,
         }
+    }
+}
+
+/// Whether the server ended a watch as expired (410 Gone): its history was
+/// compacted, or the kind's storage rebuilt after its CRD changed. The
+/// watcher lists again; this is routine, not a failure.
+pub fn is_expired(error: &kube::runtime::watcher::Error) -> bool {
+    use kube::runtime::watcher::Error;
+    match error {
+        Error::WatchError(status) => status.code == 410,
+        Error::WatchStartFailed(kube::Error::Api(status)) => status.code == 410,
+        _ => false,
     }
 }
 
@@ -45,6 +60,24 @@ impl RetryDelay {
     pub fn succeeded(&mut self) {
         self.next = FIRST;
         self.last_reported = None;
+        self.expired = false;
+    }
+
+    /// After `error`: an expired watch lists again at once and quietly (as
+    /// client-go's reflector does; kube's watcher relists by itself), unless
+    /// it expired already since the last list that succeeded; anything else
+    /// waits as [`Self::wait_after`], logging `failure`.
+    pub async fn after_watch_error(
+        &mut self,
+        error: &kube::runtime::watcher::Error,
+        failure: &str,
+    ) {
+        if is_expired(error) && !self.expired {
+            self.expired = true;
+            tracing::debug!("{failure}; listing again");
+            return;
+        }
+        self.wait_after(failure).await;
     }
 
     /// Waits before the next list after `failure`, which is logged at
@@ -85,6 +118,31 @@ mod tests {
         assert!(delays[7] >= MAX.mul_f64(0.75));
         retry.succeeded();
         assert!(retry.failed() <= FIRST);
+    }
+
+    fn expired() -> kube::runtime::watcher::Error {
+        let mut status = kube::core::Status::failure("too old resource version", "Expired");
+        status.code = 410;
+        kube::runtime::watcher::Error::WatchError(Box::new(status))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_watch_lists_again_at_once_unless_it_repeats() {
+        let mut retry = RetryDelay::default();
+        let start = tokio::time::Instant::now();
+        retry.after_watch_error(&expired(), "expired").await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "routine: no wait");
+        retry.after_watch_error(&expired(), "expired").await;
+        assert!(
+            start.elapsed() >= FIRST.mul_f64(0.75),
+            "again before a list: backs off"
+        );
+        retry.succeeded();
+        let again = tokio::time::Instant::now();
+        retry.after_watch_error(&expired(), "expired").await;
+        assert_eq!(again.elapsed(), Duration::ZERO);
+        let forbidden = kube::runtime::watcher::Error::NoResourceVersion;
+        assert!(!is_expired(&forbidden));
     }
 
     #[test]

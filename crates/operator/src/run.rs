@@ -106,7 +106,7 @@ impl SimulatedRunner {
                 Ok(watcher::Event::Init | watcher::Event::Delete(_)) => continue,
                 Err(e) => {
                     retry
-                        .wait_after(&format!("simulated runner watch: {e}"))
+                        .after_watch_error(&e, &format!("simulated runner watch: {e}"))
                         .await;
                     continue;
                 }
