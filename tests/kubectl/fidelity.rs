@@ -1938,7 +1938,8 @@ fn field_selectors_and_list_options_behave_as_on_a_real_server() {
             "-o",
             "name"
         ]),
-        "namespace/default\nnamespace/kube-system\nnamespace/team-a\n"
+        "namespace/default\nnamespace/kube-node-lease\nnamespace/kube-public\nnamespace/kube-system\nnamespace/team-a\n",
+        "the namespaces a real server makes at start, and the new one"
     );
     s.ok(&["create", "secret", "generic", "plain", "--from-literal=a=b"]);
     s.ok(&[

@@ -174,7 +174,9 @@ impl ObjectStore {
             checks: true,
             warnings: vec![],
         };
-        for ns in ["default", "kube-system"] {
+        // What a real server makes at start: `default` (its bootstrap
+        // controller) and the system namespaces.
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let r = store.resource("", "v1", "namespaces").cloned();
             if let Some(r) = r {
                 let _ = store.create(
