@@ -17,8 +17,8 @@ pub struct RetryDelay {
     next: Duration,
     /// The last failure reported at `warn`; the same again is `debug`.
     last_reported: Option<String>,
-    /// A watch expired since the last list that succeeded.
-    expired: bool,
+    /// When a watch last expired.
+    last_expired: Option<tokio::time::Instant>,
 }
 
 impl Default for RetryDelay {
@@ -26,7 +26,7 @@ impl Default for RetryDelay {
         Self {
             next: FIRST,
             last_reported: None,
-            expired: false,
+            last_expired: None,
         }
     }
 }
@@ -60,22 +60,28 @@ impl RetryDelay {
     pub fn succeeded(&mut self) {
         self.next = FIRST;
         self.last_reported = None;
-        self.expired = false;
     }
 
     /// After `error`: an expired watch lists again at once and quietly (as
     /// client-go's reflector does; kube's watcher relists by itself), unless
-    /// it expired already since the last list that succeeded; anything else
-    /// waits as [`Self::wait_after`], logging `failure`.
+    /// one expired less than the first delay ago (a server that keeps
+    /// expiring what was just listed must not be listed in a loop);
+    /// anything else waits as [`Self::wait_after`], logging `failure`.
     pub async fn after_watch_error(
         &mut self,
         error: &kube::runtime::watcher::Error,
         failure: &str,
     ) {
-        if is_expired(error) && !self.expired {
-            self.expired = true;
-            tracing::debug!("{failure}; listing again");
-            return;
+        if is_expired(error) {
+            let now = tokio::time::Instant::now();
+            let recent = self
+                .last_expired
+                .is_some_and(|t| now.duration_since(t) < FIRST);
+            self.last_expired = Some(now);
+            if !recent {
+                tracing::debug!("{failure}; listing again");
+                return;
+            }
         }
         self.wait_after(failure).await;
     }
@@ -127,7 +133,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_expired_watch_lists_again_at_once_unless_it_repeats() {
+    async fn an_expired_watch_lists_again_at_once_unless_it_just_did() {
         let mut retry = RetryDelay::default();
         let start = tokio::time::Instant::now();
         retry.after_watch_error(&expired(), "expired").await;
@@ -135,9 +141,10 @@ mod tests {
         retry.after_watch_error(&expired(), "expired").await;
         assert!(
             start.elapsed() >= FIRST.mul_f64(0.75),
-            "again before a list: backs off"
+            "again at once: backs off"
         );
         retry.succeeded();
+        tokio::time::sleep(FIRST).await;
         let again = tokio::time::Instant::now();
         retry.after_watch_error(&expired(), "expired").await;
         assert_eq!(again.elapsed(), Duration::ZERO);
