@@ -854,3 +854,64 @@ async fn applied_objects_are_sent_once_and_a_foreign_service_account_is_left_alo
     assert_eq!(left.get("team").map(String::as_str), Some("theirs"));
     assert!(!left.contains_key("kratix.io/promise-name"), "{left:?}");
 }
+
+/// A repeated Event is one PATCH of its count, as client-go's recorder
+/// sends it from its correlator's cache: not a create the server refuses
+/// with 409, then a GET and a PATCH. Here a binding edited to a version
+/// with no revision makes each reconcile of its request fail, and say so;
+/// touching the request reconciles it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_event_is_one_patch_of_its_count() {
+    let env = Env::new().await;
+    let operator_client = support::client_as(&env.running, "operator").await;
+    let op = start_operator(
+        operator_client,
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        simulated(),
+    );
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    env.wait_applied(BINDING, "v0.1.0").await;
+    env.edit_version(BINDING, "v9.9.9").await;
+    let events: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        "default",
+        &kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("", "v1", "Event"),
+            "events",
+        ),
+    );
+    let count = || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .find(|e| e.data["reason"] == "FailedPromiseRevisionLookup")?
+            .data["count"]
+            .as_i64()
+    };
+    let mut seen = eventually("the lookup failure", count).await;
+    for touch in 0..3 {
+        env.requests
+            .patch(
+                "example",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(
+                    json!({"metadata": {"annotations": {"touch": touch.to_string()}}}),
+                ),
+            )
+            .await
+            .unwrap();
+        let before = seen;
+        seen = eventually("the failure said again", || async {
+            count().await.filter(|c| *c > before)
+        })
+        .await;
+    }
+    op.kill();
+    let gets = env.running.audit_count("operator", "get", "", "events");
+    let patches = env.running.audit_count("operator", "patch", "", "events");
+    assert!(seen >= 4, "{seen}");
+    assert_eq!(gets, 0, "a repeat needs no read");
+    assert_eq!(patches, (seen - 1) as u64, "one patch per repeat");
+}

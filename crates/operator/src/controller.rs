@@ -82,6 +82,8 @@ pub struct Controller {
     synced: tokio::sync::Notify,
     /// What the workers applied (workflow ServiceAccounts and roles).
     applied: super::executor::Applied,
+    /// The Events the workers recorded, so a repeat is one PATCH.
+    event_counts: super::executor::EventCounts,
 }
 
 fn fixed_kinds() -> [(ApiResource, &'static str); 5] {
@@ -211,6 +213,7 @@ impl Controller {
             request_watches: Mutex::new(HashMap::new()),
             synced: tokio::sync::Notify::new(),
             applied: Default::default(),
+            event_counts: Default::default(),
         })
     }
 
@@ -447,7 +450,8 @@ impl Controller {
     /// its requests, asking the server's authorizer; while it may not,
     /// asks again now and then (someone may grant the rule).
     async fn report_access(self: Arc<Self>, kind: String, ar: ApiResource) {
-        let mut executor = KubeExecutor::new(self.client.clone());
+        let mut executor =
+            KubeExecutor::new(self.client.clone()).with_event_counts(self.event_counts.clone());
         loop {
             let refused = match super::access::missing(&self.client, &ar.group, &ar.plural).await {
                 Ok(refused) => refused,
@@ -547,7 +551,8 @@ impl Controller {
     async fn work(self: Arc<Self>) {
         let mut executor = KubeExecutor::new(self.client.clone())
             .with_metrics(self.metrics.clone())
-            .with_applied(self.applied.clone());
+            .with_applied(self.applied.clone())
+            .with_event_counts(self.event_counts.clone());
         // Every kind the operator writes is known without discovery (which
         // is many requests, each of which can fail).
         for (ar, kind) in fixed_kinds() {

@@ -32,6 +32,42 @@ pub struct KubeExecutor {
     resources: HashMap<String, (ApiResource, bool)>,
     metrics: Option<Arc<Metrics>>,
     applied: Applied,
+    event_counts: EventCounts,
+}
+
+/// The count of each Event this process recorded, by name, as client-go's
+/// correlator keeps them: a repeat is one PATCH of its count, not a create
+/// refused with 409, a GET and a PATCH. Bounded (client-go keeps 4096);
+/// shared by every worker; the lock is never held across an await.
+#[derive(Clone, Default)]
+pub struct EventCounts(Arc<std::sync::Mutex<HashMap<String, i64>>>);
+
+impl EventCounts {
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, name: &str) -> Option<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    fn set(&self, name: &str, count: i64) {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.len() >= Self::CAPACITY && !counts.contains_key(name) {
+            // Forgetting costs a repeat the slower path, nothing more.
+            counts.clear();
+        }
+        counts.insert(name.to_string(), count);
+    }
+
+    fn forget(&self, name: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
 }
 
 /// How long an applied object is taken to be as kbind left it: within
@@ -216,7 +252,14 @@ impl KubeExecutor {
             resources: HashMap::new(),
             metrics: None,
             applied: Applied::default(),
+            event_counts: EventCounts::default(),
         }
+    }
+
+    /// Shares the record of Events recorded with other executors.
+    pub fn with_event_counts(mut self, counts: EventCounts) -> Self {
+        self.event_counts = counts;
+        self
     }
 
     /// Shares the record of applied objects with other executors.
@@ -541,7 +584,7 @@ impl KubeExecutor {
 
     /// Records an Event the way client-go's recorder does: one object per
     /// (object and its uid, reason, message), its count raised when it
-    /// repeats.
+    /// repeats (at once when this process recorded it before).
     pub async fn event(
         &mut self,
         regarding: &Involved<'_>,
@@ -558,8 +601,23 @@ impl KubeExecutor {
             action: format!("event {reason} on {}", regarding.key),
             source,
         };
+        if let Some(count) = self.event_counts.get(&name) {
+            let repeat = json!({"count": count + 1, "lastTimestamp": now});
+            match self.patch_text(&api, &name, &repeat, None).await {
+                Ok(_) => {
+                    self.event_counts.set(&name, count + 1);
+                    return Ok(());
+                }
+                // Gone since (Events expire after an hour): made anew below.
+                Err(kube::Error::Api(e)) if e.code == 404 => self.event_counts.forget(&name),
+                Err(e) => return Err(err(e)),
+            }
+        }
         match self.create_text(&api, &object).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.event_counts.set(&name, 1);
+                Ok(())
+            }
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 let count = api
                     .get(&name)
@@ -576,8 +634,9 @@ impl KubeExecutor {
                     None,
                 )
                 .await
-                .map(|_| ())
-                .map_err(err)
+                .map_err(err)?;
+                self.event_counts.set(&name, count + 1);
+                Ok(())
             }
             Err(e) => Err(err(e)),
         }
