@@ -845,6 +845,56 @@ fn a_request_in_a_namespace_being_deleted_says_what_holds_it() {
     assert!(!gone.contains("namespace/team-a"), "{gone}");
 }
 
+/// The user story's upgrade step with `kubectl apply --server-side` (as a
+/// GitOps tool applies): kbind made the binding, so it owns `spec.version`
+/// and the apply meets the real server's conflict naming it, as with
+/// Kratix's controller; `--force-conflicts` takes the field over and the
+/// upgrade runs. A client-side apply or a patch never conflicts.
+#[test]
+fn a_server_side_apply_of_a_bindings_version_conflicts_with_kbind_until_forced() {
+    let Some(s) = sandbox() else { return };
+    let _operator = start_operator(&s, &[("strategy", "pinned")]);
+    apply_redis_promise(&s);
+    s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: default}\nspec: {size: small}\n");
+    let bindings = ["get", "resourcebindings", "--no-headers"];
+    // VERSION and APPLIED.
+    let at = |out: &str, version: &str| {
+        let columns: Vec<&str> = out.split_whitespace().collect();
+        columns.get(3..5) == Some(&[version, version][..])
+    };
+    wait_for(&s, &bindings, |out| at(out, "v0.1.0"));
+    s.ok(&[
+        "label",
+        "promise",
+        "redis",
+        "kratix.io/promise-version=v0.2.0",
+        "--overwrite",
+    ]);
+    wait_for(&s, &["get", "promiserevisions", "--no-headers"], |out| {
+        out.lines().count() == 2
+    });
+    let path = s._dir.path().join("binding.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: ResourceBinding\nmetadata: {name: example-redis-e7f90, namespace: default}\nspec: {version: v0.2.0}\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let refused = s.kubectl(&["apply", "--server-side", "-f", path]);
+    let forced = s.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", path]);
+    let out = wait_for(&s, &bindings, |out| at(out, "v0.2.0"));
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains(
+            r#"Apply failed with 1 conflict: conflict with "kbind" using platform.kratix.io/v1alpha1: .spec.version"#
+        ),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert!(at(&out, "v0.2.0"), "{out}");
+}
+
 /// A Promise whose API is cluster-scoped: its requests have no namespace
 /// for a binding or workflow Jobs. kbind says so on each request instead of
 /// failing its binding's create forever (400 "a namespace is required"),
