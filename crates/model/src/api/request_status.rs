@@ -262,8 +262,8 @@ pub fn pipeline_succeeded(status: &mut Map<String, Value>, pipeline: &str, now: 
 /// `Succeeded`, the counters full, `lastSuccessfulConfigureWorkflowTime`
 /// (in both of Kratix's places) the completion's time, and the request's
 /// generation observed. `pipelines` is empty for a promise without a
-/// configure workflow (Kratix then keeps zero counters). True when
-/// anything changed.
+/// configure workflow (Kratix then keeps zero counters and no phases).
+/// True when anything changed.
 pub fn run_summary_succeeded(
     status: &mut Map<String, Value>,
     pipelines: &[&str],
@@ -271,7 +271,17 @@ pub fn run_summary_succeeded(
     now: &str,
 ) -> bool {
     let mut changed = set_counters(status, pipelines.len(), pipelines.len(), 0);
-    if !pipelines.is_empty() {
+    if pipelines.is_empty() {
+        // Kratix's `cleanupWorkflowCountersAndExecution`: no phases are
+        // left from a revision that had pipelines.
+        if let Some(workflows) = status
+            .get_mut("kratix")
+            .and_then(|k| k.get_mut("workflows"))
+            .and_then(Value::as_object_mut)
+        {
+            changed |= workflows.remove("pipelines").is_some();
+        }
+    } else {
         changed |= set_pipeline_phases(status, pipelines, now, |_, _, _| PHASE_SUCCEEDED.into());
         let completed_at = status
             .get("conditions")
@@ -562,6 +572,10 @@ mod tests {
             !run_summary_succeeded(&mut status, &["a", "b"], 2, "t7"),
             "nothing left to write"
         );
+        // A revision without a configure workflow: the phases go.
+        assert!(run_summary_succeeded(&mut status, &[], 2, "t8"));
+        assert!(status["kratix"]["workflows"].get("pipelines").is_none());
+        assert_eq!(status["workflows"], 0);
         // No configure workflow: zero counters, the generation observed.
         let mut none = Map::new();
         assert!(run_summary_succeeded(&mut none, &[], 3, "t1"));
