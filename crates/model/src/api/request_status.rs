@@ -273,13 +273,16 @@ pub fn run_summary_succeeded(
     let mut changed = set_counters(status, pipelines.len(), pipelines.len(), 0);
     if pipelines.is_empty() {
         // Kratix's `cleanupWorkflowCountersAndExecution`: no phases are
-        // left from a revision that had pipelines.
+        // left from a revision that had pipelines (null: what a merge
+        // patch removes).
         if let Some(workflows) = status
             .get_mut("kratix")
             .and_then(|k| k.get_mut("workflows"))
             .and_then(Value::as_object_mut)
+            && workflows.get("pipelines").is_some_and(|p| !p.is_null())
         {
-            changed |= workflows.remove("pipelines").is_some();
+            workflows.insert("pipelines".into(), Value::Null);
+            changed = true;
         }
     } else {
         changed |= set_pipeline_phases(status, pipelines, now, |_, _, _| PHASE_SUCCEEDED.into());
@@ -574,7 +577,11 @@ mod tests {
         );
         // A revision without a configure workflow: the phases go.
         assert!(run_summary_succeeded(&mut status, &[], 2, "t8"));
-        assert!(status["kratix"]["workflows"].get("pipelines").is_none());
+        assert!(status["kratix"]["workflows"]["pipelines"].is_null());
+        assert!(
+            !run_summary_succeeded(&mut status, &[], 2, "t9"),
+            "removed once"
+        );
         assert_eq!(status["workflows"], 0);
         // No configure workflow: zero counters, the generation observed.
         let mut none = Map::new();
