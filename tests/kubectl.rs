@@ -473,6 +473,28 @@ fn apply_redis_promise(s: &Sandbox) {
     });
 }
 
+/// Publishes a redis version (the user story's `kubectl label promise`)
+/// and waits for its revision.
+fn publish_redis(s: &Sandbox, version: &str) {
+    s.ok(&[
+        "label",
+        "promise",
+        "redis",
+        &format!("kratix.io/promise-version={version}"),
+        "--overwrite",
+    ]);
+    wait_for(
+        s,
+        &[
+            "get",
+            "promiserevisions",
+            "-o",
+            "jsonpath={.items[*].spec.version}",
+        ],
+        |out| out.split_whitespace().any(|v| v == version),
+    );
+}
+
 /// What `kbind sandbox` runs, with the sandbox's admin client: kbind's
 /// CRDs, the reconcile loop with `kratix-default` (these settings) and the
 /// simulated runner.
@@ -570,8 +592,8 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
         "{columns}"
     );
     // And the run's summary as Kratix keeps it: readiness checks that
-    // compare `observedGeneration` with the generation (kstatus: Flux,
-    // Argo CD) can wait on it.
+    // compare `observedGeneration` with the generation (kstatus, which
+    // Flux's health checks use) can wait on it.
     s.ok(&[
         "wait",
         "--for=jsonpath={.status.observedGeneration}=1",
@@ -615,16 +637,7 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
     assert!(!managers.is_empty());
 
     // Publish v0.2.0, upgrade by editing the binding.
-    s.ok(&[
-        "label",
-        "promise",
-        "redis",
-        "kratix.io/promise-version=v0.2.0",
-        "--overwrite",
-    ]);
-    wait_for(&s, &["get", "promiserevisions"], |out| {
-        out.lines().count() == 3
-    });
+    publish_redis(&s, "v0.2.0");
     s.ok(&[
         "patch",
         "resourcebinding",
@@ -863,16 +876,7 @@ fn a_server_side_apply_of_a_bindings_version_conflicts_with_kbind_until_forced()
         columns.get(3..5) == Some(&[version, version][..])
     };
     wait_for(&s, &bindings, |out| at(out, "v0.1.0"));
-    s.ok(&[
-        "label",
-        "promise",
-        "redis",
-        "kratix.io/promise-version=v0.2.0",
-        "--overwrite",
-    ]);
-    wait_for(&s, &["get", "promiserevisions", "--no-headers"], |out| {
-        out.lines().count() == 2
-    });
+    publish_redis(&s, "v0.2.0");
     let path = s._dir.path().join("binding.yaml");
     std::fs::write(
         &path,
@@ -893,6 +897,23 @@ fn a_server_side_apply_of_a_bindings_version_conflicts_with_kbind_until_forced()
     );
     assert!(forced.status.success(), "{}", text(&forced.stderr));
     assert!(at(&out, "v0.2.0"), "{out}");
+    // An edit of the request: its generation is observed once the run for
+    // it succeeded, which `kubectl wait` can wait for.
+    s.ok(&[
+        "patch",
+        "redis",
+        "example",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"size":"large"}}"#,
+    ]);
+    s.ok(&[
+        "wait",
+        "--for=jsonpath={.status.observedGeneration}=2",
+        "redis/example",
+        "--timeout=20s",
+    ]);
 }
 
 /// A Promise whose API is cluster-scoped: its requests have no namespace

@@ -249,7 +249,8 @@ impl ObjectStore {
         }
         // Custom resources are read through their CRD's schema as it is
         // now, as a real server decodes what etcd holds.
-        let crds: Vec<String> = store
+        // One entry per CRD (its kind has a resource per version).
+        let crds: std::collections::BTreeSet<String> = store
             .resources
             .iter()
             .filter_map(|r| r.crd.clone())
@@ -1307,6 +1308,17 @@ mod tests {
                     "schema": {"openAPIV3Schema": {"type": "object", "properties": {
                         "spec": {"type": "object", "properties": spec_properties}}}}}]}})
         };
+        // The schema gains a defaulted `colour` and loses `old`.
+        let add_colour = |store: &mut ObjectStore| {
+            let mut next = store.get(&crds, "", "widgets.example.com").unwrap();
+            next["spec"] = crd(
+                json!({"size": {"type": "string"}, "colour": {"type": "string", "default": "blue"}}),
+            )["spec"]
+                .clone();
+            store
+                .update(&crds, "", "widgets.example.com", next, false)
+                .unwrap();
+        };
         store
             .create(
                 &crds,
@@ -1328,15 +1340,7 @@ mod tests {
             .unwrap();
         let rv = meta_str(&created, "resourceVersion").unwrap().to_string();
         let mut watch = store.changes.subscribe();
-        // A new default, and `old` no longer in the schema.
-        let mut next = store.get(&crds, "", "widgets.example.com").unwrap();
-        next["spec"] = crd(
-            json!({"size": {"type": "string"}, "colour": {"type": "string", "default": "blue"}}),
-        )["spec"]
-            .clone();
-        store
-            .update(&crds, "", "widgets.example.com", next, false)
-            .unwrap();
+        add_colour(&mut store);
         let widgets = store
             .resource("example.com", "v1", "widgets")
             .cloned()
@@ -1377,14 +1381,7 @@ mod tests {
                 "metadata": {"name": "w"}, "spec": {"size": "small"}}),
             )
             .unwrap();
-        let mut next = persisted.get(&crds, "", "widgets.example.com").unwrap();
-        next["spec"] = crd(
-            json!({"size": {"type": "string"}, "colour": {"type": "string", "default": "blue"}}),
-        )["spec"]
-            .clone();
-        persisted
-            .update(&crds, "", "widgets.example.com", next, false)
-            .unwrap();
+        add_colour(&mut persisted);
         drop(persisted);
         let restored = ObjectStore::with_state_file(&path).unwrap();
         let kind = restored

@@ -5,8 +5,8 @@
 //! pipeline's phase under `kratix.workflows`). The request CRD's printer
 //! columns show the first (MESSAGE, and STATUS from `Reconciled`),
 //! `kubectl wait --for=condition=Reconciled` waits on them, and tools that
-//! judge readiness by `observedGeneration` (kstatus: Flux, `kpt`, Argo
-//! CD's health checks) read the last. A request's status is the
+//! judge readiness by `observedGeneration` (kstatus, which Flux's health
+//! checks and `kpt` use) read the last. A request's status is the
 //! pipelines' too (their `status.yaml`), so these edit it as an untyped
 //! map and leave every other field and condition as it is.
 
