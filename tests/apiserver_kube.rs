@@ -438,6 +438,65 @@ async fn a_paged_list_is_one_snapshot_and_a_watch_from_it_replays_changes_betwee
     );
 }
 
+/// What kubectl's default output reads: a Table carries the list's paging
+/// metadata (kubectl follows its `continue`), and a single object's Table its
+/// resourceVersion, as the real table convertors copy them. A page under a
+/// selector carries no `remainingItemCount`, as a real server, counting etcd
+/// keys, does not guess one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_and_pages_carry_the_list_metadata_a_real_server_gives() {
+    let (_running, client) = start().await;
+    let bindings: Api<ResourceBinding> = Api::namespaced(client.clone(), "default");
+    for name in ["a", "b", "c"] {
+        bindings
+            .create(&PostParams::default(), &binding(name, "v1"))
+            .await
+            .unwrap();
+    }
+    let a = bindings.get("a").await.unwrap();
+    let table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let get = |path: &str| {
+        let request = http::Request::get(path)
+            .header(http::header::ACCEPT, table)
+            .body(Vec::new())
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let text = client.request_text(request).await.unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        }
+    };
+    let base = "/apis/platform.kratix.io/v1alpha1/namespaces/default/resourcebindings";
+    let one = get(&format!("{base}/a")).await;
+    assert_eq!(
+        one["metadata"],
+        json!({"resourceVersion": a.resource_version().unwrap()}),
+        "a single object's Table has the object's version"
+    );
+    let first = get(&format!("{base}?limit=2")).await;
+    assert_eq!(first["rows"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first["metadata"]["remainingItemCount"], json!(1));
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    let second = get(&format!("{base}?limit=2&continue={token}")).await;
+    assert_eq!(second["rows"].as_array().map(Vec::len), Some(1));
+    assert_eq!(second["metadata"].get("continue"), None, "the last page");
+
+    let selected = bindings
+        .list(&kube::api::ListParams::default().limit(1).labels("!absent"))
+        .await
+        .unwrap();
+    assert!(selected.metadata.continue_.is_some());
+    assert_eq!(
+        selected.metadata.remaining_item_count, None,
+        "no count under a selector"
+    );
+    let all = bindings
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .unwrap();
+    assert_eq!(all.metadata.remaining_item_count, Some(2));
+}
+
 /// A deterministic xorshift, so a failing soak run repeats.
 struct Rng(u64);
 

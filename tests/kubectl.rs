@@ -982,4 +982,11 @@ fn kubectl_pages_through_lists_with_limit_and_continue() {
         log.contains("limit=2") && log.contains("continue="),
         "kubectl paged: {log}"
     );
+    // kubectl's default output asks for a server-side Table, and it follows the
+    // Table's own `continue`, as a real server's table convertors copy it from the list.
+    let o = s.kubectl(&["get", "configmaps", "--chunk-size=2", "--no-headers"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("page-")).collect();
+    assert_eq!(rows.len(), 5, "every page of the table: {out}");
 }

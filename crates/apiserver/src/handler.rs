@@ -216,7 +216,6 @@ enum Reply {
     Got {
         resource: Resource,
         object: Value,
-        rv: u64,
     },
     Listed {
         resource: Resource,
@@ -235,7 +234,9 @@ struct Page {
     items: Vec<Value>,
     rv: u64,
     continue_token: Option<String>,
-    remaining: usize,
+    /// `None` under a selector: a real server counts the keys left in etcd,
+    /// matching or not, so it gives no count rather than a wrong one.
+    remaining: Option<usize>,
 }
 
 /// The `Impersonate-*` headers (kubectl's `--as`, `--as-group`,
@@ -568,7 +569,6 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
         (&Method::GET, Some(name)) => {
             let object = store.get(&r, ns, name)?;
             Ok(Reply::Got {
-                rv: store.resource_version(),
                 resource: r,
                 object,
             })
@@ -623,31 +623,29 @@ fn render(reply: Reply, accept: &str, query: &HashMap<String, String>) -> Respon
         Reply::Created(object) => object_response(StatusCode::CREATED, &object, accept),
         Reply::TokenFor { request, .. } => object_response(StatusCode::CREATED, &request, accept),
         Reply::Object(object) => object_response(StatusCode::OK, &object, accept),
-        Reply::Got {
-            resource,
-            object,
-            rv,
-        } => {
+        Reply::Got { resource, object } => {
             if let Some(include) = include {
                 json_response(
                     StatusCode::OK,
-                    &table::table(&resource, &[object], rv, include),
+                    &table::object_table(&resource, object, include),
                 )
             } else {
                 object_response(StatusCode::OK, &object, accept)
             }
         }
         Reply::Listed { resource, page } => {
-            if let Some(include) = include {
-                return json_response(
-                    StatusCode::OK,
-                    &table::table(&resource, &page.items, page.rv, include),
-                );
-            }
             let mut metadata = json!({"resourceVersion": page.rv.to_string()});
             if let Some(token) = page.continue_token {
                 metadata["continue"] = json!(token);
-                metadata["remainingItemCount"] = json!(page.remaining);
+                if let Some(remaining) = page.remaining {
+                    metadata["remainingItemCount"] = json!(remaining);
+                }
+            }
+            if let Some(include) = include {
+                return json_response(
+                    StatusCode::OK,
+                    &table::table(&resource, &page.items, metadata, include),
+                );
             }
             object_response(
                 StatusCode::OK,
@@ -757,7 +755,7 @@ fn list(
             items,
             rv,
             continue_token,
-            remaining,
+            remaining: (labels.is_empty() && fields.is_empty()).then_some(remaining),
         },
     ))
 }

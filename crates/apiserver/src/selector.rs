@@ -54,6 +54,11 @@ fn set(values: &str) -> Result<Vec<String>, String> {
 }
 
 impl LabelSelector {
+    /// Selects everything: no requirement at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut reqs = vec![];
         for part in split_top_level(text) {
@@ -145,6 +150,11 @@ struct FieldRequirement {
 pub struct FieldSelector(Vec<FieldRequirement>);
 
 impl FieldSelector {
+    /// Selects everything: no requirement at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// `allowed` are the kind's selectable fields beyond `metadata.name` and
     /// `metadata.namespace`, which every kind has.
     pub fn parse(text: &str, allowed: &[SelectableField]) -> Result<Self, String> {

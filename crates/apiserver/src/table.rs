@@ -521,12 +521,20 @@ fn custom_cells(r: &Resource, object: &Value) -> Vec<Value> {
     cells
 }
 
-pub fn table(
-    r: &Resource,
-    objects: &[Value],
-    resource_version: u64,
-    include: IncludeObject,
-) -> Value {
+/// One object as a Table: its metadata is the object's resourceVersion, as the
+/// real table convertors take it (`meta.CommonAccessor`) for a single object.
+pub fn object_table(r: &Resource, object: Value, include: IncludeObject) -> Value {
+    let rv = object
+        .pointer("/metadata/resourceVersion")
+        .cloned()
+        .unwrap_or(json!(""));
+    table(r, &[object], json!({"resourceVersion": rv}), include)
+}
+
+/// A list as a Table. `list_meta` is the list's own metadata: the real table
+/// convertors copy its `continue` and `remainingItemCount`, and kubectl pages
+/// through a table by them.
+pub fn table(r: &Resource, objects: &[Value], list_meta: Value, include: IncludeObject) -> Value {
     let (columns, rows) = match builtin(&r.group, &r.kind) {
         Some((columns, cells)) => (
             columns,
@@ -553,7 +561,7 @@ pub fn table(
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": resource_version.to_string()},
+        "metadata": list_meta,
         "columnDefinitions": columns,
         "rows": rows,
     })

@@ -126,8 +126,8 @@ pub(super) async fn serve(
     };
     let render = {
         let r = r.clone();
-        move |object: Value, rv: u64| match include {
-            Some(include) => table::table(&r, &[object], rv, include),
+        move |object: Value| match include {
+            Some(include) => table::object_table(&r, object, include),
             None => object,
         }
     };
@@ -135,10 +135,7 @@ pub(super) async fn serve(
         Some(changes) => changes
             .into_iter()
             .filter(|c| matches(c))
-            .map(|c| {
-                let rv = if since.is_some() { c.rv } else { current_rv };
-                event_line(c.type_, render(c.object, rv))
-            })
+            .map(|c| event_line(c.type_, render(c.object)))
             .collect(),
         None => {
             let gone = ApiError::new(410, "Expired", "too old resource version");
@@ -168,7 +165,7 @@ pub(super) async fn serve(
                     Ok(c) => {
                         if c.rv <= last_rv || !matches(&c) { continue; }
                         last_rv = c.rv;
-                        if tx.send(event_line(c.type_, render(c.object, c.rv))).await.is_err() { break; }
+                        if tx.send(event_line(c.type_, render(c.object))).await.is_err() { break; }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let gone = ApiError::new(410, "Expired", "watch fell behind; relist");
