@@ -6,6 +6,8 @@
 //! object they are about.
 
 use super::{Sandbox, crd_yaml, fixture, sandbox, text};
+use std::path::Path;
+use std::process::Command;
 
 fn fixture_text(name: &str) -> String {
     std::fs::read_to_string(fixture(name)).unwrap()
@@ -2111,4 +2113,221 @@ spec:
         format!(r#"{{"colour":"blue","size":"small"}} {before}"#)
     );
     assert!(ended.is_some(), "kubectl get -w still running");
+}
+
+/// `ValidateConfigMap` and `ValidateSecret`: 1 MiB of data at most (the
+/// bytes stored: `binaryData` counted decoded), no key in both of a
+/// ConfigMap's bags, and what each well-known Secret type requires. A policy
+/// shipped in a ConfigMap meets the first rule (README, "Shipping a policy").
+#[test]
+fn config_maps_and_secrets_are_held_to_their_size_and_type_rules() {
+    let Some(s) = sandbox() else { return };
+    let dir = s._dir.path();
+    let file = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    const MIB: usize = 1024 * 1024;
+    let over = file("over.txt", vec![b'a'; MIB + 1]);
+    let out = s.refused(&[
+        "create",
+        "configmap",
+        "big",
+        &format!("--from-file=f={over}"),
+    ]);
+    assert!(
+        out.contains(
+            r#"ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{out}"
+    );
+    // Binary content goes to binaryData, base64 on the wire; what counts is
+    // the bytes it stands for: exactly 1 MiB is accepted.
+    let binary = file("exact.bin", vec![0xff; MIB]);
+    s.ok(&[
+        "create",
+        "configmap",
+        "exact",
+        &format!("--from-file=w={binary}"),
+    ]);
+    let half = file("half.bin", vec![0xff; MIB / 2]);
+    let rest = file("rest.txt", vec![b'a'; MIB / 2 + 1]);
+    let out = s.refused(&[
+        "create",
+        "configmap",
+        "mixed",
+        &format!("--from-file=w={half}"),
+        &format!("--from-file=t={rest}"),
+    ]);
+    assert!(out.contains("[]: Too long"), "{out}");
+    let both = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: both}\ndata: {k: v}\nbinaryData: {k: AAEC}\n";
+    let out = s.refused(&["create", "-f", &s.write("both.yaml", both)]);
+    assert!(
+        out.contains(r#"data[k]: Invalid value: "k": duplicate of key present in binaryData"#),
+        "{out}"
+    );
+    let spaced = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: key}\ndata: {a b: c}\n";
+    let out = s.refused(&["create", "-f", &s.write("key.yaml", spaced)]);
+    assert!(
+        out.contains(r#"data[a b]: Invalid value: "a b": a valid config key"#),
+        "{out}"
+    );
+
+    let out = s.refused(&[
+        "create",
+        "secret",
+        "generic",
+        "big",
+        &format!("--from-file=f={over}"),
+    ]);
+    assert!(
+        out.contains(
+            r#"Secret "big" is invalid: data: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{out}"
+    );
+    let typed = |name: &str, kind: &str, literal: &str| {
+        s.refused(&[
+            "create",
+            "secret",
+            "generic",
+            name,
+            &format!("--type=kubernetes.io/{kind}"),
+            &format!("--from-literal={literal}"),
+        ])
+    };
+    let out = typed("pull", "dockerconfigjson", "x=y");
+    assert!(
+        out.contains("data[.dockerconfigjson]: Required value"),
+        "{out}"
+    );
+    let out = typed("pull", "dockerconfigjson", ".dockerconfigjson=x");
+    assert!(
+        out.contains(r#"data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": invalid character 'x' looking for beginning of value"#),
+        "{out}"
+    );
+    let out = typed("pull", "dockercfg", ".dockercfg=[]");
+    assert!(
+        out.contains("json: cannot unmarshal array into Go value of type map[string]interface {}"),
+        "{out}"
+    );
+    let out = typed("ba", "basic-auth", "user=x");
+    assert!(
+        out.contains("data[%s][username]: Required value")
+            && out.contains("data[%s][password]: Required value"),
+        "{out}"
+    );
+    let out = typed("tls", "tls", "tls.crt=x");
+    assert!(out.contains("data[tls.key]: Required value"), "{out}");
+    assert!(!out.contains("data[tls.crt]"), "{out}");
+    let out = typed("ssh", "ssh-auth", "ssh-privatekey=");
+    assert!(
+        out.contains("data[%s][ssh-privatekey]: Required value"),
+        "{out}"
+    );
+    let out = typed("token", "service-account-token", "a=b");
+    assert!(
+        out.contains("metadata.annotations[kubernetes.io/service-account.name]: Required value"),
+        "{out}"
+    );
+    // What a real server takes: a username alone, a pull secret made by kubectl.
+    s.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "ba",
+        "--type=kubernetes.io/basic-auth",
+        "--from-literal=username=x",
+    ]);
+    s.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "pull",
+        "--docker-server=r.example",
+        "--docker-username=u",
+        "--docker-password=p",
+    ]);
+}
+
+/// The command `deploy/policy.yaml` gives for shipping a policy in its
+/// ConfigMap, run as written, after the ConfigMap was applied as the README
+/// applies it: it takes a component `kubectl apply` could not (the
+/// annotation limit), and a ConfigMap's 1 MiB is refused.
+#[test]
+fn the_documented_policy_configmap_command_ships_a_component() {
+    let Some(s) = sandbox() else { return };
+    let deploy = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy")
+            .join(name)
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    s.ok(&["apply", "-f", &deploy("namespace.yaml")]);
+    s.ok(&["apply", "-f", &deploy("policy.yaml")]);
+    let documented: String = std::fs::read_to_string(deploy("policy.yaml"))
+        .unwrap()
+        .lines()
+        .skip_while(|l| !l.starts_with("#   kubectl"))
+        .take_while(|l| l.starts_with("#   "))
+        .map(|l| l.trim_start_matches('#').trim().trim_end_matches('\\'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        documented.ends_with("| kubectl replace -f -"),
+        "{documented}"
+    );
+    let work = s._dir.path();
+    std::fs::write(work.join("my-config.yaml"), "policy: policy.wasm\n").unwrap();
+    let kubectl = super::kubectl_binary().unwrap();
+    let run = |command: &str, size: usize| {
+        let component: Vec<u8> = (0..size).map(|i| (i * 7919 % 251) as u8).collect();
+        std::fs::write(work.join("my.wasm"), &component).unwrap();
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(command.replace("kubectl ", &format!("{} ", kubectl.display())))
+            .current_dir(work)
+            .env("KUBECONFIG", &s.kubeconfig)
+            .env("KUBECACHEDIR", work.join("kube-cache"))
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            format!("{}{}", text(&o.stdout), text(&o.stderr)),
+            component,
+        )
+    };
+    let (ok, out, component) = run(&documented, 300_000);
+    assert!(ok, "{out}");
+    let stored = s.ok(&[
+        "-n",
+        "kbind-system",
+        "get",
+        "configmap",
+        "kbind-policy",
+        "-o",
+        r"jsonpath={.binaryData.policy\.wasm}",
+    ]);
+    use base64::Engine as _;
+    let stored = base64::engine::general_purpose::STANDARD
+        .decode(stored.trim())
+        .unwrap();
+    assert!(stored == component, "the component as shipped");
+
+    let applied = documented.replace("kubectl replace", "kubectl apply");
+    let (ok, out, _) = run(&applied, 300_000);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("metadata.annotations: Too long: may not be more than 262144 bytes"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&documented, 1024 * 1024 + 1);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(r#"ConfigMap "kbind-policy" is invalid: []: Too long: may not be more than 1048576 bytes"#),
+        "{out}"
+    );
 }
