@@ -498,16 +498,42 @@ fn a_namespace_terminates_while_its_contents_go() {
         ]),
         "Active team-a"
     );
-    s.ok(&["apply", "-n", "team-a", "-f", &s.write("held.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\n")]);
+    s.ok(&["apply", "-n", "team-a", "-f", &s.write("held.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold, example.com/second]}\n")]);
     s.ok(&["delete", "ns", "team-a", "--wait=false"]);
     assert_eq!(
         s.ok(&["get", "ns", "team-a", "-o", "jsonpath={.status.phase}"]),
         "Terminating"
     );
+    // What the namespace controller reports while content remains: why a
+    // namespace stays Terminating, read where users look for it.
+    let condition = |type_: &str| {
+        s.ok(&[
+            "get",
+            "ns",
+            "team-a",
+            "-o",
+            &format!(
+                "jsonpath={{.status.conditions[?(@.type==\"{type_}\")].status}} {{.status.conditions[?(@.type==\"{type_}\")].reason}}: {{.status.conditions[?(@.type==\"{type_}\")].message}}"
+            ),
+        ])
+    };
+    assert_eq!(
+        condition("NamespaceFinalizersRemaining"),
+        "True SomeFinalizersRemain: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances, example.com/second in 1 resource instances"
+    );
+    assert_eq!(
+        condition("NamespaceContentRemaining"),
+        "True SomeResourcesRemain: Some resources are remaining: configmaps. has 1 resource instances"
+    );
+    assert_eq!(
+        condition("NamespaceDeletionContentFailure"),
+        "False ContentDeleted: All content successfully deleted, may be waiting on finalization"
+    );
     let out = s.refused(&[
         "apply",
         "-n",
         "team-a",
+        "-v=8",
         "-f",
         &s.write(
             "new.yaml",
@@ -520,6 +546,25 @@ fn a_namespace_terminates_while_its_contents_go() {
         ),
         "{out}"
     );
+    // The cause controllers test for (`HasStatusCause(err, NamespaceTerminatingCause)`).
+    assert!(
+        out.contains(r#"\"reason\":\"NamespaceTerminating\",\"message\":\"namespace team-a is being terminated\",\"field\":\"metadata.namespace\""#),
+        "{out}"
+    );
+    s.ok(&[
+        "-n",
+        "team-a",
+        "patch",
+        "configmap",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers/1"}]"#,
+    ]);
+    assert_eq!(
+        condition("NamespaceFinalizersRemaining"),
+        "True SomeFinalizersRemain: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+    );
     s.ok(&[
         "-n",
         "team-a",
@@ -531,6 +576,16 @@ fn a_namespace_terminates_while_its_contents_go() {
         r#"{"metadata":{"finalizers":null}}"#,
     ]);
     s.ok(&["wait", "--for=delete", "ns/team-a", "--timeout=10s"]);
+    for immortal in ["default", "kube-system", "kube-public"] {
+        let out = s.refused(&["delete", "ns", immortal, "--dry-run=server"]);
+        assert!(
+            out.contains(&format!(
+                r#"namespaces "{immortal}" is forbidden: this namespace may not be deleted"#
+            )),
+            "{out}"
+        );
+    }
+    s.ok(&["delete", "ns", "kube-node-lease", "--dry-run=server"]);
 }
 
 #[test]

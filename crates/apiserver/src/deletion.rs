@@ -3,7 +3,7 @@
 //! default propagation, finalizers, foreground deletion, orphaning, and
 //! namespaces that go through `Terminating` while their contents go.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
@@ -135,6 +135,40 @@ fn blocks_owner(o: &Value, uid: &str) -> bool {
         })
 }
 
+/// The namespaces kube-apiserver's NamespaceLifecycle never lets go.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+/// The conditions the namespace controller keeps on a terminating
+/// namespace, each with its reason and message when nothing is wrong
+/// (`okReasons`, `okMessages`).
+const NAMESPACE_DELETION_CONDITIONS: [(&str, &str, &str); 5] = [
+    (
+        "NamespaceDeletionDiscoveryFailure",
+        "ResourcesDiscovered",
+        "All resources successfully discovered",
+    ),
+    (
+        "NamespaceDeletionGroupVersionParsingFailure",
+        "ParsedGroupVersions",
+        "All legacy kube types successfully parsed",
+    ),
+    (
+        "NamespaceDeletionContentFailure",
+        "ContentDeleted",
+        "All content successfully deleted, may be waiting on finalization",
+    ),
+    (
+        "NamespaceContentRemaining",
+        "ContentRemoved",
+        "All content successfully removed",
+    ),
+    (
+        "NamespaceFinalizersRemaining",
+        "ContentHasNoFinalizers",
+        "All content-preserving finalizers finished",
+    ),
+];
+
 impl ObjectStore {
     /// DELETE of one object with `options`.
     pub fn delete_with(
@@ -145,6 +179,15 @@ impl ObjectStore {
         options: &DeleteOptions,
     ) -> Result<Value, ApiError> {
         let current = self.get(r, namespace, name)?;
+        // NamespaceLifecycle's immortal namespaces, dry runs included.
+        if r.group.is_empty() && r.kind == "Namespace" && IMMORTAL_NAMESPACES.contains(&name) {
+            return Err(ApiError::new(
+                403,
+                "Forbidden",
+                format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+            )
+            .about(r, name));
+        }
         let conflict = |what: &str, wanted: &str, actual: &str| {
             ApiError::new(
                 409,
@@ -311,6 +354,9 @@ impl ObjectStore {
             let _ = self.delete_with(&res, &k.namespace, &k.name, &DeleteOptions::default());
         }
         self.finish_namespace(&name);
+        // The controller reports later; the answer is the namespace as the
+        // delete left it.
+        self.report_namespace_content(&name);
         next
     }
 
@@ -337,6 +383,95 @@ impl ObjectStore {
         } else {
             self.replace(&r, key, next);
         }
+    }
+
+    /// The namespace controller's report on a terminating namespace whose
+    /// content is still there: its five deletion conditions, the remaining
+    /// content counted by resource and by finalizer (what `kubectl get ns -o
+    /// yaml` shows when a namespace stays `Terminating`). Written only when
+    /// they change, as `updateConditions` does.
+    pub(super) fn report_namespace_content(&mut self, name: &str) {
+        let Some(r) = self.resource("", "v1", "namespaces").cloned() else {
+            return;
+        };
+        let key = self.key_of(&r, "", name);
+        let Some(ns) = self.objects_get(&key) else {
+            return;
+        };
+        if ns["metadata"]["deletionTimestamp"].is_null() {
+            return;
+        }
+        let mut by_resource: BTreeMap<String, usize> = BTreeMap::new();
+        let mut by_finalizer: BTreeMap<String, usize> = BTreeMap::new();
+        for (k, object) in self.objects_iter().filter(|(k, _)| k.namespace == name) {
+            *by_resource
+                .entry(format!("{}.{}", k.plural, k.group))
+                .or_default() += 1;
+            for f in finalizers(object) {
+                *by_finalizer.entry(f).or_default() += 1;
+            }
+        }
+        if by_resource.is_empty() {
+            return;
+        }
+        let mut resources: Vec<String> = by_resource
+            .iter()
+            .map(|(r, n)| format!("{r} has {n} resource instances"))
+            .collect();
+        resources.sort();
+        let mut held: Vec<String> = by_finalizer
+            .iter()
+            .map(|(f, n)| format!("{f} in {n} resource instances"))
+            .collect();
+        held.sort();
+        let failing = |type_: &str| -> Option<(&'static str, String)> {
+            match type_ {
+                "NamespaceContentRemaining" => Some((
+                    "SomeResourcesRemain",
+                    format!("Some resources are remaining: {}", resources.join(", ")),
+                )),
+                "NamespaceFinalizersRemaining" if !held.is_empty() => Some((
+                    "SomeFinalizersRemain",
+                    format!(
+                        "Some content in the namespace has finalizers remaining: {}",
+                        held.join(", ")
+                    ),
+                )),
+                _ => None,
+            }
+        };
+        let now = self.now();
+        let mut conditions: Vec<Value> = ns
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let before = conditions.clone();
+        for (type_, ok_reason, ok_message) in NAMESPACE_DELETION_CONDITIONS {
+            let (status, reason, message) = match failing(type_) {
+                Some((reason, message)) => ("True", reason.to_string(), message),
+                None => ("False", ok_reason.to_string(), ok_message.to_string()),
+            };
+            match conditions.iter_mut().find(|c| c["type"] == *type_) {
+                None => conditions.push(json!({"type": type_, "status": status,
+                    "lastTransitionTime": now, "reason": reason, "message": message})),
+                Some(c) => {
+                    if c["status"] != status {
+                        c["lastTransitionTime"] = json!(now);
+                    }
+                    c["status"] = json!(status);
+                    c["reason"] = json!(reason);
+                    c["message"] = json!(message);
+                }
+            }
+        }
+        if conditions == before {
+            return;
+        }
+        let mut next = ns;
+        next["status"]["conditions"] = json!(conditions);
+        self.stamp(&mut next);
+        self.replace(&r, key, next);
     }
 
     /// True while a namespace is being deleted: nothing new may be made in it.

@@ -69,6 +69,13 @@ impl ApiError {
         e
     }
 
+    /// One more `details.causes` entry (NamespaceLifecycle's
+    /// `NamespaceTerminating`, which clients test for).
+    pub(super) fn because(mut self, cause: FieldError) -> Self {
+        self.details.causes.push(cause);
+        self
+    }
+
     pub(super) fn about(self, r: &Resource, name: &str) -> Self {
         self.about_kind(&r.plural, &r.group, name)
     }

@@ -17,6 +17,7 @@ use super::rbac::{self, Identity};
 use super::registry::{self, Resource};
 use super::selector::{FieldSelector, LabelSelector};
 use super::validation::MAX_GENERATED_PREFIX;
+use super::validation::{ErrorKind, FieldError};
 use kbind_model::patch::merge_patch;
 
 /// Watch events retained for resuming; older resourceVersions get 410 Gone.
@@ -553,7 +554,14 @@ impl ObjectStore {
                 "Forbidden",
                 format!("{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated", r.plural),
             )
-            .about(r, &name));
+            .about(r, &name)
+            .because(
+                FieldError::required(
+                    "metadata.namespace",
+                    format!("namespace {namespace} is being terminated"),
+                )
+                .with_kind(ErrorKind::Cause("NamespaceTerminating")),
+            ));
         }
         let key = Self::key(r, namespace, &name);
         // The RBAC storage checks escalation before it looks for a conflict.
@@ -593,8 +601,12 @@ impl ObjectStore {
         if self.request.dry_run {
             return object;
         }
+        let namespace = key.namespace.clone();
         let previous = self.objects.insert(key, object.clone());
         self.record(r, type_, &object);
+        if !namespace.is_empty() {
+            self.report_namespace_content(&namespace);
+        }
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
             if previous.is_some_and(|p| p.get("spec") != object.get("spec")) {
@@ -1057,8 +1069,12 @@ impl ObjectStore {
         if self.request.dry_run {
             return;
         }
+        let namespace = key.namespace.clone();
         self.objects.insert(key, object.clone());
         self.record(r, "MODIFIED", &object);
+        if !namespace.is_empty() {
+            self.report_namespace_content(&namespace);
+        }
     }
 
     pub(super) fn remove(&mut self, r: &Resource, key: Key, object: Value) {
@@ -1090,6 +1106,7 @@ impl ObjectStore {
         }
         if !key.namespace.is_empty() {
             self.finish_namespace(&key.namespace);
+            self.report_namespace_content(&key.namespace);
         }
     }
 

@@ -32,6 +32,9 @@ pub enum ErrorKind {
     InvalidOmitValue,
     /// Server-side apply: another field manager owns the field.
     ManagerConflict,
+    /// A `StatusCause` that is no field error (`NamespaceTerminating`): its
+    /// type, and the detail as its whole message.
+    Cause(&'static str),
 }
 
 impl FieldError {
@@ -126,6 +129,7 @@ impl FieldError {
             ErrorKind::NotFound => "FieldValueNotFound",
             ErrorKind::InvalidOmitValue => "FieldValueInvalid",
             ErrorKind::ManagerConflict => "FieldManagerConflict",
+            ErrorKind::Cause(type_) => type_,
         }
     }
 
@@ -165,7 +169,7 @@ impl FieldError {
             ErrorKind::TooMany(max) => {
                 with_detail(format!("Too many: must have at most {max} items"))
             }
-            ErrorKind::ManagerConflict => self.detail.clone(),
+            ErrorKind::ManagerConflict | ErrorKind::Cause(_) => self.detail.clone(),
         }
     }
 }
