@@ -36,6 +36,19 @@ impl Sandbox {
     }
 }
 
+/// An image pull secret as `kubectl create secret docker-registry` makes it.
+fn create_pull_secret(s: &Sandbox) {
+    s.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "pull",
+        "--docker-server=r.example",
+        "--docker-username=u",
+        "--docker-password=p",
+    ]);
+}
+
 const WIDGETS: &str = "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: {name: widgets.example.com}
@@ -1999,15 +2012,7 @@ fn field_selectors_and_list_options_behave_as_on_a_real_server() {
         "the namespaces a real server makes at start, and the new one"
     );
     s.ok(&["create", "secret", "generic", "plain", "--from-literal=a=b"]);
-    s.ok(&[
-        "create",
-        "secret",
-        "docker-registry",
-        "pull",
-        "--docker-server=r.example",
-        "--docker-username=u",
-        "--docker-password=p",
-    ]);
+    create_pull_secret(&s);
     assert_eq!(
         s.ok(&[
             "get",
@@ -2295,15 +2300,7 @@ fn config_maps_and_secrets_are_held_to_their_size_and_type_rules() {
         "--type=kubernetes.io/basic-auth",
         "--from-literal=username=x",
     ]);
-    s.ok(&[
-        "create",
-        "secret",
-        "docker-registry",
-        "pull",
-        "--docker-server=r.example",
-        "--docker-username=u",
-        "--docker-password=p",
-    ]);
+    create_pull_secret(&s);
 }
 
 /// The command `deploy/policy.yaml` gives for shipping a policy in its
