@@ -2202,6 +2202,28 @@ fn config_maps_and_secrets_are_held_to_their_size_and_type_rules() {
         ),
         "{out}"
     );
+    // A body of 2.5 MB is read (and the ConfigMap refused by its own rule);
+    // over 3 MiB the server reads no further, as kube-apiserver's
+    // --max-request-body-bytes.
+    let read = file("read.txt", vec![b'a'; 2_500_000]);
+    let out = s.refused(&[
+        "create",
+        "configmap",
+        "read",
+        &format!("--from-file=f={read}"),
+    ]);
+    assert!(out.contains("[]: Too long"), "{out}");
+    let unread = file("unread.txt", vec![b'a'; 3 * MIB + 1]);
+    let out = s.refused(&[
+        "create",
+        "configmap",
+        "unread",
+        &format!("--from-file=f={unread}"),
+    ]);
+    assert!(
+        out.contains("Request entity too large: limit is 3145728"),
+        "{out}"
+    );
     // Binary content goes to binaryData, base64 on the wire; what counts is
     // the bytes it stands for: exactly 1 MiB is accepted.
     let binary = file("exact.bin", vec![0xff; MIB]);

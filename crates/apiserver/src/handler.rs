@@ -272,13 +272,16 @@ fn impersonation(headers: &HeaderMap) -> rbac::Impersonation {
     asked
 }
 
+/// kube-apiserver's `--max-request-body-bytes` default (3 MiB).
+const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
+
 pub(super) async fn handle(
     State(shared): State<SharedState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -297,6 +300,22 @@ pub(super) async fn handle(
             Ok(identity) => identity,
             Err(e) => return error(&e),
         }
+    };
+    // The apiserver reads at most `MaxRequestBodyBytes` of a body.
+    let body: Bytes = match axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e)
+            if std::error::Error::source(&e)
+                .is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>()) =>
+        {
+            return error(&ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("Request entity too large: limit is {MAX_REQUEST_BODY_BYTES}"),
+            ));
+        }
+        // The client went away mid-body: nobody reads an answer.
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
     };
     if let Some(response) = faults::inject(&shared, &method, uri.path(), &headers, &body).await {
         return response;
