@@ -2040,6 +2040,29 @@ fn field_selectors_and_list_options_behave_as_on_a_real_server() {
     );
     let out = s.refused(&["get", "configmaps", "--field-selector", "data.a=1"]);
     assert!(out.contains("field label not supported: data.a"), "{out}");
+    // Query parameters as apimachinery's parameter codec reads them: a
+    // number that is none is refused in Go's words; any flag value but
+    // `0` or `false` is true, so `watch=yes` watches.
+    let out = s.refused(&["get", "--raw", "/api/v1/configmaps?limit=abc"]);
+    assert!(
+        out.contains(r#"strconv.ParseInt: parsing "abc": invalid syntax"#),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "get",
+        "--raw",
+        "/api/v1/configmaps?watch=1&timeoutSeconds=1e3",
+    ]);
+    assert!(out.contains("invalid syntax"), "{out}");
+    let watched = s.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/secrets?watch=yes&timeoutSeconds=1",
+    ]);
+    assert!(
+        watched.starts_with(r#"{"type":"ADDED","object":{"#),
+        "a watch stream: {watched}"
+    );
 
     let out = s.refused(&[
         "get",

@@ -190,7 +190,7 @@ fn verb(method: &Method, target: &Target, query: &HashMap<String, String>) -> &'
 }
 
 pub(super) fn is_watch(query: &HashMap<String, String>) -> bool {
-    query.get("watch").is_some_and(|w| w == "1" || w == "true")
+    super::list_options::flag(query, "watch")
 }
 
 /// What a resource request asks of the store, with its body parsed.
@@ -747,10 +747,9 @@ fn list(
             (rv, Some(after))
         }
     };
-    let limit: usize = query
-        .get("limit")
-        .and_then(|l| l.parse().ok())
+    let limit: usize = list_options::integer(query, "limit")?
         .filter(|l| *l > 0)
+        .and_then(|l| usize::try_from(l).ok())
         .unwrap_or(usize::MAX);
     // `ObjectStore` keeps a resource's objects in (namespace, name) order:
     // the position a token resumes after.
