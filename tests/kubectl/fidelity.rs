@@ -395,6 +395,61 @@ fn server_side_dry_runs_answer_and_store_nothing() {
     assert_eq!(version(&s), before);
     s.ok(&["delete", "configmap", "settings", "--dry-run=server"]);
     s.ok(&["get", "configmap", "settings"]);
+
+    // Options in the query, read and checked as the real handlers do: a
+    // DELETE without a body takes them from the query (a grace period that
+    // is no integer is a 400, before anything is deleted), each write's
+    // options kind is validated (422), and a read has no dryRun to check.
+    let path = "/api/v1/namespaces/default/configmaps/settings";
+    let out = s.refused(&[
+        "delete",
+        "--raw",
+        &format!("{path}?gracePeriodSeconds=soon"),
+    ]);
+    assert!(
+        out.contains(r#"strconv.ParseInt: parsing "soon": invalid syntax"#),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "delete",
+        "--raw",
+        &format!("{path}?propagationPolicy=Bogus"),
+    ]);
+    assert!(
+        out.contains(r#"propagationPolicy: Unsupported value: "Bogus": supported values: "Foreground", "Background", "Orphan", "nil""#),
+        "{out}"
+    );
+    let out = s.refused(&["delete", "--raw", &format!("{path}?dryRun=Bogus")]);
+    assert!(
+        out.contains(r#"dryRun: Unsupported value: []string{"Bogus"}: supported values: "All""#),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "delete",
+        "--raw",
+        &format!("{path}?propagationPolicy=Orphan&orphanDependents=false"),
+    ]);
+    assert!(
+        out.contains(r#"propagationPolicy: Invalid value: "Orphan": orphanDependents and deletionPropagation cannot be both set"#),
+        "{out}"
+    );
+    s.ok(&["get", "configmap", "settings"]);
+    let out = s.refused(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?dryRun=Bogus",
+        "-f",
+        &cm,
+    ]);
+    assert!(
+        out.contains(r#"dryRun: Unsupported value: []string{"Bogus"}: supported values: "All""#),
+        "{out}"
+    );
+    s.ok(&["get", "--raw", &format!("{path}?dryRun=Bogus")]);
+    s.ok(&["delete", "--raw", &format!("{path}?dryRun=All")]);
+    s.ok(&["get", "configmap", "settings"]);
+    s.ok(&["delete", "--raw", &format!("{path}?gracePeriodSeconds=0")]);
+    s.refused(&["get", "configmap", "settings"]);
 }
 
 fn owner_and_dependent(s: &Sandbox, tag: &str, dependent_finalizer: bool) -> String {

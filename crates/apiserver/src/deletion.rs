@@ -7,8 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
+use super::list_options::{flag, integer};
 use super::registry::Resource;
 use super::state::{ApiError, Key, ObjectStore};
+use super::validation::FieldError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Propagation {
@@ -33,67 +35,98 @@ pub struct DeleteOptions {
 }
 
 impl DeleteOptions {
+    /// The options of a DELETE, as the real handler reads them: from the
+    /// body when there is one (kubectl, client-go and kube-rs send one),
+    /// else from the query through the parameter codec; then
+    /// `ValidateDeleteOptions` (422 on `DeleteOptions.meta.k8s.io`).
     pub fn parse(body: &[u8], query: &HashMap<String, String>) -> Result<Self, ApiError> {
-        let bad = |m: String| ApiError::new(400, "BadRequest", m);
-        let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-            json!({})
+        let options: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Self::from_query(query)?
         } else {
-            serde_json::from_slice(body).map_err(|e| bad(format!("invalid DeleteOptions: {e}")))?
+            serde_json::from_slice(body).map_err(|e| {
+                ApiError::new(400, "BadRequest", format!("invalid DeleteOptions: {e}"))
+            })?
         };
-        let policy = body["propagationPolicy"]
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| query.get("propagationPolicy").cloned());
-        let orphan_dependents = body["orphanDependents"]
-            .as_bool()
-            .or_else(|| query.get("orphanDependents").map(|v| v == "true"));
-        let propagation = match (policy.as_deref(), orphan_dependents) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::new(
-                    422,
-                    "Invalid",
-                    "propagationPolicy: Invalid value: \"\": orphanDependents and deletionPropagation cannot be both set",
+        let policy = options["propagationPolicy"].as_str();
+        let orphan_dependents = options["orphanDependents"].as_bool();
+        let dry_run: Vec<String> = options["dryRun"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect();
+        let mut errs = vec![];
+        if let (Some(policy), Some(_)) = (policy, orphan_dependents) {
+            errs.push(FieldError::invalid(
+                "propagationPolicy",
+                policy,
+                "orphanDependents and deletionPropagation cannot be both set",
+            ));
+        }
+        let propagation = match (policy, orphan_dependents) {
+            (Some("Orphan"), _) => Some(Propagation::Orphan),
+            (Some("Background"), _) => Some(Propagation::Background),
+            (Some("Foreground"), _) => Some(Propagation::Foreground),
+            (Some(other), _) => {
+                errs.push(FieldError::not_supported(
+                    "propagationPolicy",
+                    other,
+                    &["Foreground", "Background", "Orphan", "nil"],
                 ));
-            }
-            (Some("Orphan"), None) => Some(Propagation::Orphan),
-            (Some("Background"), None) => Some(Propagation::Background),
-            (Some("Foreground"), None) => Some(Propagation::Foreground),
-            (Some(other), None) => {
-                return Err(ApiError::new(
-                    422,
-                    "Invalid",
-                    format!(
-                        "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
-                    ),
-                ));
+                None
             }
             (None, Some(true)) => Some(Propagation::Orphan),
             (None, Some(false)) => Some(Propagation::Background),
             (None, None) => None,
         };
+        errs.extend(dry_run_error(&dry_run));
+        if !errs.is_empty() {
+            return Err(ApiError::invalid_kind(
+                "DeleteOptions",
+                "meta.k8s.io",
+                "",
+                errs,
+            ));
+        }
         let precondition = |f: &str| {
-            body["preconditions"][f]
+            options["preconditions"][f]
                 .as_str()
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
-        };
-        let dry_run = match &body["dryRun"] {
-            Value::Null => false,
-            Value::Array(v) if v.is_empty() => false,
-            Value::Array(v) if v.iter().all(|x| x == "All") => true,
-            other => {
-                return Err(bad(format!(
-                    "dryRun: Unsupported value: {other}: supported values: \"All\""
-                )));
-            }
         };
         Ok(Self {
             propagation,
             uid: precondition("uid"),
             resource_version: precondition("resourceVersion"),
-            dry_run,
+            dry_run: !dry_run.is_empty(),
         })
     }
+
+    /// `DeleteOptions` from query parameters, as JSON the body would carry;
+    /// a `gracePeriodSeconds` that is no integer is a 400.
+    fn from_query(query: &HashMap<String, String>) -> Result<Value, ApiError> {
+        let mut options = json!({});
+        if let Some(policy) = query.get("propagationPolicy") {
+            options["propagationPolicy"] = json!(policy);
+        }
+        if query.contains_key("orphanDependents") {
+            options["orphanDependents"] = json!(flag(query, "orphanDependents"));
+        }
+        if let Some(grace) = integer(query, "gracePeriodSeconds")? {
+            options["gracePeriodSeconds"] = json!(grace);
+        }
+        if let Some(dry_run) = query.get("dryRun") {
+            options["dryRun"] = json!([dry_run]);
+        }
+        Ok(options)
+    }
+}
+
+/// `ValidateDryRun`: every value must be `All`.
+pub fn dry_run_error(values: &[String]) -> Option<FieldError> {
+    values.iter().any(|v| v != "All").then(|| {
+        FieldError::not_supported("dryRun", Value::Null, &["All"]).with_string_list(values)
+    })
 }
 
 /// A kind's default when the client names no policy

@@ -463,16 +463,23 @@ impl Options {
         content_type: &str,
         body: &[u8],
     ) -> Result<Self, ApiError> {
-        let query_dry_run = match query.get("dryRun").map(String::as_str) {
-            None | Some("") => false,
-            Some("All") if *method != Method::GET => true,
-            Some(other) => {
-                return Err(ApiError::new(
-                    400,
-                    "BadRequest",
-                    format!("dryRun: Unsupported value: {other:?}: supported values: \"All\""),
-                ));
+        // A write's `dryRun` is read into its options kind and checked by
+        // `ValidateDryRun` (422 on `CreateOptions.meta.k8s.io`, …); a read
+        // has no such option, and a DELETE's is part of its DeleteOptions.
+        let options_kind = match *method {
+            Method::POST => Some("CreateOptions"),
+            Method::PUT => Some("UpdateOptions"),
+            Method::PATCH => Some("PatchOptions"),
+            _ => None,
+        };
+        let query_dry_run = match (options_kind, query.get("dryRun")) {
+            (Some(kind), Some(value)) => {
+                if let Some(e) = super::deletion::dry_run_error(std::slice::from_ref(value)) {
+                    return Err(ApiError::invalid_kind(kind, "meta.k8s.io", "", vec![e]));
+                }
+                true
             }
+            _ => false,
         };
         // A DELETE's options (kubectl puts its dry run there) are read before
         // the store is: parsing needs no lock.

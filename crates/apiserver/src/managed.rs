@@ -285,6 +285,7 @@ pub fn apply(
                 kind: ErrorKind::ManagerConflict,
                 value: Value::Null,
                 detail: format!("conflict with \"{m}\" using {api_version}"),
+                shown: None,
             })
             .collect();
         return Err(e);

@@ -14,6 +14,9 @@ pub struct FieldError {
     /// The value as JSON, shown in `Invalid value: <value>` texts.
     pub value: Value,
     pub detail: String,
+    /// The value as Go's `%#v` prints a typed value JSON cannot tell apart
+    /// (`[]string{"x"}`), where the real message shows that.
+    pub shown: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +51,7 @@ impl FieldError {
             kind: ErrorKind::Invalid,
             value: value.into(),
             detail: detail.into(),
+            shown: None,
         }
     }
 
@@ -57,6 +61,7 @@ impl FieldError {
             kind: ErrorKind::Required,
             value: Value::Null,
             detail: detail.into(),
+            shown: None,
         }
     }
 
@@ -66,6 +71,7 @@ impl FieldError {
             kind: ErrorKind::Forbidden,
             value: Value::Null,
             detail: detail.into(),
+            shown: None,
         }
     }
 
@@ -75,6 +81,7 @@ impl FieldError {
             kind: ErrorKind::NotFound,
             value: value.into(),
             detail: String::new(),
+            shown: None,
         }
     }
 
@@ -84,6 +91,7 @@ impl FieldError {
             kind: ErrorKind::Duplicate,
             value: value.into(),
             detail: String::new(),
+            shown: None,
         }
     }
 
@@ -97,6 +105,7 @@ impl FieldError {
             kind: ErrorKind::NotSupported(allowed.iter().map(|a| a.to_string()).collect()),
             value: value.into(),
             detail: String::new(),
+            shown: None,
         }
     }
 
@@ -107,7 +116,16 @@ impl FieldError {
             kind: ErrorKind::InvalidOmitValue,
             value: Value::Null,
             detail: detail.into(),
+            shown: None,
         }
+    }
+
+    /// A `[]string` value, shown as Go shows one (`[]string{"a", "b"}`).
+    pub fn with_string_list(mut self, items: &[String]) -> Self {
+        let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+        self.shown = Some(format!("[]string{{{}}}", quoted.join(", ")));
+        self.value = Value::from(items.to_vec());
+        self
     }
 
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
@@ -136,6 +154,7 @@ impl FieldError {
     /// `field.Error.ErrorBody()`: the text after the field path.
     pub fn body(&self) -> String {
         let value = match &self.value {
+            _ if self.shown.is_some() => self.shown.clone().unwrap_or_default(),
             Value::String(s) => format!("{s:?}"),
             Value::Null => "null".to_string(),
             other => other.to_string(),
