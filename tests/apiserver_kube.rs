@@ -497,6 +497,48 @@ async fn tables_and_pages_carry_the_list_metadata_a_real_server_gives() {
     assert_eq!(all.metadata.remaining_item_count, Some(2));
 }
 
+/// `ValidatePatchOptions`: `force` belongs to server-side apply alone, and an
+/// apply names its field manager (kube-rs checks both before sending; a
+/// client that does not meets the server's 422).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_options_are_validated_as_a_real_server_validates_them() {
+    let (_running, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap();
+    configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let patch = |query: &str, content_type: &str| {
+        let request =
+            http::Request::patch(format!("/api/v1/namespaces/default/configmaps/a?{query}"))
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(br#"{"data":{"k":"v"}}"#.to_vec())
+                .unwrap();
+        let client = client.clone();
+        async move { client.request_text(request).await }
+    };
+    let refused = |result: Result<String, kube::Error>| match result {
+        Err(kube::Error::Api(e)) => (e.code, e.message),
+        other => panic!("refused: {other:?}"),
+    };
+    let (code, message) = refused(patch("force=true", "application/merge-patch+json").await);
+    assert_eq!(code, 422);
+    assert_eq!(
+        message,
+        r#"PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch"#
+    );
+    let (code, message) = refused(patch("force=true", "application/apply-patch+yaml").await);
+    assert_eq!(code, 422);
+    assert_eq!(
+        message,
+        r#"PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch"#
+    );
+    patch("fieldManager=me&force=true", "application/apply-patch+yaml")
+        .await
+        .unwrap();
+}
+
 /// A deterministic xorshift, so a failing soak run repeats.
 struct Rng(u64);
 

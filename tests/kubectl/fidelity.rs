@@ -445,7 +445,28 @@ fn server_side_dry_runs_answer_and_store_nothing() {
         out.contains(r#"dryRun: Unsupported value: []string{"Bogus"}: supported values: "All""#),
         "{out}"
     );
-    s.ok(&["get", "--raw", &format!("{path}?dryRun=Bogus")]);
+    let long = "m".repeat(129);
+    let out = s.refused(&["create", "configmap", "managed", "--field-manager", &long]);
+    assert!(
+        out.contains(r#"CreateOptions.meta.k8s.io "" is invalid: fieldManager: Too long: may not be more than 128 bytes"#),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?fieldValidation=Bogus",
+        "-f",
+        &cm,
+    ]);
+    assert!(
+        out.contains(r#"fieldValidation: Unsupported value: "Bogus": supported values: "", "Ignore", "Strict", "Warn""#),
+        "{out}"
+    );
+    s.ok(&[
+        "get",
+        "--raw",
+        &format!("{path}?dryRun=Bogus&fieldValidation=Bogus"),
+    ]);
     s.ok(&["delete", "--raw", &format!("{path}?dryRun=All")]);
     s.ok(&["get", "configmap", "settings"]);
     s.ok(&["delete", "--raw", &format!("{path}?gracePeriodSeconds=0")]);

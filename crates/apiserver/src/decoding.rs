@@ -21,18 +21,13 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
-    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+    /// The directive a write asked for; `write_options` has refused any
+    /// other value by then.
+    pub fn from_query(value: Option<&str>) -> Self {
         match value {
-            None | Some("") | Some("Warn") => Ok(Self::Warn),
-            Some("Ignore") => Ok(Self::Ignore),
-            Some("Strict") => Ok(Self::Strict),
-            Some(other) => Err(ApiError::new(
-                400,
-                "BadRequest",
-                format!(
-                    "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
-                ),
-            )),
+            Some("Ignore") => Self::Ignore,
+            Some("Strict") => Self::Strict,
+            _ => Self::Warn,
         }
     }
 }

@@ -79,7 +79,7 @@ impl DeleteOptions {
             (None, Some(false)) => Some(Propagation::Background),
             (None, None) => None,
         };
-        errs.extend(dry_run_error(&dry_run));
+        errs.extend(super::write_options::dry_run_error(&dry_run));
         if !errs.is_empty() {
             return Err(ApiError::invalid_kind(
                 "DeleteOptions",
@@ -120,13 +120,6 @@ impl DeleteOptions {
         }
         Ok(options)
     }
-}
-
-/// `ValidateDryRun`: every value must be `All`.
-pub fn dry_run_error(values: &[String]) -> Option<FieldError> {
-    values.iter().any(|v| v != "All").then(|| {
-        FieldError::not_supported("dryRun", Value::Null, &["All"]).with_string_list(values)
-    })
 }
 
 /// A kind's default when the client names no policy

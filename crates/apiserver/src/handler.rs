@@ -463,24 +463,20 @@ impl Options {
         content_type: &str,
         body: &[u8],
     ) -> Result<Self, ApiError> {
-        // A write's `dryRun` is read into its options kind and checked by
-        // `ValidateDryRun` (422 on `CreateOptions.meta.k8s.io`, …); a read
-        // has no such option, and a DELETE's is part of its DeleteOptions.
+        // A write's options are read into its options kind and validated
+        // there (422); a read has none of them, and a DELETE's are its
+        // DeleteOptions.
+        let apply = content_type.starts_with("application/apply-patch");
         let options_kind = match *method {
             Method::POST => Some("CreateOptions"),
             Method::PUT => Some("UpdateOptions"),
             Method::PATCH => Some("PatchOptions"),
             _ => None,
         };
-        let query_dry_run = match (options_kind, query.get("dryRun")) {
-            (Some(kind), Some(value)) => {
-                if let Some(e) = super::deletion::dry_run_error(std::slice::from_ref(value)) {
-                    return Err(ApiError::invalid_kind(kind, "meta.k8s.io", "", vec![e]));
-                }
-                true
-            }
-            _ => false,
-        };
+        if let Some(kind) = options_kind {
+            super::write_options::validate(kind, query, apply)?;
+        }
+        let query_dry_run = options_kind.is_some() && query.contains_key("dryRun");
         // A DELETE's options (kubectl puts its dry run there) are read before
         // the store is: parsing needs no lock.
         let delete = if *method == Method::DELETE {
@@ -493,7 +489,6 @@ impl Options {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let apply = content_type.starts_with("application/apply-patch");
         let manager = query
             .get("fieldManager")
             .cloned()
@@ -502,7 +497,7 @@ impl Options {
             .map(|name| Manager {
                 name,
                 apply: apply && *method == Method::PATCH,
-                force: query.get("force").is_some_and(|f| f == "true"),
+                force: super::list_options::flag(query, "force"),
             });
         let manager = if apply {
             // An apply names its manager; the User-Agent is no default for it.
@@ -510,8 +505,12 @@ impl Options {
         } else {
             manager
         };
-        let field_validation =
-            FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?;
+        let field_validation = match options_kind {
+            Some(_) => {
+                FieldValidation::from_query(query.get("fieldValidation").map(String::as_str))
+            }
+            None => FieldValidation::Warn,
+        };
         Ok(Self {
             dry_run,
             delete,

@@ -32,6 +32,7 @@ mod structural;
 mod table;
 pub mod validation;
 mod watch;
+mod write_options;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
