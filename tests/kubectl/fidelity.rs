@@ -182,6 +182,38 @@ fn names_and_labels_are_refused_as_a_real_server_refuses_them() {
         labels.starts_with("short {\"batch.kubernetes.io/controller-uid\":"),
         "{labels}"
     );
+
+    // Finalizers: qualified names everywhere, and a built-in kind's without
+    // a domain must be a standard one (custom resources may use any).
+    let out = s.refused(&[
+        "create",
+        "-f",
+        &s.write(
+            "fin.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fin, finalizers: [kubernetes, cleanup, a/b/c, orphan, foregroundDeletion]}\n",
+        ),
+    ]);
+    for cause in [
+        r#"metadata.finalizers[1]: Invalid value: "cleanup": name is neither a standard finalizer name nor is it fully qualified"#,
+        r#"metadata.finalizers: Invalid value: "a/b/c": a qualified name must consist of"#,
+        r#"metadata.finalizers: Invalid value: []string{"kubernetes", "cleanup", "a/b/c", "orphan", "foregroundDeletion"}: finalizer orphan and foregroundDeletion cannot be both set"#,
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
+    assert!(!out.contains("finalizers[0]"), "{out}");
+    // Owner references name a version, kind, name and uid, and only one is
+    // the controller.
+    let owned = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  ownerReferences:\n  - {apiVersion: v1, kind: ConfigMap, name: a, uid: '1', controller: true}\n  - {apiVersion: apps/, kind: '', name: b, uid: '', controller: true}\n  - {apiVersion: v1, kind: Event, name: e, uid: '3'}\n";
+    let out = s.refused(&["create", "-f", &s.write("owned.yaml", owned)]);
+    for cause in [
+        r#"metadata.ownerReferences.apiVersion: Invalid value: "apps/": version must not be empty"#,
+        r#"metadata.ownerReferences.kind: Invalid value: "": kind must not be empty"#,
+        r#"metadata.ownerReferences.uid: Invalid value: "": uid must not be empty"#,
+        "/v1, Kind=Event is disallowed from being an owner",
+        r#"Only one reference can have Controller set to true. Found "true" in references for ConfigMap/a and /b"#,
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
 }
 
 #[test]

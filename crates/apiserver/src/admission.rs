@@ -124,8 +124,12 @@ pub(super) fn immutable_field(
 /// Everything wrong with `object` as the server would store it.
 pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     let mut errs = validation::object_meta(object, r.name_rule);
-    if let Some(schema) = &r.schema {
-        structural::validate(object, schema, "", &mut errs);
+    match &r.schema {
+        Some(schema) => structural::validate(object, schema, "", &mut errs),
+        None if r.kind != "CustomResourceDefinition" => {
+            errs.extend(validation::kube_finalizers(object));
+        }
+        None => {}
     }
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(super::job::validate(object)),

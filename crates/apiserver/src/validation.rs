@@ -404,6 +404,8 @@ pub fn object_meta(object: &Value, rule: NameRule) -> Vec<FieldError> {
         }
     }
     errs.extend(labels(&meta["labels"], "metadata.labels"));
+    errs.extend(finalizers(&meta["finalizers"]));
+    errs.extend(owner_references(&meta["ownerReferences"]));
     if let Some(annotations) = meta["annotations"].as_object() {
         let mut total = 0;
         for (k, v) in annotations {
@@ -418,6 +420,112 @@ pub fn object_meta(object: &Value, rule: NameRule) -> Vec<FieldError> {
                 FieldError::invalid("metadata.annotations", Value::Null, "")
                     .with_kind(ErrorKind::TooLong(TOTAL_ANNOTATION_SIZE_LIMIT)),
             );
+        }
+    }
+    errs
+}
+
+fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// apimachinery's `ValidateFinalizers`: each a qualified name, and not both
+/// of the garbage collector's `orphan` and `foregroundDeletion`.
+fn finalizers(list: &Value) -> Vec<FieldError> {
+    let names = strings(list);
+    let mut errs = vec![];
+    for name in &names {
+        for e in qualified_name(name) {
+            errs.push(FieldError::invalid("metadata.finalizers", name.as_str(), e));
+        }
+    }
+    if names.iter().any(|f| f == "orphan") && names.iter().any(|f| f == "foregroundDeletion") {
+        errs.push(
+            FieldError::invalid(
+                "metadata.finalizers",
+                Value::Null,
+                "finalizer orphan and foregroundDeletion cannot be both set",
+            )
+            .with_string_list(&names),
+        );
+    }
+    errs
+}
+
+/// The core API group's extra rule (`validateKubeFinalizerName`), which every
+/// built-in kind's validation applies: a finalizer without a domain must be
+/// one of the standard ones.
+pub fn kube_finalizers(object: &Value) -> Vec<FieldError> {
+    strings(&object["metadata"]["finalizers"])
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            !f.contains('/')
+                && !["kubernetes", "orphan", "foregroundDeletion"].contains(&f.as_str())
+        })
+        .map(|(i, f)| {
+            FieldError::invalid(
+                format!("metadata.finalizers[{i}]"),
+                f.as_str(),
+                "name is neither a standard finalizer name nor is it fully qualified",
+            )
+        })
+        .collect()
+}
+
+/// apimachinery's `ValidateOwnerReferences`: each reference names a
+/// version, kind, name and uid, no Event owns anything, and at most one
+/// reference is the controller. The paths are not indexed, as the real ones.
+fn owner_references(list: &Value) -> Vec<FieldError> {
+    let path = "metadata.ownerReferences";
+    let mut errs = vec![];
+    let mut controller: Option<String> = None;
+    for r in list.as_array().into_iter().flatten() {
+        let text = |f: &str| r[f].as_str().unwrap_or_default();
+        let api_version = text("apiVersion");
+        let version = match api_version.split('/').collect::<Vec<_>>().as_slice() {
+            [version] => *version,
+            [_, version] => *version,
+            _ => "",
+        };
+        for (field, value, empty) in [
+            ("apiVersion", version, "version must not be empty"),
+            ("kind", text("kind"), "kind must not be empty"),
+            ("name", text("name"), "name must not be empty"),
+            ("uid", text("uid"), "uid must not be empty"),
+        ] {
+            if value.is_empty() {
+                let shown = if field == "apiVersion" {
+                    api_version
+                } else {
+                    value
+                };
+                errs.push(FieldError::invalid(format!("{path}.{field}"), shown, empty));
+            }
+        }
+        if api_version == "v1" && text("kind") == "Event" {
+            errs.push(FieldError::invalid(
+                path,
+                r.clone(),
+                "/v1, Kind=Event is disallowed from being an owner",
+            ));
+        }
+        if r["controller"] == Value::Bool(true) {
+            let this = format!("{}/{}", text("kind"), text("name"));
+            match &controller {
+                Some(first) => errs.push(FieldError::invalid(
+                    path,
+                    list.clone(),
+                    format!(
+                        "Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}"
+                    ),
+                )),
+                None => controller = Some(this),
+            }
         }
     }
     errs
