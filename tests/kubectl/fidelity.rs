@@ -777,6 +777,50 @@ fn events_are_found_by_the_object_they_are_about() {
         events.contains("UpgradeSucceeded") && !events.contains("Unrelated"),
         "{described}"
     );
+
+    // `ValidateEventCreate`: an Event lives in its object's namespace (a
+    // cluster-scoped object's in `default`); one with an eventTime says who
+    // reported it and what was done; an events.k8s.io Event is held to more.
+    let elsewhere = event("e3", "example-redis-e7f90", &uid, "Moved")
+        .replace("namespace: default", "namespace: team-b");
+    let out = s.refused(&["create", "-f", &s.write("e3.yaml", &elsewhere)]);
+    assert!(
+        out.contains(
+            r#"involvedObject.namespace: Invalid value: "team-b": does not match event.namespace"#
+        ),
+        "{out}"
+    );
+    let about_promise = "apiVersion: v1\nkind: Event\nmetadata: {name: e4, namespace: kube-system}\ninvolvedObject: {apiVersion: platform.kratix.io/v1alpha1, kind: Promise, name: redis}\nreason: Seen\ntype: Normal\n";
+    let out = s.refused(&["create", "-f", &s.write("e4.yaml", about_promise)]);
+    assert!(out.contains("does not match event.namespace"), "{out}");
+    s.ok(&[
+        "create",
+        "-f",
+        &s.write(
+            "e5.yaml",
+            &about_promise
+                .replace("kube-system", "default")
+                .replace("e4", "e5"),
+        ),
+    ]);
+    let timed = "apiVersion: v1\nkind: Event\nmetadata: {name: e6}\ninvolvedObject: {kind: ConfigMap, name: a, namespace: default}\nreason: Seen\ntype: Normal\neventTime: \"2026-01-01T00:00:00.000000Z\"\n";
+    let out = s.refused(&["create", "-f", &s.write("e6.yaml", timed)]);
+    for cause in [
+        "reportingComponent: Required value",
+        "reportingInstance: Required value",
+        "action: Required value",
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
+    let new_api = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {name: e7}\nregarding: {kind: ConfigMap, name: a, namespace: default}\nreason: Seen\ntype: Sometimes\ndeprecatedCount: 3\n";
+    let out = s.refused(&["create", "-f", &s.write("e7.yaml", new_api)]);
+    for cause in [
+        "eventTime: Required value",
+        r#"type: Invalid value: "": has invalid value: Sometimes"#,
+        r#"count: Invalid value: "": needs to be unset"#,
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
 }
 #[test]
 fn the_typed_generators_send_protobuf_and_read_it_back() {

@@ -136,9 +136,19 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
         ("", "ConfigMap") => errs.extend(config_map(object)),
         ("", "Secret") => errs.extend(secret(object)),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => errs.extend(crd(object)),
+        ("" | "events.k8s.io", "Event") => errs.extend(super::event::validate(&r.group, object)),
         _ => {}
     }
     errs
+}
+
+/// What a real server checks of a new object beyond what it checks of
+/// every write (`ValidateEventCreate`'s strict part).
+pub fn validate_create(r: &Resource, object: &Value) -> Vec<FieldError> {
+    match (r.group.as_str(), r.kind.as_str()) {
+        ("events.k8s.io", "Event") => super::event::validate_create(&r.group, object),
+        _ => vec![],
+    }
 }
 
 /// What a real server refuses to change on an update (the kinds'

@@ -10,6 +10,7 @@ pub mod deletion;
 mod discovery;
 mod error;
 mod escalation;
+mod event;
 mod faults;
 mod gnostic;
 mod handler;

@@ -534,7 +534,7 @@ impl ObjectStore {
             m.remove("resourceVersion");
         }
         admission::prepare_create(r, &mut object);
-        let errs = self.validate(r, &object);
+        let errs = self.validate_new(r, &object);
         if !errs.is_empty() {
             return Err(ApiError::invalid(r, &name, errs));
         }
@@ -864,6 +864,14 @@ impl ObjectStore {
         } else {
             vec![]
         }
+    }
+
+    fn validate_new(&self, r: &Resource, object: &Value) -> Vec<super::validation::FieldError> {
+        let mut errs = self.validate(r, object);
+        if self.checks {
+            errs.extend(admission::validate_create(r, object));
+        }
+        errs
     }
 
     pub(super) fn key_of(&self, r: &Resource, namespace: &str, name: &str) -> Key {
