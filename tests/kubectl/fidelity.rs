@@ -2580,3 +2580,50 @@ fn the_documented_policy_configmap_command_ships_a_component() {
         "{out}"
     );
 }
+
+/// `pkg/apis/rbac/validation`: what a Promise's `rbac.permissions` become
+/// (Roles, ClusterRoles and their bindings) is held to the real rules, so a
+/// permission a cluster refuses is refused here too.
+#[test]
+fn rbac_objects_are_validated_as_a_real_server_validates_them() {
+    let Some(s) = sandbox() else { return };
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r1}\nrules:\n- apiGroups: ['']\n  resources: [configmaps]\n- verbs: [get]\n  nonResourceURLs: [/healthz]\n  resources: [pods]\n- verbs: [get]\n";
+    let out = s.refused(&["create", "-f", &s.write("role.yaml", role)]);
+    for cause in [
+        "rules[0].verbs: Required value: verbs must contain at least one value",
+        r#"rules[1].nonResourceURLs: Invalid value: []string{"/healthz"}: namespaced rules cannot apply to non-resource URLs"#,
+        r#"rules[1].nonResourceURLs: Invalid value: []string{"/healthz"}: rules cannot apply to both regular resources and non-resource URLs"#,
+        "rules[2].apiGroups: Required value: resource rules must supply at least one api group",
+        "rules[2].resources: Required value: resource rules must supply at least one resource",
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
+    let cluster_role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: health}\nrules:\n- verbs: [get]\n  nonResourceURLs: [/healthz]\n";
+    s.ok(&["create", "-f", &s.write("cluster-role.yaml", cluster_role)]);
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: rb1}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Deployment, name: ''}\nsubjects:\n- {kind: ServiceAccount, name: ''}\n- {kind: Robot, name: x}\n- {kind: User, name: alice}\n";
+    let out = s.refused(&["create", "-f", &s.write("rb.yaml", binding)]);
+    for cause in [
+        r#"roleRef.kind: Unsupported value: "Deployment": supported values: "Role", "ClusterRole""#,
+        "roleRef.name: Required value",
+        "subjects[0].name: Required value",
+        r#"subjects[1].kind: Unsupported value: "Robot": supported values: "ServiceAccount", "User", "Group""#,
+        r#"subjects[2].apiGroup: Unsupported value: "": supported values: "rbac.authorization.k8s.io""#,
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
+    let cluster_binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: crb1}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r1}\nsubjects:\n- {kind: ServiceAccount, name: robot}\n";
+    let out = s.refused(&["create", "-f", &s.write("crb.yaml", cluster_binding)]);
+    for cause in [
+        r#"roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole""#,
+        "subjects[0].namespace: Required value",
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
+    s.ok(&[
+        "create",
+        "clusterrolebinding",
+        "health",
+        "--clusterrole=health",
+        "--serviceaccount=default:robot",
+    ]);
+}

@@ -137,6 +137,18 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
         ("", "Secret") => errs.extend(secret(object)),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => errs.extend(crd(object)),
         ("" | "events.k8s.io", "Event") => errs.extend(super::event::validate(&r.group, object)),
+        ("rbac.authorization.k8s.io", "Role") => {
+            errs.extend(super::rbac_validation::rules(object, true))
+        }
+        ("rbac.authorization.k8s.io", "ClusterRole") => {
+            errs.extend(super::rbac_validation::rules(object, false));
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding") => {
+            errs.extend(super::rbac_validation::binding(object, true));
+        }
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            errs.extend(super::rbac_validation::binding(object, false));
+        }
         _ => {}
     }
     errs

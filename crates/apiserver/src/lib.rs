@@ -22,6 +22,7 @@ mod pod;
 pub mod probes;
 pub mod protobuf;
 mod rbac;
+mod rbac_validation;
 pub mod registry;
 mod review;
 mod schema;

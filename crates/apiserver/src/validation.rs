@@ -351,7 +351,7 @@ pub enum NameRule {
 }
 
 impl NameRule {
-    fn check(self, name: &str) -> Vec<String> {
+    pub fn check(self, name: &str) -> Vec<String> {
         match self {
             NameRule::Dns1123Label => dns1123_label(name),
             NameRule::Dns1123Subdomain => dns1123_subdomain(name),
