@@ -702,3 +702,62 @@ rules:
         200
     );
 }
+
+/// A pipeline permission a real server refuses (no verbs): as Kratix's
+/// `applyResources`, the workflow still runs, without that access; the
+/// Promise says which permission and why in a Warning Event, where a
+/// Promise author looks, not only in the operator's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_the_server_refuses_is_reported_on_the_promise() {
+    let (_running, admin, operator_client) = installed().await;
+    let operator = start(operator_client);
+    let promise = repo_file("tests/fixtures/kratix/promise-redis.yaml")
+        .replace("                  verbs: [\"get\"]\n", "");
+    assert!(!promise.contains("verbs: [\"get\"]"), "the fixture changed");
+    create_all(&admin, &promise).await;
+    let requests: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
+    );
+    eventually("the promise's API installed", || async {
+        requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    let request: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
+        "metadata": {"name": "example", "namespace": "default"}, "spec": {}}))
+    .unwrap();
+    requests
+        .create(&PostParams::default(), &request)
+        .await
+        .unwrap();
+    let events: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
+    let event = eventually("a Warning Event on the Promise", || async {
+        events
+            .list(
+                &ListParams::default()
+                    .fields("involvedObject.kind=Promise,reason=PromiseWriteRefused"),
+            )
+            .await
+            .ok()?
+            .items
+            .pop()
+    })
+    .await;
+    let message = event.data["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("a workflow will run without the access its pipeline's rbac.permissions give it: apply Role default/")
+            && message.contains("rules[0].verbs: Required value: verbs must contain at least one value"),
+        "{message}"
+    );
+    assert_eq!(event.data["type"], "Warning");
+    let jobs: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), "default", &ar("batch", "v1", "Job", "jobs"));
+    eventually("the configure Job, as Kratix still runs it", || async {
+        jobs.list(&ListParams::default()).await.ok()?.items.pop()
+    })
+    .await;
+    operator.kill();
+}

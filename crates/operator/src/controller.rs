@@ -650,7 +650,7 @@ impl Controller {
                 promise,
                 namespace,
                 label,
-            } if status.message.contains("because it is being terminated") => {
+            } if namespace_terminating(&e.error) => {
                 let kind = self
                     .cache_read()
                     .promise_request_kind(promise)
@@ -665,6 +665,12 @@ impl Controller {
             }
             WorkKey::Request { .. } => return,
         };
+        self.warn_on_promise(promise, message, executor).await;
+    }
+
+    /// A Warning `PromiseWriteRefused` Event on the Promise: what the API
+    /// server refused of a write the Promise's definition asked for.
+    async fn warn_on_promise(&self, promise: &str, message: String, executor: &mut KubeExecutor) {
         let uid = self.cache_read().promise_uid(promise).unwrap_or_default();
         let seen = super::executor::Seen {
             resource_version: String::new(),
@@ -679,6 +685,27 @@ impl Controller {
         };
         if let Err(e) = executor.execute_guarded(&event, Some(&seen)).await {
             tracing::warn!(promise, "cannot report a refused write: {e}");
+        }
+    }
+
+    /// A workflow's ServiceAccount or role the server refused (a permission
+    /// a real server finds invalid, a namespace that is not there): the
+    /// Job still runs, as Kratix's `applyResources` goes on, but without
+    /// those permissions; the Promise says which and why, not only the log.
+    async fn report_refused_access(
+        &self,
+        key: &WorkKey,
+        refused: &[ExecError],
+        executor: &mut KubeExecutor,
+    ) {
+        let (WorkKey::Promise(promise) | WorkKey::Request { promise, .. }) = key;
+        // In a namespace being deleted nothing can be made; the refused
+        // Job says so (`report_refusal`).
+        for e in refused.iter().filter(|e| !namespace_terminating(e)) {
+            let message = format!(
+                "a workflow will run without the access its pipeline's rbac.permissions give it: {e}"
+            );
+            self.warn_on_promise(promise, message, executor).await;
         }
     }
 
@@ -783,7 +810,8 @@ impl Controller {
             // view it was planned from is not kept alive that long.
             let timer = next_timer(key, &view, now);
             drop(view);
-            let (written, outcome) = execute_plan(executor, guards, &actions).await;
+            let (written, refused, outcome) = execute_plan(executor, guards, &actions).await;
+            self.report_refused_access(key, &refused, executor).await;
             tracing::debug!(
                 %key,
                 round = rounds,
@@ -897,6 +925,12 @@ impl Controller {
     }
 }
 
+/// A write refused because its namespace is being deleted (NamespaceLifecycle).
+fn namespace_terminating(e: &ExecError) -> bool {
+    matches!(e, ExecError::Api { source: kube::Error::Api(status), .. }
+        if status.code == 403 && status.message.contains("because it is being terminated"))
+}
+
 fn kind_label(key: &WorkKey) -> &'static str {
     match key {
         WorkKey::Promise(_) => "promise",
@@ -912,8 +946,9 @@ async fn execute_plan(
     // The resourceVersion of every object as the plan saw it.
     mut versions: cache::Guards,
     actions: &[Action],
-) -> (Vec<Written>, Result<(), ExecError>) {
+) -> (Vec<Written>, Vec<ExecError>, Result<(), ExecError>) {
     let mut written: Vec<Written> = Vec::new();
+    let mut refused: Vec<ExecError> = Vec::new();
     // Where each key's write sits in `written`: a promise's plan patches
     // thousands of bindings, and a search per write made it quadratic.
     let mut position: HashMap<ObjKey, usize> = HashMap::new();
@@ -959,11 +994,12 @@ async fn execute_plan(
             // that then cannot start say why on the binding.
             Err(e) if matches!(action, Action::Apply { .. }) => {
                 tracing::warn!("{e}");
+                refused.push(e);
             }
-            Err(e) => return (written, Err(e)),
+            Err(e) => return (written, refused, Err(e)),
         }
     }
-    (written, Ok(()))
+    (written, refused, Ok(()))
 }
 
 /// When the key must run again with nothing changing in the cluster: a
