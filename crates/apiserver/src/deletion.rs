@@ -417,6 +417,11 @@ impl ObjectStore {
     /// yaml` shows when a namespace stays `Terminating`). Written only when
     /// they change, as `updateConditions` does.
     pub(super) fn report_namespace_content(&mut self, name: &str) {
+        // Called on every write to a namespaced object: a namespace that is
+        // not terminating costs one lookup and no copy.
+        if !self.namespace_terminating(name) {
+            return;
+        }
         let Some(r) = self.resource("", "v1", "namespaces").cloned() else {
             return;
         };
@@ -424,9 +429,6 @@ impl ObjectStore {
         let Some(ns) = self.objects_get(&key) else {
             return;
         };
-        if ns["metadata"]["deletionTimestamp"].is_null() {
-            return;
-        }
         let mut by_resource: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_finalizer: BTreeMap<String, usize> = BTreeMap::new();
         for (k, object) in self.objects_iter().filter(|(k, _)| k.namespace == name) {
@@ -504,7 +506,7 @@ impl ObjectStore {
     pub(super) fn namespace_terminating(&self, name: &str) -> bool {
         self.resource("", "v1", "namespaces")
             .map(|r| self.key_of(r, "", name))
-            .and_then(|k| self.objects_get(&k))
+            .and_then(|k| self.objects_ref(&k))
             .is_some_and(|ns| ns["metadata"]["deletionTimestamp"].is_string())
     }
 }

@@ -882,6 +882,10 @@ impl ObjectStore {
         self.objects.get(key).cloned()
     }
 
+    pub(super) fn objects_ref(&self, key: &Key) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
     pub(super) fn objects_iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         self.objects.iter()
     }
