@@ -2627,3 +2627,76 @@ fn rbac_objects_are_validated_as_a_real_server_validates_them() {
         "--serviceaccount=default:robot",
     ]);
 }
+
+/// A CRD's deletion as the CRD registry and its finalizer controller carry
+/// it out: `Terminating` with the cleanup finalizer, every instance deleted,
+/// an instance's own finalizers honoured (the CRD waits for them), no new
+/// instance while it waits, and the CRD gone once the last one is.
+#[test]
+fn a_crd_is_deleted_after_its_instances_and_their_finalizers() {
+    let Some(s) = sandbox() else { return };
+    s.apply(WIDGETS);
+    s.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
+    let widget = |name: &str, finalizers: &str| {
+        format!(
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: {name}, finalizers: [{finalizers}]}}\n"
+        )
+    };
+    s.apply(&widget("held", "example.com/hold"));
+    s.apply(&widget("free", ""));
+    s.ok(&["delete", "crd", "widgets.example.com", "--wait=false"]);
+    let terminating = s.ok(&[
+        "get",
+        "crd",
+        "widgets.example.com",
+        "-o",
+        r#"jsonpath={.metadata.finalizers} {.status.conditions[?(@.type=="Terminating")].status} {.status.conditions[?(@.type=="Terminating")].reason}: {.status.conditions[?(@.type=="Terminating")].message}"#,
+    ]);
+    assert_eq!(
+        terminating,
+        r#"["customresourcecleanup.apiextensions.k8s.io"] True InstanceDeletionInProgress: CustomResource deletion is in progress"#
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "widgets",
+            "-o",
+            "jsonpath={.items[*].metadata.name} {.items[*].metadata.deletionTimestamp}"
+        ])
+        .split(' ')
+        .next(),
+        Some("held"),
+        "the instance without finalizers is gone, the held one waits"
+    );
+    let out = s.refused(&["create", "-f", &s.write("new.yaml", &widget("new", ""))]);
+    assert!(
+        out.contains("create not allowed while custom resource definition is terminating"),
+        "{out}"
+    );
+    s.ok(&[
+        "patch",
+        "widget",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    s.ok(&[
+        "wait",
+        "--for=delete",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
+    // kubectl's cached discovery still names the kind; the server has it no more.
+    let out = s.refused(&["get", "widgets"]);
+    assert!(
+        out.contains("the server could not find the requested resource")
+            || out.contains("the server doesn't have a resource type"),
+        "{out}"
+    );
+}

@@ -161,6 +161,40 @@ fn blocks_owner(o: &Value, uid: &str) -> bool {
         })
 }
 
+/// The finalizer a CRD holds while its instances are deleted.
+const CRD_CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+fn is_crd(r: &Resource) -> bool {
+    r.group == "apiextensions.k8s.io" && r.kind == "CustomResourceDefinition"
+}
+
+/// `SetCRDCondition`: the transition time moves only with the status.
+fn set_crd_condition(
+    crd: &mut Value,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &str,
+) {
+    if !crd["status"]["conditions"].is_array() {
+        crd["status"]["conditions"] = json!([]);
+    }
+    let Some(conditions) = crd["status"]["conditions"].as_array_mut() else {
+        return;
+    };
+    let condition = json!({"type": type_, "status": status, "lastTransitionTime": now,
+        "reason": reason, "message": message});
+    match conditions.iter_mut().find(|c| c["type"] == type_) {
+        Some(c) if c["status"] == status => {
+            c["reason"] = json!(reason);
+            c["message"] = json!(message);
+        }
+        Some(c) => *c = condition,
+        None => conditions.push(condition),
+    }
+}
+
 /// The namespaces kube-apiserver's NamespaceLifecycle never lets go.
 const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
 
@@ -247,6 +281,9 @@ impl ObjectStore {
         let key = self.key_of(r, namespace, name);
         if r.group.is_empty() && r.kind == "Namespace" {
             return Ok(self.terminate_namespace(r, key, current));
+        }
+        if is_crd(r) && current["metadata"]["deletionTimestamp"].is_null() {
+            return Ok(self.terminate_crd(r, key, current));
         }
         if current["metadata"]["deletionTimestamp"].is_string() {
             return Ok(current);
@@ -384,6 +421,97 @@ impl ObjectStore {
         // delete left it.
         self.report_namespace_content(&name);
         next
+    }
+
+    /// A CRD's deletion as the CRD registry and its finalizer controller
+    /// carry it out: marked `Terminating` with the cleanup finalizer, every
+    /// instance deleted (those with finalizers wait for them), and the CRD
+    /// gone once no instance is left.
+    fn terminate_crd(&mut self, r: &Resource, key: Key, current: Value) -> Value {
+        let name = key.name.clone();
+        let mut next = current;
+        next["metadata"]["deletionTimestamp"] = json!(self.now());
+        let mut held = finalizers(&next);
+        if !held.iter().any(|f| f == CRD_CLEANUP_FINALIZER) {
+            held.push(CRD_CLEANUP_FINALIZER.to_string());
+        }
+        next["metadata"]["finalizers"] = json!(held);
+        set_crd_condition(
+            &mut next,
+            "Terminating",
+            "True",
+            "InstanceDeletionInProgress",
+            "CustomResource deletion is in progress",
+            &self.now(),
+        );
+        self.stamp(&mut next);
+        self.replace(r, key, next.clone());
+        for (res, k) in self.crd_instances(&name) {
+            let _ = self.delete_with(&res, &k.namespace, &k.name, &DeleteOptions::default());
+        }
+        self.finish_crd(&name);
+        next
+    }
+
+    /// The stored instances of the CRD `name`, whichever version serves them.
+    fn crd_instances(&self, name: &str) -> Vec<(Resource, Key)> {
+        let mut seen = std::collections::HashSet::new();
+        self.resources()
+            .iter()
+            .filter(|res| res.crd.as_deref() == Some(name))
+            .filter(|res| seen.insert((res.group.clone(), res.plural.clone())))
+            .flat_map(|res| {
+                self.objects_iter()
+                    .filter(|(k, _)| k.group == res.group && k.plural == res.plural)
+                    .map(|(k, _)| (res.clone(), k.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// True while the CRD `name` is being deleted: no new instance may be made.
+    pub(super) fn crd_terminating(&self, name: &str) -> bool {
+        self.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .map(|r| self.key_of(r, "", name))
+            .and_then(|k| self.objects_ref(&k))
+            .is_some_and(|crd| crd["metadata"]["deletionTimestamp"].is_string())
+    }
+
+    /// The finalizer controller's last step: a terminating CRD whose
+    /// instances are all gone loses its cleanup finalizer, and goes.
+    pub(super) fn finish_crd(&mut self, name: &str) {
+        if !self.crd_terminating(name) || !self.crd_instances(name).is_empty() {
+            return;
+        }
+        let Some(r) = self
+            .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .cloned()
+        else {
+            return;
+        };
+        let key = self.key_of(&r, "", name);
+        let Some(mut next) = self.objects_get(&key) else {
+            return;
+        };
+        let left: Vec<String> = finalizers(&next)
+            .into_iter()
+            .filter(|f| f != CRD_CLEANUP_FINALIZER)
+            .collect();
+        next["metadata"]["finalizers"] = json!(left);
+        set_crd_condition(
+            &mut next,
+            "Terminating",
+            "False",
+            "InstanceDeletionCompleted",
+            "removed all instances",
+            &self.now(),
+        );
+        self.stamp(&mut next);
+        if left.is_empty() {
+            self.remove(&r, key, next);
+        } else {
+            self.replace(&r, key, next);
+        }
     }
 
     /// The namespace controller's last step: an empty terminating namespace

@@ -467,6 +467,19 @@ impl ObjectStore {
         namespace: &str,
         mut object: Value,
     ) -> Result<Value, ApiError> {
+        // The crdHandler refuses before it reads the object.
+        if let Some(crd) = &r.crd
+            && self.crd_terminating(crd)
+        {
+            let mut e = ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            );
+            e.details.group = r.group.clone();
+            e.details.kind = r.plural.clone();
+            return Err(e);
+        }
         if !object.get("metadata").is_some_and(Value::is_object) {
             object["metadata"] = json!({});
         }
@@ -1119,6 +1132,9 @@ impl ObjectStore {
         if !key.namespace.is_empty() {
             self.finish_namespace(&key.namespace);
             self.report_namespace_content(&key.namespace);
+        }
+        if let Some(crd) = &r.crd {
+            self.finish_crd(crd);
         }
     }
 
