@@ -21,7 +21,7 @@ struct Sandbox {
     kubeconfig: PathBuf,
 }
 
-fn kubectl_binary() -> Option<PathBuf> {
+pub(crate) fn kubectl_binary() -> Option<PathBuf> {
     let candidates = [
         PathBuf::from("/usr/bin/kubectl"),
         PathBuf::from("/usr/local/bin/kubectl"),

@@ -761,3 +761,217 @@ async fn a_permission_the_server_refuses_is_reported_on_the_promise() {
     .await;
     operator.kill();
 }
+
+/// The README's uninstall, run with kubectl as written against the strict
+/// server with the operator under `deploy/rbac.yaml`: the Promises go first
+/// (their requests' delete workflows run), then what `deploy/` made, and
+/// nothing of kbind's is left — no CRD stuck `Terminating` on a finalizer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_uninstall_leaves_nothing_behind() {
+    let Some(kubectl) = crate::kubectl::kubectl_binary() else {
+        eprintln!("SKIPPED: no kubectl found");
+        return;
+    };
+    let (running, admin, operator_client) = installed().await;
+    create_all(&admin, &repo_file("deploy/policy.yaml")).await;
+    let operator = start(operator_client);
+    // The Job controller's part: workflow Jobs finish.
+    let job_controller = {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let runner = kbind::operator::SimulatedRunner::default();
+            loop {
+                let _ = runner.finish_jobs(&admin).await;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    };
+    create_all(
+        &admin,
+        &repo_file("tests/fixtures/kratix/promise-redis.yaml"),
+    )
+    .await;
+    let requests: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
+    );
+    eventually("the promise's API installed", || async {
+        requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    let request: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
+        "metadata": {"name": "example", "namespace": "default"}, "spec": {}}))
+    .unwrap();
+    requests
+        .create(&PostParams::default(), &request)
+        .await
+        .unwrap();
+    let bindings: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar(
+            "platform.kratix.io",
+            "v1alpha1",
+            "ResourceBinding",
+            "resourcebindings",
+        ),
+    );
+    eventually("the request's binding", || async {
+        bindings
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .pop()
+    })
+    .await;
+
+    let kubectl = Kubectl::new(kubectl, &running);
+    let run = |args: &'static [&'static str]| kubectl.run(args);
+    assert!(
+        run(&["delete", "promises", "--all", "--wait", "--timeout=60s"])
+            .await
+            .0
+    );
+    // The operator runs in-process here: stopping it is its Deployment's deletion.
+    operator.kill();
+    job_controller.abort();
+    run(&[
+        "delete",
+        "-f",
+        "deploy/policy.yaml",
+        "-f",
+        "deploy/rbac.yaml",
+    ])
+    .await;
+    run(&["delete", "-f", "deploy/crds.yaml", "--timeout=30s"]).await;
+    run(&["delete", "-f", "deploy/namespace.yaml", "--timeout=30s"]).await;
+
+    let crds: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ar(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+        ),
+    );
+    let left: Vec<String> = crds
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert!(left.is_empty(), "CRDs left: {left:?}");
+    let namespaces: Api<DynamicObject> =
+        Api::all_with(admin.clone(), &ar("", "v1", "Namespace", "namespaces"));
+    assert!(
+        namespaces.get_opt("kbind-system").await.unwrap().is_none(),
+        "kbind-system is gone"
+    );
+}
+
+/// kubectl against a running embedded server, from the repository's root
+/// (so `deploy/...` paths read as the README writes them).
+struct Kubectl {
+    binary: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn new(binary: std::path::PathBuf, running: &apiserver::Running) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        running
+            .write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
+        Self { binary, dir }
+    }
+
+    /// Whether it succeeded, and what it printed.
+    async fn run(&self, args: &[&str]) -> (bool, String) {
+        let mut command = std::process::Command::new(&self.binary);
+        command
+            .args(args)
+            .current_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env("KUBECACHEDIR", self.dir.path().join("cache"));
+        // kubectl blocks; the server it talks to runs on this runtime.
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+/// Why the README's uninstall order matters: with the operator gone first,
+/// kbind's CRDs stay `Terminating` on the finalizers only it removes, as a
+/// real server keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kbinds_crds_wait_for_the_finalizers_of_their_objects() {
+    let Some(binary) = crate::kubectl::kubectl_binary() else {
+        eprintln!("SKIPPED: no kubectl found");
+        return;
+    };
+    let (running, admin, operator_client) = installed().await;
+    let operator = start(operator_client);
+    create_all(
+        &admin,
+        &repo_file("tests/fixtures/kratix/promise-redis.yaml"),
+    )
+    .await;
+    let promises: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
+    );
+    eventually("the Promise's finalizers", || async {
+        let promise = promises.get("redis").await.ok()?;
+        promise.metadata.finalizers.filter(|f| !f.is_empty())
+    })
+    .await;
+    operator.kill();
+    let kubectl = Kubectl::new(binary, &running);
+    let (ok, out) = kubectl
+        .run(&["delete", "-f", "deploy/crds.yaml", "--wait=false"])
+        .await;
+    assert!(ok, "{out}");
+    let crds: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ar(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+        ),
+    );
+    let crd = crds.get("promises.platform.kratix.io").await.unwrap();
+    assert!(crd.metadata.deletion_timestamp.is_some());
+    let terminating = crd.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Terminating")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(terminating["status"], "True", "{crd:?}");
+    let promise = promises.get("redis").await.unwrap();
+    assert!(
+        promise.metadata.deletion_timestamp.is_some()
+            && promise
+                .metadata
+                .finalizers
+                .is_some_and(|f| f.iter().any(|f| f == "kratix.io/resource-request-cleanup")),
+        "the Promise waits for the operator that is gone"
+    );
+}
