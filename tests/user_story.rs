@@ -715,23 +715,7 @@ async fn a_permission_the_server_refuses_is_reported_on_the_promise() {
         .replace("                  verbs: [\"get\"]\n", "");
     assert!(!promise.contains("verbs: [\"get\"]"), "the fixture changed");
     create_all(&admin, &promise).await;
-    let requests: Api<DynamicObject> = Api::namespaced_with(
-        admin.clone(),
-        "default",
-        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
-    );
-    eventually("the promise's API installed", || async {
-        requests.list(&ListParams::default()).await.ok()
-    })
-    .await;
-    let request: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
-        "metadata": {"name": "example", "namespace": "default"}, "spec": {}}))
-    .unwrap();
-    requests
-        .create(&PostParams::default(), &request)
-        .await
-        .unwrap();
+    request_example(&admin).await;
     let events: Api<DynamicObject> =
         Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
     let event = eventually("a Warning Event on the Promise", || async {
@@ -791,23 +775,7 @@ async fn the_readme_uninstall_leaves_nothing_behind() {
         &repo_file("tests/fixtures/kratix/promise-redis.yaml"),
     )
     .await;
-    let requests: Api<DynamicObject> = Api::namespaced_with(
-        admin.clone(),
-        "default",
-        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
-    );
-    eventually("the promise's API installed", || async {
-        requests.list(&ListParams::default()).await.ok()
-    })
-    .await;
-    let request: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
-        "metadata": {"name": "example", "namespace": "default"}, "spec": {}}))
-    .unwrap();
-    requests
-        .create(&PostParams::default(), &request)
-        .await
-        .unwrap();
+    request_example(&admin).await;
     let bindings: Api<DynamicObject> = Api::namespaced_with(
         admin.clone(),
         "default",
@@ -974,4 +942,25 @@ async fn kbinds_crds_wait_for_the_finalizers_of_their_objects() {
                 .is_some_and(|f| f.iter().any(|f| f == "kratix.io/resource-request-cleanup")),
         "the Promise waits for the operator that is gone"
     );
+}
+
+/// The redis request `example` in `default`, once the Promise's API is served.
+async fn request_example(admin: &kube::Client) {
+    let requests: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar("marketplace.kratix.io", "v1alpha1", "redis", "redis"),
+    );
+    eventually("the promise's API installed", || async {
+        requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    let request: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "marketplace.kratix.io/v1alpha1", "kind": "redis",
+        "metadata": {"name": "example", "namespace": "default"}, "spec": {}}))
+    .unwrap();
+    requests
+        .create(&PostParams::default(), &request)
+        .await
+        .unwrap();
 }
