@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use super::list_options::{flag, integer};
+use super::params::{flag, integer};
 use super::registry::Resource;
 use super::state::{ApiError, Key, ObjectStore};
 use super::validation::FieldError;

@@ -190,7 +190,7 @@ fn verb(method: &Method, target: &Target, query: &HashMap<String, String>) -> &'
 }
 
 pub(super) fn is_watch(query: &HashMap<String, String>) -> bool {
-    super::list_options::flag(query, "watch")
+    super::params::flag(query, "watch")
 }
 
 /// What a resource request asks of the store, with its body parsed.
@@ -497,7 +497,7 @@ impl Options {
             .map(|name| Manager {
                 name,
                 apply: apply && *method == Method::PATCH,
-                force: super::list_options::flag(query, "force"),
+                force: super::params::flag(query, "force"),
             });
         let manager = if apply {
             // An apply names its manager; the User-Agent is no default for it.
@@ -753,7 +753,7 @@ fn list(
             (rv, Some(after))
         }
     };
-    let limit: usize = list_options::integer(query, "limit")?
+    let limit: usize = super::params::integer(query, "limit")?
         .filter(|l| *l > 0)
         .and_then(|l| usize::try_from(l).ok())
         .unwrap_or(usize::MAX);

@@ -18,6 +18,7 @@ mod job;
 mod list_options;
 mod managed;
 mod openapi;
+mod params;
 mod pod;
 pub mod probes;
 pub mod protobuf;

@@ -48,17 +48,17 @@ pub(super) async fn serve(
         Ok(include) => include,
         Err(e) => return error(&e),
     };
-    let timeout = super::list_options::integer(&query, "timeoutSeconds")
+    let timeout = super::params::integer(&query, "timeoutSeconds")
         .ok()
         .flatten()
         .map_or(Duration::from_secs(1800), |t| {
             Duration::from_secs(t.max(0).unsigned_abs())
         });
-    let bookmarks = super::list_options::flag(&query, "allowWatchBookmarks");
+    let bookmarks = super::params::flag(&query, "allowWatchBookmarks");
     // Streaming lists (`sendInitialEvents=true`): the current state as ADDED
     // events whatever the resourceVersion, then the end-of-initial-events
     // bookmark.
-    let streaming_list = super::list_options::flag(&query, "sendInitialEvents");
+    let streaming_list = super::params::flag(&query, "sendInitialEvents");
     let since: Option<u64> = query
         .get("resourceVersion")
         .and_then(|v| v.parse().ok())
