@@ -909,9 +909,12 @@ async fn a_repeated_event_is_one_patch_of_its_count() {
         .await;
     }
     op.kill();
+    // The failure may be said once more (a retry) between the last look
+    // and the kill: count the Event as the operator left it.
+    let last = count().await.unwrap_or(seen);
     let gets = env.running.audit_count("operator", "get", "", "events");
     let patches = env.running.audit_count("operator", "patch", "", "events");
     assert!(seen >= 4, "{seen}");
     assert_eq!(gets, 0, "a repeat needs no read");
-    assert_eq!(patches, (seen - 1) as u64, "one patch per repeat");
+    assert_eq!(patches, (last - 1) as u64, "one patch per repeat");
 }
