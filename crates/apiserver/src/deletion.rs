@@ -49,12 +49,7 @@ impl DeleteOptions {
         };
         let policy = options["propagationPolicy"].as_str();
         let orphan_dependents = options["orphanDependents"].as_bool();
-        let dry_run: Vec<String> = options["dryRun"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|v| v.as_str().unwrap_or_default().to_string())
-            .collect();
+        let dry_run = super::validation::strings(&options["dryRun"]);
         let mut errs = vec![];
         if let (Some(policy), Some(_)) = (policy, orphan_dependents) {
             errs.push(FieldError::invalid(
@@ -455,16 +450,26 @@ impl ObjectStore {
 
     /// The stored instances of the CRD `name`, whichever version serves them.
     fn crd_instances(&self, name: &str) -> Vec<(Resource, Key)> {
-        let mut seen = std::collections::HashSet::new();
-        self.resources()
+        // One resource per stored kind: every served version shares it.
+        let mut kinds: Vec<&Resource> = vec![];
+        for res in self
+            .resources()
             .iter()
-            .filter(|res| res.crd.as_deref() == Some(name))
-            .filter(|res| seen.insert((res.group.clone(), res.plural.clone())))
-            .flat_map(|res| {
-                self.objects_iter()
-                    .filter(|(k, _)| k.group == res.group && k.plural == res.plural)
-                    .map(|(k, _)| (res.clone(), k.clone()))
-                    .collect::<Vec<_>>()
+            .filter(|r| r.crd.as_deref() == Some(name))
+        {
+            if !kinds
+                .iter()
+                .any(|k| k.group == res.group && k.plural == res.plural)
+            {
+                kinds.push(res);
+            }
+        }
+        self.objects_iter()
+            .filter_map(|(k, _)| {
+                kinds
+                    .iter()
+                    .find(|r| r.group == k.group && r.plural == k.plural)
+                    .map(|r| ((*r).clone(), k.clone()))
             })
             .collect()
     }

@@ -5,17 +5,9 @@
 
 use serde_json::Value;
 
-use super::validation::{FieldError, NameRule};
+use super::validation::{FieldError, NameRule, strings};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
-
-fn strings(list: &Value) -> Vec<String> {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .map(|v| v.as_str().unwrap_or_default().to_string())
-        .collect()
-}
 
 fn text<'a>(object: &'a Value, key: &str) -> &'a str {
     object[key].as_str().unwrap_or_default()

@@ -425,7 +425,8 @@ pub fn object_meta(object: &Value, rule: NameRule) -> Vec<FieldError> {
     errs
 }
 
-fn strings(list: &Value) -> Vec<String> {
+/// A JSON list of strings (anything else in it read as empty).
+pub fn strings(list: &Value) -> Vec<String> {
     list.as_array()
         .into_iter()
         .flatten()
