@@ -13,7 +13,7 @@ use kbind::operator::metrics::Metrics;
 use kbind::operator::{OperatorOptions, SimulatedRunner};
 use kbind::policy::Policy;
 use kbind::shipped;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use support::cluster::{BINDING, Env};
 use support::{eventually, start_operator};
@@ -917,4 +917,37 @@ async fn a_repeated_event_is_one_patch_of_its_count() {
     assert!(seen >= 4, "{seen}");
     assert_eq!(gets, 0, "a repeat needs no read");
     assert_eq!(patches, (last - 1) as u64, "one patch per repeat");
+}
+
+/// A version whose API adds a field with a default: the server reads every
+/// request with it once the kind's storage is rebuilt, which the operator's
+/// watch shows only when it lists again (a second after the CRD changed,
+/// as the real server tears the old storage down). The upgrade's workflow
+/// runs once, from the request as the new schema reads it: not once from
+/// the cached request and again when the list brings the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_change_runs_each_workflow_once_from_the_request_it_defaults() {
+    let env = Env::new().await;
+    let op = start_operator(env.client.clone(), kratix_default(&[]), None, simulated());
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    env.wait_applied(BINDING, "v0.1.0").await;
+    let mut next = support::cluster::promise("v0.2.0");
+    next["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["replicas"] = json!({"type": "integer", "default": 3});
+    env.promises
+        .patch("redis", &PatchParams::default(), &Patch::Merge(next))
+        .await
+        .unwrap();
+    env.wait_applied(BINDING, "v0.2.0").await;
+    // Past the relist, and long enough for a second run to start.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        env.configure_runs("example").await,
+        ["v0.1.0", "v0.2.0"],
+        "one workflow for the new version"
+    );
+    let request = env.requests.get("example").await.unwrap();
+    assert_eq!(request.data["spec"]["replicas"], 3);
+    op.kill();
 }

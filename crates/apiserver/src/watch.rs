@@ -17,6 +17,10 @@ use super::registry::Resource;
 use super::state::{ApiError, Change};
 use super::{SharedState, table};
 
+/// How long a kind's watches outlive a change of its CRD's spec
+/// (`crdHandler.tearDown`'s sleep).
+const STORAGE_TEARDOWN: Duration = Duration::from_secs(1);
+
 fn event_line(type_: &str, object: Value) -> Bytes {
     let mut line = json!({"type": type_, "object": object}).to_string();
     line.push('\n');
@@ -154,13 +158,21 @@ pub(super) async fn serve(
     let live = async_stream(move |tx| async move {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
+        // The real crdHandler tears a kind's old storage down a second
+        // after its CRD's spec changed (`tearDown` sleeps, then waits for
+        // short requests to drain); only then do its watches end. Clients
+        // see the old schema's objects for that long.
+        let mut teardown: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
                 _ = dropped.changed() => break,
+                _ = async { if let Some(t) = teardown.as_mut() { t.await } }, if teardown.is_some() => break,
                 change = receiver.recv() => match change {
                     Ok(c) if c.type_ == super::state::STORAGE_RESET => {
-                        if c.group == r.group && c.plural == r.plural { break; }
+                        if c.group == r.group && c.plural == r.plural && teardown.is_none() {
+                            teardown = Some(Box::pin(tokio::time::sleep(STORAGE_TEARDOWN)));
+                        }
                     }
                     Ok(c) => {
                         if c.rv <= last_rv || !matches(&c) { continue; }

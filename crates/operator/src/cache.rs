@@ -134,6 +134,15 @@ pub struct Cache {
     promise_of_kind: HashMap<String, String>,
     /// Kinds whose initial list has arrived.
     synced: HashSet<String>,
+    /// Request kind -> its CRD and that CRD's generation when the running
+    /// list started, and when the list the cache holds started.
+    listing_under: HashMap<String, (String, i64)>,
+    listed_under: HashMap<String, i64>,
+    /// Request kinds whose CRD's spec changed after their cached list was
+    /// made, since when: the server reads their objects through the new
+    /// schema (defaults, pruning) but the watch shows that only when it
+    /// lists again.
+    schema_ahead_since: HashMap<String, std::time::Instant>,
     /// Why a workflow Job cannot create its pods (the Job controller's
     /// `FailedCreate` Events), by Job.
     job_problems: HashMap<ObjKey, String>,
@@ -142,6 +151,12 @@ pub struct Cache {
     /// must not bring the object back.
     deleted: HashMap<ObjKey, (Box<str>, std::time::Instant)>,
 }
+
+/// How long a request kind's reconciles wait for its watch to list again
+/// after its CRD's spec changed. A real server ends the old storage's
+/// watches a second after the change (`crdHandler.tearDown`) and the list
+/// follows; past this, the cache is trusted as it is.
+pub const RELIST_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a deletion is remembered (a write's answer comes back within
 /// a request timeout of the write).
@@ -177,6 +192,13 @@ fn upgrade_outcome(record: Option<&Record>) -> Option<UpgradeOutcome> {
             failed_at: s.last_failed_at.clone(),
         }),
     )
+}
+
+fn generation(object: &Value) -> i64 {
+    object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn str_at<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
@@ -295,6 +317,9 @@ impl Cache {
     /// Forgets a kind entirely (its watch stopped). Returns the keys to wake.
     pub fn drop_kind(&mut self, kind: &str) -> Vec<WorkKey> {
         self.synced.remove(kind);
+        self.listing_under.remove(kind);
+        self.listed_under.remove(kind);
+        self.schema_ahead_since.remove(kind);
         let keys: Vec<ObjKey> = self
             .by_kind
             .get(kind)
@@ -364,18 +389,42 @@ impl Cache {
     /// operator made and recorded itself) or an older one changes and
     /// wakes nothing.
     pub fn apply(&mut self, object: Value) -> Vec<WorkKey> {
+        self.apply_read(object, false)
+    }
+
+    /// As [`Cache::apply`]; `reread`: the object may read differently at
+    /// the resourceVersion the cache holds (its kind's schema changed, and
+    /// the server prunes and defaults on every read without a write).
+    fn apply_read(&mut self, object: Value, reread: bool) -> Vec<WorkKey> {
         let Some(key) = ObjKey::of(&object) else {
             return Vec::new();
         };
+        let mut same_version = false;
         if let Some(incoming) = str_at(&object, "/metadata/resourceVersion") {
             let held = self
                 .objects
                 .get(&key)
                 .map(|e| &*e.resource_version)
                 .or_else(|| self.deleted.get(&key).map(|(rv, _)| &**rv));
-            if held.is_some_and(|held| not_newer(incoming, held)) {
-                return Vec::new();
+            if let Some(held) = held
+                && not_newer(incoming, held)
+            {
+                same_version = not_newer(held, incoming) && self.objects.contains_key(&key);
+                if !(reread && same_version) {
+                    return Vec::new();
+                }
             }
+        }
+        let member = self.member_of(&key, &object);
+        let entry = Entry::new(&key, object, member.clone());
+        if same_version
+            && self.objects.get(&key).is_some_and(|held| {
+                matches!((&held.record, &entry.record),
+                    (Record::Request(a), Record::Request(b)) if a == b)
+            })
+        {
+            // Read again as it was: nothing to record or wake.
+            return Vec::new();
         }
         self.deleted.remove(&key);
         let stored = self
@@ -384,8 +433,6 @@ impl Cache {
             .map(|e| (e.record.clone(), e.member.clone()));
         let outcome_before = upgrade_outcome(self.objects.get(&key).map(|e| &e.record));
         self.unindex(&key);
-        let member = self.member_of(&key, &object);
-        let entry = Entry::new(&key, object, member.clone());
         let counts_only = match (&stored, &entry.record) {
             (Some((Record::Revision(old), _)), Record::Revision(new)) => old.same_for_requests(new),
             _ => false,
@@ -396,6 +443,9 @@ impl Cache {
             }
             _ => Vec::new(),
         };
+        if let Record::Crd(crd) = &entry.record {
+            self.note_schema_change(crd);
+        }
         if let Record::Promise(seen) = &entry.record
             && let Some(kind) = &seen.request_kind
         {
@@ -484,9 +534,63 @@ impl Cache {
         wake
     }
 
+    /// A watch of `kind` starts to list; `crd` names the kind's CRD, whose
+    /// generation as the cache holds it now is what the list will show.
+    pub fn list_starting(&mut self, kind: &str, crd: &str) {
+        let generation = self.crd_generation(crd);
+        self.listing_under
+            .insert(kind.to_string(), (crd.to_string(), generation));
+    }
+
+    fn crd_generation(&self, crd: &str) -> i64 {
+        let key = ObjKey::new(CRD, "", crd);
+        match self.objects.get(&key).map(|e| &e.record) {
+            Some(Record::Crd(crd)) => generation(crd),
+            _ => 0,
+        }
+    }
+
+    /// A request kind's CRD at a generation its cached list predates: the
+    /// server now reads its objects differently, unseen until it lists.
+    fn note_schema_change(&mut self, crd: &Value) {
+        let kind = str_at(crd, "/spec/names/kind").unwrap_or_default();
+        if self
+            .listed_under
+            .get(kind)
+            .is_some_and(|listed| generation(crd) > *listed)
+        {
+            self.schema_ahead_since
+                .entry(kind.to_string())
+                .or_insert_with(std::time::Instant::now);
+        }
+    }
+
+    /// True while the CRD of `promise`'s request kind has a spec the cached
+    /// list predates, within [`RELIST_GRACE`] of the change: its requests
+    /// are cached as the old schema read them, and a workflow run from that
+    /// would run again once the list shows the new defaults.
+    pub fn awaiting_relist(&self, promise: &str) -> bool {
+        self.request_kind(promise).is_some_and(|kind| {
+            self.schema_ahead_since
+                .get(&kind.kind)
+                .is_some_and(|since| since.elapsed() < RELIST_GRACE)
+        })
+    }
+
     /// Replaces everything of one kind (a watch's initial list). Objects
     /// that vanished while the watch was down are removed and woken.
     pub fn replace_kind(&mut self, kind: &str, objects: Vec<Value>) -> Vec<WorkKey> {
+        // A request kind's list may show an object at the version the
+        // cache holds, read through a schema changed since (whether or not
+        // the change was seen before the list began).
+        let mut reread = false;
+        if let Some((crd, listed)) = self.listing_under.remove(kind) {
+            if listed >= self.crd_generation(&crd) {
+                self.schema_ahead_since.remove(kind);
+            }
+            reread = true;
+            self.listed_under.insert(kind.to_string(), listed);
+        }
         let fresh: HashSet<ObjKey> = objects.iter().filter_map(ObjKey::of).collect();
         let gone: Vec<ObjKey> = self
             .by_kind
@@ -495,7 +599,7 @@ impl Cache {
             .unwrap_or_default();
         let mut wake: Vec<WorkKey> = gone.iter().flat_map(|k| self.remove(k)).collect();
         for object in objects {
-            wake.extend(self.apply(object));
+            wake.extend(self.apply_read(object, reread));
         }
         self.mark_synced(kind);
         // Promise reconciles skipped while this kind was unlisted.
@@ -881,5 +985,52 @@ mod tests {
             woken.contains(&WorkKey::Promise("redis".into())),
             "skipped reconciles resume"
         );
+    }
+
+    #[test]
+    fn a_schema_change_holds_requests_until_the_list_reads_them_through_it() {
+        let crd = |generation: i64| {
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "redis.marketplace.kratix.io", "generation": generation,
+                    "resourceVersion": (10 + generation).to_string()},
+                "spec": {"group": "marketplace.kratix.io", "names": {"kind": "redis", "plural": "redis"}}})
+        };
+        let at = |name: &str, spec: Value| {
+            let mut r = request(name);
+            r["metadata"]["resourceVersion"] = json!("5");
+            r["spec"] = spec;
+            r
+        };
+        let mut cache = Cache::default();
+        cache.apply(promise());
+        cache.apply(crd(1));
+        cache.list_starting("redis", "redis.marketplace.kratix.io");
+        cache.replace_kind(
+            "redis",
+            vec![at("a", json!({"size": "s"})), at("b", json!({}))],
+        );
+        assert!(!cache.awaiting_relist("redis"));
+        cache.apply(crd(2));
+        assert!(
+            cache.awaiting_relist("redis"),
+            "the cached requests predate it"
+        );
+        assert!(cache.ready_for("redis"), "the promise's own plans go on");
+        // The list shows `a` with a default, at the version the cache holds.
+        cache.list_starting("redis", "redis.marketplace.kratix.io");
+        let woken = cache.replace_kind(
+            "redis",
+            vec![
+                at("a", json!({"size": "s", "replicas": 3})),
+                at("b", json!({})),
+            ],
+        );
+        assert!(!cache.awaiting_relist("redis"));
+        assert!(woken.contains(&key("a")), "{woken:?}");
+        assert!(!woken.contains(&key("b")), "read as it was: {woken:?}");
+        let view = cache.request_view("redis", "default", "a", 0);
+        assert_eq!(view.0.requests[0].spec, json!({"size": "s", "replicas": 3}));
+        // A watch event at a version the cache holds is still nothing new.
+        assert!(cache.apply(at("a", json!({"size": "s"}))).is_empty());
     }
 }

@@ -294,6 +294,10 @@ impl Controller {
             let woken = match event {
                 Ok(watcher::Event::Init) => {
                     buffer.clear();
+                    if !fixed_kinds().iter().any(|(_, k)| *k == kind) {
+                        let crd = format!("{}.{}", ar.plural, ar.group);
+                        self.cache_write().list_starting(&kind, &crd);
+                    }
                     continue;
                 }
                 Ok(watcher::Event::InitApply(o)) => {
@@ -780,6 +784,12 @@ impl Controller {
                 }
                 if !cache.ready_for(promise) {
                     tracing::debug!(%key, "request kind not listed yet; the list will wake it");
+                    break Ok(Some(Instant::now() + Duration::from_secs(1)));
+                }
+                // A promise's plan goes on (its revision, its status): it
+                // reads no request's spec.
+                if matches!(key, WorkKey::Request { .. }) && cache.awaiting_relist(promise) {
+                    tracing::debug!(%key, "request kind's schema changed; waiting for its watch to list again");
                     break Ok(Some(Instant::now() + Duration::from_secs(1)));
                 }
                 match key {

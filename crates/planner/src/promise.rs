@@ -70,7 +70,13 @@ fn plan_revision_for_promise(
     out: &mut Vec<Action>,
 ) {
     ensure_finalizers(key, promise, out);
-    keep_request_crd(view, promise, out);
+    if keep_request_crd(view, promise, out) {
+        // The rest is planned once the change is seen: a revision that
+        // upgrades requests before their watch shows them as the new schema
+        // reads them (defaults, pruning) would run each workflow from the
+        // old reading, then again.
+        return;
+    }
     let version = promise_version(promise);
     keep_revision(view, key, promise, &version, out);
     plan_status(view, key, promise, &version, out);
@@ -155,23 +161,30 @@ fn ensure_finalizers(key: &ObjKey, promise: &api::Promise, out: &mut Vec<Action>
 
 /// The promise's API: the CRD of its requests, as Kratix installs it, kept
 /// so when `spec.api` changes or someone edits the CRD.
-fn keep_request_crd(view: &View, promise: &api::Promise, out: &mut Vec<Action>) {
-    if let Some(api) = promise.spec.api.as_ref() {
-        let crd = super::request_crd::request_crd(&view.promise_name, api);
-        match (&view.request_crd, ObjKey::of(&crd)) {
-            (None, Some(_)) => out.push(Action::Create {
+/// True when it changes an installed CRD's spec.
+fn keep_request_crd(view: &View, promise: &api::Promise, out: &mut Vec<Action>) -> bool {
+    let Some(api) = promise.spec.api.as_ref() else {
+        return false;
+    };
+    let crd = super::request_crd::request_crd(&view.promise_name, api);
+    match (&view.request_crd, ObjKey::of(&crd)) {
+        (None, Some(_)) => {
+            out.push(Action::Create {
                 object: crd,
                 why: "the promise's API (its requests' CRD)",
-            }),
-            (Some(installed), Some(key)) if !super::request_crd::holds(installed, &crd) => {
-                out.push(Action::Patch {
-                    key,
-                    patch: json!({"metadata": {"labels": crd["metadata"]["labels"]}, "spec": crd["spec"]}),
-                    why: "the promise's API changed (or its CRD was edited)",
-                });
-            }
-            _ => {}
+            });
+            false
         }
+        (Some(installed), Some(key)) if !super::request_crd::holds(installed, &crd) => {
+            let spec_changes = !super::request_crd::holds(&installed["spec"], &crd["spec"]);
+            out.push(Action::Patch {
+                key,
+                patch: json!({"metadata": {"labels": crd["metadata"]["labels"]}, "spec": crd["spec"]}),
+                why: "the promise's API changed (or its CRD was edited)",
+            });
+            spec_changes
+        }
+        _ => false,
     }
 }
 
