@@ -1762,6 +1762,70 @@ fn server_side_apply_tracks_field_managers_and_conflicts() {
     assert_eq!(managers.trim(), "alice:Apply");
 }
 
+/// The move Kubernetes documents from client-side to server-side apply:
+/// `kubectl apply --server-side` of an object `kubectl apply` made takes
+/// over the fields the last-applied annotation still shows, without
+/// conflicts, and the server keeps that annotation current, so a later
+/// client-side apply diffs against what was really last applied.
+#[test]
+fn server_side_apply_takes_over_from_client_side_apply() {
+    let Some(s) = sandbox() else { return };
+    let config = |name: &str, data: &str| {
+        s.write(
+            name,
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: moved}}\ndata: {data}\n"),
+        )
+    };
+    s.ok(&["apply", "-f", &config("csa.yaml", "{a: \"1\", b: \"2\"}")]);
+    let out = s.ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &config("ssa.yaml", "{a: \"10\", b: \"2\", c: \"<&>\"}"),
+    ]);
+    assert!(out.contains("configmap/moved serverside-applied"), "{out}");
+    let managers = s.ok(&[
+        "get",
+        "configmap",
+        "moved",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+    ]);
+    assert_eq!(
+        managers.trim(),
+        "kubectl:Apply kubectl-last-applied:Apply",
+        "kubectl migrated client-side apply's fields"
+    );
+    let annotation = s.ok(&[
+        "get",
+        "configmap",
+        "moved",
+        "-o",
+        r"jsonpath={.metadata.annotations.kubectl\.kubernetes\.io/last-applied-configuration}",
+    ]);
+    assert_eq!(
+        annotation,
+        "{\"apiVersion\":\"v1\",\"data\":{\"a\":\"10\",\"b\":\"2\",\"c\":\"\\u003c\\u0026\\u003e\"},\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"moved\",\"namespace\":\"default\"}}\n"
+    );
+    // Another field manager does not get the move: its conflicts stand.
+    let out = s.refused(&[
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "-f",
+        &config("other.yaml", "{a: \"20\"}"),
+    ]);
+    assert!(out.contains("conflict with \"kubectl\""), "{out}");
+    // Back to client-side apply without b: b was in the last applied
+    // configuration, so it goes.
+    s.ok(&["apply", "-f", &config("back.yaml", "{a: \"10\", c: \"x\"}")]);
+    assert_eq!(
+        s.ok(&["get", "configmap", "moved", "-o", "jsonpath={.data}"]),
+        r#"{"a":"10","c":"x"}"#
+    );
+}
+
 /// ServiceAccount tokens from the TokenRequest API (`kubectl create
 /// token`) are held to RBAC: the operator's ServiceAccount under
 /// `deploy/rbac.yaml` may do what those rules grant and nothing else,

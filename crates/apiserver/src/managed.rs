@@ -187,6 +187,33 @@ fn path_text(path: &[String]) -> String {
     path.iter().map(|k| format!(".{k}")).collect()
 }
 
+/// The field manager of `kubectl apply --server-side`, the only one whose
+/// conflicts the last-applied annotation settles (the real server's
+/// `lastAppliedManager`; another manager name opts out).
+const KUBECTL: &str = "kubectl";
+
+/// The fields client-side apply's annotation on `live` claims that still
+/// hold its values (conflicts on them are kubectl's own), as paths; None
+/// when there is no annotation, or it is for another version than `config`.
+fn last_applied_fields(live: &Value, config: &Value) -> Option<BTreeSet<String>> {
+    let text = live
+        .pointer("/metadata/annotations")?
+        .get("kubectl.kubernetes.io/last-applied-configuration")?
+        .as_str()
+        .filter(|t| !t.is_empty())?;
+    let last: Value = serde_json::from_str(text).ok()?;
+    if last.get("apiVersion") != config.get("apiVersion") {
+        return None;
+    }
+    Some(
+        fields(&last)
+            .into_iter()
+            .filter(|p| at(&last, p) == at(live, p))
+            .map(|p| path_text(&p))
+            .collect(),
+    )
+}
+
 /// Records a create, update or patch by `manager` (not an apply): it takes
 /// the fields it set or changed, others lose them, and fields that are gone
 /// belong to nobody.
@@ -255,7 +282,16 @@ pub fn apply(
             }
         }
     }
-    if !conflicts.is_empty() && !manager.force {
+    if !conflicts.is_empty() && !manager.force && manager.name == KUBECTL {
+        // kubectl's first server-side apply of an object it client-side
+        // applied before: what the last-applied annotation still shows as
+        // live is its own, so those conflicts give way.
+        if let Some(own) = current.and_then(|c| last_applied_fields(c, config)) {
+            conflicts.retain(|(_, p)| !own.contains(p));
+        }
+    }
+    let forced = manager.force || conflicts.is_empty();
+    if !forced {
         let api_version = config["apiVersion"].as_str().unwrap_or_default();
         let lines: Vec<String> = conflicts.iter().map(|(_, p)| p.clone()).collect();
         let who: Vec<&str> = {
@@ -337,7 +373,87 @@ pub fn apply(
         subresource: None,
     });
     write_entries(&mut object, list);
+    if manager.name == KUBECTL {
+        sync_last_applied(&mut object, config);
+    }
     Ok(object)
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// After kubectl's server-side apply, an object that carries client-side
+/// apply's annotation gets the applied configuration in it (the real
+/// `lastAppliedUpdater`), so a later client-side apply diffs against what
+/// was last applied, whichever way. Encoded as apimachinery's unstructured
+/// encoder writes it (Go's `json.Encoder`: keys sorted, no spaces, HTML
+/// characters escaped, a final newline). Dropped when it would put the
+/// annotations over their 256 KiB.
+fn sync_last_applied(object: &mut Value, config: &Value) {
+    let held = object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(LAST_APPLIED))
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
+    if !held {
+        return;
+    }
+    let mut applied = config.clone();
+    if let Some(annotations) = applied
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(LAST_APPLIED);
+    }
+    let text = go_encoded(&applied);
+    let Some(annotations) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    annotations.insert(LAST_APPLIED.to_string(), Value::String(text));
+    let total: usize = annotations
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+        .sum();
+    if total > 256 * 1024 {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+fn go_encoded(value: &Value) -> String {
+    let mut text = String::new();
+    // These appear in JSON only inside strings, so escaping the text is
+    // escaping the strings.
+    for c in sorted(value).to_string().chars() {
+        match c {
+            '<' => text.push_str("\\u003c"),
+            '>' => text.push_str("\\u003e"),
+            '&' => text.push_str("\\u0026"),
+            '\u{2028}' => text.push_str("\\u2028"),
+            '\u{2029}' => text.push_str("\\u2029"),
+            c => text.push(c),
+        }
+    }
+    text.push('\n');
+    text
+}
+
+/// `value` with every map's keys in order, as Go's encoder writes maps.
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
