@@ -2,11 +2,12 @@
 //! real server's structured-merge-diff keeps them, at the granularity
 //! kbind needs: every field (a leaf of maps; a list is one field) belongs
 //! to the managers that last set it. An update takes the fields it
-//! changes; an apply owns exactly the fields of its configuration, is
-//! refused with 409 when another manager owns one of them with a different
-//! value (unless forced, which takes the field over), and removes the
-//! fields it applied before and no longer does, unless someone else owns
-//! them. Lists are owned whole (a real server merges keyed lists item by
+//! changes; an apply owns exactly the fields of its configuration (sharing
+//! those it sets to the value they have), is refused with 409 when another
+//! manager owns one of them with a different value (unless forced, which
+//! takes the field over), and removes the fields it applied before and no
+//! longer does, unless someone else owns them. managedFields a client
+//! writes are kept as written. Lists are owned whole (a real server merges keyed lists item by
 //! item): README, differences.
 
 use std::collections::BTreeSet;
@@ -160,7 +161,26 @@ fn entries(object: &Value) -> Vec<Entry> {
         .collect()
 }
 
-fn write_entries(object: &mut Value, entries: Vec<Entry>) {
+/// Written in the real encoder's order: Apply before Update, then by time
+/// (to the second), manager, apiVersion and subresource.
+fn write_entries(object: &mut Value, mut entries: Vec<Entry>) {
+    entries.sort_by(|p, q| {
+        let time = |e: &Entry| e.time.as_str().unwrap_or_default().to_string();
+        (
+            &p.operation,
+            time(p),
+            &p.manager,
+            &p.api_version,
+            &p.subresource,
+        )
+            .cmp(&(
+                &q.operation,
+                time(q),
+                &q.manager,
+                &q.api_version,
+                &q.subresource,
+            ))
+    });
     let list: Vec<Value> = entries
         .into_iter()
         .filter(|e| !e.fields.is_empty())
@@ -225,7 +245,16 @@ pub fn record_update(
     subresource: Option<&str>,
 ) {
     let api_version = after["apiVersion"].as_str().unwrap_or_default().to_string();
-    let mut list = before.map(entries).unwrap_or_default();
+    // managedFields a client writes are taken as given (how kubectl moves
+    // client-side apply's fields to its server-side manager); written
+    // empty, or through a subresource, they are kept as they were, so a
+    // client that knows nothing of them cannot drop them.
+    let given = entries(after);
+    let mut list = if subresource.is_none() && given.iter().any(|e| !e.fields.is_empty()) {
+        given
+    } else {
+        before.map(entries).unwrap_or_default()
+    };
     let now_fields = fields(after);
     let changed: BTreeSet<Vec<String>> = now_fields
         .iter()
@@ -326,10 +355,13 @@ pub fn apply(
             .collect();
         return Err(e);
     }
-    // Forced: the fields change hands.
+    // Forced (or conflict-free): a field this apply changes changes hands;
+    // one it sets to the value it has is shared, as structured-merge-diff
+    // shares it.
     for e in &mut list {
         if !(e.manager == manager.name && e.operation == "Apply") {
-            e.fields.retain(|p| !applied.contains(p));
+            e.fields
+                .retain(|p| !applied.contains(p) || at(&object, p) == at(config, p));
         }
     }
     // What this manager applied before and no longer does goes, unless
@@ -501,5 +533,31 @@ mod tests {
             forced["metadata"]["managedFields"][0]["fieldsV1"],
             json!({"f:data": {"f:a": {}}})
         );
+    }
+
+    #[test]
+    fn applying_the_value_another_manager_set_shares_the_field() {
+        let now = "2026-01-01T00:00:00Z";
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
+        let cm = apply(None, &cm, &manager("alice", false), now).unwrap();
+        let same = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+        let shared = apply(Some(&cm), &same, &manager("bob", false), now).unwrap();
+        let owners: Vec<(&str, &Value)> = shared["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["manager"].as_str().unwrap(), &e["fieldsV1"]))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                ("alice", &json!({"f:data": {"f:a": {}, "f:b": {}}})),
+                ("bob", &json!({"f:data": {"f:a": {}}}))
+            ]
+        );
+        // So alice dropping a leaves it: bob still applies it.
+        let without_a = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "2"}});
+        let after = apply(Some(&shared), &without_a, &manager("alice", false), now).unwrap();
+        assert_eq!(after["data"], json!({"a": "1", "b": "2"}));
     }
 }
