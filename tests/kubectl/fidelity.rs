@@ -821,6 +821,27 @@ fn events_are_found_by_the_object_they_are_about() {
     ] {
         assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
     }
+    // An eventTime is a MicroTime: six fractional digits, as Go parses it.
+    let millis = timed
+        .replace("e6", "e8")
+        .replace(".000000Z", ".123Z")
+        .replace(
+            "type: Normal",
+            "type: Normal\nreportingComponent: me\nreportingInstance: me-1\naction: Look",
+        );
+    let out = s.refused(&["create", "-f", &s.write("e8.yaml", &millis)]);
+    assert!(
+        out.contains(r#"Event in version "v1" cannot be handled as a Event: parsing time "2026-01-01T00:00:00.123Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse ".123Z" as ".000000""#),
+        "{out}"
+    );
+    s.ok(&[
+        "create",
+        "-f",
+        &s.write(
+            "e9.yaml",
+            &millis.replace("e8", "e9").replace(".123Z", ".123000+02:00"),
+        ),
+    ]);
 }
 #[test]
 fn the_typed_generators_send_protobuf_and_read_it_back() {

@@ -73,8 +73,83 @@ fn typed<T: DeserializeOwned + Serialize>(r: &Resource, object: &Value) -> Resul
     serde_json::to_value(parsed).map_err(|e| ApiError::new(500, "InternalError", e.to_string()))
 }
 
+/// metav1.MicroTime's layout: it parses with exactly this, so a time with
+/// three fractional digits (or none) is refused, where k8s-openapi's
+/// reading would take any RFC 3339 time.
+const RFC3339_MICRO: &str = "2006-01-02T15:04:05.000000Z07:00";
+
+/// The MicroTime fields of the built-in kinds kbind serves.
+fn micro_time_fields(r: &Resource) -> &'static [&'static str] {
+    match (r.group.as_str(), r.kind.as_str()) {
+        ("", "Event") | ("events.k8s.io", "Event") => &["/eventTime", "/series/lastObservedTime"],
+        ("coordination.k8s.io", "Lease") => &["/spec/acquireTime", "/spec/renewTime"],
+        _ => &[],
+    }
+}
+
+/// Where `text` stops matching [`RFC3339_MICRO`] (as Go's `time.Parse`
+/// reports it: the rest of the value, and the layout element it failed),
+/// or None when it matches.
+fn micro_time_mismatch(text: &str) -> Option<(String, &'static str)> {
+    let b = text.as_bytes();
+    let digits = |from: usize, n: usize| {
+        b.get(from..from + n)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let date_time = digits(0, 4)
+        && b.get(4) == Some(&b'-')
+        && digits(5, 2)
+        && b.get(7) == Some(&b'-')
+        && digits(8, 2)
+        && b.get(10) == Some(&b'T')
+        && digits(11, 2)
+        && b.get(13) == Some(&b':')
+        && digits(14, 2)
+        && b.get(16) == Some(&b':')
+        && digits(17, 2);
+    if !date_time {
+        // Not a time at all: the typed reading says so in its own words.
+        return None;
+    }
+    let rest = &text[19..];
+    if !(rest.starts_with('.') && digits(20, 6)) {
+        return Some((rest.to_string(), ".000000"));
+    }
+    let zone = &text[26..];
+    let zone_ok = zone == "Z"
+        || (zone.len() == 6
+            && matches!(zone.as_bytes()[0], b'+' | b'-')
+            && digits(27, 2)
+            && zone.as_bytes()[3] == b':'
+            && digits(30, 2));
+    (!zone_ok).then(|| (zone.to_string(), "Z07:00"))
+}
+
+/// A MicroTime field the real decoder refuses: the 400 it answers.
+fn check_micro_times(r: &Resource, object: &Value) -> Result<(), ApiError> {
+    for pointer in micro_time_fields(r) {
+        let Some(text) = object.pointer(pointer).and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some((rest, element)) = micro_time_mismatch(text) {
+            return Err(ApiError::new(
+                400,
+                "BadRequest",
+                format!(
+                    "{} in version \"{}\" cannot be handled as a {}: parsing time \"{text}\" as \"{RFC3339_MICRO}\": cannot parse \"{rest}\" as \"{element}\"",
+                    r.kind, r.version, r.kind
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A built-in kind's typed round trip, where kbind knows the type.
 fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>> {
+    if let Err(e) = check_micro_times(r, object) {
+        return Some(Err(e));
+    }
     use k8s_openapi::api::{batch, coordination, core, events};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     Some(match (r.group.as_str(), r.kind.as_str()) {
