@@ -584,6 +584,42 @@ fn delete_cascades_as_the_garbage_collector_does() {
     s.refused(&["get", "configmap", "dependent-fg"]);
     s.refused(&["get", "configmap", "owner-fg"]);
 
+    // A dependent with two owners outlives the first: the collector only
+    // drops the reference to the owner that went, and deletes it with the
+    // second.
+    let first = owner_and_dependent(&s, "two", false);
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write(
+            "second.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: second}\n",
+        ),
+    ]);
+    let second = s.ok(&[
+        "get",
+        "configmap",
+        "second",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    s.ok(&["apply", "-f", &s.write("dependent-two-owners.yaml", &format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dependent-two\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: owner-two, uid: {first}}}\n  - {{apiVersion: v1, kind: ConfigMap, name: second, uid: {second}}}\n"
+    ))]);
+    s.ok(&["delete", "configmap", "owner-two"]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "configmap",
+            "dependent-two",
+            "-o",
+            "jsonpath={.metadata.ownerReferences[*].name}"
+        ]),
+        "second"
+    );
+    s.ok(&["delete", "configmap", "second"]);
+    s.refused(&["get", "configmap", "dependent-two"]);
+
     // By label selector and --all.
     for i in 0..3 {
         s.ok(&["apply", "-f", &s.write(&format!("l{i}.yaml"), &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: l{i}, labels: {{set: {}}}}}\n", if i < 2 { "a" } else { "b" }))]);

@@ -297,8 +297,7 @@ impl ObjectStore {
                 let marked =
                     self.finalize_or_remove(r, key.clone(), current, Some(FOREGROUND_FINALIZER));
                 for (res, k) in self.dependents(&uid) {
-                    let _ =
-                        self.delete_with(&res, &k.namespace, &k.name, &DeleteOptions::default());
+                    self.collect_dependent(&res, &k);
                 }
                 self.finish_foreground(&uid);
                 Ok(self.objects_get(&key).unwrap_or(marked))
@@ -341,6 +340,73 @@ impl ObjectStore {
             .filter(|(_, o)| owned_by(o, uid))
             .filter_map(|(k, _)| self.resource_of(k).map(|res| (res, k.clone())))
             .collect()
+    }
+
+    /// The garbage collector's decision on a dependent whose owner went or
+    /// waits for its dependents (`attemptToDeleteItem`): while another
+    /// owner is still there, only the references to the others go;
+    /// otherwise it is deleted — in the foreground when an owner waits on
+    /// it and it has dependents of its own, else as its own finalizers say
+    /// (background by default, whatever its kind's DELETE default).
+    pub(super) fn collect_dependent(&mut self, r: &Resource, key: &Key) {
+        let Some(mut object) = self.objects_get(key) else {
+            return;
+        };
+        if object["metadata"]["deletionTimestamp"].is_string() {
+            return;
+        }
+        let owner_uids: Vec<String> = object["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["uid"].as_str().map(str::to_string))
+            .collect();
+        let mut solid = false;
+        let mut waiting = false;
+        let mut unsolid: Vec<String> = Vec::new();
+        for uid in owner_uids {
+            match self.objects_iter().find(|(_, o)| meta_str(o, "uid") == uid) {
+                None => unsolid.push(uid),
+                Some((_, owner))
+                    if owner["metadata"]["deletionTimestamp"].is_string()
+                        && finalizers(owner).iter().any(|f| f == FOREGROUND_FINALIZER) =>
+                {
+                    waiting = true;
+                    unsolid.push(uid);
+                }
+                Some(_) => solid = true,
+            }
+        }
+        if solid {
+            if unsolid.is_empty() {
+                return;
+            }
+            if let Some(refs) = object["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|o| {
+                    !o["uid"]
+                        .as_str()
+                        .is_some_and(|u| unsolid.iter().any(|x| x == u))
+                });
+            }
+            self.stamp(&mut object);
+            self.replace(r, key.clone(), object);
+            return;
+        }
+        let own = finalizers(&object);
+        let propagation = if waiting && !self.dependents(meta_str(&object, "uid")).is_empty() {
+            Propagation::Foreground
+        } else if own.iter().any(|f| f == ORPHAN_FINALIZER) {
+            Propagation::Orphan
+        } else if own.iter().any(|f| f == FOREGROUND_FINALIZER) {
+            Propagation::Foreground
+        } else {
+            Propagation::Background
+        };
+        let options = DeleteOptions {
+            propagation: Some(propagation),
+            ..DeleteOptions::default()
+        };
+        let _ = self.delete_with(r, &key.namespace, &key.name, &options);
     }
 
     /// The garbage collector's orphaning: owner references to `uid` removed.

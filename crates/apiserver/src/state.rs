@@ -1113,7 +1113,7 @@ impl ObjectStore {
         // background (an orphaning or foreground deletion has dealt with
         // them before the owner goes).
         for (res, k) in self.dependents(&uid) {
-            let _ = self.delete(&res, &k.namespace, &k.name);
+            self.collect_dependent(&res, &k);
         }
         if r.kind == "CustomResourceDefinition" {
             self.unregister_crd(&object);
