@@ -68,6 +68,11 @@ pub struct ObjectStore {
     /// storage down (its watches end; its new watch cache starts there), so
     /// a watch resuming from before it is 410 Gone.
     storage_reset: std::collections::HashMap<(String, String), u64>,
+    /// Custom resources not written since their CRD's schema changed: what
+    /// they were written as (etcd's unchanged bytes), which each later
+    /// schema reads again. `objects` holds them as the current schema
+    /// reads them.
+    as_written: std::collections::HashMap<Key, Value>,
     resources: Vec<Resource>,
     pub changes: broadcast::Sender<Change>,
     /// Milliseconds since the epoch, for timestamps (settable in tests).
@@ -167,6 +172,7 @@ impl ObjectStore {
             history: VecDeque::new(),
             compacted: 0,
             storage_reset: Default::default(),
+            as_written: Default::default(),
             resources: registry::builtins(),
             changes,
             clock: kbind_model::time::now_millis,
@@ -266,6 +272,7 @@ impl ObjectStore {
         {
             let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
             for (key, object) in &store.objects {
+                let object = store.as_written.get(key).unwrap_or(object);
                 let entry = json!({"rv": store.rv, "type": "ADDED", "group": key.group, "plural": key.plural, "object": object});
                 writeln!(out, "{entry}")?;
             }
@@ -295,6 +302,7 @@ impl ObjectStore {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         self.rv = self.rv.max(rv).max(entry["rv"].as_u64().unwrap_or(0));
+        self.as_written.remove(&key);
         if entry["type"] == "DELETED" {
             let removed = self.objects.remove(&key);
             if let Some(old) = removed.filter(|_| group == "apiextensions.k8s.io") {
@@ -615,6 +623,7 @@ impl ObjectStore {
             return object;
         }
         let namespace = key.namespace.clone();
+        self.as_written.remove(&key);
         let previous = self.objects.insert(key, object.clone());
         self.record(r, type_, &object);
         if !namespace.is_empty() {
@@ -670,15 +679,31 @@ impl ObjectStore {
             return;
         };
         let (group, plural) = (first.group.clone(), first.plural.clone());
-        for (_, object) in self
+        for (key, object) in self
             .objects
             .iter_mut()
             .filter(|(k, _)| k.group == group && k.plural == plural)
         {
-            let stored_at = object["apiVersion"].as_str().unwrap_or_default();
-            if let Some(r) = versions.iter().find(|r| r.group_version() == stored_at) {
-                admission::decode_custom(r, object, &mut Vec::new());
+            // Read from what was written, not from an earlier reading: a
+            // field one schema pruned comes back under a later one that
+            // has it again.
+            let written = self
+                .as_written
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| object.clone());
+            let stored_at = written["apiVersion"].as_str().unwrap_or_default();
+            let Some(r) = versions.iter().find(|r| r.group_version() == stored_at) else {
+                continue;
+            };
+            let mut read = written.clone();
+            admission::decode_custom(r, &mut read, &mut Vec::new());
+            if read == written {
+                self.as_written.remove(key);
+            } else {
+                self.as_written.insert(key.clone(), written);
             }
+            *object = read;
         }
     }
 
@@ -1095,6 +1120,7 @@ impl ObjectStore {
             return;
         }
         let namespace = key.namespace.clone();
+        self.as_written.remove(&key);
         self.objects.insert(key, object.clone());
         self.record(r, "MODIFIED", &object);
         if !namespace.is_empty() {
@@ -1107,6 +1133,7 @@ impl ObjectStore {
             return;
         }
         self.objects.remove(&key);
+        self.as_written.remove(&key);
         self.record(r, "DELETED", &object);
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
         // Garbage collection: dependents of the deleted owner, in the
@@ -1161,6 +1188,7 @@ impl ObjectStore {
                 .cloned()
                 .collect();
             for k in keys {
+                self.as_written.remove(&k);
                 if let Some(o) = self.objects.remove(&k) {
                     self.rv += 1;
                     self.record(r, "DELETED", &o);
@@ -1446,6 +1474,64 @@ mod tests {
             .update(&crds, "", "widgets.example.com", metadata_only, false)
             .unwrap();
         assert!(watch.try_recv().is_ok_and(|c| c.type_ != STORAGE_RESET));
+        // `old` was pruned by reading, not by a write: a schema that has it
+        // again shows it again (etcd kept it), and `colour`, only ever a
+        // default of a read, goes. The same after a restart: the state
+        // file keeps what was written.
+        let readd_old = |store: &mut ObjectStore| {
+            let mut back = store.get(&crds, "", "widgets.example.com").unwrap();
+            back["spec"] =
+                crd(json!({"size": {"type": "string"}, "old": {"type": "string"}}))["spec"].clone();
+            store
+                .update(&crds, "", "widgets.example.com", back, false)
+                .unwrap();
+        };
+        readd_old(&mut store);
+        let widgets = store
+            .resource("example.com", "v1", "widgets")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            store.get(&widgets, "default", "w").unwrap()["spec"],
+            json!({"size": "small", "old": "x"})
+        );
+        let _ = std::fs::remove_file(&path);
+        let mut persisted = ObjectStore::with_state_file(&path).unwrap();
+        persisted
+            .create(
+                &crds,
+                "",
+                crd(json!({"size": {"type": "string"}, "old": {"type": "string"}})),
+            )
+            .unwrap();
+        let kind = persisted
+            .resource("example.com", "v1", "widgets")
+            .cloned()
+            .unwrap();
+        persisted
+            .create(
+                &kind,
+                "default",
+                json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w"}, "spec": {"size": "small", "old": "x"}}),
+            )
+            .unwrap();
+        add_colour(&mut persisted);
+        drop(persisted);
+        let mut restored = ObjectStore::with_state_file(&path).unwrap();
+        drop(restored);
+        restored = ObjectStore::with_state_file(&path).unwrap();
+        readd_old(&mut restored);
+        let kind = restored
+            .resource("example.com", "v1", "widgets")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            restored.get(&kind, "default", "w").unwrap()["spec"],
+            json!({"size": "small", "old": "x"})
+        );
+        drop(restored);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
