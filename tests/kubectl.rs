@@ -79,6 +79,21 @@ impl Sandbox {
         cmd
     }
 
+    /// `manager:operation` of each managedFields entry of a ConfigMap, in
+    /// the order the server lists them.
+    fn config_map_managers(&self, name: &str) -> String {
+        self.ok(&[
+            "get",
+            "configmap",
+            name,
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+        ])
+        .trim()
+        .to_string()
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let o = self.kubectl(args);
         assert!(

@@ -1773,15 +1773,8 @@ fn server_side_apply_tracks_field_managers_and_conflicts() {
         "-p",
         r#"{"data":{"a":"bob"}}"#,
     ]);
-    let managers = s.ok(&[
-        "get",
-        "configmap",
-        "ssa",
-        "--show-managed-fields",
-        "-o",
-        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
-    ]);
-    assert_eq!(managers.trim(), "alice:Apply bob:Update");
+    let managers = s.config_map_managers("ssa");
+    assert_eq!(managers, "alice:Apply bob:Update");
     // alice applies a again: a conflict, named as a real server names it...
     let out = s.refused(&[
         "apply",
@@ -1808,15 +1801,8 @@ fn server_side_apply_tracks_field_managers_and_conflicts() {
         s.ok(&["get", "configmap", "ssa", "-o", "jsonpath={.data}"]),
         r#"{"a":"1"}"#
     );
-    let managers = s.ok(&[
-        "get",
-        "configmap",
-        "ssa",
-        "--show-managed-fields",
-        "-o",
-        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
-    ]);
-    assert_eq!(managers.trim(), "alice:Apply");
+    let managers = s.config_map_managers("ssa");
+    assert_eq!(managers, "alice:Apply");
 }
 
 /// The move Kubernetes documents from client-side to server-side apply:
@@ -1841,17 +1827,9 @@ fn server_side_apply_takes_over_from_client_side_apply() {
         &config("ssa.yaml", "{a: \"10\", b: \"2\", c: \"<&>\"}"),
     ]);
     assert!(out.contains("configmap/moved serverside-applied"), "{out}");
-    let managers = s.ok(&[
-        "get",
-        "configmap",
-        "moved",
-        "--show-managed-fields",
-        "-o",
-        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
-    ]);
+    let managers = s.config_map_managers("moved");
     assert_eq!(
-        managers.trim(),
-        "kubectl:Apply kubectl-last-applied:Apply",
+        managers, "kubectl:Apply kubectl-last-applied:Apply",
         "kubectl migrated client-side apply's fields"
     );
     let annotation = s.ok(&[

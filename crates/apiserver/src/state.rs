@@ -1369,8 +1369,7 @@ mod tests {
 
     #[test]
     fn a_crd_whose_schema_changes_serves_its_objects_through_the_new_one() {
-        let mut store = ObjectStore::new();
-        let crds = store
+        let crds = ObjectStore::new()
             .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
             .cloned()
             .unwrap();
@@ -1381,44 +1380,52 @@ mod tests {
                     "schema": {"openAPIV3Schema": {"type": "object", "properties": {
                         "spec": {"type": "object", "properties": spec_properties}}}}}]}})
         };
-        // The schema gains a defaulted `colour` and loses `old`.
-        let add_colour = |store: &mut ObjectStore| {
+        let with_old = || json!({"size": {"type": "string"}, "old": {"type": "string"}});
+        let set_schema = |store: &mut ObjectStore, spec_properties: Value| {
             let mut next = store.get(&crds, "", "widgets.example.com").unwrap();
-            next["spec"] = crd(
-                json!({"size": {"type": "string"}, "colour": {"type": "string", "default": "blue"}}),
-            )["spec"]
-                .clone();
+            next["spec"] = crd(spec_properties)["spec"].clone();
             store
                 .update(&crds, "", "widgets.example.com", next, false)
                 .unwrap();
         };
-        store
-            .create(
-                &crds,
-                "",
-                crd(json!({"size": {"type": "string"}, "old": {"type": "string"}})),
+        // The schema gains a defaulted `colour` and loses `old`.
+        let add_colour = |store: &mut ObjectStore| {
+            set_schema(
+                store,
+                json!({"size": {"type": "string"}, "colour": {"type": "string", "default": "blue"}}),
             )
-            .unwrap();
-        let widgets = store
-            .resource("example.com", "v1", "widgets")
-            .cloned()
-            .unwrap();
-        let created = store
-            .create(
-                &widgets,
-                "default",
-                json!({"apiVersion": "example.com/v1", "kind": "Widget",
-                "metadata": {"name": "w"}, "spec": {"size": "small", "old": "x"}}),
-            )
-            .unwrap();
+        };
+        let widgets = |store: &ObjectStore| {
+            store
+                .resource("example.com", "v1", "widgets")
+                .cloned()
+                .unwrap()
+        };
+        // A store holding the CRD and one widget, `w`, with this spec.
+        let with_widget = |mut store: ObjectStore, spec_properties: Value, spec: Value| {
+            store.create(&crds, "", crd(spec_properties)).unwrap();
+            let created = store
+                .create(
+                    &widgets(&store),
+                    "default",
+                    json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                    "metadata": {"name": "w"}, "spec": spec}),
+                )
+                .unwrap();
+            (store, created)
+        };
+        let spec_of_w = |store: &ObjectStore| {
+            store.get(&widgets(store), "default", "w").unwrap()["spec"].clone()
+        };
+        let (mut store, created) = with_widget(
+            ObjectStore::new(),
+            with_old(),
+            json!({"size": "small", "old": "x"}),
+        );
         let rv = meta_str(&created, "resourceVersion").unwrap().to_string();
         let mut watch = store.changes.subscribe();
         add_colour(&mut store);
-        let widgets = store
-            .resource("example.com", "v1", "widgets")
-            .cloned()
-            .unwrap();
-        let read = store.get(&widgets, "default", "w").unwrap();
+        let read = store.get(&widgets(&store), "default", "w").unwrap();
         assert_eq!(read["spec"], json!({"size": "small", "colour": "blue"}));
         assert_eq!(
             meta_str(&read, "resourceVersion"),
@@ -1434,39 +1441,27 @@ mod tests {
             types.contains(&("widgets".to_string(), STORAGE_RESET)),
             "{types:?}"
         );
-        assert!(store.changes_since(&widgets, rv.parse().unwrap()).is_none());
+        assert!(
+            store
+                .changes_since(&widgets(&store), rv.parse().unwrap())
+                .is_none()
+        );
         // A restart reads what the state file holds through the schema too.
         let path = std::env::temp_dir().join(format!("kbind-crd-schema-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let mut persisted = ObjectStore::with_state_file(&path).unwrap();
-        persisted
-            .create(&crds, "", crd(json!({"size": {"type": "string"}})))
-            .unwrap();
-        let kind = persisted
-            .resource("example.com", "v1", "widgets")
-            .cloned()
-            .unwrap();
-        persisted
-            .create(
-                &kind,
-                "default",
-                json!({"apiVersion": "example.com/v1", "kind": "Widget",
-                "metadata": {"name": "w"}, "spec": {"size": "small"}}),
-            )
-            .unwrap();
+        let (mut persisted, _) = with_widget(
+            ObjectStore::with_state_file(&path).unwrap(),
+            json!({"size": {"type": "string"}}),
+            json!({"size": "small"}),
+        );
         add_colour(&mut persisted);
         drop(persisted);
         let restored = ObjectStore::with_state_file(&path).unwrap();
-        let kind = restored
-            .resource("example.com", "v1", "widgets")
-            .cloned()
-            .unwrap();
         assert_eq!(
-            restored.get(&kind, "default", "w").unwrap()["spec"],
+            spec_of_w(&restored),
             json!({"size": "small", "colour": "blue"})
         );
         drop(restored);
-        let _ = std::fs::remove_file(&path);
         // A change of the CRD's metadata alone rebuilds nothing.
         let mut metadata_only = store.get(&crds, "", "widgets.example.com").unwrap();
         metadata_only["metadata"]["labels"] = json!({"a": "b"});
@@ -1476,60 +1471,22 @@ mod tests {
         assert!(watch.try_recv().is_ok_and(|c| c.type_ != STORAGE_RESET));
         // `old` was pruned by reading, not by a write: a schema that has it
         // again shows it again (etcd kept it), and `colour`, only ever a
-        // default of a read, goes. The same after a restart: the state
-        // file keeps what was written.
-        let readd_old = |store: &mut ObjectStore| {
-            let mut back = store.get(&crds, "", "widgets.example.com").unwrap();
-            back["spec"] =
-                crd(json!({"size": {"type": "string"}, "old": {"type": "string"}}))["spec"].clone();
-            store
-                .update(&crds, "", "widgets.example.com", back, false)
-                .unwrap();
-        };
-        readd_old(&mut store);
-        let widgets = store
-            .resource("example.com", "v1", "widgets")
-            .cloned()
-            .unwrap();
-        assert_eq!(
-            store.get(&widgets, "default", "w").unwrap()["spec"],
-            json!({"size": "small", "old": "x"})
-        );
+        // default of a read, goes. The same after restarts: the state file
+        // keeps what was written.
+        set_schema(&mut store, with_old());
+        assert_eq!(spec_of_w(&store), json!({"size": "small", "old": "x"}));
         let _ = std::fs::remove_file(&path);
-        let mut persisted = ObjectStore::with_state_file(&path).unwrap();
-        persisted
-            .create(
-                &crds,
-                "",
-                crd(json!({"size": {"type": "string"}, "old": {"type": "string"}})),
-            )
-            .unwrap();
-        let kind = persisted
-            .resource("example.com", "v1", "widgets")
-            .cloned()
-            .unwrap();
-        persisted
-            .create(
-                &kind,
-                "default",
-                json!({"apiVersion": "example.com/v1", "kind": "Widget",
-                "metadata": {"name": "w"}, "spec": {"size": "small", "old": "x"}}),
-            )
-            .unwrap();
+        let (mut persisted, _) = with_widget(
+            ObjectStore::with_state_file(&path).unwrap(),
+            with_old(),
+            json!({"size": "small", "old": "x"}),
+        );
         add_colour(&mut persisted);
         drop(persisted);
+        drop(ObjectStore::with_state_file(&path).unwrap());
         let mut restored = ObjectStore::with_state_file(&path).unwrap();
-        drop(restored);
-        restored = ObjectStore::with_state_file(&path).unwrap();
-        readd_old(&mut restored);
-        let kind = restored
-            .resource("example.com", "v1", "widgets")
-            .cloned()
-            .unwrap();
-        assert_eq!(
-            restored.get(&kind, "default", "w").unwrap()["spec"],
-            json!({"size": "small", "old": "x"})
-        );
+        set_schema(&mut restored, with_old());
+        assert_eq!(spec_of_w(&restored), json!({"size": "small", "old": "x"}));
         drop(restored);
         let _ = std::fs::remove_file(&path);
     }
