@@ -964,3 +964,82 @@ async fn request_example(admin: &kube::Client) {
         .await
         .unwrap();
 }
+
+/// Two Promises whose APIs declare the same kind in one group: the API
+/// server does not accept the second CRD's names while the first holds
+/// them. The second Promise is `Unavailable` (as Kratix leaves a Promise
+/// whose CRD is not established) with a Warning Event saying why; once the
+/// first Promise and its CRD are gone, the server accepts the names and the
+/// second becomes `Available`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promise_whose_api_names_are_taken_is_unavailable_until_they_are_free() {
+    let (_running, admin, operator_client) = installed().await;
+    let operator = start(operator_client);
+    let first = repo_file("tests/fixtures/kratix/promise-redis.yaml");
+    create_all(&admin, &first).await;
+    let second = first
+        .replacen("  name: redis\n", "  name: redis-two\n", 1)
+        .replace(
+            "redis.marketplace.kratix.io",
+            "redisen.marketplace.kratix.io",
+        )
+        .replace("plural: redis", "plural: redisen")
+        .replace("singular: redis", "singular: redisen");
+    assert!(second.contains("name: redis-two"), "the fixture changed");
+    let promises: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
+    );
+    let status_of = |name: &'static str| {
+        let promises = promises.clone();
+        async move {
+            promises
+                .get(name)
+                .await
+                .ok()
+                .map(|p| p.data["status"]["status"].clone())
+        }
+    };
+    // The first CRD made takes the names: the first Promise's, once it is
+    // available.
+    eventually("the first Promise available", || async {
+        (status_of("redis").await? == "Available").then_some(())
+    })
+    .await;
+    create_all(&admin, &second).await;
+    eventually("the second Promise unavailable", || async {
+        (status_of("redis-two").await? == "Unavailable").then_some(())
+    })
+    .await;
+    assert_eq!(status_of("redis").await, Some(json!("Available")));
+    let events: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
+    let event = eventually("a Warning Event on the second Promise", || async {
+        events
+            .list(&ListParams::default().fields(
+                "involvedObject.kind=Promise,involvedObject.name=redis-two,reason=RequestAPINotServed",
+            ))
+            .await
+            .ok()?
+            .items
+            .pop()
+    })
+    .await;
+    assert_eq!(event.data["type"], "Warning");
+    let message = event.data["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "the API server does not serve redisen.marketplace.kratix.io: ListKindConflict: \"redisList\" is already in use"
+        ),
+        "{message}"
+    );
+    promises
+        .delete("redis", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the second Promise available", || async {
+        (status_of("redis-two").await? == "Available").then_some(())
+    })
+    .await;
+    operator.kill();
+}

@@ -1371,6 +1371,40 @@ spec:
                 extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
 ";
 
+/// Two CRDs of one group declaring the same kind: the second's names are
+/// not accepted, so its kind is not served and its conditions say why,
+/// until the first goes (the naming controller then accepts them).
+#[test]
+fn a_crd_whose_names_are_taken_is_not_served_until_they_are_free() {
+    let Some(s) = sandbox() else { return };
+    s.apply(GADGETS);
+    s.apply(&GADGETS.replace("gadgets", "gizmos"));
+    let conditions = s.ok(&[
+        "get",
+        "crd",
+        "gizmos.example.com",
+        "-o",
+        "jsonpath={range .status.conditions[*]}{.type}={.status} {.reason}: {.message}; {end}",
+    ]);
+    assert_eq!(
+        conditions,
+        "NamesAccepted=False ListKindConflict: \"GadgetList\" is already in use; Established=False NotAccepted: not all names are accepted; "
+    );
+    let out = s.refused(&["get", "gizmos"]);
+    assert!(
+        out.contains("the server doesn't have a resource type \"gizmos\""),
+        "{out}"
+    );
+    s.ok(&["delete", "crd", "gadgets.example.com"]);
+    s.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gizmos.example.com",
+        "--timeout=10s",
+    ]);
+    s.ok(&["get", "gizmos"]);
+}
+
 #[test]
 fn custom_resources_are_pruned_defaulted_and_validated() {
     let Some(s) = sandbox() else { return };

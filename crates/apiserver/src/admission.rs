@@ -51,6 +51,10 @@ pub fn prepare_create(r: &Resource, object: &mut Value) {
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             crd_defaults(object);
+            // PrepareForCreate: a new CRD's status is the server's to write;
+            // `acceptedNames` is a struct whose kind and plural are always
+            // written.
+            object["status"] = json!({"acceptedNames": {"kind": "", "plural": ""}});
             crd_status(object);
         }
         _ => {}
@@ -438,10 +442,9 @@ fn crd_defaults(crd: &mut Value) {
     }
 }
 
-/// What the CRD controllers write at once on a real server: the names are
-/// accepted, the kind is established, and the storage version is recorded.
+/// The storage version recorded (the names and conditions are the naming
+/// controller's: `crd_names`).
 fn crd_status(crd: &mut Value) {
-    let now = crd["metadata"]["creationTimestamp"].clone();
     let storage: Vec<Value> = crd["spec"]["versions"]
         .as_array()
         .into_iter()
@@ -449,16 +452,10 @@ fn crd_status(crd: &mut Value) {
         .filter(|v| v["storage"] == json!(true))
         .map(|v| v["name"].clone())
         .collect();
-    crd["status"] = json!({
-        "acceptedNames": crd["spec"]["names"].clone(),
-        "conditions": [
-            {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now,
-             "reason": "NoConflicts", "message": "no conflicts found"},
-            {"type": "Established", "status": "True", "lastTransitionTime": now,
-             "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
-        ],
-        "storedVersions": storage,
-    });
+    if !crd["status"].is_object() {
+        crd["status"] = json!({});
+    }
+    crd["status"]["storedVersions"] = Value::Array(storage);
 }
 
 /// `ValidateCustomResourceDefinition` for what kbind, kubectl and Kratix

@@ -5,6 +5,7 @@
 //! real one, the README says so.
 
 mod admission;
+mod crd_names;
 mod decoding;
 pub mod deletion;
 mod discovery;

@@ -225,7 +225,12 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// The served versions of a CRD object, as resources.
 pub fn from_crd(crd: &Value) -> Vec<Resource> {
     let spec = &crd["spec"];
-    let names = &spec["names"];
+    // Served under the names the naming controller accepted (the real
+    // `crdHandler` reads `status.acceptedNames`).
+    let names = crd
+        .pointer("/status/acceptedNames")
+        .filter(|n| n["plural"].as_str().is_some_and(|p| !p.is_empty()))
+        .unwrap_or(&spec["names"]);
     let name = crd
         .pointer("/metadata/name")
         .and_then(Value::as_str)

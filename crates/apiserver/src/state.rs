@@ -618,13 +618,17 @@ impl ObjectStore {
     }
 
     /// Stores a stamped object, records the change, follows CRDs.
-    fn put(&mut self, r: &Resource, key: Key, object: Value, type_: &'static str) -> Value {
+    fn put(&mut self, r: &Resource, key: Key, mut object: Value, type_: &'static str) -> Value {
+        let crd = r.kind == "CustomResourceDefinition" && r.group == "apiextensions.k8s.io";
+        if crd {
+            self.keep_crd_names(&key, &mut object);
+        }
         if self.request.dry_run {
             return object;
         }
         let namespace = key.namespace.clone();
         self.as_written.remove(&key);
-        let previous = self.objects.insert(key, object.clone());
+        let previous = self.objects.insert(key.clone(), object.clone());
         self.record(r, type_, &object);
         if !namespace.is_empty() {
             self.report_namespace_content(&namespace);
@@ -636,7 +640,36 @@ impl ObjectStore {
                 self.reset_storage(&name);
             }
         }
+        if crd {
+            // The naming controller's own write follows the client's: the
+            // client is answered with the CRD as it wrote it (a new one
+            // with no conditions yet), and watchers see the names accepted
+            // in a later MODIFIED.
+            self.run_naming(&key);
+        }
         object
+    }
+
+    /// The stored CRD through the naming and establishing controllers; a
+    /// status they change is written (and the kind served) at once.
+    fn run_naming(&mut self, key: &Key) {
+        let Some(before) = self.objects.get(key).cloned() else {
+            return;
+        };
+        let mut next = before.clone();
+        self.name_crd(key, &mut next);
+        if next["status"] == before["status"] {
+            return;
+        }
+        let Some(crds) = self
+            .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .cloned()
+        else {
+            return;
+        };
+        self.stamp(&mut next);
+        self.replace(&crds, key.clone(), next.clone());
+        self.register_crd(&next);
     }
 
     /// A CRD's spec changed: as the real server's `crdHandler`, the kind's
@@ -1144,6 +1177,9 @@ impl ObjectStore {
         }
         if r.kind == "CustomResourceDefinition" {
             self.unregister_crd(&object);
+            if let Some(group) = object.pointer("/spec/group").and_then(Value::as_str) {
+                self.rename_group(group);
+            }
         }
         // Owners waiting in the foreground for this dependent.
         let owners: Vec<String> = object
@@ -1165,11 +1201,62 @@ impl ObjectStore {
         }
     }
 
+    /// A CRD written without its names and conditions keeps the stored
+    /// ones: they are the controllers' (the strategy keeps the status).
+    fn keep_crd_names(&self, key: &Key, crd: &mut Value) {
+        if let Some(before) = self.objects.get(key) {
+            for field in ["acceptedNames", "conditions"] {
+                if crd["status"].get(field).is_none()
+                    && let Some(held) = before["status"].get(field)
+                {
+                    crd["status"][field] = held.clone();
+                }
+            }
+        }
+    }
+
+    /// The naming and establishing controllers' decision on a CRD: its
+    /// names against the other CRDs of its group.
+    fn name_crd(&self, key: &Key, crd: &mut Value) {
+        let others: Vec<&Value> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == "apiextensions.k8s.io"
+                    && k.plural == "customresourcedefinitions"
+                    && k.name != key.name
+            })
+            .map(|(_, o)| o)
+            .collect();
+        super::crd_names::accept(crd, &others, &self.now());
+    }
+
+    /// A CRD left its group: the others it kept from their names get them
+    /// now (the real naming controller requeues the group).
+    fn rename_group(&mut self, group: &str) {
+        let waiting: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|(k, o)| {
+                k.group == "apiextensions.k8s.io"
+                    && k.plural == "customresourcedefinitions"
+                    && o.pointer("/spec/group").and_then(Value::as_str) == Some(group)
+                    && !super::crd_names::all_accepted(o)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in waiting {
+            self.run_naming(&key);
+        }
+    }
+
     fn register_crd(&mut self, crd: &Value) {
         let name = meta_str(crd, "name").unwrap_or_default().to_string();
         self.resources
             .retain(|r| r.crd.as_deref() != Some(name.as_str()));
-        self.resources.extend(registry::from_crd(crd));
+        if super::crd_names::served(crd) {
+            self.resources.extend(registry::from_crd(crd));
+        }
     }
 
     fn unregister_crd(&mut self, crd: &Value) {

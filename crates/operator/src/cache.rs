@@ -630,16 +630,17 @@ impl Cache {
                 keys.extend(self.request_keys(promise));
                 keys
             }
-            CRD => {
-                let kind = match record {
-                    Some(Record::Crd(crd)) => str_at(crd, "/spec/names/kind").unwrap_or_default(),
-                    _ => "",
-                };
-                self.promise_of_kind
-                    .get(kind)
-                    .map(|p| vec![WorkKey::Promise(p.clone())])
-                    .unwrap_or_default()
-            }
+            // Every promise whose API it is, by the CRD's name (two
+            // promises may declare one kind).
+            CRD => self
+                .promises()
+                .filter(|p| {
+                    p.request_kind
+                        .as_ref()
+                        .is_some_and(|k| format!("{}.{}", k.plural, k.group) == key.name)
+                })
+                .map(|p| WorkKey::Promise(p.key.name.clone()))
+                .collect(),
             _ => {
                 let Some((promise, namespace, label)) = member else {
                     return Vec::new();
@@ -725,13 +726,18 @@ impl Cache {
     /// True when the view of `promise` can be trusted: the request kind's
     /// initial list arrived (or it has no installed request kind, so there
     /// are no requests). Reconciling before that would see bindings without
-    /// their requests and delete them.
+    /// their requests and delete them. A CRD the server does not serve (its
+    /// names taken) holds no requests either.
     pub fn ready_for(&self, promise: &str) -> bool {
         match self.request_kind(promise) {
             None => true,
             Some(kind) => {
                 let crd = ObjKey::new(CRD, "", &format!("{}.{}", kind.plural, kind.group));
-                self.is_synced(&kind.kind) || !self.objects.contains_key(&crd)
+                let served = match self.objects.get(&crd).map(|e| &e.record) {
+                    Some(Record::Crd(crd)) => kbind_planner::request_crd::served(crd),
+                    _ => false,
+                };
+                self.is_synced(&kind.kind) || !served
             }
         }
     }
@@ -975,9 +981,18 @@ mod tests {
         let mut cache = Cache::default();
         cache.apply(promise());
         assert!(cache.ready_for("redis"), "no CRD yet, so no requests");
-        cache.apply(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": "redis.marketplace.kratix.io"},
-            "spec": {"group": "marketplace.kratix.io", "names": {"kind": "redis", "plural": "redis"}}}));
+        let mut crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "redis.marketplace.kratix.io", "resourceVersion": "1"},
+            "spec": {"group": "marketplace.kratix.io", "names": {"kind": "redis", "plural": "redis"}},
+            "status": {"acceptedNames": {"kind": "", "plural": ""}}});
+        cache.apply(crd.clone());
+        assert!(
+            cache.ready_for("redis"),
+            "not served (names not accepted), so no requests"
+        );
+        crd["metadata"]["resourceVersion"] = json!("2");
+        crd["status"]["conditions"] = json!([{"type": "NamesAccepted", "status": "True"}]);
+        cache.apply(crd);
         assert!(!cache.ready_for("redis"));
         let woken = cache.replace_kind("redis", vec![request("a")]);
         assert!(cache.ready_for("redis"));

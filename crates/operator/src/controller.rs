@@ -125,8 +125,13 @@ fn watch_config(kind: &str) -> watcher::Config {
     }
 }
 
-/// The kind a CRD serves and how to reach it (its storage version).
+/// The kind a CRD serves and how to reach it (its storage version); None
+/// while the API server does not serve it (its names not accepted: a
+/// watch would only be refused).
 pub(super) fn request_resource(crd: &Value) -> Option<(String, (ApiResource, bool))> {
+    if !kbind_planner::request_crd::served(crd) {
+        return None;
+    }
     let kind = crd.pointer("/spec/names/kind")?.as_str()?.to_string();
     let group = crd.pointer("/spec/group")?.as_str()?;
     let plural = crd.pointer("/spec/names/plural")?.as_str()?;

@@ -15,7 +15,7 @@ mod promise;
 /// The host's checks on every policy answer.
 mod rails;
 mod request;
-mod request_crd;
+pub mod request_crd;
 pub mod rollout;
 /// `kbind simulate`: scenarios against the planner and the in-memory store.
 pub mod sim;

@@ -102,7 +102,15 @@ fn plan_status(
     let have = |field: fn(&api::PromiseStatus) -> &Option<String>| {
         status.and_then(|s| field(s).as_deref())
     };
-    let available = seen.request_kind.is_none() || view.request_api_installed;
+    // As Kratix's `ensureCRDExists`: available once the request CRD is
+    // established; until then (a moment on a real server, or for good when
+    // its names are taken) unavailable.
+    let api_state = match (&seen.request_kind, &view.request_crd) {
+        (None, _) => Some("Available"),
+        (Some(_), None) => None,
+        (Some(_), Some(crd)) if super::request_crd::established(crd) => Some("Available"),
+        (Some(_), Some(_)) => Some("Unavailable"),
+    };
     let wanted = [
         ("version", Some(version.to_string()), have(|s| &s.version)),
         (
@@ -115,12 +123,29 @@ fn plan_status(
             seen.request_api_version.clone(),
             have(|s| &s.api_version),
         ),
-        (
-            "status",
-            available.then(|| "Available".to_string()),
-            have(|s| &s.status),
-        ),
+        ("status", api_state.map(str::to_string), have(|s| &s.status)),
     ];
+    if let Some((reason, message)) = view
+        .request_crd
+        .as_deref()
+        .and_then(super::request_crd::names_refused)
+        && have(|s| &s.status) != Some("Unavailable")
+    {
+        let crd = view
+            .request_crd
+            .as_deref()
+            .and_then(|c| c.pointer("/metadata/name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        out.push(event(
+            key,
+            true,
+            events::API_NOT_SERVED,
+            format!(
+                "the API server does not serve {crd}: {reason}: {message} (another CRD of its group has the name; requests cannot be made until the Promise's API uses names of its own)"
+            ),
+        ));
+    }
     let changed: serde_json::Map<String, Value> = wanted
         .into_iter()
         .filter_map(|(field, want, have)| {

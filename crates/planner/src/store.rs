@@ -117,6 +117,13 @@ impl Store {
         meta["uid"] = json!(format!("uid-{rv}"));
         meta["generation"] = json!(1);
         meta["creationTimestamp"] = json!(rfc3339(self.now));
+        if key.kind == "CustomResourceDefinition" {
+            // The server's CRD controllers, at once: names accepted, the
+            // kind established (name conflicts are not simulated).
+            object["status"] = json!({"acceptedNames": object["spec"]["names"].clone(),
+                "conditions": [{"type": "NamesAccepted", "status": "True"},
+                    {"type": "Established", "status": "True"}]});
+        }
         self.objects.insert(key.clone(), object);
         Ok(key)
     }

@@ -129,6 +129,9 @@ pub mod events {
     /// request CRD, a revision, its status) as invalid or forbidden, or a
     /// request's workflow because its namespace is being deleted.
     pub const PROMISE_WRITE_REFUSED: &str = "PromiseWriteRefused";
+    /// kbind: the API server does not serve the promise's request kind (its
+    /// CRD's names are taken by another CRD of the group).
+    pub const API_NOT_SERVED: &str = "RequestAPINotServed";
     pub const BINDING_VERSION_UPDATED: &str = "ResourceBindingVersionUpdated";
     pub const RECONCILE_STARTED: &str = "ReconcileStarted";
     /// A Warning on the request: its configure workflow failed.

@@ -1,0 +1,267 @@
+//! The CRD naming and establishing controllers, run inside the write (a
+//! real server runs them moments later): a CRD's names are accepted unless
+//! another CRD of its group has accepted them first, and its kind is served
+//! only under accepted names. Two CRDs of one group declaring the same
+//! kind is the case that matters: the second is not served, and says why in
+//! its `NamesAccepted` condition.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+const NAMES_ACCEPTED: &str = "NamesAccepted";
+const ESTABLISHED: &str = "Established";
+
+fn text<'v>(v: &'v Value, pointer: &str) -> &'v str {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+fn condition<'v>(crd: &'v Value, kind: &str) -> Option<&'v Value> {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+/// Whether the kind is served: its names accepted, or established before
+/// (the real `crdHandler` serves either).
+pub fn served(crd: &Value) -> bool {
+    [NAMES_ACCEPTED, ESTABLISHED]
+        .iter()
+        .any(|t| condition(crd, t).is_some_and(|c| c["status"] == "True"))
+}
+
+/// Whether every requested name is accepted (nothing left for the naming
+/// controller to retry when its group changes).
+pub fn all_accepted(crd: &Value) -> bool {
+    condition(crd, NAMES_ACCEPTED).is_some_and(|c| c["status"] == "True")
+}
+
+/// A name is fine when it is the one already accepted, or no other CRD of
+/// the group has it (`equalToAcceptedOrFresh`).
+fn fresh(requested: &str, accepted: &str, used: &BTreeSet<String>) -> Result<(), String> {
+    if requested == accepted || !used.contains(requested) {
+        Ok(())
+    } else {
+        Err(format!("\"{requested}\" is already in use"))
+    }
+}
+
+/// Takes the requested name at `key` unless another CRD of the group has
+/// it; a conflict is recorded as the reason names are not accepted.
+fn claim_name(
+    key: &str,
+    requested: &Value,
+    accepted: &Value,
+    used: &BTreeSet<String>,
+    reason: &'static str,
+    names: &mut Value,
+    refused: &mut Option<(&'static str, String)>,
+) {
+    let wanted = requested[key].as_str().unwrap_or_default();
+    match fresh(wanted, accepted[key].as_str().unwrap_or_default(), used) {
+        Ok(()) if !wanted.is_empty() => names[key] = json!(wanted),
+        Ok(()) => {}
+        Err(message) => *refused = Some((reason, message)),
+    }
+}
+
+/// `calculateNamesAndConditions` and the establishing controller's
+/// decision: sets `status.acceptedNames` and the `NamesAccepted` and
+/// `Established` conditions of `crd`, given the other CRDs of any group.
+pub fn accept(crd: &mut Value, others: &[&Value], now: &str) {
+    let group = text(crd, "/spec/group").to_string();
+    let name = text(crd, "/metadata/name").to_string();
+    let mut resources = BTreeSet::new();
+    let mut kinds = BTreeSet::new();
+    for other in others
+        .iter()
+        .filter(|o| text(o, "/spec/group") == group && text(o, "/metadata/name") != name)
+    {
+        let accepted = &other["status"]["acceptedNames"];
+        for key in ["plural", "singular"] {
+            resources.insert(accepted[key].as_str().unwrap_or_default().to_string());
+        }
+        resources.extend(strings(accepted.get("shortNames")));
+        for key in ["kind", "listKind"] {
+            kinds.insert(accepted[key].as_str().unwrap_or_default().to_string());
+        }
+    }
+    resources.remove("");
+    kinds.remove("");
+    let requested = crd["spec"]["names"].clone();
+    let accepted = crd
+        .pointer("/status/acceptedNames")
+        .cloned()
+        .unwrap_or_else(|| json!({"kind": "", "plural": ""}));
+    let mut names = accepted.clone();
+    // Each conflict found replaces the one before, as in the real code.
+    let mut refused: Option<(&'static str, String)> = None;
+    let mut claim = |key: &str, used: &BTreeSet<String>, reason: &'static str| {
+        claim_name(
+            key,
+            &requested,
+            &accepted,
+            used,
+            reason,
+            &mut names,
+            &mut refused,
+        )
+    };
+    claim("plural", &resources, "PluralConflict");
+    claim("singular", &resources, "SingularConflict");
+    let wanted_short = strings(requested.get("shortNames"));
+    let held_short = strings(accepted.get("shortNames"));
+    if wanted_short != held_short {
+        let clashes: Vec<String> = wanted_short
+            .iter()
+            .filter(|s| !held_short.contains(s))
+            .filter_map(|s| fresh(s, "", &resources).err())
+            .collect();
+        if clashes.is_empty() {
+            names["shortNames"] = json!(wanted_short);
+        } else {
+            // utilerrors' aggregate: one message alone, several in brackets.
+            let message = if clashes.len() == 1 {
+                clashes[0].clone()
+            } else {
+                format!("[{}]", clashes.join(", "))
+            };
+            refused = Some(("ShortNamesConflict", message));
+        }
+    }
+    let mut claim = |key: &str, used: &BTreeSet<String>, reason: &'static str| {
+        claim_name(
+            key,
+            &requested,
+            &accepted,
+            used,
+            reason,
+            &mut names,
+            &mut refused,
+        )
+    };
+    claim("kind", &kinds, "KindConflict");
+    claim("listKind", &kinds, "ListKindConflict");
+    if names["shortNames"].as_array().is_some_and(Vec::is_empty)
+        && let Some(m) = names.as_object_mut()
+    {
+        m.remove("shortNames");
+    }
+    match requested.get("categories") {
+        Some(c) => names["categories"] = c.clone(),
+        None => {
+            if let Some(m) = names.as_object_mut() {
+                m.remove("categories");
+            }
+        }
+    }
+    let (names_status, names_reason, names_message) = match &refused {
+        None => ("True", "NoConflicts", "no conflicts found".to_string()),
+        Some((reason, message)) => ("False", *reason, message.clone()),
+    };
+    // Established is never taken back once true.
+    let established = if condition(crd, ESTABLISHED).is_some_and(|c| c["status"] == "True") {
+        None
+    } else if refused.is_none() {
+        Some((
+            "True",
+            "InitialNamesAccepted",
+            "the initial names have been accepted",
+        ))
+    } else {
+        Some(("False", "NotAccepted", "not all names are accepted"))
+    };
+    crd["status"]["acceptedNames"] = names;
+    set_condition(
+        crd,
+        NAMES_ACCEPTED,
+        names_status,
+        names_reason,
+        &names_message,
+        now,
+    );
+    if let Some((status, reason, message)) = established {
+        set_condition(crd, ESTABLISHED, status, reason, message, now);
+    }
+}
+
+/// `SetCRDCondition`: the transition time moves only with the status.
+fn set_condition(
+    crd: &mut Value,
+    kind: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &str,
+) {
+    let since = match condition(crd, kind) {
+        Some(old) if old["status"] == status => old["lastTransitionTime"].clone(),
+        _ => json!(now),
+    };
+    let new = json!({"type": kind, "status": status, "lastTransitionTime": since,
+        "reason": reason, "message": message});
+    if !crd["status"]["conditions"].is_array() {
+        crd["status"]["conditions"] = json!([]);
+    }
+    if let Some(list) = crd["status"]["conditions"].as_array_mut() {
+        match list.iter_mut().find(|c| c["type"] == kind) {
+            Some(slot) => *slot = new,
+            None => list.push(new),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crd(plural: &str, kind: &str, short: &[&str]) -> Value {
+        json!({"metadata": {"name": format!("{plural}.example.com")},
+            "spec": {"group": "example.com", "names": {"plural": plural, "singular": plural.trim_end_matches('s'),
+                "kind": kind, "listKind": format!("{kind}List"), "shortNames": short}}})
+    }
+
+    #[test]
+    fn a_second_crd_of_a_group_cannot_take_a_kind_or_short_name_already_accepted() {
+        let now = "2026-01-01T00:00:00Z";
+        let mut first = crd("widgets", "Widget", &["wd"]);
+        accept(&mut first, &[], now);
+        assert!(served(&first));
+        assert_eq!(first["status"]["acceptedNames"]["kind"], "Widget");
+        let mut second = crd("widgetz", "Widget", &[]);
+        accept(&mut second, &[&first], now);
+        assert!(!served(&second));
+        let names = condition(&second, NAMES_ACCEPTED).unwrap();
+        assert_eq!(names["reason"], "ListKindConflict");
+        assert_eq!(names["message"], "\"WidgetList\" is already in use");
+        assert_eq!(
+            condition(&second, ESTABLISHED).unwrap()["reason"],
+            "NotAccepted"
+        );
+        assert_eq!(second["status"]["acceptedNames"]["kind"], "");
+        let mut third = crd("gadgets", "Gadget", &["wd"]);
+        accept(&mut third, &[&first, &second], now);
+        assert_eq!(
+            condition(&third, NAMES_ACCEPTED).unwrap()["reason"],
+            "ShortNamesConflict"
+        );
+        // Once the first goes, the second is accepted.
+        accept(&mut second, &[], "2026-01-01T00:01:00Z");
+        assert!(served(&second));
+        assert_eq!(
+            condition(&second, NAMES_ACCEPTED).unwrap()["lastTransitionTime"],
+            "2026-01-01T00:01:00Z"
+        );
+    }
+}
