@@ -1043,3 +1043,107 @@ async fn a_promise_whose_api_names_are_taken_is_unavailable_until_they_are_free(
     .await;
     operator.kill();
 }
+
+/// Two Promises declaring one request kind in two groups: both CRDs are
+/// served, and kbind reconciles the requests of one Promise per kind name —
+/// the older. The other is `Unavailable` with a Warning Event saying so,
+/// and the first's requests are reconciled as before (none of them taken
+/// for the other's); once the first goes, the second is available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_promises_declaring_one_kind_reconcile_the_older_and_say_so() {
+    let (_running, admin, operator_client) = installed().await;
+    let operator = start(operator_client);
+    let first = repo_file("tests/fixtures/kratix/promise-redis.yaml");
+    let promises: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
+    );
+    let status_of = |name: &'static str| {
+        let promises = promises.clone();
+        async move {
+            promises
+                .get(name)
+                .await
+                .ok()
+                .map(|p| p.data["status"]["status"].clone())
+        }
+    };
+    create_all(&admin, &first).await;
+    eventually("the first Promise available", || async {
+        (status_of("redis").await? == "Available").then_some(())
+    })
+    .await;
+    let other_group = first
+        .replacen("  name: redis\n", "  name: redis-elsewhere\n", 1)
+        .replace("marketplace.kratix.io", "elsewhere.example.com");
+    assert!(
+        other_group.contains("group: elsewhere.example.com"),
+        "the fixture changed"
+    );
+    create_all(&admin, &other_group).await;
+    eventually("the second Promise unavailable", || async {
+        (status_of("redis-elsewhere").await? == "Unavailable").then_some(())
+    })
+    .await;
+    let events: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
+    let event = eventually("a Warning Event on the second Promise", || async {
+        events
+            .list(&ListParams::default().fields(
+                "involvedObject.kind=Promise,involvedObject.name=redis-elsewhere,reason=RequestKindTaken",
+            ))
+            .await
+            .ok()?
+            .items
+            .pop()
+    })
+    .await;
+    assert_eq!(
+        event.data["message"],
+        "Promise redis also declares request kind redis, and kbind reconciles the requests of one Promise per kind name: requests of redis.elsewhere.example.com are not reconciled while it exists"
+    );
+    request_example(&admin).await;
+    let bindings: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar(
+            "platform.kratix.io",
+            "v1alpha1",
+            "ResourceBinding",
+            "resourcebindings",
+        ),
+    );
+    let binding = eventually("the first Promise's request bound", || async {
+        bindings
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .pop()
+    })
+    .await;
+    assert_eq!(binding.data["spec"]["promiseRef"]["name"], "redis");
+    assert_eq!(status_of("redis").await, Some(json!("Available")));
+    // The first goes (its request's delete workflow runs: the Job
+    // controller's part is played here).
+    let job_controller = {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let runner = kbind::operator::SimulatedRunner::default();
+            loop {
+                let _ = runner.finish_jobs(&admin).await;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    };
+    promises
+        .delete("redis", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the second Promise available", || async {
+        (status_of("redis-elsewhere").await? == "Available").then_some(())
+    })
+    .await;
+    job_controller.abort();
+    operator.kill();
+}

@@ -362,10 +362,6 @@ impl Cache {
         let Some(old) = self.objects.get(key) else {
             return;
         };
-        let served_kind = match &old.record {
-            Record::Promise(p) => p.request_kind.clone(),
-            _ => None,
-        };
         if let Some(member) = old.member.clone()
             && let Some(set) = self.members.get_mut(&member)
         {
@@ -377,11 +373,115 @@ impl Cache {
                 }
             }
         }
-        if let Some(kind) = served_kind
-            && self.promise_of_kind.get(&kind.kind) == Some(&key.name)
-        {
-            self.promise_of_kind.remove(&kind.kind);
+    }
+
+    /// The request kinds an object bears on: a promise's, a CRD's.
+    fn kinds_concerned(&self, key: &ObjKey) -> Vec<String> {
+        match self.objects.get(key).map(|e| &e.record) {
+            Some(Record::Promise(p)) => p.request_kind.iter().map(|k| k.kind.clone()).collect(),
+            Some(Record::Crd(crd)) => str_at(crd, "/spec/names/kind")
+                .map(|k| vec![k.to_string()])
+                .unwrap_or_default(),
+            _ => Vec::new(),
         }
+    }
+
+    /// The promise whose requests a kind's objects are. Two promises may
+    /// declare one kind (in one group only one CRD is served; in two
+    /// groups both are): the one whose CRD the server serves, then the
+    /// oldest, then by name. kbind reconciles that one's requests.
+    fn kind_owner(&self, kind: &str) -> Option<String> {
+        self.promises()
+            .filter(|p| p.request_kind.as_ref().is_some_and(|k| k.kind == kind))
+            .min_by_key(|p| {
+                let served = p.request_kind.as_ref().is_some_and(|k| {
+                    let crd = ObjKey::new(CRD, "", &format!("{}.{}", k.plural, k.group));
+                    matches!(self.objects.get(&crd).map(|e| &e.record),
+                        Some(Record::Crd(c)) if kbind_planner::request_crd::served(c))
+                });
+                (
+                    !served,
+                    p.promise.metadata.creation_timestamp.clone(),
+                    p.key.name.clone(),
+                )
+            })
+            .map(|p| p.key.name.clone())
+    }
+
+    /// The promise another one's request kind is reconciled for, when it
+    /// is not this one.
+    pub fn kind_taken_by(&self, promise: &str) -> Option<String> {
+        let kind = self.request_kind(promise)?;
+        self.promise_of_kind
+            .get(&kind.kind)
+            .filter(|owner| *owner != promise)
+            .cloned()
+    }
+
+    /// Settles who owns `kind` after a promise or CRD changed; when that
+    /// moves, its objects are re-indexed under the new owner, and both
+    /// promises and the new owner's requests are woken.
+    fn settle_kind(&mut self, kind: &str) -> Vec<WorkKey> {
+        let owner = self.kind_owner(kind);
+        let before = self.promise_of_kind.get(kind).cloned();
+        if before == owner {
+            return Vec::new();
+        }
+        match &owner {
+            Some(o) => {
+                self.promise_of_kind.insert(kind.to_string(), o.clone());
+            }
+            None => {
+                self.promise_of_kind.remove(kind);
+            }
+        }
+        let keys: Vec<ObjKey> = self
+            .by_kind
+            .get(kind)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        for key in keys {
+            if let Some(member) = self.objects.get(&key).and_then(|e| e.member.clone())
+                && let Some(set) = self.members.get_mut(&member)
+            {
+                set.remove(&key);
+                if set.is_empty() {
+                    self.members.remove(&member);
+                    if let Some(r) = self.requests_of.get_mut(&member.0) {
+                        r.remove(&(member.1.clone(), member.2.clone()));
+                    }
+                }
+            }
+            let member = owner.as_ref().map(|o| {
+                (
+                    o.clone(),
+                    key.namespace.clone(),
+                    naming::resource_name_label(&key.name),
+                )
+            });
+            if let Some(m) = &member {
+                self.requests_of
+                    .entry(m.0.clone())
+                    .or_default()
+                    .insert((m.1.clone(), m.2.clone()));
+                self.members
+                    .entry(m.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+            if let Some(entry) = self.objects.get_mut(&key) {
+                entry.member = member;
+            }
+        }
+        let mut wake: Vec<WorkKey> = before
+            .into_iter()
+            .chain(owner.clone())
+            .map(WorkKey::Promise)
+            .collect();
+        if let Some(o) = &owner {
+            wake.extend(self.request_keys(o));
+        }
+        wake
     }
 
     /// Records an added or modified object. Returns the keys to wake. A
@@ -446,12 +546,7 @@ impl Cache {
         if let Record::Crd(crd) = &entry.record {
             self.note_schema_change(crd);
         }
-        if let Record::Promise(seen) = &entry.record
-            && let Some(kind) = &seen.request_kind
-        {
-            self.promise_of_kind
-                .insert(kind.kind.clone(), key.name.clone());
-        }
+        let kinds_before = self.kinds_concerned(&key);
         if let Some(member) = &member {
             self.requests_of
                 .entry(member.0.clone())
@@ -482,7 +577,13 @@ impl Cache {
         {
             wake.push(WorkKey::Promise(promise));
         }
-        self.objects.insert(key, entry);
+        self.objects.insert(key.clone(), entry);
+        let mut kinds = kinds_before;
+        kinds.extend(self.kinds_concerned(&key));
+        kinds.dedup();
+        for kind in kinds {
+            wake.extend(self.settle_kind(&kind));
+        }
         wake
     }
 
@@ -525,11 +626,15 @@ impl Cache {
         {
             wake.push(WorkKey::Promise(promise.clone()));
         }
+        let kinds = self.kinds_concerned(key);
         self.unindex(key);
         self.objects.remove(key);
         self.job_problems.remove(key);
         if let Some(set) = self.by_kind.get_mut(&key.kind) {
             set.remove(key);
+        }
+        for kind in kinds {
+            wake.extend(self.settle_kind(&kind));
         }
         wake
     }
@@ -715,14 +820,6 @@ impl Cache {
         })
     }
 
-    /// Every CRD the cache holds (the promises' request APIs).
-    pub fn crds(&self) -> impl Iterator<Item = &Value> {
-        self.records(CRD).filter_map(|r| match r {
-            Record::Crd(c) => Some(&**c),
-            _ => None,
-        })
-    }
-
     /// True when the view of `promise` can be trusted: the request kind's
     /// initial list arrived (or it has no installed request kind, so there
     /// are no requests). Reconciling before that would see bindings without
@@ -815,6 +912,7 @@ impl Cache {
             jobs: Vec::new(),
             request_api_installed: false,
             request_crd: None,
+            request_kind_taken_by: self.kind_taken_by(promise),
         };
         let mut guards = Guards::with_capacity(keys.len());
         for key in keys {

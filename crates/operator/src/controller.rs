@@ -9,7 +9,7 @@
 //! "expectations"), so a Job created a moment ago is never created again
 //! because the watch has not delivered it yet.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -408,17 +408,16 @@ impl Controller {
     /// exists; watches of kinds no longer served stop and their objects
     /// leave the cache.
     fn ensure_request_watches(self: &Arc<Self>) {
+        // Per kind, the CRD of the promise that owns it (two promises may
+        // declare one kind).
         let wanted: HashMap<String, (ApiResource, bool)> = {
             let cache = self.cache_read();
-            let kinds: HashSet<&str> = cache
-                .promises()
-                .filter_map(|p| p.request_kind.as_ref())
-                .map(|k| k.kind.as_str())
-                .collect();
             cache
-                .crds()
+                .promises()
+                .filter(|p| cache.kind_taken_by(&p.key.name).is_none())
+                .filter_map(|p| p.request_kind.as_ref())
+                .filter_map(|k| cache.crd(&format!("{}.{}", k.plural, k.group)))
                 .filter_map(request_resource)
-                .filter(|(kind, _)| kinds.contains(kind.as_str()))
                 .collect()
         };
         let mut running = self

@@ -198,6 +198,7 @@ mod tests {
             jobs: vec![],
             request_api_installed: true,
             request_crd: None,
+            request_kind_taken_by: None,
         };
 
         let all = bindings(&view);

@@ -103,14 +103,21 @@ fn plan_status(
         status.and_then(|s| field(s).as_deref())
     };
     // As Kratix's `ensureCRDExists`: available once the request CRD is
-    // established; until then (a moment on a real server, or for good when
-    // its names are taken) unavailable.
-    let api_state = match (&seen.request_kind, &view.request_crd) {
-        (None, _) => Some("Available"),
-        (Some(_), None) => None,
-        (Some(_), Some(crd)) if super::request_crd::established(crd) => Some("Available"),
-        (Some(_), Some(_)) => Some("Unavailable"),
+    // established; unavailable when the server refused its names, or when
+    // another promise's requests are the kind's. While the server has not
+    // judged a new CRD (a moment on a real server) nothing is written.
+    let crd = view.request_crd.as_deref();
+    let refused = crd.and_then(super::request_crd::names_refused);
+    let established = crd.is_some_and(super::request_crd::established);
+    let api_state = match &seen.request_kind {
+        None => Some("Available"),
+        Some(_) if refused.is_some() => Some("Unavailable"),
+        Some(_) if established && view.request_kind_taken_by.is_some() => Some("Unavailable"),
+        Some(_) if established => Some("Available"),
+        Some(_) => None,
     };
+    let becomes_unavailable =
+        api_state == Some("Unavailable") && have(|s| &s.status) != Some("Unavailable");
     let wanted = [
         ("version", Some(version.to_string()), have(|s| &s.version)),
         (
@@ -125,26 +132,30 @@ fn plan_status(
         ),
         ("status", api_state.map(str::to_string), have(|s| &s.status)),
     ];
-    if let Some((reason, message)) = view
-        .request_crd
-        .as_deref()
-        .and_then(super::request_crd::names_refused)
-        && have(|s| &s.status) != Some("Unavailable")
-    {
-        let crd = view
-            .request_crd
-            .as_deref()
+    if becomes_unavailable {
+        let crd_name = crd
             .and_then(|c| c.pointer("/metadata/name"))
             .and_then(Value::as_str)
             .unwrap_or_default();
-        out.push(event(
-            key,
-            true,
-            events::API_NOT_SERVED,
-            format!(
-                "the API server does not serve {crd}: {reason}: {message} (another CRD of its group has the name; requests cannot be made until the Promise's API uses names of its own)"
+        let (reason, message) = match (&refused, &view.request_kind_taken_by, &seen.request_kind) {
+            (Some((why, message)), _, _) => (
+                events::API_NOT_SERVED,
+                format!(
+                    "the API server does not serve {crd_name}: {why}: {message} (another CRD of its group has the name; requests cannot be made until the Promise's API uses names of its own)"
+                ),
             ),
-        ));
+            (None, Some(other), Some(kind)) => (
+                events::REQUEST_KIND_TAKEN,
+                format!(
+                    "Promise {other} also declares request kind {}, and kbind reconciles the requests of one Promise per kind name: requests of {crd_name} are not reconciled while it exists",
+                    kind.kind
+                ),
+            ),
+            _ => (events::API_NOT_SERVED, String::new()),
+        };
+        if !message.is_empty() {
+            out.push(event(key, true, reason, message));
+        }
     }
     let changed: serde_json::Map<String, Value> = wanted
         .into_iter()

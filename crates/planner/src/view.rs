@@ -220,6 +220,9 @@ pub struct View {
     pub request_api_installed: bool,
     /// That CRD as the cluster has it.
     pub request_crd: Option<Arc<Value>>,
+    /// Another promise declaring the same request kind, whose requests the
+    /// kind's objects are (kbind reconciles one promise per kind name).
+    pub request_kind_taken_by: Option<String>,
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
@@ -361,6 +364,7 @@ impl View {
             jobs,
             request_api_installed: request_crd.is_some(),
             request_crd,
+            request_kind_taken_by: None,
         }
     }
 }

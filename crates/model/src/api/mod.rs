@@ -132,6 +132,9 @@ pub mod events {
     /// kbind: the API server does not serve the promise's request kind (its
     /// CRD's names are taken by another CRD of the group).
     pub const API_NOT_SERVED: &str = "RequestAPINotServed";
+    /// kbind: another Promise declares the same request kind, and kbind
+    /// reconciles the requests of one Promise per kind name.
+    pub const REQUEST_KIND_TAKEN: &str = "RequestKindTaken";
     pub const BINDING_VERSION_UPDATED: &str = "ResourceBindingVersionUpdated";
     pub const RECONCILE_STARTED: &str = "ReconcileStarted";
     /// A Warning on the request: its configure workflow failed.
