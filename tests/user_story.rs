@@ -760,16 +760,7 @@ async fn the_readme_uninstall_leaves_nothing_behind() {
     create_all(&admin, &repo_file("deploy/policy.yaml")).await;
     let operator = start(operator_client);
     // The Job controller's part: workflow Jobs finish.
-    let job_controller = {
-        let admin = admin.clone();
-        tokio::spawn(async move {
-            let runner = kbind::operator::SimulatedRunner::default();
-            loop {
-                let _ = runner.finish_jobs(&admin).await;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let job_controller = finish_jobs_meanwhile(&admin);
     create_all(
         &admin,
         &repo_file("tests/fixtures/kratix/promise-redis.yaml"),
@@ -965,6 +956,91 @@ async fn request_example(admin: &kube::Client) {
         .unwrap();
 }
 
+/// The Job controller's part, played until aborted: workflow Jobs finish.
+fn finish_jobs_meanwhile(admin: &kube::Client) -> tokio::task::JoinHandle<()> {
+    let admin = admin.clone();
+    tokio::spawn(async move {
+        let runner = kbind::operator::SimulatedRunner::default();
+        loop {
+            let _ = runner.finish_jobs(&admin).await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// The Promises and what their STATUS column shows.
+struct Promises(Api<DynamicObject>);
+
+impl Promises {
+    fn new(admin: &kube::Client) -> Self {
+        Self(Api::all_with(
+            admin.clone(),
+            &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
+        ))
+    }
+
+    async fn status(&self, name: &str) -> Option<Value> {
+        let p = self.0.get(name).await.ok()?;
+        Some(p.data["status"]["status"].clone())
+    }
+
+    async fn wait_status(&self, name: &str, status: &str) {
+        eventually(&format!("Promise {name} {status}"), || async {
+            (self.status(name).await? == status).then_some(())
+        })
+        .await;
+    }
+
+    /// The message of the Warning Event with `reason` on the Promise.
+    async fn warning(&self, admin: &kube::Client, name: &str, reason: &str) -> String {
+        let events: Api<DynamicObject> =
+            Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
+        let fields =
+            format!("involvedObject.kind=Promise,involvedObject.name={name},reason={reason}");
+        let event = eventually(&format!("a {reason} Event on {name}"), || async {
+            events
+                .list(&ListParams::default().fields(&fields))
+                .await
+                .ok()?
+                .items
+                .pop()
+        })
+        .await;
+        assert_eq!(event.data["type"], "Warning");
+        event.data["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Deletes the Promise (its requests' delete workflows run) and waits
+    /// until `other` is available.
+    async fn delete_until_available(&self, admin: &kube::Client, name: &str, other: &str) {
+        let job_controller = finish_jobs_meanwhile(admin);
+        self.0.delete(name, &DeleteParams::default()).await.unwrap();
+        self.wait_status(other, "Available").await;
+        job_controller.abort();
+    }
+}
+
+/// The strict sandbox with the operator running and the Kratix fixture's
+/// Promise available; its YAML, for variants of it.
+async fn the_redis_promise_available() -> (
+    apiserver::Running,
+    kube::Client,
+    support::Operator,
+    Promises,
+    String,
+) {
+    let (running, admin, operator_client) = installed().await;
+    let operator = start(operator_client);
+    let promises = Promises::new(&admin);
+    let first = repo_file("tests/fixtures/kratix/promise-redis.yaml");
+    create_all(&admin, &first).await;
+    promises.wait_status("redis", "Available").await;
+    (running, admin, operator, promises, first)
+}
+
 /// Two Promises whose APIs declare the same kind in one group: the API
 /// server does not accept the second CRD's names while the first holds
 /// them. The second Promise is `Unavailable` (as Kratix leaves a Promise
@@ -973,10 +1049,9 @@ async fn request_example(admin: &kube::Client) {
 /// second becomes `Available`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promise_whose_api_names_are_taken_is_unavailable_until_they_are_free() {
-    let (_running, admin, operator_client) = installed().await;
-    let operator = start(operator_client);
-    let first = repo_file("tests/fixtures/kratix/promise-redis.yaml");
-    create_all(&admin, &first).await;
+    // The first CRD made takes the names: the first Promise's, once it is
+    // available.
+    let (_running, admin, operator, promises, first) = the_redis_promise_available().await;
     let second = first
         .replacen("  name: redis\n", "  name: redis-two\n", 1)
         .replace(
@@ -986,47 +1061,12 @@ async fn a_promise_whose_api_names_are_taken_is_unavailable_until_they_are_free(
         .replace("plural: redis", "plural: redisen")
         .replace("singular: redis", "singular: redisen");
     assert!(second.contains("name: redis-two"), "the fixture changed");
-    let promises: Api<DynamicObject> = Api::all_with(
-        admin.clone(),
-        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
-    );
-    let status_of = |name: &'static str| {
-        let promises = promises.clone();
-        async move {
-            promises
-                .get(name)
-                .await
-                .ok()
-                .map(|p| p.data["status"]["status"].clone())
-        }
-    };
-    // The first CRD made takes the names: the first Promise's, once it is
-    // available.
-    eventually("the first Promise available", || async {
-        (status_of("redis").await? == "Available").then_some(())
-    })
-    .await;
     create_all(&admin, &second).await;
-    eventually("the second Promise unavailable", || async {
-        (status_of("redis-two").await? == "Unavailable").then_some(())
-    })
-    .await;
-    assert_eq!(status_of("redis").await, Some(json!("Available")));
-    let events: Api<DynamicObject> =
-        Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
-    let event = eventually("a Warning Event on the second Promise", || async {
-        events
-            .list(&ListParams::default().fields(
-                "involvedObject.kind=Promise,involvedObject.name=redis-two,reason=RequestAPINotServed",
-            ))
-            .await
-            .ok()?
-            .items
-            .pop()
-    })
-    .await;
-    assert_eq!(event.data["type"], "Warning");
-    let message = event.data["message"].as_str().unwrap_or_default();
+    promises.wait_status("redis-two", "Unavailable").await;
+    assert_eq!(promises.status("redis").await, Some(json!("Available")));
+    let message = promises
+        .warning(&admin, "redis-two", "RequestAPINotServed")
+        .await;
     assert!(
         message.starts_with(
             "the API server does not serve redisen.marketplace.kratix.io: ListKindConflict: \"redisList\" is already in use"
@@ -1034,13 +1074,8 @@ async fn a_promise_whose_api_names_are_taken_is_unavailable_until_they_are_free(
         "{message}"
     );
     promises
-        .delete("redis", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the second Promise available", || async {
-        (status_of("redis-two").await? == "Available").then_some(())
-    })
-    .await;
+        .delete_until_available(&admin, "redis", "redis-two")
+        .await;
     operator.kill();
 }
 
@@ -1051,28 +1086,7 @@ async fn a_promise_whose_api_names_are_taken_is_unavailable_until_they_are_free(
 /// for the other's); once the first goes, the second is available.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_promises_declaring_one_kind_reconcile_the_older_and_say_so() {
-    let (_running, admin, operator_client) = installed().await;
-    let operator = start(operator_client);
-    let first = repo_file("tests/fixtures/kratix/promise-redis.yaml");
-    let promises: Api<DynamicObject> = Api::all_with(
-        admin.clone(),
-        &ar("platform.kratix.io", "v1alpha1", "Promise", "promises"),
-    );
-    let status_of = |name: &'static str| {
-        let promises = promises.clone();
-        async move {
-            promises
-                .get(name)
-                .await
-                .ok()
-                .map(|p| p.data["status"]["status"].clone())
-        }
-    };
-    create_all(&admin, &first).await;
-    eventually("the first Promise available", || async {
-        (status_of("redis").await? == "Available").then_some(())
-    })
-    .await;
+    let (_running, admin, operator, promises, first) = the_redis_promise_available().await;
     let other_group = first
         .replacen("  name: redis\n", "  name: redis-elsewhere\n", 1)
         .replace("marketplace.kratix.io", "elsewhere.example.com");
@@ -1081,25 +1095,11 @@ async fn two_promises_declaring_one_kind_reconcile_the_older_and_say_so() {
         "the fixture changed"
     );
     create_all(&admin, &other_group).await;
-    eventually("the second Promise unavailable", || async {
-        (status_of("redis-elsewhere").await? == "Unavailable").then_some(())
-    })
-    .await;
-    let events: Api<DynamicObject> =
-        Api::namespaced_with(admin.clone(), "default", &ar("", "v1", "Event", "events"));
-    let event = eventually("a Warning Event on the second Promise", || async {
-        events
-            .list(&ListParams::default().fields(
-                "involvedObject.kind=Promise,involvedObject.name=redis-elsewhere,reason=RequestKindTaken",
-            ))
-            .await
-            .ok()?
-            .items
-            .pop()
-    })
-    .await;
+    promises.wait_status("redis-elsewhere", "Unavailable").await;
     assert_eq!(
-        event.data["message"],
+        promises
+            .warning(&admin, "redis-elsewhere", "RequestKindTaken")
+            .await,
         "Promise redis also declares request kind redis, and kbind reconciles the requests of one Promise per kind name: requests of redis.elsewhere.example.com are not reconciled while it exists"
     );
     request_example(&admin).await;
@@ -1123,27 +1123,9 @@ async fn two_promises_declaring_one_kind_reconcile_the_older_and_say_so() {
     })
     .await;
     assert_eq!(binding.data["spec"]["promiseRef"]["name"], "redis");
-    assert_eq!(status_of("redis").await, Some(json!("Available")));
-    // The first goes (its request's delete workflow runs: the Job
-    // controller's part is played here).
-    let job_controller = {
-        let admin = admin.clone();
-        tokio::spawn(async move {
-            let runner = kbind::operator::SimulatedRunner::default();
-            loop {
-                let _ = runner.finish_jobs(&admin).await;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        })
-    };
+    assert_eq!(promises.status("redis").await, Some(json!("Available")));
     promises
-        .delete("redis", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the second Promise available", || async {
-        (status_of("redis-elsewhere").await? == "Available").then_some(())
-    })
-    .await;
-    job_controller.abort();
+        .delete_until_available(&admin, "redis", "redis-elsewhere")
+        .await;
     operator.kill();
 }

@@ -57,22 +57,54 @@ fn fresh(requested: &str, accepted: &str, used: &BTreeSet<String>) -> Result<(),
     }
 }
 
-/// Takes the requested name at `key` unless another CRD of the group has
-/// it; a conflict is recorded as the reason names are not accepted.
-fn claim_name(
-    key: &str,
-    requested: &Value,
-    accepted: &Value,
-    used: &BTreeSet<String>,
-    reason: &'static str,
-    names: &mut Value,
-    refused: &mut Option<(&'static str, String)>,
-) {
-    let wanted = requested[key].as_str().unwrap_or_default();
-    match fresh(wanted, accepted[key].as_str().unwrap_or_default(), used) {
-        Ok(()) if !wanted.is_empty() => names[key] = json!(wanted),
-        Ok(()) => {}
-        Err(message) => *refused = Some((reason, message)),
+/// The names a CRD asks for, checked one by one against those another CRD
+/// of its group has accepted; each conflict found replaces the one
+/// before, as in the real code.
+struct Claims<'a> {
+    requested: &'a Value,
+    accepted: &'a Value,
+    names: Value,
+    refused: Option<(&'static str, String)>,
+}
+
+impl Claims<'_> {
+    /// Takes the requested name at `key` unless another CRD has it.
+    fn claim(&mut self, key: &str, used: &BTreeSet<String>, reason: &'static str) {
+        let wanted = self.requested[key].as_str().unwrap_or_default();
+        match fresh(
+            wanted,
+            self.accepted[key].as_str().unwrap_or_default(),
+            used,
+        ) {
+            Ok(()) if !wanted.is_empty() => self.names[key] = json!(wanted),
+            Ok(()) => {}
+            Err(message) => self.refused = Some((reason, message)),
+        }
+    }
+
+    /// Short names are taken together, each new one checked.
+    fn claim_short_names(&mut self, used: &BTreeSet<String>) {
+        let wanted = strings(self.requested.get("shortNames"));
+        let held = strings(self.accepted.get("shortNames"));
+        if wanted == held {
+            return;
+        }
+        let clashes: Vec<String> = wanted
+            .iter()
+            .filter(|s| !held.contains(s))
+            .filter_map(|s| fresh(s, "", used).err())
+            .collect();
+        if clashes.is_empty() {
+            self.names["shortNames"] = json!(wanted);
+        } else {
+            // utilerrors' aggregate: one message alone, several in brackets.
+            let message = if clashes.len() == 1 {
+                clashes[0].clone()
+            } else {
+                format!("[{}]", clashes.join(", "))
+            };
+            self.refused = Some(("ShortNamesConflict", message));
+        }
     }
 }
 
@@ -104,55 +136,20 @@ pub fn accept(crd: &mut Value, others: &[&Value], now: &str) {
         .pointer("/status/acceptedNames")
         .cloned()
         .unwrap_or_else(|| json!({"kind": "", "plural": ""}));
-    let mut names = accepted.clone();
-    // Each conflict found replaces the one before, as in the real code.
-    let mut refused: Option<(&'static str, String)> = None;
-    let mut claim = |key: &str, used: &BTreeSet<String>, reason: &'static str| {
-        claim_name(
-            key,
-            &requested,
-            &accepted,
-            used,
-            reason,
-            &mut names,
-            &mut refused,
-        )
+    let mut claims = Claims {
+        requested: &requested,
+        accepted: &accepted,
+        names: accepted.clone(),
+        refused: None,
     };
-    claim("plural", &resources, "PluralConflict");
-    claim("singular", &resources, "SingularConflict");
-    let wanted_short = strings(requested.get("shortNames"));
-    let held_short = strings(accepted.get("shortNames"));
-    if wanted_short != held_short {
-        let clashes: Vec<String> = wanted_short
-            .iter()
-            .filter(|s| !held_short.contains(s))
-            .filter_map(|s| fresh(s, "", &resources).err())
-            .collect();
-        if clashes.is_empty() {
-            names["shortNames"] = json!(wanted_short);
-        } else {
-            // utilerrors' aggregate: one message alone, several in brackets.
-            let message = if clashes.len() == 1 {
-                clashes[0].clone()
-            } else {
-                format!("[{}]", clashes.join(", "))
-            };
-            refused = Some(("ShortNamesConflict", message));
-        }
-    }
-    let mut claim = |key: &str, used: &BTreeSet<String>, reason: &'static str| {
-        claim_name(
-            key,
-            &requested,
-            &accepted,
-            used,
-            reason,
-            &mut names,
-            &mut refused,
-        )
-    };
-    claim("kind", &kinds, "KindConflict");
-    claim("listKind", &kinds, "ListKindConflict");
+    claims.claim("plural", &resources, "PluralConflict");
+    claims.claim("singular", &resources, "SingularConflict");
+    claims.claim_short_names(&resources);
+    claims.claim("kind", &kinds, "KindConflict");
+    claims.claim("listKind", &kinds, "ListKindConflict");
+    let Claims {
+        mut names, refused, ..
+    } = claims;
     if names["shortNames"].as_array().is_some_and(Vec::is_empty)
         && let Some(m) = names.as_object_mut()
     {

@@ -362,17 +362,34 @@ impl Cache {
         let Some(old) = self.objects.get(key) else {
             return;
         };
-        if let Some(member) = old.member.clone()
-            && let Some(set) = self.members.get_mut(&member)
-        {
+        if let Some(member) = old.member.clone() {
+            self.forget_member(key, &member);
+        }
+    }
+
+    /// `key` no longer counts as one of `member`'s objects.
+    fn forget_member(&mut self, key: &ObjKey, member: &Member) {
+        if let Some(set) = self.members.get_mut(member) {
             set.remove(key);
             if set.is_empty() {
-                self.members.remove(&member);
+                self.members.remove(member);
                 if let Some(r) = self.requests_of.get_mut(&member.0) {
                     r.remove(&(member.1.clone(), member.2.clone()));
                 }
             }
         }
+    }
+
+    /// `key` counts as one of `member`'s objects.
+    fn note_member(&mut self, key: &ObjKey, member: &Member) {
+        self.requests_of
+            .entry(member.0.clone())
+            .or_default()
+            .insert((member.1.clone(), member.2.clone()));
+        self.members
+            .entry(member.clone())
+            .or_default()
+            .insert(key.clone());
     }
 
     /// The request kinds an object bears on: a promise's, a CRD's.
@@ -441,16 +458,8 @@ impl Cache {
             .map(|set| set.iter().cloned().collect())
             .unwrap_or_default();
         for key in keys {
-            if let Some(member) = self.objects.get(&key).and_then(|e| e.member.clone())
-                && let Some(set) = self.members.get_mut(&member)
-            {
-                set.remove(&key);
-                if set.is_empty() {
-                    self.members.remove(&member);
-                    if let Some(r) = self.requests_of.get_mut(&member.0) {
-                        r.remove(&(member.1.clone(), member.2.clone()));
-                    }
-                }
+            if let Some(member) = self.objects.get(&key).and_then(|e| e.member.clone()) {
+                self.forget_member(&key, &member);
             }
             let member = owner.as_ref().map(|o| {
                 (
@@ -460,14 +469,7 @@ impl Cache {
                 )
             });
             if let Some(m) = &member {
-                self.requests_of
-                    .entry(m.0.clone())
-                    .or_default()
-                    .insert((m.1.clone(), m.2.clone()));
-                self.members
-                    .entry(m.clone())
-                    .or_default()
-                    .insert(key.clone());
+                self.note_member(&key, m);
             }
             if let Some(entry) = self.objects.get_mut(&key) {
                 entry.member = member;
@@ -548,14 +550,7 @@ impl Cache {
         }
         let kinds_before = self.kinds_concerned(&key);
         if let Some(member) = &member {
-            self.requests_of
-                .entry(member.0.clone())
-                .or_default()
-                .insert((member.1.clone(), member.2.clone()));
-            self.members
-                .entry(member.clone())
-                .or_default()
-                .insert(key.clone());
+            self.note_member(&key, member);
         }
         self.by_kind
             .entry(key.kind.clone())
