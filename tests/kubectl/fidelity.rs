@@ -1839,6 +1839,38 @@ fn server_side_apply_tracks_field_managers_and_conflicts() {
     assert_eq!(managers, "alice:Apply");
 }
 
+/// Leases are validated as `ValidateLeaseSpec` does (leader election
+/// writes them; kubectl can too).
+#[test]
+fn leases_are_held_to_their_rules() {
+    let Some(s) = sandbox() else { return };
+    let lease = |name: &str, spec: &str| {
+        s.write(
+            &format!("{name}.yaml"),
+            &format!("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: {name}}}\nspec: {spec}\n"),
+        )
+    };
+    let out = s.refused(&[
+        "create",
+        "-f",
+        &lease("bad", "{leaseDurationSeconds: 0, leaseTransitions: -1}"),
+    ]);
+    for cause in [
+        "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0",
+        "spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0",
+    ] {
+        assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
+    }
+    s.ok(&[
+        "create",
+        "-f",
+        &lease(
+            "good",
+            "{holderIdentity: me, leaseDurationSeconds: 15, leaseTransitions: 0}",
+        ),
+    ]);
+}
+
 /// The move Kubernetes documents from client-side to server-side apply:
 /// `kubectl apply --server-side` of an object `kubectl apply` made takes
 /// over the fields the last-applied annotation still shows, without

@@ -141,6 +141,7 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
         ("", "Secret") => errs.extend(secret(object)),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => errs.extend(crd(object)),
         ("" | "events.k8s.io", "Event") => errs.extend(super::event::validate(&r.group, object)),
+        ("coordination.k8s.io", "Lease") => errs.extend(lease(&object["spec"])),
         ("rbac.authorization.k8s.io", "Role") => {
             errs.extend(super::rbac_validation::rules(object, true))
         }
@@ -154,6 +155,52 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
             errs.extend(super::rbac_validation::binding(object, false));
         }
         _ => {}
+    }
+    errs
+}
+
+/// `ValidateLeaseSpec`: a positive duration, no negative transition count,
+/// a strategy Kubernetes defines (or a qualified name of one's own), and a
+/// preferred holder only with a strategy.
+fn lease(spec: &Value) -> Vec<FieldError> {
+    let mut errs = vec![];
+    if let Some(d) = spec["leaseDurationSeconds"].as_i64().filter(|d| *d <= 0) {
+        errs.push(FieldError::invalid(
+            "spec.leaseDurationSeconds",
+            d,
+            "must be greater than 0",
+        ));
+    }
+    if let Some(t) = spec["leaseTransitions"].as_i64().filter(|t| *t < 0) {
+        errs.push(FieldError::invalid(
+            "spec.leaseTransitions",
+            t,
+            "must be greater than or equal to 0",
+        ));
+    }
+    let strategy = spec["strategy"].as_str();
+    match strategy {
+        None | Some("OldestEmulationVersion") => {}
+        Some(s) if !s.contains('/') => errs.push(FieldError::not_supported(
+            "spec.strategy",
+            s,
+            &["OldestEmulationVersion"],
+        )),
+        Some(s) => errs.extend(
+            validation::qualified_name(s)
+                .into_iter()
+                .map(|m| FieldError::invalid("spec.strategy", s, m)),
+        ),
+    }
+    if spec["preferredHolder"]
+        .as_str()
+        .is_some_and(|h| !h.is_empty())
+        && strategy.is_none_or(str::is_empty)
+    {
+        errs.push(FieldError::forbidden(
+            "spec.preferredHolder",
+            "may only be specified if `strategy` is defined",
+        ));
     }
     errs
 }
