@@ -1095,6 +1095,15 @@ async fn two_promises_declaring_one_kind_reconcile_the_older_and_say_so() {
         "the fixture changed"
     );
     create_all(&admin, &other_group).await;
+    // Its group granted, as `kbind rbac` prints it.
+    create_all(
+        &admin,
+        &kbind::operator::access::manifest(
+            &[("redis-elsewhere".into(), "elsewhere.example.com".into())],
+            "kbind-system",
+        ),
+    )
+    .await;
     promises.wait_status("redis-elsewhere", "Unavailable").await;
     assert_eq!(
         promises
@@ -1127,5 +1136,29 @@ async fn two_promises_declaring_one_kind_reconcile_the_older_and_say_so() {
     promises
         .delete_until_available(&admin, "redis", "redis-elsewhere")
         .await;
+    // The kind is the second's now: its requests are watched and bound.
+    let requests: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar("elsewhere.example.com", "v1alpha1", "redis", "redis"),
+    );
+    let request: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "elsewhere.example.com/v1alpha1", "kind": "redis",
+        "metadata": {"name": "other", "namespace": "default"}, "spec": {}}))
+    .unwrap();
+    requests
+        .create(&PostParams::default(), &request)
+        .await
+        .unwrap();
+    eventually("the second Promise's request bound", || async {
+        bindings
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|b| b.data["spec"]["promiseRef"]["name"] == "redis-elsewhere")
+    })
+    .await;
     operator.kill();
 }

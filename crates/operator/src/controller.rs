@@ -78,7 +78,9 @@ pub struct Controller {
     metrics: Arc<Metrics>,
     options: ControllerOptions,
     expectations: Mutex<HashMap<WorkKey, Expectation>>,
-    request_watches: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// Per request kind: the `apiVersion` watched (its owner's CRD) and
+    /// the watch.
+    request_watches: Mutex<HashMap<String, (String, JoinHandle<()>)>>,
     synced: tokio::sync::Notify,
     /// What the workers applied (workflow ServiceAccounts and roles).
     applied: super::executor::Applied,
@@ -424,16 +426,20 @@ impl Controller {
             .request_watches
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        // A kind no longer served, or now another CRD's (another promise
+        // owns it, or its storage version changed): its watch and objects go.
         let stale: Vec<String> = running
-            .keys()
-            .filter(|k| !wanted.contains_key(*k))
-            .cloned()
+            .iter()
+            .filter(|(kind, (api_version, _))| {
+                wanted.get(*kind).map(|(ar, _)| &ar.api_version) != Some(api_version)
+            })
+            .map(|(kind, _)| kind.clone())
             .collect();
         for kind in stale {
-            if let Some(task) = running.remove(&kind) {
+            if let Some((_, task)) = running.remove(&kind) {
                 task.abort();
             }
-            tracing::info!(kind, "request kind no longer served; watch stopped");
+            tracing::info!(kind, "request kind no longer served here; watch stopped");
             let woken = self.cache_write().drop_kind(&kind);
             self.queue.add_all(woken);
         }
@@ -444,11 +450,15 @@ impl Controller {
             tracing::info!(kind, "watching requests of a new kind");
             tokio::spawn(self.clone().report_access(kind.clone(), ar.clone()));
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            let api_version = ar.api_version.clone();
             running.insert(
                 kind.clone(),
-                tokio::spawn(
-                    self.clone()
-                        .watch(api, ar, kind, watcher::Config::default()),
+                (
+                    api_version,
+                    tokio::spawn(
+                        self.clone()
+                            .watch(api, ar, kind, watcher::Config::default()),
+                    ),
                 ),
             );
         }
@@ -1046,7 +1056,7 @@ struct StopRequestWatches(Arc<Controller>);
 
 impl Drop for StopRequestWatches {
     fn drop(&mut self) {
-        for (_, t) in self
+        for (_, (_, t)) in self
             .0
             .request_watches
             .lock()
