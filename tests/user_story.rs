@@ -16,6 +16,20 @@ use support::cluster::ar;
 use support::eventually;
 use support::install::{create_all, installed, repo_file, token_for};
 
+/// The ResourceBindings of the `default` namespace.
+fn bindings_in_default(admin: &kube::Client) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        admin.clone(),
+        "default",
+        &ar(
+            "platform.kratix.io",
+            "v1alpha1",
+            "ResourceBinding",
+            "resourcebindings",
+        ),
+    )
+}
+
 fn start(operator_client: kube::Client) -> support::Operator {
     let policy = support::load(
         &support::engine(),
@@ -73,16 +87,7 @@ async fn the_user_story_runs_under_deploy_rbac_with_the_kratix_fixture_and_a_lon
         .await
         .unwrap();
 
-    let bindings: Api<DynamicObject> = Api::namespaced_with(
-        admin.clone(),
-        "default",
-        &ar(
-            "platform.kratix.io",
-            "v1alpha1",
-            "ResourceBinding",
-            "resourcebindings",
-        ),
-    );
+    let bindings: Api<DynamicObject> = bindings_in_default(&admin);
     let jobs: Api<DynamicObject> =
         Api::namespaced_with(admin.clone(), "default", &ar("batch", "v1", "Job", "jobs"));
     let binding = kbind::naming::binding_name(&name, "redis");
@@ -512,16 +517,7 @@ async fn a_workflow_pod_meets_kratixs_pipeline_contract() {
 
     // The run ends; kbind's own status fields join the pipeline's.
     let runner = kbind::operator::SimulatedRunner::default();
-    let bindings: Api<DynamicObject> = Api::namespaced_with(
-        admin.clone(),
-        "default",
-        &ar(
-            "platform.kratix.io",
-            "v1alpha1",
-            "ResourceBinding",
-            "resourcebindings",
-        ),
-    );
+    let bindings: Api<DynamicObject> = bindings_in_default(&admin);
     let binding = kbind::naming::binding_name("example", "redis");
     eventually("the request applied at v0.1.0", || async {
         runner.finish_jobs(&admin).await.ok()?;
@@ -767,16 +763,7 @@ async fn the_readme_uninstall_leaves_nothing_behind() {
     )
     .await;
     request_example(&admin).await;
-    let bindings: Api<DynamicObject> = Api::namespaced_with(
-        admin.clone(),
-        "default",
-        &ar(
-            "platform.kratix.io",
-            "v1alpha1",
-            "ResourceBinding",
-            "resourcebindings",
-        ),
-    );
+    let bindings: Api<DynamicObject> = bindings_in_default(&admin);
     eventually("the request's binding", || async {
         bindings
             .list(&ListParams::default())
@@ -1112,16 +1099,7 @@ async fn two_promises_declaring_one_kind_reconcile_the_older_and_say_so() {
         "Promise redis also declares request kind redis, and kbind reconciles the requests of one Promise per kind name: requests of redis.elsewhere.example.com are not reconciled while it exists"
     );
     request_example(&admin).await;
-    let bindings: Api<DynamicObject> = Api::namespaced_with(
-        admin.clone(),
-        "default",
-        &ar(
-            "platform.kratix.io",
-            "v1alpha1",
-            "ResourceBinding",
-            "resourcebindings",
-        ),
-    );
+    let bindings: Api<DynamicObject> = bindings_in_default(&admin);
     let binding = eventually("the first Promise's request bound", || async {
         bindings
             .list(&ListParams::default())

@@ -542,8 +542,8 @@ impl ObjectStore {
 
     /// True while the CRD `name` is being deleted: no new instance may be made.
     pub(super) fn crd_terminating(&self, name: &str) -> bool {
-        self.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-            .map(|r| self.key_of(r, "", name))
+        self.crd_resource()
+            .map(|r| self.key_of(&r, "", name))
             .and_then(|k| self.objects_ref(&k))
             .is_some_and(|crd| crd["metadata"]["deletionTimestamp"].is_string())
     }
@@ -554,10 +554,7 @@ impl ObjectStore {
         if !self.crd_terminating(name) || !self.crd_instances(name).is_empty() {
             return;
         }
-        let Some(r) = self
-            .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-            .cloned()
-        else {
+        let Some(r) = self.crd_resource() else {
             return;
         };
         let key = self.key_of(&r, "", name);

@@ -31,6 +31,13 @@ pub struct Key {
     pub name: String,
 }
 
+impl Key {
+    /// The key of a CustomResourceDefinition.
+    fn is_crd(&self) -> bool {
+        self.group == "apiextensions.k8s.io" && self.plural == "customresourcedefinitions"
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Change {
     pub rv: u64,
@@ -661,10 +668,7 @@ impl ObjectStore {
         if next["status"] == before["status"] {
             return;
         }
-        let Some(crds) = self
-            .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-            .cloned()
-        else {
+        let Some(crds) = self.crd_resource() else {
             return;
         };
         self.stamp(&mut next);
@@ -1221,11 +1225,7 @@ impl ObjectStore {
         let others: Vec<&Value> = self
             .objects
             .iter()
-            .filter(|(k, _)| {
-                k.group == "apiextensions.k8s.io"
-                    && k.plural == "customresourcedefinitions"
-                    && k.name != key.name
-            })
+            .filter(|(k, _)| k.is_crd() && k.name != key.name)
             .map(|(_, o)| o)
             .collect();
         super::crd_names::accept(crd, &others, &self.now());
@@ -1238,8 +1238,7 @@ impl ObjectStore {
             .objects
             .iter()
             .filter(|(k, o)| {
-                k.group == "apiextensions.k8s.io"
-                    && k.plural == "customresourcedefinitions"
+                k.is_crd()
                     && o.pointer("/spec/group").and_then(Value::as_str) == Some(group)
                     && !super::crd_names::all_accepted(o)
             })
@@ -1248,6 +1247,12 @@ impl ObjectStore {
         for key in waiting {
             self.run_naming(&key);
         }
+    }
+
+    /// The CustomResourceDefinition resource itself.
+    pub(super) fn crd_resource(&self) -> Option<Resource> {
+        self.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .cloned()
     }
 
     fn register_crd(&mut self, crd: &Value) {
