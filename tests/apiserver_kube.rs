@@ -31,6 +31,27 @@ async fn client_for(running: &Running) -> Client {
     Client::try_from(config).unwrap()
 }
 
+/// Creates the ResourceBinding CRD and waits, as a client of a real server
+/// must, until it is established: its kind is served a moment after.
+async fn install_binding_crd(client: &Client) -> Result<(), String> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = ResourceBinding::crd();
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = crd.name_any();
+    let established = kube::runtime::wait::await_condition(
+        crds,
+        &name,
+        kube::runtime::wait::conditions::is_crd_established(),
+    );
+    tokio::time::timeout(Duration::from_secs(10), established)
+        .await
+        .map_err(|_| "the CRD was not established in 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 async fn start() -> (Running, Client) {
     let running = apiserver::serve(
         ([127, 0, 0, 1], 0).into(),
@@ -40,10 +61,7 @@ async fn start() -> (Running, Client) {
     .await
     .unwrap();
     let client = client_for(&running).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &ResourceBinding::crd())
-        .await
-        .unwrap();
+    install_binding_crd(&client).await.unwrap();
     (running, client)
 }
 
@@ -252,10 +270,7 @@ async fn a_restart_with_a_state_file_loses_nothing_acknowledged() {
         .await
         .unwrap();
     let client = client_for(&running).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &ResourceBinding::crd())
-        .await
-        .unwrap();
+    install_binding_crd(&client).await.unwrap();
     let api: Api<ResourceBinding> = Api::namespaced(client.clone(), "default");
     api.create(&PostParams::default(), &binding("kept", "v0.1.0"))
         .await
@@ -705,10 +720,7 @@ fn a_random_mix_of_every_verb_never_wedges_the_server() {
 
 async fn soak(running: &Running) -> Result<(u32, u64), String> {
     let client = client_for(running).await;
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .create(&PostParams::default(), &ResourceBinding::crd())
-        .await
-        .map_err(|e| e.to_string())?;
+    install_binding_crd(&client).await?;
     let soak = Duration::from_secs(8);
     let stop = std::time::Instant::now() + soak;
     let probe = {
@@ -794,14 +806,24 @@ async fn a_crd_sent_as_protobuf_is_stored_and_answered_as_protobuf() {
     let bytes = response.into_body().collect_bytes().await.unwrap();
     let answered = apiserver::protobuf::decode(&bytes).unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    // The names are accepted after the create is answered, as the naming
+    // controller does on a real server, and the establishing controller
+    // follows.
+    let established = kube::runtime::wait::await_condition(
+        crds.clone(),
+        "promiserevisions.platform.kratix.io",
+        kube::runtime::wait::conditions::is_crd_established(),
+    );
+    tokio::time::timeout(Duration::from_secs(10), established)
+        .await
+        .unwrap()
+        .unwrap();
     let stored = crds
         .get("promiserevisions.platform.kratix.io")
         .await
         .unwrap();
     let stored = serde_json::to_value(stored).unwrap();
     assert_eq!(stored["spec"]["versions"], crd["spec"]["versions"]);
-    // The names are accepted after the create is answered, as the naming
-    // controller does on a real server.
     assert_eq!(
         answered
             .pointer("/status/acceptedNames/kind")
@@ -810,4 +832,62 @@ async fn a_crd_sent_as_protobuf_is_stored_and_answered_as_protobuf() {
         ""
     );
     assert_eq!(stored["status"]["acceptedNames"]["kind"], "PromiseRevision");
+}
+
+/// What a client watching CRDs sees of a new one, as on a real server: the
+/// create (no conditions), the naming controller's write (names accepted,
+/// `Established` False `Installing`), the establishing controller's
+/// (`Established`); the kind is in discovery only then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_crd_is_named_then_established_in_writes_a_watch_sees() {
+    let running = apiserver::serve(
+        ([127, 0, 0, 1], 0).into(),
+        apiserver::new_token(),
+        ObjectStore::new(),
+    )
+    .await
+    .unwrap();
+    let client = client_for(&running).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut events = watcher::watcher(crds.clone(), watcher::Config::default()).boxed();
+    while !matches!(events.next().await, Some(Ok(watcher::Event::InitDone))) {}
+    install_binding_crd(&client).await.unwrap();
+    let mut seen = vec![];
+    while let Ok(Some(Ok(event))) =
+        tokio::time::timeout(Duration::from_millis(500), events.next()).await
+    {
+        if let watcher::Event::Apply(crd) = event {
+            let conditions = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}={} {}",
+                        c.type_,
+                        c.status,
+                        c.reason.as_deref().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            seen.push(conditions);
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "",
+            "NamesAccepted=True NoConflicts, Established=False Installing",
+            "NamesAccepted=True NoConflicts, Established=True InitialNamesAccepted",
+        ]
+    );
+    let discovery = kube::Discovery::new(client).run().await.unwrap();
+    assert!(
+        discovery
+            .groups()
+            .flat_map(|g| g.recommended_resources())
+            .any(|(r, _)| r.kind == "ResourceBinding")
+    );
 }

@@ -113,6 +113,35 @@ impl Sandbox {
         std::fs::write(&path, yaml).unwrap();
         self.ok(&["apply", "-f", path.to_str().unwrap()])
     }
+
+    fn write(&self, name: &str, yaml: &str) -> String {
+        let path = self._dir.path().join(name);
+        std::fs::write(&path, yaml).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    /// Applies CRDs and waits until each is established, as a script must
+    /// on a real server (a new CRD's kind is served a moment after).
+    fn apply_crd(&self, yaml: &str) -> String {
+        self.apply_crd_until(yaml, "condition=Established")
+    }
+
+    /// Applies CRDs and waits for `condition` on each (`kubectl wait --for`).
+    fn apply_crd_until(&self, yaml: &str, condition: &str) -> String {
+        let path = self.write(
+            &format!("crd-{}.yaml", Instant::now().elapsed().as_nanos()),
+            yaml,
+        );
+        let out = self.ok(&["apply", "-f", &path]);
+        self.ok(&[
+            "wait",
+            &format!("--for={condition}"),
+            "-f",
+            &path,
+            "--timeout=10s",
+        ]);
+        out
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -138,7 +167,7 @@ fn fixture(name: &str) -> PathBuf {
 #[test]
 fn kubectl_applies_crds_and_gets_with_selectors_and_printer_columns() {
     let Some(s) = sandbox() else { return };
-    assert!(s.apply(&crd_yaml()).contains("created"));
+    assert!(s.apply_crd(&crd_yaml()).contains("created"));
     let api = s.ok(&["api-resources"]);
     assert!(api.lines().any(|l| l.starts_with("resourcebindings") && l.contains("platform.kratix.io/v1alpha1")), "{api}");
     s.ok(&[
@@ -239,7 +268,7 @@ fn kubectl_applies_crds_and_gets_with_selectors_and_printer_columns() {
 #[test]
 fn kubectl_label_patch_edit_and_delete() {
     let Some(s) = sandbox() else { return };
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     s.apply(&binding(
         "example-redis-e7f90",
         "redis",

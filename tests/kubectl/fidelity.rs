@@ -28,12 +28,6 @@ impl Sandbox {
         assert!(!ok, "kubectl {args:?} should have failed: {out}");
         out
     }
-
-    fn write(&self, name: &str, yaml: &str) -> String {
-        let path = self._dir.path().join(name);
-        std::fs::write(&path, yaml).unwrap();
-        path.to_str().unwrap().to_string()
-    }
 }
 
 /// An image pull secret as `kubectl create secret docker-registry` makes it.
@@ -69,7 +63,7 @@ spec:
 #[test]
 fn get_by_name_as_a_table_answers_and_the_server_keeps_serving() {
     let Some(s) = sandbox() else { return };
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     s.ok(&[
         "apply",
         "-f",
@@ -748,7 +742,7 @@ fn a_namespace_terminates_while_its_contents_go() {
 #[test]
 fn events_are_found_by_the_object_they_are_about() {
     let Some(s) = sandbox() else { return };
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     s.ok(&[
         "apply",
         "-f",
@@ -1377,8 +1371,11 @@ spec:
 #[test]
 fn a_crd_whose_names_are_taken_is_not_served_until_they_are_free() {
     let Some(s) = sandbox() else { return };
-    s.apply(GADGETS);
-    s.apply(&GADGETS.replace("gadgets", "gizmos"));
+    s.apply_crd(GADGETS);
+    s.apply_crd_until(
+        &GADGETS.replace("gadgets", "gizmos"),
+        "condition=NamesAccepted=False",
+    );
     let conditions = s.ok(&[
         "get",
         "crd",
@@ -1408,13 +1405,7 @@ fn a_crd_whose_names_are_taken_is_not_served_until_they_are_free() {
 #[test]
 fn custom_resources_are_pruned_defaulted_and_validated() {
     let Some(s) = sandbox() else { return };
-    s.ok(&["apply", "-f", &s.write("gadgets.yaml", GADGETS)]);
-    s.ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/gadgets.example.com",
-        "--timeout=10s",
-    ]);
+    s.apply_crd(GADGETS);
     let gadget = |name: &str, spec: &str| {
         s.write(&format!("{name}.yaml"), &format!("apiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: {name}}}\nspec: {spec}\n"))
     };
@@ -1467,7 +1458,7 @@ fn custom_resources_are_pruned_defaulted_and_validated() {
 #[test]
 fn lists_apply_explain_reads_the_schemas_and_patches_follow_the_kind() {
     let Some(s) = sandbox() else { return };
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     // What `kubectl get -o yaml` writes is a List; kubectl validates it
     // against /openapi/v2 before applying its items.
     let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ServiceAccount\n  metadata: {name: robot}\n  secrets: [{name: one}, {name: two}]\n";
@@ -1588,7 +1579,7 @@ fn lists_apply_explain_reads_the_schemas_and_patches_follow_the_kind() {
 #[test]
 fn the_everyday_commands_work() {
     let Some(s) = sandbox() else { return };
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     for (name, version) in [
         ("b-redis", "v0.2.0"),
         ("a-redis", "v0.1.0"),
@@ -1701,7 +1692,7 @@ fn the_everyday_commands_work() {
 #[test]
 fn impersonation_acts_as_the_user_asked_for() {
     let Some(s) = sandbox() else { return };
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     let operator = "--as=system:serviceaccount:kbind-system:kbind-operator";
     // No RBAC for the operator yet: its requests are refused.
     let (_, out) = s.run(&[operator, "auth", "can-i", "create", "jobs", "-n", "default"]);
@@ -1756,7 +1747,7 @@ fn impersonation_acts_as_the_user_asked_for() {
 #[test]
 fn auth_can_i_reviews_the_sandbox_token() {
     let Some(s) = sandbox() else { return };
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     assert_eq!(
         s.ok(&["auth", "can-i", "create", "configmaps"]).trim(),
         "yes"
@@ -1934,7 +1925,7 @@ fn server_side_apply_takes_over_from_client_side_apply() {
 #[test]
 fn service_account_tokens_are_held_to_rbac() {
     let Some(s) = sandbox() else { return };
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     s.ok(&[
         "apply",
@@ -2312,7 +2303,7 @@ fn built_in_kinds_print_their_own_columns() {
         all.lines().nth(1).is_some_and(|l| l.starts_with("once ")),
         "{all}"
     );
-    s.apply(&crd_yaml());
+    s.apply_crd(&crd_yaml());
     let crds = s.ok(&["get", "crd"]);
     assert_eq!(header(&crds), ["NAME", "CREATED AT"]);
 }

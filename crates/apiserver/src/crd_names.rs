@@ -1,9 +1,11 @@
-//! The CRD naming and establishing controllers, run inside the write (a
-//! real server runs them moments later): a CRD's names are accepted unless
-//! another CRD of its group has accepted them first, and its kind is served
-//! only under accepted names. Two CRDs of one group declaring the same
-//! kind is the case that matters: the second is not served, and says why in
-//! its `NamesAccepted` condition.
+//! The CRD naming and establishing controllers' decisions. A CRD's names
+//! are accepted unless another CRD of its group has accepted them first,
+//! and its kind is served only under accepted names. Two CRDs of one group
+//! declaring the same kind is the case that matters: the second is not
+//! served, and says why in its `NamesAccepted` condition. Accepted names
+//! make a CRD `Established` in a second write, as the real establishing
+//! controller does: only then is the kind in discovery. The store runs
+//! both after the write that asks for them, not inside it.
 
 use std::collections::BTreeSet;
 
@@ -108,9 +110,32 @@ impl Claims<'_> {
     }
 }
 
-/// `calculateNamesAndConditions` and the establishing controller's
-/// decision: sets `status.acceptedNames` and the `NamesAccepted` and
-/// `Established` conditions of `crd`, given the other CRDs of any group.
+/// Whether the CRD is established: its kind is in discovery and OpenAPI.
+pub fn established(crd: &Value) -> bool {
+    condition(crd, ESTABLISHED).is_some_and(|c| c["status"] == "True")
+}
+
+/// The establishing controller: a CRD whose names are accepted becomes
+/// `Established`. Whether that changed anything.
+pub fn establish(crd: &mut Value, now: &str) -> bool {
+    if !all_accepted(crd) || established(crd) {
+        return false;
+    }
+    set_condition(
+        crd,
+        ESTABLISHED,
+        "True",
+        "InitialNamesAccepted",
+        "the initial names have been accepted",
+        now,
+    );
+    true
+}
+
+/// The naming controller (`calculateNamesAndConditions`): sets
+/// `status.acceptedNames` and the `NamesAccepted` condition of `crd`, given
+/// the other CRDs of any group, and `Established` to `Installing` when its
+/// names are newly accepted (the establishing controller makes it true).
 pub fn accept(crd: &mut Value, others: &[&Value], now: &str) {
     let group = text(crd, "/spec/group").to_string();
     let name = text(crd, "/metadata/name").to_string();
@@ -167,15 +192,18 @@ pub fn accept(crd: &mut Value, others: &[&Value], now: &str) {
         None => ("True", "NoConflicts", "no conflicts found".to_string()),
         Some((reason, message)) => ("False", *reason, message.clone()),
     };
-    // Established is never taken back once true.
-    let established = if condition(crd, ESTABLISHED).is_some_and(|c| c["status"] == "True") {
+    // Established is never taken back once true; a condition already
+    // there is kept unless the names are now accepted.
+    let established = if established(crd) {
         None
     } else if refused.is_none() {
         Some((
-            "True",
-            "InitialNamesAccepted",
+            "False",
+            "Installing",
             "the initial names have been accepted",
         ))
+    } else if condition(crd, ESTABLISHED).is_some() {
+        None
     } else {
         Some(("False", "NotAccepted", "not all names are accepted"))
     };
@@ -235,6 +263,14 @@ mod tests {
         let mut first = crd("widgets", "Widget", &["wd"]);
         accept(&mut first, &[], now);
         assert!(served(&first));
+        assert!(!established(&first));
+        assert_eq!(
+            condition(&first, ESTABLISHED).unwrap()["reason"],
+            "Installing"
+        );
+        assert!(establish(&mut first, now));
+        assert!(established(&first));
+        assert!(!establish(&mut first, now));
         assert_eq!(first["status"]["acceptedNames"]["kind"], "Widget");
         let mut second = crd("widgetz", "Widget", &[]);
         accept(&mut second, &[&first], now);

@@ -162,7 +162,7 @@ fn route(method: &Method, parts: &[&str]) -> Option<Route> {
 
 /// Runs under the store lock.
 fn discover(store: &ObjectStore, d: &Discovery) -> Option<Value> {
-    let resources = store.resources();
+    let resources = &store.discoverable_resources();
     match d {
         Discovery::OpenApiRoot => Some(openapi::v3_root(resources)),
         Discovery::OpenApiGroupVersion(gv) => openapi::v3_group_version(resources, gv),
@@ -426,7 +426,7 @@ fn serve_non_resource(shared: &SharedState, route: Route, accept: &str) -> Respo
         Route::Health => (StatusCode::OK, "ok").into_response(),
         Route::OpenApiV2 => {
             // Copied out so that the document is built without the lock.
-            let resources = shared.with_store(|store| store.resources().to_vec());
+            let resources = shared.with_store(|store| store.discoverable_resources());
             let (content_type, body) =
                 openapi::v2(&resources, accept.contains(openapi::V2_PROTOBUF));
             (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()

@@ -1,5 +1,6 @@
 //! The listener: TLS with a certificate made at start, one task per
-//! connection, all owned by the server task so stopping it ends them.
+//! connection and one for the in-server controllers, all owned by the
+//! server task so stopping it ends them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,9 +67,11 @@ fn start(
         .fallback(handler::handle)
         .with_state(shared.clone());
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+    let controllers = run_controllers(shared.clone());
     let task = tokio::spawn(async move {
         // Connections belong to the server task: stopping it ends them all.
         let mut connections = tokio::task::JoinSet::new();
+        connections.spawn(controllers);
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
@@ -95,6 +98,24 @@ fn start(
         task,
         tls,
     })
+}
+
+/// How long after the write that needs them the CRD controllers act. A
+/// real server's run off its informers, a few milliseconds to a second
+/// later (establishing waits five seconds when several API servers run);
+/// what matters is that a client never finds a new kind served in the
+/// answer to the CRD's create.
+const CONTROLLER_LATENCY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The CRD naming and establishing controllers: each wake-up is one pass
+/// over the CRDs queued since the last, one step each.
+async fn run_controllers(shared: Arc<Shared>) {
+    let signal = shared.with_store(|store| store.controller_signal());
+    loop {
+        signal.notified().await;
+        tokio::time::sleep(CONTROLLER_LATENCY).await;
+        shared.with_store(ObjectStore::run_crd_controllers);
+    }
 }
 
 fn tls_config(addr: SocketAddr) -> Result<(rustls::ServerConfig, String), String> {

@@ -36,6 +36,16 @@ impl Key {
     fn is_crd(&self) -> bool {
         self.group == "apiextensions.k8s.io" && self.plural == "customresourcedefinitions"
     }
+
+    /// The key of the CustomResourceDefinition `name`.
+    fn crd(name: &str) -> Self {
+        Self {
+            group: "apiextensions.k8s.io".into(),
+            plural: "customresourcedefinitions".into(),
+            namespace: String::new(),
+            name: name.into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -93,6 +103,12 @@ pub struct ObjectStore {
     checks: bool,
     /// The warnings the request's decoding gave (`Warning` headers).
     warnings: Vec<String>,
+    /// CRDs the naming and establishing controllers have yet to look at.
+    /// They run after the write that queued them (the server's controller
+    /// task, woken through `controllers`), never inside it: a client sees
+    /// a new CRD with no conditions, and its kind served a moment later.
+    crd_queue: std::collections::BTreeSet<Key>,
+    controllers: std::sync::Arc<tokio::sync::Notify>,
 }
 
 fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
@@ -187,6 +203,8 @@ impl ObjectStore {
             request: RequestContext::default(),
             checks: true,
             warnings: vec![],
+            crd_queue: Default::default(),
+            controllers: Default::default(),
         };
         // What a real server makes at start: `default` (its bootstrap
         // controller) and the system namespaces.
@@ -205,6 +223,23 @@ impl ObjectStore {
 
     pub fn resources(&self) -> &[Resource] {
         &self.resources
+    }
+
+    /// What discovery and OpenAPI list: a custom resource only once its
+    /// CRD is established (the real discovery and OpenAPI controllers skip
+    /// the others), though it is served as soon as its names are accepted.
+    pub fn discoverable_resources(&self) -> Vec<Resource> {
+        self.resources
+            .iter()
+            .filter(|r| match &r.crd {
+                None => true,
+                Some(crd) => self
+                    .objects
+                    .get(&Key::crd(crd))
+                    .is_some_and(super::crd_names::established),
+            })
+            .cloned()
+            .collect()
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -648,32 +683,58 @@ impl ObjectStore {
             }
         }
         if crd {
-            // The naming controller's own write follows the client's: the
-            // client is answered with the CRD as it wrote it (a new one
-            // with no conditions yet), and watchers see the names accepted
-            // in a later MODIFIED.
-            self.run_naming(&key);
+            // The controllers' own writes follow the client's: the client
+            // is answered with the CRD as it wrote it (a new one with no
+            // conditions yet), and watchers see the names accepted, then
+            // the CRD established, in later MODIFIED events.
+            self.queue_crd(key);
         }
         object
     }
 
-    /// The stored CRD through the naming and establishing controllers; a
-    /// status they change is written (and the kind served) at once.
-    fn run_naming(&mut self, key: &Key) {
-        let Some(before) = self.objects.get(key).cloned() else {
-            return;
-        };
-        let mut next = before.clone();
-        self.name_crd(key, &mut next);
-        if next["status"] == before["status"] {
-            return;
-        }
+    fn queue_crd(&mut self, key: Key) {
+        self.crd_queue.insert(key);
+        self.controllers.notify_one();
+    }
+
+    /// What wakes the server's controller task: a CRD was queued.
+    pub(crate) fn controller_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.controllers.clone()
+    }
+
+    /// One pass of the CRD naming and establishing controllers over the
+    /// queued CRDs: each gets one write at most (names, then, in a later
+    /// pass, `Established`). A CRD they write is queued again for the
+    /// next step; the pass after the last step writes nothing.
+    pub fn run_crd_controllers(&mut self) {
+        let queued = std::mem::take(&mut self.crd_queue);
         let Some(crds) = self.crd_resource() else {
             return;
         };
-        self.stamp(&mut next);
-        self.replace(&crds, key.clone(), next.clone());
-        self.register_crd(&next);
+        for key in queued {
+            let Some(before) = self.objects.get(&key).cloned() else {
+                continue;
+            };
+            let mut next = before.clone();
+            self.name_crd(&key, &mut next);
+            if next["status"] == before["status"]
+                && !super::crd_names::establish(&mut next, &self.now())
+            {
+                continue;
+            }
+            self.stamp(&mut next);
+            self.replace(&crds, key.clone(), next.clone());
+            self.register_crd(&next);
+            self.queue_crd(key);
+        }
+    }
+
+    /// Runs the CRD controllers until they have nothing left to do: for a
+    /// store served by no server (tests, tools), where no task runs them.
+    pub fn settle_crds(&mut self) {
+        while !self.crd_queue.is_empty() {
+            self.run_crd_controllers();
+        }
     }
 
     /// A CRD's spec changed: as the real server's `crdHandler`, the kind's
@@ -1245,7 +1306,7 @@ impl ObjectStore {
             .map(|(k, _)| k.clone())
             .collect();
         for key in waiting {
-            self.run_naming(&key);
+            self.queue_crd(key);
         }
     }
 
@@ -1496,6 +1557,7 @@ mod tests {
         // A store holding the CRD and one widget, `w`, with this spec.
         let with_widget = |mut store: ObjectStore, spec_properties: Value, spec: Value| {
             store.create(&crds, "", crd(spec_properties)).unwrap();
+            store.settle_crds();
             let created = store
                 .create(
                     &widgets(&store),
@@ -1583,6 +1645,73 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
+    /// A new CRD: answered with no conditions; the naming controller's
+    /// write serves the kind (`Established` still `Installing`, so not in
+    /// discovery); the establishing controller's write puts it there.
+    #[test]
+    fn a_new_crd_is_served_then_established_by_writes_of_their_own() {
+        let mut store = ObjectStore::new();
+        let crds = store.crd_resource().unwrap();
+        let mut changes = store.changes.subscribe();
+        let created = store
+            .create(&crds, "", json!({"metadata": {"name": "widgets.example.com"}, "spec": {
+                "group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}))
+            .unwrap();
+        assert_eq!(created["status"].get("conditions"), None);
+        let discoverable = |store: &ObjectStore| {
+            store
+                .discoverable_resources()
+                .iter()
+                .any(|r| r.plural == "widgets")
+        };
+        let conditions = |store: &ObjectStore| {
+            let crd = store.get(&crds, "", "widgets.example.com").unwrap();
+            crd["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{}={} {}",
+                        c["type"].as_str().unwrap(),
+                        c["status"].as_str().unwrap(),
+                        c["reason"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(store.resource("example.com", "v1", "widgets").is_none());
+        store.run_crd_controllers();
+        assert!(store.resource("example.com", "v1", "widgets").is_some());
+        assert!(!discoverable(&store), "served, not yet in discovery");
+        assert_eq!(
+            conditions(&store),
+            [
+                "NamesAccepted=True NoConflicts",
+                "Established=False Installing"
+            ]
+        );
+        store.run_crd_controllers();
+        assert!(discoverable(&store));
+        assert_eq!(
+            conditions(&store),
+            [
+                "NamesAccepted=True NoConflicts",
+                "Established=True InitialNamesAccepted"
+            ]
+        );
+        let rv = store.resource_version();
+        store.run_crd_controllers();
+        assert_eq!(store.resource_version(), rv, "nothing left to write");
+        let events: Vec<&str> = std::iter::from_fn(|| changes.try_recv().ok())
+            .filter(|c| c.plural == "customresourcedefinitions")
+            .map(|c| c.type_)
+            .collect();
+        assert_eq!(events, ["ADDED", "MODIFIED", "MODIFIED"]);
+    }
+
     #[test]
     fn deleting_a_crd_removes_its_kind_and_objects() {
         let mut store = ObjectStore::new();
@@ -1596,10 +1725,15 @@ mod tests {
                 "versions": [{"name": "v1", "served": true, "storage": true,
                     "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}))
             .unwrap();
+        assert!(
+            store.resource("example.com", "v1", "widgets").is_none(),
+            "served only once the naming controller has run"
+        );
+        store.settle_crds();
         let widgets = store
             .resource("example.com", "v1", "widgets")
             .cloned()
-            .expect("served at once");
+            .expect("served once its names are accepted");
         store
             .create(&widgets, "default", json!({"metadata": {"name": "w"}}))
             .unwrap();

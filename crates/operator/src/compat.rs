@@ -161,17 +161,55 @@ pub async fn wait_until_compatible(client: &Client, metrics: &Metrics) {
     }
 }
 
-/// Installs kbind's CRDs through `client`. One that already exists is left
-/// as it is, so this is safe against a cluster that has them.
-pub async fn install_crds(client: &kube::Client) -> Result<(), kube::Error> {
+/// How long [`install_crds`] waits for the API server to establish a CRD.
+const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why kbind's CRDs could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallCrdsError {
+    #[error("cannot create CRD {name}: {source}")]
+    Create { name: String, source: kube::Error },
+    #[error("cannot follow CRD {name} until it is established: {source}")]
+    Wait {
+        name: String,
+        source: kube::runtime::wait::Error,
+    },
+    #[error(
+        "CRD {name} is not established after {}s; its NamesAccepted condition says why: kubectl get crd {name} -o jsonpath='{{.status.conditions}}'",
+        ESTABLISH_TIMEOUT.as_secs()
+    )]
+    NotEstablished { name: String },
+}
+
+/// Installs kbind's CRDs through `client` and waits until the server has
+/// established each (its kinds served and in discovery), as `kubectl wait
+/// --for=condition=Established` does: a real server serves a new CRD's
+/// kinds a moment after answering its create. One that already exists is
+/// left as it is, so this is safe against a cluster that has them.
+pub async fn install_crds(client: &kube::Client) -> Result<(), InstallCrdsError> {
     let api: kube::Api<
         k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     > = kube::Api::all(client.clone());
+    let mut names = vec![];
     for crd in kbind_model::api::crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
         match api.create(&crate::post_params(), &crd).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(e),
+            Err(source) => return Err(InstallCrdsError::Create { name, source }),
+        }
+        names.push(name);
+    }
+    for name in names {
+        let established = kube::runtime::wait::await_condition(
+            api.clone(),
+            &name,
+            kube::runtime::wait::conditions::is_crd_established(),
+        );
+        match tokio::time::timeout(ESTABLISH_TIMEOUT, established).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(source)) => return Err(InstallCrdsError::Wait { name, source }),
+            Err(_) => return Err(InstallCrdsError::NotEstablished { name }),
         }
     }
     Ok(())

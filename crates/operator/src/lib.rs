@@ -41,7 +41,7 @@ pub fn patch_params() -> kube::api::PatchParams {
 }
 
 pub use cache::WorkKey;
-pub use compat::install_crds;
+pub use compat::{InstallCrdsError, install_crds};
 pub use controller::{Controller, ControllerOptions};
 pub use executor::{ExecError, KubeExecutor};
 pub use run::{OperatorError, OperatorOptions, SimulatedRunner, run};
