@@ -821,6 +821,102 @@ async fn the_readme_uninstall_leaves_nothing_behind() {
     );
 }
 
+/// The README's install ("Running against a real cluster"), each line run
+/// by a shell as written, against a bare strict server (nothing installed
+/// before it). No container runs here: the image and kind lines are
+/// skipped, the Deployment is the operator started in-process under
+/// `deploy/rbac.yaml`'s account with leader election (its rollout is it
+/// holding the Lease), and Jobs are ended by a runner as the admin. The
+/// server establishes CRDs as one with several API servers does, five
+/// seconds after accepting their names: a kind kubectl cannot discover
+/// until then, which a script must wait out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_install_runs_as_written() {
+    let Some(binary) = crate::kubectl::kubectl_binary() else {
+        eprintln!("SKIPPED: no kubectl found");
+        return;
+    };
+    let mut store = apiserver::ObjectStore::new();
+    store.set_establishing_delay(std::time::Duration::from_secs(5));
+    let running = apiserver::serve(([127, 0, 0, 1], 0).into(), apiserver::new_token(), store)
+        .await
+        .unwrap();
+    let admin = support::client_for(&running).await;
+    let readme = repo_file("README.md");
+    let section = readme
+        .split("\n## Running against a real cluster\n")
+        .nth(1)
+        .expect("the README's real-cluster section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("its install commands");
+    let kubectl = Kubectl::new(binary, &running);
+    let mut operator = None;
+    let mut job_controller = None;
+    let mut last = String::new();
+    for line in block.lines() {
+        let command = line.split(" #").next().unwrap_or_default().trim();
+        if command.starts_with("docker ") || command.starts_with("kind ") {
+            continue;
+        }
+        if command.contains("rollout status deployment/kbind-operator") {
+            continue;
+        }
+        if command == "kubectl apply -f deploy/operator.yaml" {
+            let client = support::install::client_as_service_account(
+                &running,
+                &admin,
+                "kbind-system",
+                "kbind-operator",
+            )
+            .await;
+            let policy = support::load(
+                &support::engine(),
+                &kbind::shipped::KRATIX_DEFAULT.source(),
+                &[],
+            );
+            operator = Some(support::start_operator(
+                client,
+                Arc::new(policy),
+                None,
+                kbind::operator::OperatorOptions {
+                    lease: Some(kbind::operator::leader::LeaseConfig::new(
+                        "kbind-system",
+                        "kbind-operator-0",
+                    )),
+                    ..Default::default()
+                },
+            ));
+            job_controller = Some(finish_jobs_meanwhile(&admin));
+            let leases: Api<DynamicObject> = Api::namespaced_with(
+                admin.clone(),
+                "kbind-system",
+                &ar("coordination.k8s.io", "v1", "Lease", "leases"),
+            );
+            eventually("the operator holding its Lease", || async {
+                leases.get_opt("kbind-operator").await.ok().flatten()
+            })
+            .await;
+            continue;
+        }
+        let (ok, out) = kubectl.shell(line).await;
+        assert!(ok, "`{line}` failed:\n{out}");
+        last = out;
+    }
+    assert!(
+        last.contains("example-redis-e7f90"),
+        "the request's binding is listed: {last}"
+    );
+    if let Some(operator) = operator {
+        operator.kill();
+    }
+    if let Some(job_controller) = job_controller {
+        job_controller.abort();
+    }
+}
+
 /// kubectl against a running embedded server, from the repository's root
 /// (so `deploy/...` paths read as the README writes them).
 struct Kubectl {
@@ -840,8 +936,30 @@ impl Kubectl {
     /// Whether it succeeded, and what it printed.
     async fn run(&self, args: &[&str]) -> (bool, String) {
         let mut command = std::process::Command::new(&self.binary);
+        command.args(args);
+        self.output(command).await
+    }
+
+    /// A command line run by `sh` as a user types it, `kubectl` being this
+    /// binary.
+    async fn shell(&self, line: &str) -> (bool, String) {
+        let bin = self.dir.path().join("bin");
+        if !bin.exists() {
+            std::fs::create_dir(&bin).unwrap();
+            std::os::unix::fs::symlink(&self.binary, bin.join("kubectl")).unwrap();
+        }
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut command = std::process::Command::new("sh");
+        command.args(["-c", line]).env("PATH", path);
+        self.output(command).await
+    }
+
+    async fn output(&self, mut command: std::process::Command) -> (bool, String) {
         command
-            .args(args)
             .current_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
             .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
             .env("KUBECACHEDIR", self.dir.path().join("cache"));

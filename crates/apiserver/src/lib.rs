@@ -6,6 +6,7 @@
 
 mod admission;
 mod crd_names;
+mod crd_queue;
 mod decoding;
 pub mod deletion;
 mod discovery;

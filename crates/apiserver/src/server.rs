@@ -107,14 +107,23 @@ fn start(
 /// answer to the CRD's create.
 const CONTROLLER_LATENCY: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// The CRD naming and establishing controllers: each wake-up is one pass
-/// over the CRDs queued since the last, one step each.
+/// The CRD naming and establishing controllers: each wake-up (a CRD
+/// queued, or one due to be established) is one pass over what is due.
 async fn run_controllers(shared: Arc<Shared>) {
     let signal = shared.with_store(|store| store.controller_signal());
+    let mut due: Option<std::time::Instant> = None;
     loop {
-        signal.notified().await;
+        match due {
+            Some(at) => {
+                tokio::select! {
+                    () = signal.notified() => {}
+                    () = tokio::time::sleep_until(at.into()) => {}
+                }
+            }
+            None => signal.notified().await,
+        }
         tokio::time::sleep(CONTROLLER_LATENCY).await;
-        shared.with_store(ObjectStore::run_crd_controllers);
+        due = shared.with_store(|store| store.run_crd_controllers(Some(std::time::Instant::now())));
     }
 }
 

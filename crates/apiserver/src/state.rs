@@ -105,10 +105,9 @@ pub struct ObjectStore {
     warnings: Vec<String>,
     /// CRDs the naming and establishing controllers have yet to look at.
     /// They run after the write that queued them (the server's controller
-    /// task, woken through `controllers`), never inside it: a client sees
-    /// a new CRD with no conditions, and its kind served a moment later.
-    crd_queue: std::collections::BTreeSet<Key>,
-    controllers: std::sync::Arc<tokio::sync::Notify>,
+    /// task), never inside it: a client sees a new CRD with no conditions,
+    /// and its kind served a moment later.
+    crd_queue: super::crd_queue::CrdQueue,
 }
 
 fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
@@ -204,7 +203,6 @@ impl ObjectStore {
             checks: true,
             warnings: vec![],
             crd_queue: Default::default(),
-            controllers: Default::default(),
         };
         // What a real server makes at start: `default` (its bootstrap
         // controller) and the system namespaces.
@@ -687,53 +685,67 @@ impl ObjectStore {
             // is answered with the CRD as it wrote it (a new one with no
             // conditions yet), and watchers see the names accepted, then
             // the CRD established, in later MODIFIED events.
-            self.queue_crd(key);
+            self.crd_queue.name(key);
         }
         object
     }
 
-    fn queue_crd(&mut self, key: Key) {
-        self.crd_queue.insert(key);
-        self.controllers.notify_one();
-    }
-
     /// What wakes the server's controller task: a CRD was queued.
     pub(crate) fn controller_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.controllers.clone()
+        self.crd_queue.signal()
+    }
+
+    /// How long the establishing controller waits after a CRD's names are
+    /// accepted: none by default (one API server); a real server with
+    /// several waits five seconds, during which the kind is served but
+    /// not in discovery, so kubectl does not know it.
+    pub fn set_establishing_delay(&mut self, delay: std::time::Duration) {
+        self.crd_queue.set_establishing_delay(delay);
     }
 
     /// One pass of the CRD naming and establishing controllers over the
-    /// queued CRDs: each gets one write at most (names, then, in a later
-    /// pass, `Established`). A CRD they write is queued again for the
-    /// next step; the pass after the last step writes nothing.
-    pub fn run_crd_controllers(&mut self) {
-        let queued = std::mem::take(&mut self.crd_queue);
-        let Some(crds) = self.crd_resource() else {
-            return;
-        };
-        for key in queued {
+    /// CRDs due at `now` (all queued ones when `None`), each controller
+    /// writing a CRD whose status it changes. Returns when the next CRD is
+    /// due to be established.
+    pub fn run_crd_controllers(
+        &mut self,
+        now: Option<std::time::Instant>,
+    ) -> Option<std::time::Instant> {
+        let (naming, establishing) = self.crd_queue.take_due(now);
+        let crds = self.crd_resource()?;
+        for key in naming {
             let Some(before) = self.objects.get(&key).cloned() else {
                 continue;
             };
             let mut next = before.clone();
             self.name_crd(&key, &mut next);
-            if next["status"] == before["status"]
-                && !super::crd_names::establish(&mut next, &self.now())
-            {
-                continue;
+            if next["status"] != before["status"] {
+                self.stamp(&mut next);
+                self.replace(&crds, key.clone(), next.clone());
+                self.register_crd(&next);
             }
-            self.stamp(&mut next);
-            self.replace(&crds, key.clone(), next.clone());
-            self.register_crd(&next);
-            self.queue_crd(key);
+            if super::crd_names::all_accepted(&next) && !super::crd_names::established(&next) {
+                self.crd_queue.establish(key);
+            }
         }
+        for key in establishing {
+            let Some(mut next) = self.objects.get(&key).cloned() else {
+                continue;
+            };
+            if super::crd_names::establish(&mut next, &self.now()) {
+                self.stamp(&mut next);
+                self.replace(&crds, key, next.clone());
+                self.register_crd(&next);
+            }
+        }
+        self.crd_queue.next_due()
     }
 
     /// Runs the CRD controllers until they have nothing left to do: for a
     /// store served by no server (tests, tools), where no task runs them.
     pub fn settle_crds(&mut self) {
         while !self.crd_queue.is_empty() {
-            self.run_crd_controllers();
+            self.run_crd_controllers(None);
         }
     }
 
@@ -1306,7 +1318,7 @@ impl ObjectStore {
             .map(|(k, _)| k.clone())
             .collect();
         for key in waiting {
-            self.queue_crd(key);
+            self.crd_queue.name(key);
         }
     }
 
@@ -1683,7 +1695,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert!(store.resource("example.com", "v1", "widgets").is_none());
-        store.run_crd_controllers();
+        store.run_crd_controllers(None);
         assert!(store.resource("example.com", "v1", "widgets").is_some());
         assert!(!discoverable(&store), "served, not yet in discovery");
         assert_eq!(
@@ -1693,7 +1705,7 @@ mod tests {
                 "Established=False Installing"
             ]
         );
-        store.run_crd_controllers();
+        store.run_crd_controllers(None);
         assert!(discoverable(&store));
         assert_eq!(
             conditions(&store),
@@ -1703,13 +1715,44 @@ mod tests {
             ]
         );
         let rv = store.resource_version();
-        store.run_crd_controllers();
+        store.run_crd_controllers(None);
         assert_eq!(store.resource_version(), rv, "nothing left to write");
         let events: Vec<&str> = std::iter::from_fn(|| changes.try_recv().ok())
             .filter(|c| c.plural == "customresourcedefinitions")
             .map(|c| c.type_)
             .collect();
         assert_eq!(events, ["ADDED", "MODIFIED", "MODIFIED"]);
+    }
+
+    /// With several API servers a real server establishes a CRD five
+    /// seconds after accepting its names; a store can be set to do so.
+    #[test]
+    fn establishing_can_wait_as_with_several_api_servers() {
+        let mut store = ObjectStore::new();
+        store.set_establishing_delay(std::time::Duration::from_secs(5));
+        let crds = store.crd_resource().unwrap();
+        store
+            .create(&crds, "", json!({"metadata": {"name": "widgets.example.com"}, "spec": {
+                "group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}))
+            .unwrap();
+        let start = std::time::Instant::now();
+        let due = store.run_crd_controllers(Some(start)).unwrap();
+        assert!(due >= start + std::time::Duration::from_secs(5));
+        assert!(store.resource("example.com", "v1", "widgets").is_some());
+        let established = |store: &ObjectStore| {
+            super::super::crd_names::established(
+                &store.get(&crds, "", "widgets.example.com").unwrap(),
+            )
+        };
+        assert_eq!(
+            store.run_crd_controllers(Some(start + std::time::Duration::from_secs(1))),
+            Some(due)
+        );
+        assert!(!established(&store));
+        assert_eq!(store.run_crd_controllers(Some(due)), None);
+        assert!(established(&store));
     }
 
     #[test]
