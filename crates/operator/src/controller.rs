@@ -344,20 +344,7 @@ impl Controller {
                 // not granted (the Promise's RequestsAccessible condition
                 // names the rule).
                 Err(e) => {
-                    let message = match &e {
-                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404 => {
-                            format!(
-                                "the API server does not serve {kind} (are the kbind CRDs installed? `kbind crds | kubectl apply -f -`)"
-                            )
-                        }
-                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 403 => {
-                            format!(
-                                "the operator may not list {kind} (its Promise's RequestsAccessible condition names the rule to grant): {}",
-                                s.message
-                            )
-                        }
-                        other => format!("{kind} watch failed: {other}"),
-                    };
+                    let message = watch_error_message(&kind, &ar, &e);
                     retry.after_watch_error(&e, &message).await;
                     continue;
                 }
@@ -1065,5 +1052,71 @@ impl Drop for StopRequestWatches {
         {
             t.abort();
         }
+    }
+}
+
+/// What the operator logs, once, when a kind's watch cannot list: the
+/// kbind CRDs missing, a request kind its Promise's CRD does not serve
+/// (yet), or a rule the operator lacks.
+fn watch_error_message(kind: &str, ar: &ApiResource, e: &watcher::Error) -> String {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+            if s.code == 404 && fixed_kinds().iter().any(|(_, k)| *k == kind) =>
+        {
+            format!(
+                "the API server does not serve {kind} (are the kbind CRDs installed? `kbind crds | kubectl apply -f -`)"
+            )
+        }
+        // A request kind: its CRD is the Promise's, which
+        // the server has not accepted yet or has removed.
+        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404 => {
+            format!(
+                "the API server does not serve {kind} ({}.{}) yet: its Promise's CRD is not served (see `kubectl get crd {}.{} -o jsonpath='{{.status.conditions}}'`)",
+                ar.plural, ar.group, ar.plural, ar.group
+            )
+        }
+        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 403 => {
+            format!(
+                "the operator may not list {kind} (its Promise's RequestsAccessible condition names the rule to grant): {}",
+                s.message
+            )
+        }
+        other => format!("{kind} watch failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_found() -> watcher::Error {
+        watcher::Error::InitialListFailed(kube::Error::Api(
+            kube::core::Status::failure(
+                "the server could not find the requested resource",
+                "NotFound",
+            )
+            .with_code(404)
+            .boxed(),
+        ))
+    }
+
+    #[test]
+    fn a_missing_kind_is_explained_by_whose_crd_it_is() {
+        let binding = ApiResource::erase::<kbind_model::api::ResourceBinding>(&());
+        let message = watch_error_message("ResourceBinding", &binding, &not_found());
+        assert!(message.contains("kbind crds | kubectl apply"), "{message}");
+        let redis = ApiResource {
+            group: "marketplace.kratix.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "marketplace.kratix.io/v1alpha1".into(),
+            kind: "redis".into(),
+            plural: "redis".into(),
+        };
+        let message = watch_error_message("redis", &redis, &not_found());
+        assert!(!message.contains("kbind crds"), "{message}");
+        assert!(
+            message.contains("kubectl get crd redis.marketplace.kratix.io"),
+            "{message}"
+        );
     }
 }
