@@ -350,11 +350,7 @@ impl Cache {
                 labels::label_of(object, labels::RESOURCE_NAME)?,
             )),
             PROMISE | REVISION | CRD => None,
-            kind => Some((
-                self.promise_of_kind.get(kind)?.clone(),
-                key.namespace.clone(),
-                naming::resource_name_label(&key.name),
-            )),
+            kind => Some(request_member(self.promise_of_kind.get(kind)?, key)),
         }
     }
 
@@ -461,13 +457,7 @@ impl Cache {
             if let Some(member) = self.objects.get(&key).and_then(|e| e.member.clone()) {
                 self.forget_member(&key, &member);
             }
-            let member = owner.as_ref().map(|o| {
-                (
-                    o.clone(),
-                    key.namespace.clone(),
-                    naming::resource_name_label(&key.name),
-                )
-            });
+            let member = owner.as_ref().map(|o| request_member(o, &key));
             if let Some(m) = &member {
                 self.note_member(&key, m);
             }
@@ -949,6 +939,15 @@ impl Cache {
 
 /// What a plan knows of every object its view was built from.
 pub type Guards = HashMap<ObjKey, Seen>;
+
+/// The member a request belongs to: its Promise, namespace and name label.
+fn request_member(promise: &str, request: &ObjKey) -> Member {
+    (
+        promise.to_string(),
+        request.namespace.clone(),
+        naming::resource_name_label(&request.name),
+    )
+}
 
 #[cfg(test)]
 mod tests {
