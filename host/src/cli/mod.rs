@@ -548,8 +548,15 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
         println!("try:  export KUBECONFIG={}", path.display());
         if args.no_crds {
             println!("      kbind crds | kubectl apply -f -");
+            println!("      kubectl wait --for=condition=Established crd --all");
         }
-        println!("      kubectl apply -f <your promise and requests>");
+        // A request's kind is served only once the operator has installed
+        // its Promise's CRD: one file holding both fails, as on a cluster.
+        println!("      kubectl apply -f <your promise>");
+        println!(
+            "      kubectl wait --for=jsonpath='{{.status.status}}'=Available promise/<name>"
+        );
+        println!("      kubectl apply -f <your requests>");
         println!("      kubectl get resourcebindings -A");
         println!("press Ctrl-C to stop");
         let _ = tokio::signal::ctrl_c().await;
