@@ -1029,13 +1029,22 @@ async fn kbinds_crds_wait_for_the_finalizers_of_their_objects() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(terminating["status"], "True", "{crd:?}");
-    let promise = promises.get("redis").await.unwrap();
+    // The CRD finalizer deletes the Promise a moment later; its own
+    // finalizer, which only the operator removes, holds it.
+    let promise = eventually("the Promise marked for deletion", || async {
+        let promise = promises.get("redis").await.ok()?;
+        promise
+            .metadata
+            .deletion_timestamp
+            .is_some()
+            .then_some(promise)
+    })
+    .await;
     assert!(
-        promise.metadata.deletion_timestamp.is_some()
-            && promise
-                .metadata
-                .finalizers
-                .is_some_and(|f| f.iter().any(|f| f == "kratix.io/resource-request-cleanup")),
+        promise
+            .metadata
+            .finalizers
+            .is_some_and(|f| f.iter().any(|f| f == "kratix.io/resource-request-cleanup")),
         "the Promise waits for the operator that is gone"
     );
 }

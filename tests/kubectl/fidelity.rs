@@ -28,6 +28,13 @@ impl Sandbox {
         assert!(!ok, "kubectl {args:?} should have failed: {out}");
         out
     }
+
+    /// Waits until `what` is gone, as a script must for what a controller
+    /// deletes after the write that asked for it (`kubectl wait
+    /// --for=delete`).
+    fn gone(&self, what: &str) {
+        self.ok(&["wait", "--for=delete", what, "--timeout=10s"]);
+    }
 }
 
 /// An image pull secret as `kubectl create secret docker-registry` makes it.
@@ -531,8 +538,10 @@ fn delete_cascades_as_the_garbage_collector_does() {
     let Some(s) = sandbox() else { return };
     owner_and_dependent(&s, "bg", false);
     s.ok(&["delete", "configmap", "owner-bg", "--cascade=background"]);
-    s.refused(&["get", "configmap", "dependent-bg"]);
+    s.gone("configmap/dependent-bg");
 
+    // Orphan: the owner is held by the collector's `orphan` finalizer until
+    // its dependents let go of it; kubectl's delete waits for it to go.
     owner_and_dependent(&s, "orphan", false);
     s.ok(&["delete", "configmap", "owner-orphan", "--cascade=orphan"]);
     let refs = s.ok(&[
@@ -576,7 +585,7 @@ fn delete_cascades_as_the_garbage_collector_does() {
         r#"{"metadata":{"finalizers":null}}"#,
     ]);
     s.refused(&["get", "configmap", "dependent-fg"]);
-    s.refused(&["get", "configmap", "owner-fg"]);
+    s.gone("configmap/owner-fg");
 
     // A dependent with two owners outlives the first: the collector only
     // drops the reference to the owner that went, and deletes it with the
@@ -602,17 +611,21 @@ fn delete_cascades_as_the_garbage_collector_does() {
     ))]);
     s.ok(&["delete", "configmap", "owner-two"]);
     assert_eq!(
-        s.ok(&[
-            "get",
-            "configmap",
-            "dependent-two",
-            "-o",
-            "jsonpath={.metadata.ownerReferences[*].name}"
-        ]),
+        super::wait_for(
+            &s,
+            &[
+                "get",
+                "configmap",
+                "dependent-two",
+                "-o",
+                "jsonpath={.metadata.ownerReferences[*].name}"
+            ],
+            |refs| refs == "second"
+        ),
         "second"
     );
     s.ok(&["delete", "configmap", "second"]);
-    s.refused(&["get", "configmap", "dependent-two"]);
+    s.gone("configmap/dependent-two");
 
     // By label selector and --all.
     for i in 0..3 {
@@ -656,9 +669,11 @@ fn a_namespace_terminates_while_its_contents_go() {
         "Terminating"
     );
     // What the namespace controller reports while content remains: why a
-    // namespace stays Terminating, read where users look for it.
-    let condition = |type_: &str| {
-        s.ok(&[
+    // namespace stays Terminating, read where users look for it, once the
+    // controller has looked (a moment after the DELETE, and after each
+    // change to what is left).
+    let condition = |type_: &str, expected: &str| {
+        let args = [
             "get",
             "ns",
             "team-a",
@@ -666,19 +681,20 @@ fn a_namespace_terminates_while_its_contents_go() {
             &format!(
                 "jsonpath={{.status.conditions[?(@.type==\"{type_}\")].status}} {{.status.conditions[?(@.type==\"{type_}\")].reason}}: {{.status.conditions[?(@.type==\"{type_}\")].message}}"
             ),
-        ])
+        ];
+        assert_eq!(super::wait_for(&s, &args, |out| out == expected), expected);
     };
-    assert_eq!(
-        condition("NamespaceFinalizersRemaining"),
-        "True SomeFinalizersRemain: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances, example.com/second in 1 resource instances"
+    condition(
+        "NamespaceFinalizersRemaining",
+        "True SomeFinalizersRemain: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances, example.com/second in 1 resource instances",
     );
-    assert_eq!(
-        condition("NamespaceContentRemaining"),
-        "True SomeResourcesRemain: Some resources are remaining: configmaps. has 1 resource instances"
+    condition(
+        "NamespaceContentRemaining",
+        "True SomeResourcesRemain: Some resources are remaining: configmaps. has 1 resource instances",
     );
-    assert_eq!(
-        condition("NamespaceDeletionContentFailure"),
-        "False ContentDeleted: All content successfully deleted, may be waiting on finalization"
+    condition(
+        "NamespaceDeletionContentFailure",
+        "False ContentDeleted: All content successfully deleted, may be waiting on finalization",
     );
     let out = s.refused(&[
         "apply",
@@ -712,9 +728,9 @@ fn a_namespace_terminates_while_its_contents_go() {
         "-p",
         r#"[{"op":"remove","path":"/metadata/finalizers/1"}]"#,
     ]);
-    assert_eq!(
-        condition("NamespaceFinalizersRemaining"),
-        "True SomeFinalizersRemain: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+    condition(
+        "NamespaceFinalizersRemaining",
+        "True SomeFinalizersRemain: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances",
     );
     s.ok(&[
         "-n",
@@ -2813,6 +2829,10 @@ fn a_crd_is_deleted_after_its_instances_and_their_finalizers() {
     s.apply(&widget("held", "example.com/hold"));
     s.apply(&widget("free", ""));
     s.ok(&["delete", "crd", "widgets.example.com", "--wait=false"]);
+    // The finalizer controller deletes the instances a moment later.
+    super::wait_for(&s, &["get", "widgets", "-o", "name"], |out| {
+        !out.contains("widget.example.com/free")
+    });
     let terminating = s.ok(&[
         "get",
         "crd",

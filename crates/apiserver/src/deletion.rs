@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
+use super::collector::Work;
 use super::params::{flag, integer};
 use super::registry::Resource;
 use super::state::{ApiError, Key, ObjectStore};
@@ -116,6 +117,31 @@ impl DeleteOptions {
         Ok(options)
     }
 }
+
+/// How an object is deleted (`shouldOrphanDependents`,
+/// `shouldDeleteDependents`): as the client says, else as the collector's
+/// finalizer it already holds says, else its kind's default.
+fn propagation(r: &Resource, current: &Value, options: &DeleteOptions) -> Propagation {
+    if let Some(p) = options.propagation {
+        return p;
+    }
+    let held = finalizers(current);
+    if held.iter().any(|f| f == ORPHAN_FINALIZER) {
+        Propagation::Orphan
+    } else if held.iter().any(|f| f == FOREGROUND_FINALIZER) {
+        Propagation::Foreground
+    } else {
+        default_propagation(r)
+    }
+}
+
+/// What the namespace controller and the CRD finalizer delete with.
+const BACKGROUND: DeleteOptions = DeleteOptions {
+    propagation: Some(Propagation::Background),
+    uid: None,
+    resource_version: None,
+    dry_run: false,
+};
 
 /// A kind's default when the client names no policy
 /// (`DefaultGarbageCollectionPolicy`): batch/v1 Jobs orphan their pods, for
@@ -284,43 +310,44 @@ impl ObjectStore {
             return Ok(current);
         }
         let uid = meta_str(&current, "uid").to_string();
-        match options
-            .propagation
-            .unwrap_or_else(|| default_propagation(r))
-        {
-            Propagation::Orphan => {
-                self.orphan_dependents(&uid);
-                Ok(self.finalize_or_remove(r, key, current, None))
-            }
-            Propagation::Background => Ok(self.finalize_or_remove(r, key, current, None)),
-            Propagation::Foreground => {
-                let marked =
-                    self.finalize_or_remove(r, key.clone(), current, Some(FOREGROUND_FINALIZER));
-                for (res, k) in self.dependents(&uid) {
-                    self.collect_dependent(&res, &k);
-                }
-                self.finish_foreground(&uid);
-                Ok(self.objects_get(&key).unwrap_or(marked))
-            }
+        let propagation = propagation(r, &current, options);
+        // `deletionFinalizersForGarbageCollection`: the collector's own
+        // finalizers go, and the one the propagation asks for comes back;
+        // the collector removes it once it has done its part.
+        let mut held: Vec<String> = finalizers(&current)
+            .into_iter()
+            .filter(|f| f != ORPHAN_FINALIZER && f != FOREGROUND_FINALIZER)
+            .collect();
+        match propagation {
+            Propagation::Orphan => held.push(ORPHAN_FINALIZER.to_string()),
+            Propagation::Foreground => held.push(FOREGROUND_FINALIZER.to_string()),
+            Propagation::Background => {}
         }
+        let deleted = self.finalize_or_remove(r, key, current, held);
+        match propagation {
+            Propagation::Orphan => self.queue_work(Work::Orphan(uid)),
+            Propagation::Foreground => self.queue_work(Work::Owner(uid)),
+            Propagation::Background => {}
+        }
+        Ok(deleted)
     }
 
-    /// Marks an object being deleted (deletionTimestamp, plus `extra` as a
-    /// finalizer) when finalizers hold it, or removes it at once.
+    /// Marks an object being deleted (deletionTimestamp, and `held` as its
+    /// finalizers) when finalizers hold it, or removes it at once.
     fn finalize_or_remove(
         &mut self,
         r: &Resource,
         key: Key,
         current: Value,
-        extra: Option<&str>,
+        held: Vec<String>,
     ) -> Value {
         let mut next = current;
-        if let Some(f) = extra {
-            let mut all = finalizers(&next);
-            if !all.iter().any(|x| x == f) {
-                all.push(f.to_string());
+        if held.is_empty() {
+            if let Some(m) = next["metadata"].as_object_mut() {
+                m.remove("finalizers");
             }
-            next["metadata"]["finalizers"] = json!(all);
+        } else {
+            next["metadata"]["finalizers"] = json!(held);
         }
         if finalizers(&next).is_empty() {
             self.stamp(&mut next);
@@ -409,6 +436,14 @@ impl ObjectStore {
         let _ = self.delete_with(r, &key.namespace, &key.name, &options);
     }
 
+    /// `attemptToOrphan`: the dependents of the object with `uid` lose
+    /// their references to it, then it loses its `orphan` finalizer (and
+    /// goes, if no other finalizer holds it).
+    pub(super) fn finish_orphan(&mut self, uid: &str) {
+        self.orphan_dependents(uid);
+        self.drop_finalizer(uid, ORPHAN_FINALIZER);
+    }
+
     /// The garbage collector's orphaning: owner references to `uid` removed.
     fn orphan_dependents(&mut self, uid: &str) {
         for (res, k) in self.dependents(uid) {
@@ -444,17 +479,37 @@ impl ObjectStore {
         {
             return;
         }
-        let mut next = owner;
+        self.release(&res, key, owner, FOREGROUND_FINALIZER);
+    }
+
+    /// The collector's finalizer `finalizer` taken off the object with
+    /// `uid`, if it holds it.
+    fn drop_finalizer(&mut self, uid: &str, finalizer: &str) {
+        let Some((res, key, object)) = self
+            .objects_iter()
+            .find(|(_, o)| meta_str(o, "uid") == uid)
+            .and_then(|(k, o)| self.resource_of(k).map(|r| (r, k.clone(), o.clone())))
+        else {
+            return;
+        };
+        if finalizers(&object).iter().any(|f| f == finalizer) {
+            self.release(&res, key, object, finalizer);
+        }
+    }
+
+    /// Writes `object` without `finalizer`; it goes if that was the last.
+    fn release(&mut self, r: &Resource, key: Key, object: Value, finalizer: &str) {
+        let mut next = object;
         let left: Vec<String> = finalizers(&next)
             .into_iter()
-            .filter(|f| f != FOREGROUND_FINALIZER)
+            .filter(|f| f != finalizer)
             .collect();
         next["metadata"]["finalizers"] = json!(left);
         self.stamp(&mut next);
         if left.is_empty() {
-            self.remove(&res, key, next);
+            self.remove(r, key, next);
         } else {
-            self.replace(&res, key, next);
+            self.replace(r, key, next);
         }
     }
 
@@ -469,19 +524,30 @@ impl ObjectStore {
             self.stamp(&mut next);
             self.replace(r, key, next.clone());
         }
+        // The namespace controller deletes the content a moment later; the
+        // answer is the namespace as the delete left it.
+        self.queue_work(Work::Namespace(name));
+        next
+    }
+
+    /// The namespace controller's pass over a terminating namespace: what
+    /// is in it deleted (in the background, as its deleter asks, so no
+    /// `orphan` finalizer holds a Job), the namespace finalized once
+    /// empty, and otherwise what remains reported on it.
+    pub(super) fn namespace_pass(&mut self, name: &str) {
+        if !self.namespace_terminating(name) {
+            return;
+        }
         let inside: Vec<(Resource, Key)> = self
             .objects_iter()
-            .filter(|(k, _)| k.namespace == name)
+            .filter(|(k, o)| k.namespace == name && o["metadata"]["deletionTimestamp"].is_null())
             .filter_map(|(k, _)| self.resource_of(k).map(|res| (res, k.clone())))
             .collect();
         for (res, k) in inside {
-            let _ = self.delete_with(&res, &k.namespace, &k.name, &DeleteOptions::default());
+            let _ = self.delete_with(&res, &k.namespace, &k.name, &BACKGROUND);
         }
-        self.finish_namespace(&name);
-        // The controller reports later; the answer is the namespace as the
-        // delete left it.
-        self.report_namespace_content(&name);
-        next
+        self.finish_namespace(name);
+        self.report_namespace_content(name);
     }
 
     /// A CRD's deletion as the CRD registry and its finalizer controller
@@ -507,11 +573,26 @@ impl ObjectStore {
         );
         self.stamp(&mut next);
         self.replace(r, key, next.clone());
-        for (res, k) in self.crd_instances(&name) {
-            let _ = self.delete_with(&res, &k.namespace, &k.name, &DeleteOptions::default());
-        }
-        self.finish_crd(&name);
+        self.queue_work(Work::Crd(name));
         next
+    }
+
+    /// The CRD finalizer's pass over a terminating CRD: its instances
+    /// deleted (those with finalizers wait for them), and the CRD's own
+    /// finalizer gone once none is left.
+    pub(super) fn crd_pass(&mut self, name: &str) {
+        if !self.crd_terminating(name) {
+            return;
+        }
+        for (res, k) in self.crd_instances(name) {
+            let deleting = self
+                .objects_ref(&k)
+                .is_some_and(|o| o["metadata"]["deletionTimestamp"].is_string());
+            if !deleting {
+                let _ = self.delete_with(&res, &k.namespace, &k.name, &BACKGROUND);
+            }
+        }
+        self.finish_crd(name);
     }
 
     /// The stored instances of the CRD `name`, whichever version serves them.
@@ -613,8 +694,6 @@ impl ObjectStore {
     /// yaml` shows when a namespace stays `Terminating`). Written only when
     /// they change, as `updateConditions` does.
     pub(super) fn report_namespace_content(&mut self, name: &str) {
-        // Called on every write to a namespaced object: a namespace that is
-        // not terminating costs one lookup and no copy.
         if !self.namespace_terminating(name) {
             return;
         }

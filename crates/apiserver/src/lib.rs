@@ -5,6 +5,7 @@
 //! real one, the README says so.
 
 mod admission;
+mod collector;
 mod crd_names;
 mod crd_queue;
 mod decoding;

@@ -100,15 +100,17 @@ fn start(
     })
 }
 
-/// How long after the write that needs them the CRD controllers act. A
-/// real server's run off its informers, a few milliseconds to a second
-/// later (establishing waits five seconds when several API servers run);
-/// what matters is that a client never finds a new kind served in the
-/// answer to the CRD's create.
+/// How long after the write that needs them the in-server controllers act.
+/// A real cluster's run off their informers, a few milliseconds to a
+/// second later (establishing waits five seconds when several API servers
+/// run); what matters is that a client never finds a new kind served in
+/// the answer to the CRD's create, nor an owner's dependents gone in the
+/// answer to its DELETE.
 const CONTROLLER_LATENCY: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// The CRD naming and establishing controllers: each wake-up (a CRD
-/// queued, or one due to be established) is one pass over what is due.
+/// The CRD naming and establishing controllers, the garbage collector, the
+/// namespace controller and the CRD finalizer: each wake-up (work queued,
+/// or a CRD due to be established) is one pass over what is due.
 async fn run_controllers(shared: Arc<Shared>) {
     let signal = shared.with_store(|store| store.controller_signal());
     let mut due: Option<std::time::Instant> = None;
@@ -123,7 +125,7 @@ async fn run_controllers(shared: Arc<Shared>) {
             None => signal.notified().await,
         }
         tokio::time::sleep(CONTROLLER_LATENCY).await;
-        due = shared.with_store(|store| store.run_crd_controllers(Some(std::time::Instant::now())));
+        due = shared.with_store(|store| store.run_controllers(Some(std::time::Instant::now())));
     }
 }
 

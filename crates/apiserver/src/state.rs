@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::admission;
+use super::collector::Work;
 use super::decoding::{self, FieldValidation};
 use super::deletion::DeleteOptions;
 pub use super::error::ApiError;
@@ -108,6 +109,10 @@ pub struct ObjectStore {
     /// task), never inside it: a client sees a new CRD with no conditions,
     /// and its kind served a moment later.
     crd_queue: super::crd_queue::CrdQueue,
+    /// What the garbage collector, the namespace controller and the CRD
+    /// finalizer have yet to do, run by the same task after the writes
+    /// that queued it.
+    collector: super::collector::Collector,
 }
 
 fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
@@ -188,6 +193,7 @@ impl Default for ObjectStore {
 impl ObjectStore {
     pub fn new() -> Self {
         let (changes, _) = broadcast::channel(4096);
+        let crd_queue = super::crd_queue::CrdQueue::default();
         let mut store = Self {
             objects: BTreeMap::new(),
             rv: 0,
@@ -202,7 +208,8 @@ impl ObjectStore {
             request: RequestContext::default(),
             checks: true,
             warnings: vec![],
-            crd_queue: Default::default(),
+            collector: super::collector::Collector::new(crd_queue.signal()),
+            crd_queue,
         };
         // What a real server makes at start: `default` (its bootstrap
         // controller) and the system namespaces.
@@ -305,6 +312,7 @@ impl ObjectStore {
         for crd in crds {
             store.coerce_stored(&crd);
         }
+        store.resync();
         // The change history is not persisted: a watch resuming from
         // before the restart must list again (410), as after a compaction.
         store.compacted = store.rv;
@@ -322,6 +330,53 @@ impl ObjectStore {
         std::fs::rename(&tmp, path)?;
         store.journal = Some(std::fs::OpenOptions::new().append(true).open(path)?);
         Ok(store)
+    }
+
+    /// What the in-server controllers find to do when they start, as a
+    /// real controller's first list gives it whatever was left half done:
+    /// CRDs to name and establish, deletions to finish, dependents whose
+    /// owner is gone.
+    fn resync(&mut self) {
+        let uids: std::collections::HashSet<&str> = self
+            .objects
+            .values()
+            .filter_map(|o| meta_str(o, "uid"))
+            .collect();
+        let mut crds = vec![];
+        let mut work = vec![];
+        for (key, object) in &self.objects {
+            if key.is_crd() {
+                crds.push(key.clone());
+            }
+            let uid = meta_str(object, "uid").unwrap_or_default().to_string();
+            if object["metadata"]["deletionTimestamp"].is_string() {
+                if key.group.is_empty() && key.plural == "namespaces" {
+                    work.push(Work::Namespace(key.name.clone()));
+                }
+                if key.is_crd() {
+                    work.push(Work::Crd(key.name.clone()));
+                }
+                let held = object["metadata"]["finalizers"].as_array();
+                let holds = |f: &str| held.is_some_and(|all| all.iter().any(|x| x == f));
+                if holds(super::deletion::ORPHAN_FINALIZER) {
+                    work.push(Work::Orphan(uid));
+                } else if holds(super::deletion::FOREGROUND_FINALIZER) {
+                    work.push(Work::Owner(uid));
+                }
+            }
+            let owners = object["metadata"]["ownerReferences"].as_array();
+            for owner in owners.into_iter().flatten() {
+                if let Some(owner) = owner["uid"].as_str().filter(|u| !uids.contains(u)) {
+                    work.push(Work::Owner(owner.to_string()));
+                }
+            }
+        }
+        for key in crds {
+            self.crd_queue.name(key);
+        }
+        for w in work {
+            self.queue_work(w);
+        }
     }
 
     fn replay(&mut self, entry: &Value) {
@@ -670,9 +725,7 @@ impl ObjectStore {
         self.as_written.remove(&key);
         let previous = self.objects.insert(key.clone(), object.clone());
         self.record(r, type_, &object);
-        if !namespace.is_empty() {
-            self.report_namespace_content(&namespace);
-        }
+        self.namespace_content_changed(&namespace);
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
             if previous.is_some_and(|p| p.get("spec") != object.get("spec")) {
@@ -703,14 +756,16 @@ impl ObjectStore {
         self.crd_queue.set_establishing_delay(delay);
     }
 
-    /// One pass of the CRD naming and establishing controllers over the
-    /// CRDs due at `now` (all queued ones when `None`), each controller
-    /// writing a CRD whose status it changes. Returns when the next CRD is
-    /// due to be established.
-    pub fn run_crd_controllers(
+    /// One pass of the in-server controllers: those that finish deletions
+    /// over the work queued before it (`collector.rs`), then the CRD
+    /// naming and establishing controllers over the CRDs due at `now` (all
+    /// queued ones when `None`), each writing what it changes. Returns when
+    /// the next CRD is due to be established.
+    pub fn run_controllers(
         &mut self,
         now: Option<std::time::Instant>,
     ) -> Option<std::time::Instant> {
+        self.collect();
         let (naming, establishing) = self.crd_queue.take_due(now);
         let crds = self.crd_resource()?;
         for key in naming {
@@ -741,11 +796,30 @@ impl ObjectStore {
         self.crd_queue.next_due()
     }
 
-    /// Runs the CRD controllers until they have nothing left to do: for a
+    /// Runs the in-server controllers until they have nothing left to do: for a
     /// store served by no server (tests, tools), where no task runs them.
-    pub fn settle_crds(&mut self) {
-        while !self.crd_queue.is_empty() {
-            self.run_crd_controllers(None);
+    pub fn settle(&mut self) {
+        while !self.crd_queue.is_empty() || !self.collector.is_empty() {
+            self.run_controllers(None);
+        }
+    }
+
+    /// One pass of the controllers that finish deletions over what was
+    /// queued before it.
+    fn collect(&mut self) {
+        for work in self.collector.take() {
+            match work {
+                Work::Owner(uid) => {
+                    for (res, k) in self.dependents(&uid) {
+                        self.collect_dependent(&res, &k);
+                    }
+                    self.finish_foreground(&uid);
+                }
+                Work::Foreground(uid) => self.finish_foreground(&uid),
+                Work::Orphan(uid) => self.finish_orphan(&uid),
+                Work::Namespace(name) => self.namespace_pass(&name),
+                Work::Crd(name) => self.crd_pass(&name),
+            }
         }
     }
 
@@ -1233,8 +1307,22 @@ impl ObjectStore {
         self.as_written.remove(&key);
         self.objects.insert(key, object.clone());
         self.record(r, "MODIFIED", &object);
-        if !namespace.is_empty() {
-            self.report_namespace_content(&namespace);
+        self.namespace_content_changed(&namespace);
+    }
+
+    /// Something in `namespace` was written or went: a terminating
+    /// namespace's controller looks again (to report what is left, or to
+    /// finalize it).
+    fn namespace_content_changed(&mut self, namespace: &str) {
+        if !namespace.is_empty() && self.namespace_terminating(namespace) {
+            self.queue_work(Work::Namespace(namespace.to_string()));
+        }
+    }
+
+    /// Work for the controllers that finish deletions (`collector.rs`).
+    pub(super) fn queue_work(&mut self, work: Work) {
+        if !self.request.dry_run {
+            self.collector.queue(work);
         }
     }
 
@@ -1246,12 +1334,10 @@ impl ObjectStore {
         self.as_written.remove(&key);
         self.record(r, "DELETED", &object);
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
-        // Garbage collection: dependents of the deleted owner, in the
-        // background (an orphaning or foreground deletion has dealt with
-        // them before the owner goes).
-        for (res, k) in self.dependents(&uid) {
-            self.collect_dependent(&res, &k);
-        }
+        // Garbage collection of the owner's dependents, in the background
+        // (an orphaning or foreground deletion has dealt with them before
+        // the owner goes).
+        self.queue_work(Work::Owner(uid));
         if r.kind == "CustomResourceDefinition" {
             self.unregister_crd(&object);
             if let Some(group) = object.pointer("/spec/group").and_then(Value::as_str) {
@@ -1267,14 +1353,11 @@ impl ObjectStore {
             .filter_map(|o| o["uid"].as_str().map(str::to_string))
             .collect();
         for owner in owners {
-            self.finish_foreground(&owner);
+            self.queue_work(Work::Foreground(owner));
         }
-        if !key.namespace.is_empty() {
-            self.finish_namespace(&key.namespace);
-            self.report_namespace_content(&key.namespace);
-        }
-        if let Some(crd) = &r.crd {
-            self.finish_crd(crd);
+        self.namespace_content_changed(&key.namespace);
+        if let Some(crd) = r.crd.as_deref().filter(|crd| self.crd_terminating(crd)) {
+            self.queue_work(Work::Crd(crd.to_string()));
         }
     }
 
@@ -1513,6 +1596,12 @@ mod tests {
         store.create(&r, "default", dependent).unwrap();
         store.create(&r, "default", cm("unrelated")).unwrap();
         store.delete(&r, "default", "owner").unwrap();
+        assert_eq!(
+            names(&store, &r, "default"),
+            ["dependent", "unrelated"],
+            "the collector acts after the owner's DELETE, not in it"
+        );
+        store.settle();
         assert_eq!(names(&store, &r, "default"), ["unrelated"]);
     }
 
@@ -1528,7 +1617,14 @@ mod tests {
         store.create(&r, "default", cm("y")).unwrap();
         assert_eq!(store.create(&r, "nowhere", cm("z")).unwrap_err().code, 404);
         store.delete(&ns, "", "team-a").unwrap();
+        assert_eq!(
+            names(&store, &r, "team-a"),
+            ["x"],
+            "the namespace controller acts after the namespace's DELETE"
+        );
+        store.settle();
         assert!(names(&store, &r, "team-a").is_empty());
+        assert!(store.get(&ns, "", "team-a").is_err(), "finalized and gone");
         assert_eq!(names(&store, &r, "default"), ["y"]);
     }
 
@@ -1569,7 +1665,7 @@ mod tests {
         // A store holding the CRD and one widget, `w`, with this spec.
         let with_widget = |mut store: ObjectStore, spec_properties: Value, spec: Value| {
             store.create(&crds, "", crd(spec_properties)).unwrap();
-            store.settle_crds();
+            store.settle();
             let created = store
                 .create(
                     &widgets(&store),
@@ -1657,6 +1753,28 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
+    /// A restart finishes what the controllers had left: a dependent whose
+    /// owner went before the collector got to it is collected after.
+    #[test]
+    fn a_restart_finishes_a_deletion_the_collector_had_not_done() {
+        let path = std::env::temp_dir().join(format!("kbind-gc-restart-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut store = ObjectStore::with_state_file(&path).unwrap();
+        let r = configmaps(&store);
+        let owner = store.create(&r, "default", cm("owner")).unwrap();
+        let mut dependent = cm("dependent");
+        dependent["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}]);
+        store.create(&r, "default", dependent).unwrap();
+        store.delete(&r, "default", "owner").unwrap();
+        drop(store);
+        let mut restored = ObjectStore::with_state_file(&path).unwrap();
+        assert_eq!(names(&restored, &r, "default"), ["dependent"]);
+        restored.settle();
+        assert!(names(&restored, &r, "default").is_empty());
+        drop(restored);
+        let _ = std::fs::remove_file(&path);
+    }
+
     /// A new CRD: answered with no conditions; the naming controller's
     /// write serves the kind (`Established` still `Installing`, so not in
     /// discovery); the establishing controller's write puts it there.
@@ -1695,7 +1813,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert!(store.resource("example.com", "v1", "widgets").is_none());
-        store.run_crd_controllers(None);
+        store.run_controllers(None);
         assert!(store.resource("example.com", "v1", "widgets").is_some());
         assert!(!discoverable(&store), "served, not yet in discovery");
         assert_eq!(
@@ -1705,7 +1823,7 @@ mod tests {
                 "Established=False Installing"
             ]
         );
-        store.run_crd_controllers(None);
+        store.run_controllers(None);
         assert!(discoverable(&store));
         assert_eq!(
             conditions(&store),
@@ -1715,7 +1833,7 @@ mod tests {
             ]
         );
         let rv = store.resource_version();
-        store.run_crd_controllers(None);
+        store.run_controllers(None);
         assert_eq!(store.resource_version(), rv, "nothing left to write");
         let events: Vec<&str> = std::iter::from_fn(|| changes.try_recv().ok())
             .filter(|c| c.plural == "customresourcedefinitions")
@@ -1738,7 +1856,7 @@ mod tests {
                     "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}))
             .unwrap();
         let start = std::time::Instant::now();
-        let due = store.run_crd_controllers(Some(start)).unwrap();
+        let due = store.run_controllers(Some(start)).unwrap();
         assert!(due >= start + std::time::Duration::from_secs(5));
         assert!(store.resource("example.com", "v1", "widgets").is_some());
         let established = |store: &ObjectStore| {
@@ -1747,11 +1865,11 @@ mod tests {
             )
         };
         assert_eq!(
-            store.run_crd_controllers(Some(start + std::time::Duration::from_secs(1))),
+            store.run_controllers(Some(start + std::time::Duration::from_secs(1))),
             Some(due)
         );
         assert!(!established(&store));
-        assert_eq!(store.run_crd_controllers(Some(due)), None);
+        assert_eq!(store.run_controllers(Some(due)), None);
         assert!(established(&store));
     }
 
@@ -1772,7 +1890,7 @@ mod tests {
             store.resource("example.com", "v1", "widgets").is_none(),
             "served only once the naming controller has run"
         );
-        store.settle_crds();
+        store.settle();
         let widgets = store
             .resource("example.com", "v1", "widgets")
             .cloned()
@@ -1781,6 +1899,11 @@ mod tests {
             .create(&widgets, "default", json!({"metadata": {"name": "w"}}))
             .unwrap();
         store.delete(&crds, "", "widgets.example.com").unwrap();
+        assert!(
+            store.get(&widgets, "default", "w").is_ok(),
+            "the CRD finalizer deletes the instances after the CRD's DELETE"
+        );
+        store.settle();
         assert!(store.resource("example.com", "v1", "widgets").is_none());
         assert!(store.get(&widgets, "default", "w").is_err());
     }
@@ -1837,7 +1960,18 @@ mod tests {
             "{}",
             refused.message
         );
-        store.delete(&jobs, "default", "j").unwrap();
+        let marked = store.delete(&jobs, "default", "j").unwrap();
+        assert_eq!(
+            marked["metadata"]["finalizers"],
+            json!(["orphan"]),
+            "the collector's finalizer holds the Job until it has orphaned its dependents"
+        );
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+        store.settle();
+        assert!(
+            store.get(&jobs, "default", "j").is_err(),
+            "gone once orphaned"
+        );
         let left = store
             .get(&r, "default", "pod-like")
             .expect("orphaned, not collected");

@@ -1,0 +1,66 @@
+//! The controllers a real cluster runs beside the API server that finish
+//! what a DELETE starts: the garbage collector (dependents of an owner that
+//! went, orphaning, foreground deletion), the namespace controller (a
+//! terminating namespace's content) and the CRD finalizer (a deleted CRD's
+//! instances). A DELETE only marks or removes its object and queues their
+//! work here; the server's controller task runs it a moment later, each
+//! step a write of its own that watches see, so a client finds dependents
+//! still there right after the owner's DELETE, as on a real cluster.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+/// One piece of work, named by what the real controller keys its queue on.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Work {
+    /// The garbage collector's `attemptToDelete` for the dependents of the
+    /// object with this uid (gone, or waiting for them in the foreground),
+    /// then the owner's foreground finalizer if nothing blocks it any more.
+    Owner(String),
+    /// A dependent of the object with this uid went: if that object waits
+    /// for its dependents in the foreground, it may be finished.
+    Foreground(String),
+    /// `attemptToOrphan`: the object with this uid holds the `orphan`
+    /// finalizer; its dependents lose their references to it, then it
+    /// loses the finalizer.
+    Orphan(String),
+    /// The namespace controller's pass over a terminating namespace.
+    Namespace(String),
+    /// The CRD finalizer's pass over a terminating CRD.
+    Crd(String),
+}
+
+pub struct Collector {
+    queued: BTreeSet<Work>,
+    /// Wakes the server's controller task (shared with the CRD controllers).
+    signal: Arc<Notify>,
+}
+
+impl Collector {
+    pub fn new(signal: Arc<Notify>) -> Self {
+        Self {
+            queued: BTreeSet::new(),
+            signal,
+        }
+    }
+
+    /// Queued once however often it is asked for, as a controller's work
+    /// queue keeps a key once.
+    pub fn queue(&mut self, work: Work) {
+        if self.queued.insert(work) {
+            self.signal.notify_one();
+        }
+    }
+
+    /// What is queued now; what this work queues waits for the next pass,
+    /// as each step of a cascade waits for the watch event of the last.
+    pub fn take(&mut self) -> BTreeSet<Work> {
+        std::mem::take(&mut self.queued)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+    }
+}
