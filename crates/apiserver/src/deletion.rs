@@ -467,11 +467,7 @@ impl ObjectStore {
     /// `foregroundDeletion` finalizer goes, and with it the owner if no
     /// other finalizer holds it.
     pub(super) fn finish_foreground(&mut self, uid: &str) {
-        let Some((res, key, owner)) = self
-            .objects_iter()
-            .find(|(_, o)| meta_str(o, "uid") == uid)
-            .and_then(|(k, o)| self.resource_of(k).map(|r| (r, k.clone(), o.clone())))
-        else {
+        let Some((res, key, owner)) = self.object_with_uid(uid) else {
             return;
         };
         if !finalizers(&owner).iter().any(|f| f == FOREGROUND_FINALIZER)
@@ -485,16 +481,20 @@ impl ObjectStore {
     /// The collector's finalizer `finalizer` taken off the object with
     /// `uid`, if it holds it.
     fn drop_finalizer(&mut self, uid: &str, finalizer: &str) {
-        let Some((res, key, object)) = self
-            .objects_iter()
-            .find(|(_, o)| meta_str(o, "uid") == uid)
-            .and_then(|(k, o)| self.resource_of(k).map(|r| (r, k.clone(), o.clone())))
-        else {
+        let Some((res, key, object)) = self.object_with_uid(uid) else {
             return;
         };
         if finalizers(&object).iter().any(|f| f == finalizer) {
             self.release(&res, key, object, finalizer);
         }
+    }
+
+    /// The object with `uid`, with its resource and key (the collector's
+    /// graph knows objects by uid).
+    fn object_with_uid(&self, uid: &str) -> Option<(Resource, Key, Value)> {
+        self.objects_iter()
+            .find(|(_, o)| meta_str(o, "uid") == uid)
+            .and_then(|(k, o)| self.resource_of(k).map(|r| (r, k.clone(), o.clone())))
     }
 
     /// Writes `object` without `finalizer`; it goes if that was the last.
