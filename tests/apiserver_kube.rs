@@ -238,7 +238,10 @@ async fn a_reflector_resumes_after_dropped_watches_without_losing_events() {
     let (running, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let (reader, writer) = reflector::store();
-    let stream = reflector(writer, watcher(api.clone(), watcher::Config::default()))
+    // The test's own objects: a namespace also holds the cluster's
+    // (`kube-root-ca.crt`), as a real one does.
+    let mine = watcher::Config::default().labels("test=reflector");
+    let stream = reflector(writer, watcher(api.clone(), mine))
         .default_backoff()
         .applied_objects()
         .for_each(|_| async {});
@@ -248,8 +251,9 @@ async fn a_reflector_resumes_after_dropped_watches_without_losing_events() {
         running.drop_watches();
         for i in 0..10 {
             let cm: ConfigMap =
-                serde_json::from_value(json!({"metadata": {"name": format!("cm-{round}-{i}")}}))
-                    .unwrap();
+                serde_json::from_value(json!({"metadata": {"name": format!("cm-{round}-{i}"),
+                    "labels": {"test": "reflector"}}}))
+                .unwrap();
             api.create(&PostParams::default(), &cm).await.unwrap();
         }
     }
@@ -350,14 +354,21 @@ async fn a_streaming_list_watcher_gets_the_initial_state_and_changes() {
     let (_running, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..3 {
-        let cm: ConfigMap =
-            serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}})).unwrap();
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": format!("s{i}"), "labels": {"test": "streaming"}}}),
+        )
+        .unwrap();
         api.create(&PostParams::default(), &cm).await.unwrap();
     }
     let (reader, writer) = reflector::store();
     let stream = reflector(
         writer,
-        watcher(api.clone(), watcher::Config::default().streaming_lists()),
+        watcher(
+            api.clone(),
+            watcher::Config::default()
+                .labels("test=streaming")
+                .streaming_lists(),
+        ),
     )
     .default_backoff()
     .applied_objects()
@@ -368,7 +379,10 @@ async fn a_streaming_list_watcher_gets_the_initial_state_and_changes() {
         .expect("initial events end")
         .unwrap();
     assert_eq!(reader.state().len(), 3);
-    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "s3"}})).unwrap();
+    let cm: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "s3", "labels": {"test": "streaming"}}}),
+    )
+    .unwrap();
     api.create(&PostParams::default(), &cm).await.unwrap();
     eventually("the new object", || {
         let n = reader.state().len();

@@ -1018,7 +1018,7 @@ fn kubectl_pages_through_lists_with_limit_and_continue() {
     let out = text(&o.stdout);
     let names: Vec<&str> = out
         .lines()
-        .filter(|l| l.starts_with("configmap/"))
+        .filter(|l| l.starts_with("configmap/page-"))
         .collect();
     assert_eq!(names.len(), 5, "{out}");
     let log = text(&o.stderr);

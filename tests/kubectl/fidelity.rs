@@ -637,8 +637,15 @@ fn delete_cascades_as_the_garbage_collector_does() {
             .trim(),
         "configmap/l2"
     );
+    // `--all` takes the cluster's `kube-root-ca.crt` too, which its
+    // publisher makes again, as on a real cluster.
     s.ok(&["delete", "configmap", "--all", "--wait"]);
-    assert_eq!(s.ok(&["get", "configmaps", "-o", "name"]).trim(), "");
+    assert_eq!(
+        super::wait_for(&s, &["get", "configmaps", "-o", "name"], |out| out.trim()
+            == "configmap/kube-root-ca.crt")
+        .trim(),
+        "configmap/kube-root-ca.crt"
+    );
 }
 
 #[test]
@@ -753,6 +760,57 @@ fn a_namespace_terminates_while_its_contents_go() {
         );
     }
     s.ok(&["delete", "ns", "kube-node-lease", "--dry-run=server"]);
+}
+
+/// What a real cluster's controllers put into every namespace: the
+/// `default` ServiceAccount and `kube-root-ca.crt`, the CA kubectl verifies
+/// the server with; a moment after the namespace is made (a script waits
+/// with `--for=create`), and again after someone deletes them.
+#[test]
+fn a_new_namespace_gets_its_default_account_and_the_servers_ca() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&["create", "namespace", "team-b"]);
+    for what in ["serviceaccount/default", "configmap/kube-root-ca.crt"] {
+        s.ok(&[
+            "-n",
+            "team-b",
+            "wait",
+            "--for=create",
+            what,
+            "--timeout=10s",
+        ]);
+    }
+    let trusted = s.ok(&[
+        "config",
+        "view",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+    ]);
+    let published = s.ok(&[
+        "-n",
+        "team-b",
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ]);
+    use base64::Engine;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.encode(published.as_bytes()),
+        trusted,
+        "the ConfigMap holds the CA kubectl trusts"
+    );
+    s.ok(&["-n", "team-b", "delete", "serviceaccount", "default"]);
+    s.ok(&[
+        "-n",
+        "team-b",
+        "wait",
+        "--for=create",
+        "serviceaccount/default",
+        "--timeout=10s",
+    ]);
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! what a DELETE starts: the garbage collector (dependents of an owner that
 //! went, orphaning, foreground deletion), the namespace controller (a
 //! terminating namespace's content) and the CRD finalizer (a deleted CRD's
-//! instances). A DELETE only marks or removes its object and queues their
+//! instances), and the two that put into every namespace what a real one
+//! holds (the `default` ServiceAccount, the `kube-root-ca.crt` ConfigMap). A
+//! DELETE only marks or removes its object and queues their
 //! work here; the server's controller task runs it a moment later, each
 //! step a write of its own that watches see, so a client finds dependents
 //! still there right after the owner's DELETE, as on a real cluster.
@@ -30,6 +32,10 @@ pub enum Work {
     Namespace(String),
     /// The CRD finalizer's pass over a terminating CRD.
     Crd(String),
+    /// The ServiceAccounts controller and the root CA publisher: the
+    /// `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap every
+    /// active namespace holds, made again when deleted.
+    Populate(String),
 }
 
 pub struct Collector {

@@ -20,6 +20,7 @@ mod handler;
 mod job;
 mod list_options;
 mod managed;
+mod namespace_defaults;
 mod openapi;
 mod params;
 mod pod;

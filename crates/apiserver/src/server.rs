@@ -57,11 +57,12 @@ pub async fn restart(
 fn start(
     listener: tokio::net::TcpListener,
     token: String,
-    store: ObjectStore,
+    mut store: ObjectStore,
     tls: Arc<rustls::ServerConfig>,
     ca_pem: String,
 ) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
+    store.set_root_ca(&ca_pem);
     let shared = Arc::new(Shared::new(store, token.clone(), addr));
     let app = Router::new()
         .fallback(handler::handle)

@@ -113,6 +113,10 @@ pub struct ObjectStore {
     /// finalizer have yet to do, run by the same task after the writes
     /// that queued it.
     collector: super::collector::Collector,
+    /// The CA a client verifies this server with (PEM), which every
+    /// namespace's `kube-root-ca.crt` holds; none for a store no server
+    /// serves.
+    root_ca: Option<String>,
 }
 
 fn meta_str<'a>(o: &'a Value, field: &str) -> Option<&'a str> {
@@ -210,6 +214,7 @@ impl ObjectStore {
             warnings: vec![],
             collector: super::collector::Collector::new(crd_queue.signal()),
             crd_queue,
+            root_ca: None,
         };
         // What a real server makes at start: `default` (its bootstrap
         // controller) and the system namespaces.
@@ -347,6 +352,9 @@ impl ObjectStore {
         for (key, object) in &self.objects {
             if key.is_crd() {
                 crds.push(key.clone());
+            }
+            if key.group.is_empty() && key.plural == "namespaces" {
+                work.push(Work::Populate(key.name.clone()));
             }
             let uid = meta_str(object, "uid").unwrap_or_default().to_string();
             if object["metadata"]["deletionTimestamp"].is_string() {
@@ -726,6 +734,7 @@ impl ObjectStore {
         let previous = self.objects.insert(key.clone(), object.clone());
         self.record(r, type_, &object);
         self.namespace_content_changed(&namespace);
+        self.namespace_defaults_changed(&key, type_);
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
             if previous.is_some_and(|p| p.get("spec") != object.get("spec")) {
@@ -741,6 +750,35 @@ impl ObjectStore {
             self.crd_queue.name(key);
         }
         object
+    }
+
+    /// The server's CA: what the root CA publisher puts in every namespace.
+    pub fn set_root_ca(&mut self, pem: &str) {
+        self.root_ca = Some(pem.to_string());
+        // Namespaces made before the server knew its CA get it now.
+        let namespaces: Vec<String> = self
+            .objects
+            .keys()
+            .filter(|k| k.group.is_empty() && k.plural == "namespaces")
+            .map(|k| k.name.clone())
+            .collect();
+        for namespace in namespaces {
+            self.queue_work(Work::Populate(namespace));
+        }
+    }
+
+    pub(super) fn root_ca(&self) -> Option<&str> {
+        self.root_ca.as_deref()
+    }
+
+    /// A write the namespace-populating controllers follow: a new
+    /// namespace, or a change to what they keep in one.
+    fn namespace_defaults_changed(&mut self, key: &Key, type_: &str) {
+        if key.group.is_empty() && key.plural == "namespaces" && type_ == "ADDED" {
+            self.queue_work(Work::Populate(key.name.clone()));
+        } else if super::namespace_defaults::kept(&key.group, &key.plural, &key.name) {
+            self.queue_work(Work::Populate(key.namespace.clone()));
+        }
     }
 
     /// What wakes the server's controller task: a CRD was queued.
@@ -819,6 +857,7 @@ impl ObjectStore {
                 Work::Orphan(uid) => self.finish_orphan(&uid),
                 Work::Namespace(name) => self.namespace_pass(&name),
                 Work::Crd(name) => self.crd_pass(&name),
+                Work::Populate(namespace) => self.populate(&namespace),
             }
         }
     }
@@ -1305,6 +1344,7 @@ impl ObjectStore {
         }
         let namespace = key.namespace.clone();
         self.as_written.remove(&key);
+        self.namespace_defaults_changed(&key, "MODIFIED");
         self.objects.insert(key, object.clone());
         self.record(r, "MODIFIED", &object);
         self.namespace_content_changed(&namespace);
@@ -1333,6 +1373,7 @@ impl ObjectStore {
         self.objects.remove(&key);
         self.as_written.remove(&key);
         self.record(r, "DELETED", &object);
+        self.namespace_defaults_changed(&key, "DELETED");
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
         // Garbage collection of the owner's dependents, in the background
         // (an orphaning or foreground deletion has dealt with them before
