@@ -282,9 +282,36 @@ fn names() -> impl Strategy<Value = (String, String)> {
     (1usize..=253, 1usize..=253).prop_flat_map(|(r, p)| (subdomain(r), subdomain(p)))
 }
 
+/// `object` with each owner reference's uid that of the owner this store
+/// holds under its kind and name (the simulation made its own uids): the
+/// store's collector deletes what a reference finds no owner for.
+fn with_owner_uids(server: &ObjectStore, namespace: &str, object: &Value) -> Value {
+    let mut object = object.clone();
+    let Some(references) = object["metadata"]["ownerReferences"].as_array_mut() else {
+        return object;
+    };
+    for reference in references {
+        let kind = reference["kind"].as_str().unwrap_or_default();
+        let api_version = reference["apiVersion"].as_str().unwrap_or_default();
+        let Some(r) = server
+            .resources()
+            .iter()
+            .find(|r| r.kind == kind && r.group_version() == api_version)
+        else {
+            continue;
+        };
+        let owner_namespace = if r.namespaced { namespace } else { "" };
+        let name = reference["name"].as_str().unwrap_or_default();
+        if let Ok(owner) = server.get(r, owner_namespace, name) {
+            reference["uid"] = owner["metadata"]["uid"].clone();
+        }
+    }
+    object
+}
+
 /// Replays what the planner wrote against the embedded server's store, which
 /// validates names, labels and schemas as a real server does.
-fn replay(sim: &Simulation, request_name: &str) -> Result<(), String> {
+fn replay(sim: &Simulation, request_name: &str, promise: &Value) -> Result<(), String> {
     let mut server = ObjectStore::new();
     let find = |server: &ObjectStore, object: &Value| {
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
@@ -307,6 +334,14 @@ fn replay(sim: &Simulation, request_name: &str) -> Result<(), String> {
     let other = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}});
     let r = find(&server, &other).unwrap();
     server.create(&r, "", other).unwrap();
+    // kbind's kinds served (as `kubectl wait --for=condition=Established`
+    // waits for), and the Promise the platform team applied, which what
+    // kbind writes for it names as its owner.
+    server.settle();
+    let r = find(&server, promise).unwrap();
+    server
+        .create(&r, "", promise.clone())
+        .map_err(|e| format!("the Promise itself: {}", e.message))?;
     for action in &sim.journal {
         match action {
             Action::Create { object, .. } | Action::Apply { object, .. } => {
@@ -314,14 +349,17 @@ fn replay(sim: &Simulation, request_name: &str) -> Result<(), String> {
                     return Err(format!("no kind for {object}"));
                 };
                 let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
+                let object = with_owner_uids(&server, namespace, object);
                 match server.create(&r, namespace, object.clone()) {
                     Ok(_) => {}
                     Err(e) if e.code == 409 => {}
                     Err(e) => return Err(format!("{}: {}", object["kind"], e.message)),
                 }
-                // The user's request, once its kind is served, so that
-                // what kbind writes to it is checked too.
+                // The user's request, once its kind is served (after the
+                // CRD controllers' writes, as a client waits for them), so
+                // that what kbind writes to it is checked too.
                 if object["kind"] == "CustomResourceDefinition" {
+                    server.settle();
                     let r = find(&server, &request(request_name)).unwrap();
                     server
                         .create(&r, "default", request(request_name))
@@ -367,6 +405,35 @@ fn replay(sim: &Simulation, request_name: &str) -> Result<(), String> {
             Action::Delete { .. } => {}
         }
     }
+    // What the garbage collector makes of the owner references kbind
+    // wrote: every one must find its owner (kind, name, namespace), or a
+    // real cluster deletes the object a moment after kbind made it.
+    let stored = |server: &ObjectStore| -> Vec<Value> {
+        let mut all = vec![];
+        for r in server.resources() {
+            all.extend(server.list(r, "", &Default::default(), &Default::default()));
+        }
+        all
+    };
+    let before = stored(&server);
+    server.settle();
+    let after = stored(&server);
+    let collected: Vec<String> = before
+        .iter()
+        .filter(|o| !after.contains(o))
+        .map(|o| {
+            format!(
+                "{} {} (owners {})",
+                o["kind"], o["metadata"]["name"], o["metadata"]["ownerReferences"]
+            )
+        })
+        .collect();
+    if !collected.is_empty() {
+        return Err(format!(
+            "the garbage collector deleted what kbind wrote (an owner reference names no owner): {}",
+            collected.join("; ")
+        ));
+    }
     Ok(())
 }
 
@@ -399,7 +466,7 @@ proptest! {
         for kind in ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"] {
             prop_assert!(applied.contains(&kind), "the workflow's {} applied: {:?}", kind, applied);
         }
-        if let Err(refused) = replay(&sim, &request_name) {
+        if let Err(refused) = replay(&sim, &request_name, &promise_with(&promise_name, "v0.1.0", &chosen)) {
             return Err(TestCaseError::fail(format!(
                 "request {} ({} chars), promise {} ({} chars), pipelines {:?} and {:?}, container {:?}: {refused}",
                 request_name, request_name.len(), promise_name, promise_name.len(),

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::state::Key;
+
 /// One piece of work, named by what the real controller keys its queue on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Work {
@@ -21,6 +23,10 @@ pub enum Work {
     /// object with this uid (gone, or waiting for them in the foreground),
     /// then the owner's foreground finalizer if nothing blocks it any more.
     Owner(String),
+    /// `attemptToDelete` for one object: written with an owner reference
+    /// that finds no owner (a wrong name, kind or uid, an owner not made
+    /// yet), so it is collected as a dependent of an owner that went.
+    Dependent(Key),
     /// A dependent of the object with this uid went: if that object waits
     /// for its dependents in the foreground, it may be finished.
     Foreground(String),

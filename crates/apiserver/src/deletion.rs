@@ -135,6 +135,14 @@ fn propagation(r: &Resource, current: &Value, options: &DeleteOptions) -> Propag
     }
 }
 
+/// An owner reference as the garbage collector resolves it.
+pub(super) enum Owner {
+    Present(Value),
+    Absent,
+    /// Its kind is not served: nothing can be decided.
+    Unknown,
+}
+
 /// What the namespace controller and the CRD finalizer delete with.
 const BACKGROUND: DeleteOptions = DeleteOptions {
     propagation: Some(Propagation::Background),
@@ -382,26 +390,27 @@ impl ObjectStore {
         if object["metadata"]["deletionTimestamp"].is_string() {
             return;
         }
-        let owner_uids: Vec<String> = object["metadata"]["ownerReferences"]
+        let references: Vec<Value> = object["metadata"]["ownerReferences"]
             .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o["uid"].as_str().map(str::to_string))
-            .collect();
+            .cloned()
+            .unwrap_or_default();
         let mut solid = false;
         let mut waiting = false;
         let mut unsolid: Vec<String> = Vec::new();
-        for uid in owner_uids {
-            match self.objects_iter().find(|(_, o)| meta_str(o, "uid") == uid) {
-                None => unsolid.push(uid),
-                Some((_, owner))
+        for reference in &references {
+            let uid = reference["uid"].as_str().unwrap_or_default().to_string();
+            match self.owner(key, reference) {
+                Owner::Absent => unsolid.push(uid),
+                Owner::Present(owner)
                     if owner["metadata"]["deletionTimestamp"].is_string()
-                        && finalizers(owner).iter().any(|f| f == FOREGROUND_FINALIZER) =>
+                        && finalizers(&owner).iter().any(|f| f == FOREGROUND_FINALIZER) =>
                 {
                     waiting = true;
                     unsolid.push(uid);
                 }
-                Some(_) => solid = true,
+                // A kind the server does not serve: the real collector
+                // cannot look the owner up and tries again later.
+                Owner::Present(_) | Owner::Unknown => solid = true,
             }
         }
         if solid {
@@ -442,6 +451,40 @@ impl ObjectStore {
     pub(super) fn finish_orphan(&mut self, uid: &str) {
         self.orphan_dependents(uid);
         self.drop_finalizer(uid, ORPHAN_FINALIZER);
+    }
+
+    /// The owner `reference` names, as the collector finds it
+    /// (`isDangling`): by its kind and name — in the dependent's namespace
+    /// when the kind is namespaced — and then its uid. A reference whose
+    /// name, kind or uid is wrong, or a cluster-scoped dependent's
+    /// reference to a namespaced kind, finds no owner: the dependent is
+    /// collected.
+    pub(super) fn owner(&self, dependent: &Key, reference: &Value) -> Owner {
+        let api_version = reference["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let kind = reference["kind"].as_str().unwrap_or_default();
+        let Some(owner_resource) = self
+            .resources()
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
+        else {
+            return Owner::Unknown;
+        };
+        if owner_resource.namespaced && dependent.namespace.is_empty() {
+            return Owner::Absent;
+        }
+        let namespace = if owner_resource.namespaced {
+            dependent.namespace.as_str()
+        } else {
+            ""
+        };
+        let name = reference["name"].as_str().unwrap_or_default();
+        match self.objects_ref(&self.key_of(owner_resource, namespace, name)) {
+            Some(owner) if meta_str(owner, "uid") == reference["uid"].as_str().unwrap_or("-") => {
+                Owner::Present(owner.clone())
+            }
+            _ => Owner::Absent,
+        }
     }
 
     /// The garbage collector's orphaning: owner references to `uid` removed.

@@ -231,6 +231,11 @@ impl ObjectStore {
         store
     }
 
+    /// How many objects are stored, of every kind.
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+
     pub fn resources(&self) -> &[Resource] {
         &self.resources
     }
@@ -342,11 +347,6 @@ impl ObjectStore {
     /// CRDs to name and establish, deletions to finish, dependents whose
     /// owner is gone.
     fn resync(&mut self) {
-        let uids: std::collections::HashSet<&str> = self
-            .objects
-            .values()
-            .filter_map(|o| meta_str(o, "uid"))
-            .collect();
         let mut crds = vec![];
         let mut work = vec![];
         for (key, object) in &self.objects {
@@ -372,18 +372,21 @@ impl ObjectStore {
                     work.push(Work::Owner(uid));
                 }
             }
-            let owners = object["metadata"]["ownerReferences"].as_array();
-            for owner in owners.into_iter().flatten() {
-                if let Some(owner) = owner["uid"].as_str().filter(|u| !uids.contains(u)) {
-                    work.push(Work::Owner(owner.to_string()));
-                }
-            }
         }
         for key in crds {
             self.crd_queue.name(key);
         }
         for w in work {
             self.queue_work(w);
+        }
+        let owned: Vec<(Key, Value)> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| o["metadata"]["ownerReferences"].is_array())
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        for (key, object) in owned {
+            self.check_owners(&key, &object);
         }
     }
 
@@ -735,6 +738,7 @@ impl ObjectStore {
         self.record(r, type_, &object);
         self.namespace_content_changed(&namespace);
         self.namespace_defaults_changed(&key, type_);
+        self.check_owners(&key, &object);
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
             if previous.is_some_and(|p| p.get("spec") != object.get("spec")) {
@@ -852,6 +856,11 @@ impl ObjectStore {
                         self.collect_dependent(&res, &k);
                     }
                     self.finish_foreground(&uid);
+                }
+                Work::Dependent(key) => {
+                    if let Some(r) = self.resource_of(&key) {
+                        self.collect_dependent(&r, &key);
+                    }
                 }
                 Work::Foreground(uid) => self.finish_foreground(&uid),
                 Work::Orphan(uid) => self.finish_orphan(&uid),
@@ -1359,6 +1368,20 @@ impl ObjectStore {
         }
     }
 
+    /// The collector's graph learns of every object a client writes: one
+    /// whose owner reference finds no owner is queued for collection.
+    fn check_owners(&mut self, key: &Key, object: &Value) {
+        let Some(references) = object["metadata"]["ownerReferences"].as_array() else {
+            return;
+        };
+        let dangling = references
+            .iter()
+            .any(|reference| matches!(self.owner(key, reference), super::deletion::Owner::Absent));
+        if dangling {
+            self.queue_work(Work::Dependent(key.clone()));
+        }
+    }
+
     /// Work for the controllers that finish deletions (`collector.rs`).
     pub(super) fn queue_work(&mut self, work: Work) {
         if !self.request.dry_run {
@@ -1644,6 +1667,79 @@ mod tests {
         );
         store.settle();
         assert_eq!(names(&store, &r, "default"), ["unrelated"]);
+    }
+
+    /// The collector finds an owner by kind, name and namespace, then uid:
+    /// a reference that finds none makes its object garbage at once.
+    #[test]
+    fn an_owner_reference_that_finds_no_owner_is_collected() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let owner = store.create(&r, "default", cm("owner")).unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        let owned_by = |name: &str, reference: Value| {
+            let mut o = cm(name);
+            o["metadata"]["ownerReferences"] = json!([reference]);
+            o
+        };
+        let cases = [
+            (
+                "right",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}),
+            ),
+            (
+                "stale-uid",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "0b8f0a4e-0000-4000-8000-000000000000"}),
+            ),
+            (
+                "wrong-name",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": uid}),
+            ),
+            (
+                "wrong-kind",
+                json!({"apiVersion": "v1", "kind": "Secret", "name": "owner", "uid": uid}),
+            ),
+            (
+                "unserved-kind",
+                json!({"apiVersion": "example.com/v1", "kind": "Widget", "name": "owner", "uid": uid}),
+            ),
+        ];
+        for (name, reference) in cases {
+            store
+                .create(&r, "default", owned_by(name, reference))
+                .unwrap();
+        }
+        store.create(&r, "other", cm("x")).unwrap_err();
+        let namespaces = store.resource("", "v1", "namespaces").cloned().unwrap();
+        store
+            .create(&namespaces, "", json!({"metadata": {"name": "team-a"}}))
+            .unwrap();
+        store
+            .create(
+                &r,
+                "team-a",
+                owned_by(
+                    "elsewhere",
+                    json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}),
+                ),
+            )
+            .unwrap();
+        // A cluster-scoped object cannot be owned by a namespaced one.
+        let mut cluster_scoped = json!({"metadata": {"name": "team-b", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}});
+        store
+            .create(&namespaces, "", cluster_scoped.take())
+            .unwrap();
+        store.settle();
+        assert_eq!(
+            names(&store, &r, "default"),
+            ["owner", "right", "unserved-kind"]
+        );
+        assert!(
+            names(&store, &r, "team-a").is_empty(),
+            "an owner is looked for in its dependent's namespace"
+        );
+        assert!(store.get(&namespaces, "", "team-b").is_err());
     }
 
     #[test]
