@@ -113,6 +113,38 @@ pub fn prepare_update(r: &Resource, next: &mut Value, current: &Value) {
     }
 }
 
+/// `ValidateNoNewFinalizers`, part of every update's metadata validation:
+/// an object being deleted may lose finalizers, never gain one.
+fn no_new_finalizers(next: &Value, current: &Value) -> Option<FieldError> {
+    if current["metadata"]["deletionTimestamp"].is_null() {
+        return None;
+    }
+    let names = |o: &Value| -> std::collections::BTreeSet<String> {
+        o["metadata"]["finalizers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect()
+    };
+    let before = names(current);
+    let added: Vec<String> = names(next)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    if added.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+    Some(FieldError::forbidden(
+        "metadata.finalizers",
+        &format!(
+            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+            shown.join(", ")
+        ),
+    ))
+}
+
 /// `ValidateImmutableField` for the value at `pointer`.
 pub(super) fn immutable_field(
     next: &Value,
@@ -257,6 +289,7 @@ pub fn validate_update(
     if (r.group.as_str(), r.kind.as_str()) == ("", "Secret") {
         immutable(&mut errs, "/type", "type");
     }
+    errs.extend(no_new_finalizers(next, current));
     errs
 }
 

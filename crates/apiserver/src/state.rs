@@ -1669,6 +1669,44 @@ mod tests {
         assert_eq!(names(&store, &r, "default"), ["unrelated"]);
     }
 
+    #[test]
+    fn an_object_being_deleted_may_lose_finalizers_but_not_gain_one() {
+        let mut store = ObjectStore::new();
+        let r = configmaps(&store);
+        let mut held = cm("held");
+        held["metadata"]["finalizers"] = json!(["example.com/a"]);
+        store.create(&r, "default", held).unwrap();
+        store.delete(&r, "default", "held").unwrap();
+        let refused = store
+            .merge(
+                &r,
+                "default",
+                "held",
+                &json!({"metadata": {"finalizers": ["example.com/a", "example.com/c", "example.com/b"]}}),
+                false,
+            )
+            .unwrap_err();
+        assert_eq!(refused.code, 422);
+        assert!(
+            refused.message.ends_with(r#"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{"example.com/b", "example.com/c"}"#),
+            "{}",
+            refused.message
+        );
+        store
+            .merge(
+                &r,
+                "default",
+                "held",
+                &json!({"metadata": {"finalizers": null}}),
+                false,
+            )
+            .unwrap();
+        assert!(
+            store.get(&r, "default", "held").is_err(),
+            "gone with its last finalizer"
+        );
+    }
+
     /// The collector finds an owner by kind, name and namespace, then uid:
     /// a reference that finds none makes its object garbage at once.
     #[test]
