@@ -138,7 +138,7 @@ fn no_new_finalizers(next: &Value, current: &Value) -> Option<FieldError> {
     let shown: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
     Some(FieldError::forbidden(
         "metadata.finalizers",
-        &format!(
+        format!(
             "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
             shown.join(", ")
         ),
