@@ -543,6 +543,22 @@ fn publish_redis(s: &Sandbox, version: &str) {
 /// CRDs, the reconcile loop with `kratix-default` (these settings) and the
 /// simulated runner.
 fn start_operator(s: &Sandbox, settings: &[(&str, &str)]) -> support::Operator {
+    start_operator_with(
+        s,
+        settings,
+        kbind::operator::OperatorOptions {
+            runner: Some(kbind::operator::SimulatedRunner::default()),
+            ..Default::default()
+        },
+    )
+}
+
+/// [`start_operator`] with these operator options.
+fn start_operator_with(
+    s: &Sandbox,
+    settings: &[(&str, &str)],
+    options: kbind::operator::OperatorOptions,
+) -> support::Operator {
     let engine = kbind::engine::PolicyEngine::new(kbind::engine::EngineOptions::default()).unwrap();
     let (policy, _) = engine
         .load(
@@ -553,15 +569,7 @@ fn start_operator(s: &Sandbox, settings: &[(&str, &str)]) -> support::Operator {
         .unwrap();
     let operator = s.runtime.block_on(async {
         let client = support::client_for(&s.running).await;
-        support::start_operator(
-            client,
-            std::sync::Arc::new(policy),
-            None,
-            kbind::operator::OperatorOptions {
-                runner: Some(kbind::operator::SimulatedRunner::default()),
-                ..Default::default()
-            },
-        )
+        support::start_operator(client, std::sync::Arc::new(policy), None, options)
     });
     let crds = Command::new(env!("CARGO_BIN_EXE_kbind"))
         .arg("crds")
@@ -1002,6 +1010,63 @@ fn a_cluster_scoped_request_is_told_it_is_not_bound() {
         "nothing holds it"
     );
     s.ok(&["delete", "redis", "global", "--timeout=10s"]);
+}
+
+/// A cluster's TTL-after-finished controller deletes a finished workflow
+/// Job once `--job-ttl` runs out: the request stays reconciled, its binding
+/// at the version it ran, and a Job gone is not a run to repeat.
+#[test]
+fn a_workflow_job_its_ttl_deletes_is_not_run_again() {
+    let Some(s) = sandbox() else { return };
+    let mut controller = kbind::operator::ControllerOptions::default();
+    controller.workflows.ttl_seconds_after_finished = Some(1);
+    let _operator = start_operator_with(
+        &s,
+        &[],
+        kbind::operator::OperatorOptions {
+            runner: Some(kbind::operator::SimulatedRunner::default()),
+            controller,
+            ..Default::default()
+        },
+    );
+    apply_redis_promise(&s);
+    s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: default}\nspec: {size: small}\n");
+    s.ok(&[
+        "wait",
+        "--for=create",
+        "job/example-redis-configure-1",
+        "--timeout=20s",
+    ]);
+    s.ok(&[
+        "wait",
+        "--for=delete",
+        "job/example-redis-configure-1",
+        "--timeout=20s",
+    ]);
+    // Time for a reconcile that would start the workflow again.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(s.ok(&["get", "jobs", "-o", "name"]), "");
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "redis",
+            "example",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Reconciled\")].status} {.status.promiseVersion}"
+        ]),
+        "True v0.1.0"
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "resourcebindings",
+            "-l",
+            "kratix.io/resource-name=example",
+            "-o",
+            "jsonpath={.items[0].status.lastAppliedVersion}"
+        ]),
+        "v0.1.0"
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! what a DELETE starts: the garbage collector (dependents of an owner that
 //! went, orphaning, foreground deletion), the namespace controller (a
 //! terminating namespace's content) and the CRD finalizer (a deleted CRD's
-//! instances), and the two that put into every namespace what a real one
+//! instances), the TTL-after-finished controller (a finished Job with
+//! `ttlSecondsAfterFinished` deleted when it runs out), and the two that
+//! put into every namespace what a real one
 //! holds (the `default` ServiceAccount, the `kube-root-ca.crt` ConfigMap). A
 //! DELETE only marks or removes its object and queues their
 //! work here; the server's controller task runs it a moment later, each
@@ -11,6 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::Notify;
 
@@ -46,6 +49,9 @@ pub enum Work {
 
 pub struct Collector {
     queued: BTreeSet<Work>,
+    /// The TTL-after-finished controller's Jobs, each with when its TTL
+    /// runs out.
+    expiring: std::collections::BTreeMap<Key, Instant>,
     /// Wakes the server's controller task (shared with the CRD controllers).
     signal: Arc<Notify>,
 }
@@ -54,6 +60,7 @@ impl Collector {
     pub fn new(signal: Arc<Notify>) -> Self {
         Self {
             queued: BTreeSet::new(),
+            expiring: Default::default(),
             signal,
         }
     }
@@ -72,7 +79,33 @@ impl Collector {
         std::mem::take(&mut self.queued)
     }
 
+    /// Work due now; a Job whose TTL runs out later is not.
     pub fn is_empty(&self) -> bool {
         self.queued.is_empty()
+    }
+
+    /// The Job at `key` is to be looked at again at `at` (`AddAfter`).
+    pub fn expire_at(&mut self, key: Key, at: Instant) {
+        self.expiring.insert(key, at);
+        self.signal.notify_one();
+    }
+
+    /// The Jobs whose TTL has run out by `now`.
+    pub fn take_expired(&mut self, now: Instant) -> Vec<Key> {
+        let due: Vec<Key> = self
+            .expiring
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &due {
+            self.expiring.remove(key);
+        }
+        due
+    }
+
+    /// When the next Job's TTL runs out.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.expiring.values().min().copied()
     }
 }

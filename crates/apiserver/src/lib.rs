@@ -18,6 +18,7 @@ mod faults;
 mod gnostic;
 mod handler;
 mod job;
+mod job_ttl;
 mod list_options;
 mod managed;
 mod namespace_defaults;

@@ -388,6 +388,15 @@ impl ObjectStore {
         for (key, object) in owned {
             self.check_owners(&key, &object);
         }
+        let jobs: Vec<(Key, Value)> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.group == "batch" && k.plural == "jobs")
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        for (key, job) in jobs {
+            self.follow_job_ttl(&key, &job);
+        }
     }
 
     fn replay(&mut self, entry: &Value) {
@@ -739,6 +748,7 @@ impl ObjectStore {
         self.namespace_content_changed(&namespace);
         self.namespace_defaults_changed(&key, type_);
         self.check_owners(&key, &object);
+        self.follow_job_ttl(&key, &object);
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
             if previous.is_some_and(|p| p.get("spec") != object.get("spec")) {
@@ -808,6 +818,7 @@ impl ObjectStore {
         now: Option<std::time::Instant>,
     ) -> Option<std::time::Instant> {
         self.collect();
+        self.expire_jobs(now.unwrap_or_else(std::time::Instant::now));
         let (naming, establishing) = self.crd_queue.take_due(now);
         let crds = self.crd_resource()?;
         for key in naming {
@@ -835,7 +846,10 @@ impl ObjectStore {
                 self.register_crd(&next);
             }
         }
-        self.crd_queue.next_due()
+        [self.crd_queue.next_due(), self.collector.next_due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs the in-server controllers until they have nothing left to do: for a
@@ -1380,6 +1394,22 @@ impl ObjectStore {
         if dangling {
             self.queue_work(Work::Dependent(key.clone()));
         }
+    }
+
+    pub(super) fn now_millis(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// The TTL-after-finished controller looks at the Job at `key` again
+    /// at `at`.
+    pub(super) fn expire_job_at(&mut self, key: Key, at: std::time::Instant) {
+        if !self.request.dry_run {
+            self.collector.expire_at(key, at);
+        }
+    }
+
+    pub(super) fn take_expired_jobs(&mut self, now: std::time::Instant) -> Vec<Key> {
+        self.collector.take_expired(now)
     }
 
     /// Work for the controllers that finish deletions (`collector.rs`).
