@@ -120,12 +120,7 @@ fn no_new_finalizers(next: &Value, current: &Value) -> Option<FieldError> {
         return None;
     }
     let names = |o: &Value| -> std::collections::BTreeSet<String> {
-        o["metadata"]["finalizers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.as_str().map(str::to_string))
-            .collect()
+        super::deletion::finalizers(o).into_iter().collect()
     };
     let before = names(current);
     let added: Vec<String> = names(next)

@@ -166,7 +166,8 @@ fn meta_str<'a>(o: &'a Value, field: &str) -> &'a str {
     o["metadata"][field].as_str().unwrap_or_default()
 }
 
-fn finalizers(o: &Value) -> Vec<String> {
+/// The finalizers an object holds.
+pub(super) fn finalizers(o: &Value) -> Vec<String> {
     o["metadata"]["finalizers"]
         .as_array()
         .into_iter()

@@ -1680,14 +1680,22 @@ mod tests {
         }
     }
 
+    /// A ConfigMap `name` owned by `owner` (as the server answered it).
+    fn dependent_of(name: &str, owner: &Value) -> Value {
+        let mut dependent = cm(name);
+        dependent["metadata"]["ownerReferences"] = json!([{"apiVersion": owner["apiVersion"],
+            "kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}]);
+        dependent
+    }
+
     #[test]
     fn deleting_an_owner_collects_its_dependents() {
         let mut store = ObjectStore::new();
         let r = configmaps(&store);
         let owner = store.create(&r, "default", cm("owner")).unwrap();
-        let mut dependent = cm("dependent");
-        dependent["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}]);
-        store.create(&r, "default", dependent).unwrap();
+        store
+            .create(&r, "default", dependent_of("dependent", &owner))
+            .unwrap();
         store.create(&r, "default", cm("unrelated")).unwrap();
         store.delete(&r, "default", "owner").unwrap();
         assert_eq!(
@@ -1967,9 +1975,9 @@ mod tests {
         let mut store = ObjectStore::with_state_file(&path).unwrap();
         let r = configmaps(&store);
         let owner = store.create(&r, "default", cm("owner")).unwrap();
-        let mut dependent = cm("dependent");
-        dependent["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}]);
-        store.create(&r, "default", dependent).unwrap();
+        store
+            .create(&r, "default", dependent_of("dependent", &owner))
+            .unwrap();
         store.delete(&r, "default", "owner").unwrap();
         drop(store);
         let mut restored = ObjectStore::with_state_file(&path).unwrap();
@@ -2147,9 +2155,9 @@ mod tests {
         let job = json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {
             "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}});
         let job = store.create(&jobs, "default", job).unwrap();
-        let mut dependent = cm("pod-like");
-        dependent["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": job["metadata"]["uid"]}]);
-        store.create(&r, "default", dependent).unwrap();
+        store
+            .create(&r, "default", dependent_of("pod-like", &job))
+            .unwrap();
         let stale = DeleteOptions {
             uid: Some("someone-else".into()),
             ..DeleteOptions::default()
