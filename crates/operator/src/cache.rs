@@ -895,7 +895,6 @@ impl Cache {
             requests: Vec::new(),
             bindings: Vec::new(),
             jobs: Vec::new(),
-            request_api_installed: false,
             request_crd: None,
             request_kind_taken_by: self.kind_taken_by(promise),
         };
@@ -932,7 +931,6 @@ impl Cache {
                 },
             );
         }
-        view.request_api_installed = view.request_crd.is_some();
         (view, guards)
     }
 }

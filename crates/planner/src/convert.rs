@@ -196,7 +196,6 @@ mod tests {
             requests: vec![request.into()],
             bindings: vec![bound.into()],
             jobs: vec![],
-            request_api_installed: true,
             request_crd: None,
             request_kind_taken_by: None,
         };

@@ -552,7 +552,7 @@ fn plan_promise_deletion(view: &View, key: &ObjKey, promise: &api::Promise, out:
     if let Some(kind) = promise
         .spec
         .request_kind()
-        .filter(|_| view.request_api_installed)
+        .filter(|_| view.request_api_installed())
     {
         out.push(Action::Delete {
             key: ObjKey::new(

@@ -216,9 +216,8 @@ pub struct View {
     pub requests: Vec<Arc<RequestObj>>,
     pub bindings: Vec<Arc<ResourceBinding>>,
     pub jobs: Vec<Arc<JobObj>>,
-    /// The CRD of the promise's requests (from `spec.api`) exists.
-    pub request_api_installed: bool,
-    /// That CRD as the cluster has it.
+    /// The CRD of the promise's requests (from `spec.api`) as the cluster
+    /// has it, if it exists.
     pub request_crd: Option<Arc<Value>>,
     /// Another promise declaring the same request kind, whose requests the
     /// kind's objects are (kbind reconciles one promise per kind name).
@@ -254,6 +253,11 @@ fn is_deleting(object: &Value) -> bool {
 }
 
 impl View {
+    /// The CRD of the promise's requests (from `spec.api`) exists.
+    pub fn request_api_installed(&self) -> bool {
+        self.request_crd.is_some()
+    }
+
     /// The `kratix.io/promise-name` label value of this promise's objects.
     pub fn promise_label(&self) -> String {
         naming::label_value(&self.promise_name)
@@ -362,7 +366,6 @@ impl View {
             requests,
             bindings,
             jobs,
-            request_api_installed: request_crd.is_some(),
             request_crd,
             request_kind_taken_by: None,
         }
