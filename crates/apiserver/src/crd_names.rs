@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-const NAMES_ACCEPTED: &str = "NamesAccepted";
-const ESTABLISHED: &str = "Established";
+use kbind_model::crd_conditions::{ESTABLISHED, NAMES_ACCEPTED, condition, condition_true};
+pub use kbind_model::crd_conditions::{established, served};
 
 fn text<'v>(v: &'v Value, pointer: &str) -> &'v str {
     v.pointer(pointer)
@@ -28,25 +28,10 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
-fn condition<'v>(crd: &'v Value, kind: &str) -> Option<&'v Value> {
-    crd.pointer("/status/conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| c["type"] == kind)
-}
-
-/// Whether the kind is served: its names accepted, or established before
-/// (the real `crdHandler` serves either).
-pub fn served(crd: &Value) -> bool {
-    [NAMES_ACCEPTED, ESTABLISHED]
-        .iter()
-        .any(|t| condition(crd, t).is_some_and(|c| c["status"] == "True"))
-}
-
 /// Whether every requested name is accepted (nothing left for the naming
 /// controller to retry when its group changes).
 pub fn all_accepted(crd: &Value) -> bool {
-    condition(crd, NAMES_ACCEPTED).is_some_and(|c| c["status"] == "True")
+    condition_true(crd, NAMES_ACCEPTED)
 }
 
 /// A name is fine when it is the one already accepted, or no other CRD of
@@ -108,11 +93,6 @@ impl Claims<'_> {
             self.refused = Some(("ShortNamesConflict", message));
         }
     }
-}
-
-/// Whether the CRD is established: its kind is in discovery and OpenAPI.
-pub fn established(crd: &Value) -> bool {
-    condition(crd, ESTABLISHED).is_some_and(|c| c["status"] == "True")
 }
 
 /// The establishing controller: a CRD whose names are accepted becomes

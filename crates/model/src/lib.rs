@@ -5,6 +5,8 @@
 
 /// Kratix's `platform.kratix.io/v1alpha1` types and names.
 pub mod api;
+/// What a CRD's conditions say about its kind.
+pub mod crd_conditions;
 /// Object identity: kind, namespace, name.
 pub mod key;
 /// Kratix's deterministic names for bindings, revisions, Jobs and labels.

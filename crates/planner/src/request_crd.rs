@@ -10,35 +10,14 @@ use serde_json::{Value, json};
 
 use kbind_model::api::labels;
 
-fn condition_true(crd: &Value, kind: &str) -> bool {
-    crd.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == kind && c["status"] == "True")
-        })
-}
-
-/// The API server serves the CRD's kind: its names are accepted, or it was
-/// established before (what the real `crdHandler` checks).
-pub fn served(crd: &Value) -> bool {
-    condition_true(crd, "NamesAccepted") || condition_true(crd, "Established")
-}
-
-/// The CRD is established: its kind is in discovery and stays served.
-pub fn established(crd: &Value) -> bool {
-    condition_true(crd, "Established")
-}
+use kbind_model::crd_conditions::{NAMES_ACCEPTED, condition};
+pub use kbind_model::crd_conditions::{established, served};
 
 /// Why the server will not serve the CRD's kind, when its naming
 /// controller said so (`NamesAccepted` False: another CRD of the group has
 /// one of its names): the condition's reason and message.
 pub fn names_refused(crd: &Value) -> Option<(String, String)> {
-    let c = crd
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| c["type"] == "NamesAccepted" && c["status"] == "False")?;
+    let c = condition(crd, NAMES_ACCEPTED).filter(|c| c["status"] == "False")?;
     Some((
         c["reason"].as_str().unwrap_or_default().to_string(),
         c["message"].as_str().unwrap_or_default().to_string(),
