@@ -11,7 +11,7 @@
 //! step a write of its own that watches see, so a client finds dependents
 //! still there right after the owner's DELETE, as on a real cluster.
 
-use std::collections::BTreeSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use super::state::Key;
 
 /// One piece of work, named by what the real controller keys its queue on.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Work {
     /// The garbage collector's `attemptToDelete` for the dependents of the
     /// object with this uid (gone, or waiting for them in the foreground),
@@ -47,8 +47,15 @@ pub enum Work {
     Populate(String),
 }
 
+/// The most work one pass does while it holds the store: a cascade over
+/// thousands of objects is many short passes, not one that keeps every
+/// client waiting.
+const PASS_LIMIT: usize = 128;
+
 pub struct Collector {
-    queued: BTreeSet<Work>,
+    /// First in, first out, each piece once.
+    queued: VecDeque<Work>,
+    pending: HashSet<Work>,
     /// The TTL-after-finished controller's Jobs, each with when its TTL
     /// runs out.
     expiring: std::collections::BTreeMap<Key, Instant>,
@@ -59,7 +66,8 @@ pub struct Collector {
 impl Collector {
     pub fn new(signal: Arc<Notify>) -> Self {
         Self {
-            queued: BTreeSet::new(),
+            queued: VecDeque::new(),
+            pending: HashSet::new(),
             expiring: Default::default(),
             signal,
         }
@@ -68,15 +76,25 @@ impl Collector {
     /// Queued once however often it is asked for, as a controller's work
     /// queue keeps a key once.
     pub fn queue(&mut self, work: Work) {
-        if self.queued.insert(work) {
+        if self.pending.insert(work.clone()) {
+            self.queued.push_back(work);
             self.signal.notify_one();
         }
     }
 
-    /// What is queued now; what this work queues waits for the next pass,
-    /// as each step of a cascade waits for the watch event of the last.
-    pub fn take(&mut self) -> BTreeSet<Work> {
-        std::mem::take(&mut self.queued)
+    /// The oldest work queued, at most a pass's worth; what this work
+    /// queues waits for a later pass, as each step of a cascade waits for
+    /// the watch event of the last.
+    pub fn take(&mut self) -> Vec<Work> {
+        let n = self.queued.len().min(PASS_LIMIT);
+        let batch: Vec<Work> = self.queued.drain(..n).collect();
+        for work in &batch {
+            self.pending.remove(work);
+        }
+        if !self.queued.is_empty() {
+            self.signal.notify_one();
+        }
+        batch
     }
 
     /// Work due now; a Job whose TTL runs out later is not.
@@ -107,5 +125,34 @@ impl Collector {
     /// When the next Job's TTL runs out.
     pub fn next_due(&self) -> Option<Instant> {
         self.expiring.values().min().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_is_taken_oldest_first_once_each_and_a_pass_at_a_time() {
+        let mut collector = Collector::new(Arc::new(Notify::new()));
+        for i in 0..300 {
+            collector.queue(Work::Owner(format!("u{i}")));
+        }
+        collector.queue(Work::Owner("u0".into()));
+        collector.queue(Work::Namespace("team-a".into()));
+        let first = collector.take();
+        assert_eq!(first.len(), PASS_LIMIT);
+        assert_eq!(first[0], Work::Owner("u0".into()));
+        assert_eq!(collector.take().len(), PASS_LIMIT);
+        let last = collector.take();
+        assert_eq!(last.len(), 300 - 2 * PASS_LIMIT + 1, "u0 once");
+        assert_eq!(last.last(), Some(&Work::Namespace("team-a".into())));
+        assert!(collector.is_empty());
+        collector.queue(Work::Owner("u0".into()));
+        assert_eq!(
+            collector.take(),
+            [Work::Owner("u0".into())],
+            "queued again once taken"
+        );
     }
 }
