@@ -23,15 +23,15 @@ use super::state::Key;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Work {
     /// The garbage collector's `attemptToDelete` for the dependents of the
-    /// object with this uid (gone, or waiting for them in the foreground),
-    /// then the owner's foreground finalizer if nothing blocks it any more.
+    /// object with this uid (gone, or waiting for them in the foreground).
     Owner(String),
     /// `attemptToDelete` for one object: written with an owner reference
     /// that finds no owner (a wrong name, kind or uid, an owner not made
     /// yet), so it is collected as a dependent of an owner that went.
     Dependent(Key),
-    /// A dependent of the object with this uid went: if that object waits
-    /// for its dependents in the foreground, it may be finished.
+    /// The object with this uid may wait for its dependents in the
+    /// foreground (it was just deleted so, or a dependent went): released
+    /// if none blocks it any more.
     Foreground(String),
     /// `attemptToOrphan`: the object with this uid holds the `orphan`
     /// finalizer; its dependents lose their references to it, then it

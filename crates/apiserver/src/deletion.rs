@@ -335,7 +335,12 @@ impl ObjectStore {
         let deleted = self.finalize_or_remove(r, key, current, held);
         match propagation {
             Propagation::Orphan => self.queue_work(Work::Orphan(uid)),
-            Propagation::Foreground => self.queue_work(Work::Owner(uid)),
+            Propagation::Foreground => {
+                // Its dependents deleted, then it is released once none
+                // blocks it (again after each that goes).
+                self.queue_work(Work::Owner(uid.clone()));
+                self.queue_work(Work::Foreground(uid));
+            }
             Propagation::Background => {}
         }
         Ok(deleted)
@@ -462,13 +467,8 @@ impl ObjectStore {
     /// collected.
     pub(super) fn owner(&self, dependent: &Key, reference: &Value) -> Owner {
         let api_version = reference["apiVersion"].as_str().unwrap_or_default();
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let kind = reference["kind"].as_str().unwrap_or_default();
-        let Some(owner_resource) = self
-            .resources()
-            .iter()
-            .find(|r| r.group == group && r.version == version && r.kind == kind)
-        else {
+        let Some(owner_resource) = self.resource_of_kind(api_version, kind) else {
             return Owner::Unknown;
         };
         if owner_resource.namespaced && dependent.namespace.is_empty() {

@@ -38,6 +38,11 @@ impl Key {
         self.group == "apiextensions.k8s.io" && self.plural == "customresourcedefinitions"
     }
 
+    /// The key of a Namespace.
+    fn is_namespace(&self) -> bool {
+        self.group.is_empty() && self.plural == "namespaces"
+    }
+
     /// The key of the CustomResourceDefinition `name`.
     fn crd(name: &str) -> Self {
         Self {
@@ -231,11 +236,6 @@ impl ObjectStore {
         store
     }
 
-    /// How many objects are stored, of every kind.
-    pub fn object_count(&self) -> usize {
-        self.objects.len()
-    }
-
     pub fn resources(&self) -> &[Resource] {
         &self.resources
     }
@@ -265,6 +265,15 @@ impl ObjectStore {
         self.resources
             .iter()
             .find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+
+    /// The resource an `apiVersion` and `kind` name (an owner reference's
+    /// RESTMapping), if it is served.
+    pub(super) fn resource_of_kind(&self, api_version: &str, kind: &str) -> Option<&Resource> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
     }
 
     fn key(r: &Resource, namespace: &str, name: &str) -> Key {
@@ -347,55 +356,35 @@ impl ObjectStore {
     /// CRDs to name and establish, deletions to finish, dependents whose
     /// owner is gone.
     fn resync(&mut self) {
-        let mut crds = vec![];
-        let mut work = vec![];
-        for (key, object) in &self.objects {
+        let keys: Vec<Key> = self.objects.keys().cloned().collect();
+        for key in keys {
+            let Some(object) = self.objects.get(&key).cloned() else {
+                continue;
+            };
             if key.is_crd() {
-                crds.push(key.clone());
+                self.crd_queue.name(key.clone());
             }
-            if key.group.is_empty() && key.plural == "namespaces" {
-                work.push(Work::Populate(key.name.clone()));
-            }
-            let uid = meta_str(object, "uid").unwrap_or_default().to_string();
+            // As if just written: what `put` tells the controllers.
+            self.follow_write(&key, &object, "ADDED");
             if object["metadata"]["deletionTimestamp"].is_string() {
-                if key.group.is_empty() && key.plural == "namespaces" {
-                    work.push(Work::Namespace(key.name.clone()));
+                let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
+                if key.is_namespace() {
+                    self.queue_work(Work::Namespace(key.name.clone()));
                 }
                 if key.is_crd() {
-                    work.push(Work::Crd(key.name.clone()));
+                    self.queue_work(Work::Crd(key.name.clone()));
                 }
-                let held = object["metadata"]["finalizers"].as_array();
-                let holds = |f: &str| held.is_some_and(|all| all.iter().any(|x| x == f));
-                if holds(super::deletion::ORPHAN_FINALIZER) {
-                    work.push(Work::Orphan(uid));
-                } else if holds(super::deletion::FOREGROUND_FINALIZER) {
-                    work.push(Work::Owner(uid));
+                let held = super::deletion::finalizers(&object);
+                if held.iter().any(|f| f == super::deletion::ORPHAN_FINALIZER) {
+                    self.queue_work(Work::Orphan(uid));
+                } else if held
+                    .iter()
+                    .any(|f| f == super::deletion::FOREGROUND_FINALIZER)
+                {
+                    self.queue_work(Work::Owner(uid.clone()));
+                    self.queue_work(Work::Foreground(uid));
                 }
             }
-        }
-        for key in crds {
-            self.crd_queue.name(key);
-        }
-        for w in work {
-            self.queue_work(w);
-        }
-        let owned: Vec<(Key, Value)> = self
-            .objects
-            .iter()
-            .filter(|(_, o)| o["metadata"]["ownerReferences"].is_array())
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
-        for (key, object) in owned {
-            self.check_owners(&key, &object);
-        }
-        let jobs: Vec<(Key, Value)> = self
-            .objects
-            .iter()
-            .filter(|(k, _)| k.group == "batch" && k.plural == "jobs")
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
-        for (key, job) in jobs {
-            self.follow_job_ttl(&key, &job);
         }
     }
 
@@ -746,9 +735,7 @@ impl ObjectStore {
         let previous = self.objects.insert(key.clone(), object.clone());
         self.record(r, type_, &object);
         self.namespace_content_changed(&namespace);
-        self.namespace_defaults_changed(&key, type_);
-        self.check_owners(&key, &object);
-        self.follow_job_ttl(&key, &object);
+        self.follow_write(&key, &object, type_);
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
             if previous.is_some_and(|p| p.get("spec") != object.get("spec")) {
@@ -773,7 +760,7 @@ impl ObjectStore {
         let namespaces: Vec<String> = self
             .objects
             .keys()
-            .filter(|k| k.group.is_empty() && k.plural == "namespaces")
+            .filter(|k| k.is_namespace())
             .map(|k| k.name.clone())
             .collect();
         for namespace in namespaces {
@@ -785,10 +772,18 @@ impl ObjectStore {
         self.root_ca.as_deref()
     }
 
+    /// What the controllers learn from an object a client wrote (`type_`
+    /// as its watch event says).
+    fn follow_write(&mut self, key: &Key, object: &Value, type_: &str) {
+        self.namespace_defaults_changed(key, type_);
+        self.check_owners(key, object);
+        self.follow_job_ttl(key, object);
+    }
+
     /// A write the namespace-populating controllers follow: a new
     /// namespace, or a change to what they keep in one.
     fn namespace_defaults_changed(&mut self, key: &Key, type_: &str) {
-        if key.group.is_empty() && key.plural == "namespaces" && type_ == "ADDED" {
+        if key.is_namespace() && type_ == "ADDED" {
             self.queue_work(Work::Populate(key.name.clone()));
         } else if super::namespace_defaults::kept(&key.group, &key.plural, &key.name) {
             self.queue_work(Work::Populate(key.namespace.clone()));
@@ -869,7 +864,6 @@ impl ObjectStore {
                     for (res, k) in self.dependents(&uid) {
                         self.collect_dependent(&res, &k);
                     }
-                    self.finish_foreground(&uid);
                 }
                 Work::Dependent(key) => {
                     if let Some(r) = self.resource_of(&key) {
@@ -1312,14 +1306,10 @@ impl ObjectStore {
             .filter(|o| blocking(o) && !old.iter().any(|p| p == *o && blocking(p)))
         {
             let api_version = owner["apiVersion"].as_str().unwrap_or_default();
-            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
             let kind = owner["kind"].as_str().unwrap_or_default();
             let owner_name = owner["name"].as_str().unwrap_or_default();
-            let Some(owner_resource) = self
-                .resources
-                .iter()
-                .find(|res| res.group == group && res.version == version && res.kind == kind)
-            else {
+            let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+            let Some(owner_resource) = self.resource_of_kind(api_version, kind) else {
                 return Err(refused(format!(
                     "cannot set blockOwnerDeletion in this case because cannot find RESTMapping for APIVersion {api_version} Kind {kind}"
                 )));
