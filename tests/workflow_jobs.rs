@@ -415,12 +415,21 @@ fn replay(sim: &Simulation, request_name: &str, promise: &Value) -> Result<(), S
         }
         all
     };
+    // Objects by identity: the controllers write to what they keep (the
+    // Job controller records a Job's pods in its status).
+    let identity = |o: &Value| {
+        (
+            o["kind"].clone(),
+            o["metadata"]["namespace"].clone(),
+            o["metadata"]["name"].clone(),
+        )
+    };
     let before = stored(&server);
     server.settle();
-    let after = stored(&server);
+    let after: Vec<_> = stored(&server).iter().map(identity).collect();
     let collected: Vec<String> = before
         .iter()
-        .filter(|o| !after.contains(o))
+        .filter(|o| !after.contains(&identity(o)))
         .map(|o| {
             format!(
                 "{} {} (owners {})",

@@ -2376,11 +2376,54 @@ fn built_in_kinds_print_their_own_columns() {
         bindings.contains("Role/reader") && bindings.contains("alice"),
         "{bindings}"
     );
-    // Of the kinds served, only Jobs are in the `all` category.
-    let all = s.ok(&["get", "all"]);
-    assert_eq!(header(&all), header(&jobs), "{all}");
+    // The Job controller makes the Job's pod a moment after the Job; no
+    // node runs it.
+    let mut pods = String::new();
+    for _ in 0..100 {
+        pods = s.ok(&["get", "pods", "-l", "job-name=once"]);
+        if pods.lines().count() > 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        header(&pods),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{pods}"
+    );
+    let row: Vec<&str> = pods
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert!(
-        all.lines().nth(1).is_some_and(|l| l.starts_with("once ")),
+        row.first().is_some_and(|n| n.starts_with("once-")) && row[1..4] == ["0/1", "Pending", "0"],
+        "{pods}"
+    );
+    let wide = s.ok(&["get", "pods", "-l", "job-name=once", "-o", "wide"]);
+    assert!(
+        header(&wide).ends_with(&[
+            "IP".into(),
+            "NODE".into(),
+            "NOMINATED NODE".into(),
+            "READINESS GATES".into()
+        ]),
+        "{wide}"
+    );
+    // Of the kinds served, Pods and Jobs are in the `all` category, each
+    // printed with its own columns and its kind in front of its name.
+    let all = s.ok(&["get", "all"]);
+    let sections: Vec<&str> = all.split("\n\n").collect();
+    assert_eq!(sections.len(), 2, "{all}");
+    assert_eq!(header(sections[0]), header(&pods), "{all}");
+    assert!(sections[0].contains("pod/once-"), "{all}");
+    assert_eq!(header(sections[1]), header(&jobs), "{all}");
+    assert!(
+        sections[1]
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("job.batch/once ")),
         "{all}"
     );
     s.apply_crd(&crd_yaml());

@@ -21,8 +21,10 @@ pub fn decode_custom(r: &Resource, object: &mut Value, dropped: &mut Vec<String>
 /// A built-in kind's `SetDefaults_*`, which a real server applies to
 /// every object it decodes (creates, updates and patches alike).
 pub fn default_builtin(r: &Resource, object: &mut Value) {
-    if (r.group.as_str(), r.kind.as_str()) == ("batch", "Job") {
-        super::job::defaults(object);
+    match (r.group.as_str(), r.kind.as_str()) {
+        ("batch", "Job") => super::job::defaults(object),
+        ("", "Pod") => super::pods::defaults(object),
+        _ => {}
     }
 }
 
@@ -42,6 +44,7 @@ pub fn prepare_create(r: &Resource, object: &mut Value) {
             object["status"] = json!({"phase": "Active"});
         }
         ("", "Secret") => secret_defaults(object),
+        ("", "Pod") => super::pods::prepare_create(object),
         ("batch", "Job") => {
             super::job::generate_selector(object);
             // What is stored is decoded, and so defaulted, again: a Job
@@ -164,6 +167,7 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     }
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(super::job::validate(object)),
+        ("", "Pod") => errs.extend(super::pod::validate_template_spec(&object["spec"], "spec")),
         ("", "ConfigMap") => errs.extend(config_map(object)),
         ("", "Secret") => errs.extend(secret(object)),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => errs.extend(crd(object)),
@@ -259,6 +263,7 @@ pub fn validate_update(
             errs.extend(super::job::validate_status_update(next, current));
         }
         ("batch", "Job") => errs.extend(super::job::validate_update(next, current)),
+        ("", "Pod") if !status_only => errs.extend(super::pods::validate_update(next, current)),
         ("", "ConfigMap" | "Secret") if current["immutable"] == json!(true) => {
             let forbidden = "field is immutable when `immutable` is set";
             if next["immutable"] != json!(true) {

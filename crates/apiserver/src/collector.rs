@@ -11,7 +11,7 @@
 //! step a write of its own that watches see, so a client finds dependents
 //! still there right after the owner's DELETE, as on a real cluster.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,6 +45,10 @@ pub enum Work {
     /// `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap every
     /// active namespace holds, made again when deleted.
     Populate(String),
+    /// The Job controller's `syncJob` for the Job at this key.
+    Job(Key),
+    /// The TTL-after-finished controller's look at the Job at this key.
+    JobTtl(Key),
 }
 
 /// The most work one pass does while it holds the store: a cascade over
@@ -56,9 +60,9 @@ pub struct Collector {
     /// First in, first out, each piece once.
     queued: VecDeque<Work>,
     pending: HashSet<Work>,
-    /// The TTL-after-finished controller's Jobs, each with when its TTL
-    /// runs out.
-    expiring: std::collections::BTreeMap<Key, Instant>,
+    /// Work to be queued at a time of its own (a workqueue's `AddAfter`):
+    /// a Job's TTL or active deadline running out, a retry after backoff.
+    later: HashMap<Work, Instant>,
     /// Wakes the server's controller task (shared with the CRD controllers).
     signal: Arc<Notify>,
 }
@@ -68,7 +72,7 @@ impl Collector {
         Self {
             queued: VecDeque::new(),
             pending: HashSet::new(),
-            expiring: Default::default(),
+            later: HashMap::new(),
             signal,
         }
     }
@@ -82,10 +86,21 @@ impl Collector {
         }
     }
 
-    /// The oldest work queued, at most a pass's worth; what this work
-    /// queues waits for a later pass, as each step of a cascade waits for
-    /// the watch event of the last.
-    pub fn take(&mut self) -> Vec<Work> {
+    /// The oldest work queued (with what fell due by `now`), at most a
+    /// pass's worth; what this work queues waits for a later pass, as each
+    /// step of a cascade waits for the watch event of the last.
+    pub fn take(&mut self, now: Instant) -> Vec<Work> {
+        let mut due: Vec<(Work, Instant)> = self
+            .later
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(w, at)| (w.clone(), *at))
+            .collect();
+        due.sort_by_key(|(_, at)| *at);
+        for (work, _) in due {
+            self.later.remove(&work);
+            self.queue(work);
+        }
         let n = self.queued.len().min(PASS_LIMIT);
         let batch: Vec<Work> = self.queued.drain(..n).collect();
         for work in &batch {
@@ -97,34 +112,22 @@ impl Collector {
         batch
     }
 
-    /// Work due now; a Job whose TTL runs out later is not.
+    /// Work due now; work queued for later is not.
     pub fn is_empty(&self) -> bool {
         self.queued.is_empty()
     }
 
-    /// The Job at `key` is to be looked at again at `at` (`AddAfter`).
-    pub fn expire_at(&mut self, key: Key, at: Instant) {
-        self.expiring.insert(key, at);
+    /// `work` is to be queued at `at` (`AddAfter`); asked twice, the
+    /// earlier time holds.
+    pub fn queue_at(&mut self, work: Work, at: Instant) {
+        let when = self.later.entry(work).or_insert(at);
+        *when = (*when).min(at);
         self.signal.notify_one();
     }
 
-    /// The Jobs whose TTL has run out by `now`.
-    pub fn take_expired(&mut self, now: Instant) -> Vec<Key> {
-        let due: Vec<Key> = self
-            .expiring
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in &due {
-            self.expiring.remove(key);
-        }
-        due
-    }
-
-    /// When the next Job's TTL runs out.
+    /// When the next work queued for later falls due.
     pub fn next_due(&self) -> Option<Instant> {
-        self.expiring.values().min().copied()
+        self.later.values().min().copied()
     }
 }
 
@@ -140,17 +143,18 @@ mod tests {
         }
         collector.queue(Work::Owner("u0".into()));
         collector.queue(Work::Namespace("team-a".into()));
-        let first = collector.take();
+        let now = Instant::now();
+        let first = collector.take(now);
         assert_eq!(first.len(), PASS_LIMIT);
         assert_eq!(first[0], Work::Owner("u0".into()));
-        assert_eq!(collector.take().len(), PASS_LIMIT);
-        let last = collector.take();
+        assert_eq!(collector.take(now).len(), PASS_LIMIT);
+        let last = collector.take(now);
         assert_eq!(last.len(), 300 - 2 * PASS_LIMIT + 1, "u0 once");
         assert_eq!(last.last(), Some(&Work::Namespace("team-a".into())));
         assert!(collector.is_empty());
         collector.queue(Work::Owner("u0".into()));
         assert_eq!(
-            collector.take(),
+            collector.take(now),
             [Work::Owner("u0".into())],
             "queued again once taken"
         );

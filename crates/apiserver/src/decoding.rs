@@ -161,6 +161,7 @@ fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>
         ("events.k8s.io", "Event") => typed::<events::v1::Event>(r, object),
         ("coordination.k8s.io", "Lease") => typed::<coordination::v1::Lease>(r, object),
         ("batch", "Job") => typed::<batch::v1::Job>(r, object),
+        ("", "Pod") => typed::<core::v1::Pod>(r, object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             typed::<apiextensions::CustomResourceDefinition>(r, object)
         }

@@ -144,7 +144,7 @@ pub(super) enum Owner {
 }
 
 /// What the namespace controller and the CRD finalizer delete with.
-const BACKGROUND: DeleteOptions = DeleteOptions {
+pub(super) const BACKGROUND: DeleteOptions = DeleteOptions {
     propagation: Some(Propagation::Background),
     uid: None,
     resource_version: None,
@@ -174,12 +174,6 @@ pub(super) fn finalizers(o: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|f| f.as_str().map(str::to_string))
         .collect()
-}
-
-fn owned_by(o: &Value, uid: &str) -> bool {
-    o["metadata"]["ownerReferences"]
-        .as_array()
-        .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid)))
 }
 
 fn blocks_owner(o: &Value, uid: &str) -> bool {
@@ -377,9 +371,9 @@ impl ObjectStore {
 
     /// Every object with an owner reference to `uid`, with its resource.
     pub(super) fn dependents(&self, uid: &str) -> Vec<(Resource, Key)> {
-        self.objects_iter()
-            .filter(|(_, o)| owned_by(o, uid))
-            .filter_map(|(k, _)| self.resource_of(k).map(|res| (res, k.clone())))
+        self.dependent_keys(uid)
+            .into_iter()
+            .filter_map(|k| self.resource_of(&k).map(|res| (res, k)))
             .collect()
     }
 
@@ -515,7 +509,11 @@ impl ObjectStore {
             return;
         };
         if !finalizers(&owner).iter().any(|f| f == FOREGROUND_FINALIZER)
-            || self.objects_iter().any(|(_, o)| blocks_owner(o, uid))
+            || self
+                .dependent_keys(uid)
+                .iter()
+                .filter_map(|k| self.objects_get(k))
+                .any(|o| blocks_owner(&o, uid))
         {
             return;
         }
@@ -536,9 +534,9 @@ impl ObjectStore {
     /// The object with `uid`, with its resource and key (the collector's
     /// graph knows objects by uid).
     fn object_with_uid(&self, uid: &str) -> Option<(Resource, Key, Value)> {
-        self.objects_iter()
-            .find(|(_, o)| meta_str(o, "uid") == uid)
-            .and_then(|(k, o)| self.resource_of(k).map(|r| (r, k.clone(), o.clone())))
+        let key = self.key_of_uid(uid)?;
+        let object = self.objects_get(&key)?;
+        self.resource_of(&key).map(|r| (r, key, object))
     }
 
     /// Writes `object` without `finalizer`; it goes if that was the last.

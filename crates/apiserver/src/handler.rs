@@ -221,6 +221,8 @@ enum Reply {
         resource: Resource,
         page: Page,
     },
+    /// Plain text: a container's log.
+    Text(String),
     /// A TokenRequest for this ServiceAccount: the token is minted by the
     /// handler.
     TokenFor {
@@ -575,6 +577,17 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
                 request,
             });
         }
+        Some("log") if r.group.is_empty() && r.kind == "Pod" && *op.method == Method::GET => {
+            let name = target.name.clone().unwrap_or_default();
+            let pod = store.get(&r, ns, &name)?;
+            let container = op.query.get("container").map(String::as_str);
+            return super::pods::log(&pod, container).map(Reply::Text);
+        }
+        Some("binding") if r.group.is_empty() && r.kind == "Pod" && *op.method == Method::POST => {
+            let name = target.name.clone().unwrap_or_default();
+            let binding = parse_body(op.body, op.content_type)?;
+            return store.bind_pod(&r, ns, &name, &binding).map(Reply::Created);
+        }
         Some(_) => return Err(not_found()),
     }
     if r.review {
@@ -648,6 +661,9 @@ fn render(reply: Reply, accept: &str, query: &HashMap<String, String>) -> Respon
         Reply::Created(object) => object_response(StatusCode::CREATED, &object, accept),
         Reply::TokenFor { request, .. } => object_response(StatusCode::CREATED, &request, accept),
         Reply::Object(object) => object_response(StatusCode::OK, &object, accept),
+        Reply::Text(text) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
+        }
         Reply::Got { resource, object } => {
             if let Some(include) = include {
                 json_response(

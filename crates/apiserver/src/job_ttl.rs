@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::collector::Work;
 use super::deletion::{DeleteOptions, Propagation};
 use super::state::{Key, ObjectStore};
 
@@ -46,34 +47,32 @@ impl ObjectStore {
         if let Some(expires) = expires_at(job) {
             let left = expires.saturating_sub(self.now_millis()).max(0);
             let left = Duration::from_millis(u64::try_from(left).unwrap_or(0));
-            self.expire_job_at(key.clone(), Instant::now() + left);
+            self.queue_work_at(Work::JobTtl(key.clone()), Instant::now() + left);
         }
     }
 
-    /// `processJob` for each Job whose TTL has run out by `now`: looked at
+    /// `processJob` for a Job whose TTL was due to run out: looked at
     /// afresh (its TTL may have changed), deleted if it truly has.
-    pub(super) fn expire_jobs(&mut self, now: Instant) {
-        for key in self.take_expired_jobs(now) {
-            let Some(job) = self.objects_get(&key) else {
-                continue;
-            };
-            let Some(expires) = expires_at(&job) else {
-                continue;
-            };
-            if expires > self.now_millis() {
-                self.follow_job_ttl(&key, &job);
-                continue;
-            }
-            let Some(r) = self.resource_of(&key) else {
-                continue;
-            };
-            let options = DeleteOptions {
-                propagation: Some(Propagation::Foreground),
-                uid: job["metadata"]["uid"].as_str().map(str::to_string),
-                ..DeleteOptions::default()
-            };
-            let _ = self.delete_with(&r, &key.namespace, &key.name, &options);
+    pub(super) fn expire_job(&mut self, key: &Key) {
+        let Some(job) = self.objects_get(key) else {
+            return;
+        };
+        let Some(expires) = expires_at(&job) else {
+            return;
+        };
+        if expires > self.now_millis() {
+            self.follow_job_ttl(key, &job);
+            return;
         }
+        let Some(r) = self.resource_of(key) else {
+            return;
+        };
+        let options = DeleteOptions {
+            propagation: Some(Propagation::Foreground),
+            uid: job["metadata"]["uid"].as_str().map(str::to_string),
+            ..DeleteOptions::default()
+        };
+        let _ = self.delete_with(&r, &key.namespace, &key.name, &options);
     }
 }
 

@@ -24,7 +24,7 @@ pub fn kept(group: &str, plural: &str, name: &str) -> bool {
 }
 
 /// Writes as the controller manager makes them (`managedFields`).
-fn controller_manager() -> RequestContext {
+pub(super) fn controller_manager() -> RequestContext {
     RequestContext {
         manager: Some(Manager {
             name: "kube-controller-manager".into(),

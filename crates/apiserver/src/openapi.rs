@@ -132,6 +132,7 @@ fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'stat
             schemars::schema_for!(coordination::v1::Lease),
         ),
         (("batch", "Job"), schemars::schema_for!(batch::v1::Job)),
+        (("", "Pod"), schemars::schema_for!(core::v1::Pod)),
         (
             ("apiextensions.k8s.io", "CustomResourceDefinition"),
             schemars::schema_for!(apiextensions::CustomResourceDefinition),

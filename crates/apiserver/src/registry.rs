@@ -127,6 +127,20 @@ fn builtin_fields(group: &str, kind: &str) -> Vec<SelectableField> {
             fields
         }
         ("", "Namespace") => same(&["status.phase"]),
+        // The pod registry's `ToSelectableFields`.
+        ("", "Pod") => {
+            let mut fields: Vec<SelectableField> = same(&[
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
+            ]);
+            fields.push(SelectableField::same("spec.hostNetwork").when_absent("false"));
+            fields
+        }
         ("", "Secret") => same(&["type"]),
         ("batch", "Job") => {
             vec![SelectableField::aliased("status.successful", "status.succeeded").when_absent("0")]
@@ -194,8 +208,12 @@ pub fn builtins() -> Vec<Resource> {
             false,
             &[],
         ),
-        // A real server lists Jobs under `kubectl get all`, with pods,
+        // A real server lists Pods and Jobs under `kubectl get all`, with
         // services and the workload kinds kbind does not serve.
+        Resource {
+            categories: vec!["all".into()],
+            ..Resource::builtin("", "v1", "Pod", "pods", true, true, &["po"])
+        },
         Resource {
             categories: vec!["all".into()],
             ..Resource::builtin("batch", "v1", "Job", "jobs", true, true, &[])

@@ -82,6 +82,10 @@ pub struct RequestContext {
 
 pub struct ObjectStore {
     objects: BTreeMap<Key, Value>,
+    /// Who names whom as an owner, kept with `objects`.
+    owners: super::owner_index::OwnerIndex,
+    /// The Job controller's failed pod creates per Job, for its backoff.
+    failed_creates: std::collections::HashMap<Key, u32>,
     rv: u64,
     history: VecDeque<Change>,
     /// Watches from before this resourceVersion are gone (a compaction).
@@ -205,6 +209,8 @@ impl ObjectStore {
         let crd_queue = super::crd_queue::CrdQueue::default();
         let mut store = Self {
             objects: BTreeMap::new(),
+            owners: Default::default(),
+            failed_creates: Default::default(),
             rv: 0,
             history: VecDeque::new(),
             compacted: 0,
@@ -276,7 +282,7 @@ impl ObjectStore {
             .find(|r| r.group == group && r.version == version && r.kind == kind)
     }
 
-    fn key(r: &Resource, namespace: &str, name: &str) -> Key {
+    pub(super) fn key(r: &Resource, namespace: &str, name: &str) -> Key {
         Key {
             group: r.group.clone(),
             plural: r.plural.clone(),
@@ -408,7 +414,7 @@ impl ObjectStore {
         self.rv = self.rv.max(rv).max(entry["rv"].as_u64().unwrap_or(0));
         self.as_written.remove(&key);
         if entry["type"] == "DELETED" {
-            let removed = self.objects.remove(&key);
+            let removed = self.drop_object(&key);
             if let Some(old) = removed.filter(|_| group == "apiextensions.k8s.io") {
                 self.unregister_crd(&old);
             }
@@ -416,7 +422,7 @@ impl ObjectStore {
             if group == "apiextensions.k8s.io" {
                 self.register_crd(object);
             }
-            self.objects.insert(key, object.clone());
+            self.keep_object(key, object.clone());
         }
     }
 
@@ -596,22 +602,18 @@ impl ObjectStore {
             object["metadata"] = json!({});
         }
         let mut name = meta_str(&object, "name").unwrap_or_default().to_string();
+        // The name admission sees: names are generated after it.
+        let admitted_as = if name.is_empty() {
+            meta_str(&object, "generateName")
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            name.clone()
+        };
         if name.is_empty()
             && let Some(prefix) = meta_str(&object, "generateName").filter(|p| !p.is_empty())
         {
-            // apimachinery's SimpleNameGenerator: the prefix cut to 58
-            // characters, then 5 of an alphabet without vowels.
-            const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-            let prefix: String = prefix.chars().take(MAX_GENERATED_PREFIX).collect();
-            let mut seed =
-                (self.rv + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (self.clock)() as u64;
-            let suffix: String = (0..5)
-                .map(|_| {
-                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    ALPHABET[((seed >> 33) % ALPHABET.len() as u64) as usize] as char
-                })
-                .collect();
-            name = format!("{prefix}{suffix}");
+            name = self.generate_name(prefix);
             object["metadata"]["name"] = json!(name);
         }
         if r.namespaced {
@@ -688,6 +690,9 @@ impl ObjectStore {
                 .with_kind(ErrorKind::Cause("NamespaceTerminating")),
             ));
         }
+        if r.group.is_empty() && r.kind == "Pod" {
+            self.admit_pod(namespace, &admitted_as, &mut object)?;
+        }
         let key = Self::key(r, namespace, &name);
         // The RBAC storage checks escalation before it looks for a conflict.
         if let Some(who) = &self.request.requester {
@@ -712,6 +717,52 @@ impl ObjectStore {
         Ok(self.put(r, key, object, "ADDED"))
     }
 
+    /// apimachinery's SimpleNameGenerator: the prefix cut to 58
+    /// characters, then 5 of an alphabet without vowels.
+    fn generate_name(&self, prefix: &str) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let prefix: String = prefix.chars().take(MAX_GENERATED_PREFIX).collect();
+        let mut seed = (self.rv + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (self.clock)() as u64
+            ^ self.objects.len() as u64;
+        let suffix: String = (0..5)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                ALPHABET[((seed >> 33) % ALPHABET.len() as u64) as usize] as char
+            })
+            .collect();
+        format!("{prefix}{suffix}")
+    }
+
+    /// The admission plugins a pod meets on create: ServiceAccount (the
+    /// account must exist; its token is mounted), Priority and
+    /// DefaultTolerationSeconds.
+    fn admit_pod(
+        &mut self,
+        namespace: &str,
+        admitted_as: &str,
+        pod: &mut Value,
+    ) -> Result<(), ApiError> {
+        let account_name = super::pods::service_account(pod);
+        let account = self
+            .resource("", "v1", "serviceaccounts")
+            .cloned()
+            .and_then(|accounts| self.get(&accounts, namespace, &account_name).ok());
+        let Some(account) = account else {
+            let mut e = ApiError::new(
+                403,
+                "Forbidden",
+                super::pods::missing_account_message(admitted_as, namespace, &account_name),
+            );
+            e.details.name = admitted_as.to_string();
+            e.details.kind = "pods".into();
+            return Err(e);
+        };
+        let volume = self.generate_name("kube-api-access-");
+        super::pods::admit(pod, &account, &volume);
+        Ok(())
+    }
+
     fn namespace_exists(&self, namespace: &str) -> bool {
         self.objects.contains_key(&Key {
             group: String::new(),
@@ -732,7 +783,7 @@ impl ObjectStore {
         }
         let namespace = key.namespace.clone();
         self.as_written.remove(&key);
-        let previous = self.objects.insert(key.clone(), object.clone());
+        let previous = self.keep_object(key.clone(), object.clone());
         self.record(r, type_, &object);
         self.namespace_content_changed(&namespace);
         self.follow_write(&key, &object, type_);
@@ -778,6 +829,7 @@ impl ObjectStore {
         self.namespace_defaults_changed(key, type_);
         self.check_owners(key, object);
         self.follow_job_ttl(key, object);
+        self.follow_job_controller(key, object);
     }
 
     /// A write the namespace-populating controllers follow: a new
@@ -812,8 +864,7 @@ impl ObjectStore {
         &mut self,
         now: Option<std::time::Instant>,
     ) -> Option<std::time::Instant> {
-        self.collect();
-        self.expire_jobs(now.unwrap_or_else(std::time::Instant::now));
+        self.collect(now.unwrap_or_else(std::time::Instant::now));
         let (naming, establishing) = self.crd_queue.take_due(now);
         let crds = self.crd_resource()?;
         for key in naming {
@@ -857,8 +908,8 @@ impl ObjectStore {
 
     /// One pass of the controllers that finish deletions over what was
     /// queued before it.
-    fn collect(&mut self) {
-        for work in self.collector.take() {
+    fn collect(&mut self, now: std::time::Instant) {
+        for work in self.collector.take(now) {
             match work {
                 Work::Owner(uid) => {
                     for (res, k) in self.dependents(&uid) {
@@ -875,6 +926,8 @@ impl ObjectStore {
                 Work::Namespace(name) => self.namespace_pass(&name),
                 Work::Crd(name) => self.crd_pass(&name),
                 Work::Populate(namespace) => self.populate(&namespace),
+                Work::Job(key) => self.sync_job(&key),
+                Work::JobTtl(key) => self.expire_job(&key),
             }
         }
     }
@@ -1164,6 +1217,46 @@ impl ObjectStore {
         self.objects.get(key)
     }
 
+    /// Stores `object` at `key`, keeping the owner index in step.
+    fn keep_object(&mut self, key: Key, object: Value) -> Option<Value> {
+        let previous = self.objects.get(&key);
+        self.owners.stored(&key, &object, previous);
+        self.objects.insert(key, object)
+    }
+
+    /// Removes what `key` holds, keeping the owner index in step.
+    fn drop_object(&mut self, key: &Key) -> Option<Value> {
+        let removed = self.objects.remove(key)?;
+        self.owners.removed(key, &removed);
+        Some(removed)
+    }
+
+    /// The key of the object whose uid is `uid`.
+    pub(super) fn key_of_uid(&self, uid: &str) -> Option<Key> {
+        self.owners.with_uid(uid).cloned()
+    }
+
+    /// The keys of the objects naming `uid` as an owner.
+    pub(super) fn dependent_keys(&self, uid: &str) -> Vec<Key> {
+        self.owners.dependents(uid)
+    }
+
+    /// The objects from `key` on, in key order.
+    pub(super) fn objects_from(&self, key: &Key) -> impl Iterator<Item = (&Key, &Value)> {
+        self.objects.range(key.clone()..)
+    }
+
+    pub(super) fn forget_failed_creates(&mut self, key: &Key) {
+        self.failed_creates.remove(key);
+    }
+
+    /// One more failed pod create for the Job at `key`: the how-manyth.
+    pub(super) fn note_failed_create(&mut self, key: &Key) -> u32 {
+        let n = self.failed_creates.entry(key.clone()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
     pub(super) fn objects_iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         self.objects.iter()
     }
@@ -1358,7 +1451,7 @@ impl ObjectStore {
         let namespace = key.namespace.clone();
         self.as_written.remove(&key);
         self.namespace_defaults_changed(&key, "MODIFIED");
-        self.objects.insert(key, object.clone());
+        self.keep_object(key, object.clone());
         self.record(r, "MODIFIED", &object);
         self.namespace_content_changed(&namespace);
     }
@@ -1392,14 +1485,11 @@ impl ObjectStore {
 
     /// The TTL-after-finished controller looks at the Job at `key` again
     /// at `at`.
-    pub(super) fn expire_job_at(&mut self, key: Key, at: std::time::Instant) {
+    /// Work for the controllers, queued at `at` (`AddAfter`).
+    pub(super) fn queue_work_at(&mut self, work: Work, at: std::time::Instant) {
         if !self.request.dry_run {
-            self.collector.expire_at(key, at);
+            self.collector.queue_at(work, at);
         }
-    }
-
-    pub(super) fn take_expired_jobs(&mut self, now: std::time::Instant) -> Vec<Key> {
-        self.collector.take_expired(now)
     }
 
     /// Work for the controllers that finish deletions (`collector.rs`).
@@ -1413,9 +1503,11 @@ impl ObjectStore {
         if self.request.dry_run {
             return;
         }
-        self.objects.remove(&key);
+        self.drop_object(&key);
         self.as_written.remove(&key);
         self.record(r, "DELETED", &object);
+        self.failed_creates.remove(&key);
+        self.follow_job_controller(&key, &object);
         self.namespace_defaults_changed(&key, "DELETED");
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
         // Garbage collection of the owner's dependents, in the background
@@ -1521,7 +1613,7 @@ impl ObjectStore {
                 .collect();
             for k in keys {
                 self.as_written.remove(&k);
-                if let Some(o) = self.objects.remove(&k) {
+                if let Some(o) = self.drop_object(&k) {
                     self.rv += 1;
                     self.record(r, "DELETED", &o);
                 }

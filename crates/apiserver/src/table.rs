@@ -190,6 +190,119 @@ fn job_cells(job: &Value) -> [Value; 3] {
     [json!(status), json!(completions), json!(duration)]
 }
 
+/// `printPod`'s READY, STATUS and RESTARTS: the phase (or the pod's
+/// reason), overridden by an init container still to finish or by the
+/// last container with a waiting or terminated reason, `Terminating` once
+/// deleted.
+fn pod_cells(pod: &Value) -> [Value; 3] {
+    let list = |p: &str| {
+        pod.pointer(p)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let containers = list("/spec/containers");
+    let init_containers = list("/spec/initContainers");
+    let statuses = list("/status/containerStatuses");
+    let init_statuses = list("/status/initContainerStatuses");
+    let str_at = |v: &Value, p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut reason = str_at(pod, "/status/phase");
+    let own_reason = str_at(pod, "/status/reason");
+    if !own_reason.is_empty() {
+        reason = own_reason;
+    }
+    let mut restarts = 0;
+    let mut initializing = false;
+    for (i, c) in init_statuses.iter().enumerate() {
+        restarts += c["restartCount"].as_i64().unwrap_or(0);
+        let terminated = &c["state"]["terminated"];
+        let waiting = &c["state"]["waiting"];
+        if terminated.is_object() && terminated["exitCode"].as_i64() == Some(0) {
+            continue;
+        }
+        reason = if terminated.is_object() {
+            match terminated["reason"].as_str().filter(|r| !r.is_empty()) {
+                Some(r) => format!("Init:{r}"),
+                None => match terminated["signal"].as_i64().filter(|s| *s != 0) {
+                    Some(signal) => format!("Init:Signal:{signal}"),
+                    None => format!(
+                        "Init:ExitCode:{}",
+                        terminated["exitCode"].as_i64().unwrap_or(0)
+                    ),
+                },
+            }
+        } else if let Some(r) = waiting["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
+            format!("Init:{r}")
+        } else {
+            format!("Init:{i}/{}", init_containers.len())
+        };
+        initializing = true;
+        break;
+    }
+    let mut ready = 0;
+    if !initializing {
+        let mut running = false;
+        for c in statuses.iter().rev() {
+            restarts += c["restartCount"].as_i64().unwrap_or(0);
+            let state = &c["state"];
+            if let Some(r) = state["waiting"]["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+            {
+                reason = r.to_string();
+            } else if let Some(r) = state["terminated"]["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+            {
+                reason = r.to_string();
+            } else if state["terminated"].is_object() {
+                reason = match state["terminated"]["signal"].as_i64().filter(|s| *s != 0) {
+                    Some(signal) => format!("Signal:{signal}"),
+                    None => format!(
+                        "ExitCode:{}",
+                        state["terminated"]["exitCode"].as_i64().unwrap_or(0)
+                    ),
+                };
+            } else if c["ready"] == true && state["running"].is_object() {
+                running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" && running {
+            reason = if has_condition(pod, "Ready") {
+                "Running"
+            } else {
+                "NotReady"
+            }
+            .to_string();
+        }
+    }
+    if pod
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        reason = if str_at(pod, "/status/reason") == "NodeLost" {
+            "Unknown"
+        } else {
+            "Terminating"
+        }
+        .to_string();
+    }
+    [
+        json!(format!("{ready}/{}", containers.len())),
+        json!(reason),
+        json!(restarts.to_string()),
+    ]
+}
+
 /// `printEvent`: core/v1 and events.k8s.io Events print alike.
 fn event_cells(event: &Value) -> Vec<Value> {
     let core = event.get("involvedObject").is_some();
@@ -397,6 +510,56 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
                     join("name"),
                     join("image"),
                     json!(selector.join(",")),
+                ]
+            },
+        ),
+        ("", "Pod") => (
+            vec![
+                name(),
+                column(
+                    "Ready",
+                    "string",
+                    "The aggregate readiness state of this pod for accepting traffic.",
+                    0,
+                ),
+                column(
+                    "Status",
+                    "string",
+                    "The aggregate status of the containers in this pod.",
+                    0,
+                ),
+                column(
+                    "Restarts",
+                    "string",
+                    "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                    0,
+                ),
+                age_column(),
+                column("IP", "string", "", 1),
+                column("Node", "string", "", 1),
+                column("Nominated Node", "string", "", 1),
+                column("Readiness Gates", "string", "", 1),
+            ],
+            |o| {
+                let none = |p: &str| {
+                    json!(
+                        o.pointer(p)
+                            .and_then(Value::as_str)
+                            .filter(|v| !v.is_empty())
+                            .unwrap_or("<none>")
+                    )
+                };
+                let [ready, status, restarts] = pod_cells(o);
+                vec![
+                    text(o, "/metadata/name"),
+                    ready,
+                    status,
+                    restarts,
+                    age(created(o)),
+                    none("/status/podIP"),
+                    none("/spec/nodeName"),
+                    none("/status/nominatedNodeName"),
+                    json!("<none>"),
                 ]
             },
         ),

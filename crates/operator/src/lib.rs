@@ -17,6 +17,7 @@ pub mod pipeline_adapter;
 mod queue;
 mod retry;
 mod run;
+mod runner;
 pub mod throttle;
 
 /// The field manager every write of kbind names (`fieldManager`), so
@@ -44,4 +45,5 @@ pub use cache::WorkKey;
 pub use compat::{InstallCrdsError, install_crds};
 pub use controller::{Controller, ControllerOptions};
 pub use executor::{ExecError, KubeExecutor};
-pub use run::{OperatorError, OperatorOptions, SimulatedRunner, run};
+pub use run::{OperatorError, OperatorOptions, run};
+pub use runner::SimulatedRunner;

@@ -1,0 +1,310 @@
+//! A node where there is none (the sandbox, tests): the scheduler's binding
+//! and the kubelet's status writes for the pods of kbind's workflow Jobs.
+//! The API server's Job controller made the pods and turns their ends into
+//! the Jobs' status, as on a cluster; this only decides how each pod ends:
+//! successfully, or failing for chosen promise versions. No container runs.
+//! A pod is reported ended in one status write (a kubelet's status manager
+//! also reports a container that ran briefly in one), its pipeline steps
+//! (init containers) and main container with it.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+/// Ends workflow pods: success, or failure for chosen versions.
+#[derive(Clone, Debug, Default)]
+pub struct SimulatedRunner {
+    pub fail_versions: Vec<String>,
+}
+
+/// The node the simulated scheduler places pods on.
+pub const NODE: &str = "kbind-node";
+
+fn pod_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Pod"), "pods")
+}
+
+fn job_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("batch", "v1", "Job"), "jobs")
+}
+
+const WORKFLOW_PODS: &str = kbind_model::api::labels::WORKFLOW_ACTION;
+
+fn ended(pod: &DynamicObject) -> bool {
+    matches!(
+        pod.data["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    ) || pod.metadata.deletion_timestamp.is_some()
+}
+
+fn job_finished(job: &DynamicObject) -> bool {
+    job.data["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| {
+            c.iter().any(|c| {
+                (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+            })
+        })
+}
+
+/// The status a kubelet reports for a pod whose containers all ran:
+/// every pipeline step (init container) exits 0, then the main container
+/// exits 0 — or, failing, the last step exits 1 and the main container
+/// never starts.
+fn ended_status(pod: &DynamicObject, fail: bool, now: &str) -> Value {
+    let spec = &pod.data["spec"];
+    let containers = |list: &str| spec[list].as_array().cloned().unwrap_or_default();
+    let init = containers("initContainers");
+    let main = containers("containers");
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let terminated = |c: &Value, code: i64| {
+        let name = c["name"].as_str().unwrap_or_default();
+        json!({"name": name, "image": c["image"], "imageID": "", "ready": false,
+            "restartCount": 0, "started": false,
+            "containerID": format!("kbind://{uid}/{name}"),
+            "state": {"terminated": {"exitCode": code,
+                "reason": if code == 0 { "Completed" } else { "Error" },
+                "startedAt": now, "finishedAt": now,
+                "containerID": format!("kbind://{uid}/{name}")}}})
+    };
+    let waiting = |c: &Value| {
+        json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": false,
+            "restartCount": 0, "started": false,
+            "state": {"waiting": {"reason": "PodInitializing"}}})
+    };
+    let failing_step = if fail {
+        init.len().checked_sub(1)
+    } else {
+        None
+    };
+    let init_statuses: Vec<Value> = init
+        .iter()
+        .enumerate()
+        .map(|(i, c)| terminated(c, i64::from(Some(i) == failing_step)))
+        .collect();
+    let main_statuses: Vec<Value> = main
+        .iter()
+        .map(|c| match (fail, failing_step) {
+            (true, Some(_)) => waiting(c),
+            (true, None) => terminated(c, 1),
+            (false, _) => terminated(c, 0),
+        })
+        .collect();
+    let condition = |kind: &str, status: &str, reason: Option<&str>| {
+        let mut c = json!({"type": kind, "status": status, "lastProbeTime": null,
+            "lastTransitionTime": now});
+        if let Some(reason) = reason {
+            c["reason"] = json!(reason);
+        }
+        c
+    };
+    let (init_status, init_reason) = if failing_step.is_some() {
+        ("False", Some("ContainersNotInitialized"))
+    } else {
+        ("True", Some("PodCompleted"))
+    };
+    let not_ready = if failing_step.is_some() {
+        "ContainersNotInitialized"
+    } else {
+        "PodCompleted"
+    };
+    let mut status = json!({
+        "phase": if fail { "Failed" } else { "Succeeded" },
+        "startTime": now,
+        "conditions": [
+            condition("PodReadyToStartContainers", "False", None),
+            condition("Initialized", init_status, init_reason),
+            condition("Ready", "False", Some(not_ready)),
+            condition("ContainersReady", "False", Some(not_ready)),
+            condition("PodScheduled", "True", None),
+        ],
+        "containerStatuses": main_statuses,
+    });
+    if !init_statuses.is_empty() {
+        status["initContainerStatuses"] = Value::Array(init_statuses);
+    }
+    status
+}
+
+impl SimulatedRunner {
+    fn fails(&self, pod: &DynamicObject) -> bool {
+        let version = pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(kbind_model::api::labels::JOB_PROMISE_VERSION))
+            .cloned()
+            .unwrap_or_default();
+        self.fail_versions.contains(&version)
+    }
+
+    /// Places a pod on the node and reports it ended; false if it had
+    /// already ended (or is going).
+    async fn run_pod(&self, client: &Client, pod: &DynamicObject) -> Result<bool, kube::Error> {
+        if ended(pod) {
+            return Ok(false);
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let pods: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &pod_resource());
+        if pod.data["spec"]["nodeName"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            let binding = json!({"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": name}, "target": {"kind": "Node", "name": NODE}});
+            let placed: Result<Value, _> = pods
+                .create_subresource("binding", &name, &PostParams::default(), &binding)
+                .await;
+            match placed {
+                Ok(_) => {}
+                // Placed already (a retry after a lost answer).
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let now = kbind_model::time::rfc3339(kbind_model::time::now_millis());
+        let status = json!({"status": ended_status(pod, self.fails(pod), &now)});
+        pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
+        Ok(true)
+    }
+
+    /// Ends the pod of every workflow Job that has not finished, waiting
+    /// (up to 10 s each) for the API server's Job controller to make the
+    /// pod and then to record the Job's end. Returns how many it ended.
+    pub async fn finish_jobs(&self, client: &Client) -> Result<usize, kube::Error> {
+        let jobs: Api<DynamicObject> = Api::all_with(client.clone(), &job_resource());
+        let pods: Api<DynamicObject> = Api::all_with(client.clone(), &pod_resource());
+        let mut finished = 0;
+        for job in jobs
+            .list(&ListParams::default().labels(WORKFLOW_PODS))
+            .await?
+            .items
+        {
+            if job_finished(&job) || job.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let uid = job.metadata.uid.clone().unwrap_or_default();
+            let selector = format!("batch.kubernetes.io/controller-uid={uid}");
+            let mut ended_one = false;
+            for _ in 0..200 {
+                let found = pods.list(&ListParams::default().labels(&selector)).await?;
+                for pod in &found.items {
+                    ended_one |= self.run_pod(client, pod).await?;
+                }
+                if ended_one || found.items.iter().any(ended) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !ended_one {
+                continue;
+            }
+            finished += 1;
+            let ns = job.metadata.namespace.clone().unwrap_or_default();
+            let name = job.metadata.name.clone().unwrap_or_default();
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &ns, &job_resource());
+            for _ in 0..200 {
+                match api.get_opt(&name).await? {
+                    Some(j) if !job_finished(&j) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(finished)
+    }
+
+    /// Watches workflow pods and ends each one as it appears.
+    pub async fn run(self, client: Client) {
+        let all: Api<DynamicObject> = Api::all_with(client.clone(), &pod_resource());
+        let mut pods = watcher(all, watcher::Config::default().labels(WORKFLOW_PODS)).boxed();
+        let mut retry = super::retry::RetryDelay::default();
+        while let Some(event) = pods.next().await {
+            let pod = match event {
+                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
+                Ok(watcher::Event::InitDone) => {
+                    retry.succeeded();
+                    continue;
+                }
+                Ok(watcher::Event::Init | watcher::Event::Delete(_)) => continue,
+                Err(e) => {
+                    retry
+                        .after_watch_error(&e, &format!("simulated node watch: {e}"))
+                        .await;
+                    continue;
+                }
+            };
+            // A kubelet keeps trying to report a pod's end; so does this.
+            let mut delay = Duration::from_millis(50);
+            for attempt in 1..=10 {
+                match self.run_pod(&client, &pod).await {
+                    Ok(true) => tracing::info!(
+                        pod = pod.metadata.name.as_deref().unwrap_or_default(),
+                        "simulated node ran a workflow pod"
+                    ),
+                    Ok(false) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) if attempt < 10 => {
+                        tracing::debug!("simulated node: {e}; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                        continue;
+                    }
+                    Err(e) => tracing::warn!("simulated node gave up on a pod: {e}"),
+                }
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(init: usize) -> DynamicObject {
+        let steps: Vec<Value> = (0..init)
+            .map(|i| json!({"name": format!("step-{i}"), "image": "img"}))
+            .collect();
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "uid": "u"},
+            "spec": {"initContainers": steps,
+                "containers": [{"name": "status-writer", "image": "kbind:dev"}]}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_failing_pod_fails_at_its_last_pipeline_step() {
+        let status = ended_status(&pod(2), true, "t");
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(
+            status["initContainerStatuses"][1]["state"]["terminated"]["exitCode"],
+            1
+        );
+        assert_eq!(
+            status["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
+        let succeeded = ended_status(&pod(2), false, "t");
+        assert_eq!(succeeded["phase"], "Succeeded");
+        assert_eq!(
+            succeeded["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
+        let alone = ended_status(&pod(0), true, "t");
+        assert_eq!(
+            alone["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            1
+        );
+        assert!(alone.get("initContainerStatuses").is_none());
+    }
+}
