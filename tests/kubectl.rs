@@ -1012,6 +1012,86 @@ fn a_cluster_scoped_request_is_told_it_is_not_bound() {
     s.ok(&["delete", "redis", "global", "--timeout=10s"]);
 }
 
+/// A workflow Job's pod is made by the server's Job controller and run by
+/// the simulated node, so what a user debugging a workflow types on a
+/// cluster works: `kubectl get pods` shows it `Completed`, `kubectl logs
+/// job/<name>` finds it (and says no container ran here), `kubectl
+/// describe job` shows the Job controller's Events, and deleting the Job
+/// in the background takes its pod with it.
+#[test]
+fn a_workflow_jobs_pod_shows_in_kubectl_get_logs_and_describe() {
+    let Some(s) = sandbox() else { return };
+    let _operator = start_operator(&s, &[("strategy", "pinned")]);
+    apply_redis_promise(&s);
+    wait_for(&s, &["get", "promise", "redis", "--no-headers"], |out| {
+        out.contains("Available")
+    });
+    s.apply("apiVersion: marketplace.kratix.io/v1alpha1\nkind: redis\nmetadata: {name: example, namespace: default}\nspec: {size: small}\n");
+    s.ok(&[
+        "wait",
+        "--for=condition=Reconciled",
+        "redis/example",
+        "--timeout=20s",
+    ]);
+    let job = s.ok(&[
+        "get",
+        "jobs",
+        "-l",
+        "kratix.io/resource-name=example",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let pods = s.ok(&["get", "pods", "-l", &format!("job-name={job}")]);
+    let row: Vec<&str> = pods
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert!(
+        row.first()
+            .is_some_and(|n| n.starts_with(&format!("{job}-")))
+            && row[1..4] == ["0/1", "Completed", "0"],
+        "{pods}"
+    );
+    let log = s.ok(&["logs", &format!("job/{job}")]);
+    assert!(
+        log.contains("runs no containers")
+            && log.contains("\"status-writer\"")
+            && log.contains("exit code 0"),
+        "{log}"
+    );
+    let step = s.ok(&["logs", &format!("job/{job}"), "-c", "reader"]);
+    assert!(step.contains("\"reader\""), "{step}");
+    let missing = s.kubectl(&["logs", &format!("job/{job}"), "-c", "nope"]);
+    assert!(
+        text(&missing.stderr).contains("container nope is not valid for pod"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let described = s.ok(&["describe", "job", &job]);
+    assert!(
+        described.contains("SuccessfulCreate")
+            && described.contains("Created pod: ")
+            && described.contains("Completed")
+            && described.contains("job-controller"),
+        "{described}"
+    );
+    s.ok(&["delete", "job", &job, "--cascade=background", "--wait=true"]);
+    wait_for(
+        &s,
+        &[
+            "get",
+            "pods",
+            "-l",
+            &format!("job-name={job}"),
+            "-o",
+            "name",
+        ],
+        |out| out.trim().is_empty(),
+    );
+}
+
 /// A cluster's TTL-after-finished controller deletes a finished workflow
 /// Job once `--job-ttl` runs out: the request stays reconciled, its binding
 /// at the version it ran, and a Job gone is not a run to repeat.

@@ -692,10 +692,13 @@ async fn a_failing_aggregated_api_does_not_stop_discovery() {
     op.kill();
 }
 
-/// A workflow Job whose pods cannot be created (here: its ServiceAccount
-/// is missing) shows no Job condition until its deadline; the Job
-/// controller's FailedCreate Event is surfaced on the binding's condition
-/// and as a Warning Event on the request.
+/// A workflow Job whose pods cannot be created is reported: here its
+/// ServiceAccount was deleted after the first run (kbind re-applies a
+/// pipeline's objects only when its record of them expires), so the API
+/// server's admission refuses the re-run's pod and its Job controller
+/// records `FailedCreate`, retrying with backoff. The refusal is surfaced
+/// on the binding's condition and as a Warning Event on the request; once
+/// the account is back, the Job controller's retry runs the pod.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_cannot_create_its_pods_is_reported() {
     let env = Env::new().await;
@@ -703,41 +706,50 @@ async fn a_job_that_cannot_create_its_pods_is_reported() {
         env.client.clone(),
         kratix_default(&[("strategy", "pinned")]),
         None,
-        OperatorOptions::default(),
+        simulated(),
     );
     env.install("v0.1.0").await;
     env.create("example").await;
-    let job = eventually("the configure Job", || async {
-        env.jobs
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .pop()
-    })
-    .await;
-    let job_name = job.metadata.name.clone().unwrap();
-    // What the Job controller records when the pod is refused.
-    let failed_create: kube::api::DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": format!("{job_name}.17f0"), "namespace": "default"},
-        "involvedObject": {"kind": "Job", "namespace": "default", "name": job_name,
-            "apiVersion": "batch/v1", "uid": job.metadata.uid.clone().unwrap()},
-        "reason": "FailedCreate", "type": "Warning",
-        "message": "Error creating: pods \"x\" is forbidden: error looking up service account default/pipeline: serviceaccount \"pipeline\" not found",
-        "source": {"component": "job-controller"}}))
-    .unwrap();
-    env.events
-        .create(&Default::default(), &failed_create)
+    env.wait_applied(BINDING, "v0.1.0").await;
+    let job = env
+        .jobs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let account = job.data["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let accounts: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        "default",
+        &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::ServiceAccount>(&()),
+    );
+    let kept = accounts.get(&account).await.unwrap();
+    accounts
+        .delete(&account, &DeleteParams::default())
         .await
         .unwrap();
+    // A change of the request runs its workflow again.
+    env.requests
+        .patch(
+            "example",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": "large"}})),
+        )
+        .await
+        .unwrap();
+    let refusal = format!(
+        "is forbidden: error looking up service account default/{account}: serviceaccount \"{account}\" not found"
+    );
     eventually("the binding says the workflow cannot start", || async {
         let b = env.bindings.get(BINDING).await.ok()?;
         let message = b.data["status"]["conditions"][0]["message"]
             .as_str()?
             .to_string();
-        message
-            .contains("cannot start: Error creating: pods \"x\" is forbidden")
+        (message.contains("cannot start: Error creating: pods") && message.contains(&refusal))
             .then_some(())
     })
     .await;
@@ -747,6 +759,40 @@ async fn a_job_that_cannot_create_its_pods_is_reported() {
             .contains(&"WorkflowCannotStart".to_string())
             .then_some(())
     })
+    .await;
+    let events: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        "default",
+        &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Event>(&()),
+    );
+    let failed_create = events
+        .list(&ListParams::default().fields("reason=FailedCreate"))
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        failed_create
+            .iter()
+            .all(|e| e.data["source"]["component"] == "job-controller"),
+        "recorded by the Job controller: {failed_create:?}"
+    );
+    let mut back: DynamicObject = serde_json::from_value(json!({"apiVersion": "v1",
+        "kind": "ServiceAccount", "metadata": {"name": account,
+            "labels": kept.metadata.labels}}))
+    .unwrap();
+    back.metadata.namespace = Some("default".into());
+    accounts.create(&Default::default(), &back).await.unwrap();
+    eventually(
+        "the retried pod runs and the request is reconciled",
+        || async {
+            let r = env.requests.get("example").await.ok()?;
+            let reconciled = r.data["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Reconciled" && c["status"] == "True");
+            (reconciled && env.configure_runs("example").await.len() == 2).then_some(())
+        },
+    )
     .await;
     op.kill();
 }
