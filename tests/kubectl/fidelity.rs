@@ -202,6 +202,30 @@ fn names_and_labels_are_refused_as_a_real_server_refuses_them() {
         assert!(out.contains(cause), "{cause:?} missing from:\n{out}");
     }
     assert!(!out.contains("finalizers[0]"), "{out}");
+    // Go leaves empty metadata out: once the last finalizer is patched away,
+    // and with labels set to nothing, neither is stored as an empty value.
+    s.ok(&[
+        "create",
+        "-f",
+        &s.write(
+            "held.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\n",
+        ),
+    ]);
+    s.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers/0"},{"op":"add","path":"/metadata/labels","value":{}}]"#,
+    ]);
+    let held = s.ok(&["get", "configmap", "held", "-o", "json"]);
+    let held: serde_json::Value = serde_json::from_str(&held).unwrap();
+    assert!(
+        held["metadata"].get("finalizers").is_none() && held["metadata"].get("labels").is_none(),
+        "{held}"
+    );
     // Owner references name a version, kind, name and uid, and only one is
     // the controller.
     let owned = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  ownerReferences:\n  - {apiVersion: v1, kind: ConfigMap, name: a, uid: '1', controller: true}\n  - {apiVersion: apps/, kind: '', name: b, uid: '', controller: true}\n  - {apiVersion: v1, kind: Event, name: e, uid: '3'}\n";

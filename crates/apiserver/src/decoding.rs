@@ -169,6 +169,31 @@ fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>
     })
 }
 
+/// What Go's encoding of `ObjectMeta` leaves out (`omitempty`): an empty
+/// list of finalizers or owner references, empty labels or annotations, an
+/// empty generate-name. Custom resources' metadata goes through the same
+/// type on a real server (apiextensions' `Coerce`), so a patch removing
+/// the last finalizer leaves no `finalizers: []` behind on any kind.
+pub fn omit_empty_metadata(object: &mut Value) {
+    let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    meta.retain(|key, value| {
+        let empty = match value {
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            Value::String(s) => s.is_empty(),
+            Value::Null => true,
+            _ => false,
+        };
+        !(empty
+            && matches!(
+                key.as_str(),
+                "finalizers" | "ownerReferences" | "labels" | "annotations" | "generateName"
+            ))
+    });
+}
+
 /// Decodes `object` (already carrying its apiVersion and kind) for `r`;
 /// returns the warnings to send back.
 pub fn decode(
@@ -187,6 +212,7 @@ pub fn decode(
         *object = decoded;
         admission::default_builtin(r, object);
     }
+    omit_empty_metadata(object);
     if validation == FieldValidation::Ignore {
         unknown.clear();
     }

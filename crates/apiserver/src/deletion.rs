@@ -547,6 +547,7 @@ impl ObjectStore {
             .filter(|f| f != finalizer)
             .collect();
         next["metadata"]["finalizers"] = json!(left);
+        super::decoding::omit_empty_metadata(&mut next);
         self.stamp(&mut next);
         if left.is_empty() {
             self.remove(r, key, next);
