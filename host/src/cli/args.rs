@@ -337,8 +337,8 @@ pub struct SandboxArgs {
     pub policy: String,
     #[command(flatten)]
     pub settings: SettingFlags,
-    /// Workflow Jobs at this promise version fail (the sandbox's simulated
-    /// runner otherwise succeeds them); repeatable.
+    /// Workflow pods at this promise version fail (the sandbox's simulated
+    /// node otherwise succeeds them); repeatable.
     #[arg(long = "fail-version", value_name = "VERSION")]
     pub fail_versions: Vec<String>,
     /// Run the operator with the sandbox's admin token. By default it runs

@@ -499,7 +499,7 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
                 sandbox_client_with(&running, Some(token)).await?
             };
             println!(
-                "reconciling with policy {} as {} (workflow Jobs are completed by a simulated runner{})",
+                "reconciling with policy {} as {} (workflow pods are run by a simulated node{})",
                 kbind::policy::Policy::id(&*slot.current()),
                 if args.operator_as_admin {
                     "the sandbox's admin".to_string()
@@ -516,8 +516,8 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
                     format!("; they fail at {}", args.fail_versions.join(", "))
                 }
             );
-            // The simulated runner stands in for the Job controller, which
-            // writes Job status with its own rights, not the operator's.
+            // The simulated node stands in for a kubelet, which writes pod
+            // status with its own rights, not the operator's.
             let runner = kbind::operator::SimulatedRunner {
                 fail_versions: args.fail_versions.clone(),
             };

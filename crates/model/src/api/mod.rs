@@ -6,7 +6,6 @@
 mod binding;
 mod condition;
 /// What a Job controller writes when a workflow Job ends.
-pub mod job_status;
 mod promise;
 /// A resource request's `message` and workflow conditions, as Kratix keeps them.
 pub mod request_status;
