@@ -573,6 +573,14 @@ mod tests {
         );
     }
 
+    fn objects_in(store: &ObjectStore, group: &str, plural: &str, ns: &str) -> Vec<(Key, Value)> {
+        store
+            .objects_iter()
+            .filter(|(k, _)| k.group == group && k.plural == plural && k.namespace == ns)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     fn store_with_job(spec: Value) -> (ObjectStore, super::super::registry::Resource) {
         let mut store = ObjectStore::new();
         store.settle();
@@ -592,16 +600,14 @@ mod tests {
     }
 
     fn pods(store: &ObjectStore) -> Vec<Value> {
-        store
-            .objects_in("", "pods", "default")
+        objects_in(store, "", "pods", "default")
             .into_iter()
             .map(|(_, p)| p)
             .collect()
     }
 
     fn reasons(store: &ObjectStore) -> Vec<String> {
-        let mut events: Vec<Value> = store
-            .objects_in("", "events", "default")
+        let mut events: Vec<Value> = objects_in(store, "", "events", "default")
             .into_iter()
             .map(|(_, e)| e)
             .collect();
@@ -698,7 +704,7 @@ mod tests {
             .unwrap();
         store.settle();
         assert!(pods(&store).is_empty());
-        let events = store.objects_in("", "events", "default");
+        let events = objects_in(&store, "", "events", "default");
         assert_eq!(events.len(), 1);
         let event = &events[0].1;
         assert_eq!(event["reason"], "FailedCreate");
@@ -717,7 +723,7 @@ mod tests {
             name: "j".into(),
         };
         let count = |store: &ObjectStore| {
-            let events = store.objects_in("", "events", "default");
+            let events = objects_in(&store, "", "events", "default");
             assert_eq!(events.len(), 1, "the same Event");
             events[0].1["count"].as_i64().unwrap()
         };

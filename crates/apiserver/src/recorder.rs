@@ -9,20 +9,20 @@ use serde_json::{Value, json};
 
 use super::state::{Key, ObjectStore};
 
-fn same_event(
-    event: &Value,
+/// The correlator's key for an Event: what makes two Events the same.
+fn event_key(
     involved: &Value,
     component: &str,
     type_: &str,
     reason: &str,
     message: &str,
-) -> bool {
-    event["involvedObject"]["uid"] == involved["uid"]
-        && event["source"]["component"] == component
-        && event["type"] == type_
-        && event["reason"] == reason
-        && event["message"] == message
+) -> String {
+    serde_json::json!([involved["uid"], component, type_, reason, message]).to_string()
 }
+
+/// How many Events the recorder remembers (client-go's correlator keeps an
+/// LRU cache of 4096).
+const REMEMBERED: usize = 4096;
 
 impl ObjectStore {
     /// Records an Event about `object` (in its namespace) as `component`.
@@ -45,18 +45,21 @@ impl ObjectStore {
             "uid": meta["uid"], "apiVersion": object["apiVersion"],
             "resourceVersion": meta["resourceVersion"]});
         let now = self.now();
-        let earlier = self
-            .objects_in("", "events", &namespace)
-            .into_iter()
-            .find(|(_, e)| same_event(e, &involved, component, type_, reason, message));
+        let correlated = event_key(&involved, component, type_, reason, message);
         let manager = super::namespace_defaults::controller_manager();
+        let earlier = self
+            .recorded_event(&correlated)
+            .and_then(|key| self.objects_get(&key).map(|e| (key, e)));
         if let Some((key, mut event)) = earlier {
             event["count"] = json!(event["count"].as_i64().unwrap_or(1) + 1);
             event["lastTimestamp"] = json!(now);
-            self.serving(manager, |s| {
-                let _ = s.update(&events, &key.namespace, &key.name, event, false);
+            let (written, _) = self.serving(manager.clone(), |s| {
+                s.update(&events, &key.namespace, &key.name, event, false)
+                    .is_ok()
             });
-            return;
+            if written {
+                return;
+            }
         }
         let nanos = self.now_millis().saturating_mul(1_000_000)
             + (self.resource_version() % 1_000_000) as i64;
@@ -66,27 +69,18 @@ impl ObjectStore {
             "source": {"component": component}, "firstTimestamp": now, "lastTimestamp": now,
             "count": 1, "type": type_, "eventTime": null,
             "reportingComponent": component, "reportingInstance": ""});
-        self.serving(manager, |s| {
-            let _ = s.create(&events, &namespace, event);
-        });
-    }
-
-    /// The objects of one kind in one namespace, with their keys.
-    pub(super) fn objects_in(
-        &self,
-        group: &str,
-        plural: &str,
-        namespace: &str,
-    ) -> Vec<(Key, Value)> {
-        let from = Key {
-            group: group.into(),
-            plural: plural.into(),
-            namespace: namespace.into(),
-            name: String::new(),
-        };
-        self.objects_from(&from)
-            .take_while(|(k, _)| k.group == group && k.plural == plural && k.namespace == namespace)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        let (created, _) = self.serving(manager, |s| s.create(&events, &namespace, event));
+        if let Ok(created) = created {
+            let key = Key {
+                group: String::new(),
+                plural: "events".into(),
+                namespace,
+                name: created["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            };
+            self.remember_event(correlated, key, REMEMBERED);
+        }
     }
 }

@@ -86,6 +86,9 @@ pub struct ObjectStore {
     owners: super::owner_index::OwnerIndex,
     /// The Job controller's failed pod creates per Job, for its backoff.
     failed_creates: std::collections::HashMap<Key, u32>,
+    /// The in-server controllers' Event recorder's memory: an Event's
+    /// correlation key to the Event it wrote.
+    recorded_events: std::collections::HashMap<String, Key>,
     rv: u64,
     history: VecDeque<Change>,
     /// Watches from before this resourceVersion are gone (a compaction).
@@ -211,6 +214,7 @@ impl ObjectStore {
             objects: BTreeMap::new(),
             owners: Default::default(),
             failed_creates: Default::default(),
+            recorded_events: Default::default(),
             rv: 0,
             history: VecDeque::new(),
             compacted: 0,
@@ -1241,9 +1245,17 @@ impl ObjectStore {
         self.owners.dependents(uid)
     }
 
-    /// The objects from `key` on, in key order.
-    pub(super) fn objects_from(&self, key: &Key) -> impl Iterator<Item = (&Key, &Value)> {
-        self.objects.range(key.clone()..)
+    pub(super) fn recorded_event(&self, correlated: &str) -> Option<Key> {
+        self.recorded_events.get(correlated).cloned()
+    }
+
+    /// Remembers the Event written for `correlated`; a full memory starts
+    /// afresh (the recorder's cache is bounded).
+    pub(super) fn remember_event(&mut self, correlated: String, key: Key, bound: usize) {
+        if self.recorded_events.len() >= bound {
+            self.recorded_events.clear();
+        }
+        self.recorded_events.insert(correlated, key);
     }
 
     pub(super) fn forget_failed_creates(&mut self, key: &Key) {

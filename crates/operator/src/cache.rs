@@ -529,8 +529,17 @@ impl Cache {
             (Some((Record::Revision(old), _)), Record::Revision(new)) => old.same_for_requests(new),
             _ => false,
         };
+        // A Job's status moving on while it runs (the Job controller's
+        // `active`, `ready`, `startTime` writes) changes nothing its request
+        // plans from.
+        let same_run = match (&stored, &entry.record) {
+            (Some((Record::Job(old), old_member)), Record::Job(new)) => {
+                old == new && *old_member == member
+            }
+            _ => false,
+        };
         let mut wake = match stored {
-            Some((record, old_member)) if !counts_only => {
+            Some((record, old_member)) if !counts_only && !same_run => {
                 self.wake_for(&key, Some(&record), old_member)
             }
             _ => Vec::new(),
@@ -551,7 +560,7 @@ impl Cache {
             if let Record::Revision(revision) = &entry.record {
                 wake.push(WorkKey::Promise(revision.promise_name().to_string()));
             }
-        } else {
+        } else if !same_run {
             wake.extend(self.wake_for(&key, Some(&entry.record), member.clone()));
         }
         // The revisions' binding counts are the promise's to write.
@@ -1016,6 +1025,34 @@ mod tests {
         let (view, _) = cache.request_view("redis", "default", "b", 0);
         assert_eq!(view.requests.len(), 1);
         assert!(view.bindings.is_empty());
+    }
+
+    #[test]
+    fn a_running_jobs_status_writes_wake_nothing_its_end_wakes_its_request() {
+        let mut cache = Cache::default();
+        cache.apply(promise());
+        cache.apply(request("a"));
+        let job = |rv: &str, status: Value| {
+            json!({"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": "a-redis-configure-1", "namespace": "default",
+                    "resourceVersion": rv, "creationTimestamp": "2026-01-01T00:00:00Z",
+                    "labels": {"kratix.io/promise-name": "redis", "kratix.io/resource-name": "a",
+                        "kratix.io/workflow-action": "configure",
+                        "kbind.io/promise-version": "v1", "kratix.io/hash": "h"}},
+                "spec": {}, "status": status})
+        };
+        assert_eq!(cache.apply(job("5", json!({}))), vec![key("a")]);
+        assert!(
+            cache
+                .apply(job("6", json!({"active": 1, "ready": 0, "startTime": "t"})))
+                .is_empty(),
+            "still running"
+        );
+        let done = job(
+            "7",
+            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+        );
+        assert!(cache.apply(done).contains(&key("a")), "it ended");
     }
 
     #[test]
