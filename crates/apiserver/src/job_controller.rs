@@ -723,7 +723,7 @@ mod tests {
             name: "j".into(),
         };
         let count = |store: &ObjectStore| {
-            let events = objects_in(&store, "", "events", "default");
+            let events = objects_in(store, "", "events", "default");
             assert_eq!(events.len(), 1, "the same Event");
             events[0].1["count"].as_i64().unwrap()
         };
