@@ -645,7 +645,11 @@ mod tests {
         let made = pods(&store);
         assert_eq!(made.len(), 1, "one pod for the Job");
         let pod = &made[0];
-        assert!(pod["metadata"]["name"].as_str().unwrap().starts_with("j-"));
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        assert!(name.starts_with("j-"));
+        let volume = pod["spec"]["volumes"][0]["name"].as_str().unwrap();
+        assert!(volume.starts_with("kube-api-access-"));
+        assert_ne!(name[2..], volume[16..], "each name generated on its own");
         assert_eq!(pod["metadata"]["finalizers"], json!([TRACKING_FINALIZER]));
         assert_eq!(
             pod["spec"]["serviceAccountName"],

@@ -726,9 +726,15 @@ impl ObjectStore {
     fn generate_name(&self, prefix: &str) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         let prefix: String = prefix.chars().take(MAX_GENERATED_PREFIX).collect();
+        // The prefix is part of the seed: two names generated in one write
+        // (a pod's and its token volume's) differ.
+        let salt = prefix.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         let mut seed = (self.rv + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             ^ (self.clock)() as u64
-            ^ self.objects.len() as u64;
+            ^ self.objects.len() as u64
+            ^ salt;
         let suffix: String = (0..5)
             .map(|_| {
                 seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
