@@ -249,9 +249,22 @@ async fn run(n: usize, foreign_crds: usize, rollout: bool) {
         .spawn()
         .expect("kbind operator");
     let mut line = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
-        .read_line(&mut line)
-        .expect("banner");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    // The banner names the metrics address (log lines may come first).
+    while !line.contains("metrics on http://") {
+        line.clear();
+        if stderr.read_line(&mut line).expect("banner") == 0 {
+            panic!("the operator ended before its banner");
+        }
+    }
+    // The rest of the operator's log is kept (a closed pipe would lose it).
+    let log_path = std::env::temp_dir().join("kbind-scale-operator.log");
+    eprintln!("operator log: {}", log_path.display());
+    std::thread::spawn(move || {
+        if let Ok(mut log) = std::fs::File::create(&log_path) {
+            let _ = std::io::copy(&mut stderr, &mut log);
+        }
+    });
     let addr = line
         .split("http://")
         .nth(1)

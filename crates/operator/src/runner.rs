@@ -223,11 +223,29 @@ impl SimulatedRunner {
         Ok(finished)
     }
 
-    /// Watches workflow pods and ends each one as it appears.
+    /// Watches workflow pods and ends each one as it appears. The watch
+    /// only hands pods on (each once, by uid), so it is read as fast as
+    /// the server sends; a few pods are run at a time, as a node runs
+    /// several.
     pub async fn run(self, client: Client) {
+        let (queue, pending) = tokio::sync::mpsc::unbounded_channel::<DynamicObject>();
+        let node = self.clone();
+        let worker_client = client.clone();
+        let mut pending = pending;
+        let work = tokio::spawn(
+            futures::stream::poll_fn(move |cx| pending.poll_recv(cx)).for_each_concurrent(
+                PODS_AT_ONCE,
+                move |pod| {
+                    let node = node.clone();
+                    let client = worker_client.clone();
+                    async move { node.run_with_retries(&client, &pod).await }
+                },
+            ),
+        );
         let all: Api<DynamicObject> = Api::all_with(client.clone(), &pod_resource());
         let mut pods = watcher(all, watcher::Config::default().labels(WORKFLOW_PODS)).boxed();
         let mut retry = super::retry::RetryDelay::default();
+        let mut taken: std::collections::HashSet<String> = Default::default();
         while let Some(event) = pods.next().await {
             let pod = match event {
                 Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
@@ -235,7 +253,13 @@ impl SimulatedRunner {
                     retry.succeeded();
                     continue;
                 }
-                Ok(watcher::Event::Init | watcher::Event::Delete(_)) => continue,
+                Ok(watcher::Event::Delete(pod)) => {
+                    if let Some(uid) = &pod.metadata.uid {
+                        taken.remove(uid);
+                    }
+                    continue;
+                }
+                Ok(watcher::Event::Init) => continue,
                 Err(e) => {
                     retry
                         .after_watch_error(&e, &format!("simulated node watch: {e}"))
@@ -243,29 +267,46 @@ impl SimulatedRunner {
                     continue;
                 }
             };
-            // A kubelet keeps trying to report a pod's end; so does this.
-            let mut delay = Duration::from_millis(50);
-            for attempt in 1..=10 {
-                match self.run_pod(&client, &pod).await {
-                    Ok(true) => tracing::info!(
-                        pod = pod.metadata.name.as_deref().unwrap_or_default(),
-                        "simulated node ran a workflow pod"
-                    ),
-                    Ok(false) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) if attempt < 10 => {
-                        tracing::debug!("simulated node: {e}; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                        continue;
-                    }
-                    Err(e) => tracing::warn!("simulated node gave up on a pod: {e}"),
-                }
+            let Some(uid) = pod.metadata.uid.clone() else {
+                continue;
+            };
+            if ended(&pod) || !taken.insert(uid) {
+                continue;
+            }
+            if queue.send(pod).is_err() {
                 break;
             }
         }
+        work.abort();
+    }
+
+    /// Runs one pod, retrying as a kubelet keeps trying to report a pod's
+    /// end.
+    async fn run_with_retries(&self, client: &Client, pod: &DynamicObject) {
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=10 {
+            match self.run_pod(client, pod).await {
+                Ok(true) => tracing::debug!(
+                    pod = pod.metadata.name.as_deref().unwrap_or_default(),
+                    "simulated node ran a workflow pod"
+                ),
+                Ok(false) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) if attempt < 10 => {
+                    tracing::debug!("simulated node: {e}; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    continue;
+                }
+                Err(e) => tracing::warn!("simulated node gave up on a pod: {e}"),
+            }
+            return;
+        }
     }
 }
+
+/// How many pods the simulated node runs at once.
+const PODS_AT_ONCE: usize = 4;
 
 #[cfg(test)]
 mod tests {
