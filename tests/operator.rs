@@ -692,6 +692,59 @@ async fn a_failing_aggregated_api_does_not_stop_discovery() {
     op.kill();
 }
 
+/// An upgrade whose workflow fails, end to end: the node fails the pod's
+/// last pipeline step, the server's Job controller fails the Job at its
+/// backoff limit, and the operator records the version as failed on the
+/// binding while the request stays at the version it ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_whose_pod_fails_is_recorded_failed_and_the_request_stays() {
+    let env = Env::new().await;
+    let op = start_operator(
+        env.client.clone(),
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        OperatorOptions {
+            runner: Some(SimulatedRunner {
+                fail_versions: vec!["v0.2.0".into()],
+            }),
+            ..OperatorOptions::default()
+        },
+    );
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    env.wait_applied(BINDING, "v0.1.0").await;
+    env.publish("v0.2.0").await;
+    env.edit_version(BINDING, "v0.2.0").await;
+    eventually("v0.2.0 recorded as failed", || async {
+        let failed = env.binding_field(BINDING, "/status/failedVersions").await?;
+        failed.as_array()?.contains(&json!("v0.2.0")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.binding_field(BINDING, "/status/lastAppliedVersion")
+            .await,
+        Some(json!("v0.1.0"))
+    );
+    let request = env.requests.get("example").await.unwrap();
+    assert_eq!(request.data["status"]["promiseVersion"], "v0.1.0");
+    let jobs = env.jobs.list(&ListParams::default()).await.unwrap().items;
+    let failed = jobs
+        .iter()
+        .find(|j| {
+            j.data["spec"]["template"]["metadata"]["labels"]["kbind.io/promise-version"] == "v0.2.0"
+        })
+        .expect("the upgrade's Job");
+    let conditions = failed.data["status"]["conditions"].as_array().unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Failed" && c["reason"] == "BackoffLimitExceeded"),
+        "{conditions:?}"
+    );
+    assert_eq!(failed.data["status"]["failed"], 1);
+    op.kill();
+}
+
 /// A workflow Job whose pods cannot be created is reported: here its
 /// ServiceAccount was deleted after the first run (kbind re-applies a
 /// pipeline's objects only when its record of them expires), so the API
