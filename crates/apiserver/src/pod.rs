@@ -73,16 +73,7 @@ pub fn default_template(template: &mut Value) {
     set("securityContext", json!({}));
     set("terminationGracePeriodSeconds", json!(30));
     set("schedulerName", json!("default-scheduler"));
-    for list in ["initContainers", "containers"] {
-        for c in spec
-            .get_mut(list)
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-        {
-            default_container(c);
-        }
-    }
+    for_each_container(spec, default_container);
     for v in spec
         .get_mut("volumes")
         .and_then(Value::as_array_mut)
@@ -93,6 +84,23 @@ pub fn default_template(template: &mut Value) {
             if let Some(s) = v.get_mut(source).and_then(Value::as_object_mut) {
                 s.entry("defaultMode").or_insert(json!(DEFAULT_MODE));
             }
+        }
+    }
+}
+
+/// Calls `f` on every container of a pod spec, init containers first.
+pub(super) fn for_each_container(
+    spec: &mut serde_json::Map<String, Value>,
+    mut f: impl FnMut(&mut Value),
+) {
+    for list in ["initContainers", "containers"] {
+        for c in spec
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            f(c);
         }
     }
 }

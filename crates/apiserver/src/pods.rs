@@ -113,25 +113,18 @@ pub fn admit(pod: &mut Value, account: &Value, token_volume: &str) {
                     "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
             ]}}));
         }
-        for list in ["initContainers", "containers"] {
-            for c in spec
-                .get_mut(list)
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                if mounted(c) {
-                    continue;
-                }
-                if !c["volumeMounts"].is_array() {
-                    c["volumeMounts"] = json!([]);
-                }
-                if let Some(mounts) = c["volumeMounts"].as_array_mut() {
-                    mounts.push(json!({"name": token_volume, "readOnly": true,
-                        "mountPath": TOKEN_MOUNT_PATH}));
-                }
+        super::pod::for_each_container(spec, |c| {
+            if mounted(c) {
+                return;
             }
-        }
+            if !c["volumeMounts"].is_array() {
+                c["volumeMounts"] = json!([]);
+            }
+            if let Some(mounts) = c["volumeMounts"].as_array_mut() {
+                mounts.push(json!({"name": token_volume, "readOnly": true,
+                    "mountPath": TOKEN_MOUNT_PATH}));
+            }
+        });
     }
     if spec.get("priorityClassName").is_none_or(Value::is_null) {
         spec.entry("priority").or_insert(json!(0));
@@ -181,19 +174,12 @@ pub fn service_account(pod: &Value) -> String {
 pub fn validate_update(next: &Value, current: &Value) -> Vec<FieldError> {
     let comparable = |pod: &Value| {
         let mut spec = pod["spec"].clone();
-        for list in ["initContainers", "containers"] {
-            for c in spec
-                .get_mut(list)
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
+        if let Some(m) = spec.as_object_mut() {
+            super::pod::for_each_container(m, |c| {
                 if let Some(c) = c.as_object_mut() {
                     c.remove("image");
                 }
-            }
-        }
-        if let Some(m) = spec.as_object_mut() {
+            });
             m.remove("activeDeadlineSeconds");
             m.remove("tolerations");
         }
