@@ -443,6 +443,22 @@ fn replay(sim: &Simulation, request_name: &str, promise: &Value) -> Result<(), S
             collected.join("; ")
         ));
     }
+    // The server's Job controller made every Job's pod: admission (the
+    // pipeline's ServiceAccount, which kbind applied) and the pod's own
+    // validation let each through.
+    let events = find_kind(&server, "Event").unwrap();
+    let refused: Vec<String> = server
+        .list(&events, "", &Default::default(), &Default::default())
+        .iter()
+        .filter(|e| e["reason"] == "FailedCreate")
+        .map(|e| format!("{}: {}", e["involvedObject"]["name"], e["message"]))
+        .collect();
+    if !refused.is_empty() {
+        return Err(format!(
+            "the Job controller could not make a workflow pod: {}",
+            refused.join("; ")
+        ));
+    }
     Ok(())
 }
 
