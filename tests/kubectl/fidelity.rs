@@ -2455,6 +2455,67 @@ fn built_in_kinds_print_their_own_columns() {
     assert_eq!(header(&crds), ["NAME", "CREATED AT"]);
 }
 
+/// Pod Security admission by namespace label, as kubectl meets it: a pod
+/// that breaks the enforced level is refused with the policy's words, a
+/// Job whose template does is created with a warning, and its pods are
+/// refused when the Job controller makes them (`FailedCreate`).
+#[test]
+fn pod_security_refuses_pods_and_warns_of_jobs_by_namespace_label() {
+    let Some(s) = sandbox() else { return };
+    s.ok(&["create", "namespace", "secure"]);
+    s.ok(&[
+        "label",
+        "namespace",
+        "secure",
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+    let words = "violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"c\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"c\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"c\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"c\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")";
+    let out = s.refused(&[
+        "run",
+        "c",
+        "-n",
+        "secure",
+        "--image=busybox",
+        "--restart=Never",
+    ]);
+    assert!(
+        out.contains(&format!("pods \"c\" is forbidden: {words}")),
+        "{out}"
+    );
+    // A pod that meets the level is admitted.
+    let compliant = "apiVersion: v1\nkind: Pod\nmetadata: {name: ok, namespace: secure}\nspec:\n  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n  containers:\n  - name: c\n    image: busybox\n    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n";
+    s.ok(&["create", "-f", &s.write("compliant.yaml", compliant)]);
+    // A Job is not refused, only warned of; its pod is.
+    let (created, out) = s.run(&["create", "job", "c", "-n", "secure", "--image=busybox"]);
+    assert!(created, "{out}");
+    assert!(
+        out.contains("Warning: would violate PodSecurity \"restricted:latest\""),
+        "{out}"
+    );
+    let mut events = String::new();
+    for _ in 0..100 {
+        events = s.ok(&[
+            "get",
+            "events",
+            "-n",
+            "secure",
+            "--field-selector",
+            "reason=FailedCreate",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ]);
+        if !events.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        events.starts_with("Error creating: pods \"c-")
+            && events.contains("is forbidden: violates PodSecurity"),
+        "{events}"
+    );
+}
+
 /// The built-in kinds' own field selectors, and list options a real server
 /// validates (`ValidateListOptions`) or cannot serve.
 #[test]

@@ -27,6 +27,7 @@ mod openapi;
 mod owner_index;
 mod params;
 mod pod;
+mod pod_security;
 mod pods;
 pub mod probes;
 pub mod protobuf;

@@ -697,6 +697,7 @@ impl ObjectStore {
         if r.group.is_empty() && r.kind == "Pod" {
             self.admit_pod(namespace, &admitted_as, &mut object)?;
         }
+        self.check_pod_security(r, namespace, &name, &object)?;
         let key = Self::key(r, namespace, &name);
         // The RBAC storage checks escalation before it looks for a conflict.
         if let Some(who) = &self.request.requester {
@@ -770,6 +771,56 @@ impl ObjectStore {
         };
         let volume = self.generate_name("kube-api-access-");
         super::pods::admit(pod, &account, &volume);
+        Ok(())
+    }
+
+    /// Pod Security admission: a pod that breaks its namespace's enforced
+    /// level is refused; one that breaks its warned level, or a Job whose
+    /// template breaks either, is answered with a warning.
+    fn check_pod_security(
+        &mut self,
+        r: &Resource,
+        namespace: &str,
+        name: &str,
+        object: &Value,
+    ) -> Result<(), ApiError> {
+        use super::pod_security::{policy, violations, warning};
+        let spec = match (r.group.as_str(), r.kind.as_str()) {
+            ("", "Pod") => &object["spec"],
+            ("batch", "Job") => &object["spec"]["template"]["spec"],
+            _ => return Ok(()),
+        };
+        let Some(ns) = self.objects.get(&Key {
+            group: String::new(),
+            plural: "namespaces".into(),
+            namespace: String::new(),
+            name: namespace.into(),
+        }) else {
+            return Ok(());
+        };
+        let enforce = policy(ns, "enforce");
+        let warn = policy(ns, "warn");
+        let pod = r.kind == "Pod";
+        if pod && let Some(refusal) = enforce.as_ref().and_then(|p| violations(p, spec)) {
+            let mut e = ApiError::new(
+                403,
+                "Forbidden",
+                format!("pods \"{name}\" is forbidden: {refusal}"),
+            );
+            e.details.name = name.to_string();
+            e.details.kind = "pods".into();
+            return Err(e);
+        }
+        let mut warned: Vec<String> = vec![];
+        let asked = if pod { vec![warn] } else { vec![enforce, warn] };
+        for p in asked.into_iter().flatten() {
+            if let Some(w) = warning(&p, spec)
+                && !warned.contains(&w)
+            {
+                warned.push(w);
+            }
+        }
+        self.warnings.extend(warned);
         Ok(())
     }
 
