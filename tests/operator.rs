@@ -745,6 +745,57 @@ async fn an_upgrade_whose_pod_fails_is_recorded_failed_and_the_request_stays() {
     op.kill();
 }
 
+/// A request in a namespace that enforces the restricted Pod Security
+/// level: the Promise's pipeline container sets no security context (as
+/// most Kratix pipelines), so the API server refuses the workflow's pod and
+/// the operator reports why; once the namespace allows it, the Job
+/// controller's retry runs it and the request is reconciled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_pod_pod_security_refuses_is_reported_until_allowed() {
+    let env = Env::new().await;
+    let namespaces: Api<DynamicObject> = Api::all_with(
+        env.client.clone(),
+        &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&()),
+    );
+    let label = |level: &str| json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": level}}});
+    namespaces
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(label("restricted")),
+        )
+        .await
+        .unwrap();
+    let op = start_operator(
+        env.client.clone(),
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        simulated(),
+    );
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    eventually("the binding says the workflow cannot start", || async {
+        let b = env.bindings.get(BINDING).await.ok()?;
+        let message = b.data["status"]["conditions"][0]["message"]
+            .as_str()?
+            .to_string();
+        (message.contains("cannot start: Error creating: pods")
+            && message.contains("violates PodSecurity \"restricted:latest\""))
+        .then_some(())
+    })
+    .await;
+    namespaces
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(label("baseline")),
+        )
+        .await
+        .unwrap();
+    env.wait_applied(BINDING, "v0.1.0").await;
+    op.kill();
+}
+
 /// A workflow Job whose pods cannot be created is reported: here its
 /// ServiceAccount was deleted after the first run (kbind re-applies a
 /// pipeline's objects only when its record of them expires), so the API
