@@ -158,6 +158,22 @@ fn on_failure(job: &Value, pod: &Value) -> OnFailure {
     OnFailure::Count
 }
 
+/// When a failed pod failed (`getFinishedTime`): its containers' latest
+/// `finishedAt`, else when it was deleted; in milliseconds since the epoch.
+fn failed_at(pod: &Value) -> Option<i64> {
+    ["initContainerStatuses", "containerStatuses"]
+        .iter()
+        .flat_map(|list| pod["status"][*list].as_array().into_iter().flatten())
+        .filter_map(|s| s["state"]["terminated"]["finishedAt"].as_str())
+        .filter_map(|t| kbind_model::time::parse_time(t).ok())
+        .max()
+        .or_else(|| {
+            pod["metadata"]["deletionTimestamp"]
+                .as_str()
+                .and_then(|t| kbind_model::time::parse_time(t).ok())
+        })
+}
+
 /// The pod the controller makes from a Job's template (`GetPodFromTemplate`).
 fn pod_for(job: &Value) -> Value {
     let template = &job["spec"]["template"];
@@ -241,6 +257,8 @@ impl ObjectStore {
             if phase(pod) == "Succeeded" {
                 succeeded += 1;
             } else {
+                let at = failed_at(pod).unwrap_or_else(|| self.now_millis());
+                self.note_pod_failure(key, at);
                 match on_failure(&job, pod) {
                     OnFailure::Count => failed += 1,
                     OnFailure::Ignore => ignored_failure = true,
@@ -450,15 +468,16 @@ impl ObjectStore {
     }
 
     /// Whether the pod failure backoff after the `failures`th failure has
-    /// passed since the Job's last pod ended; if not, the Job is looked at
-    /// again when it has.
+    /// passed since the Job's last pod failed (`getRemainingTime`); if not,
+    /// the Job is looked at again when it has.
     fn backoff_elapsed(&mut self, job: &Value, failures: u32) -> bool {
         let wait = POD_FAILURE_BACKOFF
             .saturating_mul(2u32.saturating_pow(failures - 1))
             .min(MAX_POD_FAILURE_BACKOFF);
         let since = job["metadata"]["uid"]
             .as_str()
-            .and_then(|uid| self.last_pod_end(uid));
+            .and_then(|uid| self.key_of_uid(uid))
+            .and_then(|key| self.last_pod_failure(&key));
         let Some(ended) = since else {
             return true;
         };
@@ -475,27 +494,6 @@ impl ObjectStore {
             self.queue_work_at(Work::Job(key), Instant::now() + wait);
         }
         false
-    }
-
-    /// When the last of a Job's pods that ended did (its containers'
-    /// `finishedAt`), in milliseconds since the epoch.
-    fn last_pod_end(&self, job_uid: &str) -> Option<i64> {
-        self.dependent_keys(job_uid)
-            .iter()
-            .filter_map(|k| self.objects_get(k))
-            .filter(terminal)
-            .flat_map(|p| {
-                p["status"]["containerStatuses"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter_map(|s| {
-                s["state"]["terminated"]["finishedAt"]
-                    .as_str()
-                    .and_then(|t| kbind_model::time::parse_time(t).ok())
-            })
-            .max()
     }
 
     /// The tracking finalizer taken off a pod that was counted.
@@ -689,6 +687,35 @@ mod tests {
         assert_eq!(
             reasons(&store),
             ["SuccessfulCreate", "BackoffLimitExceeded"]
+        );
+    }
+
+    #[test]
+    fn a_deleted_pod_is_counted_failed_and_let_go() {
+        let (mut store, jobs) = store_with_job(json!({"backoffLimit": 6}));
+        let pods_r = store.resource("", "v1", "pods").cloned().unwrap();
+        let name = pods(&store)[0]["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let held = store
+            .delete_with(&pods_r, "default", &name, &Default::default())
+            .unwrap();
+        assert!(
+            held["metadata"]["deletionTimestamp"].is_string(),
+            "held by the tracking finalizer"
+        );
+        store.settle();
+        assert!(
+            store.get(&pods_r, "default", &name).is_err(),
+            "the Job controller let it go"
+        );
+        let job = store.get(&jobs, "default", "j").unwrap();
+        assert_eq!(job["status"]["failed"], 1);
+        assert!(!finished(&job), "within its backoff limit");
+        assert!(
+            pods(&store).is_empty(),
+            "its replacement waits out the pod failure backoff"
         );
     }
 

@@ -86,6 +86,9 @@ pub struct ObjectStore {
     owners: super::owner_index::OwnerIndex,
     /// The Job controller's failed pod creates per Job, for its backoff.
     failed_creates: std::collections::HashMap<Key, u32>,
+    /// When each Job's last pod failed (its backoff record), in
+    /// milliseconds since the epoch.
+    pod_failures: std::collections::HashMap<Key, i64>,
     /// The in-server controllers' Event recorder's memory: an Event's
     /// correlation key to the Event it wrote.
     recorded_events: std::collections::HashMap<String, Key>,
@@ -214,6 +217,7 @@ impl ObjectStore {
             objects: BTreeMap::new(),
             owners: Default::default(),
             failed_creates: Default::default(),
+            pod_failures: Default::default(),
             recorded_events: Default::default(),
             rv: 0,
             history: VecDeque::new(),
@@ -1315,6 +1319,15 @@ impl ObjectStore {
         self.recorded_events.insert(correlated, key);
     }
 
+    pub(super) fn note_pod_failure(&mut self, key: &Key, at: i64) {
+        let last = self.pod_failures.entry(key.clone()).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    pub(super) fn last_pod_failure(&self, key: &Key) -> Option<i64> {
+        self.pod_failures.get(key).copied()
+    }
+
     pub(super) fn forget_failed_creates(&mut self, key: &Key) {
         self.failed_creates.remove(key);
     }
@@ -1520,6 +1533,8 @@ impl ObjectStore {
         let namespace = key.namespace.clone();
         self.as_written.remove(&key);
         self.namespace_defaults_changed(&key, "MODIFIED");
+        // A pod marked for deletion (or bound) is news to its Job.
+        self.follow_job_controller(&key, &object);
         self.keep_object(key, object.clone());
         self.record(r, "MODIFIED", &object);
         self.namespace_content_changed(&namespace);
@@ -1576,6 +1591,7 @@ impl ObjectStore {
         self.as_written.remove(&key);
         self.record(r, "DELETED", &object);
         self.failed_creates.remove(&key);
+        self.pod_failures.remove(&key);
         self.follow_job_controller(&key, &object);
         self.namespace_defaults_changed(&key, "DELETED");
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
