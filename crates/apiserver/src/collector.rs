@@ -47,6 +47,9 @@ pub enum Work {
     Populate(String),
     /// The Job controller's `syncJob` for the Job at this key.
     Job(Key),
+    /// The Job controller's `syncOrphanPod`: the tracking finalizer taken
+    /// off a pod whose Job is gone (or finished).
+    OrphanPod(Key),
     /// The TTL-after-finished controller's look at the Job at this key.
     JobTtl(Key),
 }

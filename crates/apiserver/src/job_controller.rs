@@ -199,12 +199,64 @@ impl ObjectStore {
     pub(super) fn follow_job_controller(&mut self, key: &Key, object: &Value) {
         if key.group == "batch" && key.plural == "jobs" {
             self.queue_work(Work::Job(key.clone()));
-        } else if key.group.is_empty()
-            && key.plural == "pods"
-            && let Some(job) = controller_of(key, object)
-        {
-            self.queue_work(Work::Job(job));
+            if self.objects_get(key).is_none() {
+                // `deleteJob`: the pods it still holds are let go.
+                let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
+                for pod in self.dependent_keys(uid) {
+                    if pod.group.is_empty() && pod.plural == "pods" {
+                        self.queue_work(Work::OrphanPod(pod));
+                    }
+                }
+            }
+        } else if key.group.is_empty() && key.plural == "pods" {
+            match controller_of(key, object) {
+                Some(job) if self.job_controls(&job, object) => self.queue_work(Work::Job(job)),
+                _ if tracked(object) => self.queue_work(Work::OrphanPod(key.clone())),
+                _ => {}
+            }
         }
+    }
+
+    /// Whether the Job at `job` is there and is the one `pod`'s controller
+    /// reference names (`resolveControllerRef`: by name, then uid).
+    fn job_controls(&self, job: &Key, pod: &Value) -> bool {
+        let Some(found) = self.objects_get(job) else {
+            return false;
+        };
+        pod["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["controller"] == true && r["uid"] == found["metadata"]["uid"])
+    }
+
+    /// `syncOrphanPod`: a pod still holding the tracking finalizer whose
+    /// Job is gone, finished or not a Job of this controller's is let go,
+    /// unless a running Job of its own adopted it.
+    pub(super) fn sync_orphan_pod(&mut self, key: &Key) {
+        let Some(pod) = self.objects_get(key) else {
+            return;
+        };
+        if !tracked(&pod) {
+            return;
+        }
+        let controller = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .and_then(|refs| refs.iter().find(|r| r["controller"] == true))
+            .cloned();
+        if let Some(reference) = controller {
+            if reference["kind"] != "Job" || reference["apiVersion"] != "batch/v1" {
+                return;
+            }
+            if let Some(job_key) = controller_of(key, &pod)
+                && self.job_controls(&job_key, &pod)
+                && let Some(job) = self.objects_get(&job_key)
+                && !finished(&job)
+            {
+                return;
+            }
+        }
+        self.untrack(key, &pod);
     }
 
     /// `syncJob` for one Job.
@@ -716,6 +768,21 @@ mod tests {
         assert!(
             pods(&store).is_empty(),
             "its replacement waits out the pod failure backoff"
+        );
+    }
+
+    #[test]
+    fn a_running_jobs_pods_go_with_it() {
+        let (mut store, jobs) = store_with_job(json!({}));
+        assert_eq!(pods(&store).len(), 1);
+        store
+            .delete_with(&jobs, "default", "j", &super::super::deletion::BACKGROUND)
+            .unwrap();
+        store.settle();
+        assert!(
+            pods(&store).is_empty(),
+            "collected, the tracking finalizer let go: {:?}",
+            pods(&store)
         );
     }
 

@@ -992,6 +992,7 @@ impl ObjectStore {
                 Work::Crd(name) => self.crd_pass(&name),
                 Work::Populate(namespace) => self.populate(&namespace),
                 Work::Job(key) => self.sync_job(&key),
+                Work::OrphanPod(key) => self.sync_orphan_pod(&key),
                 Work::JobTtl(key) => self.expire_job(&key),
             }
         }
