@@ -2450,6 +2450,20 @@ fn built_in_kinds_print_their_own_columns() {
             .is_some_and(|l| l.starts_with("job.batch/once ")),
         "{all}"
     );
+    // A running Job's pod deleted by hand goes (kubectl waits until it has:
+    // the Job controller counts it and lets go of its tracking finalizer);
+    // the Job deleted, its pods go too.
+    let pod = row[0].to_string();
+    s.ok(&["delete", "pod", &pod, "--timeout=10s"]);
+    s.ok(&["delete", "job", "once", "--timeout=10s"]);
+    s.ok(&[
+        "wait",
+        "--for=delete",
+        "pod",
+        "-l",
+        "job-name=once",
+        "--timeout=15s",
+    ]);
     s.apply_crd(&crd_yaml());
     let crds = s.ok(&["get", "crd"]);
     assert_eq!(header(&crds), ["NAME", "CREATED AT"]);
