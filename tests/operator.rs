@@ -692,6 +692,20 @@ async fn a_failing_aggregated_api_does_not_stop_discovery() {
     op.kill();
 }
 
+/// Waits until the binding says its workflow cannot start because the API
+/// server refused the pod, naming `refusal`.
+async fn cannot_start(env: &Env, refusal: &str) {
+    eventually("the binding says the workflow cannot start", || async {
+        let b = env.bindings.get(BINDING).await.ok()?;
+        let message = b.data["status"]["conditions"][0]["message"]
+            .as_str()?
+            .to_string();
+        (message.contains("cannot start: Error creating: pods") && message.contains(refusal))
+            .then_some(())
+    })
+    .await;
+}
+
 /// An upgrade whose workflow fails, end to end: the node fails the pod's
 /// last pipeline step, the server's Job controller fails the Job at its
 /// backoff limit, and the operator records the version as failed on the
@@ -774,16 +788,7 @@ async fn a_workflow_pod_pod_security_refuses_is_reported_until_allowed() {
     );
     env.install("v0.1.0").await;
     env.create("example").await;
-    eventually("the binding says the workflow cannot start", || async {
-        let b = env.bindings.get(BINDING).await.ok()?;
-        let message = b.data["status"]["conditions"][0]["message"]
-            .as_str()?
-            .to_string();
-        (message.contains("cannot start: Error creating: pods")
-            && message.contains("violates PodSecurity \"restricted:latest\""))
-        .then_some(())
-    })
-    .await;
+    cannot_start(&env, "violates PodSecurity \"restricted:latest\"").await;
     namespaces
         .patch(
             "default",
@@ -848,15 +853,7 @@ async fn a_job_that_cannot_create_its_pods_is_reported() {
     let refusal = format!(
         "is forbidden: error looking up service account default/{account}: serviceaccount \"{account}\" not found"
     );
-    eventually("the binding says the workflow cannot start", || async {
-        let b = env.bindings.get(BINDING).await.ok()?;
-        let message = b.data["status"]["conditions"][0]["message"]
-            .as_str()?
-            .to_string();
-        (message.contains("cannot start: Error creating: pods") && message.contains(&refusal))
-            .then_some(())
-    })
-    .await;
+    cannot_start(&env, &refusal).await;
     eventually("a Warning Event on the request", || async {
         env.event_reasons("example")
             .await

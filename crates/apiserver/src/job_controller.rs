@@ -199,7 +199,7 @@ impl ObjectStore {
     pub(super) fn follow_job_controller(&mut self, key: &Key, object: &Value) {
         if key.group == "batch" && key.plural == "jobs" {
             self.queue_work(Work::Job(key.clone()));
-            if self.objects_get(key).is_none() {
+            if self.objects_ref(key).is_none() {
                 // `deleteJob`: the pods it still holds are let go.
                 let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
                 for pod in self.dependent_keys(uid) {
@@ -220,7 +220,7 @@ impl ObjectStore {
     /// Whether the Job at `job` is there and is the one `pod`'s controller
     /// reference names (`resolveControllerRef`: by name, then uid).
     fn job_controls(&self, job: &Key, pod: &Value) -> bool {
-        let Some(found) = self.objects_get(job) else {
+        let Some(found) = self.objects_ref(job) else {
             return false;
         };
         pod["metadata"]["ownerReferences"]
