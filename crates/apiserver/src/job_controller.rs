@@ -430,19 +430,22 @@ impl ObjectStore {
             }
         }
         let ready_count = active.iter().filter(|(_, p)| ready(p)).count() as i64;
-        status["active"] = json!(active_count);
         status["ready"] = json!(if failure.is_some() { 0 } else { ready_count });
         status["terminating"] = json!(0);
         status["uncountedTerminatedPods"] = json!({});
-        for (field, n) in [("succeeded", succeeded), ("failed", failed)] {
-            if n > 0 {
-                status[field] = json!(n);
+        // Counters Go leaves out at zero (`omitempty`).
+        if let Some(m) = status.as_object_mut() {
+            for (field, n) in [
+                ("active", active_count),
+                ("succeeded", succeeded),
+                ("failed", failed),
+            ] {
+                if n > 0 {
+                    m.insert(field.into(), json!(n));
+                } else {
+                    m.remove(field);
+                }
             }
-        }
-        if let Some(m) = status.as_object_mut()
-            && m.get("active") == Some(&json!(0))
-        {
-            m.remove("active");
         }
         if status != job["status"] {
             let mut next = job.clone();

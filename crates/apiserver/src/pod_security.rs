@@ -202,47 +202,51 @@ fn baseline_overlapping(spec: &Value) -> Vec<Violation> {
     found
 }
 
-/// "pod or container(s) … must set …" checks (runAsNonRoot, seccomp): a
-/// pod-level setting covers containers that set nothing.
-fn pod_or_containers(
-    spec: &Value,
-    pointer: &str,
-    good: impl Fn(&Value) -> bool,
-) -> (Vec<String>, Vec<String>, bool, BTreeSet<String>) {
-    let mut bad_setters = vec![];
-    let mut bad_values = BTreeSet::new();
-    let mut pod_covers = false;
-    if let Some(v) = spec["securityContext"]
-        .pointer(pointer)
-        .filter(|v| !v.is_null())
-    {
-        if good(v) {
-            pod_covers = true;
-        } else {
-            bad_setters.push("pod".to_string());
-            bad_values.insert(v.as_str().unwrap_or_default().to_string());
-        }
+/// What a "pod or container(s) … must set …" check (runAsNonRoot,
+/// seccomp) found.
+struct Setters {
+    /// The pod and the containers that set a value the check refuses.
+    bad: Vec<String>,
+    /// The containers that set nothing, with no good pod-level value.
+    unset: Vec<String>,
+    /// The refused values.
+    values: BTreeSet<String>,
+}
+
+/// A pod-level setting covers containers that set nothing.
+fn pod_or_containers(spec: &Value, pointer: &str, good: impl Fn(&Value) -> bool) -> Setters {
+    let set = |context: &Value| context.pointer(pointer).filter(|v| !v.is_null()).cloned();
+    let mut found = Setters {
+        bad: vec![],
+        unset: vec![],
+        values: BTreeSet::new(),
+    };
+    let pod_value = set(&spec["securityContext"]);
+    let pod_covers = pod_value.as_ref().is_some_and(&good);
+    if let Some(v) = pod_value.filter(|v| !good(v)) {
+        found.bad.push("pod".to_string());
+        found
+            .values
+            .insert(v.as_str().unwrap_or_default().to_string());
     }
     let mut explicit = vec![];
-    let mut implicit = vec![];
     for c in containers(spec) {
-        match c["securityContext"]
-            .pointer(pointer)
-            .filter(|v| !v.is_null())
-        {
-            Some(v) if !good(v) => {
+        match set(&c["securityContext"]) {
+            Some(v) if !good(&v) => {
                 explicit.push(name(c));
-                bad_values.insert(v.as_str().unwrap_or_default().to_string());
+                found
+                    .values
+                    .insert(v.as_str().unwrap_or_default().to_string());
             }
             Some(_) => {}
-            None if !pod_covers => implicit.push(name(c)),
+            None if !pod_covers => found.unset.push(name(c)),
             None => {}
         }
     }
     if !explicit.is_empty() {
-        bad_setters.push(named_containers(&explicit));
+        found.bad.push(named_containers(&explicit));
     }
-    (bad_setters, implicit, pod_covers, bad_values)
+    found
 }
 
 /// The restricted checks, in the policy's order.
@@ -332,7 +336,11 @@ fn restricted(spec: &Value) -> Vec<Violation> {
         ));
     }
     // runAsNonRoot
-    let (bad_setters, implicit, _, _) = pod_or_containers(spec, "/runAsNonRoot", |v| *v == true);
+    let Setters {
+        bad: bad_setters,
+        unset: implicit,
+        ..
+    } = pod_or_containers(spec, "/runAsNonRoot", |v| *v == true);
     if !bad_setters.is_empty() {
         found.push((
             "runAsNonRoot != true",
@@ -370,8 +378,11 @@ fn restricted(spec: &Value) -> Vec<Violation> {
     }
     // seccompProfile_restricted
     let valid = |v: &Value| v == "RuntimeDefault" || v == "Localhost";
-    let (bad_setters, implicit, _, bad_values) =
-        pod_or_containers(spec, "/seccompProfile/type", valid);
+    let Setters {
+        bad: bad_setters,
+        unset: implicit,
+        values: bad_values,
+    } = pod_or_containers(spec, "/seccompProfile/type", valid);
     if !bad_setters.is_empty() {
         let values: Vec<String> = bad_values.into_iter().collect();
         found.push((
@@ -396,7 +407,7 @@ fn restricted(spec: &Value) -> Vec<Violation> {
 
 /// What a pod spec breaks at `policy`'s level, as `AggregateCheckResult`
 /// words it (`reason (detail), reason (detail)`); None if nothing.
-pub fn violations(policy: &Policy, spec: &Value) -> Option<String> {
+fn broken(policy: &Policy, spec: &Value) -> Option<String> {
     let found: Vec<Violation> = match policy.level {
         Level::Privileged => vec![],
         Level::Baseline => {
@@ -423,16 +434,17 @@ pub fn violations(policy: &Policy, spec: &Value) -> Option<String> {
             }
         })
         .collect();
-    Some(format!(
-        "violates PodSecurity {:?}: {}",
-        policy.label(),
-        parts.join(", ")
-    ))
+    Some(parts.join(", "))
+}
+
+/// The refusal of a pod that breaks `policy`.
+pub fn violations(policy: &Policy, spec: &Value) -> Option<String> {
+    broken(policy, spec).map(|b| format!("violates PodSecurity {:?}: {b}", policy.label()))
 }
 
 /// The warning for a pod or a workload's template that breaks `policy`.
 pub fn warning(policy: &Policy, spec: &Value) -> Option<String> {
-    violations(policy, spec).map(|v| format!("would violate{}", &v["violates".len()..]))
+    broken(policy, spec).map(|b| format!("would violate PodSecurity {:?}: {b}", policy.label()))
 }
 
 #[cfg(test)]
