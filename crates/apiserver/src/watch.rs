@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -21,18 +22,21 @@ use super::{SharedState, table};
 /// (`crdHandler.tearDown`'s sleep).
 const STORAGE_TEARDOWN: Duration = Duration::from_secs(1);
 
-fn event_line(type_: &str, object: Value) -> Bytes {
-    let mut line = json!({"type": type_, "object": object}).to_string();
-    line.push('\n');
-    Bytes::from(line)
+/// Written around the object rather than through a `json!` tree, which
+/// would copy it once more for every watch it goes to.
+fn event_line(type_: &str, object: &Value) -> Bytes {
+    Bytes::from(format!(
+        "{{\"type\":{},\"object\":{object}}}\n",
+        Value::from(type_)
+    ))
 }
 
 /// What a watch starts from, copied out of the store under its lock.
 struct Start {
     resource: Resource,
     /// `None`: the resourceVersion asked for is gone (410).
-    initial: Option<Vec<Change>>,
-    receiver: broadcast::Receiver<Change>,
+    initial: Option<Vec<Arc<Change>>>,
+    receiver: broadcast::Receiver<Arc<Change>>,
     current_rv: u64,
 }
 
@@ -130,20 +134,22 @@ pub(super) async fn serve(
     };
     let render = {
         let r = r.clone();
-        move |object: Value| match include {
-            Some(include) => table::object_table(&r, object, include),
-            None => object,
+        move |c: &Change| match include {
+            Some(include) => {
+                event_line(c.type_, &table::object_table(&r, c.object.clone(), include))
+            }
+            None => event_line(c.type_, &c.object),
         }
     };
     let mut initial: Vec<Bytes> = match initial {
         Some(changes) => changes
             .into_iter()
             .filter(|c| matches(c))
-            .map(|c| event_line(c.type_, render(c.object)))
+            .map(|c| render(&c))
             .collect(),
         None => {
             let gone = ApiError::new(410, "Expired", "too old resource version");
-            vec![event_line("ERROR", gone.status())]
+            vec![event_line("ERROR", &gone.status())]
         }
     };
     if streaming_list {
@@ -151,7 +157,7 @@ pub(super) async fn serve(
             "kind": r.kind, "apiVersion": r.group_version(),
             "metadata": {"resourceVersion": current_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}},
         });
-        initial.push(event_line("BOOKMARK", mark));
+        initial.push(event_line("BOOKMARK", &mark));
     }
     let mut last_rv = since.unwrap_or(current_rv).max(current_rv);
     let mut dropped = shared.drop_watches.subscribe();
@@ -177,18 +183,18 @@ pub(super) async fn serve(
                     Ok(c) => {
                         if c.rv <= last_rv || !matches(&c) { continue; }
                         last_rv = c.rv;
-                        if tx.send(event_line(c.type_, render(c.object))).await.is_err() { break; }
+                        if tx.send(render(&c)).await.is_err() { break; }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let gone = ApiError::new(410, "Expired", "watch fell behind; relist");
-                        let _ = tx.send(event_line("ERROR", gone.status())).await;
+                        let _ = tx.send(event_line("ERROR", &gone.status())).await;
                         break;
                     }
                     Err(_) => break,
                 },
                 _ = tokio::time::sleep(Duration::from_secs(30)), if bookmarks => {
                     let mark = json!({"kind": r.kind, "apiVersion": r.group_version(), "metadata": {"resourceVersion": last_rv.to_string()}});
-                    if tx.send(event_line("BOOKMARK", mark)).await.is_err() { break; }
+                    if tx.send(event_line("BOOKMARK", &mark)).await.is_err() { break; }
                 }
             }
         }
