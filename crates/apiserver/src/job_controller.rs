@@ -13,6 +13,7 @@
 //! the pod is replaced. No kubelet runs here: what moves a pod along is
 //! whatever node stands in (the sandbox's simulated one).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -32,6 +33,45 @@ const MAX_API_BACKOFF: Duration = Duration::from_secs(60);
 const POD_FAILURE_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_POD_FAILURE_BACKOFF: Duration = Duration::from_secs(600);
 const COMPONENT: &str = "job-controller";
+
+/// What the controller remembers of each Job between syncs: its backoff
+/// records, forgotten with the Job.
+#[derive(Debug, Default)]
+pub(crate) struct Backoffs {
+    /// Failed pod creates in a row, for the API backoff.
+    failed_creates: HashMap<Key, u32>,
+    /// When the Job's last pod failed (milliseconds since the epoch), for
+    /// the pod failure backoff.
+    pod_failures: HashMap<Key, i64>,
+}
+
+impl Backoffs {
+    pub(crate) fn note_pod_failure(&mut self, job: &Key, at: i64) {
+        let last = self.pod_failures.entry(job.clone()).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    pub(crate) fn last_pod_failure(&self, job: &Key) -> Option<i64> {
+        self.pod_failures.get(job).copied()
+    }
+
+    pub(crate) fn forget_failed_creates(&mut self, job: &Key) {
+        self.failed_creates.remove(job);
+    }
+
+    /// One more failed pod create for `job`: the how-manyth.
+    pub(crate) fn note_failed_create(&mut self, job: &Key) -> u32 {
+        let n = self.failed_creates.entry(job.clone()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Whatever `key` named is gone.
+    pub(crate) fn forget(&mut self, key: &Key) {
+        self.failed_creates.remove(key);
+        self.pod_failures.remove(key);
+    }
+}
 
 fn condition(kind: &str, reason: &str, message: &str, at: &str) -> Value {
     json!({"type": kind, "status": "True", "reason": reason, "message": message,
@@ -310,7 +350,7 @@ impl ObjectStore {
                 succeeded += 1;
             } else {
                 let at = failed_at(pod).unwrap_or_else(|| self.now_millis());
-                self.note_pod_failure(key, at);
+                self.job_backoffs.note_pod_failure(key, at);
                 match on_failure(&job, pod) {
                     OnFailure::Count => failed += 1,
                     OnFailure::Ignore => ignored_failure = true,
@@ -496,7 +536,7 @@ impl ObjectStore {
             {
                 Ok(created) => {
                     made += 1;
-                    self.forget_failed_creates(key);
+                    self.job_backoffs.forget_failed_creates(key);
                     let name = created["metadata"]["name"].as_str().unwrap_or_default();
                     events.push((
                         "Normal",
@@ -510,7 +550,7 @@ impl ObjectStore {
                         "FailedCreate".into(),
                         format!("Error creating: {}", e.message),
                     ));
-                    let attempt = self.note_failed_create(key);
+                    let attempt = self.job_backoffs.note_failed_create(key);
                     let wait = API_BACKOFF
                         .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
                         .min(MAX_API_BACKOFF);
@@ -532,7 +572,7 @@ impl ObjectStore {
         let since = job["metadata"]["uid"]
             .as_str()
             .and_then(|uid| self.key_of_uid(uid))
-            .and_then(|key| self.last_pod_failure(&key));
+            .and_then(|key| self.job_backoffs.last_pod_failure(&key));
         let Some(ended) = since else {
             return true;
         };

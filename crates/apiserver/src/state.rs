@@ -88,11 +88,8 @@ pub struct ObjectStore {
     objects: BTreeMap<Key, Value>,
     /// Who names whom as an owner, kept with `objects`.
     owners: super::owner_index::OwnerIndex,
-    /// The Job controller's failed pod creates per Job, for its backoff.
-    failed_creates: std::collections::HashMap<Key, u32>,
-    /// When each Job's last pod failed (its backoff record), in
-    /// milliseconds since the epoch.
-    pod_failures: std::collections::HashMap<Key, i64>,
+    /// The Job controller's backoff records, per Job.
+    pub(super) job_backoffs: super::job_controller::Backoffs,
     /// The in-server controllers' Event recorder's memory: an Event's
     /// correlation key to the Event it wrote.
     recorded_events: std::collections::HashMap<String, Key>,
@@ -220,8 +217,7 @@ impl ObjectStore {
         let mut store = Self {
             objects: BTreeMap::new(),
             owners: Default::default(),
-            failed_creates: Default::default(),
-            pod_failures: Default::default(),
+            job_backoffs: Default::default(),
             recorded_events: Default::default(),
             rv: 0,
             history: VecDeque::new(),
@@ -1326,26 +1322,6 @@ impl ObjectStore {
         self.recorded_events.insert(correlated, key);
     }
 
-    pub(super) fn note_pod_failure(&mut self, key: &Key, at: i64) {
-        let last = self.pod_failures.entry(key.clone()).or_insert(at);
-        *last = (*last).max(at);
-    }
-
-    pub(super) fn last_pod_failure(&self, key: &Key) -> Option<i64> {
-        self.pod_failures.get(key).copied()
-    }
-
-    pub(super) fn forget_failed_creates(&mut self, key: &Key) {
-        self.failed_creates.remove(key);
-    }
-
-    /// One more failed pod create for the Job at `key`: the how-manyth.
-    pub(super) fn note_failed_create(&mut self, key: &Key) -> u32 {
-        let n = self.failed_creates.entry(key.clone()).or_insert(0);
-        *n += 1;
-        *n
-    }
-
     pub(super) fn objects_iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         self.objects.iter()
     }
@@ -1597,8 +1573,7 @@ impl ObjectStore {
         self.drop_object(&key);
         self.as_written.remove(&key);
         self.record(r, "DELETED", &object);
-        self.failed_creates.remove(&key);
-        self.pod_failures.remove(&key);
+        self.job_backoffs.forget(&key);
         self.follow_job_controller(&key, &object);
         self.namespace_defaults_changed(&key, "DELETED");
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
