@@ -1054,6 +1054,33 @@ fn a_workflow_jobs_pod_shows_in_kubectl_get_logs_and_describe() {
             && row[1..4] == ["0/1", "Completed", "0"],
         "{pods}"
     );
+    // The simulated node registered itself, as a kubelet does, and the
+    // pod is on it.
+    let nodes = s.ok(&["get", "nodes", "--no-headers"]);
+    assert_eq!(
+        nodes.split_whitespace().take(3).collect::<Vec<_>>(),
+        ["kbind-node", "Ready", "<none>"],
+        "{nodes}"
+    );
+    let placed = s.ok(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("job-name={job}"),
+        "-o",
+        "wide",
+        "--no-headers",
+    ]);
+    assert_eq!(
+        placed.split_whitespace().nth(6),
+        Some("kbind-node"),
+        "{placed}"
+    );
+    let node = s.ok(&["describe", "node", "kbind-node"]);
+    assert!(
+        node.contains("KubeletReady") && node.contains("InternalIP:  127.0.0.1"),
+        "{node}"
+    );
     let log = s.ok(&["logs", &format!("job/{job}")]);
     assert!(
         log.contains("runs no containers")

@@ -162,6 +162,7 @@ fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>
         ("coordination.k8s.io", "Lease") => typed::<coordination::v1::Lease>(r, object),
         ("batch", "Job") => typed::<batch::v1::Job>(r, object),
         ("", "Pod") => typed::<core::v1::Pod>(r, object),
+        ("", "Node") => typed::<core::v1::Node>(r, object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             typed::<apiextensions::CustomResourceDefinition>(r, object)
         }

@@ -133,6 +133,7 @@ fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'stat
         ),
         (("batch", "Job"), schemars::schema_for!(batch::v1::Job)),
         (("", "Pod"), schemars::schema_for!(core::v1::Pod)),
+        (("", "Node"), schemars::schema_for!(core::v1::Node)),
         (
             ("apiextensions.k8s.io", "CustomResourceDefinition"),
             schemars::schema_for!(apiextensions::CustomResourceDefinition),

@@ -127,6 +127,8 @@ fn builtin_fields(group: &str, kind: &str) -> Vec<SelectableField> {
             fields
         }
         ("", "Namespace") => same(&["status.phase"]),
+        // The node registry's `NodeToSelectableFields`.
+        ("", "Node") => vec![SelectableField::same("spec.unschedulable").when_absent("false")],
         // The pod registry's `ToSelectableFields`.
         ("", "Pod") => {
             let mut fields: Vec<SelectableField> = same(&[
@@ -186,6 +188,9 @@ pub fn builtins() -> Vec<Resource> {
             "selfsubjectrulesreviews",
         ),
         Resource::builtin("", "v1", "Namespace", "namespaces", false, true, &["ns"]),
+        // Registered by whatever stands in for a kubelet (the sandbox's
+        // simulated node), as a kubelet registers its node.
+        Resource::builtin("", "v1", "Node", "nodes", false, true, &["no"]),
         Resource::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
         Resource::builtin("", "v1", "Secret", "secrets", true, false, &[]),
         Resource::builtin(

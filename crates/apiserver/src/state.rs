@@ -651,11 +651,14 @@ impl ObjectStore {
             let warnings = decoding::decode(r, &mut object, self.request.field_validation)?;
             self.warnings.extend(warnings);
         }
-        if r.status_subresource {
-            // As a real server: status is only written through /status.
-            if let Some(m) = object.as_object_mut() {
-                m.remove("status");
-            }
+        // As a real server: status is only written through /status, but
+        // for a Node (`nodeStrategy.PrepareForCreate`: a kubelet registers
+        // its node with its status in one create).
+        if r.status_subresource
+            && !(r.group.is_empty() && r.kind == "Node")
+            && let Some(m) = object.as_object_mut()
+        {
+            m.remove("status");
         }
         let ts = kbind_model::time::rfc3339((self.clock)());
         let meta = &mut object["metadata"];
@@ -1709,6 +1712,48 @@ mod tests {
             .iter()
             .map(|o| meta_str(o, "name").unwrap_or_default().to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_node_is_registered_with_its_status_which_only_status_writes_change() {
+        let mut store = ObjectStore::new();
+        let nodes = store.resource("", "v1", "nodes").cloned().unwrap();
+        let ready = |status: &str| {
+            json!({"conditions": [{"type": "Ready", "status": status}],
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}]})
+        };
+        let created = store
+            .create(
+                &nodes,
+                "",
+                json!({"metadata": {"name": "n1"}, "spec": {}, "status": ready("True")}),
+            )
+            .unwrap();
+        assert_eq!(created["status"]["conditions"][0]["status"], "True");
+        let mut edited = created.clone();
+        edited["spec"]["unschedulable"] = json!(true);
+        edited["status"] = ready("False");
+        let updated = store.update(&nodes, "", "n1", edited, false).unwrap();
+        assert_eq!(
+            (
+                &updated["spec"]["unschedulable"],
+                &updated["status"]["conditions"][0]["status"]
+            ),
+            (&json!(true), &json!("True")),
+            "a spec write keeps the status"
+        );
+        let mut reported = updated.clone();
+        reported["status"] = ready("False");
+        let reported = store.update(&nodes, "", "n1", reported, true).unwrap();
+        assert_eq!(reported["status"]["conditions"][0]["status"], "False");
+        let unschedulable =
+            FieldSelector::parse("spec.unschedulable=true", &nodes.selectable_fields).unwrap();
+        assert_eq!(
+            store
+                .list(&nodes, "", &LabelSelector::default(), &unschedulable)
+                .len(),
+            1
+        );
     }
 
     #[test]

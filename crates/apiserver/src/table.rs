@@ -194,6 +194,56 @@ fn job_cells(job: &Value) -> [Value; 3] {
 /// reason), overridden by an init container still to finish or by the
 /// last container with a waiting or terminated reason, `Terminating` once
 /// deleted.
+/// printNode's STATUS: the Ready condition (`Ready`, `NotReady`, or
+/// `Unknown` without one), then `SchedulingDisabled` when cordoned.
+fn node_status(node: &Value) -> String {
+    let ready = node
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().rev().find(|c| c["type"] == "Ready"));
+    let mut status = match ready {
+        Some(c) if c["status"] == "True" => "Ready".to_string(),
+        Some(_) => "NotReady".to_string(),
+        None => "Unknown".to_string(),
+    };
+    if node.pointer("/spec/unschedulable") == Some(&Value::Bool(true)) {
+        status.push_str(",SchedulingDisabled");
+    }
+    status
+}
+
+/// `findNodeRoles`: `node-role.kubernetes.io/<role>` labels and the
+/// `kubernetes.io/role` label's value, sorted, or `<none>`.
+fn node_roles(node: &Value) -> String {
+    let roles: std::collections::BTreeSet<&str> = node
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| match k.strip_prefix("node-role.kubernetes.io/") {
+            Some(role) => Some(role).filter(|r| !r.is_empty()),
+            None => (k == "kubernetes.io/role")
+                .then(|| v.as_str())
+                .flatten()
+                .filter(|r| !r.is_empty()),
+        })
+        .collect();
+    if roles.is_empty() {
+        "<none>".into()
+    } else {
+        roles.into_iter().collect::<Vec<_>>().join(",")
+    }
+}
+
+/// A node's first address of a type, or `<none>`.
+fn node_address<'a>(node: &'a Value, kind: &str) -> &'a str {
+    node.pointer("/status/addresses")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|a| a["type"] == kind))
+        .and_then(|a| a["address"].as_str())
+        .unwrap_or("<none>")
+}
+
 fn pod_cells(pod: &Value) -> [Value; 3] {
     let list = |p: &str| {
         pod.pointer(p)
@@ -395,6 +445,62 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
                     text(o, "/metadata/name"),
                     text(o, "/status/phase"),
                     age(created(o)),
+                ]
+            },
+        ),
+        ("", "Node") => (
+            vec![
+                name(),
+                column("Status", "string", "The status of the node", 0),
+                column("Roles", "string", "The roles of the node", 0),
+                age_column(),
+                column(
+                    "Version",
+                    "string",
+                    "Kubelet Version reported by the node.",
+                    0,
+                ),
+                column("Internal-IP", "string", "", 1),
+                column("External-IP", "string", "", 1),
+                column(
+                    "OS-Image",
+                    "string",
+                    "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+                    1,
+                ),
+                column(
+                    "Kernel-Version",
+                    "string",
+                    "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+                    1,
+                ),
+                column(
+                    "Container-Runtime",
+                    "string",
+                    "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+                    1,
+                ),
+            ],
+            |o| {
+                let info = |field: &str| {
+                    json!(
+                        o.pointer(&format!("/status/nodeInfo/{field}"))
+                            .and_then(Value::as_str)
+                            .filter(|v| !v.is_empty())
+                            .unwrap_or("<unknown>")
+                    )
+                };
+                vec![
+                    text(o, "/metadata/name"),
+                    json!(node_status(o)),
+                    json!(node_roles(o)),
+                    age(created(o)),
+                    text(o, "/status/nodeInfo/kubeletVersion"),
+                    json!(node_address(o, "InternalIP")),
+                    json!(node_address(o, "ExternalIP")),
+                    info("osImage"),
+                    info("kernelVersion"),
+                    info("containerRuntimeVersion"),
                 ]
             },
         ),
@@ -767,6 +873,35 @@ mod tests {
             refused.message,
             "unrecognized includeObject value: \"object\""
         );
+    }
+
+    #[test]
+    fn nodes_print_their_readiness_roles_and_addresses_as_print_node_does() {
+        use super::{node_address, node_roles, node_status};
+        let node =
+            |conditions: serde_json::Value, unschedulable: bool, labels: serde_json::Value| {
+                json!({"metadata": {"name": "n", "labels": labels},
+                "spec": {"unschedulable": unschedulable},
+                "status": {"conditions": conditions,
+                    "addresses": [{"type": "Hostname", "address": "n"},
+                        {"type": "InternalIP", "address": "10.0.0.1"}]}})
+            };
+        let ready = json!([{"type": "MemoryPressure", "status": "False"},
+            {"type": "Ready", "status": "True"}]);
+        let plain = node(ready.clone(), false, json!({}));
+        assert_eq!(node_status(&plain), "Ready");
+        assert_eq!(node_roles(&plain), "<none>");
+        assert_eq!(node_address(&plain, "InternalIP"), "10.0.0.1");
+        assert_eq!(node_address(&plain, "ExternalIP"), "<none>");
+        let cordoned = node(
+            json!([{"type": "Ready", "status": "Unknown"}]),
+            true,
+            json!({"node-role.kubernetes.io/worker": "", "node-role.kubernetes.io/control-plane": "",
+                "node-role.kubernetes.io/": "", "kubernetes.io/role": "edge"}),
+        );
+        assert_eq!(node_status(&cordoned), "NotReady,SchedulingDisabled");
+        assert_eq!(node_roles(&cordoned), "control-plane,edge,worker");
+        assert_eq!(node_status(&node(json!([]), false, json!({}))), "Unknown");
     }
 
     #[test]

@@ -24,6 +24,79 @@ pub struct SimulatedRunner {
 
 /// The node the simulated scheduler places pods on.
 pub const NODE: &str = "kbind-node";
+/// The address it reports, and its pods' `hostIP`: the node is this process.
+const NODE_IP: &str = "127.0.0.1";
+
+fn node_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Node"), "nodes")
+}
+
+/// The Node a kubelet registers for itself (`initialNode`, then
+/// `setNodeStatus`): its labels, a Ready status from a kubelet with
+/// enough memory, disk and PIDs, its address and what it runs.
+fn node_object(now: &str) -> Value {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": kind, "status": status, "reason": reason, "message": message,
+            "lastHeartbeatTime": now, "lastTransitionTime": now})
+    };
+    let resources =
+        json!({"cpu": "2", "memory": "4Gi", "pods": "110", "ephemeral-storage": "20Gi"});
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": NODE, "labels": {
+            "kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": arch, "beta.kubernetes.io/os": "linux",
+            "beta.kubernetes.io/arch": arch}},
+        "spec": {},
+        "status": {
+            "conditions": [
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+            "addresses": [{"type": "InternalIP", "address": NODE_IP}, {"type": "Hostname", "address": NODE}],
+            "capacity": resources, "allocatable": resources,
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "architecture": arch, "operatingSystem": "linux",
+                "osImage": "kbind simulated node", "kernelVersion": "",
+                "containerRuntimeVersion": "kbind://simulated",
+                "kubeletVersion": concat!("v", env!("CARGO_PKG_VERSION"), "-kbind"),
+                "kubeProxyVersion": "", "bootID": "", "machineID": "", "systemUUID": ""},
+        },
+    })
+}
+
+/// Registers the node, as a kubelet does when it starts: created if
+/// missing, otherwise left as it is (its status is this node's, already
+/// reported). A client that may not create nodes (the operator's own
+/// account, under `kbind operator --simulate-workflows`) leaves the pods'
+/// node unregistered, as before; pods are placed on it all the same.
+async fn register_node(client: &Client) {
+    let nodes: Api<DynamicObject> = Api::all_with(client.clone(), &node_resource());
+    let now = kbind_model::time::rfc3339(kbind_model::time::now_millis());
+    let node: DynamicObject = match serde_json::from_value(node_object(&now)) {
+        Ok(node) => node,
+        Err(e) => {
+            tracing::warn!("the simulated node's object does not parse: {e}");
+            return;
+        }
+    };
+    match nodes.create(&PostParams::default(), &node).await {
+        Ok(_) => tracing::info!(node = NODE, "simulated node registered"),
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => tracing::warn!(
+            node = NODE,
+            "the simulated node is not registered (pods are placed on it all the same): {e}"
+        ),
+    }
+}
 
 fn pod_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Pod"), "pods")
@@ -115,6 +188,8 @@ fn ended_status(pod: &DynamicObject, fail: bool, now: &str) -> Value {
     };
     let mut status = json!({
         "phase": if fail { "Failed" } else { "Succeeded" },
+        "hostIP": NODE_IP,
+        "hostIPs": [{"ip": NODE_IP}],
         "startTime": now,
         "conditions": [
             condition("PodReadyToStartContainers", "False", None),
@@ -228,6 +303,7 @@ impl SimulatedRunner {
     /// the server sends; a few pods are run at a time, as a node runs
     /// several.
     pub async fn run(self, client: Client) {
+        register_node(&client).await;
         let (queue, pending) = tokio::sync::mpsc::unbounded_channel::<DynamicObject>();
         let node = self.clone();
         let worker_client = client.clone();
