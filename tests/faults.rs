@@ -35,7 +35,11 @@ fn semver_auto() -> Arc<dyn kbind::policy::Policy> {
 }
 
 async fn start(env: &Env) -> Operator {
-    let client = support::client_as(&env.running, "operator").await;
+    start_on(&support::client_as(&env.running, "operator").await)
+}
+
+fn start_on(client: &kube::Client) -> Operator {
+    let client = client.clone();
     support::start_operator(
         client,
         semver_auto(),
@@ -92,7 +96,18 @@ async fn wave(
     names: &[String],
     kill_after: Option<Duration>,
 ) -> Vec<(String, Value, Value, Vec<String>)> {
-    let mut op = start(env).await;
+    let client = support::client_as(&env.running, "operator").await;
+    wave_with(env, names, kill_after, client).await
+}
+
+/// [`wave`] with the operator on this client.
+async fn wave_with(
+    env: &Env,
+    names: &[String],
+    kill_after: Option<Duration>,
+    client: kube::Client,
+) -> Vec<(String, Value, Value, Vec<String>)> {
+    let mut op = start_on(&client);
     env.install("v1.0.0").await;
     for n in names {
         env.create(n).await;
@@ -100,7 +115,7 @@ async fn wave(
     if let Some(after) = kill_after {
         tokio::time::sleep(after).await;
         op.kill();
-        op = start(env).await;
+        op = start_on(&client);
     }
     all_applied(env, names, "v1.0.0").await;
     env.promises
@@ -114,7 +129,7 @@ async fn wave(
     if let Some(after) = kill_after {
         tokio::time::sleep(after / 2).await;
         op.kill();
-        op = start(env).await;
+        op = start_on(&client);
     }
     all_applied(env, names, "v1.1.0").await;
     // Nothing more happens once converged.
@@ -198,6 +213,39 @@ async fn internal_errors_on_a_seventh_of_the_requests_change_nothing_in_the_end(
         None,
     )
     .await;
+}
+
+/// API Priority and Fairness refuses requests with 429 and `Retry-After`
+/// when a priority level's queues are full (the operator's account is in
+/// `workload-low`, the first to be refused under load). The client waits
+/// and retries as client-go does; nothing is lost or run twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_refused_by_flow_control_change_nothing_in_the_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let env = Env::new().await;
+    env.running.set_faults(Faults {
+        only_client: Some("operator".into()),
+        too_many_requests: Some((1.0 / 12.0, 7)),
+        ..Faults::default()
+    });
+    let names = names(REQUESTS);
+    // The operator's own client (`kbind operator`'s stack), at its default
+    // limits.
+    let mut config = support::config_for(&env.running).await;
+    config.headers.push((
+        http::HeaderName::from_static("x-kbind-audit-as"),
+        http::HeaderValue::from_static("operator"),
+    ));
+    let client = kbind::operator::throttle::client(config, 50.0, 100).unwrap();
+    assert_eq!(
+        wave_with(&env, &names, None, client).await,
+        expected(&names)
+    );
+    assert!(
+        env.running.refused_requests() > 10,
+        "flow control refused {} requests",
+        env.running.refused_requests()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

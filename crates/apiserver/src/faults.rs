@@ -1,7 +1,7 @@
 //! The test-only fault hooks: latency, periodic or seeded 500s, failed
 //! writes, first-write conflicts (never set by the CLI).
 
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
 use super::Shared;
@@ -27,6 +27,10 @@ pub struct Faults {
     /// Only requests from this client (its `x-kbind-audit-as` header) get
     /// faults; None: every request.
     pub only_client: Option<String>,
+    /// Each request is refused by flow control with this probability
+    /// (seeded): API Priority and Fairness's 429 when a priority level's
+    /// queues are full, a plain-text body and `Retry-After: 1`.
+    pub too_many_requests: Option<(f64, u64)>,
     /// An aggregated API whose backend is down, as `metrics.k8s.io` often
     /// is: `/apis` lists this group/version, and everything under it answers
     /// 503, as kube-aggregator does.
@@ -38,6 +42,8 @@ pub(crate) struct FaultState {
     pub(crate) config: Faults,
     pub(crate) requests: u64,
     pub(crate) written: std::collections::HashSet<String>,
+    /// How many requests flow control refused.
+    pub(crate) refused: u64,
 }
 
 impl FaultState {
@@ -66,6 +72,26 @@ pub(super) fn listed_groups(shared: &Shared, mut groups: serde_json::Value) -> s
             "preferredVersion": {"groupVersion": gv, "version": version}}));
     }
     groups
+}
+
+/// What `WithPriorityAndFairness` answers a request it drops
+/// (`tooManyRequests`: `http.Error`'s plain text, not a Status).
+fn too_many_requests() -> Response {
+    let mut response = Response::new(axum::body::Body::from(
+        "Too many requests, please try again later.\n",
+    ));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// The fault this request gets, if any; the latency is slept after the
@@ -97,6 +123,12 @@ pub(super) async fn inject(
                 "the server is currently unable to handle the request",
             );
             return Some(error(&unavailable));
+        }
+        if let Some((p, seed)) = faults.config.too_many_requests
+            && faults.draw(seed.wrapping_add(1)) < p
+        {
+            faults.refused += 1;
+            return Some(too_many_requests());
         }
         let mut fault = None;
         let requests = faults.requests;

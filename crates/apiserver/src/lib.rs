@@ -203,6 +203,15 @@ impl Running {
         };
     }
 
+    /// How many requests the `too_many_requests` fault refused so far.
+    pub fn refused_requests(&self) -> u64 {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refused
+    }
+
     /// Test hook: compacts the change history and ends every watch, so
     /// each client's resume gets 410 Gone and must list again.
     pub fn compact_and_drop_watches(&self) {

@@ -12,6 +12,15 @@ use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
 
+/// The operator's client: kube's own stack, which waits and retries a
+/// request the server refuses for now (429 from flow control, 503, 504;
+/// `Retry-After` honoured) as client-go does, under the token bucket.
+pub fn client(config: kube::Config, qps: f64, burst: u32) -> Result<kube::Client, kube::Error> {
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&ThrottleLayer::new(qps, burst))
+        .build())
+}
+
 /// A token bucket: `burst` tokens, refilled at `qps` per second.
 #[derive(Clone, Debug)]
 pub struct TokenBucket {

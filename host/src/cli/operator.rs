@@ -39,11 +39,8 @@ pub(super) fn load_policy(
 
 async fn client(args: &OperatorArgs) -> Result<kube::Client, Failure> {
     let config = super::cluster::config(args.kubeconfig.as_deref()).await?;
-    let throttle = kbind::operator::throttle::ThrottleLayer::new(args.kube_qps, args.kube_burst);
-    Ok(kube::client::ClientBuilder::try_from(config)
-        .map_err(|e| Failure::environment(format!("cannot make a Kubernetes client: {e}")))?
-        .with_layer(&throttle)
-        .build())
+    kbind::operator::throttle::client(config, args.kube_qps, args.kube_burst)
+        .map_err(|e| Failure::environment(format!("cannot make a Kubernetes client: {e}")))
 }
 
 fn identity(args: &OperatorArgs) -> String {
