@@ -1098,3 +1098,57 @@ async fn an_api_change_runs_each_workflow_once_from_the_request_it_defaults() {
     assert_eq!(request.data["spec"]["replicas"], 3);
     op.kill();
 }
+
+/// A real server deletes an Event `--event-ttl` (an hour) after its last
+/// write. kbind raises the count of an Event it recorded before; one that
+/// has expired since is recorded anew (count 1), not lost in a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_expired_is_recorded_anew() {
+    let mut store = kbind::apiserver::ObjectStore::new();
+    store.set_event_ttl(Duration::from_millis(400));
+    let env = Env::with_store(store).await;
+    let mut executor = kbind::operator::executor::KubeExecutor::new(
+        support::client_as(&env.running, "operator").await,
+    );
+    let key = kbind::key::ObjKey::new("ConfigMap", "default", "said");
+    let about = kbind::operator::executor::Involved {
+        key: &key,
+        api_version: "v1",
+        uid: "0c6e1f0e-0000-4000-8000-000000000001",
+    };
+    let events: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        "default",
+        &kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("", "v1", "Event"),
+            "events",
+        ),
+    );
+    let counts = || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|e| e.data["reason"] == "Said")
+            .map(|e| e.data["count"].as_i64().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..2 {
+        executor
+            .event(&about, false, "Said", "said again")
+            .await
+            .unwrap();
+    }
+    assert_eq!(counts().await, [2]);
+    eventually("the Event expired", || async {
+        counts().await.is_empty().then_some(())
+    })
+    .await;
+    executor
+        .event(&about, false, "Said", "said again")
+        .await
+        .unwrap();
+    assert_eq!(counts().await, [1]);
+}

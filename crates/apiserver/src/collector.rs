@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use super::state::Key;
 
 /// One piece of work, named by what the real controller keys its queue on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Work {
     /// The garbage collector's `attemptToDelete` for the dependents of the
     /// object with this uid (gone, or waiting for them in the foreground).
@@ -52,6 +52,9 @@ pub enum Work {
     OrphanPod(Key),
     /// The TTL-after-finished controller's look at the Job at this key.
     JobTtl(Key),
+    /// The Event at this key may have outlived the server's `--event-ttl`
+    /// since its last write (etcd's lease on it).
+    EventTtl(Key),
 }
 
 /// The most work one pass does while it holds the store: a cascade over
@@ -64,8 +67,11 @@ pub struct Collector {
     queued: VecDeque<Work>,
     pending: HashSet<Work>,
     /// Work to be queued at a time of its own (a workqueue's `AddAfter`):
-    /// a Job's TTL or active deadline running out, a retry after backoff.
+    /// a Job's TTL or active deadline running out, a retry after backoff,
+    /// an Event's TTL; by work, and in the order it falls due (every
+    /// Event and finished Job has some, so a pass must not walk them all).
     later: HashMap<Work, Instant>,
+    due: std::collections::BTreeSet<(Instant, Work)>,
     /// Wakes the server's controller task (shared with the CRD controllers).
     signal: Arc<Notify>,
 }
@@ -76,6 +82,7 @@ impl Collector {
             queued: VecDeque::new(),
             pending: HashSet::new(),
             later: HashMap::new(),
+            due: std::collections::BTreeSet::new(),
             signal,
         }
     }
@@ -93,14 +100,12 @@ impl Collector {
     /// pass's worth; what this work queues waits for a later pass, as each
     /// step of a cascade waits for the watch event of the last.
     pub fn take(&mut self, now: Instant) -> Vec<Work> {
-        let mut due: Vec<(Work, Instant)> = self
-            .later
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(w, at)| (w.clone(), *at))
-            .collect();
-        due.sort_by_key(|(_, at)| *at);
-        for (work, _) in due {
+        while let Some((at, _)) = self.due.first()
+            && *at <= now
+        {
+            let Some((_, work)) = self.due.pop_first() else {
+                break;
+            };
             self.later.remove(&work);
             self.queue(work);
         }
@@ -123,14 +128,28 @@ impl Collector {
     /// `work` is to be queued at `at` (`AddAfter`); asked twice, the
     /// earlier time holds.
     pub fn queue_at(&mut self, work: Work, at: Instant) {
-        let when = self.later.entry(work).or_insert(at);
-        *when = (*when).min(at);
-        self.signal.notify_one();
+        // The controller task sleeps until the next work falls due; only
+        // work due before that needs to wake it (an Event's TTL an hour
+        // away, at every Event write, does not).
+        let sooner = self.next_due().is_none_or(|next| at < next);
+        match self.later.get(&work).copied() {
+            Some(when) if when <= at => {}
+            earlier => {
+                if let Some(when) = earlier {
+                    self.due.remove(&(when, work.clone()));
+                }
+                self.later.insert(work.clone(), at);
+                self.due.insert((at, work));
+            }
+        }
+        if sooner {
+            self.signal.notify_one();
+        }
     }
 
     /// When the next work queued for later falls due.
     pub fn next_due(&self) -> Option<Instant> {
-        self.later.values().min().copied()
+        self.due.first().map(|(at, _)| *at)
     }
 }
 

@@ -14,6 +14,7 @@ mod discovery;
 mod error;
 mod escalation;
 mod event;
+mod event_ttl;
 mod faults;
 mod gnostic;
 mod handler;

@@ -90,6 +90,8 @@ pub struct ObjectStore {
     owners: super::owner_index::OwnerIndex,
     /// The Job controller's backoff records, per Job.
     pub(super) job_backoffs: super::job_controller::Backoffs,
+    /// When each Event expires (`--event-ttl`).
+    pub(super) event_leases: super::event_ttl::EventLeases,
     /// The in-server controllers' Event recorder's memory: an Event's
     /// correlation key to the Event it wrote.
     recorded_events: std::collections::HashMap<String, Key>,
@@ -218,6 +220,7 @@ impl ObjectStore {
             objects: BTreeMap::new(),
             owners: Default::default(),
             job_backoffs: Default::default(),
+            event_leases: Default::default(),
             recorded_events: Default::default(),
             rv: 0,
             history: VecDeque::new(),
@@ -430,6 +433,9 @@ impl ObjectStore {
             if group == "apiextensions.k8s.io" {
                 self.register_crd(object);
             }
+            // Restarted, an Event's lease starts over (a real server's
+            // survive a restart in etcd; here its time left is not kept).
+            self.follow_event_ttl(&key);
             self.keep_object(key, object.clone());
         }
     }
@@ -900,6 +906,7 @@ impl ObjectStore {
         self.check_owners(key, object);
         self.follow_job_ttl(key, object);
         self.follow_job_controller(key, object);
+        self.follow_event_ttl(key);
     }
 
     /// A write the namespace-populating controllers follow: a new
@@ -999,6 +1006,7 @@ impl ObjectStore {
                 Work::Job(key) => self.sync_job(&key),
                 Work::OrphanPod(key) => self.sync_orphan_pod(&key),
                 Work::JobTtl(key) => self.expire_job(&key),
+                Work::EventTtl(key) => self.expire_event(&key),
             }
         }
     }
@@ -1521,6 +1529,7 @@ impl ObjectStore {
         self.namespace_defaults_changed(&key, "MODIFIED");
         // A pod marked for deletion (or bound) is news to its Job.
         self.follow_job_controller(&key, &object);
+        self.follow_event_ttl(&key);
         self.keep_object(key, object.clone());
         self.record(r, "MODIFIED", &object);
         self.namespace_content_changed(&namespace);
@@ -1553,8 +1562,6 @@ impl ObjectStore {
         (self.clock)()
     }
 
-    /// The TTL-after-finished controller looks at the Job at `key` again
-    /// at `at`.
     /// Work for the controllers, queued at `at` (`AddAfter`).
     pub(super) fn queue_work_at(&mut self, work: Work, at: std::time::Instant) {
         if !self.request.dry_run {
@@ -1577,6 +1584,7 @@ impl ObjectStore {
         self.as_written.remove(&key);
         self.record(r, "DELETED", &object);
         self.job_backoffs.forget(&key);
+        self.forget_event_lease(&key);
         self.follow_job_controller(&key, &object);
         self.namespace_defaults_changed(&key, "DELETED");
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();

@@ -347,6 +347,10 @@ pub struct SandboxArgs {
     /// cover says so, as on a cluster: `kbind rbac <promise.yaml>`).
     #[arg(long, conflicts_with = "no_operator")]
     pub operator_as_admin: bool,
+    /// How long an Event outlives its last write, as kube-apiserver's
+    /// `--event-ttl` (etcd deletes it then).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    pub event_ttl: Duration,
 }
 
 #[derive(Debug, Args)]

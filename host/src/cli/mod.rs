@@ -461,12 +461,13 @@ fn run_sandbox(global: &Global, args: SandboxArgs) -> Result<ExitCode, Failure> 
         .map_err(|e| Failure::environment(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-        let store = match &args.state {
+        let mut store = match &args.state {
             Some(path) => kbind::apiserver::ObjectStore::with_state_file(path).map_err(|e| {
                 Failure::environment(format!("cannot use state file {}: {e}", path.display()))
             })?,
             None => kbind::apiserver::ObjectStore::new(),
         };
+        store.set_event_ttl(args.event_ttl);
         let running = kbind::apiserver::serve(addr, kbind::apiserver::new_token(), store)
             .await
             .map_err(|e| Failure::environment(format!("cannot listen on {addr}: {e}")))?;
