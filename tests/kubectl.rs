@@ -1078,7 +1078,9 @@ fn a_workflow_jobs_pod_shows_in_kubectl_get_logs_and_describe() {
     );
     let node = s.ok(&["describe", "node", "kbind-node"]);
     assert!(
-        node.contains("KubeletReady") && node.contains("InternalIP:  127.0.0.1"),
+        node.contains("KubeletReady")
+            && node.contains("InternalIP:  127.0.0.1")
+            && node.contains("HolderIdentity:  kbind-node"),
         "{node}"
     );
     let log = s.ok(&["logs", &format!("job/{job}")]);

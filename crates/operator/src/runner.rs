@@ -10,6 +10,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -78,23 +80,91 @@ fn node_object(now: &str) -> Value {
 /// reported). A client that may not create nodes (the operator's own
 /// account, under `kbind operator --simulate-workflows`) leaves the pods'
 /// node unregistered, as before; pods are placed on it all the same.
-async fn register_node(client: &Client) {
+/// Returns the registered node's uid.
+async fn register_node(client: &Client) -> Option<String> {
     let nodes: Api<DynamicObject> = Api::all_with(client.clone(), &node_resource());
     let now = kbind_model::time::rfc3339(kbind_model::time::now_millis());
     let node: DynamicObject = match serde_json::from_value(node_object(&now)) {
         Ok(node) => node,
         Err(e) => {
             tracing::warn!("the simulated node's object does not parse: {e}");
-            return;
+            return None;
         }
     };
-    match nodes.create(&PostParams::default(), &node).await {
-        Ok(_) => tracing::info!(node = NODE, "simulated node registered"),
-        Err(kube::Error::Api(e)) if e.code == 409 => {}
-        Err(e) => tracing::warn!(
-            node = NODE,
-            "the simulated node is not registered (pods are placed on it all the same): {e}"
-        ),
+    let registered = match nodes.create(&PostParams::default(), &node).await {
+        Ok(node) => {
+            tracing::info!(node = NODE, "simulated node registered");
+            Ok(node)
+        }
+        Err(kube::Error::Api(e)) if e.code == 409 => nodes.get(NODE).await,
+        Err(e) => Err(e),
+    };
+    match registered {
+        Ok(node) => node.metadata.uid,
+        Err(e) => {
+            tracing::warn!(
+                node = NODE,
+                "the simulated node is not registered (pods are placed on it all the same): {e}"
+            );
+            None
+        }
+    }
+}
+
+/// The kubelet renews its node's Lease a quarter of the way through its
+/// 40 s duration (`nodeLeaseRenewIntervalFraction`).
+const NODE_LEASE_DURATION_SECONDS: i32 = 40;
+const NODE_LEASE_RENEW: Duration = Duration::from_secs(10);
+
+/// The node's heartbeat, as a kubelet keeps it: the Lease
+/// `kube-node-lease/<node>`, owned by the Node, its `renewTime` renewed
+/// every 10 s for as long as the node runs.
+async fn keep_node_lease(client: Client, node_uid: String) {
+    let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
+    loop {
+        if let Err(e) = renew_node_lease(&leases, &node_uid).await {
+            tracing::debug!(
+                node = NODE,
+                "the simulated node's lease was not renewed: {e}"
+            );
+        }
+        tokio::time::sleep(NODE_LEASE_RENEW).await;
+    }
+}
+
+async fn renew_node_lease(leases: &Api<Lease>, node_uid: &str) -> Result<(), kube::Error> {
+    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+    let renewed = json!({"spec": {"renewTime": now}});
+    match leases
+        .patch(NODE, &PatchParams::default(), &Patch::Merge(&renewed))
+        .await
+    {
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(NODE.into()),
+                    owner_references: Some(vec![OwnerReference {
+                        api_version: "v1".into(),
+                        kind: "Node".into(),
+                        name: NODE.into(),
+                        uid: node_uid.into(),
+                        ..OwnerReference::default()
+                    }]),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(NODE.into()),
+                    lease_duration_seconds: Some(NODE_LEASE_DURATION_SECONDS),
+                    renew_time: Some(now),
+                    ..LeaseSpec::default()
+                }),
+            };
+            leases
+                .create(&PostParams::default(), &lease)
+                .await
+                .map(drop)
+        }
+        other => other.map(drop),
     }
 }
 
@@ -298,12 +368,24 @@ impl SimulatedRunner {
         Ok(finished)
     }
 
+    /// Registers the node and keeps its lease, as a kubelet does, and ends
+    /// each workflow pod as it appears.
+    pub async fn run(self, client: Client) {
+        let heartbeat = match register_node(&client).await {
+            Some(uid) => futures::future::Either::Left(keep_node_lease(client.clone(), uid)),
+            None => futures::future::Either::Right(std::future::pending()),
+        };
+        tokio::select! {
+            () = heartbeat => {}
+            () = self.run_pods(client) => {}
+        }
+    }
+
     /// Watches workflow pods and ends each one as it appears. The watch
     /// only hands pods on (each once, by uid), so it is read as fast as
     /// the server sends; a few pods are run at a time, as a node runs
     /// several.
-    pub async fn run(self, client: Client) {
-        register_node(&client).await;
+    async fn run_pods(self, client: Client) {
         let (queue, pending) = tokio::sync::mpsc::unbounded_channel::<DynamicObject>();
         let node = self.clone();
         let worker_client = client.clone();
