@@ -1080,7 +1080,8 @@ fn a_workflow_jobs_pod_shows_in_kubectl_get_logs_and_describe() {
     assert!(
         node.contains("KubeletReady")
             && node.contains("InternalIP:  127.0.0.1")
-            && node.contains("HolderIdentity:  kbind-node"),
+            && node.contains("HolderIdentity:  kbind-node")
+            && node.contains("Taints:             kbind.io/simulated-node=true:NoSchedule"),
         "{node}"
     );
     let log = s.ok(&["logs", &format!("job/{job}")]);

@@ -26,6 +26,8 @@ pub struct SimulatedRunner {
 
 /// The node the simulated scheduler places pods on.
 pub const NODE: &str = "kbind-node";
+/// Its taint, which keeps a cluster's scheduler from placing pods on it.
+pub const SIMULATED_TAINT: &str = "kbind.io/simulated-node";
 /// The address it reports, and its pods' `hostIP`: the node is this process.
 const NODE_IP: &str = "127.0.0.1";
 
@@ -54,7 +56,9 @@ fn node_object(now: &str) -> Value {
             "kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux",
             "kubernetes.io/arch": arch, "beta.kubernetes.io/os": "linux",
             "beta.kubernetes.io/arch": arch}},
-        "spec": {},
+        // Nothing but the workflow pods this node binds itself may land on
+        // it: on a cluster, a scheduler must not place real pods here.
+        "spec": {"taints": [{"key": SIMULATED_TAINT, "value": "true", "effect": "NoSchedule"}]},
         "status": {
             "conditions": [
                 condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
