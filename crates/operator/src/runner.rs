@@ -95,24 +95,35 @@ async fn register_node(client: &Client) -> Option<String> {
             return None;
         }
     };
-    let registered = match nodes.create(&PostParams::default(), &node).await {
-        Ok(node) => {
-            tracing::info!(node = NODE, "simulated node registered");
-            Ok(node)
-        }
-        Err(kube::Error::Api(e)) if e.code == 409 => nodes.get(NODE).await,
-        Err(e) => Err(e),
-    };
-    match registered {
-        Ok(node) => node.metadata.uid,
-        Err(e) => {
-            tracing::warn!(
-                node = NODE,
-                "the simulated node is not registered (pods are placed on it all the same): {e}"
-            );
-            None
+    // A kubelet tries again until it is registered; a refusal (no rights
+    // to nodes) will not change, a server that is not answering may.
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1.. {
+        let registered = match nodes.create(&PostParams::default(), &node).await {
+            Ok(node) => {
+                tracing::info!(node = NODE, "simulated node registered");
+                Ok(node)
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => nodes.get(NODE).await,
+            Err(e) => Err(e),
+        };
+        match registered {
+            Ok(node) => return node.metadata.uid,
+            Err(e) => {
+                let refused = matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
+                if refused || attempt == 5 {
+                    tracing::warn!(
+                        node = NODE,
+                        "the simulated node is not registered (pods are placed on it all the same): {e}"
+                    );
+                    return None;
+                }
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
         }
     }
+    None
 }
 
 /// The kubelet renews its node's Lease a quarter of the way through its
