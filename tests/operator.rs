@@ -1021,14 +1021,7 @@ async fn a_repeated_event_is_one_patch_of_its_count() {
     env.create("example").await;
     env.wait_applied(BINDING, "v0.1.0").await;
     env.edit_version(BINDING, "v9.9.9").await;
-    let events: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        "default",
-        &kube::core::ApiResource::from_gvk_with_plural(
-            &kube::core::GroupVersionKind::gvk("", "v1", "Event"),
-            "events",
-        ),
-    );
+    let events = &env.events;
     let count = || async {
         let list = events.list(&ListParams::default()).await.ok()?;
         list.items
@@ -1116,14 +1109,7 @@ async fn an_event_that_expired_is_recorded_anew() {
         api_version: "v1",
         uid: "0c6e1f0e-0000-4000-8000-000000000001",
     };
-    let events: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        "default",
-        &kube::core::ApiResource::from_gvk_with_plural(
-            &kube::core::GroupVersionKind::gvk("", "v1", "Event"),
-            "events",
-        ),
-    );
+    let events = &env.events;
     let counts = || async {
         events
             .list(&ListParams::default())
