@@ -33,17 +33,24 @@ fn simulated() -> OperatorOptions {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_user_story_end_to_end_through_the_watch_driven_operator() {
-    let env = Env::new().await;
+/// The operator on `client` (kratix-default, pinned, the simulated node),
+/// the promise at v0.1.0 and the request `example`.
+async fn pinned_example(env: &Env, client: kube::Client) -> support::Operator {
     let op = start_operator(
-        env.client.clone(),
+        client,
         kratix_default(&[("strategy", "pinned")]),
         None,
         simulated(),
     );
     env.install("v0.1.0").await;
     env.create("example").await;
+    op
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_story_end_to_end_through_the_watch_driven_operator() {
+    let env = Env::new().await;
+    let op = pinned_example(&env, env.client.clone()).await;
 
     // The binding: 1:1, Kratix's deterministic name, labels, the version.
     env.wait_applied(BINDING, "v0.1.0").await;
@@ -680,14 +687,7 @@ async fn a_failing_aggregated_api_does_not_stop_discovery() {
         )
         .await
         .unwrap();
-    let op = start_operator(
-        env.client.clone(),
-        kratix_default(&[("strategy", "pinned")]),
-        None,
-        simulated(),
-    );
-    env.install("v0.1.0").await;
-    env.create("example").await;
+    let op = pinned_example(&env, env.client.clone()).await;
     env.wait_applied(BINDING, "v0.1.0").await;
     op.kill();
 }
@@ -780,14 +780,7 @@ async fn a_workflow_pod_pod_security_refuses_is_reported_until_allowed() {
         )
         .await
         .unwrap();
-    let op = start_operator(
-        env.client.clone(),
-        kratix_default(&[("strategy", "pinned")]),
-        None,
-        simulated(),
-    );
-    env.install("v0.1.0").await;
-    env.create("example").await;
+    let op = pinned_example(&env, env.client.clone()).await;
     cannot_start(&env, "violates PodSecurity \"restricted:latest\"").await;
     namespaces
         .patch(
@@ -811,14 +804,7 @@ async fn a_workflow_pod_pod_security_refuses_is_reported_until_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_cannot_create_its_pods_is_reported() {
     let env = Env::new().await;
-    let op = start_operator(
-        env.client.clone(),
-        kratix_default(&[("strategy", "pinned")]),
-        None,
-        simulated(),
-    );
-    env.install("v0.1.0").await;
-    env.create("example").await;
+    let op = pinned_example(&env, env.client.clone()).await;
     env.wait_applied(BINDING, "v0.1.0").await;
     let job = env
         .jobs
@@ -1011,14 +997,7 @@ async fn applied_objects_are_sent_once_and_a_foreign_service_account_is_left_alo
 async fn a_repeated_event_is_one_patch_of_its_count() {
     let env = Env::new().await;
     let operator_client = support::client_as(&env.running, "operator").await;
-    let op = start_operator(
-        operator_client,
-        kratix_default(&[("strategy", "pinned")]),
-        None,
-        simulated(),
-    );
-    env.install("v0.1.0").await;
-    env.create("example").await;
+    let op = pinned_example(&env, operator_client).await;
     env.wait_applied(BINDING, "v0.1.0").await;
     env.edit_version(BINDING, "v9.9.9").await;
     let events = &env.events;

@@ -28,6 +28,13 @@ pub fn default_builtin(r: &Resource, object: &mut Value) {
     }
 }
 
+/// Whether a create keeps the `status` it was sent: every strategy's
+/// `PrepareForCreate` clears it where status has its own subresource, but
+/// the Node's (a kubelet registers its node with its status in one create).
+pub fn status_on_create(r: &Resource) -> bool {
+    !r.status_subresource || (r.group.is_empty() && r.kind == "Node")
+}
+
 /// Defaults a real server applies on create, after the system fields
 /// (uid, creationTimestamp) are set.
 pub fn prepare_create(r: &Resource, object: &mut Value) {

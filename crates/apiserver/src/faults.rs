@@ -1,5 +1,6 @@
-//! The test-only fault hooks: latency, periodic or seeded 500s, failed
-//! writes, first-write conflicts (never set by the CLI).
+//! The test-only fault hooks: latency, periodic or seeded 500s, flow
+//! control's 429s, failed writes, first-write conflicts, an aggregated API
+//! that is down (never set by the CLI).
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;

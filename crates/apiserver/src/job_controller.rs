@@ -519,7 +519,7 @@ impl ObjectStore {
         events: &mut Vec<(&'static str, String, String)>,
     ) -> i64 {
         let failures = u32::try_from(failed).unwrap_or(u32::MAX);
-        if (failures > 0 || replacing) && !self.backoff_elapsed(job, failures.max(1)) {
+        if (failures > 0 || replacing) && !self.backoff_elapsed(key, failures.max(1)) {
             return 0;
         }
         let Some(pods) = self.resource("", "v1", "pods").cloned() else {
@@ -565,15 +565,11 @@ impl ObjectStore {
     /// Whether the pod failure backoff after the `failures`th failure has
     /// passed since the Job's last pod failed (`getRemainingTime`); if not,
     /// the Job is looked at again when it has.
-    fn backoff_elapsed(&mut self, job: &Value, failures: u32) -> bool {
+    fn backoff_elapsed(&mut self, key: &Key, failures: u32) -> bool {
         let wait = POD_FAILURE_BACKOFF
             .saturating_mul(2u32.saturating_pow(failures - 1))
             .min(MAX_POD_FAILURE_BACKOFF);
-        let since = job["metadata"]["uid"]
-            .as_str()
-            .and_then(|uid| self.key_of_uid(uid))
-            .and_then(|key| self.job_backoffs.last_pod_failure(&key));
-        let Some(ended) = since else {
+        let Some(ended) = self.job_backoffs.last_pod_failure(key) else {
             return true;
         };
         let due = ended.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
@@ -581,13 +577,8 @@ impl ObjectStore {
         if left <= 0 {
             return true;
         }
-        if let Some(key) = job["metadata"]["uid"]
-            .as_str()
-            .and_then(|uid| self.key_of_uid(uid))
-        {
-            let wait = Duration::from_millis(u64::try_from(left).unwrap_or(0));
-            self.queue_work_at(Work::Job(key), Instant::now() + wait);
-        }
+        let wait = Duration::from_millis(u64::try_from(left).unwrap_or(0));
+        self.queue_work_at(Work::Job(key.clone()), Instant::now() + wait);
         false
     }
 
@@ -889,14 +880,22 @@ mod tests {
 
     #[test]
     fn a_job_past_its_active_deadline_fails_and_its_pod_goes() {
-        let (mut store, jobs) = store_with_job(json!({"activeDeadlineSeconds": 1}));
+        // Two seconds: `startTime` is kept to the second, so a one-second
+        // deadline could already be past when the test first looks.
+        let (mut store, jobs) = store_with_job(json!({"activeDeadlineSeconds": 2}));
         assert_eq!(pods(&store).len(), 1);
         assert!(!finished(&store.get(&jobs, "default", "j").unwrap()));
         // The controller looks again when the deadline is due.
-        std::thread::sleep(Duration::from_millis(1100));
-        store.run_controllers(Some(Instant::now()));
-        store.settle();
-        let job = store.get(&jobs, "default", "j").unwrap();
+        let give_up = Instant::now() + Duration::from_secs(5);
+        let job = loop {
+            std::thread::sleep(Duration::from_millis(100));
+            store.run_controllers(Some(Instant::now()));
+            store.settle();
+            let job = store.get(&jobs, "default", "j").unwrap();
+            if finished(&job) || Instant::now() > give_up {
+                break job;
+            }
+        };
         assert_eq!(job["status"]["conditions"][1]["type"], "Failed");
         assert_eq!(job["status"]["conditions"][1]["reason"], "DeadlineExceeded");
         assert!(pods(&store).is_empty(), "the active pod is deleted");

@@ -14,6 +14,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use super::validation::strings;
+
 const LABEL_PREFIX: &str = "pod-security.kubernetes.io/";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -86,13 +88,40 @@ fn join_quote(items: &[String]) -> String {
     format!("\"{}\"", items.join("\", \""))
 }
 
-fn containers_word(n: usize) -> &'static str {
-    if n == 1 { "container" } else { "containers" }
+/// `<kind(s) "a", "b">`: `container "a"`, `volumes "h", "i"`.
+fn named(kind: &str, names: &[String]) -> String {
+    let plural = if names.len() == 1 { "" } else { "s" };
+    format!("{kind}{plural} {}", join_quote(names))
 }
 
-/// `<container(s) "a", "b">`.
 fn named_containers(names: &[String]) -> String {
-    format!("{} {}", containers_word(names.len()), join_quote(names))
+    named("container", names)
+}
+
+/// The containers that add capabilities `allowed` refuses, and what
+/// they add: `container(s) "a" must not include "X", "Y" in …`.
+fn capabilities_added(spec: &Value, allowed: impl Fn(&str) -> bool) -> Option<String> {
+    let mut adding = vec![];
+    let mut added = BTreeSet::new();
+    for c in containers(spec) {
+        let extra: Vec<String> = strings(&c["securityContext"]["capabilities"]["add"])
+            .into_iter()
+            .filter(|cap| !allowed(cap))
+            .collect();
+        if !extra.is_empty() {
+            adding.push(name(c));
+            added.extend(extra);
+        }
+    }
+    if adding.is_empty() {
+        return None;
+    }
+    let added: Vec<String> = added.into_iter().collect();
+    Some(format!(
+        "{} must not include {} in securityContext.capabilities.add",
+        named_containers(&adding),
+        join_quote(&added)
+    ))
 }
 
 /// One check's refusal: its reason and the detail in parentheses.
@@ -113,15 +142,6 @@ const BASELINE_CAPABILITIES: &[&str] = &[
     "SETUID",
     "SYS_CHROOT",
 ];
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
-}
 
 /// The baseline checks the restricted level makes too, in the policy's
 /// order.
@@ -157,28 +177,8 @@ fn baseline(spec: &Value) -> Vec<Violation> {
 fn baseline_overlapping(spec: &Value) -> Vec<Violation> {
     let mut found = vec![];
     // capabilities_baseline
-    let mut bad = vec![];
-    let mut added = BTreeSet::new();
-    for c in containers(spec) {
-        let extra: Vec<String> = strings(&c["securityContext"]["capabilities"]["add"])
-            .into_iter()
-            .filter(|cap| !BASELINE_CAPABILITIES.contains(&cap.as_str()))
-            .collect();
-        if !extra.is_empty() {
-            bad.push(name(c));
-            added.extend(extra);
-        }
-    }
-    if !bad.is_empty() {
-        let added: Vec<String> = added.into_iter().collect();
-        found.push((
-            "non-default capabilities",
-            format!(
-                "{} must not include {} in securityContext.capabilities.add",
-                named_containers(&bad),
-                join_quote(&added)
-            ),
-        ));
+    if let Some(detail) = capabilities_added(spec, |cap| BASELINE_CAPABILITIES.contains(&cap)) {
+        found.push(("non-default capabilities", detail));
     }
     // hostPathVolumes
     let host_paths: Vec<String> = spec["volumes"]
@@ -189,15 +189,7 @@ fn baseline_overlapping(spec: &Value) -> Vec<Violation> {
         .map(name)
         .collect();
     if !host_paths.is_empty() {
-        let word = if host_paths.len() == 1 {
-            "volume"
-        } else {
-            "volumes"
-        };
-        found.push((
-            "hostPath volumes",
-            format!("{word} {}", join_quote(&host_paths)),
-        ));
+        found.push(("hostPath volumes", named("volume", &host_paths)));
     }
     found
 }
@@ -267,27 +259,14 @@ fn restricted(spec: &Value) -> Vec<Violation> {
         ));
     }
     // capabilities_restricted
-    let mut missing_drop = vec![];
-    let mut adding = vec![];
-    let mut forbidden = BTreeSet::new();
-    for c in containers(spec) {
-        let capabilities = &c["securityContext"]["capabilities"];
-        if !capabilities.is_object() {
-            missing_drop.push(name(c));
-            continue;
-        }
-        if !strings(&capabilities["drop"]).iter().any(|d| d == "ALL") {
-            missing_drop.push(name(c));
-        }
-        let extra: Vec<String> = strings(&capabilities["add"])
-            .into_iter()
-            .filter(|a| a != "NET_BIND_SERVICE")
-            .collect();
-        if !extra.is_empty() {
-            adding.push(name(c));
-            forbidden.extend(extra);
-        }
-    }
+    let missing_drop: Vec<String> = containers(spec)
+        .filter(|c| {
+            !strings(&c["securityContext"]["capabilities"]["drop"])
+                .iter()
+                .any(|d| d == "ALL")
+        })
+        .map(name)
+        .collect();
     let mut details = vec![];
     if !missing_drop.is_empty() {
         details.push(format!(
@@ -295,14 +274,7 @@ fn restricted(spec: &Value) -> Vec<Violation> {
             named_containers(&missing_drop)
         ));
     }
-    if !adding.is_empty() {
-        let forbidden: Vec<String> = forbidden.into_iter().collect();
-        details.push(format!(
-            "{} must not include {} in securityContext.capabilities.add",
-            named_containers(&adding),
-            join_quote(&forbidden)
-        ));
-    }
+    details.extend(capabilities_added(spec, |cap| cap == "NET_BIND_SERVICE"));
     if !details.is_empty() {
         found.push(("unrestricted capabilities", details.join("; ")));
     }

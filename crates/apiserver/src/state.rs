@@ -44,6 +44,16 @@ impl Key {
         self.group.is_empty() && self.plural == "namespaces"
     }
 
+    /// The key of the Namespace `name`.
+    fn namespace(name: &str) -> Self {
+        Self {
+            group: String::new(),
+            plural: "namespaces".into(),
+            namespace: String::new(),
+            name: name.into(),
+        }
+    }
+
     /// The key of the CustomResourceDefinition `name`.
     fn crd(name: &str) -> Self {
         Self {
@@ -657,11 +667,7 @@ impl ObjectStore {
             let warnings = decoding::decode(r, &mut object, self.request.field_validation)?;
             self.warnings.extend(warnings);
         }
-        // As a real server: status is only written through /status, but
-        // for a Node (`nodeStrategy.PrepareForCreate`: a kubelet registers
-        // its node with its status in one create).
-        if r.status_subresource
-            && !(r.group.is_empty() && r.kind == "Node")
+        if !admission::status_on_create(r)
             && let Some(m) = object.as_object_mut()
         {
             m.remove("status");
@@ -805,12 +811,7 @@ impl ObjectStore {
             ("batch", "Job") => &object["spec"]["template"]["spec"],
             _ => return Ok(()),
         };
-        let Some(ns) = self.objects.get(&Key {
-            group: String::new(),
-            plural: "namespaces".into(),
-            namespace: String::new(),
-            name: namespace.into(),
-        }) else {
+        let Some(ns) = self.objects.get(&Key::namespace(namespace)) else {
             return Ok(());
         };
         let enforce = policy(ns, "enforce");
@@ -840,12 +841,7 @@ impl ObjectStore {
     }
 
     fn namespace_exists(&self, namespace: &str) -> bool {
-        self.objects.contains_key(&Key {
-            group: String::new(),
-            plural: "namespaces".into(),
-            namespace: String::new(),
-            name: namespace.into(),
-        })
+        self.objects.contains_key(&Key::namespace(namespace))
     }
 
     /// Stores a stamped object, records the change, follows CRDs.

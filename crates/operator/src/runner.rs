@@ -98,7 +98,8 @@ async fn register_node(client: &Client) -> Option<String> {
     // A kubelet tries again until it is registered; a refusal (no rights
     // to nodes) will not change, a server that is not answering may.
     let mut delay = Duration::from_millis(100);
-    for attempt in 1.. {
+    let mut attempt = 1;
+    loop {
         let registered = match nodes.create(&PostParams::default(), &node).await {
             Ok(node) => {
                 tracing::info!(node = NODE, "simulated node registered");
@@ -107,23 +108,23 @@ async fn register_node(client: &Client) -> Option<String> {
             Err(kube::Error::Api(e)) if e.code == 409 => nodes.get(NODE).await,
             Err(e) => Err(e),
         };
-        match registered {
+        let e = match registered {
             Ok(node) => return node.metadata.uid,
-            Err(e) => {
-                let refused = matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
-                if refused || attempt == 5 {
-                    tracing::warn!(
-                        node = NODE,
-                        "the simulated node is not registered (pods are placed on it all the same): {e}"
-                    );
-                    return None;
-                }
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
+            Err(e) => e,
+        };
+        let refused =
+            matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
+        if refused || attempt == 5 {
+            tracing::warn!(
+                node = NODE,
+                "the simulated node is not registered (pods are placed on it all the same): {e}"
+            );
+            return None;
         }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+        attempt += 1;
     }
-    None
 }
 
 /// The kubelet renews its node's Lease a quarter of the way through its
@@ -386,13 +387,13 @@ impl SimulatedRunner {
     /// Registers the node and keeps its lease, as a kubelet does, and ends
     /// each workflow pod as it appears.
     pub async fn run(self, client: Client) {
-        let heartbeat = match register_node(&client).await {
-            Some(uid) => futures::future::Either::Left(keep_node_lease(client.clone(), uid)),
-            None => futures::future::Either::Right(std::future::pending()),
-        };
-        tokio::select! {
-            () = heartbeat => {}
-            () = self.run_pods(client) => {}
+        match register_node(&client).await {
+            // The heartbeat runs for as long as the node does.
+            Some(uid) => tokio::select! {
+                () = keep_node_lease(client.clone(), uid) => {}
+                () = self.run_pods(client) => {}
+            },
+            None => self.run_pods(client).await,
         }
     }
 
