@@ -729,9 +729,12 @@ async fn a_permission_the_server_refuses_is_reported_on_the_promise() {
     let message = event.data["message"].as_str().unwrap_or_default();
     assert!(
         message.starts_with("a workflow will run without the access its pipeline's rbac.permissions give it: apply Role default/")
-            && message.contains("rules[0].verbs: Required value: verbs must contain at least one value"),
+            && message.contains("rules[0].verbs: Required value: verbs must contain at least one value")
+            && message.ends_with("(422 Invalid)"),
         "{message}"
     );
+    // The server's answer as kubectl shows it, not kube's debug dump of it.
+    assert!(!message.contains("Status {"), "{message}");
     assert_eq!(event.data["type"], "Warning");
     let jobs: Api<DynamicObject> =
         Api::namespaced_with(admin.clone(), "default", &ar("batch", "v1", "Job", "jobs"));

@@ -154,7 +154,10 @@ pub async fn wait_until_compatible(client: &Client, metrics: &Metrics) {
                 }
             }
             Err(e) => {
-                tracing::warn!("cannot read the installed kbind CRDs to check them: {e}; retrying")
+                tracing::warn!(
+                    "cannot read the installed kbind CRDs to check them: {}; retrying",
+                    crate::api_error::Text(&e)
+                )
             }
         }
         tokio::time::sleep(RECHECK).await;
@@ -167,7 +170,7 @@ const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Why kbind's CRDs could not be installed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallCrdsError {
-    #[error("cannot create CRD {name}: {source}")]
+    #[error("cannot create CRD {name}: {}", crate::api_error::Text(source))]
     Create { name: String, source: kube::Error },
     #[error("cannot follow CRD {name} until it is established: {source}")]
     Wait {

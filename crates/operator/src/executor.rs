@@ -19,7 +19,7 @@ use kbind_planner::workflow_job::KIND as JOB_KIND;
 pub enum ExecError {
     #[error("the API server does not serve kind {0}")]
     UnknownKind(String),
-    #[error("{action}: {source}")]
+    #[error("{action}: {}", crate::api_error::Text(source))]
     Api {
         action: String,
         #[source]
@@ -151,7 +151,10 @@ async fn discover(client: &Client) -> Result<Vec<(ApiResource, bool)>, kube::Err
     for version in &core.versions {
         match client.list_core_api_resources(version).await {
             Ok(list) => add("", version, list),
-            Err(e) => tracing::warn!("discovery of core/{version} failed, skipped: {e}"),
+            Err(e) => tracing::warn!(
+                "discovery of core/{version} failed, skipped: {}",
+                crate::api_error::Text(&e)
+            ),
         }
     }
     for group in client.list_api_groups().await?.groups {
@@ -172,8 +175,9 @@ async fn discover(client: &Client) -> Result<Vec<(ApiResource, bool)>, kube::Err
         match listed {
             Ok(Ok(list)) => add(&group.name, &preferred.version, list),
             Ok(Err(e)) => tracing::warn!(
-                "discovery of {} failed, skipped (an aggregated API down?): {e}",
-                preferred.group_version
+                "discovery of {} failed, skipped (an aggregated API down?): {}",
+                preferred.group_version,
+                crate::api_error::Text(&e)
             ),
             Err(_) => tracing::warn!(
                 "discovery of {} did not answer in {GROUP_DISCOVERY_TIMEOUT:?}, skipped (an aggregated API down?)",

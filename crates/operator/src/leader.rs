@@ -133,7 +133,7 @@ impl Elector {
             match self.try_acquire_or_renew().await {
                 Ok(true) => return,
                 Ok(false) => {}
-                Err(e) => tracing::warn!("leader election: {e}"),
+                Err(e) => tracing::warn!("leader election: {}", crate::api_error::Text(&e)),
             }
             tokio::time::sleep(self.cfg.renew_every.min(Duration::from_secs(2))).await;
         }
@@ -149,7 +149,10 @@ impl Elector {
                 Ok(true) => last_renewed = Instant::now(),
                 Ok(false) => return,
                 Err(e) => {
-                    tracing::warn!("leader election: renewal failed: {e}");
+                    tracing::warn!(
+                        "leader election: renewal failed: {}",
+                        crate::api_error::Text(&e)
+                    );
                     if last_renewed.elapsed() >= self.cfg.duration {
                         return;
                     }

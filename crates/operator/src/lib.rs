@@ -3,6 +3,7 @@
 //! election, metrics and policy hot swap.
 
 pub mod access;
+pub mod api_error;
 mod cache;
 pub mod compat;
 mod controller;

@@ -28,7 +28,7 @@ use kbind_model::api::request_status::{self, condition_type};
 pub enum AdapterError {
     #[error("{0} is not set (the workflow pod sets it)")]
     MissingEnv(&'static str),
-    #[error("{action}: {source}")]
+    #[error("{action}: {}", crate::api_error::Text(source))]
     Api {
         action: String,
         #[source]

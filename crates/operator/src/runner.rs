@@ -117,7 +117,8 @@ async fn register_node(client: &Client) -> Option<String> {
         if refused || attempt == 5 {
             tracing::warn!(
                 node = NODE,
-                "the simulated node is not registered (pods are placed on it all the same): {e}"
+                "the simulated node is not registered (pods are placed on it all the same): {}",
+                crate::api_error::Text(&e)
             );
             return None;
         }
@@ -141,7 +142,8 @@ async fn keep_node_lease(client: Client, node_uid: String) {
         if let Err(e) = renew_node_lease(&leases, &node_uid).await {
             tracing::debug!(
                 node = NODE,
-                "the simulated node's lease was not renewed: {e}"
+                "the simulated node's lease was not renewed: {}",
+                crate::api_error::Text(&e)
             );
         }
         tokio::time::sleep(NODE_LEASE_RENEW).await;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::args::{Global, OutputFormat, PlanArgs, SnapshotArgs};
 use super::{Failure, exit};
 use kbind::engine::PolicyEngine;
+use kbind::operator::api_error::Text;
 use kbind::sim::project::{self, ProjectOptions, Projection};
 use kbind::sim::snapshot::Snapshot;
 use kbind::time::now_millis;
@@ -33,7 +34,7 @@ async fn list(
     let items = api
         .list(&params)
         .await
-        .map_err(|e| Failure::environment(format!("cannot list {}: {e}", ar.plural)))?;
+        .map_err(|e| Failure::environment(format!("cannot list {}: {}", ar.plural, Text(&e))))?;
     Ok(items
         .items
         .into_iter()

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::args::{Global, OutputFormat, RolloutArgs, RolloutCommand, RolloutStatusArgs};
 use super::{Failure, exit};
 use kbind::api::{BindingCounts, Promise, PromiseRevision, RolloutStatus, WaveStatus};
+use kbind::operator::api_error::Text;
 use kbind::time::{now_millis, parse_time};
 
 /// What `kbind rollout status` reports.
@@ -83,12 +84,12 @@ async fn fetch(
     let promise = promises
         .get_opt(name)
         .await
-        .map_err(|e| Failure::environment(format!("cannot read Promise {name}: {e}")))?
+        .map_err(|e| Failure::environment(format!("cannot read Promise {name}: {}", Text(&e))))?
         .ok_or_else(|| Failure::input(format!("Promise {name} not found")))?;
     let revisions = revisions
         .list(&ListParams::default())
         .await
-        .map_err(|e| Failure::environment(format!("cannot list PromiseRevisions: {e}")))?;
+        .map_err(|e| Failure::environment(format!("cannot list PromiseRevisions: {}", Text(&e))))?;
     Ok(report(&promise, &revisions.items))
 }
 
