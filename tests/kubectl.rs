@@ -1209,3 +1209,164 @@ fn kubectl_pages_through_lists_with_limit_and_continue() {
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("page-")).collect();
     assert_eq!(rows.len(), 5, "every page of the table: {out}");
 }
+
+fn deploy_file(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(name)
+        .to_str()
+        .expect("utf-8")
+        .to_string()
+}
+
+/// `deploy/` as the README installs it, through kubectl, against a server
+/// that checks Deployments as a real one does: accepted without a Pod
+/// Security warning in the namespace's restricted level, defaulted, listed;
+/// then the registry policy's ConfigMap and Deployment patch, as the
+/// comments in `deploy/policy-oci.yaml` say to run them. (The patch once
+/// lived in the same file, which `kubectl patch --patch-file` reads as its
+/// first document only: a ConfigMap patched onto the Deployment, refused.)
+#[test]
+fn the_deploy_manifests_pass_a_servers_checks_and_the_registry_patch_applies() {
+    let Some(s) = sandbox() else { return };
+    let mut install = vec!["apply"];
+    let files: Vec<String> = [
+        "namespace.yaml",
+        "rbac.yaml",
+        "policy.yaml",
+        "operator.yaml",
+    ]
+    .iter()
+    .map(|f| deploy_file(f))
+    .collect();
+    for file in &files {
+        install.extend(["-f", file.as_str()]);
+    }
+    let o = s.kubectl(&install);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        !text(&o.stderr).contains("Warning"),
+        "the operator's pods meet the namespace's restricted level: {}",
+        text(&o.stderr)
+    );
+    let row = s.ok(&["-n", "kbind-system", "get", "deploy", "--no-headers"]);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..4], ["kbind-operator", "0/2", "0", "0"], "{row}");
+    let defaulted = s.ok(&[
+        "-n",
+        "kbind-system",
+        "get",
+        "deployment",
+        "kbind-operator",
+        "-o",
+        "jsonpath={.spec.strategy.rollingUpdate.maxSurge} {.spec.revisionHistoryLimit} {.spec.template.spec.containers[0].livenessProbe.timeoutSeconds} {.spec.template.spec.containers[0].livenessProbe.httpGet.scheme} {.status}",
+    ]);
+    assert_eq!(defaulted, "25% 10 1 HTTP {}");
+
+    s.ok(&["apply", "-f", &deploy_file("policy-oci.yaml")]);
+    s.ok(&[
+        "-n",
+        "kbind-system",
+        "patch",
+        "deployment",
+        "kbind-operator",
+        "--patch-file",
+        &deploy_file("operator-oci-patch.yaml"),
+    ]);
+    let patched: serde_json::Value = serde_json::from_str(&s.ok(&[
+        "-n",
+        "kbind-system",
+        "get",
+        "deployment",
+        "kbind-operator",
+        "-o",
+        "json",
+    ]))
+    .expect("json");
+    let pod = &patched["spec"]["template"]["spec"];
+    let containers: Vec<&serde_json::Value> = pod["initContainers"]
+        .as_array()
+        .into_iter()
+        .chain(pod["containers"].as_array())
+        .flatten()
+        .collect();
+    assert_eq!(containers.len(), 2);
+    for c in containers {
+        let args = c["args"].to_string();
+        assert!(
+            args.contains("--registry-config=/etc/kbind-registry/.dockerconfigjson"),
+            "{} pulls with the secret: {args}",
+            c["name"]
+        );
+        assert!(
+            c["volumeMounts"]
+                .to_string()
+                .contains("/etc/kbind-registry"),
+            "{} mounts it",
+            c["name"]
+        );
+    }
+    assert_eq!(pod["volumes"][2]["secret"]["secretName"], "kbind-registry");
+    // The patch did not take the rest away (what `kubectl apply` of a
+    // partial Deployment would have done).
+    assert_eq!(
+        pod["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/readyz"
+    );
+    assert_eq!(patched["spec"]["replicas"], 2);
+}
+
+/// A Deployment a real server refuses, refused with its words; a
+/// Deployment `kubectl create` sends as protobuf keeps an explicit zero.
+#[test]
+fn kubectl_deployments_are_validated_and_created_as_a_real_server_does() {
+    let Some(s) = sandbox() else { return };
+    let bad = s.write(
+        "bad-deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\n  namespace: default\nspec:\n  selector:\n    matchLabels: {app: web}\n  strategy:\n    rollingUpdate: {maxSurge: 0, maxUnavailable: 0}\n  template:\n    metadata:\n      labels: {app: api}\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: web\n        image: nginx:1.27\n",
+    );
+    let o = s.kubectl(&["apply", "-f", &bad]);
+    assert!(!o.status.success());
+    let said = text(&o.stderr);
+    for line in [
+        "The Deployment \"bad\" is invalid: ",
+        "* spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"api\"}: `selector` does not match template `labels`",
+        "* spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
+        "* spec.strategy.rollingUpdate.maxUnavailable: Invalid value: intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}: may not be 0 when `maxSurge` is 0",
+    ] {
+        assert!(said.contains(line), "{line}\nnot in:\n{said}");
+    }
+    s.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--replicas=0",
+        "--port=80",
+    ]);
+    let stored = s.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.replicas} {.spec.selector.matchLabels.app} {.spec.template.spec.containers[0].ports[0].protocol} {.metadata.generation}",
+    ]);
+    assert_eq!(stored, "0 web TCP 1");
+    // The selector is fixed once the Deployment exists.
+    let o = s.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"selector":{"matchLabels":{"app":"web2"}},"template":{"metadata":{"labels":{"app":"web2"}}}}}"#,
+    ]);
+    assert!(
+        text(&o.stderr).contains("spec.selector: Invalid value: ")
+            && text(&o.stderr).contains("field is immutable"),
+        "{}",
+        text(&o.stderr)
+    );
+    let all = s.ok(&["get", "all", "--no-headers"]);
+    assert!(all.contains("deployment.apps/web"), "{all}");
+}

@@ -300,19 +300,22 @@ fn the_operator_follows_a_tag_and_pins_what_it_loads_by_digest() {
     assert_eq!(slot.current().info().name, "kratix-default");
 }
 
-/// deploy/policy-oci.yaml as shipped, pointed at the local registry: the
-/// operator pulls and loads the policy before it reaches for the cluster.
+/// deploy/policy-oci.yaml and deploy/operator-oci-patch.yaml as shipped,
+/// pointed at a private registry (TLS from a private CA, htpasswd): the
+/// init container's arguments pull the policy with the mounted pull secret
+/// and compile it into the cache; the operator's then load it before they
+/// reach for the cluster. Before the patch named the init container, it
+/// pulled without credentials and the pod never started.
 #[test]
-fn the_deploy_example_pulls_the_operators_policy_from_a_registry() {
-    let registry = LocalRegistry::start();
+fn the_deploy_example_pulls_the_operators_policy_from_a_private_registry() {
+    let (registry, secured) = LocalRegistry::start_secured();
+    let pushed = tempfile::tempdir().expect("tempdir");
     let cache = tempfile::tempdir().expect("tempdir");
-    let example =
-        std::fs::read_to_string(workspace().join("deploy/policy-oci.yaml")).expect("file");
-    let docs: Vec<serde_json::Value> = example
-        .split("\n---")
-        .map(|d| serde_saphyr::from_str(d).expect("yaml"))
-        .collect();
-    let config = docs[0]["data"]["config.yaml"]
+    let read = |file: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(workspace().join(file)).expect("file");
+        serde_saphyr::from_str(&text).expect("yaml")
+    };
+    let config = read("deploy/policy-oci.yaml")["data"]["config.yaml"]
         .as_str()
         .expect("config.yaml")
         .replace("registry.example.com", &registry.host);
@@ -321,31 +324,64 @@ fn the_deploy_example_pulls_the_operators_policy_from_a_registry() {
         .find_map(|l| l.strip_prefix("policy: "))
         .expect("a policy line")
         .to_string();
-    ok(kbind(cache.path(), &["push", "kratix-default", &tag]));
+    let secret = secured.pull_secret_file(
+        &registry.host,
+        support::registry::USER,
+        support::registry::PASSWORD,
+    );
+    let secret = secret.to_str().expect("utf-8").to_string();
+    let ca = secured.ca.to_str().expect("utf-8").to_string();
+    ok(kbind_tls(
+        pushed.path(),
+        &[
+            "--registry-config",
+            &secret,
+            "--registry-ca",
+            &ca,
+            "push",
+            "kratix-default",
+            &tag,
+        ],
+    ));
     let file = cache.path().join("config.yaml");
     std::fs::write(&file, &config).expect("config");
-    let args: Vec<String> = docs[1]["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .filter_map(|a| a.as_str())
-        // The pull secret is not mounted here; the local registry is open.
-        .filter(|a| !a.starts_with("--registry-config"))
-        .map(|a| a.replace("/etc/kbind/config.yaml", file.to_str().expect("utf-8")))
-        .collect();
-    let mut command: Vec<&str> = args.iter().map(String::as_str).collect();
+    let patch = read("deploy/operator-oci-patch.yaml");
+    let pod = &patch["spec"]["template"]["spec"];
+    // The container's paths, where this test keeps the mounted files; the
+    // private CA stands for a registry's public one.
+    let args = |container: &serde_json::Value| -> Vec<String> {
+        let mut args = vec!["--registry-ca".to_string(), ca.clone()];
+        args.extend(
+            container["args"]
+                .as_array()
+                .expect("args")
+                .iter()
+                .filter_map(|a| a.as_str())
+                .map(|a| {
+                    a.replace("/etc/kbind/config.yaml", file.to_str().expect("utf-8"))
+                        .replace("/etc/kbind-registry/.dockerconfigjson", &secret)
+                }),
+        );
+        args
+    };
+    let init = args(&pod["initContainers"][0]);
+    let init: Vec<&str> = init.iter().map(String::as_str).collect();
+    assert_eq!(init[2], "compile", "{init:?}");
+    ok(kbind_tls(cache.path(), &init));
+    assert!(
+        std::fs::read_dir(cache.path().join("oci")).is_ok_and(|mut d| d.next().is_some()),
+        "the init container's pull is cached by digest"
+    );
+    let operator = args(&pod["containers"][0]);
+    let mut command: Vec<&str> = operator.iter().map(String::as_str).collect();
     let kubeconfig = cache.path().join("no-such-kubeconfig");
     command.extend(["--kubeconfig", kubeconfig.to_str().expect("utf-8")]);
-    let out = kbind(cache.path(), &command);
+    let out = kbind_tls(cache.path(), &command);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         text(&out).contains("cannot read kubeconfig"),
-        "{}",
+        "the policy loaded, then the cluster was reached for: {}",
         text(&out)
-    );
-    assert!(
-        std::fs::read_dir(cache.path().join("oci")).is_ok_and(|mut d| d.next().is_some()),
-        "the pull is cached by digest"
     );
 }
 

@@ -864,10 +864,17 @@ async fn the_readme_install_runs_as_written() {
         if command.starts_with("docker ") || command.starts_with("kind ") {
             continue;
         }
+        // No Deployment controller runs here: the Deployment is stored and
+        // checked, and its pods' work is done by an operator in-process.
         if command.contains("rollout status deployment/kbind-operator") {
             continue;
         }
         if command == "kubectl apply -f deploy/operator.yaml" {
+            let (ok, out) = kubectl.shell(line).await;
+            assert!(
+                ok && out.contains("deployment.apps/kbind-operator created"),
+                "`{line}` failed:\n{out}"
+            );
             let client = support::install::client_as_service_account(
                 &running,
                 &admin,

@@ -23,6 +23,7 @@ pub fn decode_custom(r: &Resource, object: &mut Value, dropped: &mut Vec<String>
 pub fn default_builtin(r: &Resource, object: &mut Value) {
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => super::job::defaults(object),
+        ("apps", "Deployment") => super::deployment::defaults(object),
         ("", "Pod") => super::pods::defaults(object),
         _ => {}
     }
@@ -174,6 +175,7 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     }
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(super::job::validate(object)),
+        ("apps", "Deployment") => errs.extend(super::deployment::validate(object)),
         ("", "Pod") => errs.extend(super::pod::validate_template_spec(&object["spec"], "spec")),
         ("", "ConfigMap") => errs.extend(config_map(object)),
         ("", "Secret") => errs.extend(secret(object)),
@@ -270,6 +272,10 @@ pub fn validate_update(
             errs.extend(super::job::validate_status_update(next, current));
         }
         ("batch", "Job") => errs.extend(super::job::validate_update(next, current)),
+        ("apps", "Deployment") if status_only => {
+            errs.extend(super::deployment::validate_status_update(next, current));
+        }
+        ("apps", "Deployment") => errs.extend(super::deployment::validate_update(next, current)),
         ("", "Pod") if !status_only => errs.extend(super::pods::validate_update(next, current)),
         ("", "ConfigMap" | "Secret") if current["immutable"] == json!(true) => {
             let forbidden = "field is immutable when `immutable` is set";

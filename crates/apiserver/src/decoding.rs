@@ -150,7 +150,7 @@ fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>
     if let Err(e) = check_micro_times(r, object) {
         return Some(Err(e));
     }
-    use k8s_openapi::api::{batch, coordination, core, events};
+    use k8s_openapi::api::{apps, batch, coordination, core, events};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     Some(match (r.group.as_str(), r.kind.as_str()) {
         ("", "Namespace") => typed::<core::v1::Namespace>(r, object),
@@ -161,6 +161,7 @@ fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>
         ("events.k8s.io", "Event") => typed::<events::v1::Event>(r, object),
         ("coordination.k8s.io", "Lease") => typed::<coordination::v1::Lease>(r, object),
         ("batch", "Job") => typed::<batch::v1::Job>(r, object),
+        ("apps", "Deployment") => typed::<apps::v1::Deployment>(r, object),
         ("", "Pod") => typed::<core::v1::Pod>(r, object),
         ("", "Node") => typed::<core::v1::Node>(r, object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {

@@ -10,6 +10,7 @@ mod crd_names;
 mod crd_queue;
 mod decoding;
 pub mod deletion;
+mod deployment;
 mod discovery;
 mod error;
 mod escalation;

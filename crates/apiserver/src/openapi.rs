@@ -92,7 +92,7 @@ type Generated = (Value, Map<String, Value>);
 
 fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'static str), Generated>
 {
-    use k8s_openapi::api::{batch, coordination, core, events, rbac};
+    use k8s_openapi::api::{apps, batch, coordination, core, events, rbac};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     const RBAC: &str = "rbac.authorization.k8s.io";
     let generated = [
@@ -132,6 +132,10 @@ fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'stat
             schemars::schema_for!(coordination::v1::Lease),
         ),
         (("batch", "Job"), schemars::schema_for!(batch::v1::Job)),
+        (
+            ("apps", "Deployment"),
+            schemars::schema_for!(apps::v1::Deployment),
+        ),
         (("", "Pod"), schemars::schema_for!(core::v1::Pod)),
         (("", "Node"), schemars::schema_for!(core::v1::Node)),
         (

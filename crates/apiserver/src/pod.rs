@@ -130,6 +130,21 @@ fn default_container(c: &mut Value) {
     }
     // A struct, not a pointer, in Go: always there.
     m.entry("resources").or_insert(json!({}));
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = m.get_mut(probe).and_then(Value::as_object_mut) {
+            default_probe(p);
+        }
+    }
+    for hook in ["postStart", "preStop"] {
+        if let Some(get) = m
+            .get_mut("lifecycle")
+            .and_then(|l| l.get_mut(hook))
+            .and_then(|h| h.get_mut("httpGet"))
+            .and_then(Value::as_object_mut)
+        {
+            default_http_get(get);
+        }
+    }
     for p in m
         .get_mut("ports")
         .and_then(Value::as_array_mut)
@@ -151,6 +166,33 @@ fn default_container(c: &mut Value) {
             .and_then(Value::as_object_mut)
         {
             f.entry("apiVersion").or_insert(json!("v1"));
+        }
+    }
+}
+
+/// `SetDefaults_Probe`: a zero (or absent) timeout, period and thresholds
+/// take the kubelet's values; its HTTP action its path and scheme.
+fn default_probe(probe: &mut serde_json::Map<String, Value>) {
+    for (field, value) in [
+        ("timeoutSeconds", 1),
+        ("periodSeconds", 10),
+        ("successThreshold", 1),
+        ("failureThreshold", 3),
+    ] {
+        if probe.get(field).is_none_or(|v| v.is_null() || v == 0) {
+            probe.insert(field.into(), json!(value));
+        }
+    }
+    if let Some(get) = probe.get_mut("httpGet").and_then(Value::as_object_mut) {
+        default_http_get(get);
+    }
+}
+
+/// `SetDefaults_HTTPGetAction`.
+fn default_http_get(get: &mut serde_json::Map<String, Value>) {
+    for (field, value) in [("path", "/"), ("scheme", "HTTP")] {
+        if unset(get.get(field)) {
+            get.insert(field.into(), json!(value));
         }
     }
 }

@@ -213,8 +213,8 @@ pub fn builtins() -> Vec<Resource> {
             false,
             &[],
         ),
-        // A real server lists Pods and Jobs under `kubectl get all`, with
-        // services and the workload kinds kbind does not serve.
+        // A real server lists Pods, Jobs and Deployments under `kubectl get
+        // all`, with services and the workload kinds kbind does not serve.
         Resource {
             categories: vec!["all".into()],
             ..Resource::builtin("", "v1", "Pod", "pods", true, true, &["po"])
@@ -222,6 +222,20 @@ pub fn builtins() -> Vec<Resource> {
         Resource {
             categories: vec!["all".into()],
             ..Resource::builtin("batch", "v1", "Job", "jobs", true, true, &[])
+        },
+        // Stored, defaulted and validated, so `deploy/`'s manifests meet a
+        // server's checks; no Deployment controller acts on them.
+        Resource {
+            categories: vec!["all".into()],
+            ..Resource::builtin(
+                "apps",
+                "v1",
+                "Deployment",
+                "deployments",
+                true,
+                true,
+                &["deploy"],
+            )
         },
         Resource::builtin(
             "apiextensions.k8s.io",

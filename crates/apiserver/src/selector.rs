@@ -87,9 +87,38 @@ impl LabelSelector {
         Ok(Self(reqs))
     }
 
-    pub fn matches(&self, object: &Value) -> bool {
-        let labels = object.pointer("/metadata/labels");
-        let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    /// `metav1.LabelSelectorAsSelector`: a workload's `selector` object
+    /// (`matchLabels` and `matchExpressions`, ANDed). None for an operator
+    /// that is none of In, NotIn, Exists and DoesNotExist.
+    pub fn from_object(selector: &Value) -> Option<Self> {
+        let mut reqs: Vec<Requirement> = selector["matchLabels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| Requirement::Equals(k.clone(), v.as_str().unwrap_or_default().into()))
+            .collect();
+        for e in selector["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let key = e["key"].as_str().unwrap_or_default().to_string();
+            let values = super::validation::strings(&e["values"]);
+            reqs.push(match e["operator"].as_str()? {
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                "DoesNotExist" => Requirement::NotExists(key),
+                _ => return None,
+            });
+        }
+        Some(Self(reqs))
+    }
+
+    /// Whether a label map (an object's or a pod template's) satisfies
+    /// every requirement.
+    pub fn matches_labels(&self, labels: &Value) -> bool {
+        let get = |k: &str| labels.get(k).and_then(Value::as_str);
         self.0.iter().all(|r| match r {
             Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
             Requirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
@@ -98,6 +127,10 @@ impl LabelSelector {
             Requirement::Exists(k) => get(k).is_some(),
             Requirement::NotExists(k) => get(k).is_none(),
         })
+    }
+
+    pub fn matches(&self, object: &Value) -> bool {
+        self.matches_labels(object.pointer("/metadata/labels").unwrap_or(&Value::Null))
     }
 }
 

@@ -200,13 +200,15 @@ fn generation_changes(r: &Resource, current: &Value, next: &Value) -> bool {
 }
 
 /// Whether the kind's strategy keeps `metadata.generation` at all: custom
-/// resources, and of the built-ins served, Jobs and CRDs (ConfigMaps,
+/// resources, and of the built-ins served, Jobs, Deployments and CRDs (ConfigMaps,
 /// Namespaces, Events … have none on a real server).
 fn tracks_generation(r: &Resource) -> bool {
     r.crd.is_some()
         || matches!(
             (r.group.as_str(), r.kind.as_str()),
-            ("batch", "Job") | ("apiextensions.k8s.io", "CustomResourceDefinition")
+            ("batch", "Job")
+                | ("apps", "Deployment")
+                | ("apiextensions.k8s.io", "CustomResourceDefinition")
         )
 }
 
@@ -670,7 +672,13 @@ impl ObjectStore {
         if !admission::status_on_create(r)
             && let Some(m) = object.as_object_mut()
         {
-            m.remove("status");
+            // A built-in's strategy resets its status to the empty struct,
+            // which Go writes as `status: {}`; a custom resource's is gone.
+            if r.crd.is_some() {
+                m.remove("status");
+            } else {
+                m.insert("status".into(), json!({}));
+            }
         }
         let ts = kbind_model::time::rfc3339((self.clock)());
         let meta = &mut object["metadata"];
@@ -796,8 +804,8 @@ impl ObjectStore {
     }
 
     /// Pod Security admission: a pod that breaks its namespace's enforced
-    /// level is refused; one that breaks its warned level, or a Job whose
-    /// template breaks either, is answered with a warning.
+    /// level is refused; one that breaks its warned level, or a Job or
+    /// Deployment whose template breaks either, is answered with a warning.
     fn check_pod_security(
         &mut self,
         r: &Resource,
@@ -808,7 +816,7 @@ impl ObjectStore {
         use super::pod_security::{policy, violations, warning};
         let spec = match (r.group.as_str(), r.kind.as_str()) {
             ("", "Pod") => &object["spec"],
-            ("batch", "Job") => &object["spec"]["template"]["spec"],
+            ("batch", "Job") | ("apps", "Deployment") => &object["spec"]["template"]["spec"],
             _ => return Ok(()),
         };
         let Some(ns) = self.objects.get(&Key::namespace(namespace)) else {

@@ -141,6 +141,57 @@ fn created(object: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// `layoutContainerCells`: a workload template's container names and
+/// images, comma-joined.
+fn template_cells(workload: &Value) -> [Value; 2] {
+    let containers = workload
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let join = |field: &str| {
+        let parts: Vec<&str> = containers
+            .iter()
+            .filter_map(|c| c[field].as_str())
+            .collect();
+        json!(parts.join(","))
+    };
+    [join("name"), join("image")]
+}
+
+/// A workload's `spec.selector` as `labels.Selector.String()` writes it:
+/// requirements sorted by key, `k=v`, `k in (a,b)`, `k notin (a,b)`, `k`,
+/// `!k`; `<invalid>` for an operator there is no such selector for.
+fn selector_cell(workload: &Value) -> Value {
+    let selector = &workload["spec"]["selector"];
+    let mut requirements: Vec<(String, String)> = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), format!("{k}={}", v.as_str().unwrap_or_default())))
+        .collect();
+    for e in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = e["key"].as_str().unwrap_or_default().to_string();
+        let mut values = super::validation::strings(&e["values"]);
+        values.sort();
+        let text = match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.clone(),
+            "DoesNotExist" => format!("!{key}"),
+            _ => return json!("<invalid>"),
+        };
+        requirements.push((key, text));
+    }
+    requirements.sort();
+    let texts: Vec<String> = requirements.into_iter().map(|(_, t)| t).collect();
+    json!(texts.join(","))
+}
+
 fn has_condition(job: &Value, kind: &str) -> bool {
     job.pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -555,6 +606,63 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
             ],
             event_cells,
         ),
+        ("apps", "Deployment") => (
+            vec![
+                name(),
+                column("Ready", "string", "Number of the pod with ready state", 0),
+                column(
+                    "Up-to-date",
+                    "string",
+                    "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+                    0,
+                ),
+                column(
+                    "Available",
+                    "string",
+                    "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+                    0,
+                ),
+                age_column(),
+                column(
+                    "Containers",
+                    "string",
+                    "Names of each container in the template.",
+                    1,
+                ),
+                column(
+                    "Images",
+                    "string",
+                    "Images referenced by each container in the template.",
+                    1,
+                ),
+                column(
+                    "Selector",
+                    "string",
+                    "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
+                    1,
+                ),
+            ],
+            |o| {
+                let number =
+                    |pointer: &str| json!(o.pointer(pointer).and_then(Value::as_i64).unwrap_or(0));
+                let ready = format!(
+                    "{}/{}",
+                    number("/status/readyReplicas"),
+                    number("/spec/replicas")
+                );
+                let [containers, images] = template_cells(o);
+                vec![
+                    text(o, "/metadata/name"),
+                    json!(ready),
+                    number("/status/updatedReplicas"),
+                    number("/status/availableReplicas"),
+                    age(created(o)),
+                    containers,
+                    images,
+                    selector_cell(o),
+                ]
+            },
+        ),
         ("batch", "Job") => (
             vec![
                 name(),
@@ -587,35 +695,17 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
                 column("Selector", "string", "Selector of the job.", 1),
             ],
             |o| {
-                let containers = o
-                    .pointer("/spec/template/spec/containers")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let join = |field: &str| {
-                    let parts: Vec<&str> = containers
-                        .iter()
-                        .filter_map(|c| c[field].as_str())
-                        .collect();
-                    json!(parts.join(","))
-                };
-                let selector: Vec<String> = o
-                    .pointer("/spec/selector/matchLabels")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                    .collect();
                 let [status, completions, duration] = job_cells(o);
+                let [containers, images] = template_cells(o);
                 vec![
                     text(o, "/metadata/name"),
                     status,
                     completions,
                     duration,
                     age(created(o)),
-                    join("name"),
-                    join("image"),
-                    json!(selector.join(",")),
+                    containers,
+                    images,
+                    selector_cell(o),
                 ]
             },
         ),

@@ -200,7 +200,7 @@ const LABEL_KEY_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_KEY_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 
-fn regex_error(msg: &str, format: &str, examples: &[&str]) -> String {
+pub(super) fn regex_error(msg: &str, format: &str, examples: &[&str]) -> String {
     let examples: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
     if examples.is_empty() {
         format!("{msg} (regex used for validation is '{format}')")
@@ -530,6 +530,69 @@ fn owner_references(list: &Value) -> Vec<FieldError> {
         }
     }
     errs
+}
+
+/// `ValidateLabelSelector` (values checked strictly): `matchLabels` as
+/// labels, each of `matchExpressions` with an operator, and values only
+/// where the operator takes them.
+pub fn label_selector(selector: &Value, field: &str) -> Vec<FieldError> {
+    let mut errs = labels(&selector["matchLabels"], &format!("{field}.matchLabels"));
+    for (i, e) in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{field}.matchExpressions[{i}]");
+        let values = strings(&e["values"]);
+        match e["operator"].as_str().unwrap_or_default() {
+            "In" | "NotIn" if values.is_empty() => errs.push(FieldError::required(
+                format!("{at}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if !values.is_empty() => errs.push(FieldError::forbidden(
+                format!("{at}.values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => errs.push(FieldError::invalid(
+                format!("{at}.operator"),
+                other,
+                "not a valid selector operator",
+            )),
+        }
+        let key = e["key"].as_str().unwrap_or_default();
+        for m in qualified_name(key) {
+            errs.push(FieldError::invalid(format!("{at}.key"), key, m));
+        }
+        for (j, v) in values.iter().enumerate() {
+            for m in label_value(v) {
+                errs.push(FieldError::invalid(
+                    format!("{at}.values[{j}]"),
+                    v.as_str(),
+                    m,
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// A label map as Go's `%#v` prints it in an `Invalid value` text:
+/// `map[string]string{"app":"web", "tier":"x"}`, keys sorted.
+pub fn go_string_map(labels: &Value) -> String {
+    match labels.as_object() {
+        None => "map[string]string(nil)".to_string(),
+        Some(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let shown: Vec<String> = entries
+                .into_iter()
+                .map(|(k, v)| format!("{k:?}:{:?}", v.as_str().unwrap_or_default()))
+                .collect();
+            format!("map[string]string{{{}}}", shown.join(", "))
+        }
+    }
 }
 
 /// `ValidateLabels`: every key a qualified name, every value a label value.

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use k8s_pb::apimachinery::pkg::api::resource::Quantity;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
+use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 
 pub(super) trait Json: Sized {
@@ -219,6 +220,35 @@ impl Json for Quantity {
     }
 }
 
+/// `intstr.IntOrString` is its integer or its string in JSON
+/// (`maxSurge: 1`, `maxSurge: "25%"`).
+impl Json for IntOrString {
+    fn to_json(&self) -> Value {
+        match self.r#type {
+            Some(1) => json!(self.str_val.clone().unwrap_or_default()),
+            _ => json!(self.int_val.unwrap_or(0)),
+        }
+    }
+    fn from_json(v: &Value) -> Option<Self> {
+        match v {
+            Value::String(s) => Some(Self {
+                r#type: Some(1),
+                int_val: None,
+                str_val: Some(s.clone()),
+            }),
+            other => Some(Self {
+                r#type: Some(0),
+                int_val: Some(i32::try_from(other.as_i64()?).ok()?),
+                str_val: None,
+            }),
+        }
+    }
+    // `maxUnavailable: 0` is a value, not an absent one.
+    fn always_kept(&self) -> bool {
+        true
+    }
+}
+
 /// `metav1.FieldsV1` carries managedFields' field set as JSON bytes; its
 /// JSON form is that JSON, inline.
 impl Json for meta::FieldsV1 {
@@ -261,16 +291,23 @@ pub(super) fn is_zero(v: &Value) -> bool {
 
 /// A message's JSON form, one `field: "jsonName"` per field, then the
 /// fields kbind does not translate. Messages keep nested messages even
-/// when empty (`spec: {}`), as Go's encoding does.
+/// when empty (`spec: {}`), as Go's encoding does. Fields listed under
+/// `kept` are Go pointers: a zero that was sent (`replicas: 0`) is kept,
+/// where a plain field's zero is left out as `omitempty` leaves it.
 macro_rules! json_message {
     ($ty:ty { $($field:ident : $key:literal),* $(,)? }) => {
-        json_message!($ty { $($field: $key),* } unsupported {});
+        json_message!($ty { $($field: $key),* } kept {} unsupported {});
     };
     ($ty:ty { $($field:ident : $key:literal),* $(,)? }
      unsupported { $($skipped:ident : $skipped_key:literal),* $(,)? }) => {
+        json_message!($ty { $($field: $key),* } kept {} unsupported { $($skipped: $skipped_key),* });
+    };
+    ($ty:ty { $($field:ident : $key:literal),* $(,)? }
+     kept { $($kept:ident : $kept_key:literal),* $(,)? }
+     unsupported { $($skipped:ident : $skipped_key:literal),* $(,)? }) => {
         impl $crate::protobuf::json::Json for $ty {
             fn to_json(&self) -> serde_json::Value {
-                let Self { $($field,)* $($skipped: _,)* } = self;
+                let Self { $($field,)* $($kept,)* $($skipped: _,)* } = self;
                 let mut out = serde_json::Map::new();
                 $(
                     let v = $field.to_json();
@@ -278,10 +315,15 @@ macro_rules! json_message {
                         out.insert($key.to_string(), v);
                     }
                 )*
+                $(
+                    if let Some(k) = $kept {
+                        out.insert($kept_key.to_string(), k.to_json());
+                    }
+                )*
                 serde_json::Value::Object(out)
             }
             fn from_json(v: &serde_json::Value) -> Option<Self> {
-                const KEYS: &[&str] = &[$($key),*];
+                const KEYS: &[&str] = &[$($key,)* $($kept_key),*];
                 let object = v.as_object()?;
                 if object.keys().any(|k| !KEYS.contains(&k.as_str())) {
                     return None;
@@ -290,6 +332,11 @@ macro_rules! json_message {
                 $(
                     if let Some(field) = object.get($key) {
                         m.$field = Json::from_json(field)?;
+                    }
+                )*
+                $(
+                    if let Some(field) = object.get($kept_key) {
+                        m.$kept = Json::from_json(field)?;
                     }
                 )*
                 Some(m)

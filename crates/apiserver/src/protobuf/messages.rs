@@ -1,6 +1,7 @@
 //! The messages kbind translates, field by field, with the JSON names the
 //! API uses (see [`super::json`] for the rules).
 
+use k8s_pb::api::apps::v1 as apps;
 use k8s_pb::api::authentication::v1 as authentication;
 use k8s_pb::api::authorization::v1 as authorization;
 use k8s_pb::api::batch::v1 as batch;
@@ -509,6 +510,51 @@ json_message!(batch::JobStatus {
     ready: "ready",
 });
 json_message!(batch::Job {
+    metadata: "metadata",
+    spec: "spec",
+    status: "status"
+});
+
+// Deployments: what `kubectl create deployment` sends.
+json_message!(apps::RollingUpdateDeployment {
+    max_unavailable: "maxUnavailable",
+    max_surge: "maxSurge",
+});
+json_message!(apps::DeploymentStrategy {
+    r#type: "type",
+    rolling_update: "rollingUpdate",
+});
+json_message!(apps::DeploymentSpec {
+    selector: "selector",
+    template: "template",
+    strategy: "strategy",
+    min_ready_seconds: "minReadySeconds",
+    paused: "paused",
+} kept {
+    replicas: "replicas",
+    revision_history_limit: "revisionHistoryLimit",
+    progress_deadline_seconds: "progressDeadlineSeconds",
+} unsupported {});
+json_message!(apps::DeploymentCondition {
+    r#type: "type",
+    status: "status",
+    last_update_time: "lastUpdateTime",
+    last_transition_time: "lastTransitionTime",
+    reason: "reason",
+    message: "message",
+});
+json_message!(apps::DeploymentStatus {
+    observed_generation: "observedGeneration",
+    replicas: "replicas",
+    updated_replicas: "updatedReplicas",
+    ready_replicas: "readyReplicas",
+    available_replicas: "availableReplicas",
+    unavailable_replicas: "unavailableReplicas",
+    terminating_replicas: "terminatingReplicas",
+    conditions: "conditions",
+    collision_count: "collisionCount",
+});
+json_message!(apps::Deployment {
     metadata: "metadata",
     spec: "spec",
     status: "status"

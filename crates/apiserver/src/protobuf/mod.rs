@@ -14,6 +14,7 @@ mod crd;
 mod json;
 mod messages;
 
+use k8s_pb::api::apps::v1 as apps;
 use k8s_pb::api::authentication::v1 as authentication;
 use k8s_pb::api::authorization::v1 as authorization;
 use k8s_pb::api::batch::v1 as batch;
@@ -105,6 +106,7 @@ fn codec(api_version: &str, kind: &str) -> Option<Codec> {
         ("v1", "Status") => codec!(meta::Status),
         ("events.k8s.io/v1", "Event") => codec!(events::Event),
         ("batch/v1", "Job") => codec!(batch::Job),
+        ("apps/v1", "Deployment") => codec!(apps::Deployment),
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
             codec!(k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition)
         }
