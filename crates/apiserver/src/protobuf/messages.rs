@@ -344,7 +344,9 @@ json_message!(events::Event {
 
 // Jobs: what `kubectl create job` and client-go controllers send. The pod
 // spec is translated where a batch workload commonly sets it; the rest is
-// declared unsupported (refused in a request, answered as JSON).
+// declared unsupported (refused in a request, answered as JSON). Go's
+// pointer fields are `kept`: `backoffLimit: 0` and
+// `automountServiceAccountToken: false` are values, not absences.
 json_message!(core::EnvVar {
     name: "name",
     value: "value",
@@ -405,27 +407,28 @@ json_message!(core::PodSpec {
     init_containers: "initContainers",
     containers: "containers",
     restart_policy: "restartPolicy",
-    termination_grace_period_seconds: "terminationGracePeriodSeconds",
-    active_deadline_seconds: "activeDeadlineSeconds",
     dns_policy: "dnsPolicy",
     node_selector: "nodeSelector",
     service_account_name: "serviceAccountName",
     service_account: "serviceAccount",
-    automount_service_account_token: "automountServiceAccountToken",
     node_name: "nodeName",
     host_network: "hostNetwork",
     host_pid: "hostPID",
     host_ipc: "hostIPC",
-    share_process_namespace: "shareProcessNamespace",
     image_pull_secrets: "imagePullSecrets",
     hostname: "hostname",
     subdomain: "subdomain",
     scheduler_name: "schedulerName",
     priority_class_name: "priorityClassName",
-    priority: "priority",
     runtime_class_name: "runtimeClassName",
-    enable_service_links: "enableServiceLinks",
     preemption_policy: "preemptionPolicy",
+} kept {
+    termination_grace_period_seconds: "terminationGracePeriodSeconds",
+    active_deadline_seconds: "activeDeadlineSeconds",
+    automount_service_account_token: "automountServiceAccountToken",
+    share_process_namespace: "shareProcessNamespace",
+    priority: "priority",
+    enable_service_links: "enableServiceLinks",
     set_hostname_as_fqdn: "setHostnameAsFQDN",
     host_users: "hostUsers",
 } unsupported {
@@ -466,21 +469,22 @@ json_message!(batch::PodFailurePolicyRule {
 });
 json_message!(batch::PodFailurePolicy { rules: "rules" });
 json_message!(batch::JobSpec {
+    pod_failure_policy: "podFailurePolicy",
+    selector: "selector",
+    template: "template",
+    completion_mode: "completionMode",
+    pod_replacement_policy: "podReplacementPolicy",
+    managed_by: "managedBy",
+} kept {
     parallelism: "parallelism",
     completions: "completions",
     active_deadline_seconds: "activeDeadlineSeconds",
-    pod_failure_policy: "podFailurePolicy",
     backoff_limit: "backoffLimit",
     backoff_limit_per_index: "backoffLimitPerIndex",
     max_failed_indexes: "maxFailedIndexes",
-    selector: "selector",
     manual_selector: "manualSelector",
-    template: "template",
     ttl_seconds_after_finished: "ttlSecondsAfterFinished",
-    completion_mode: "completionMode",
     suspend: "suspend",
-    pod_replacement_policy: "podReplacementPolicy",
-    managed_by: "managedBy",
 } unsupported {
     success_policy: "successPolicy",
 });

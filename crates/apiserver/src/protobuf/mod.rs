@@ -286,6 +286,43 @@ mod tests {
         assert_eq!(encode(&stored), None);
     }
 
+    /// A Go pointer's zero is a value: a Job that must not retry, a pod
+    /// that must not mount a token, a Deployment scaled to nothing.
+    #[test]
+    fn pointer_zeros_survive_the_way_through_protobuf() {
+        let mut sent = job(vec![]);
+        let spec = sent.spec.as_mut().expect("spec");
+        spec.backoff_limit = Some(0);
+        spec.suspend = Some(false);
+        let pod = spec
+            .template
+            .as_mut()
+            .and_then(|t| t.spec.as_mut())
+            .expect("pod spec");
+        pod.automount_service_account_token = Some(false);
+        pod.termination_grace_period_seconds = Some(0);
+        let object = decode(&enveloped("batch/v1", "Job", sent.encode_to_vec())).expect("read");
+        assert_eq!(object["spec"]["backoffLimit"], 0);
+        assert_eq!(object["spec"]["suspend"], false);
+        let pod = &object["spec"]["template"]["spec"];
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        assert_eq!(pod["terminationGracePeriodSeconds"], 0);
+        // Unset stays unset, and the way back keeps the zeros.
+        assert!(object["spec"].get("parallelism").is_none());
+        assert_eq!(
+            decode(&encode(&object).expect("a message")).expect("read"),
+            object
+        );
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
+                "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": "0%"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+        let bytes = encode(&deployment).expect("a Deployment has a message");
+        assert_eq!(decode(&bytes).unwrap(), deployment);
+    }
+
     #[test]
     fn lease_times_keep_microseconds_and_managed_fields_survive() {
         let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
