@@ -776,38 +776,14 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
 fn a_workflow_job_the_server_refuses_is_a_warning_on_the_request() {
     let Some(s) = sandbox() else { return };
     let _operator = start_operator(&s, &[]);
-    s.apply(
-        r#"apiVersion: platform.kratix.io/v1alpha1
-kind: Promise
-metadata: {name: widget, labels: {kratix.io/promise-version: v1.0.0}}
-spec:
-  api:
-    apiVersion: apiextensions.k8s.io/v1
-    kind: CustomResourceDefinition
-    metadata: {name: widgets.example.com}
-    spec:
-      group: example.com
-      names: {kind: Widget, plural: widgets, singular: widget}
-      scope: Namespaced
-      versions:
-        - name: v1
-          served: true
-          storage: true
-          schema: {openAPIV3Schema: {type: object, properties: {spec: {type: object, x-kubernetes-preserve-unknown-fields: true}}}}
-  workflows:
-    resource:
-      configure:
-        - apiVersion: platform.kratix.io/v1alpha1
-          kind: Pipeline
-          metadata: {name: configure}
-          spec:
-            volumes: [{name: scratch, emptyDir: {}}]
+    s.apply(&widget_promise(
+        "            volumes: [{name: scratch, emptyDir: {}}]
             containers:
               - name: build
                 image: example.com/widget-build:v1
                 volumeMounts: [{name: scratch, mountPath: /kratix/output}]
-"#,
-    );
+",
+    ));
     wait_for(&s, &["api-resources"], |out| out.contains("example.com"));
     s.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: one, namespace: default}\nspec: {}\n");
     let warnings = warnings(&s, "reason=WorkflowCannotStart", |out| {
@@ -825,6 +801,99 @@ spec:
         "",
         "no Job was made"
     );
+}
+
+/// A pipeline container asking for more memory than its limit: a real
+/// server refuses the Job (`ValidateContainerResourceRequirements`), and
+/// the request says so, where the sandbox used to run it.
+#[test]
+fn a_pipeline_requesting_more_than_its_limit_is_a_warning_on_the_request() {
+    let Some(s) = sandbox() else { return };
+    let _operator = start_operator(&s, &[]);
+    s.apply(&widget_promise(
+        "            containers:
+              - name: build
+                image: example.com/widget-build:v1
+                resources: {requests: {cpu: 0.5, memory: 1Gi}, limits: {cpu: 1, memory: 512Mi}}
+",
+    ));
+    wait_for(&s, &["api-resources"], |out| out.contains("example.com"));
+    s.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: one, namespace: default}\nspec: {}\n");
+    let warnings = warnings(&s, "reason=WorkflowCannotStart", |out| {
+        out.contains("Widget/one")
+    });
+    assert!(
+        warnings.contains(
+            "spec.template.spec.initContainers[1].resources.requests: Invalid value: \"1Gi\": must be less than or equal to memory limit of 512Mi"
+        ),
+        "{warnings}"
+    );
+    assert_eq!(s.ok(&["get", "jobs", "-o", "name"]).trim(), "");
+}
+
+/// Quantities as the decoder reads them: stored canonical (`0.5` is
+/// `500m`), and a string outside the grammar the 400 a real server gives.
+#[test]
+fn kubectl_quantities_are_stored_canonical_and_malformed_ones_refused() {
+    let Some(s) = sandbox() else { return };
+    let job = |memory: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: sized, namespace: default}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: main\n        image: busybox\n        resources: {{requests: {{cpu: 0.5, memory: {memory}}}, limits: {{cpu: 1000m}}}}\n"
+        )
+    };
+    let bad = s.write("bad-job.yaml", &job("1Gb"));
+    let o = s.kubectl(&["apply", "-f", &bad]);
+    assert!(
+        text(&o.stderr).contains(
+            "Job in version \"v1\" cannot be handled as a Job: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        ),
+        "{}",
+        text(&o.stderr)
+    );
+    s.apply(&job("1024Mi"));
+    let stored = s.ok(&[
+        "get",
+        "job",
+        "sized",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].resources}",
+    ]);
+    assert_eq!(
+        stored,
+        r#"{"limits":{"cpu":"1"},"requests":{"cpu":"500m","memory":"1Gi"}}"#
+    );
+}
+
+/// A Promise `widget` whose one configure pipeline has `pipeline_spec`
+/// (YAML indented as a pipeline's `spec` fields).
+fn widget_promise(pipeline_spec: &str) -> String {
+    format!(
+        r#"apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata: {{name: widget, labels: {{kratix.io/promise-version: v1.0.0}}}}
+spec:
+  api:
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata: {{name: widgets.example.com}}
+    spec:
+      group: example.com
+      names: {{kind: Widget, plural: widgets, singular: widget}}
+      scope: Namespaced
+      versions:
+        - name: v1
+          served: true
+          storage: true
+          schema: {{openAPIV3Schema: {{type: object, properties: {{spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}}}}}
+  workflows:
+    resource:
+      configure:
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {{name: configure}}
+          spec:
+{pipeline_spec}"#
+    )
 }
 
 /// A Promise whose new `spec.api` a real server will not take (here its

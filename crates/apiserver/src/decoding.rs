@@ -145,6 +145,81 @@ fn check_micro_times(r: &Resource, object: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The pod spec of a kind that carries one.
+pub(super) fn pod_spec_pointer(r: &Resource) -> Option<&'static str> {
+    match (r.group.as_str(), r.kind.as_str()) {
+        ("", "Pod") => Some("/spec"),
+        ("batch", "Job") | ("apps", "Deployment") => Some("/spec/template/spec"),
+        _ => None,
+    }
+}
+
+/// What `resource.Quantity`'s JSON decoding does to a pod spec's
+/// quantities (containers' requests and limits, emptyDir size limits): a
+/// number or a string in the quantity grammar is read, anything else is
+/// the 400 the decoder answers, and what is kept is the canonical form
+/// (`0.5` becomes `500m`).
+fn canonical_quantities(r: &Resource, object: &mut Value) -> Result<(), ApiError> {
+    let Some(spec) = pod_spec_pointer(r).and_then(|p| object.pointer_mut(p)) else {
+        return Ok(());
+    };
+    let mut result = Ok(());
+    let mut canonical = |value: &mut Value| {
+        let text = match &*value {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            // Null is no quantity; another type the typed decoding refuses
+            // in its own words.
+            _ => return,
+        };
+        match super::quantity::parse(&text) {
+            Ok(q) => *value = Value::String(q.canonical()),
+            Err(e) if result.is_ok() => result = Err(e),
+            Err(_) => {}
+        }
+    };
+    for list in ["initContainers", "containers"] {
+        for c in spec
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            for bag in ["limits", "requests"] {
+                for value in c
+                    .get_mut("resources")
+                    .and_then(|res| res.get_mut(bag))
+                    .and_then(Value::as_object_mut)
+                    .into_iter()
+                    .flat_map(|m| m.values_mut())
+                {
+                    canonical(value);
+                }
+            }
+        }
+    }
+    for v in spec
+        .get_mut("volumes")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(limit) = v.pointer_mut("/emptyDir/sizeLimit") {
+            canonical(limit);
+        }
+    }
+    result.map_err(|e| {
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!(
+                "{} in version \"{}\" cannot be handled as a {}: {e}",
+                r.kind, r.version, r.kind
+            ),
+        )
+    })
+}
+
 /// A built-in kind's typed round trip, where kbind knows the type.
 fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>> {
     if let Err(e) = check_micro_times(r, object) {
@@ -204,6 +279,9 @@ pub fn decode(
     validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     let mut unknown = vec![];
+    if r.schema.is_none() {
+        canonical_quantities(r, object)?;
+    }
     if r.schema.is_some() {
         admission::decode_custom(r, object, &mut unknown);
     } else if let Some(decoded) = typed_builtin(r, object) {

@@ -33,6 +33,7 @@ mod pod_security;
 mod pods;
 pub mod probes;
 pub mod protobuf;
+mod quantity;
 mod rbac;
 mod rbac_validation;
 mod recorder;

@@ -4,9 +4,10 @@
 //! break). What is checked here is what a Job built from a Promise's
 //! pipelines can get wrong: container and volume names, images, mounts,
 //! environment names, init-container restrictions, policies, the service
-//! account, node selector and tolerations. Resource quantities, probes'
-//! contents, security contexts and the volume sources' own fields are not
-//! checked (README: "What still differs").
+//! account, node selector and tolerations, and resources (names, signs, a
+//! request within its limit). Probes' contents, security contexts and the
+//! volume sources' own fields are not checked (README: "What still
+//! differs").
 
 use std::collections::BTreeSet;
 
@@ -424,6 +425,7 @@ fn validate_container(c: &Value, volumes: &BTreeSet<String>, at: &str, errs: &mu
             ));
         }
     }
+    validate_resources(&c["resources"], &format!("{at}.resources"), errs);
     let mut paths = BTreeSet::new();
     for (i, m) in c["volumeMounts"]
         .as_array()
@@ -455,6 +457,150 @@ fn validate_container(c: &Value, volumes: &BTreeSet<String>, at: &str, errs: &mu
 
 /// `IsRelaxedEnvVarName` (`RelaxedEnvironmentVariableValidation`, on by
 /// default since 1.32): printable ASCII but `=`.
+/// `validateContainerResourceName`: a standard container resource (cpu,
+/// memory, ephemeral-storage, hugepages-<size>), a native `kubernetes.io/`
+/// one, or an extended resource's qualified name.
+fn resource_name(name: &str, field: &str, errs: &mut Vec<FieldError>) {
+    let problems = validation::qualified_name(name);
+    let invalid = !problems.is_empty();
+    errs.extend(
+        problems
+            .into_iter()
+            .map(|m| FieldError::invalid(field, name, m)),
+    );
+    if invalid {
+        return;
+    }
+    if !name.contains('/') {
+        if !STANDARD_RESOURCES.contains(&name) && !name.starts_with("hugepages-") {
+            errs.push(FieldError::invalid(
+                field,
+                name,
+                "must be a standard resource type or fully qualified",
+            ));
+        }
+        if !is_container_resource(name) {
+            errs.push(FieldError::invalid(
+                field,
+                name,
+                "must be a standard resource for containers",
+            ));
+        }
+    } else if !name.contains("kubernetes.io/")
+        && (name.starts_with("requests.")
+            || !validation::qualified_name(&format!("requests.{name}")).is_empty())
+    {
+        errs.push(FieldError::invalid(
+            field,
+            name,
+            "doesn't follow extended resource name standard",
+        ));
+    }
+}
+
+/// `standardResources`: the resource names a name without a domain may be.
+const STANDARD_RESOURCES: &[&str] = &[
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "services",
+    "replicationcontrollers",
+    "resourcequotas",
+    "secrets",
+    "persistentvolumeclaims",
+    "storage",
+    "requests.storage",
+    "services.nodeports",
+    "services.loadbalancers",
+];
+
+fn is_container_resource(name: &str) -> bool {
+    matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.starts_with("hugepages-")
+}
+
+/// `IsOvercommitAllowed`: native resources but huge pages may be requested
+/// below their limit; the others must request exactly their limit.
+fn overcommit_allowed(name: &str) -> bool {
+    (!name.contains('/') || name.contains("kubernetes.io/")) && !name.starts_with("hugepages-")
+}
+
+/// `ValidateContainerResourceRequirements` for what a pod template gets
+/// wrong: resource names, negative quantities, a request above its limit
+/// (or, for a resource that cannot be overcommitted, different from it or
+/// without one). The quantities were read, and made canonical, when the
+/// object was decoded.
+fn validate_resources(resources: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    let read = |bag: &str| -> Vec<(String, Option<super::quantity::Quantity>)> {
+        resources[bag]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().and_then(|s| super::quantity::parse(s).ok()),
+                )
+            })
+            .collect()
+    };
+    let limits = read("limits");
+    let requests = read("requests");
+    let check = |bag: &str,
+                 name: &str,
+                 q: &Option<super::quantity::Quantity>,
+                 errs: &mut Vec<FieldError>| {
+        let field = format!("{at}.{bag}[{name}]");
+        resource_name(name, &field, errs);
+        if let Some(q) = q.filter(|q| q.is_negative()) {
+            errs.push(FieldError::invalid(
+                field,
+                q.canonical(),
+                "must be greater than or equal to 0",
+            ));
+        }
+    };
+    for (name, q) in &limits {
+        check("limits", name, q, errs);
+    }
+    for (name, q) in &requests {
+        check("requests", name, q, errs);
+        let limit = limits.iter().find(|(l, _)| l == name).map(|(_, q)| q);
+        match (q, limit) {
+            (Some(request), Some(Some(limit))) => {
+                let order = request.cmp(limit);
+                if order != std::cmp::Ordering::Equal && !overcommit_allowed(name) {
+                    errs.push(FieldError::invalid(
+                        format!("{at}.requests"),
+                        request.canonical(),
+                        format!("must be equal to {name} limit of {}", limit.canonical()),
+                    ));
+                } else if order == std::cmp::Ordering::Greater {
+                    errs.push(FieldError::invalid(
+                        format!("{at}.requests"),
+                        request.canonical(),
+                        format!(
+                            "must be less than or equal to {name} limit of {}",
+                            limit.canonical()
+                        ),
+                    ));
+                }
+            }
+            (_, None) if !overcommit_allowed(name) => errs.push(FieldError::required(
+                format!("{at}.limits"),
+                "Limit must be set for non overcommitable resources",
+            )),
+            _ => {}
+        }
+    }
+}
+
 fn env_name_is_valid(name: &str) -> bool {
     name.bytes()
         .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
@@ -574,6 +720,34 @@ mod tests {
             "v1"
         );
         assert_eq!(spec["volumes"][0]["secret"]["defaultMode"], 420);
+    }
+
+    #[test]
+    fn resources_are_checked_as_validate_container_resource_requirements_does() {
+        let container = |resources: Value| json!({"restartPolicy": "Never", "containers": [{"name": "a", "image": "busybox", "resources": resources}]});
+        assert!(
+            bodies(container(json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "128Mi"}}))).is_empty()
+        );
+        assert_eq!(
+            bodies(container(
+                json!({"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "1500m", "memory": "512Mi"}})
+            )),
+            [
+                "spec.template.spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1500m",
+                "spec.template.spec.containers[0].resources.requests: Invalid value: \"1Gi\": must be less than or equal to memory limit of 512Mi",
+            ]
+        );
+        assert_eq!(
+            bodies(container(
+                json!({"limits": {"gpu": "1", "cpu": "-1"}, "requests": {"example.com/dongle": "1"}})
+            )),
+            [
+                "spec.template.spec.containers[0].resources.limits[gpu]: Invalid value: \"gpu\": must be a standard resource type or fully qualified",
+                "spec.template.spec.containers[0].resources.limits[gpu]: Invalid value: \"gpu\": must be a standard resource for containers",
+                "spec.template.spec.containers[0].resources.limits[cpu]: Invalid value: \"-1\": must be greater than or equal to 0",
+                "spec.template.spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources",
+            ]
+        );
     }
 
     #[test]
