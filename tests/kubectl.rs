@@ -1439,3 +1439,84 @@ fn kubectl_deployments_are_validated_and_created_as_a_real_server_does() {
     let all = s.ok(&["get", "all", "--no-headers"]);
     assert!(all.contains("deployment.apps/web"), "{all}");
 }
+
+/// The first commands a user runs against a cluster: `kubectl cluster-info`
+/// lists the control plane (it reads Services, which the server now keeps,
+/// with the `kubernetes` one it keeps for itself); Services get their
+/// cluster IP and node ports, keep them through a `kubectl replace` of the
+/// manifest that named none, and are refused in `ValidateService`'s words.
+#[test]
+fn kubectl_cluster_info_and_services_behave_as_on_a_cluster() {
+    let Some(s) = sandbox() else { return };
+    let info = s.ok(&["cluster-info"]);
+    assert!(
+        info.contains("Kubernetes control plane is running at https://127.0.0.1:"),
+        "{info}"
+    );
+    let row = s.ok(&["get", "svc", "kubernetes", "--no-headers"]);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[..5],
+        ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"],
+        "{row}"
+    );
+    // `kubectl create service` sends protobuf.
+    s.ok(&["create", "service", "nodeport", "web", "--tcp=8080:80"]);
+    let allocated = s.ok(&[
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.ports[0].targetPort} {.spec.externalTrafficPolicy} {.spec.ipFamilyPolicy}",
+    ]);
+    let fields: Vec<&str> = allocated.split(' ').collect();
+    assert!(fields[0].starts_with("10.96."), "{allocated}");
+    assert_eq!(fields[1..], ["30086", "80", "Cluster", "SingleStack"]);
+    // The manifest as first written, without what was allocated.
+    let manifest = s.write(
+        "web-service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\nspec:\n  type: NodePort\n  selector: {app: web}\n  ports: [{name: 8080-80, port: 8080, targetPort: 80}]\n",
+    );
+    s.ok(&["replace", "-f", &manifest]);
+    let kept = s.ok(&[
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort}",
+    ]);
+    assert_eq!(kept, format!("{} 30086", fields[0]));
+    let o = s.kubectl(&[
+        "patch",
+        "svc",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"clusterIP":"10.96.0.99"}}"#,
+    ]);
+    assert!(
+        text(&o.stderr)
+            .contains("spec.clusterIP: Invalid value: \"10.96.0.99\": field is immutable"),
+        "{}",
+        text(&o.stderr)
+    );
+    let bad = s.write(
+        "bad-service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: default}\nspec:\n  clusterIP: 10.96.0.1\n  ports: [{port: 80}]\n",
+    );
+    let o = s.kubectl(&["apply", "-f", &bad]);
+    assert!(
+        text(&o.stderr).contains(
+            "spec.clusterIPs: Invalid value: []string{\"10.96.0.1\"}: failed to allocate IP 10.96.0.1: provided IP is already allocated"
+        ),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = s.kubectl(&["create", "service", "clusterip", "Bad_Name", "--tcp=80"]);
+    assert!(
+        text(&o.stderr)
+            .contains("a DNS-1035 label must consist of lower case alphanumeric characters"),
+        "{}",
+        text(&o.stderr)
+    );
+}

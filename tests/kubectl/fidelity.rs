@@ -2435,11 +2435,15 @@ fn built_in_kinds_print_their_own_columns() {
         ]),
         "{wide}"
     );
-    // Of the kinds served, Pods and Jobs are in the `all` category, each
-    // printed with its own columns and its kind in front of its name.
+    // Of the kinds served, Services, Pods, Jobs and Deployments are in the
+    // `all` category, each printed with its own columns and its kind in
+    // front of its name; `default` holds the `kubernetes` Service, as on a
+    // cluster.
     let all = s.ok(&["get", "all"]);
     let sections: Vec<&str> = all.split("\n\n").collect();
-    assert_eq!(sections.len(), 2, "{all}");
+    assert_eq!(sections.len(), 3, "{all}");
+    assert!(sections[0].contains("service/kubernetes "), "{all}");
+    let sections = &sections[1..];
     assert_eq!(header(sections[0]), header(&pods), "{all}");
     assert!(sections[0].contains("pod/once-"), "{all}");
     assert_eq!(header(sections[1]), header(&jobs), "{all}");

@@ -25,6 +25,7 @@ pub fn default_builtin(r: &Resource, object: &mut Value) {
         ("batch", "Job") => super::job::defaults(object),
         ("apps", "Deployment") => super::deployment::defaults(object),
         ("", "Pod") => super::pods::defaults(object),
+        ("", "Service") => super::service::defaults(object),
         _ => {}
     }
 }
@@ -96,6 +97,9 @@ fn secret_defaults(secret: &mut Value) {
 pub fn prepare_update(r: &Resource, next: &mut Value, current: &Value) {
     if r.group.is_empty() && r.kind == "Secret" {
         secret_defaults(next);
+    }
+    if r.group.is_empty() && r.kind == "Service" {
+        super::service::keep_allocated(next, current);
     }
     if let ("apiextensions.k8s.io", "CustomResourceDefinition") =
         (r.group.as_str(), r.kind.as_str())
@@ -176,6 +180,7 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(super::job::validate(object)),
         ("apps", "Deployment") => errs.extend(super::deployment::validate(object)),
+        ("", "Service") => errs.extend(super::service::validate(object)),
         ("", "Pod") => errs.extend(super::pod::validate_template_spec(&object["spec"], "spec")),
         ("", "ConfigMap") => errs.extend(config_map(object)),
         ("", "Secret") => errs.extend(secret(object)),
@@ -276,6 +281,9 @@ pub fn validate_update(
             errs.extend(super::deployment::validate_status_update(next, current));
         }
         ("apps", "Deployment") => errs.extend(super::deployment::validate_update(next, current)),
+        ("", "Service") if !status_only => {
+            errs.extend(super::service::validate_update(next, current));
+        }
         ("", "Pod") if !status_only => errs.extend(super::pods::validate_update(next, current)),
         ("", "ConfigMap" | "Secret") if current["immutable"] == json!(true) => {
             let forbidden = "field is immutable when `immutable` is set";
@@ -694,6 +702,7 @@ fn stored_versions(crd: &Value, versions: &[Value]) -> Vec<FieldError> {
 pub fn name_rule(group: &str, kind: &str) -> NameRule {
     match (group, kind) {
         ("", "Namespace") => NameRule::Dns1123Label,
+        ("", "Service") => NameRule::Dns1035Label,
         ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
         _ => NameRule::Dns1123Subdomain,
     }

@@ -239,6 +239,7 @@ fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>
         ("apps", "Deployment") => typed::<apps::v1::Deployment>(r, object),
         ("", "Pod") => typed::<core::v1::Pod>(r, object),
         ("", "Node") => typed::<core::v1::Node>(r, object),
+        ("", "Service") => typed::<core::v1::Service>(r, object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             typed::<apiextensions::CustomResourceDefinition>(r, object)
         }

@@ -42,6 +42,7 @@ mod review;
 mod schema;
 pub mod selector;
 mod server;
+mod service;
 pub mod state;
 mod strategic;
 mod structural;

@@ -138,6 +138,7 @@ fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'stat
         ),
         (("", "Pod"), schemars::schema_for!(core::v1::Pod)),
         (("", "Node"), schemars::schema_for!(core::v1::Node)),
+        (("", "Service"), schemars::schema_for!(core::v1::Service)),
         (
             ("apiextensions.k8s.io", "CustomResourceDefinition"),
             schemars::schema_for!(apiextensions::CustomResourceDefinition),

@@ -193,6 +193,12 @@ pub fn builtins() -> Vec<Resource> {
         Resource::builtin("", "v1", "Node", "nodes", false, true, &["no"]),
         Resource::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
         Resource::builtin("", "v1", "Secret", "secrets", true, false, &[]),
+        // Stored with their cluster IPs and node ports allocated; nothing
+        // routes to them.
+        Resource {
+            categories: vec!["all".into()],
+            ..Resource::builtin("", "v1", "Service", "services", true, true, &["svc"])
+        },
         Resource::builtin(
             "",
             "v1",

@@ -63,6 +63,7 @@ fn start(
 ) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     store.set_root_ca(&ca_pem);
+    store.keep_kubernetes_service(addr.port());
     let shared = Arc::new(Shared::new(store, token.clone(), addr));
     let app = Router::new()
         .fallback(handler::handle)

@@ -726,6 +726,9 @@ impl ObjectStore {
         if r.group.is_empty() && r.kind == "Pod" {
             self.admit_pod(namespace, &admitted_as, &mut object)?;
         }
+        if r.group.is_empty() && r.kind == "Service" {
+            self.allocate_service(r, &name, &mut object)?;
+        }
         self.check_pod_security(r, namespace, &name, &object)?;
         let key = Self::key(r, namespace, &name);
         // The RBAC storage checks escalation before it looks for a conflict.
@@ -846,6 +849,46 @@ impl ObjectStore {
         }
         self.warnings.extend(warned);
         Ok(())
+    }
+
+    /// The Service allocators: what every other Service holds is taken.
+    fn allocate_service(
+        &self,
+        r: &Resource,
+        name: &str,
+        object: &mut Value,
+    ) -> Result<(), ApiError> {
+        let mut taken = super::service::Allocated::default();
+        for (_, service) in self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.group.is_empty() && k.plural == "services")
+        {
+            taken.add(service);
+        }
+        super::service::allocate(object, &taken).map_err(|errs| ApiError::invalid(r, name, errs))
+    }
+
+    /// The `kubernetes` Service the API server keeps in `default`, pointing
+    /// at the port it serves on; made at start, its port mended after a
+    /// restart on another one.
+    pub fn keep_kubernetes_service(&mut self, port: u16) {
+        let Some(r) = self.resource("", "v1", "services").cloned() else {
+            return;
+        };
+        let key = Self::key(&r, "default", "kubernetes");
+        let wanted = super::service::kubernetes(port);
+        match self.objects.get(&key).cloned() {
+            None => {
+                let _ = self.create(&r, "default", wanted);
+            }
+            Some(current) if current["spec"]["ports"] != wanted["spec"]["ports"] => {
+                let mut next = current.clone();
+                next["spec"]["ports"] = wanted["spec"]["ports"].clone();
+                let _ = self.update(&r, "default", "kubernetes", next, false);
+            }
+            Some(_) => {}
+        }
     }
 
     fn namespace_exists(&self, namespace: &str) -> bool {

@@ -141,6 +141,48 @@ fn created(object: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// `getServiceExternalIP` (not wide): external IPs, a load balancer's
+/// ingress, `<pending>` for a load balancer without one, an ExternalName's
+/// name.
+fn service_external_ip(service: &Value) -> String {
+    let external: Vec<&str> = service
+        .pointer("/spec/externalIPs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    match service
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+    {
+        "ClusterIP" | "NodePort" if !external.is_empty() => external.join(","),
+        "ClusterIP" | "NodePort" => "<none>".into(),
+        "LoadBalancer" => {
+            let mut ips: Vec<&str> = service
+                .pointer("/status/loadBalancer/ingress")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i["ip"].as_str().or_else(|| i["hostname"].as_str()))
+                .collect();
+            ips.extend(external);
+            if ips.is_empty() {
+                "<pending>".into()
+            } else {
+                ips.join(",")
+            }
+        }
+        "ExternalName" => service
+            .pointer("/spec/externalName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => "<unknown>".into(),
+    }
+}
+
 /// `layoutContainerCells`: a workload template's container names and
 /// images, comma-joined.
 fn template_cells(workload: &Value) -> [Value; 2] {
@@ -605,6 +647,89 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
                 column("Name", "string", NAME, 1),
             ],
             event_cells,
+        ),
+        ("", "Service") => (
+            vec![
+                name(),
+                column(
+                    "Type",
+                    "string",
+                    "type determines how the Service is exposed.",
+                    0,
+                ),
+                column(
+                    "Cluster-IP",
+                    "string",
+                    "clusterIP is the IP address of the service and is usually assigned randomly.",
+                    0,
+                ),
+                column(
+                    "External-IP",
+                    "string",
+                    "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+                    0,
+                ),
+                column(
+                    "Port(s)",
+                    "string",
+                    "The list of ports that are exposed by this service.",
+                    0,
+                ),
+                age_column(),
+                column(
+                    "Selector",
+                    "string",
+                    "Route service traffic to pods with label keys and values matching this selector.",
+                    1,
+                ),
+            ],
+            |o| {
+                let cluster_ip = o
+                    .pointer("/spec/clusterIPs/0")
+                    .and_then(Value::as_str)
+                    .unwrap_or("<none>");
+                let ports: Vec<String> = o
+                    .pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        let protocol = p["protocol"].as_str().unwrap_or_default();
+                        let port = p["port"].as_i64().unwrap_or(0);
+                        match p["nodePort"].as_i64().filter(|n| *n > 0) {
+                            Some(node) => format!("{port}:{node}/{protocol}"),
+                            None => format!("{port}/{protocol}"),
+                        }
+                    })
+                    .collect();
+                let ports = if ports.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    ports.join(",")
+                };
+                let mut selector: Vec<String> = o
+                    .pointer("/spec/selector")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
+                selector.sort();
+                let selector = if selector.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    selector.join(",")
+                };
+                vec![
+                    text(o, "/metadata/name"),
+                    text(o, "/spec/type"),
+                    json!(cluster_ip),
+                    json!(service_external_ip(o)),
+                    json!(ports),
+                    age(created(o)),
+                    json!(selector),
+                ]
+            },
         ),
         ("apps", "Deployment") => (
             vec![

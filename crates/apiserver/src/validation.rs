@@ -261,6 +261,26 @@ pub fn dns1123_label(value: &str) -> Vec<String> {
     errs
 }
 
+/// `IsDNS1035Label`.
+pub fn dns1035_label(value: &str) -> Vec<String> {
+    let mut errs = vec![];
+    if value.len() > 63 {
+        errs.push(max_len_error(63));
+    }
+    let b = value.as_bytes();
+    let valid = b.first().is_some_and(u8::is_ascii_lowercase)
+        && b.last().is_some_and(|&c| is_alnum_lower(c))
+        && b.iter().all(|&c| is_alnum_lower(c) || c == b'-');
+    if !valid {
+        errs.push(regex_error(
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+            "[a-z]([-a-z0-9]*[a-z0-9])?",
+            &["my-name", "abc-123"],
+        ));
+    }
+    errs
+}
+
 /// `IsDNS1123Subdomain`.
 pub fn dns1123_subdomain(value: &str) -> Vec<String> {
     let mut errs = vec![];
@@ -345,6 +365,8 @@ pub fn label_value(value: &str) -> Vec<String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NameRule {
     Dns1123Label,
+    /// Services' names (`NameIsDNS1035Label`): a letter first.
+    Dns1035Label,
     Dns1123Subdomain,
     /// `path.ValidatePathSegmentName`: anything but `.`, `..`, `/` and `%`.
     PathSegment,
@@ -354,6 +376,7 @@ impl NameRule {
     pub fn check(self, name: &str) -> Vec<String> {
         match self {
             NameRule::Dns1123Label => dns1123_label(name),
+            NameRule::Dns1035Label => dns1035_label(name),
             NameRule::Dns1123Subdomain => dns1123_subdomain(name),
             NameRule::PathSegment => {
                 if name == "." || name == ".." {

@@ -563,3 +563,71 @@ json_message!(apps::Deployment {
     spec: "spec",
     status: "status"
 });
+
+// Services: what `kubectl create service` and `kubectl expose` send.
+json_message!(core::ServicePort {
+    name: "name",
+    protocol: "protocol",
+    app_protocol: "appProtocol",
+    port: "port",
+    target_port: "targetPort",
+    node_port: "nodePort",
+});
+json_message!(core::ClientIpConfig {} kept {
+    timeout_seconds: "timeoutSeconds",
+} unsupported {});
+json_message!(core::SessionAffinityConfig {
+    client_ip: "clientIP"
+});
+json_message!(core::ServiceSpec {
+    ports: "ports",
+    selector: "selector",
+    cluster_ip: "clusterIP",
+    cluster_ips: "clusterIPs",
+    r#type: "type",
+    external_ips: "externalIPs",
+    session_affinity: "sessionAffinity",
+    load_balancer_ip: "loadBalancerIP",
+    load_balancer_source_ranges: "loadBalancerSourceRanges",
+    external_name: "externalName",
+    external_traffic_policy: "externalTrafficPolicy",
+    health_check_node_port: "healthCheckNodePort",
+    publish_not_ready_addresses: "publishNotReadyAddresses",
+    session_affinity_config: "sessionAffinityConfig",
+    ip_families: "ipFamilies",
+    ip_family_policy: "ipFamilyPolicy",
+    load_balancer_class: "loadBalancerClass",
+    internal_traffic_policy: "internalTrafficPolicy",
+    traffic_distribution: "trafficDistribution",
+} kept {
+    allocate_load_balancer_node_ports: "allocateLoadBalancerNodePorts",
+} unsupported {});
+json_message!(core::PortStatus {
+    port: "port",
+    protocol: "protocol",
+    error: "error",
+});
+json_message!(core::LoadBalancerIngress {
+    ip: "ip",
+    hostname: "hostname",
+    ip_mode: "ipMode",
+    ports: "ports",
+});
+json_message!(core::LoadBalancerStatus { ingress: "ingress" });
+json_message!(meta::Condition {
+    r#type: "type",
+    status: "status",
+    observed_generation: "observedGeneration",
+    last_transition_time: "lastTransitionTime",
+    reason: "reason",
+    message: "message",
+});
+json_message!(core::ServiceStatus {
+    load_balancer: "loadBalancer",
+    conditions: "conditions",
+});
+json_message!(core::Service {
+    metadata: "metadata",
+    spec: "spec",
+    status: "status"
+});

@@ -102,6 +102,7 @@ fn codec(api_version: &str, kind: &str) -> Option<Codec> {
         ("v1", "ConfigMap") => codec!(core::ConfigMap),
         ("v1", "Secret") => codec!(core::Secret),
         ("v1", "ServiceAccount") => codec!(core::ServiceAccount),
+        ("v1", "Service") => codec!(core::Service),
         ("v1", "Event") => codec!(core::Event),
         ("v1", "Status") => codec!(meta::Status),
         ("events.k8s.io/v1", "Event") => codec!(events::Event),
