@@ -776,19 +776,15 @@ fn the_user_story_with_kubectl_against_the_sandbox_operator() {
 fn a_workflow_job_the_server_refuses_is_a_warning_on_the_request() {
     let Some(s) = sandbox() else { return };
     let _operator = start_operator(&s, &[]);
-    s.apply(&widget_promise(
+    let warnings = a_widget_that_cannot_start(
+        &s,
         "            volumes: [{name: scratch, emptyDir: {}}]
             containers:
               - name: build
                 image: example.com/widget-build:v1
                 volumeMounts: [{name: scratch, mountPath: /kratix/output}]
 ",
-    ));
-    wait_for(&s, &["api-resources"], |out| out.contains("example.com"));
-    s.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: one, namespace: default}\nspec: {}\n");
-    let warnings = warnings(&s, "reason=WorkflowCannotStart", |out| {
-        out.contains("Widget/one")
-    });
+    );
     assert!(
         warnings.contains("Widget/one WorkflowCannotStart: workflow Job one-widget-configure-1 cannot be created: ")
             && warnings.contains(
@@ -810,18 +806,14 @@ fn a_workflow_job_the_server_refuses_is_a_warning_on_the_request() {
 fn a_pipeline_requesting_more_than_its_limit_is_a_warning_on_the_request() {
     let Some(s) = sandbox() else { return };
     let _operator = start_operator(&s, &[]);
-    s.apply(&widget_promise(
+    let warnings = a_widget_that_cannot_start(
+        &s,
         "            containers:
               - name: build
                 image: example.com/widget-build:v1
                 resources: {requests: {cpu: 0.5, memory: 1Gi}, limits: {cpu: 1, memory: 512Mi}}
 ",
-    ));
-    wait_for(&s, &["api-resources"], |out| out.contains("example.com"));
-    s.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: one, namespace: default}\nspec: {}\n");
-    let warnings = warnings(&s, "reason=WorkflowCannotStart", |out| {
-        out.contains("Widget/one")
-    });
+    );
     assert!(
         warnings.contains(
             "spec.template.spec.initContainers[1].resources.requests: Invalid value: \"1Gi\": must be less than or equal to memory limit of 512Mi"
@@ -862,6 +854,17 @@ fn kubectl_quantities_are_stored_canonical_and_malformed_ones_refused() {
         stored,
         r#"{"limits":{"cpu":"1"},"requests":{"cpu":"500m","memory":"1Gi"}}"#
     );
+}
+
+/// The `widget` Promise with `pipeline_spec`, a request `one`, and the
+/// `WorkflowCannotStart` warnings once one names it.
+fn a_widget_that_cannot_start(s: &Sandbox, pipeline_spec: &str) -> String {
+    s.apply(&widget_promise(pipeline_spec));
+    wait_for(s, &["api-resources"], |out| out.contains("example.com"));
+    s.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: one, namespace: default}\nspec: {}\n");
+    warnings(s, "reason=WorkflowCannotStart", |out| {
+        out.contains("Widget/one")
+    })
 }
 
 /// A Promise `widget` whose one configure pipeline has `pipeline_spec`

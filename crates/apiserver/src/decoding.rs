@@ -59,17 +59,20 @@ fn dropped(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
+/// The 400 a real server answers for a body its decoder cannot read.
+fn cannot_decode(r: &Resource, why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        400,
+        "BadRequest",
+        format!(
+            "{} in version \"{}\" cannot be handled as a {}: {why}",
+            r.kind, r.version, r.kind
+        ),
+    )
+}
+
 fn typed<T: DeserializeOwned + Serialize>(r: &Resource, object: &Value) -> Result<Value, ApiError> {
-    let parsed = T::deserialize(object).map_err(|e| {
-        ApiError::new(
-            400,
-            "BadRequest",
-            format!(
-                "{} in version \"{}\" cannot be handled as a {}: {e}",
-                r.kind, r.version, r.kind
-            ),
-        )
-    })?;
+    let parsed = T::deserialize(object).map_err(|e| cannot_decode(r, e))?;
     serde_json::to_value(parsed).map_err(|e| ApiError::new(500, "InternalError", e.to_string()))
 }
 
@@ -132,12 +135,10 @@ fn check_micro_times(r: &Resource, object: &Value) -> Result<(), ApiError> {
             continue;
         };
         if let Some((rest, element)) = micro_time_mismatch(text) {
-            return Err(ApiError::new(
-                400,
-                "BadRequest",
+            return Err(cannot_decode(
+                r,
                 format!(
-                    "{} in version \"{}\" cannot be handled as a {}: parsing time \"{text}\" as \"{RFC3339_MICRO}\": cannot parse \"{rest}\" as \"{element}\"",
-                    r.kind, r.version, r.kind
+                    "parsing time \"{text}\" as \"{RFC3339_MICRO}\": cannot parse \"{rest}\" as \"{element}\""
                 ),
             ));
         }
@@ -208,16 +209,7 @@ fn canonical_quantities(r: &Resource, object: &mut Value) -> Result<(), ApiError
             canonical(limit);
         }
     }
-    result.map_err(|e| {
-        ApiError::new(
-            400,
-            "BadRequest",
-            format!(
-                "{} in version \"{}\" cannot be handled as a {}: {e}",
-                r.kind, r.version, r.kind
-            ),
-        )
-    })
+    result.map_err(|e| cannot_decode(r, e))
 }
 
 /// A built-in kind's typed round trip, where kbind knows the type.
@@ -302,16 +294,9 @@ pub fn decode(
         .map(|p| format!("unknown field \"{p}\""))
         .collect();
     match validation {
-        FieldValidation::Strict if !messages.is_empty() => Err(ApiError::new(
-            400,
-            "BadRequest",
-            format!(
-                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                r.kind,
-                r.version,
-                r.kind,
-                messages.join(", ")
-            ),
+        FieldValidation::Strict if !messages.is_empty() => Err(cannot_decode(
+            r,
+            format!("strict decoding error: {}", messages.join(", ")),
         )),
         _ => Ok(messages),
     }

@@ -134,6 +134,33 @@ impl LabelSelector {
     }
 }
 
+/// `labels.Selector.String()`: requirements sorted by key, `k=v`, `k!=v`,
+/// `k in (a,b)`, `k notin (a,b)` (values sorted), `k`, `!k`.
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sorted = |vs: &[String]| {
+            let mut vs = vs.to_vec();
+            vs.sort();
+            vs.join(",")
+        };
+        let mut parts: Vec<(&str, String)> = self
+            .0
+            .iter()
+            .map(|r| match r {
+                Requirement::Equals(k, v) => (k.as_str(), format!("{k}={v}")),
+                Requirement::NotEquals(k, v) => (k.as_str(), format!("{k}!={v}")),
+                Requirement::In(k, vs) => (k.as_str(), format!("{k} in ({})", sorted(vs))),
+                Requirement::NotIn(k, vs) => (k.as_str(), format!("{k} notin ({})", sorted(vs))),
+                Requirement::Exists(k) => (k.as_str(), k.clone()),
+                Requirement::NotExists(k) => (k.as_str(), format!("!{k}")),
+            })
+            .collect();
+        parts.sort();
+        let texts: Vec<String> = parts.into_iter().map(|(_, t)| t).collect();
+        f.write_str(&texts.join(","))
+    }
+}
+
 /// A field a kind can be selected by: the label clients use and the path
 /// of the value in the object (they differ for core Events' `source`).
 #[derive(Clone, Debug, PartialEq)]

@@ -183,6 +183,25 @@ fn service_external_ip(service: &Value) -> String {
     }
 }
 
+/// The wide columns a workload's template fills (`template_cells`).
+fn containers_column() -> Value {
+    column(
+        "Containers",
+        "string",
+        "Names of each container in the template.",
+        1,
+    )
+}
+
+fn images_column() -> Value {
+    column(
+        "Images",
+        "string",
+        "Images referenced by each container in the template.",
+        1,
+    )
+}
+
 /// `layoutContainerCells`: a workload template's container names and
 /// images, comma-joined.
 fn template_cells(workload: &Value) -> [Value; 2] {
@@ -201,37 +220,13 @@ fn template_cells(workload: &Value) -> [Value; 2] {
     [join("name"), join("image")]
 }
 
-/// A workload's `spec.selector` as `labels.Selector.String()` writes it:
-/// requirements sorted by key, `k=v`, `k in (a,b)`, `k notin (a,b)`, `k`,
-/// `!k`; `<invalid>` for an operator there is no such selector for.
+/// A workload's `spec.selector` as `labels.Selector.String()` writes it;
+/// `<invalid>` for an operator no selector has.
 fn selector_cell(workload: &Value) -> Value {
-    let selector = &workload["spec"]["selector"];
-    let mut requirements: Vec<(String, String)> = selector["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), format!("{k}={}", v.as_str().unwrap_or_default())))
-        .collect();
-    for e in selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let key = e["key"].as_str().unwrap_or_default().to_string();
-        let mut values = super::validation::strings(&e["values"]);
-        values.sort();
-        let text = match e["operator"].as_str().unwrap_or_default() {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.clone(),
-            "DoesNotExist" => format!("!{key}"),
-            _ => return json!("<invalid>"),
-        };
-        requirements.push((key, text));
+    match super::selector::LabelSelector::from_object(&workload["spec"]["selector"]) {
+        Some(selector) => json!(selector.to_string()),
+        None => json!("<invalid>"),
     }
-    requirements.sort();
-    let texts: Vec<String> = requirements.into_iter().map(|(_, t)| t).collect();
-    json!(texts.join(","))
 }
 
 fn has_condition(job: &Value, kind: &str) -> bool {
@@ -748,18 +743,8 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
                     0,
                 ),
                 age_column(),
-                column(
-                    "Containers",
-                    "string",
-                    "Names of each container in the template.",
-                    1,
-                ),
-                column(
-                    "Images",
-                    "string",
-                    "Images referenced by each container in the template.",
-                    1,
-                ),
+                containers_column(),
+                images_column(),
                 column(
                     "Selector",
                     "string",
@@ -805,18 +790,8 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
                     0,
                 ),
                 age_column(),
-                column(
-                    "Containers",
-                    "string",
-                    "Names of each container in the template.",
-                    1,
-                ),
-                column(
-                    "Images",
-                    "string",
-                    "Images referenced by each container in the template.",
-                    1,
-                ),
+                containers_column(),
+                images_column(),
                 column("Selector", "string", "Selector of the job.", 1),
             ],
             |o| {
