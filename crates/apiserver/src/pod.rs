@@ -4,8 +4,8 @@
 //! break). What is checked here is what a Job built from a Promise's
 //! pipelines can get wrong: container and volume names, images, mounts,
 //! environment names, init-container restrictions, policies, the service
-//! account, node selector and tolerations, and resources (names, signs, a
-//! request within its limit). Probes' contents, security contexts and the
+//! account, node selector and tolerations, resources (names, signs, a
+//! request within its limit), ports and probes. Security contexts and the
 //! volume sources' own fields are not checked (README: "What still
 //! differs").
 
@@ -405,6 +405,7 @@ fn validate_container(c: &Value, volumes: &BTreeSet<String>, at: &str, errs: &mu
         &format!("{at}.imagePullPolicy"),
         &["Always", "IfNotPresent", "Never"],
     ));
+    validate_ports(&c["ports"], &format!("{at}.ports"), errs);
     for (i, e) in c["env"].as_array().into_iter().flatten().enumerate() {
         let at = format!("{at}.env[{i}]");
         let name = e["name"].as_str().unwrap_or_default();
@@ -425,7 +426,6 @@ fn validate_container(c: &Value, volumes: &BTreeSet<String>, at: &str, errs: &mu
             ));
         }
     }
-    validate_resources(&c["resources"], &format!("{at}.resources"), errs);
     let mut paths = BTreeSet::new();
     for (i, m) in c["volumeMounts"]
         .as_array()
@@ -451,6 +451,12 @@ fn validate_container(c: &Value, volumes: &BTreeSet<String>, at: &str, errs: &mu
                 mount_path,
                 "must be unique",
             ));
+        }
+    }
+    validate_resources(&c["resources"], &format!("{at}.resources"), errs);
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if !c[probe].is_null() {
+            validate_probe(&c[probe], probe, &format!("{at}.{probe}"), errs);
         }
     }
 }
@@ -601,6 +607,132 @@ fn validate_resources(resources: &Value, at: &str, errs: &mut Vec<FieldError>) {
     }
 }
 
+/// `validateContainerPorts`: each port in range, a name (when given) an
+/// IANA service name used once, a protocol.
+fn validate_ports(ports: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    let mut names = BTreeSet::new();
+    for (i, p) in ports.as_array().into_iter().flatten().enumerate() {
+        let at = format!("{at}[{i}]");
+        if let Some(name) = p["name"].as_str().filter(|n| !n.is_empty()) {
+            let problems = validation::port_name(name);
+            if !problems.is_empty() {
+                for m in problems {
+                    errs.push(FieldError::invalid(format!("{at}.name"), name, m));
+                }
+            } else if !names.insert(name.to_string()) {
+                errs.push(FieldError::duplicate(format!("{at}.name"), name));
+            }
+        }
+        match p["containerPort"].as_i64() {
+            None | Some(0) => errs.push(FieldError::required(format!("{at}.containerPort"), "")),
+            Some(n) => {
+                for m in validation::port_number(n) {
+                    errs.push(FieldError::invalid(format!("{at}.containerPort"), n, m));
+                }
+            }
+        }
+        if let Some(n) = p["hostPort"].as_i64().filter(|n| *n != 0) {
+            for m in validation::port_number(n) {
+                errs.push(FieldError::invalid(format!("{at}.hostPort"), n, m));
+            }
+        }
+        match p["protocol"].as_str().unwrap_or_default() {
+            "" => errs.push(FieldError::required(format!("{at}.protocol"), "")),
+            "TCP" | "UDP" | "SCTP" => {}
+            other => errs.push(FieldError::not_supported(
+                format!("{at}.protocol"),
+                other,
+                &["SCTP", "TCP", "UDP"],
+            )),
+        }
+    }
+}
+
+/// `validateProbe` and its handler's rules: exactly one handler, a port a
+/// number or an IANA name, the scheme, non-negative timings, a positive
+/// grace period, and a success threshold of 1 where only 1 means anything
+/// (liveness and startup).
+fn validate_probe(probe: &Value, kind: &str, at: &str, errs: &mut Vec<FieldError>) {
+    let handlers: Vec<&str> = ["exec", "httpGet", "tcpSocket", "grpc"]
+        .into_iter()
+        .filter(|h| !probe[*h].is_null())
+        .collect();
+    match handlers.as_slice() {
+        [] => errs.push(FieldError::required(at, "must specify a handler type")),
+        [_] => {}
+        [_, rest @ ..] => {
+            for h in rest {
+                errs.push(FieldError::forbidden(
+                    format!("{at}.{h}"),
+                    "may not specify more than 1 handler type",
+                ));
+            }
+        }
+    }
+    for handler in ["httpGet", "tcpSocket"] {
+        let port = &probe[handler]["port"];
+        if probe[handler].is_null() {
+            continue;
+        }
+        let field = format!("{at}.{handler}.port");
+        match port {
+            Value::String(name) => {
+                for m in validation::port_name(name) {
+                    errs.push(FieldError::invalid(&field, name.as_str(), m));
+                }
+            }
+            other => {
+                let n = other.as_i64().unwrap_or(0);
+                for m in validation::port_number(n) {
+                    errs.push(FieldError::invalid(&field, n, m));
+                }
+            }
+        }
+    }
+    if let Some(scheme) = probe["httpGet"]["scheme"].as_str()
+        && !["HTTP", "HTTPS"].contains(&scheme)
+    {
+        errs.push(FieldError::not_supported(
+            format!("{at}.httpGet.scheme"),
+            scheme,
+            &["HTTP", "HTTPS"],
+        ));
+    }
+    for field in [
+        "initialDelaySeconds",
+        "timeoutSeconds",
+        "periodSeconds",
+        "successThreshold",
+        "failureThreshold",
+    ] {
+        if let Some(n) = probe[field].as_i64().filter(|n| *n < 0) {
+            errs.push(FieldError::invalid(
+                format!("{at}.{field}"),
+                n,
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+    if let Some(n) = probe["terminationGracePeriodSeconds"]
+        .as_i64()
+        .filter(|n| *n <= 0)
+    {
+        errs.push(FieldError::invalid(
+            format!("{at}.terminationGracePeriodSeconds"),
+            n,
+            "must be greater than 0",
+        ));
+    }
+    let success = probe["successThreshold"].as_i64().unwrap_or(1);
+    if kind != "readinessProbe" && success != 1 {
+        errs.push(FieldError::invalid(
+            format!("{at}.successThreshold"),
+            success,
+            "must be 1",
+        ));
+    }
+}
+
 fn env_name_is_valid(name: &str) -> bool {
     name.bytes()
         .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
@@ -746,6 +878,25 @@ mod tests {
                 "spec.template.spec.containers[0].resources.limits[gpu]: Invalid value: \"gpu\": must be a standard resource for containers",
                 "spec.template.spec.containers[0].resources.limits[cpu]: Invalid value: \"-1\": must be greater than or equal to 0",
                 "spec.template.spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources",
+            ]
+        );
+    }
+
+    #[test]
+    fn ports_and_probes_are_checked_as_validate_container_does() {
+        let spec = json!({"containers": [{"name": "web", "image": "nginx",
+            "ports": [{"name": "http", "containerPort": 8080}, {"name": "http", "containerPort": 70000}],
+            "livenessProbe": {"httpGet": {"port": "http"}, "tcpSocket": {"port": 80}, "successThreshold": 2},
+            "readinessProbe": {"periodSeconds": -1}}]});
+        assert_eq!(
+            bodies(spec),
+            [
+                "spec.template.spec.containers[0].ports[1].name: Duplicate value: \"http\"",
+                "spec.template.spec.containers[0].ports[1].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+                "spec.template.spec.containers[0].livenessProbe.tcpSocket: Forbidden: may not specify more than 1 handler type",
+                "spec.template.spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+                "spec.template.spec.containers[0].readinessProbe: Required value: must specify a handler type",
+                "spec.template.spec.containers[0].readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
             ]
         );
     }

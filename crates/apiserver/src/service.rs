@@ -112,40 +112,6 @@ pub fn defaults(service: &mut Value) {
     }
 }
 
-/// `IsValidPortNum`.
-fn port_number(n: i64) -> Vec<String> {
-    if (1..=65535).contains(&n) {
-        vec![]
-    } else {
-        vec!["must be between 1 and 65535, inclusive".into()]
-    }
-}
-
-/// `IsValidPortName`: an IANA service name.
-pub fn port_name(name: &str) -> Vec<String> {
-    let mut errs = vec![];
-    if name.len() > 15 {
-        errs.push("must be no more than 15 characters".to_string());
-    }
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
-    }
-    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
-        errs.push("must contain at least one letter (a-z)".into());
-    }
-    if name.contains("--") {
-        errs.push("must not contain consecutive hyphens".into());
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        errs.push("must not begin or end with a hyphen".into());
-    }
-    errs
-}
-
 /// `ValidateService` for what a manifest gets wrong.
 pub fn validate(service: &Value) -> Vec<FieldError> {
     let mut errs = vec![];
@@ -196,7 +162,7 @@ pub fn validate(service: &Value) -> Vec<FieldError> {
             }
         }
         let port = p["port"].as_i64().unwrap_or(0);
-        for m in port_number(port) {
+        for m in validation::port_number(port) {
             errs.push(FieldError::invalid(format!("{at}.port"), port, m));
         }
         let protocol = p["protocol"].as_str().unwrap_or_default();
@@ -211,7 +177,7 @@ pub fn validate(service: &Value) -> Vec<FieldError> {
         }
         match &p["targetPort"] {
             Value::String(s) => {
-                for m in port_name(s) {
+                for m in validation::port_name(s) {
                     errs.push(FieldError::invalid(
                         format!("{at}.targetPort"),
                         s.as_str(),
@@ -221,7 +187,7 @@ pub fn validate(service: &Value) -> Vec<FieldError> {
             }
             other => {
                 let n = other.as_i64().unwrap_or(0);
-                for m in port_number(n) {
+                for m in validation::port_number(n) {
                     errs.push(FieldError::invalid(format!("{at}.targetPort"), n, m));
                 }
             }

@@ -261,6 +261,40 @@ pub fn dns1123_label(value: &str) -> Vec<String> {
     errs
 }
 
+/// `IsValidPortNum`.
+pub fn port_number(n: i64) -> Vec<String> {
+    if (1..=65535).contains(&n) {
+        vec![]
+    } else {
+        vec!["must be between 1 and 65535, inclusive".into()]
+    }
+}
+
+/// `IsValidPortName`: an IANA service name.
+pub fn port_name(name: &str) -> Vec<String> {
+    let mut errs = vec![];
+    if name.len() > 15 {
+        errs.push("must be no more than 15 characters".to_string());
+    }
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
+    }
+    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
+        errs.push("must contain at least one letter (a-z)".into());
+    }
+    if name.contains("--") {
+        errs.push("must not contain consecutive hyphens".into());
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        errs.push("must not begin or end with a hyphen".into());
+    }
+    errs
+}
+
 /// `IsDNS1035Label`.
 pub fn dns1035_label(value: &str) -> Vec<String> {
     let mut errs = vec![];
