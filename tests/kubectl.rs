@@ -1441,6 +1441,50 @@ fn kubectl_deployments_are_validated_and_created_as_a_real_server_does() {
     );
     let all = s.ok(&["get", "all", "--no-headers"]);
     assert!(all.contains("deployment.apps/web"), "{all}");
+    // `kubectl scale` through the scale subresource: a patch, then (with a
+    // precondition) a replace of the Scale under its resourceVersion.
+    s.ok(&["scale", "deployment", "web", "--replicas=3"]);
+    s.ok(&[
+        "scale",
+        "deployment",
+        "web",
+        "--current-replicas=3",
+        "--replicas=2",
+    ]);
+    let scaled = s.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.replicas} {.metadata.generation}",
+    ]);
+    assert_eq!(scaled, "2 3");
+    let scale = s.ok(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+    ]);
+    let scale: serde_json::Value = serde_json::from_str(&scale).expect("json");
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 2);
+    assert_eq!(scale["status"]["selector"], "app=web");
+    let negative = s.write(
+        "scale.json",
+        r#"{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"web","namespace":"default"},"spec":{"replicas":-1}}"#,
+    );
+    let o = s.kubectl(&[
+        "replace",
+        "--raw",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        "-f",
+        &negative,
+    ]);
+    assert!(
+        text(&o.stderr)
+            .contains("spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// The first commands a user runs against a cluster: `kubectl cluster-info`

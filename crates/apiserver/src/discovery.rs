@@ -56,6 +56,14 @@ pub fn resource_list(resources: &[Resource], group: &str, version: &str) -> Opti
                 "kind": r.kind, "verbs": ["get", "patch", "update"],
             }));
         }
+        // The scale client finds a kind's Scale here (group, version, kind).
+        if r.group == "apps" && r.kind == "Deployment" {
+            list.push(json!({
+                "name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "group": "autoscaling", "version": "v1", "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
     }
     let gv = if group.is_empty() {
         version.to_string()

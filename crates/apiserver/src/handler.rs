@@ -583,6 +583,10 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
             let container = op.query.get("container").map(String::as_str);
             return super::pods::log(&pod, container).map(Reply::Text);
         }
+        Some("scale") if r.group == "apps" && r.kind == "Deployment" => {
+            let name = target.name.clone().unwrap_or_default();
+            return scale(store, &r, op, &name).map(Reply::Object);
+        }
         Some("binding") if r.group.is_empty() && r.kind == "Pod" && *op.method == Method::POST => {
             let name = target.name.clone().unwrap_or_default();
             let binding = parse_body(op.body, op.content_type)?;
@@ -862,6 +866,46 @@ fn server_side_apply(
             store.update(r, ns, name, next, target.is_status())
         }
     }
+}
+
+/// `deployments/scale`: read, replaced, or patched (merge, strategic —
+/// a Scale has no lists — or JSON patch) as a Scale.
+fn scale(
+    store: &mut ObjectStore,
+    r: &Resource,
+    op: &Operation<'_>,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let ns = op.target.namespace.as_str();
+    let current = super::scale::of(&store.get(r, ns, name)?);
+    let next = match *op.method {
+        Method::GET => return Ok(current),
+        Method::PUT => parse_body(op.body, op.content_type)?,
+        Method::PATCH => {
+            let mut next = current;
+            // A patch names a resourceVersion only if it sets one.
+            next["metadata"]["resourceVersion"] = Value::Null;
+            if op.content_type.starts_with("application/json-patch+json") {
+                let ops: json_patch::Patch = serde_json::from_slice(op.body).map_err(|e| {
+                    ApiError::new(400, "BadRequest", format!("invalid JSON patch: {e}"))
+                })?;
+                json_patch::patch(&mut next, &ops).map_err(|e| {
+                    ApiError::new(422, "Invalid", format!("JSON patch failed: {e}"))
+                })?;
+            } else {
+                kbind_model::patch::merge_patch(&mut next, &parse_body(op.body, op.content_type)?);
+            }
+            next
+        }
+        _ => {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+    };
+    super::scale::write(store, r, ns, name, &next)
 }
 
 fn patch(

@@ -39,6 +39,7 @@ mod rbac_validation;
 mod recorder;
 pub mod registry;
 mod review;
+mod scale;
 mod schema;
 pub mod selector;
 mod server;
