@@ -1321,9 +1321,23 @@ fn the_deploy_manifests_pass_a_servers_checks_and_the_registry_patch_applies() {
         "the operator's pods meet the namespace's restricted level: {}",
         text(&o.stderr)
     );
-    let row = s.ok(&["-n", "kbind-system", "get", "deploy", "--no-headers"]);
-    let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cells[..4], ["kbind-operator", "0/2", "0", "0"], "{row}");
+    // Its controller makes the two pods, which the restricted level
+    // admits; no node reports them ready here.
+    wait_for(
+        &s,
+        &["-n", "kbind-system", "get", "deploy", "--no-headers"],
+        |row| {
+            row.split_whitespace()
+                .take(4)
+                .eq(["kbind-operator", "0/2", "2", "0"])
+        },
+    );
+    let pods = s.ok(&["-n", "kbind-system", "get", "pods", "--no-headers"]);
+    assert_eq!(
+        pods.lines().filter(|l| l.contains("Pending")).count(),
+        2,
+        "{pods}"
+    );
     let defaulted = s.ok(&[
         "-n",
         "kbind-system",
@@ -1331,9 +1345,9 @@ fn the_deploy_manifests_pass_a_servers_checks_and_the_registry_patch_applies() {
         "deployment",
         "kbind-operator",
         "-o",
-        "jsonpath={.spec.strategy.rollingUpdate.maxSurge} {.spec.revisionHistoryLimit} {.spec.template.spec.containers[0].livenessProbe.timeoutSeconds} {.spec.template.spec.containers[0].livenessProbe.httpGet.scheme} {.status}",
+        "jsonpath={.spec.strategy.rollingUpdate.maxSurge} {.spec.revisionHistoryLimit} {.spec.template.spec.containers[0].livenessProbe.timeoutSeconds} {.spec.template.spec.containers[0].livenessProbe.httpGet.scheme} {.status.unavailableReplicas} {.status.conditions[?(@.type==\"Available\")].reason}",
     ]);
-    assert_eq!(defaulted, "25% 10 1 HTTP {}");
+    assert_eq!(defaulted, "25% 10 1 HTTP 2 MinimumReplicasUnavailable");
 
     s.ok(&["apply", "-f", &deploy_file("policy-oci.yaml")]);
     s.ok(&[
@@ -1566,4 +1580,80 @@ fn kubectl_cluster_info_and_services_behave_as_on_a_cluster() {
         "{}",
         text(&o.stderr)
     );
+}
+
+/// A Deployment rolled out as on a cluster: its controller makes a
+/// ReplicaSet per template and the ReplicaSet its pods, the node reports
+/// them ready, and `kubectl rollout status` returns; a new image is a new
+/// ReplicaSet with the old one scaled to zero, `kubectl scale` scales the
+/// current one, and deleting the Deployment takes them all.
+#[test]
+fn kubectl_rolls_a_deployment_out_through_its_replica_sets() {
+    let Some(s) = sandbox() else { return };
+    let client = s
+        .runtime
+        .block_on(async { support::client_for(&s.running).await });
+    let node = s
+        .runtime
+        .spawn(kbind::operator::SimulatedRunner::default().run(client));
+    s.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.26",
+        "--replicas=2",
+    ]);
+    s.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
+    let rs = s.ok(&["get", "rs", "-l", "app=web", "--no-headers"]);
+    let cells: Vec<&str> = rs.split_whitespace().collect();
+    assert!(cells[0].starts_with("web-"), "{rs}");
+    assert_eq!(cells[1..4], ["2", "2", "2"], "{rs}");
+    let first = cells[0].to_string();
+    let pods = s.ok(&["get", "pods", "-l", "app=web", "--no-headers"]);
+    assert_eq!(
+        pods.lines()
+            .filter(|l| l.contains("1/1") && l.contains("Running"))
+            .count(),
+        2,
+        "{pods}"
+    );
+    s.ok(&["set", "image", "deployment/web", "nginx=nginx:1.27"]);
+    s.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
+    let sets = s.ok(&[
+        "get",
+        "rs",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.spec.replicas}:{.metadata.annotations.deployment\\.kubernetes\\.io/revision} {end}",
+    ]);
+    assert!(sets.contains(&format!("{first}=0:1")), "{sets}");
+    assert_eq!(
+        sets.split_whitespace()
+            .filter(|s| s.ends_with("=2:2"))
+            .count(),
+        1,
+        "{sets}"
+    );
+    s.ok(&["scale", "deployment", "web", "--replicas=1"]);
+    wait_for(
+        &s,
+        &["get", "pods", "-l", "app=web", "--no-headers"],
+        |out| out.lines().filter(|l| l.contains("Running")).count() == 1,
+    );
+    let status = s.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.status.readyReplicas}/{.status.replicas} {.status.conditions[?(@.type==\"Available\")].status}",
+    ]);
+    assert_eq!(status, "1/1 True");
+    s.ok(&["delete", "deployment", "web"]);
+    wait_for(
+        &s,
+        &["get", "rs,pods", "-l", "app=web", "--no-headers"],
+        |out| out.trim().is_empty(),
+    );
+    node.abort();
 }

@@ -24,6 +24,7 @@ pub fn default_builtin(r: &Resource, object: &mut Value) {
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => super::job::defaults(object),
         ("apps", "Deployment") => super::deployment::defaults(object),
+        ("apps", "ReplicaSet") => super::deployment::replica_set_defaults(object),
         ("", "Pod") => super::pods::defaults(object),
         ("", "Service") => super::service::defaults(object),
         _ => {}
@@ -180,6 +181,7 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(super::job::validate(object)),
         ("apps", "Deployment") => errs.extend(super::deployment::validate(object)),
+        ("apps", "ReplicaSet") => errs.extend(super::deployment::validate_replica_set(object)),
         ("", "Service") => errs.extend(super::service::validate(object)),
         ("", "Pod") => errs.extend(super::pod::validate_template_spec(&object["spec"], "spec")),
         ("", "ConfigMap") => errs.extend(config_map(object)),
@@ -280,7 +282,12 @@ pub fn validate_update(
         ("apps", "Deployment") if status_only => {
             errs.extend(super::deployment::validate_status_update(next, current));
         }
-        ("apps", "Deployment") => errs.extend(super::deployment::validate_update(next, current)),
+        ("apps", "Deployment" | "ReplicaSet") if !status_only => {
+            errs.extend(super::deployment::validate_update(next, current));
+        }
+        ("apps", "ReplicaSet") => {
+            errs.extend(super::deployment::validate_replica_set_status(next));
+        }
         ("", "Service") if !status_only => {
             errs.extend(super::service::validate_update(next, current));
         }

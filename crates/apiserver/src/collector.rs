@@ -52,6 +52,10 @@ pub enum Work {
     OrphanPod(Key),
     /// The TTL-after-finished controller's look at the Job at this key.
     JobTtl(Key),
+    /// The Deployment controller's `syncDeployment`.
+    Deployment(Key),
+    /// The ReplicaSet controller's `syncReplicaSet`.
+    ReplicaSet(Key),
     /// The Event at this key may have outlived the server's `--event-ttl`
     /// since its last write (etcd's lease on it).
     EventTtl(Key),

@@ -150,7 +150,7 @@ fn check_micro_times(r: &Resource, object: &Value) -> Result<(), ApiError> {
 pub(super) fn pod_spec_pointer(r: &Resource) -> Option<&'static str> {
     match (r.group.as_str(), r.kind.as_str()) {
         ("", "Pod") => Some("/spec"),
-        ("batch", "Job") | ("apps", "Deployment") => Some("/spec/template/spec"),
+        ("batch", "Job") | ("apps", "Deployment" | "ReplicaSet") => Some("/spec/template/spec"),
         _ => None,
     }
 }
@@ -229,6 +229,7 @@ fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>
         ("coordination.k8s.io", "Lease") => typed::<coordination::v1::Lease>(r, object),
         ("batch", "Job") => typed::<batch::v1::Job>(r, object),
         ("apps", "Deployment") => typed::<apps::v1::Deployment>(r, object),
+        ("apps", "ReplicaSet") => typed::<apps::v1::ReplicaSet>(r, object),
         ("", "Pod") => typed::<core::v1::Pod>(r, object),
         ("", "Node") => typed::<core::v1::Node>(r, object),
         ("", "Service") => typed::<core::v1::Service>(r, object),

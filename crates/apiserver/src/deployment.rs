@@ -1,10 +1,10 @@
-//! `apps/v1` Deployments as a 1.32 server keeps them: `SetDefaults_Deployment`
+//! `apps/v1` Deployments (and the ReplicaSets their controller makes) as a
+//! 1.32 server keeps them: `SetDefaults_Deployment`
 //! (one replica, a rolling update of 25%/25%, ten revisions kept, a
 //! 600-second progress deadline), `ValidateDeploymentSpec` with the pod
 //! template's rules for a ReplicaSet's pods, the apps/v1 strategy's
-//! immutable selector, and the status strategy's counters. No Deployment
-//! controller runs here (README: "What still differs"): a Deployment is
-//! stored, checked and listed, and makes no ReplicaSet.
+//! immutable selector, and the status strategy's counters. The controllers
+//! that act on them are in `deployment_controller.rs`.
 
 use serde_json::{Value, json};
 
@@ -55,6 +55,58 @@ pub fn defaults(deployment: &mut Value) {
 pub fn validate(deployment: &Value) -> Vec<FieldError> {
     let spec = &deployment["spec"];
     let mut errs = non_negative(spec, &["replicas"]);
+    errs.extend(selected_template(spec));
+    errs.extend(strategy(&spec["strategy"]));
+    errs.extend(non_negative(
+        spec,
+        &["minReadySeconds", "revisionHistoryLimit"],
+    ));
+    if let Some(deadline) = spec["progressDeadlineSeconds"].as_i64() {
+        if deadline < 0 {
+            errs.push(FieldError::invalid(
+                "spec.progressDeadlineSeconds",
+                deadline,
+                NEGATIVE,
+            ));
+        }
+        if deadline <= spec["minReadySeconds"].as_i64().unwrap_or(0) {
+            errs.push(FieldError::invalid(
+                "spec.progressDeadlineSeconds",
+                deadline,
+                "must be greater than minReadySeconds",
+            ));
+        }
+    }
+    errs
+}
+
+/// `ValidateReplicaSetSpec`: replicas, ready seconds, and the selector and
+/// the template it must select, as for a Deployment (whose message, "for
+/// deployment", a ReplicaSet's empty selector shares on a real server).
+pub fn validate_replica_set(rs: &Value) -> Vec<FieldError> {
+    let spec = &rs["spec"];
+    let mut errs = non_negative(spec, &["replicas", "minReadySeconds"]);
+    errs.extend(selected_template(spec));
+    errs
+}
+
+/// `SetDefaults_ReplicaSet`: one replica; then the pod template's defaults.
+pub fn replica_set_defaults(rs: &mut Value) {
+    let Some(spec) = rs.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if spec.get("replicas").is_none_or(Value::is_null) {
+        spec.insert("replicas".into(), json!(1));
+    }
+    if let Some(template) = spec.get_mut("template") {
+        pod::default_template(template);
+    }
+}
+
+/// The selector and the template of a ReplicaSet's pods
+/// (`ValidatePodTemplateSpecForReplicaSet` and the selector's checks).
+fn selected_template(spec: &Value) -> Vec<FieldError> {
+    let mut errs = vec![];
     let selector = &spec["selector"];
     if selector.is_null() {
         errs.push(FieldError::required("spec.selector", ""));
@@ -130,27 +182,6 @@ pub fn validate(deployment: &Value) -> Vec<FieldError> {
                     "activeDeadlineSeconds in ReplicaSet is not Supported",
                 ));
             }
-        }
-    }
-    errs.extend(strategy(&spec["strategy"]));
-    errs.extend(non_negative(
-        spec,
-        &["minReadySeconds", "revisionHistoryLimit"],
-    ));
-    if let Some(deadline) = spec["progressDeadlineSeconds"].as_i64() {
-        if deadline < 0 {
-            errs.push(FieldError::invalid(
-                "spec.progressDeadlineSeconds",
-                deadline,
-                NEGATIVE,
-            ));
-        }
-        if deadline <= spec["minReadySeconds"].as_i64().unwrap_or(0) {
-            errs.push(FieldError::invalid(
-                "spec.progressDeadlineSeconds",
-                deadline,
-                "must be greater than minReadySeconds",
-            ));
         }
     }
     errs
@@ -313,6 +344,42 @@ pub fn validate_update(next: &Value, current: &Value) -> Vec<FieldError> {
     immutable_field(next, current, "/spec/selector", "spec.selector")
         .into_iter()
         .collect()
+}
+
+/// `ValidateReplicaSetStatus`: no negative counter, none above the
+/// replicas, no more available than ready.
+pub fn validate_replica_set_status(next: &Value) -> Vec<FieldError> {
+    let status = &next["status"];
+    let count = |field: &str| status[field].as_i64().unwrap_or(0);
+    let mut errs = vec![];
+    for field in [
+        "replicas",
+        "fullyLabeledReplicas",
+        "readyReplicas",
+        "availableReplicas",
+        "observedGeneration",
+    ] {
+        if let Some(n) = status[field].as_i64().filter(|n| *n < 0) {
+            errs.push(FieldError::invalid(format!("status.{field}"), n, NEGATIVE));
+        }
+    }
+    for field in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] {
+        if count(field) > count("replicas") {
+            errs.push(FieldError::invalid(
+                format!("status.{field}"),
+                count(field),
+                "cannot be greater than status.replicas",
+            ));
+        }
+    }
+    if count("availableReplicas") > count("readyReplicas") {
+        errs.push(FieldError::invalid(
+            "status.availableReplicas",
+            count("availableReplicas"),
+            "cannot be greater than readyReplicas",
+        ));
+    }
+    errs
 }
 
 /// `ValidateDeploymentStatus`: no negative counter, none above the

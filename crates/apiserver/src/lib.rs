@@ -11,6 +11,7 @@ mod crd_queue;
 mod decoding;
 pub mod deletion;
 mod deployment;
+mod deployment_controller;
 mod discovery;
 mod error;
 mod escalation;

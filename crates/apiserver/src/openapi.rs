@@ -136,6 +136,10 @@ fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'stat
             ("apps", "Deployment"),
             schemars::schema_for!(apps::v1::Deployment),
         ),
+        (
+            ("apps", "ReplicaSet"),
+            schemars::schema_for!(apps::v1::ReplicaSet),
+        ),
         (("", "Pod"), schemars::schema_for!(core::v1::Pod)),
         (("", "Node"), schemars::schema_for!(core::v1::Node)),
         (("", "Service"), schemars::schema_for!(core::v1::Service)),

@@ -230,7 +230,19 @@ pub fn builtins() -> Vec<Resource> {
             ..Resource::builtin("batch", "v1", "Job", "jobs", true, true, &[])
         },
         // Stored, defaulted and validated, so `deploy/`'s manifests meet a
-        // server's checks; no Deployment controller acts on them.
+        // server's checks; their controllers make ReplicaSets and pods.
+        Resource {
+            categories: vec!["all".into()],
+            ..Resource::builtin(
+                "apps",
+                "v1",
+                "ReplicaSet",
+                "replicasets",
+                true,
+                true,
+                &["rs"],
+            )
+        },
         Resource {
             categories: vec!["all".into()],
             ..Resource::builtin(

@@ -207,7 +207,7 @@ fn tracks_generation(r: &Resource) -> bool {
         || matches!(
             (r.group.as_str(), r.kind.as_str()),
             ("batch", "Job")
-                | ("apps", "Deployment")
+                | ("apps", "Deployment" | "ReplicaSet")
                 | ("apiextensions.k8s.io", "CustomResourceDefinition")
         )
 }
@@ -819,7 +819,9 @@ impl ObjectStore {
         use super::pod_security::{policy, violations, warning};
         let spec = match (r.group.as_str(), r.kind.as_str()) {
             ("", "Pod") => &object["spec"],
-            ("batch", "Job") | ("apps", "Deployment") => &object["spec"]["template"]["spec"],
+            ("batch", "Job") | ("apps", "Deployment" | "ReplicaSet") => {
+                &object["spec"]["template"]["spec"]
+            }
             _ => return Ok(()),
         };
         let Some(ns) = self.objects.get(&Key::namespace(namespace)) else {
@@ -953,6 +955,7 @@ impl ObjectStore {
         self.check_owners(key, object);
         self.follow_job_ttl(key, object);
         self.follow_job_controller(key, object);
+        self.follow_deployment_controller(key, object);
         self.follow_event_ttl(key);
     }
 
@@ -1053,6 +1056,8 @@ impl ObjectStore {
                 Work::Job(key) => self.sync_job(&key),
                 Work::OrphanPod(key) => self.sync_orphan_pod(&key),
                 Work::JobTtl(key) => self.expire_job(&key),
+                Work::Deployment(key) => self.sync_deployment(&key),
+                Work::ReplicaSet(key) => self.sync_replica_set(&key),
                 Work::EventTtl(key) => self.expire_event(&key),
             }
         }
@@ -1576,6 +1581,7 @@ impl ObjectStore {
         self.namespace_defaults_changed(&key, "MODIFIED");
         // A pod marked for deletion (or bound) is news to its Job.
         self.follow_job_controller(&key, &object);
+        self.follow_deployment_controller(&key, &object);
         self.follow_event_ttl(&key);
         self.keep_object(key, object.clone());
         self.record(r, "MODIFIED", &object);
@@ -1633,6 +1639,7 @@ impl ObjectStore {
         self.job_backoffs.forget(&key);
         self.forget_event_lease(&key);
         self.follow_job_controller(&key, &object);
+        self.follow_deployment_controller(&key, &object);
         self.namespace_defaults_changed(&key, "DELETED");
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
         // Garbage collection of the owner's dependents, in the background

@@ -726,6 +726,33 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
                 ]
             },
         ),
+        ("apps", "ReplicaSet") => (
+            vec![
+                name(),
+                column("Desired", "integer", "Number of desired pods.", 0),
+                column("Current", "integer", "Number of actual replicas.", 0),
+                column("Ready", "integer", "Number of ready replicas.", 0),
+                age_column(),
+                containers_column(),
+                images_column(),
+                column("Selector", "string", "Label selector for pods.", 1),
+            ],
+            |o| {
+                let number =
+                    |pointer: &str| json!(o.pointer(pointer).and_then(Value::as_i64).unwrap_or(0));
+                let [containers, images] = template_cells(o);
+                vec![
+                    text(o, "/metadata/name"),
+                    number("/spec/replicas"),
+                    number("/status/replicas"),
+                    number("/status/readyReplicas"),
+                    age(created(o)),
+                    containers,
+                    images,
+                    selector_cell(o),
+                ]
+            },
+        ),
         ("apps", "Deployment") => (
             vec![
                 name(),

@@ -195,6 +195,8 @@ fn job_resource() -> ApiResource {
 }
 
 const WORKFLOW_PODS: &str = kbind_model::api::labels::WORKFLOW_ACTION;
+/// The label the Deployment controller puts on its ReplicaSets' pods.
+const REPLICA_SET_PODS: &str = "pod-template-hash";
 
 fn ended(pod: &DynamicObject) -> bool {
     matches!(
@@ -211,6 +213,59 @@ fn job_finished(job: &DynamicObject) -> bool {
                 (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
             })
         })
+}
+
+/// The status a kubelet reports for a long-running pod whose containers
+/// started and passed their readiness probes: `Running`, every condition
+/// True, each container running and ready (init containers ran to 0).
+fn running_status(pod: &DynamicObject, now: &str) -> Value {
+    let spec = &pod.data["spec"];
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let status_of = |c: &Value, running: bool| {
+        let name = c["name"].as_str().unwrap_or_default();
+        let id = format!("kbind://{uid}/{name}");
+        let state = if running {
+            json!({"running": {"startedAt": now}})
+        } else {
+            json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now,
+                "finishedAt": now, "containerID": id}})
+        };
+        json!({"name": name, "image": c["image"], "imageID": "", "ready": running,
+            "restartCount": 0, "started": running, "containerID": id, "state": state})
+    };
+    let list = |key: &str, running: bool| -> Vec<Value> {
+        spec[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| status_of(c, running))
+            .collect()
+    };
+    let conditions: Vec<Value> = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ]
+    .iter()
+    .map(|kind| {
+        json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": now})
+    })
+    .collect();
+    let mut status = json!({
+        "phase": "Running",
+        "hostIP": NODE_IP,
+        "hostIPs": [{"ip": NODE_IP}],
+        "startTime": now,
+        "conditions": conditions,
+        "containerStatuses": list("containers", true),
+    });
+    let init = list("initContainers", false);
+    if !init.is_empty() {
+        status["initContainerStatuses"] = Value::Array(init);
+    }
+    status
 }
 
 /// The status a kubelet reports for a pod whose containers all ran:
@@ -306,8 +361,9 @@ impl SimulatedRunner {
         self.fail_versions.contains(&version)
     }
 
-    /// Places a pod on the node and reports it ended; false if it had
-    /// already ended (or is going).
+    /// Places a pod on the node and reports it ended (a workflow's) or
+    /// running and ready (a ReplicaSet's, which restarts for ever); false
+    /// if it had already ended (or is going).
     async fn run_pod(&self, client: &Client, pod: &DynamicObject) -> Result<bool, kube::Error> {
         if ended(pod) {
             return Ok(false);
@@ -332,7 +388,14 @@ impl SimulatedRunner {
             }
         }
         let now = kbind_model::time::rfc3339(kbind_model::time::now_millis());
-        let status = json!({"status": ended_status(pod, self.fails(pod), &now)});
+        let status = if pod.data["spec"]["restartPolicy"] == "Always" {
+            if pod.data["status"]["phase"] == "Running" {
+                return Ok(false);
+            }
+            json!({"status": running_status(pod, &now)})
+        } else {
+            json!({"status": ended_status(pod, self.fails(pod), &now)})
+        };
         pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
             .await?;
         Ok(true)
@@ -399,10 +462,10 @@ impl SimulatedRunner {
         }
     }
 
-    /// Watches workflow pods and ends each one as it appears. The watch
-    /// only hands pods on (each once, by uid), so it is read as fast as
-    /// the server sends; a few pods are run at a time, as a node runs
-    /// several.
+    /// Watches workflow pods, and the pods of Deployments' ReplicaSets,
+    /// and runs each one as it appears. The watch only hands pods on (each
+    /// once, by uid), so it is read as fast as the server sends; a few pods
+    /// are run at a time, as a node runs several.
     async fn run_pods(self, client: Client) {
         let (queue, pending) = tokio::sync::mpsc::unbounded_channel::<DynamicObject>();
         let node = self.clone();
@@ -419,7 +482,14 @@ impl SimulatedRunner {
             ),
         );
         let all: Api<DynamicObject> = Api::all_with(client.clone(), &pod_resource());
-        let mut pods = watcher(all, watcher::Config::default().labels(WORKFLOW_PODS)).boxed();
+        let mut pods = futures::stream::select(
+            watcher(
+                all.clone(),
+                watcher::Config::default().labels(WORKFLOW_PODS),
+            ),
+            watcher(all, watcher::Config::default().labels(REPLICA_SET_PODS)),
+        )
+        .boxed();
         let mut retry = super::retry::RetryDelay::default();
         let mut taken: std::collections::HashSet<String> = Default::default();
         while let Some(event) = pods.next().await {
