@@ -1323,15 +1323,13 @@ fn the_deploy_manifests_pass_a_servers_checks_and_the_registry_patch_applies() {
     );
     // Its controller makes the two pods, which the restricted level
     // admits; no node reports them ready here.
-    wait_for(
+    let wanted = ["kbind-operator", "0/2", "2", "0"];
+    let row = wait_for(
         &s,
         &["-n", "kbind-system", "get", "deploy", "--no-headers"],
-        |row| {
-            row.split_whitespace()
-                .take(4)
-                .eq(["kbind-operator", "0/2", "2", "0"])
-        },
+        |row| row.split_whitespace().take(4).eq(wanted),
     );
+    assert!(row.split_whitespace().take(4).eq(wanted), "{row}");
     let pods = s.ok(&["-n", "kbind-system", "get", "pods", "--no-headers"]);
     assert_eq!(
         pods.lines().filter(|l| l.contains("Pending")).count(),
@@ -1636,10 +1634,15 @@ fn kubectl_rolls_a_deployment_out_through_its_replica_sets() {
         "{sets}"
     );
     s.ok(&["scale", "deployment", "web", "--replicas=1"]);
-    wait_for(
+    let pods = wait_for(
         &s,
         &["get", "pods", "-l", "app=web", "--no-headers"],
         |out| out.lines().filter(|l| l.contains("Running")).count() == 1,
+    );
+    assert_eq!(
+        pods.lines().filter(|l| l.contains("Running")).count(),
+        1,
+        "{pods}"
     );
     let status = s.ok(&[
         "get",
@@ -1650,10 +1653,49 @@ fn kubectl_rolls_a_deployment_out_through_its_replica_sets() {
     ]);
     assert_eq!(status, "1/1 True");
     s.ok(&["delete", "deployment", "web"]);
-    wait_for(
+    let left = wait_for(
         &s,
         &["get", "rs,pods", "-l", "app=web", "--no-headers"],
         |out| out.trim().is_empty(),
     );
+    assert_eq!(
+        left.trim(),
+        "",
+        "the collector takes the ReplicaSets and pods"
+    );
+    // Pods the API server refuses (their ServiceAccount is missing): the
+    // ReplicaSet says so, and tries again until it can.
+    let lonely = s.write(
+        "lonely.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: lonely, namespace: default}\nspec:\n  selector: {matchLabels: {app: lonely}}\n  template:\n    metadata: {labels: {app: lonely}}\n    spec:\n      serviceAccountName: lonely\n      containers: [{name: main, image: busybox}]\n",
+    );
+    s.ok(&["apply", "-f", &lonely]);
+    let condition = wait_for(
+        &s,
+        &[
+            "get",
+            "rs",
+            "-l",
+            "app=lonely",
+            "-o",
+            "jsonpath={.items[0].status.conditions[0].type} {.items[0].status.conditions[0].reason}",
+        ],
+        |out| !out.trim().is_empty(),
+    );
+    assert_eq!(condition, "ReplicaFailure FailedCreate");
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=FailedCreate",
+        "-o",
+        "jsonpath={.items[0].message}",
+    ]);
+    assert!(
+        events.contains("serviceaccount \"lonely\" not found"),
+        "{events}"
+    );
+    s.ok(&["create", "serviceaccount", "lonely"]);
+    s.ok(&["rollout", "status", "deployment/lonely", "--timeout=30s"]);
     node.abort();
 }

@@ -21,6 +21,8 @@ const DEPLOYMENT_COMPONENT: &str = "deployment-controller";
 const REPLICA_SET_COMPONENT: &str = "replicaset-controller";
 const HASH_LABEL: &str = "pod-template-hash";
 const REVISION: &str = "deployment.kubernetes.io/revision";
+/// How long a ReplicaSet whose pod could not be made waits to try again.
+const CREATE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The key of the `kind` (apps/v1) that `object`'s controller reference
 /// names, in its namespace.
@@ -398,6 +400,7 @@ impl ObjectStore {
             .unwrap_or_default()
             .to_string();
         let mut events = vec![];
+        let mut failure: Option<String> = None;
         if have < wanted {
             let template = &rs["spec"]["template"];
             for _ in have..wanted {
@@ -433,6 +436,13 @@ impl ObjectStore {
                             "FailedCreate",
                             format!("Error creating: {}", e.message),
                         ));
+                        failure = Some(e.message);
+                        // Tried again later, as the controller's rate-limited
+                        // queue does (a missing ServiceAccount made since …).
+                        self.queue_work_at(
+                            Work::ReplicaSet(key.clone()),
+                            std::time::Instant::now() + CREATE_RETRY,
+                        );
                         break;
                     }
                 }
@@ -489,6 +499,16 @@ impl ObjectStore {
         let Some(current) = self.objects_get(key) else {
             return;
         };
+        // `ReplicaFailure` while pods cannot be made, gone once they can.
+        if let Some(message) = failure {
+            let at = kbind_model::time::rfc3339(self.now_millis());
+            let since = current["status"]["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "ReplicaFailure"))
+                .map_or(json!(at), |c| c["lastTransitionTime"].clone());
+            status["conditions"] = json!([{"type": "ReplicaFailure", "status": "True",
+                "lastTransitionTime": since, "reason": "FailedCreate", "message": message}]);
+        }
         if current["status"] == status {
             return;
         }
