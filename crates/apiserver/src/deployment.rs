@@ -346,24 +346,17 @@ pub fn validate_update(next: &Value, current: &Value) -> Vec<FieldError> {
         .collect()
 }
 
-/// `ValidateReplicaSetStatus`: no negative counter, none above the
-/// replicas, no more available than ready.
-pub fn validate_replica_set_status(next: &Value) -> Vec<FieldError> {
-    let status = &next["status"];
+/// The status counters' rules both kinds share: none negative, none of
+/// `bounded` above `status.replicas`, no more available than ready.
+fn status_counters(status: &Value, counters: &[&str], bounded: &[&str]) -> Vec<FieldError> {
     let count = |field: &str| status[field].as_i64().unwrap_or(0);
     let mut errs = vec![];
-    for field in [
-        "replicas",
-        "fullyLabeledReplicas",
-        "readyReplicas",
-        "availableReplicas",
-        "observedGeneration",
-    ] {
-        if let Some(n) = status[field].as_i64().filter(|n| *n < 0) {
+    for field in counters {
+        if let Some(n) = status[*field].as_i64().filter(|n| *n < 0) {
             errs.push(FieldError::invalid(format!("status.{field}"), n, NEGATIVE));
         }
     }
-    for field in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] {
+    for field in bounded {
         if count(field) > count("replicas") {
             errs.push(FieldError::invalid(
                 format!("status.{field}"),
@@ -382,43 +375,36 @@ pub fn validate_replica_set_status(next: &Value) -> Vec<FieldError> {
     errs
 }
 
-/// `ValidateDeploymentStatus`: no negative counter, none above the
-/// replicas, no more available than ready, a collision count never
-/// decremented.
+/// `ValidateReplicaSetStatus`.
+pub fn validate_replica_set_status(next: &Value) -> Vec<FieldError> {
+    status_counters(
+        &next["status"],
+        &[
+            "replicas",
+            "fullyLabeledReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "observedGeneration",
+        ],
+        &["fullyLabeledReplicas", "readyReplicas", "availableReplicas"],
+    )
+}
+
+/// `ValidateDeploymentStatus`, and a collision count never decremented.
 pub fn validate_status_update(next: &Value, current: &Value) -> Vec<FieldError> {
-    let status = &next["status"];
-    let count = |field: &str| status[field].as_i64().unwrap_or(0);
-    let mut errs = vec![];
-    for field in [
-        "observedGeneration",
-        "replicas",
-        "updatedReplicas",
-        "readyReplicas",
-        "availableReplicas",
-        "unavailableReplicas",
-        "collisionCount",
-    ] {
-        if let Some(n) = status[field].as_i64().filter(|n| *n < 0) {
-            errs.push(FieldError::invalid(format!("status.{field}"), n, NEGATIVE));
-        }
-    }
-    let replicas = count("replicas");
-    for field in ["updatedReplicas", "readyReplicas", "availableReplicas"] {
-        if count(field) > replicas {
-            errs.push(FieldError::invalid(
-                format!("status.{field}"),
-                count(field),
-                "cannot be greater than status.replicas",
-            ));
-        }
-    }
-    if count("availableReplicas") > count("readyReplicas") {
-        errs.push(FieldError::invalid(
-            "status.availableReplicas",
-            count("availableReplicas"),
-            "cannot be greater than readyReplicas",
-        ));
-    }
+    let mut errs = status_counters(
+        &next["status"],
+        &[
+            "observedGeneration",
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+            "collisionCount",
+        ],
+        &["updatedReplicas", "readyReplicas", "availableReplicas"],
+    );
     let collisions = |o: &Value| o.pointer("/status/collisionCount").and_then(Value::as_i64);
     if let Some(before) = collisions(current)
         && collisions(next).is_none_or(|now| now < before)
