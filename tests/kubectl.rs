@@ -1633,6 +1633,25 @@ fn kubectl_rolls_a_deployment_out_through_its_replica_sets() {
         1,
         "{sets}"
     );
+    // `kubectl rollout undo` puts the first template back: its ReplicaSet
+    // is scaled up again and takes the next revision.
+    s.ok(&["rollout", "undo", "deployment/web"]);
+    s.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
+    let first_now = s.ok(&[
+        "get",
+        "rs",
+        &first,
+        "-o",
+        "jsonpath={.spec.replicas}:{.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+    ]);
+    assert_eq!(first_now, "2:3");
+    let history = s.ok(&["rollout", "history", "deployment/web"]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(revisions, ["2", "3"], "{history}");
     s.ok(&["scale", "deployment", "web", "--replicas=1"]);
     let pods = wait_for(
         &s,

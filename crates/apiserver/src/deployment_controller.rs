@@ -182,8 +182,21 @@ impl ObjectStore {
         let mut events = vec![];
         let new_rs = match current {
             Some((rs_key, rs)) => {
+                // An older template back again (`kubectl rollout undo`)
+                // takes the next revision, as `SetNewReplicaSetAnnotations`
+                // gives it.
+                let newest_other = owned
+                    .iter()
+                    .filter(|(k, _)| k.name != rs_key.name)
+                    .map(|(_, other)| revision(other))
+                    .max()
+                    .unwrap_or(0);
+                let mut next = rs.clone();
+                if revision(&rs) <= newest_other {
+                    next["metadata"]["annotations"][REVISION] =
+                        json!((newest_other + 1).to_string());
+                }
                 if count(&rs, "/spec/replicas") != replicas {
-                    let mut next = rs.clone();
                     next["spec"]["replicas"] = json!(replicas);
                     if self.write_as_controller(&rs_key, next) {
                         events.push(format!(
@@ -197,6 +210,8 @@ impl ObjectStore {
                             count(&rs, "/spec/replicas")
                         ));
                     }
+                } else if next != rs {
+                    self.write_as_controller(&rs_key, next);
                 }
                 rs_key.name
             }
@@ -268,6 +283,24 @@ impl ObjectStore {
                     "ScalingReplicaSet",
                     &message,
                 );
+            }
+            // `SetDeploymentRevision`: the Deployment carries its current
+            // ReplicaSet's revision (`kubectl rollout undo` patches it).
+            let rs_key = Key {
+                group: "apps".into(),
+                plural: "replicasets".into(),
+                namespace: key.namespace.clone(),
+                name: new_rs.clone(),
+            };
+            let current = self
+                .objects_get(&rs_key)
+                .map(|rs| rs["metadata"]["annotations"][REVISION].clone());
+            if let Some(current) = current.filter(|r| !r.is_null())
+                && deployment["metadata"]["annotations"][REVISION] != current
+            {
+                let mut next = deployment;
+                next["metadata"]["annotations"][REVISION] = current;
+                self.write_as_controller(key, next);
             }
         }
         self.deployment_status(key, &new_rs);
