@@ -5,9 +5,9 @@
 //! pipelines can get wrong: container and volume names, images, mounts,
 //! environment names, init-container restrictions, policies, the service
 //! account, node selector and tolerations, resources (names, signs, a
-//! request within its limit), ports and probes. Security contexts and the
-//! volume sources' own fields are not checked (README: "What still
-//! differs").
+//! request within its limit), ports, probes and the common volume sources.
+//! Security contexts and the rarer volume sources' own fields are not
+//! checked (README: "What still differs").
 
 use std::collections::BTreeSet;
 
@@ -342,7 +342,7 @@ fn validate_volumes(volumes: &Value, path: &str, errs: &mut Vec<FieldError>) -> 
     let mut names = BTreeSet::new();
     for (i, v) in volumes.as_array().into_iter().flatten().enumerate() {
         let at = format!("{path}[{i}]");
-        let mut own = vec![];
+        let mut own = volume_source(v, &at);
         let name = v["name"].as_str().unwrap_or_default();
         if name.is_empty() {
             own.push(FieldError::required(format!("{at}.name"), ""));
@@ -605,6 +605,164 @@ fn validate_resources(resources: &Value, at: &str, errs: &mut Vec<FieldError>) {
             _ => {}
         }
     }
+}
+
+const FILE_MODE: &str = "must be a number between 0 and 0777 (octal), both inclusive";
+
+/// A file mode (`defaultMode`, `mode`) within 0 and 0777.
+fn file_mode(mode: &Value, field: String, errs: &mut Vec<FieldError>) {
+    if let Some(m) = mode.as_i64().filter(|m| !(0..=0o777).contains(m)) {
+        errs.push(FieldError::invalid(field, m, FILE_MODE));
+    }
+}
+
+/// `validateLocalNonReservedPath`: relative, no `..` element, not
+/// starting with `..`.
+fn local_path(path: &str, field: &str, errs: &mut Vec<FieldError>) {
+    if path.starts_with('/') {
+        errs.push(FieldError::invalid(field, path, "must be a relative path"));
+    }
+    if path.split('/').any(|p| p == "..") {
+        errs.push(FieldError::invalid(field, path, "must not contain '..'"));
+    } else if path.starts_with("..") {
+        errs.push(FieldError::invalid(field, path, "must not start with '..'"));
+    }
+}
+
+/// `validateKeyToPath` for each of a ConfigMap's or Secret's `items`.
+fn key_to_paths(items: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    for (i, item) in items.as_array().into_iter().flatten().enumerate() {
+        let at = format!("{at}.items[{i}]");
+        if item["key"].as_str().is_none_or(str::is_empty) {
+            errs.push(FieldError::required(format!("{at}.key"), ""));
+        }
+        let path = item["path"].as_str().unwrap_or_default();
+        if path.is_empty() {
+            errs.push(FieldError::required(format!("{at}.path"), ""));
+        }
+        local_path(path, &format!("{at}.path"), errs);
+        file_mode(&item["mode"], format!("{at}.mode"), errs);
+    }
+}
+
+/// `validateVolumeSource` for the sources a workload's pod commonly
+/// mounts: ConfigMaps and Secrets (a name, modes, items), claims, host
+/// paths, empty dirs, the downward API and projections.
+fn volume_source(v: &Value, at: &str) -> Vec<FieldError> {
+    let mut errs = vec![];
+    let required = |errs: &mut Vec<FieldError>, source: &Value, field: &str, path: String| {
+        if source[field].as_str().is_none_or(str::is_empty) {
+            errs.push(FieldError::required(path, ""));
+        }
+    };
+    if let source @ Value::Object(_) = &v["configMap"] {
+        let at = format!("{at}.configMap");
+        required(&mut errs, source, "name", format!("{at}.name"));
+        file_mode(
+            &source["defaultMode"],
+            format!("{at}.defaultMode"),
+            &mut errs,
+        );
+        key_to_paths(&source["items"], &at, &mut errs);
+    }
+    if let source @ Value::Object(_) = &v["secret"] {
+        let at = format!("{at}.secret");
+        required(&mut errs, source, "secretName", format!("{at}.secretName"));
+        file_mode(
+            &source["defaultMode"],
+            format!("{at}.defaultMode"),
+            &mut errs,
+        );
+        key_to_paths(&source["items"], &at, &mut errs);
+    }
+    if let source @ Value::Object(_) = &v["persistentVolumeClaim"] {
+        required(
+            &mut errs,
+            source,
+            "claimName",
+            format!("{at}.persistentVolumeClaim.claimName"),
+        );
+    }
+    if let source @ Value::Object(_) = &v["hostPath"] {
+        let at = format!("{at}.hostPath");
+        required(&mut errs, source, "path", format!("{at}.path"));
+        const TYPES: &[&str] = &[
+            "",
+            "BlockDevice",
+            "CharDevice",
+            "Directory",
+            "DirectoryOrCreate",
+            "File",
+            "FileOrCreate",
+            "Socket",
+        ];
+        if let Some(t) = source["type"].as_str().filter(|t| !TYPES.contains(t)) {
+            errs.push(FieldError::not_supported(format!("{at}.type"), t, TYPES));
+        }
+    }
+    if let Some(limit) = v.pointer("/emptyDir/sizeLimit").and_then(Value::as_str)
+        && super::quantity::parse(limit).is_ok_and(|q| q.is_negative())
+    {
+        errs.push(FieldError::forbidden(
+            format!("{at}.emptyDir.sizeLimit"),
+            "SizeLimit field must be a valid resource quantity",
+        ));
+    }
+    if let source @ Value::Object(_) = &v["downwardAPI"] {
+        let at = format!("{at}.downwardAPI");
+        file_mode(
+            &source["defaultMode"],
+            format!("{at}.defaultMode"),
+            &mut errs,
+        );
+        for file in source["items"].as_array().into_iter().flatten() {
+            let path = file["path"].as_str().unwrap_or_default();
+            if path.is_empty() {
+                errs.push(FieldError::required(format!("{at}.path"), ""));
+            }
+            local_path(path, &format!("{at}.path"), &mut errs);
+            file_mode(&file["mode"], format!("{at}.mode"), &mut errs);
+        }
+    }
+    if let source @ Value::Object(_) = &v["projected"] {
+        let at = format!("{at}.projected");
+        file_mode(
+            &source["defaultMode"],
+            format!("{at}.defaultMode"),
+            &mut errs,
+        );
+        for (i, s) in source["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let src = format!("{at}.sources[{i}]");
+            for kind in ["secret", "configMap"] {
+                if s[kind].is_object() {
+                    required(&mut errs, &s[kind], "name", format!("{src}.{kind}.name"));
+                    key_to_paths(&s[kind]["items"], &format!("{src}.{kind}"), &mut errs);
+                }
+            }
+            let kinds = [
+                "secret",
+                "configMap",
+                "downwardAPI",
+                "serviceAccountToken",
+                "clusterTrustBundle",
+            ]
+            .iter()
+            .filter(|k| !s[**k].is_null())
+            .count();
+            if kinds > 1 {
+                errs.push(FieldError::forbidden(
+                    src,
+                    "may not specify more than 1 volume type",
+                ));
+            }
+        }
+    }
+    errs
 }
 
 /// `validateContainerPorts`: each port in range, a name (when given) an
@@ -897,6 +1055,27 @@ mod tests {
                 "spec.template.spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
                 "spec.template.spec.containers[0].readinessProbe: Required value: must specify a handler type",
                 "spec.template.spec.containers[0].readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn volume_sources_are_checked_as_validate_volume_source_does() {
+        let spec = json!({"containers": [{"name": "web", "image": "nginx"}], "volumes": [
+            {"name": "config", "configMap": {"defaultMode": 755, "items": [{"key": "a", "path": "../etc"}]}},
+            {"name": "creds", "secret": {"secretName": "s", "items": [{"key": "", "path": "/abs"}]}},
+            {"name": "claim", "persistentVolumeClaim": {}},
+            {"name": "ok", "emptyDir": {"sizeLimit": "1Gi"}},
+        ]});
+        assert_eq!(
+            bodies(spec),
+            [
+                "spec.template.spec.volumes[0].configMap.name: Required value",
+                "spec.template.spec.volumes[0].configMap.defaultMode: Invalid value: 755: must be a number between 0 and 0777 (octal), both inclusive",
+                "spec.template.spec.volumes[0].configMap.items[0].path: Invalid value: \"../etc\": must not contain '..'",
+                "spec.template.spec.volumes[1].secret.items[0].key: Required value",
+                "spec.template.spec.volumes[1].secret.items[0].path: Invalid value: \"/abs\": must be a relative path",
+                "spec.template.spec.volumes[2].persistentVolumeClaim.claimName: Required value",
             ]
         );
     }
