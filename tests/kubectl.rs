@@ -1652,6 +1652,27 @@ fn kubectl_rolls_a_deployment_out_through_its_replica_sets() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(revisions, ["2", "3"], "{history}");
+    // Paused, a new template makes no ReplicaSet until the rollout resumes.
+    s.ok(&["rollout", "pause", "deployment/web"]);
+    s.ok(&["set", "image", "deployment/web", "nginx=nginx:1.28"]);
+    let progressing = wait_for(
+        &s,
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
+        ],
+        |out| out == "DeploymentPaused",
+    );
+    assert_eq!(progressing, "DeploymentPaused");
+    let sets = s.ok(&["get", "rs", "-l", "app=web", "-o", "name"]);
+    assert_eq!(sets.lines().count(), 2, "{sets}");
+    s.ok(&["rollout", "resume", "deployment/web"]);
+    s.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
+    let sets = s.ok(&["get", "rs", "-l", "app=web", "-o", "name"]);
+    assert_eq!(sets.lines().count(), 3, "{sets}");
     s.ok(&["scale", "deployment", "web", "--replicas=1"]);
     let pods = wait_for(
         &s,

@@ -180,6 +180,25 @@ impl ObjectStore {
                 .unwrap_or(0)
         };
         let mut events = vec![];
+        let paused = deployment["spec"]["paused"] == true;
+        if paused && current.is_none() {
+            // A paused Deployment makes no ReplicaSet for a new template;
+            // the one that runs its pods follows its replica count.
+            let active = owned
+                .iter()
+                .filter(|(_, rs)| count(rs, "/spec/replicas") > 0)
+                .max_by_key(|(_, rs)| revision(rs))
+                .cloned();
+            if let Some((rs_key, rs)) = active
+                && count(&rs, "/spec/replicas") != replicas
+            {
+                let mut next = rs.clone();
+                next["spec"]["replicas"] = json!(replicas);
+                self.write_as_controller(&rs_key, next);
+            }
+            self.deployment_status(key, "");
+            return;
+        }
         let new_rs = match current {
             Some((rs_key, rs)) => {
                 // An older template back again (`kubectl rollout undo`)
@@ -261,7 +280,7 @@ impl ObjectStore {
                 name
             }
         };
-        for (rs_key, rs) in &owned {
+        for (rs_key, rs) in owned.iter().filter(|_| !paused) {
             if rs_key.name != new_rs && count(rs, "/spec/replicas") != 0 {
                 let mut next = rs.clone();
                 next["spec"]["replicas"] = json!(0);
@@ -356,9 +375,28 @@ impl ObjectStore {
             },
         );
         let complete = updated == replicas && available == replicas && total == replicas;
+        let was_paused = conditions
+            .iter()
+            .any(|c| c["type"] == "Progressing" && c["reason"] == "DeploymentPaused");
         merge_condition(
             &mut conditions,
-            if complete {
+            if deployment["spec"]["paused"] == true {
+                condition(
+                    "Progressing",
+                    "Unknown",
+                    "DeploymentPaused",
+                    "Deployment is paused",
+                    &at,
+                )
+            } else if was_paused {
+                condition(
+                    "Progressing",
+                    "True",
+                    "DeploymentResumed",
+                    "Deployment is resumed",
+                    &at,
+                )
+            } else if complete {
                 condition(
                     "Progressing",
                     "True",
