@@ -563,6 +563,36 @@ json_message!(apps::Deployment {
     spec: "spec",
     status: "status"
 });
+json_message!(apps::ReplicaSetSpec {
+    min_ready_seconds: "minReadySeconds",
+    selector: "selector",
+    template: "template",
+} kept {
+    replicas: "replicas",
+} unsupported {});
+json_message!(apps::ReplicaSetCondition {
+    r#type: "type",
+    status: "status",
+    last_transition_time: "lastTransitionTime",
+    reason: "reason",
+    message: "message",
+});
+// `replicas` is a plain int32 without `omitempty` in Go: always written.
+json_message!(apps::ReplicaSetStatus {
+    fully_labeled_replicas: "fullyLabeledReplicas",
+    ready_replicas: "readyReplicas",
+    available_replicas: "availableReplicas",
+    terminating_replicas: "terminatingReplicas",
+    observed_generation: "observedGeneration",
+    conditions: "conditions",
+} kept {
+    replicas: "replicas",
+} unsupported {});
+json_message!(apps::ReplicaSet {
+    metadata: "metadata",
+    spec: "spec",
+    status: "status"
+});
 
 // Services: what `kubectl create service` and `kubectl expose` send.
 json_message!(core::ServicePort {

@@ -108,6 +108,7 @@ fn codec(api_version: &str, kind: &str) -> Option<Codec> {
         ("events.k8s.io/v1", "Event") => codec!(events::Event),
         ("batch/v1", "Job") => codec!(batch::Job),
         ("apps/v1", "Deployment") => codec!(apps::Deployment),
+        ("apps/v1", "ReplicaSet") => codec!(apps::ReplicaSet),
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
             codec!(k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition)
         }
@@ -322,6 +323,14 @@ mod tests {
                     "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
         let bytes = encode(&deployment).expect("a Deployment has a message");
         assert_eq!(decode(&bytes).unwrap(), deployment);
+        let replica_set = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "web-abc", "namespace": "default"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx"}]}}},
+            "status": {"replicas": 0}});
+        let bytes = encode(&replica_set).expect("a ReplicaSet has a message");
+        assert_eq!(decode(&bytes).unwrap(), replica_set);
     }
 
     #[test]
