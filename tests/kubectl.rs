@@ -1295,26 +1295,15 @@ fn deploy_file(name: &str) -> String {
 /// that checks Deployments as a real one does: accepted without a Pod
 /// Security warning in the namespace's restricted level, defaulted, listed;
 /// then the registry policy's ConfigMap and Deployment patch, as the
-/// comments in `deploy/policy-oci.yaml` say to run them. (The patch once
+/// comments in `deploy/registry/policy.yaml` say to run them. (The patch once
 /// lived in the same file, which `kubectl patch --patch-file` reads as its
 /// first document only: a ConfigMap patched onto the Deployment, refused.)
 #[test]
 fn the_deploy_manifests_pass_a_servers_checks_and_the_registry_patch_applies() {
     let Some(s) = sandbox() else { return };
-    let mut install = vec!["apply"];
-    let files: Vec<String> = [
-        "namespace.yaml",
-        "rbac.yaml",
-        "policy.yaml",
-        "operator.yaml",
-    ]
-    .iter()
-    .map(|f| deploy_file(f))
-    .collect();
-    for file in &files {
-        install.extend(["-f", file.as_str()]);
-    }
-    let o = s.kubectl(&install);
+    // The whole directory, as users apply it: the default install alone
+    // (the registry variant is kept in a directory of its own).
+    let o = s.kubectl(&["apply", "-f", &deploy_file("")]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
         !text(&o.stderr).contains("Warning"),
@@ -1347,7 +1336,7 @@ fn the_deploy_manifests_pass_a_servers_checks_and_the_registry_patch_applies() {
     ]);
     assert_eq!(defaulted, "25% 10 1 HTTP 2 MinimumReplicasUnavailable");
 
-    s.ok(&["apply", "-f", &deploy_file("policy-oci.yaml")]);
+    s.ok(&["apply", "-f", &deploy_file("registry/policy.yaml")]);
     s.ok(&[
         "-n",
         "kbind-system",
@@ -1355,7 +1344,7 @@ fn the_deploy_manifests_pass_a_servers_checks_and_the_registry_patch_applies() {
         "deployment",
         "kbind-operator",
         "--patch-file",
-        &deploy_file("operator-oci-patch.yaml"),
+        &deploy_file("registry/operator-patch.yaml"),
     ]);
     let patched: serde_json::Value = serde_json::from_str(&s.ok(&[
         "-n",

@@ -300,7 +300,7 @@ fn the_operator_follows_a_tag_and_pins_what_it_loads_by_digest() {
     assert_eq!(slot.current().info().name, "kratix-default");
 }
 
-/// deploy/policy-oci.yaml and deploy/operator-oci-patch.yaml as shipped,
+/// deploy/registry/policy.yaml and deploy/registry/operator-patch.yaml as shipped,
 /// pointed at a private registry (TLS from a private CA, htpasswd): the
 /// init container's arguments pull the policy with the mounted pull secret
 /// and compile it into the cache; the operator's then load it before they
@@ -315,7 +315,7 @@ fn the_deploy_example_pulls_the_operators_policy_from_a_private_registry() {
         let text = std::fs::read_to_string(workspace().join(file)).expect("file");
         serde_saphyr::from_str(&text).expect("yaml")
     };
-    let config = read("deploy/policy-oci.yaml")["data"]["config.yaml"]
+    let config = read("deploy/registry/policy.yaml")["data"]["config.yaml"]
         .as_str()
         .expect("config.yaml")
         .replace("registry.example.com", &registry.host);
@@ -345,7 +345,7 @@ fn the_deploy_example_pulls_the_operators_policy_from_a_private_registry() {
     ));
     let file = cache.path().join("config.yaml");
     std::fs::write(&file, &config).expect("config");
-    let patch = read("deploy/operator-oci-patch.yaml");
+    let patch = read("deploy/registry/operator-patch.yaml");
     let pod = &patch["spec"]["template"]["spec"];
     // The container's paths, where this test keeps the mounted files; the
     // private CA stands for a registry's public one.
