@@ -1508,6 +1508,13 @@ fn kubectl_cluster_info_and_services_behave_as_on_a_cluster() {
         ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"],
         "{row}"
     );
+    // Its endpoint is the server itself.
+    let port = s.running.addr.port();
+    let endpoints = s.ok(&["get", "endpoints", "kubernetes", "--no-headers"]);
+    assert!(
+        endpoints.contains(&format!("127.0.0.1:{port}")),
+        "{endpoints}"
+    );
     // `kubectl create service` sends protobuf.
     s.ok(&["create", "service", "nodeport", "web", "--tcp=8080:80"]);
     let allocated = s.ok(&[
@@ -1604,6 +1611,35 @@ fn kubectl_rolls_a_deployment_out_through_its_replica_sets() {
         2,
         "{pods}"
     );
+    // A Service in front of them: its Endpoints and EndpointSlice list the
+    // pods' addresses (the node gives each one), which `kubectl describe`
+    // reads.
+    s.ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--port=8080",
+        "--target-port=80",
+    ]);
+    let endpoints = wait_for(&s, &["get", "endpoints", "web", "--no-headers"], |out| {
+        out.matches(":80").count() == 2
+    });
+    assert_eq!(endpoints.matches("10.244.").count(), 2, "{endpoints}");
+    let described = s.ok(&["describe", "service", "web"]);
+    let line = described
+        .lines()
+        .find(|l| l.starts_with("Endpoints:"))
+        .unwrap_or_default();
+    assert_eq!(line.matches("10.244.").count(), 2, "{described}");
+    let slice = s.ok(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=web",
+        "-o",
+        "jsonpath={.items[0].addressType} {.items[0].ports[0].port} {.items[0].endpoints[*].conditions.ready}",
+    ]);
+    assert_eq!(slice, "IPv4 80 true true");
     s.ok(&["set", "image", "deployment/web", "nginx=nginx:1.27"]);
     s.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
     let sets = s.ok(&[

@@ -27,6 +27,7 @@ pub fn default_builtin(r: &Resource, object: &mut Value) {
         ("apps", "ReplicaSet") => super::deployment::replica_set_defaults(object),
         ("", "Pod") => super::pods::defaults(object),
         ("", "Service") => super::service::defaults(object),
+        ("", "Endpoints") => super::endpoints_controller::defaults(object),
         _ => {}
     }
 }
@@ -183,6 +184,10 @@ pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
         ("apps", "Deployment") => errs.extend(super::deployment::validate(object)),
         ("apps", "ReplicaSet") => errs.extend(super::deployment::validate_replica_set(object)),
         ("", "Service") => errs.extend(super::service::validate(object)),
+        ("", "Endpoints") => errs.extend(super::endpoints_controller::validate(object)),
+        ("discovery.k8s.io", "EndpointSlice") => {
+            errs.extend(super::endpoints_controller::validate_slice(object));
+        }
         ("", "Pod") => errs.extend(super::pod::validate_template_spec(&object["spec"], "spec")),
         ("", "ConfigMap") => errs.extend(config_map(object)),
         ("", "Secret") => errs.extend(secret(object)),

@@ -56,6 +56,8 @@ pub enum Work {
     Deployment(Key),
     /// The ReplicaSet controller's `syncReplicaSet`.
     ReplicaSet(Key),
+    /// The Endpoints controller's `syncService` for the Service at this key.
+    Endpoints(Key),
     /// The Event at this key may have outlived the server's `--event-ttl`
     /// since its last write (etcd's lease on it).
     EventTtl(Key),

@@ -233,6 +233,10 @@ fn typed_builtin(r: &Resource, object: &Value) -> Option<Result<Value, ApiError>
         ("", "Pod") => typed::<core::v1::Pod>(r, object),
         ("", "Node") => typed::<core::v1::Node>(r, object),
         ("", "Service") => typed::<core::v1::Service>(r, object),
+        ("", "Endpoints") => typed::<core::v1::Endpoints>(r, object),
+        ("discovery.k8s.io", "EndpointSlice") => {
+            typed::<k8s_openapi::api::discovery::v1::EndpointSlice>(r, object)
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             typed::<apiextensions::CustomResourceDefinition>(r, object)
         }

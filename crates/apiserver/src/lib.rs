@@ -13,6 +13,7 @@ pub mod deletion;
 mod deployment;
 mod deployment_controller;
 mod discovery;
+mod endpoints_controller;
 mod error;
 mod escalation;
 mod event;

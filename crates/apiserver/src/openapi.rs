@@ -144,6 +144,14 @@ fn generate_builtin_schemas() -> std::collections::HashMap<(&'static str, &'stat
         (("", "Node"), schemars::schema_for!(core::v1::Node)),
         (("", "Service"), schemars::schema_for!(core::v1::Service)),
         (
+            ("", "Endpoints"),
+            schemars::schema_for!(core::v1::Endpoints),
+        ),
+        (
+            ("discovery.k8s.io", "EndpointSlice"),
+            schemars::schema_for!(k8s_openapi::api::discovery::v1::EndpointSlice),
+        ),
+        (
             ("apiextensions.k8s.io", "CustomResourceDefinition"),
             schemars::schema_for!(apiextensions::CustomResourceDefinition),
         ),

@@ -193,6 +193,18 @@ pub fn builtins() -> Vec<Resource> {
         Resource::builtin("", "v1", "Node", "nodes", false, true, &["no"]),
         Resource::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
         Resource::builtin("", "v1", "Secret", "secrets", true, false, &[]),
+        // Kept by the Endpoints and EndpointSlice controllers for Services
+        // with a selector.
+        Resource::builtin("", "v1", "Endpoints", "endpoints", true, false, &["ep"]),
+        Resource::builtin(
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            "endpointslices",
+            true,
+            false,
+            &[],
+        ),
         // Stored with their cluster IPs and node ports allocated; nothing
         // routes to them.
         Resource {

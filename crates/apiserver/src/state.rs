@@ -891,6 +891,7 @@ impl ObjectStore {
             }
             Some(_) => {}
         }
+        self.keep_kubernetes_endpoints(port);
     }
 
     fn namespace_exists(&self, namespace: &str) -> bool {
@@ -912,6 +913,7 @@ impl ObjectStore {
         self.record(r, type_, &object);
         self.namespace_content_changed(&namespace);
         self.follow_write(&key, &object, type_);
+        self.follow_endpoints_controller(&key, &object, previous.as_ref());
         if r.kind == "CustomResourceDefinition" {
             self.register_crd(&object);
             if previous.is_some_and(|p| p.get("spec") != object.get("spec")) {
@@ -1058,6 +1060,7 @@ impl ObjectStore {
                 Work::JobTtl(key) => self.expire_job(&key),
                 Work::Deployment(key) => self.sync_deployment(&key),
                 Work::ReplicaSet(key) => self.sync_replica_set(&key),
+                Work::Endpoints(key) => self.sync_endpoints(&key),
                 Work::EventTtl(key) => self.expire_event(&key),
             }
         }
@@ -1582,6 +1585,8 @@ impl ObjectStore {
         // A pod marked for deletion (or bound) is news to its Job.
         self.follow_job_controller(&key, &object);
         self.follow_deployment_controller(&key, &object);
+        let previous = self.objects_get(&key);
+        self.follow_endpoints_controller(&key, &object, previous.as_ref());
         self.follow_event_ttl(&key);
         self.keep_object(key, object.clone());
         self.record(r, "MODIFIED", &object);
@@ -1640,6 +1645,7 @@ impl ObjectStore {
         self.forget_event_lease(&key);
         self.follow_job_controller(&key, &object);
         self.follow_deployment_controller(&key, &object);
+        self.follow_endpoints_controller(&key, &object, None);
         self.namespace_defaults_changed(&key, "DELETED");
         let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
         // Garbage collection of the owner's dependents, in the background

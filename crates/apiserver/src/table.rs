@@ -643,6 +643,44 @@ fn builtin(group: &str, kind: &str) -> Option<(Vec<Value>, Cells)> {
             ],
             event_cells,
         ),
+        ("discovery.k8s.io", "EndpointSlice") => (
+            vec![
+                name(),
+                column("AddressType", "string", "The IP protocol for this slice", 0),
+                column("Ports", "string", "The ports for this slice", 0),
+                column("Endpoints", "string", "The endpoints for this slice", 0),
+                age_column(),
+            ],
+            |o| {
+                let [ports, endpoints] = super::endpoints_controller::slice_cells(o);
+                vec![
+                    text(o, "/metadata/name"),
+                    text(o, "/addressType"),
+                    json!(ports),
+                    json!(endpoints),
+                    age(created(o)),
+                ]
+            },
+        ),
+        ("", "Endpoints") => (
+            vec![
+                name(),
+                column(
+                    "Endpoints",
+                    "string",
+                    "The set of all endpoints is the union of all subsets.",
+                    0,
+                ),
+                age_column(),
+            ],
+            |o| {
+                vec![
+                    text(o, "/metadata/name"),
+                    json!(super::endpoints_controller::format(o)),
+                    age(created(o)),
+                ]
+            },
+        ),
         ("", "Service") => (
             vec![
                 name(),

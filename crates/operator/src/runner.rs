@@ -215,10 +215,25 @@ fn job_finished(job: &DynamicObject) -> bool {
         })
 }
 
+/// The node's pod network (`10.244.0.0/16`, kind's and flannel's), one
+/// address per pod it runs, as its network plugin hands them out; a pod on
+/// the host's network has the node's.
+fn pod_ip(pod: &DynamicObject) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    if pod.data["spec"]["hostNetwork"] == true {
+        return NODE_IP.to_string();
+    }
+    // 10.244.0.2 onwards (.1 is the gateway), skipping each /24's network
+    // and broadcast addresses.
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 65_023 + 1;
+    format!("10.244.{}.{}", n / 254, n % 254 + 1)
+}
+
 /// The status a kubelet reports for a long-running pod whose containers
 /// started and passed their readiness probes: `Running`, every condition
 /// True, each container running and ready (init containers ran to 0).
 fn running_status(pod: &DynamicObject, now: &str) -> Value {
+    let ip = pod_ip(pod);
     let spec = &pod.data["spec"];
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let status_of = |c: &Value, running: bool| {
@@ -257,6 +272,8 @@ fn running_status(pod: &DynamicObject, now: &str) -> Value {
         "phase": "Running",
         "hostIP": NODE_IP,
         "hostIPs": [{"ip": NODE_IP}],
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
         "startTime": now,
         "conditions": conditions,
         "containerStatuses": list("containers", true),
@@ -273,6 +290,7 @@ fn running_status(pod: &DynamicObject, now: &str) -> Value {
 /// exits 0 — or, failing, the last step exits 1 and the main container
 /// never starts.
 fn ended_status(pod: &DynamicObject, fail: bool, now: &str) -> Value {
+    let ip = pod_ip(pod);
     let spec = &pod.data["spec"];
     let containers = |list: &str| spec[list].as_array().cloned().unwrap_or_default();
     let init = containers("initContainers");
@@ -333,6 +351,8 @@ fn ended_status(pod: &DynamicObject, fail: bool, now: &str) -> Value {
         "phase": if fail { "Failed" } else { "Succeeded" },
         "hostIP": NODE_IP,
         "hostIPs": [{"ip": NODE_IP}],
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
         "startTime": now,
         "conditions": [
             condition("PodReadyToStartContainers", "False", None),
