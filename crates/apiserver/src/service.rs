@@ -298,8 +298,33 @@ pub fn validate_update(next: &Value, current: &Value) -> Vec<FieldError> {
 }
 
 /// `patchAllocatedValues`: an update that leaves out what was allocated
-/// (a `kubectl replace` of the manifest as first written) keeps it.
+/// (a `kubectl replace` of the manifest as first written) keeps it; and
+/// `dropTypeDependentFields`: a type that no longer uses an allocated
+/// cluster IP or node port lets it go, unless the update set it anew.
 pub fn keep_allocated(next: &mut Value, current: &Value) {
+    let uses_node_ports = |s: &Value| matches!(spec_str(s, "type"), "NodePort" | "LoadBalancer");
+    if spec_str(next, "type") == "ExternalName" && spec_str(current, "type") != "ExternalName" {
+        for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            if next["spec"][field] == current["spec"][field]
+                && let Some(spec) = next["spec"].as_object_mut()
+            {
+                spec.remove(field);
+            }
+        }
+    }
+    if uses_node_ports(current) && !uses_node_ports(next) {
+        let old: Vec<Value> = ports(current)
+            .iter()
+            .map(|p| p["nodePort"].clone())
+            .collect();
+        for p in next["spec"]["ports"].as_array_mut().into_iter().flatten() {
+            if old.contains(&p["nodePort"])
+                && let Some(p) = p.as_object_mut()
+            {
+                p.remove("nodePort");
+            }
+        }
+    }
     let needs_ip = |s: &Value| spec_str(s, "type") != "ExternalName";
     if needs_ip(next) && needs_ip(current) && spec_str(next, "clusterIP").is_empty() {
         for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
@@ -484,6 +509,25 @@ fn single_stack(service: &Value) -> Result<(), Vec<FieldError>> {
         }
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+/// The allocators on update: a type that needs them now gets the cluster
+/// IP and node ports it has not got (ClusterIP to NodePort, ExternalName
+/// to ClusterIP), the others' taken into account.
+pub fn allocate_on_update(service: &mut Value, taken: &Allocated) -> Result<(), Vec<FieldError>> {
+    let status = service["status"].clone();
+    let needs_ip =
+        spec_str(service, "type") != "ExternalName" && spec_str(service, "clusterIP").is_empty();
+    let needs_ports = matches!(spec_str(service, "type"), "NodePort" | "LoadBalancer")
+        && ports(service)
+            .iter()
+            .any(|p| p["nodePort"].as_i64().unwrap_or(0) == 0);
+    if needs_ip || needs_ports {
+        allocate(service, taken)?;
+        // The status is the controllers' to write; an update keeps it.
+        service["status"] = status;
+    }
+    Ok(())
 }
 
 /// The `kubernetes` Service in `default`, as the API server's own

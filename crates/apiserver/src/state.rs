@@ -1230,6 +1230,20 @@ impl ObjectStore {
             self.warnings.extend(warnings);
         }
         admission::prepare_update(r, &mut next, &current);
+        if r.group.is_empty() && r.kind == "Service" && !status_only {
+            let mut taken = super::service::Allocated::default();
+            for (k, service) in self
+                .objects
+                .iter()
+                .filter(|(k, _)| k.group.is_empty() && k.plural == "services")
+            {
+                if k.namespace != namespace || k.name != name {
+                    taken.add(service);
+                }
+            }
+            super::service::allocate_on_update(&mut next, &taken)
+                .map_err(|errs| ApiError::invalid(r, name, errs))?;
+        }
         let mut errs = self.validate(r, &next);
         if self.checks {
             errs.extend(admission::validate_update(r, &next, &current, status_only));
