@@ -769,3 +769,62 @@ fn rbac_prints_the_request_rules_of_the_promises_given() {
         stderr(&o)
     );
 }
+
+/// `kbind sandbox --event-ttl` reaches the server: an Event written through
+/// kubectl is gone that long after its last write, as etcd's lease on it
+/// runs out (the default is an hour).
+#[test]
+fn sandbox_event_ttl_flag_expires_events() {
+    let Some(kubectl) = crate::kubectl::kubectl_binary() else {
+        eprintln!("SKIPPED: no kubectl found");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut sandbox = Command::new(env!("CARGO_BIN_EXE_kbind"))
+        .args([
+            "sandbox",
+            "--no-operator",
+            "--event-ttl",
+            "2s",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !kubeconfig.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let run = |args: &[&str]| {
+        Command::new(&kubectl)
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECACHEDIR", dir.path().join("kube-cache"))
+            .output()
+            .unwrap()
+    };
+    let event = dir.path().join("event.yaml");
+    std::fs::write(
+        &event,
+        "apiVersion: v1\nkind: Event\nmetadata: {name: short-lived, namespace: default}\ninvolvedObject: {kind: ConfigMap, name: x, namespace: default}\nreason: Testing\nmessage: gone in two seconds\ntype: Normal\nsource: {component: test}\n",
+    )
+    .unwrap();
+    let created = run(&["create", "-f", event.to_str().unwrap()]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(run(&["get", "event", "short-lived"]).status.success());
+    let mut gone = false;
+    for _ in 0..100 {
+        let got = run(&["get", "event", "short-lived"]);
+        if stderr(&got).contains("NotFound") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+    assert!(gone, "the Event outlived --event-ttl 2s");
+}
