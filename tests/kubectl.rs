@@ -823,6 +823,32 @@ fn a_pipeline_requesting_more_than_its_limit_is_a_warning_on_the_request() {
     assert_eq!(s.ok(&["get", "jobs", "-o", "name"]).trim(), "");
 }
 
+/// A pipeline container whose security context a real server refuses
+/// (privileged, yet escalation forbidden): refused here too, and said on
+/// the request.
+#[test]
+fn a_pipeline_with_a_contradictory_security_context_is_a_warning_on_the_request() {
+    let Some(s) = sandbox() else { return };
+    let _operator = start_operator(&s, &[]);
+    let warnings = a_widget_that_cannot_start(
+        &s,
+        "            containers:
+              - name: build
+                image: example.com/widget-build:v1
+                securityContext: {privileged: true, allowPrivilegeEscalation: false, runAsUser: -5}
+",
+    );
+    for expected in [
+        "securityContext.runAsUser: Invalid value: -5: must be between 0 and 2147483647, inclusive",
+        "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+    ] {
+        assert!(
+            warnings.contains(expected),
+            "{expected}\nnot in:\n{warnings}"
+        );
+    }
+}
+
 /// Quantities as the decoder reads them: stored canonical (`0.5` is
 /// `500m`), and a string outside the grammar the 400 a real server gives.
 #[test]

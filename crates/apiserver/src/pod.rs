@@ -5,9 +5,9 @@
 //! pipelines can get wrong: container and volume names, images, mounts,
 //! environment names, init-container restrictions, policies, the service
 //! account, node selector and tolerations, resources (names, signs, a
-//! request within its limit), ports, probes and the common volume sources.
-//! Security contexts and the rarer volume sources' own fields are not
-//! checked (README: "What still differs").
+//! request within its limit), ports, probes, the common volume sources and
+//! security contexts. The rarer volume sources' own fields are not checked
+//! (README: "What still differs").
 
 use std::collections::BTreeSet;
 
@@ -320,6 +320,13 @@ pub fn validate_template_spec(spec: &Value, path: &str) -> Vec<FieldError> {
         &spec["nodeSelector"],
         &format!("{path}.nodeSelector"),
     ));
+    if spec["securityContext"].is_object() {
+        pod_security_context(
+            &spec["securityContext"],
+            &format!("{path}.securityContext"),
+            &mut errs,
+        );
+    }
     errs.extend(validate_tolerations(
         &spec["tolerations"],
         &format!("{path}.tolerations"),
@@ -454,6 +461,13 @@ fn validate_container(c: &Value, volumes: &BTreeSet<String>, at: &str, errs: &mu
         }
     }
     validate_resources(&c["resources"], &format!("{at}.resources"), errs);
+    if c["securityContext"].is_object() {
+        container_security_context(
+            &c["securityContext"],
+            &format!("{at}.securityContext"),
+            errs,
+        );
+    }
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         if !c[probe].is_null() {
             validate_probe(&c[probe], probe, &format!("{at}.{probe}"), errs);
@@ -763,6 +777,132 @@ fn volume_source(v: &Value, at: &str) -> Vec<FieldError> {
         }
     }
     errs
+}
+
+/// `IsValidUserID` / `IsValidGroupID`.
+fn id_in_range(value: &Value, field: String, errs: &mut Vec<FieldError>) {
+    if let Some(id) = value
+        .as_i64()
+        .filter(|id| !(0..=2_147_483_647).contains(id))
+    {
+        errs.push(FieldError::invalid(
+            field,
+            id,
+            "must be between 0 and 2147483647, inclusive",
+        ));
+    }
+}
+
+/// `validateSeccompProfileField`.
+fn seccomp_profile(profile: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    if !profile.is_object() {
+        return;
+    }
+    let kind = profile["type"].as_str().unwrap_or_default();
+    match kind {
+        "Localhost" | "RuntimeDefault" | "Unconfined" => {}
+        "" => errs.push(FieldError::required(
+            format!("{at}.type"),
+            "type is required when seccompProfile is set",
+        )),
+        other => errs.push(FieldError::not_supported(
+            format!("{at}.type"),
+            other,
+            &["Localhost", "RuntimeDefault", "Unconfined"],
+        )),
+    }
+    let local = &profile["localhostProfile"];
+    if kind == "Localhost" {
+        match local.as_str() {
+            None => errs.push(FieldError::required(
+                format!("{at}.localhostProfile"),
+                "must be set when seccomp type is Localhost",
+            )),
+            Some(path) => {
+                let field = format!("{at}.localhostProfile");
+                if path.starts_with('/') {
+                    errs.push(FieldError::invalid(&field, path, "must be a relative path"));
+                }
+                if path.split('/').any(|p| p == "..") {
+                    errs.push(FieldError::invalid(&field, path, "must not contain '..'"));
+                }
+            }
+        }
+    } else if !local.is_null() {
+        let mut e = FieldError::invalid(
+            format!("{at}.localhostProfile"),
+            profile.clone(),
+            "can only be set when seccomp type is Localhost",
+        );
+        e.shown = Some(format!(
+            "&core.SeccompProfile{{Type:{kind:?}, LocalhostProfile:(*string)(…)}}"
+        ));
+        errs.push(e);
+    }
+}
+
+/// `ValidateSecurityContext` for a container: user and group ids, the
+/// `/proc` mount, seccomp, and privilege escalation refused where
+/// privilege or `CAP_SYS_ADMIN` would grant it anyway. (A real server
+/// prints the whole context with Go's pointers in the last two messages;
+/// here it is abbreviated.)
+fn container_security_context(sc: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    id_in_range(&sc["runAsUser"], format!("{at}.runAsUser"), errs);
+    id_in_range(&sc["runAsGroup"], format!("{at}.runAsGroup"), errs);
+    if let Some(mount) = sc["procMount"].as_str()
+        && !["Default", "Unmasked"].contains(&mount)
+    {
+        errs.push(FieldError::not_supported(
+            format!("{at}.procMount"),
+            mount,
+            &["Default", "Unmasked"],
+        ));
+    }
+    seccomp_profile(&sc["seccompProfile"], &format!("{at}.seccompProfile"), errs);
+    if sc["allowPrivilegeEscalation"] == false {
+        let refuse = |detail: &str| {
+            let mut e = FieldError::invalid(at, sc.clone(), detail);
+            e.shown = Some("&core.SecurityContext{…}".into());
+            e
+        };
+        if sc["privileged"] == true {
+            errs.push(refuse(
+                "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+            ));
+        }
+        let adds = validation::strings(&sc["capabilities"]["add"]);
+        for _ in adds.iter().filter(|c| *c == "CAP_SYS_ADMIN") {
+            errs.push(refuse(
+                "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN",
+            ));
+        }
+    }
+}
+
+/// `validatePodSpecSecurityContext`: ids, groups, seccomp and the volume
+/// ownership policy.
+fn pod_security_context(sc: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    id_in_range(&sc["runAsUser"], format!("{at}.runAsUser"), errs);
+    id_in_range(&sc["runAsGroup"], format!("{at}.runAsGroup"), errs);
+    id_in_range(&sc["fsGroup"], format!("{at}.fsGroup"), errs);
+    for (i, g) in sc["supplementalGroups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        id_in_range(g, format!("{at}.supplementalGroups[{i}]"), errs);
+    }
+    seccomp_profile(&sc["seccompProfile"], &format!("{at}.seccompProfile"), errs);
+    if let Some(policy) = sc["fsGroupChangePolicy"].as_str()
+        && !["OnRootMismatch", "Always"].contains(&policy)
+    {
+        errs.push(FieldError::not_supported(
+            format!("{at}.fsGroupChangePolicy"),
+            policy,
+            &["OnRootMismatch", "Always"],
+        ));
+    }
 }
 
 /// `validateContainerPorts`: each port in range, a name (when given) an
@@ -1076,6 +1216,27 @@ mod tests {
                 "spec.template.spec.volumes[1].secret.items[0].key: Required value",
                 "spec.template.spec.volumes[1].secret.items[0].path: Invalid value: \"/abs\": must be a relative path",
                 "spec.template.spec.volumes[2].persistentVolumeClaim.claimName: Required value",
+            ]
+        );
+    }
+
+    #[test]
+    fn security_contexts_are_checked_as_validate_security_context_does() {
+        let spec = json!({
+            "securityContext": {"runAsUser": -1, "seccompProfile": {"type": "Localhost"}},
+            "containers": [{"name": "web", "image": "nginx", "securityContext": {
+                "runAsGroup": 3_000_000_000_i64, "procMount": "Masked",
+                "allowPrivilegeEscalation": false, "privileged": true,
+                "seccompProfile": {"type": "RuntimeDefault", "localhostProfile": "x.json"}}}]});
+        assert_eq!(
+            bodies(spec),
+            [
+                "spec.template.spec.containers[0].securityContext.runAsGroup: Invalid value: 3000000000: must be between 0 and 2147483647, inclusive",
+                "spec.template.spec.containers[0].securityContext.procMount: Unsupported value: \"Masked\": supported values: \"Default\", \"Unmasked\"",
+                "spec.template.spec.containers[0].securityContext.seccompProfile.localhostProfile: Invalid value: &core.SeccompProfile{Type:\"RuntimeDefault\", LocalhostProfile:(*string)(…)}: can only be set when seccomp type is Localhost",
+                "spec.template.spec.containers[0].securityContext: Invalid value: &core.SecurityContext{…}: cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+                "spec.template.spec.securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive",
+                "spec.template.spec.securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost",
             ]
         );
     }
