@@ -1583,38 +1583,19 @@ fn kubectl_cluster_info_and_services_behave_as_on_a_cluster() {
     );
     // A type that no longer uses the node port lets it go; one that does
     // gets one again.
-    s.ok(&[
-        "patch",
-        "svc",
-        "web",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"type":"ClusterIP"}}"#,
-    ]);
-    let ports = s.ok(&[
-        "get",
-        "svc",
-        "web",
-        "-o",
-        "jsonpath={.spec.type} {.spec.ports[0].nodePort}",
-    ]);
-    assert_eq!(ports.trim(), "ClusterIP");
-    s.ok(&[
-        "patch",
-        "svc",
-        "web",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"type":"NodePort"}}"#,
-    ]);
-    let ports = s.ok(&[
-        "get",
-        "svc",
-        "web",
-        "-o",
-        "jsonpath={.spec.type} {.spec.ports[0].nodePort}",
-    ]);
-    assert_eq!(ports, "NodePort 30086");
+    let retype = |to: &str| {
+        let patch = format!(r#"{{"spec":{{"type":"{to}"}}}}"#);
+        s.ok(&["patch", "svc", "web", "--type=merge", "-p", &patch]);
+        s.ok(&[
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.spec.type} {.spec.ports[0].nodePort}",
+        ])
+    };
+    assert_eq!(retype("ClusterIP").trim(), "ClusterIP");
+    assert_eq!(retype("NodePort"), "NodePort 30086");
     let bad = s.write(
         "bad-service.yaml",
         "apiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: default}\nspec:\n  clusterIP: 10.96.0.1\n  ports: [{port: 80}]\n",

@@ -123,15 +123,10 @@ pub fn validate(endpoints: &Value) -> Vec<FieldError> {
             for m in validation::port_number(port) {
                 errs.push(FieldError::invalid(format!("{at}.port"), port, m));
             }
-            match p["protocol"].as_str().unwrap_or_default() {
-                "" => errs.push(FieldError::required(format!("{at}.protocol"), "")),
-                "TCP" | "UDP" | "SCTP" => {}
-                other => errs.push(FieldError::not_supported(
-                    format!("{at}.protocol"),
-                    other,
-                    &["SCTP", "TCP", "UDP"],
-                )),
-            }
+            errs.extend(validation::port_protocol(
+                &p["protocol"],
+                format!("{at}.protocol"),
+            ));
         }
     }
     errs

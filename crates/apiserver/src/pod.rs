@@ -934,15 +934,10 @@ fn validate_ports(ports: &Value, at: &str, errs: &mut Vec<FieldError>) {
                 errs.push(FieldError::invalid(format!("{at}.hostPort"), n, m));
             }
         }
-        match p["protocol"].as_str().unwrap_or_default() {
-            "" => errs.push(FieldError::required(format!("{at}.protocol"), "")),
-            "TCP" | "UDP" | "SCTP" => {}
-            other => errs.push(FieldError::not_supported(
-                format!("{at}.protocol"),
-                other,
-                &["SCTP", "TCP", "UDP"],
-            )),
-        }
+        errs.extend(validation::port_protocol(
+            &p["protocol"],
+            format!("{at}.protocol"),
+        ));
     }
 }
 

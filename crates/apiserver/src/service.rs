@@ -25,7 +25,6 @@ const NODE_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
 const NODE_PORT_STATIC_BAND: i64 = 86;
 
 const TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
-const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
 
 fn spec_str<'a>(service: &'a Value, field: &str) -> &'a str {
     service["spec"][field].as_str().unwrap_or_default()
@@ -165,16 +164,10 @@ pub fn validate(service: &Value) -> Vec<FieldError> {
         for m in validation::port_number(port) {
             errs.push(FieldError::invalid(format!("{at}.port"), port, m));
         }
-        let protocol = p["protocol"].as_str().unwrap_or_default();
-        if protocol.is_empty() {
-            errs.push(FieldError::required(format!("{at}.protocol"), ""));
-        } else if !PROTOCOLS.contains(&protocol) {
-            errs.push(FieldError::not_supported(
-                format!("{at}.protocol"),
-                protocol,
-                PROTOCOLS,
-            ));
-        }
+        errs.extend(validation::port_protocol(
+            &p["protocol"],
+            format!("{at}.protocol"),
+        ));
         match &p["targetPort"] {
             Value::String(s) => {
                 for m in validation::port_name(s) {

@@ -295,6 +295,20 @@ pub fn port_name(name: &str) -> Vec<String> {
     errs
 }
 
+/// A port's protocol (`supportedPortProtocols`): required, and one of
+/// SCTP, TCP and UDP.
+pub fn port_protocol(protocol: &Value, field: String) -> Option<FieldError> {
+    match protocol.as_str().unwrap_or_default() {
+        "" => Some(FieldError::required(field, "")),
+        "TCP" | "UDP" | "SCTP" => None,
+        other => Some(FieldError::not_supported(
+            field,
+            other,
+            &["SCTP", "TCP", "UDP"],
+        )),
+    }
+}
+
 /// `IsDNS1035Label`.
 pub fn dns1035_label(value: &str) -> Vec<String> {
     let mut errs = vec![];
