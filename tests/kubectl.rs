@@ -1468,6 +1468,28 @@ fn kubectl_deployments_are_validated_and_created_as_a_real_server_does() {
     );
     let all = s.ok(&["get", "all", "--no-headers"]);
     assert!(all.contains("deployment.apps/web"), "{all}");
+    // Pod Security warns of a template that breaks a namespace's level.
+    s.ok(&["create", "namespace", "strict"]);
+    s.ok(&[
+        "label",
+        "namespace",
+        "strict",
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+    let o = s.kubectl(&[
+        "-n",
+        "strict",
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("Warning: would violate PodSecurity \"restricted:latest\""),
+        "{}",
+        text(&o.stderr)
+    );
     // `kubectl scale` through the scale subresource: a patch, then (with a
     // precondition) a replace of the Scale under its resourceVersion.
     s.ok(&["scale", "deployment", "web", "--replicas=3"]);
@@ -1739,6 +1761,11 @@ fn kubectl_rolls_a_deployment_out_through_its_replica_sets() {
     s.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
     let sets = s.ok(&["get", "rs", "-l", "app=web", "-o", "name"]);
     assert_eq!(sets.lines().count(), 3, "{sets}");
+    // `kubectl rollout restart` stamps the template: one more ReplicaSet.
+    s.ok(&["rollout", "restart", "deployment/web"]);
+    s.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
+    let sets = s.ok(&["get", "rs", "-l", "app=web", "-o", "name"]);
+    assert_eq!(sets.lines().count(), 4, "{sets}");
     s.ok(&["scale", "deployment", "web", "--replicas=1"]);
     let pods = wait_for(
         &s,

@@ -161,7 +161,10 @@ pub(super) fn pod_spec_pointer(r: &Resource) -> Option<&'static str> {
 /// the 400 the decoder answers, and what is kept is the canonical form
 /// (`0.5` becomes `500m`).
 fn canonical_quantities(r: &Resource, object: &mut Value) -> Result<(), ApiError> {
-    let Some(spec) = pod_spec_pointer(r).and_then(|p| object.pointer_mut(p)) else {
+    let Some(spec) = pod_spec_pointer(r)
+        .and_then(|p| object.pointer_mut(p))
+        .and_then(Value::as_object_mut)
+    else {
         return Ok(());
     };
     let mut result = Ok(());
@@ -179,26 +182,19 @@ fn canonical_quantities(r: &Resource, object: &mut Value) -> Result<(), ApiError
             Err(_) => {}
         }
     };
-    for list in ["initContainers", "containers"] {
-        for c in spec
-            .get_mut(list)
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-        {
-            for bag in ["limits", "requests"] {
-                for value in c
-                    .get_mut("resources")
-                    .and_then(|res| res.get_mut(bag))
-                    .and_then(Value::as_object_mut)
-                    .into_iter()
-                    .flat_map(|m| m.values_mut())
-                {
-                    canonical(value);
-                }
+    super::pod::for_each_container(spec, |c| {
+        for bag in ["limits", "requests"] {
+            for value in c
+                .get_mut("resources")
+                .and_then(|res| res.get_mut(bag))
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|m| m.values_mut())
+            {
+                canonical(value);
             }
         }
-    }
+    });
     for v in spec
         .get_mut("volumes")
         .and_then(Value::as_array_mut)

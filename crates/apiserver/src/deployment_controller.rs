@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::collector::Work;
 use super::deletion::{BACKGROUND, DeleteOptions};
+use super::pods::{deleting, ready};
 use super::state::{Key, ObjectStore};
 
 const DEPLOYMENT_COMPONENT: &str = "deployment-controller";
@@ -49,24 +50,12 @@ fn controlled_by(object: &Value, uid: &Value) -> bool {
         .any(|r| r["controller"] == true && &r["uid"] == uid)
 }
 
-fn deleting(object: &Value) -> bool {
-    !object["metadata"]["deletionTimestamp"].is_null()
-}
-
 fn active(pod: &Value) -> bool {
     !deleting(pod)
         && !matches!(
             pod["status"]["phase"].as_str(),
             Some("Succeeded") | Some("Failed")
         )
-}
-
-fn ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
 fn count(object: &Value, pointer: &str) -> i64 {

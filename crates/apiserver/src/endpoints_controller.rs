@@ -47,14 +47,6 @@ fn selector(service: &Value) -> Option<LabelSelector> {
     LabelSelector::from_object(&json!({"matchLabels": labels}))
 }
 
-fn ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
 /// `podutil.FindPort`: a number as it is, a name among the pod's
 /// container ports (with the Service port's protocol).
 fn target_port(pod: &Value, target: &Value, protocol: &str) -> Option<i64> {
@@ -111,14 +103,11 @@ pub fn validate(endpoints: &Value) -> Vec<FieldError> {
         let ports = subset["ports"].as_array().cloned().unwrap_or_default();
         for (j, p) in ports.iter().enumerate() {
             let at = format!("{at}.ports[{j}]");
-            let name = p["name"].as_str().unwrap_or_default();
-            if ports.len() > 1 && name.is_empty() {
-                errs.push(FieldError::required(format!("{at}.name"), ""));
-            } else if !name.is_empty() {
-                for m in validation::dns1123_label(name) {
-                    errs.push(FieldError::invalid(format!("{at}.name"), name, m));
-                }
-            }
+            errs.extend(validation::listed_port_name(
+                p["name"].as_str().unwrap_or_default(),
+                ports.len() > 1,
+                format!("{at}.name"),
+            ));
             let port = p["port"].as_i64().unwrap_or(0);
             for m in validation::port_number(port) {
                 errs.push(FieldError::invalid(format!("{at}.port"), port, m));
@@ -291,7 +280,7 @@ impl ObjectStore {
         let ep_key = endpoints_key(service_key);
         let current = self.objects_get(&ep_key);
         let service = self.objects_get(service_key);
-        let Some(service) = service.filter(|s| s["metadata"]["deletionTimestamp"].is_null()) else {
+        let Some(service) = service.filter(|s| !super::pods::deleting(s)) else {
             // The Service went: so do its Endpoints.
             if current.is_some() {
                 self.serving(super::namespace_defaults::controller_manager(), |s| {
@@ -312,7 +301,7 @@ impl ObjectStore {
             .all("", "pods", &service_key.namespace)
             .filter(|p| {
                 selector.matches(p)
-                    && p["metadata"]["deletionTimestamp"].is_null()
+                    && !super::pods::deleting(p)
                     && p["status"]["podIP"]
                         .as_str()
                         .is_some_and(|ip| !ip.is_empty())
@@ -346,7 +335,7 @@ impl ObjectStore {
             let entry = subsets
                 .entry(Value::Array(ports.clone()).to_string())
                 .or_insert_with(|| (Value::Array(ports), vec![], vec![]));
-            if ready(pod) {
+            if super::pods::ready(pod) {
                 entry.1.push(address);
             } else {
                 entry.2.push(address);
@@ -548,52 +537,25 @@ impl ObjectStore {
         let Some(r) = self.resource("", "v1", "endpoints").cloned() else {
             return;
         };
-        let key = endpoints_key(&service_key("default", "kubernetes"));
-        let subsets = json!([{"addresses": [{"ip": "127.0.0.1"}],
-            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]);
-        match self.objects_get(&key) {
-            None => {
-                let ep = json!({"apiVersion": "v1", "kind": "Endpoints",
-                    "metadata": {"name": "kubernetes", "namespace": "default",
-                        "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-                    "subsets": subsets});
-                let _ = self.create(&r, "default", ep);
-            }
-            Some(mut ep) if ep["subsets"] != subsets => {
-                ep["subsets"] = subsets;
-                let _ = self.update(&r, "default", "kubernetes", ep, false);
-            }
-            Some(_) => {}
-        }
+        let ports = json!([{"name": "https", "port": port, "protocol": "TCP"}]);
+        let endpoints = json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": ports}]});
+        self.keep_own(&r, endpoints, "/subsets");
         let Some(slices) = self
             .resource("discovery.k8s.io", "v1", "endpointslices")
             .cloned()
         else {
             return;
         };
-        let key = Key {
-            group: "discovery.k8s.io".into(),
-            plural: "endpointslices".into(),
-            namespace: "default".into(),
-            name: "kubernetes".into(),
-        };
-        let ports = json!([{"name": "https", "port": port, "protocol": "TCP"}]);
-        match self.objects_get(&key) {
-            None => {
-                let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                    "metadata": {"name": "kubernetes", "namespace": "default",
-                        "labels": {SERVICE_NAME: "kubernetes"}},
-                    "addressType": "IPv4",
-                    "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
-                    "ports": ports});
-                let _ = self.create(&slices, "default", slice);
-            }
-            Some(mut slice) if slice["ports"] != ports => {
-                slice["ports"] = ports;
-                let _ = self.update(&slices, "default", "kubernetes", slice, false);
-            }
-            Some(_) => {}
-        }
+        let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                "labels": {SERVICE_NAME: "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
+            "ports": ports});
+        self.keep_own(&slices, slice, "/ports");
     }
 }
 

@@ -886,12 +886,8 @@ fn scale(
             // A patch names a resourceVersion only if it sets one.
             next["metadata"]["resourceVersion"] = Value::Null;
             if op.content_type.starts_with("application/json-patch+json") {
-                let ops: json_patch::Patch = serde_json::from_slice(op.body).map_err(|e| {
-                    ApiError::new(400, "BadRequest", format!("invalid JSON patch: {e}"))
-                })?;
-                json_patch::patch(&mut next, &ops).map_err(|e| {
-                    ApiError::new(422, "Invalid", format!("JSON patch failed: {e}"))
-                })?;
+                let ops = parse_json_patch(op.body)?;
+                apply_json_patch(&mut next, ops)?;
             } else {
                 kbind_model::patch::merge_patch(&mut next, &parse_body(op.body, op.content_type)?);
             }
@@ -908,6 +904,29 @@ fn scale(
     super::scale::write(store, r, ns, name, &next)
 }
 
+fn parse_json_patch(body: &[u8]) -> Result<json_patch::Patch, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, "BadRequest", format!("invalid JSON patch: {e}")))
+}
+
+/// A JSON patch applied as Kubernetes applies it: a `test` of a missing
+/// path against null passes (kube-rs's finalizer helper relies on it).
+fn apply_json_patch(target: &mut Value, ops: json_patch::Patch) -> Result<(), ApiError> {
+    let ops = json_patch::Patch(
+        ops.0
+            .into_iter()
+            .filter(|op| match op {
+                json_patch::PatchOperation::Test(t) => {
+                    !(t.value.is_null() && target.pointer(t.path.as_str()).is_none())
+                }
+                _ => true,
+            })
+            .collect(),
+    );
+    json_patch::patch(target, &ops)
+        .map_err(|e| ApiError::new(422, "Invalid", format!("JSON patch failed: {e}")))
+}
+
 fn patch(
     store: &mut ObjectStore,
     r: &Resource,
@@ -919,24 +938,9 @@ fn patch(
 ) -> Result<Value, ApiError> {
     let ns = target.namespace.as_str();
     if content_type.starts_with("application/json-patch+json") {
-        let ops: json_patch::Patch = serde_json::from_slice(body)
-            .map_err(|e| ApiError::new(400, "BadRequest", format!("invalid JSON patch: {e}")))?;
+        let ops = parse_json_patch(body)?;
         return store.patch(r, ns, name, target.is_status(), |o| {
-            // As Kubernetes does, `test` of a missing path against null passes
-            // (kube-rs's finalizer helper relies on it).
-            let ops = json_patch::Patch(
-                ops.0
-                    .into_iter()
-                    .filter(|op| match op {
-                        json_patch::PatchOperation::Test(t) => {
-                            !(t.value.is_null() && o.pointer(t.path.as_str()).is_none())
-                        }
-                        _ => true,
-                    })
-                    .collect(),
-            );
-            json_patch::patch(o, &ops)
-                .map_err(|e| ApiError::new(422, "Invalid", format!("JSON patch failed: {e}")))
+            apply_json_patch(o, ops)
         });
     }
     let media = content_type.split(';').next().unwrap_or_default().trim();

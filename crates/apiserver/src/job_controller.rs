@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::collector::Work;
 use super::deletion::{BACKGROUND, DeleteOptions};
+use super::pods::{deleting, ready};
 use super::state::{Key, ObjectStore};
 
 /// The finalizer that keeps a finished pod until the controller counted it.
@@ -96,21 +97,10 @@ fn terminal(pod: &Value) -> bool {
     matches!(phase(pod), "Succeeded" | "Failed")
 }
 
-fn deleting(object: &Value) -> bool {
-    object["metadata"]["deletionTimestamp"].is_string()
-}
-
 fn tracked(pod: &Value) -> bool {
     pod["metadata"]["finalizers"]
         .as_array()
         .is_some_and(|f| f.iter().any(|f| f == TRACKING_FINALIZER))
-}
-
-fn ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
 }
 
 /// The Job a pod's controller reference names, if any.

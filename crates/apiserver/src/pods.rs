@@ -22,6 +22,20 @@ const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
 /// `SetDefaults_Pod` (beyond the pod spec's, which `pod.rs` applies as a
 /// template's): service links on.
+/// A pod its node reports ready (`Ready` True): what the Job, ReplicaSet
+/// and Endpoints controllers count.
+pub(super) fn ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// An object marked for deletion, waiting on its finalizers.
+pub(super) fn deleting(object: &Value) -> bool {
+    object["metadata"]["deletionTimestamp"].is_string()
+}
+
 pub fn defaults(pod: &mut Value) {
     super::pod::default_template(pod);
     if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {

@@ -150,15 +150,13 @@ pub fn validate(service: &Value) -> Vec<FieldError> {
     for (i, p) in ports.iter().enumerate() {
         let at = format!("spec.ports[{i}]");
         let name = p["name"].as_str().unwrap_or_default();
-        if ports.len() > 1 && name.is_empty() {
-            errs.push(FieldError::required(format!("{at}.name"), ""));
-        } else if !name.is_empty() {
-            for m in validation::dns1123_label(name) {
-                errs.push(FieldError::invalid(format!("{at}.name"), name, m));
-            }
-            if !names.insert(name.to_string()) {
-                errs.push(FieldError::duplicate(format!("{at}.name"), name));
-            }
+        errs.extend(validation::listed_port_name(
+            name,
+            ports.len() > 1,
+            format!("{at}.name"),
+        ));
+        if !name.is_empty() && !names.insert(name.to_string()) {
+            errs.push(FieldError::duplicate(format!("{at}.name"), name));
         }
         let port = p["port"].as_i64().unwrap_or(0);
         for m in validation::port_number(port) {

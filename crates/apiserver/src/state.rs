@@ -817,12 +817,8 @@ impl ObjectStore {
         object: &Value,
     ) -> Result<(), ApiError> {
         use super::pod_security::{policy, violations, warning};
-        let spec = match (r.group.as_str(), r.kind.as_str()) {
-            ("", "Pod") => &object["spec"],
-            ("batch", "Job") | ("apps", "Deployment" | "ReplicaSet") => {
-                &object["spec"]["template"]["spec"]
-            }
-            _ => return Ok(()),
+        let Some(spec) = decoding::pod_spec_pointer(r).and_then(|p| object.pointer(p)) else {
+            return Ok(());
         };
         let Some(ns) = self.objects.get(&Key::namespace(namespace)) else {
             return Ok(());
@@ -860,15 +856,21 @@ impl ObjectStore {
         name: &str,
         object: &mut Value,
     ) -> Result<(), ApiError> {
+        let taken = self.service_allocations(None);
+        super::service::allocate(object, &taken).map_err(|errs| ApiError::invalid(r, name, errs))
+    }
+
+    /// The cluster IPs and node ports every Service holds (but `except`).
+    fn service_allocations(&self, except: Option<&Key>) -> super::service::Allocated {
         let mut taken = super::service::Allocated::default();
-        for (_, service) in self
+        let services = self
             .objects
             .iter()
-            .filter(|(k, _)| k.group.is_empty() && k.plural == "services")
-        {
+            .filter(|(k, _)| k.group.is_empty() && k.plural == "services" && Some(*k) != except);
+        for (_, service) in services {
             taken.add(service);
         }
-        super::service::allocate(object, &taken).map_err(|errs| ApiError::invalid(r, name, errs))
+        taken
     }
 
     /// The `kubernetes` Service the API server keeps in `default`, pointing
@@ -878,20 +880,33 @@ impl ObjectStore {
         let Some(r) = self.resource("", "v1", "services").cloned() else {
             return;
         };
-        let key = Self::key(&r, "default", "kubernetes");
-        let wanted = super::service::kubernetes(port);
+        self.keep_own(&r, super::service::kubernetes(port), "/spec/ports");
+        self.keep_kubernetes_endpoints(port);
+    }
+
+    /// An object the server keeps for itself: made when it is missing, the
+    /// value at `pointer` mended when it differs (a restart on another
+    /// port).
+    pub(super) fn keep_own(&mut self, r: &Resource, wanted: Value, pointer: &str) {
+        let namespace = meta_str(&wanted, "namespace")
+            .unwrap_or_default()
+            .to_string();
+        let name = meta_str(&wanted, "name").unwrap_or_default().to_string();
+        let key = Self::key(r, &namespace, &name);
         match self.objects.get(&key).cloned() {
             None => {
-                let _ = self.create(&r, "default", wanted);
+                let _ = self.create(r, &namespace, wanted);
             }
-            Some(current) if current["spec"]["ports"] != wanted["spec"]["ports"] => {
-                let mut next = current.clone();
-                next["spec"]["ports"] = wanted["spec"]["ports"].clone();
-                let _ = self.update(&r, "default", "kubernetes", next, false);
+            Some(mut current) if current.pointer(pointer) != wanted.pointer(pointer) => {
+                if let (Some(slot), Some(value)) =
+                    (current.pointer_mut(pointer), wanted.pointer(pointer))
+                {
+                    *slot = value.clone();
+                    let _ = self.update(r, &namespace, &name, current, false);
+                }
             }
             Some(_) => {}
         }
-        self.keep_kubernetes_endpoints(port);
     }
 
     fn namespace_exists(&self, namespace: &str) -> bool {
@@ -1231,16 +1246,7 @@ impl ObjectStore {
         }
         admission::prepare_update(r, &mut next, &current);
         if r.group.is_empty() && r.kind == "Service" && !status_only {
-            let mut taken = super::service::Allocated::default();
-            for (k, service) in self
-                .objects
-                .iter()
-                .filter(|(k, _)| k.group.is_empty() && k.plural == "services")
-            {
-                if k.namespace != namespace || k.name != name {
-                    taken.add(service);
-                }
-            }
+            let taken = self.service_allocations(Some(&key));
             super::service::allocate_on_update(&mut next, &taken)
                 .map_err(|errs| ApiError::invalid(r, name, errs))?;
         }

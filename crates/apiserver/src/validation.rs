@@ -295,6 +295,22 @@ pub fn port_name(name: &str) -> Vec<String> {
     errs
 }
 
+/// A Service's or Endpoints' port name: required when there are several
+/// ports, a DNS label when given.
+pub fn listed_port_name(name: &str, several: bool, field: String) -> Vec<FieldError> {
+    if name.is_empty() {
+        return if several {
+            vec![FieldError::required(field, "")]
+        } else {
+            vec![]
+        };
+    }
+    dns1123_label(name)
+        .into_iter()
+        .map(|m| FieldError::invalid(&field, name, m))
+        .collect()
+}
+
 /// A port's protocol (`supportedPortProtocols`): required, and one of
 /// SCTP, TCP and UDP.
 pub fn port_protocol(protocol: &Value, field: String) -> Option<FieldError> {
