@@ -3093,3 +3093,142 @@ fn a_crd_is_deleted_after_its_instances_and_their_finalizers() {
         "{out}"
     );
 }
+
+/// Two versions of one kind, as a Promise's API grows one: `v1alpha1`
+/// served, `v1` stored, each with a field the other lacks.
+const TWO_VERSIONS: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: parts.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: parts, singular: part, kind: Part}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: string}, old: {type: string}}}
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: string}, color: {type: string, default: blue}}}
+";
+
+#[test]
+fn a_custom_resource_is_read_at_the_version_asked_for() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let Some(s) = sandbox() else { return };
+    s.apply_crd(TWO_VERSIONS);
+    s.apply(
+        "apiVersion: example.com/v1alpha1\nkind: Part\nmetadata: {name: g1, namespace: default}\nspec: {size: big, old: x}\n",
+    );
+    // Written at v1alpha1, stored at v1: the None strategy changes the
+    // apiVersion, the storage version's schema prunes `old`, and reading
+    // from storage applies that schema's defaults.
+    let shape = "jsonpath={.apiVersion} {.spec}";
+    assert_eq!(
+        s.ok(&["get", "parts.v1.example.com", "g1", "-o", shape]),
+        r#"example.com/v1 {"color":"blue","size":"big"}"#
+    );
+    // Read at v1alpha1: converted back, and pruned by v1alpha1's schema,
+    // which has no `color`.
+    assert_eq!(
+        s.ok(&["get", "parts.v1alpha1.example.com", "g1", "-o", shape]),
+        r#"example.com/v1alpha1 {"size":"big"}"#
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "parts.v1alpha1.example.com",
+            "-o",
+            "jsonpath={.items[*].apiVersion}"
+        ]),
+        "example.com/v1alpha1"
+    );
+    // With no version named, kubectl reads the preferred one: discovery
+    // ranks GA before alpha, whatever the CRD's order.
+    assert_eq!(
+        s.ok(&["get", "parts", "-o", "jsonpath={.items[*].apiVersion}"]),
+        "example.com/v1"
+    );
+    // A patch at v1alpha1 of a field storage drops writes nothing.
+    let rv = |s: &Sandbox| {
+        s.ok(&[
+            "get",
+            "parts.v1.example.com",
+            "g1",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+    };
+    let before = rv(&s);
+    s.ok(&[
+        "patch",
+        "parts.v1alpha1.example.com",
+        "g1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"old":"y"}}"#,
+    ]);
+    assert_eq!(rv(&s), before, "nothing stored changed");
+    // A watch at v1alpha1 sees a change written at v1 at its own version.
+    let mut watch = s
+        .command(&[
+            "get",
+            "parts.v1alpha1.example.com",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "jsonpath={.type} {.object.apiVersion} {.object.spec}{\"\\n\"}",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    s.ok(&[
+        "patch",
+        "parts.v1.example.com",
+        "g1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"size":"small","color":"red"}}"#,
+    ]);
+    let wanted = r#"MODIFIED example.com/v1alpha1 {"size":"small"}"#;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = vec![];
+    while Instant::now() < deadline && !seen.iter().any(|l| l == wanted) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(seen.iter().any(|l| l == wanted), "watch lines: {seen:?}");
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some(r#"ADDED example.com/v1alpha1 {"size":"big"}"#),
+        "{seen:?}"
+    );
+}

@@ -75,6 +75,10 @@ pub fn resource_list(resources: &[Resource], group: &str, version: &str) -> Opti
     )
 }
 
+/// Each group's versions, most preferred first: GA before beta before
+/// alpha, then the higher major and minor number, then versions of no
+/// such form, by name (`CompareKubeAwareVersionStrings`, which the CRD
+/// discovery controller sorts by; the first is the preferred version).
 fn groups(resources: &[Resource]) -> BTreeMap<String, Vec<String>> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in resources.iter().filter(|r| !r.group.is_empty()) {
@@ -83,7 +87,46 @@ fn groups(resources: &[Resource]) -> BTreeMap<String, Vec<String>> {
             versions.push(r.version.clone());
         }
     }
+    for versions in groups.values_mut() {
+        versions.sort_by(|a, b| kube_aware_order(b, a));
+    }
     groups
+}
+
+/// How two API versions rank (Greater: `a` is preferred).
+fn kube_aware_order(a: &str, b: &str) -> std::cmp::Ordering {
+    /// (stability: alpha 0, beta 1, GA 2; major; minor), for `v<major>`
+    /// and `v<major>(alpha|beta)<minor>`.
+    fn parse(v: &str) -> Option<(u8, u64, u64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let major = rest[..digits].parse().ok()?;
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((2, major, 0));
+        }
+        let (stability, minor) = if let Some(m) = tail.strip_prefix("alpha") {
+            (0, m)
+        } else {
+            (1, tail.strip_prefix("beta")?)
+        };
+        if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((stability, major, minor.parse().ok()?))
+    }
+    if a == b {
+        return std::cmp::Ordering::Equal;
+    }
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        // Names of no kube form: the one that sorts first ranks higher.
+        (None, None) => b.cmp(a),
+    }
 }
 
 fn group_doc(name: &str, versions: &[String]) -> Value {
@@ -109,4 +152,45 @@ pub fn group(resources: &[Resource], name: &str) -> Option<Value> {
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
     Some(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kube_aware_order;
+
+    #[test]
+    fn versions_rank_ga_then_beta_then_alpha_then_by_number_then_by_name() {
+        let mut versions = vec![
+            "v1alpha1",
+            "foo",
+            "v1",
+            "v2beta1",
+            "v1beta2",
+            "v10",
+            "v11alpha2",
+            "bar",
+            "v12alpha1",
+            "v2",
+            "v1beta1",
+            "v3beta1",
+        ];
+        versions.sort_by(|a, b| kube_aware_order(b, a));
+        assert_eq!(
+            versions,
+            [
+                "v10",
+                "v2",
+                "v1",
+                "v3beta1",
+                "v2beta1",
+                "v1beta2",
+                "v1beta1",
+                "v12alpha1",
+                "v11alpha2",
+                "v1alpha1",
+                "bar",
+                "foo"
+            ]
+        );
+    }
 }

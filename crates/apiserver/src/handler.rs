@@ -23,8 +23,8 @@ use super::registry::Resource;
 use super::selector::{FieldSelector, LabelSelector};
 use super::state::{ApiError, ObjectStore, RequestContext};
 use super::{
-    SharedState, discovery, faults, list_options, openapi, protobuf, review, strategic, table,
-    watch,
+    SharedState, conversion, discovery, faults, list_options, openapi, protobuf, review, strategic,
+    table, watch,
 };
 
 pub(super) fn json_response(code: StatusCode, value: &Value) -> Response {
@@ -609,7 +609,7 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
         (&Method::GET, None) => list(store, r, target, op.query)
             .map(|(resource, page)| Reply::Listed { resource, page }),
         (&Method::GET, Some(name)) => {
-            let object = store.get(&r, ns, name)?;
+            let object = conversion::to_served(&r, store.get(&r, ns, name)?);
             Ok(Reply::Got {
                 resource: r,
                 object,
@@ -633,7 +633,7 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
         .map(Reply::Object),
         (&Method::DELETE, Some(name)) => store
             .delete_with(&r, ns, name, &op.delete)
-            .map(Reply::Object),
+            .map(|deleted| Reply::Object(conversion::to_served(&r, deleted))),
         (&Method::DELETE, None) => delete_collection(store, &r, target, op.query, &op.delete),
         _ => Err(ApiError::new(
             405,
@@ -850,7 +850,7 @@ fn server_side_apply(
     if config.pointer("/metadata/name").is_none() {
         config["metadata"]["name"] = json!(name);
     }
-    let current = match store.get(r, ns, name) {
+    let current = match store.get(r, ns, name).map(|o| conversion::to_served(r, o)) {
         Ok(o) => Some(o),
         Err(e) if e.code == 404 => None,
         Err(e) => return Err(e),

@@ -6,6 +6,7 @@
 
 mod admission;
 mod collector;
+mod conversion;
 mod crd_names;
 mod crd_queue;
 mod decoding;

@@ -42,6 +42,9 @@ pub struct Resource {
     pub schema: Option<std::sync::Arc<Structural>>,
     /// The same schema as written, for `/openapi/v3`.
     pub schema_json: Option<std::sync::Arc<Value>>,
+    /// A custom resource's storage: the version its objects are written
+    /// at and every version's schema, served or not.
+    pub storage: Option<std::sync::Arc<Storage>>,
     /// A review (SelfSubjectAccessReview …): only `create`, answered at
     /// once and never stored.
     pub review: bool,
@@ -81,8 +84,52 @@ impl Resource {
             name_rule: admission::name_rule(group, kind),
             schema: None,
             schema_json: None,
+            storage: None,
             review: false,
         }
+    }
+}
+
+/// How a CRD's objects are kept: written at its storage version (the one
+/// with `storage: true`), and read through the schema of the version each
+/// was written at, which may since have stopped being served.
+#[derive(Debug, PartialEq)]
+pub struct Storage {
+    pub version: String,
+    pub schemas: std::collections::BTreeMap<String, std::sync::Arc<Structural>>,
+}
+
+impl Storage {
+    fn of(spec: &Value) -> Self {
+        let versions = spec["versions"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Self {
+            version: versions
+                .iter()
+                .find(|v| v["storage"].as_bool() == Some(true))
+                .and_then(|v| v["name"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            schemas: versions
+                .iter()
+                .filter_map(|v| {
+                    let schema = v.pointer("/schema/openAPIV3Schema")?;
+                    Some((
+                        v["name"].as_str()?.to_string(),
+                        std::sync::Arc::new(Structural::compile(schema)),
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    /// The schema of the version an object was written at
+    /// (`group/version`).
+    pub fn schema_of(&self, api_version: &str) -> Option<&Structural> {
+        let version = api_version.rsplit('/').next().unwrap_or(api_version);
+        self.schemas.get(version).map(std::sync::Arc::as_ref)
     }
 }
 
@@ -304,6 +351,7 @@ pub fn from_crd(crd: &Value) -> Vec<Resource> {
         .unwrap_or_default();
     let kind = names["kind"].as_str().unwrap_or_default().to_string();
     let plural = names["plural"].as_str().unwrap_or_default().to_string();
+    let storage = std::sync::Arc::new(Storage::of(spec));
     spec["versions"]
         .as_array()
         .into_iter()
@@ -341,12 +389,14 @@ pub fn from_crd(crd: &Value) -> Vec<Resource> {
                 .collect(),
             crd: Some(name.to_string()),
             name_rule: NameRule::Dns1123Subdomain,
-            schema: v
-                .pointer("/schema/openAPIV3Schema")
-                .map(|s| std::sync::Arc::new(Structural::compile(s))),
+            schema: v["name"]
+                .as_str()
+                .and_then(|name| storage.schemas.get(name))
+                .cloned(),
             schema_json: v
                 .pointer("/schema/openAPIV3Schema")
                 .map(|s| std::sync::Arc::new(s.clone())),
+            storage: Some(storage.clone()),
             review: false,
         })
         .filter(|r| !r.plural.is_empty() && !r.kind.is_empty())

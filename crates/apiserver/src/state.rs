@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use super::admission;
 use super::collector::Work;
+use super::conversion;
 use super::decoding::{self, FieldValidation};
 use super::deletion::DeleteOptions;
 pub use super::error::ApiError;
@@ -601,9 +602,13 @@ impl ObjectStore {
                     && k.plural == r.plural
                     && (namespace.is_empty() || k.namespace == namespace)
             })
-            .filter(|(_, o)| labels.matches(o) && fields.matches(o))
-            .map(|(_, o)| o);
-        let page: Vec<Value> = matching.by_ref().take(limit).cloned().collect();
+            .map(|(_, o)| conversion::served(r, o))
+            .filter(|o| labels.matches(o) && fields.matches(o));
+        let page: Vec<Value> = matching
+            .by_ref()
+            .take(limit)
+            .map(std::borrow::Cow::into_owned)
+            .collect();
         (page, matching.count())
     }
 
@@ -751,7 +756,7 @@ impl ObjectStore {
         self.check_owner_references(r, &object, None)?;
         self.record_fields(None, &mut object, false);
         self.stamp(&mut object);
-        Ok(self.put(r, key, object, "ADDED"))
+        Ok(self.put_served(r, key, object, "ADDED"))
     }
 
     /// apimachinery's SimpleNameGenerator: the prefix cut to 58
@@ -946,6 +951,24 @@ impl ObjectStore {
         object
     }
 
+    /// Stores an object written at `r`'s version: moved to its storage
+    /// version first (what the storage's encoder writes), and answered as
+    /// read back at `r`'s version.
+    fn put_served(
+        &mut self,
+        r: &Resource,
+        key: Key,
+        mut object: Value,
+        type_: &'static str,
+    ) -> Value {
+        let written = conversion::to_storage(r, &mut object);
+        let stored = self.put(r, key.clone(), object, type_);
+        if let Some(written) = written.filter(|_| !self.request.dry_run) {
+            self.as_written.insert(key, written);
+        }
+        conversion::to_served(r, stored)
+    }
+
     /// The server's CA: what the root CA publisher puts in every namespace.
     pub fn set_root_ca(&mut self, pem: &str) {
         self.root_ca = Some(pem.to_string());
@@ -1111,16 +1134,14 @@ impl ObjectStore {
     /// Reads every stored object of a CRD's kind through the schema of the
     /// version it is stored at (pruning, then defaults), in place.
     fn coerce_stored(&mut self, crd: &str) {
-        let versions: Vec<Resource> = self
+        let Some((group, plural, Some(storage))) = self
             .resources
             .iter()
-            .filter(|r| r.crd.as_deref() == Some(crd))
-            .cloned()
-            .collect();
-        let Some(first) = versions.first() else {
+            .find(|r| r.crd.as_deref() == Some(crd))
+            .map(|r| (r.group.clone(), r.plural.clone(), r.storage.clone()))
+        else {
             return;
         };
-        let (group, plural) = (first.group.clone(), first.plural.clone());
         for (key, object) in self
             .objects
             .iter_mut()
@@ -1134,12 +1155,9 @@ impl ObjectStore {
                 .get(key)
                 .cloned()
                 .unwrap_or_else(|| object.clone());
-            let stored_at = written["apiVersion"].as_str().unwrap_or_default();
-            let Some(r) = versions.iter().find(|r| r.group_version() == stored_at) else {
+            let Some(read) = conversion::read_stored(&storage, &written) else {
                 continue;
             };
-            let mut read = written.clone();
-            admission::decode_custom(r, &mut read, &mut Vec::new());
             if read == written {
                 self.as_written.remove(key);
             } else {
@@ -1160,11 +1178,14 @@ impl ObjectStore {
         status_only: bool,
     ) -> Result<Value, ApiError> {
         let key = Self::key(r, namespace, name);
-        let current = self
+        let stored = self
             .objects
             .get(&key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(r, name))?;
+        // The update is made at the request's version, from the stored
+        // object read at it.
+        let current = conversion::to_served(r, stored.clone());
         if let Some(body_name) = meta_str(&object, "name").filter(|n| !n.is_empty() && *n != name) {
             return Err(ApiError::new(
                 400,
@@ -1267,6 +1288,13 @@ impl ObjectStore {
         if next == current {
             return Ok(current);
         }
+        // What would be stored is what it stores now: a field only the
+        // request's version has changed, and storage drops it.
+        let mut stored_next = next.clone();
+        conversion::to_storage(r, &mut stored_next);
+        if stored_next == stored {
+            return Ok(current);
+        }
         self.check_owner_references(r, &next, Some(&current))?;
         if let Some(who) = &self.request.requester {
             super::escalation::check(self, who, r, &next, Some(&current))?;
@@ -1289,10 +1317,12 @@ impl ObjectStore {
             && !has_finalizers(&next)
             && !namespace_held
         {
-            self.remove(r, key, next.clone());
+            let mut stored_next = next.clone();
+            conversion::to_storage(r, &mut stored_next);
+            self.remove(r, key, stored_next);
             return Ok(next);
         }
-        Ok(self.put(r, key, next, "MODIFIED"))
+        Ok(self.put_served(r, key, next, "MODIFIED"))
     }
 
     /// Applies a patch function to the current object, then updates.
@@ -1304,7 +1334,7 @@ impl ObjectStore {
         status_only: bool,
         apply: impl FnOnce(&mut Value) -> Result<(), ApiError>,
     ) -> Result<Value, ApiError> {
-        let mut object = self.get(r, namespace, name)?;
+        let mut object = conversion::to_served(r, self.get(r, namespace, name)?);
         let rv_before = meta_str(&object, "resourceVersion").map(str::to_string);
         apply(&mut object)?;
         // A patch only conflicts when it names a resourceVersion itself.
@@ -1451,11 +1481,22 @@ impl ObjectStore {
             .map(|(_, o)| o)
     }
 
-    /// The served resource an object is stored under.
+    /// The served resource an object is stored under: its storage
+    /// version where that is served (the controllers here then read and
+    /// write what is stored as it is), else the first served.
     pub(super) fn resource_of(&self, key: &Key) -> Option<Resource> {
-        self.resources
+        let mut served = self
+            .resources
             .iter()
-            .find(|res| res.group == key.group && res.plural == key.plural)
+            .filter(|res| res.group == key.group && res.plural == key.plural);
+        let first = served.clone().next();
+        served
+            .find(|res| {
+                res.storage
+                    .as_ref()
+                    .is_some_and(|s| s.version == res.version)
+            })
+            .or(first)
             .cloned()
     }
 

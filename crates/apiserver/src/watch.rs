@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use super::handler::{Target, error, selectors};
 use super::registry::Resource;
 use super::state::{ApiError, Change};
-use super::{SharedState, table};
+use super::{SharedState, conversion, table};
 
 /// How long a kind's watches outlive a change of its CRD's spec
 /// (`crdHandler.tearDown`'s sleep).
@@ -122,31 +122,31 @@ pub(super) async fn serve(
         Ok(s) => s,
         Err(e) => return error(&e),
     };
-    let matches = {
+    // A change as this watch sees it: at its version, if it selects it.
+    let view = {
         let (r, namespace) = (r.clone(), namespace.clone());
-        move |c: &Change| {
-            c.group == r.group
-                && c.plural == r.plural
-                && (namespace.is_empty() || c.namespace == namespace)
-                && labels.matches(&c.object)
-                && fields.matches(&c.object)
-        }
-    };
-    let render = {
-        let r = r.clone();
-        move |c: &Change| match include {
-            Some(include) => {
-                event_line(c.type_, &table::object_table(&r, c.object.clone(), include))
+        move |c: &Change| -> Option<Bytes> {
+            if c.group != r.group
+                || c.plural != r.plural
+                || !(namespace.is_empty() || c.namespace == namespace)
+            {
+                return None;
             }
-            None => event_line(c.type_, &c.object),
+            let object = conversion::served(&r, &c.object);
+            if !(labels.matches(&object) && fields.matches(&object)) {
+                return None;
+            }
+            Some(match include {
+                Some(include) => event_line(
+                    c.type_,
+                    &table::object_table(&r, object.into_owned(), include),
+                ),
+                None => event_line(c.type_, &object),
+            })
         }
     };
     let mut initial: Vec<Bytes> = match initial {
-        Some(changes) => changes
-            .into_iter()
-            .filter(|c| matches(c))
-            .map(|c| render(&c))
-            .collect(),
+        Some(changes) => changes.iter().filter_map(|c| view(c)).collect(),
         None => {
             let gone = ApiError::new(410, "Expired", "too old resource version");
             vec![event_line("ERROR", &gone.status())]
@@ -181,9 +181,10 @@ pub(super) async fn serve(
                         }
                     }
                     Ok(c) => {
-                        if c.rv <= last_rv || !matches(&c) { continue; }
+                        if c.rv <= last_rv { continue; }
+                        let Some(line) = view(&c) else { continue };
                         last_rv = c.rv;
-                        if tx.send(render(&c)).await.is_err() { break; }
+                        if tx.send(line).await.is_err() { break; }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let gone = ApiError::new(410, "Expired", "watch fell behind; relist");
