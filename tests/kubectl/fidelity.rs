@@ -3232,3 +3232,103 @@ fn a_custom_resource_is_read_at_the_version_asked_for() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn server_side_apply_owns_a_map_lists_items_one_by_one() {
+    let Some(s) = sandbox() else { return };
+    let web = s.write(
+        "web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - {name: app, image: nginx:1}\n",
+    );
+    s.ok(&["apply", "--server-side", "-f", &web]);
+    // A second manager adds a container of its own: a real server merges
+    // `containers` by name, so this is no conflict over the list.
+    let sidecar = |image_of_app: Option<&str>| {
+        let mut containers = String::from("      - {name: proxy, image: envoy:1}\n");
+        if let Some(image) = image_of_app {
+            containers.push_str(&format!("      - {{name: app, image: {image}}}\n"));
+        }
+        s.write(
+            "sidecar.yaml",
+            &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: default}}\nspec:\n  template:\n    spec:\n      containers:\n{containers}"),
+        )
+    };
+    s.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=mesh",
+        "-f",
+        &sidecar(None),
+    ]);
+    let names = |s: &Sandbox| {
+        s.ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[*].name}",
+        ])
+    };
+    assert_eq!(names(&s), "app proxy");
+    let owned = s.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[?(@.manager==\"mesh\")].fieldsV1.f:spec.f:template.f:spec.f:containers}",
+    ]);
+    assert_eq!(
+        owned,
+        r#"{"k:{\"name\":\"proxy\"}":{".":{},"f:image":{},"f:name":{}}}"#
+    );
+    // The other manager's container's fields stay its own.
+    let out = s.refused(&[
+        "apply",
+        "--server-side",
+        "--field-manager=mesh",
+        "-f",
+        &sidecar(Some("nginx:2")),
+    ]);
+    assert!(
+        out.contains(r#"conflict with "kubectl" using apps/v1: .spec.template.spec.containers[name="app"].image"#),
+        "{out}"
+    );
+    // Applying without its container removes that one alone.
+    let without = s.write(
+        "mesh-none.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\n",
+    );
+    s.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=mesh",
+        "-f",
+        &without,
+    ]);
+    assert_eq!(names(&s), "app");
+}
+
+#[test]
+fn kubectl_apply_merges_a_services_ports_by_port() {
+    let Some(s) = sandbox() else { return };
+    let service = |target: u16| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: two, namespace: default}}\nspec:\n  selector: {{app: two}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n  - {{name: https, port: 443, targetPort: {target}}}\n"
+        )
+    };
+    s.apply(&service(8443));
+    // kubectl sends only the changed port, keyed by `port` (the Service
+    // port's patchMergeKey; a container port's is `containerPort`).
+    s.apply(&service(9443));
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "service",
+            "two",
+            "-o",
+            "jsonpath={.spec.ports[*].targetPort}"
+        ]),
+        "8080 9443"
+    );
+}

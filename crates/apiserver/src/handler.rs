@@ -856,7 +856,8 @@ fn server_side_apply(
         Err(e) => return Err(e),
     };
     let now = store.now();
-    let mut next = managed::apply(current.as_ref(), &config, manager, &now)?;
+    let shape = super::list_types::Shape::of(r);
+    let mut next = managed::apply(current.as_ref(), &config, shape, manager, &now)?;
     match current {
         None => store.create(r, ns, next),
         Some(_) => {
@@ -965,7 +966,7 @@ fn patch(
     let patch = parse_body(body, content_type)?;
     if strategic {
         return store.patch(r, ns, name, target.is_status(), |o| {
-            strategic::apply(o, &patch);
+            strategic::apply(o, &patch, super::list_types::Shape::of(r));
             Ok(())
         });
     }

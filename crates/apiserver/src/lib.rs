@@ -26,6 +26,7 @@ mod job;
 mod job_controller;
 mod job_ttl;
 mod list_options;
+mod list_types;
 mod managed;
 mod namespace_defaults;
 mod openapi;

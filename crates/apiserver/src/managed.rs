@@ -1,19 +1,22 @@
 //! Field ownership (`metadata.managedFields`) and server-side apply, as a
-//! real server's structured-merge-diff keeps them, at the granularity
-//! kbind needs: every field (a leaf of maps; a list is one field) belongs
-//! to the managers that last set it. An update takes the fields it
+//! real server's structured-merge-diff keeps them: every field (a leaf of
+//! maps, an atomic list, each value of a set and each item of a map list
+//! with the fields below it; `list_types.rs` says which list is which)
+//! belongs to the managers that last set it. An update takes the fields it
 //! changes; an apply owns exactly the fields of its configuration (sharing
 //! those it sets to the value they have), is refused with 409 when another
 //! manager owns one of them with a different value (unless forced, which
-//! takes the field over), and removes the fields it applied before and no
-//! longer does, unless someone else owns them. managedFields a client
-//! writes are kept as written. Lists are owned whole (a real server merges keyed lists item by
-//! item): README, differences.
+//! takes the field over), merges its configuration into the object (map
+//! lists item by item, in structured-merge-diff's order) and removes the
+//! fields it applied before and no longer does, unless someone else owns
+//! them or something below them. managedFields a client writes are kept as
+//! written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Map, Value, json};
 
+use super::list_types::{ListKind, Shape};
 use super::state::ApiError;
 use super::validation::{ErrorKind, FieldError};
 
@@ -26,35 +29,61 @@ pub struct Manager {
     pub force: bool,
 }
 
+/// A field: path elements as `fieldsV1` names them (`f:spec`,
+/// `k:{"name":"a"}`, `v:"x"`).
+type Path = Vec<String>;
+
 /// Server-owned metadata: nobody's field.
 fn server_owned(path: &[String]) -> bool {
     match path {
-        [m, field, ..] if m == "metadata" => matches!(
+        [m, field, ..] if m == "f:metadata" => matches!(
             field.as_str(),
-            "name"
-                | "namespace"
-                | "uid"
-                | "resourceVersion"
-                | "generation"
-                | "creationTimestamp"
-                | "deletionTimestamp"
-                | "deletionGracePeriodSeconds"
-                | "managedFields"
-                | "selfLink"
+            "f:name"
+                | "f:namespace"
+                | "f:uid"
+                | "f:resourceVersion"
+                | "f:generation"
+                | "f:creationTimestamp"
+                | "f:deletionTimestamp"
+                | "f:deletionGracePeriodSeconds"
+                | "f:managedFields"
+                | "f:selfLink"
         ),
-        [field] => matches!(field.as_str(), "apiVersion" | "kind"),
+        [field] => matches!(field.as_str(), "f:apiVersion" | "f:kind"),
         _ => false,
     }
 }
 
-/// The fields of `value`: paths to its leaves (scalars, lists, empty maps).
-fn fields(value: &Value) -> BTreeSet<Vec<String>> {
-    fn walk(v: &Value, path: &mut Vec<String>, out: &mut BTreeSet<Vec<String>>) {
+/// The fields of `value`: its leaves (scalars, atomic and empty lists,
+/// empty maps), and each item of its set and map lists.
+fn fields(value: &Value, shape: Shape) -> BTreeSet<Path> {
+    fn walk(v: &Value, shape: Shape, path: &mut Path, out: &mut BTreeSet<Path>) {
         match v {
             Value::Object(m) if !m.is_empty() => {
                 for (k, child) in m {
-                    path.push(k.clone());
-                    walk(child, path, out);
+                    path.push(format!("f:{k}"));
+                    walk(child, shape.field(k), path, out);
+                    path.pop();
+                }
+            }
+            Value::Array(items) if !items.is_empty() && !path.is_empty() => {
+                let elements: Option<Vec<String>> =
+                    items.iter().map(|item| shape.element(item)).collect();
+                let Some(elements) = elements else {
+                    out.insert(path.clone());
+                    return;
+                };
+                let item_shape = shape.items();
+                for (item, element) in items.iter().zip(elements) {
+                    path.push(element);
+                    out.insert(path.clone());
+                    if let (ListKind::Map(_), Value::Object(m)) = (shape.list(), item) {
+                        for (k, child) in m {
+                            path.push(format!("f:{k}"));
+                            walk(child, item_shape.field(k), path, out);
+                            path.pop();
+                        }
+                    }
                     path.pop();
                 }
             }
@@ -65,68 +94,193 @@ fn fields(value: &Value) -> BTreeSet<Vec<String>> {
         }
     }
     let mut out = BTreeSet::new();
-    walk(value, &mut vec![], &mut out);
+    walk(value, shape, &mut vec![], &mut out);
     out.retain(|p| !server_owned(p));
     out
 }
 
-fn at<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, k| v.get(k))
-}
-
-fn set_at(value: &mut Value, path: &[String], leaf: Value) {
+fn at<'v>(value: &'v Value, path: &[String], shape: Shape) -> Option<&'v Value> {
     let mut v = value;
-    for k in &path[..path.len() - 1] {
-        if !v[k.as_str()].is_object() {
-            v[k.as_str()] = json!({});
+    let mut s = shape;
+    for element in path {
+        if let Some(name) = element.strip_prefix("f:") {
+            v = v.get(name)?;
+            s = s.field(name);
+        } else {
+            let list = s;
+            v = v
+                .as_array()?
+                .iter()
+                .find(|item| list.element(item).as_deref() == Some(element))?;
+            s = list.items();
         }
-        v = &mut v[k.as_str()];
     }
-    v[path[path.len() - 1].as_str()] = leaf;
+    Some(v)
 }
 
-fn remove_at(value: &mut Value, path: &[String]) {
+/// Whether a field holds the same in `a` and `b`: a list item is the same
+/// item wherever it is present (its fields speak for its content).
+fn same(a: &Value, b: &Value, path: &[String], shape: Shape) -> bool {
+    let item = path.last().is_some_and(|e| !e.starts_with("f:"));
+    if item {
+        at(a, path, shape).is_some() == at(b, path, shape).is_some()
+    } else {
+        at(a, path, shape) == at(b, path, shape)
+    }
+}
+
+fn remove_at(value: &mut Value, path: &[String], shape: Shape) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
     let mut v = value;
-    for k in parents {
-        match v.get_mut(k) {
-            Some(next) => v = next,
-            None => return,
+    let mut s = shape;
+    for element in parents {
+        if let Some(name) = element.strip_prefix("f:") {
+            let Some(next) = v.get_mut(name) else { return };
+            v = next;
+            s = s.field(name);
+        } else {
+            let list = s;
+            let Some(next) = v.as_array_mut().and_then(|items| {
+                items
+                    .iter_mut()
+                    .find(|item| list.element(item).as_deref() == Some(element))
+            }) else {
+                return;
+            };
+            v = next;
+            s = list.items();
         }
     }
-    if let Some(m) = v.as_object_mut() {
-        m.remove(last);
+    if let Some(name) = last.strip_prefix("f:") {
+        if let Some(m) = v.as_object_mut() {
+            m.remove(name);
+        }
+    } else if let Some(items) = v.as_array_mut() {
+        items.retain(|item| s.element(item).as_deref() != Some(last.as_str()));
     }
 }
 
-/// `fieldsV1`: `{"f:data": {"f:a": {}}}`.
-fn to_fields_v1(set: &BTreeSet<Vec<String>>) -> Value {
+/// `config` merged into `live`: maps key by key, set and map lists item
+/// by item, anything else replaced.
+fn merge(live: Option<&Value>, config: &Value, shape: Shape) -> Value {
+    match (live, config) {
+        (Some(Value::Object(l)), Value::Object(c)) => {
+            let mut out = l.clone();
+            for (k, cv) in c {
+                let merged = merge(l.get(k), cv, shape.field(k));
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (Some(Value::Array(l)), Value::Array(c))
+            if shape.list() != ListKind::Atomic && !(l.is_empty() && c.is_empty()) =>
+        {
+            merge_list(l, c, shape).unwrap_or_else(|| config.clone())
+        }
+        _ => config.clone(),
+    }
+}
+
+/// Two lists of one set or map list merged in structured-merge-diff's
+/// order (`visitListItems`): live items the configuration lacks stay where
+/// they are, the configuration's items come in its order, an item in both
+/// at the configuration's place for it. None if an item has no key.
+fn merge_list(live: &[Value], config: &[Value], shape: Shape) -> Option<Value> {
+    let names = |items: &[Value]| -> Option<Vec<String>> {
+        items.iter().map(|item| shape.element(item)).collect()
+    };
+    let (lhs, rhs) = (names(live)?, names(config)?);
+    let item_shape = shape.items();
+    let live_item = |name: &str| lhs.iter().position(|n| n == name).map(|i| &live[i]);
+    let in_rhs: HashSet<&str> = rhs.iter().map(String::as_str).collect();
+    let in_lhs: HashSet<&str> = lhs.iter().map(String::as_str).collect();
+    let mut shared = rhs.iter().filter(|n| in_lhs.contains(n.as_str()));
+    let mut next_shared = shared.next();
+    let mut merged: HashSet<&str> = HashSet::new();
+    let mut out = Vec::with_capacity(live.len().max(config.len()));
+    let (mut l, mut r) = (0, 0);
+    let merge_item = |name: &str, c: &Value| merge(live_item(name), c, item_shape);
+    while l < lhs.len() || r < rhs.len() {
+        if l < lhs.len() && r < rhs.len() {
+            if lhs[l] == rhs[r] {
+                merged.insert(&rhs[r]);
+                out.push(merge_item(&rhs[r], &config[r]));
+                l += 1;
+                r += 1;
+                next_shared = shared.next();
+                continue;
+            }
+            if in_rhs.contains(lhs[l].as_str()) && next_shared.is_some_and(|n| *n != lhs[l]) {
+                // Shared, but not the one due this round.
+                l += 1;
+                continue;
+            }
+        }
+        if l < lhs.len() {
+            if !in_rhs.contains(lhs[l].as_str()) {
+                out.push(live[l].clone());
+                l += 1;
+                continue;
+            } else if merged.contains(lhs[l].as_str()) {
+                l += 1;
+            }
+        }
+        if r < rhs.len() {
+            merged.insert(&rhs[r]);
+            out.push(merge_item(&rhs[r], &config[r]));
+            if next_shared.is_some_and(|n| *n == rhs[r]) {
+                next_shared = shared.next();
+            }
+            r += 1;
+        }
+    }
+    Some(Value::Array(out))
+}
+
+/// `fieldsV1`: `{"f:data": {"f:a": {}}}`; an item with fields of its own
+/// marks itself with `"."`.
+fn to_fields_v1(set: &BTreeSet<Path>) -> Value {
     let mut root = Map::new();
     for path in set {
         let mut node = &mut root;
-        for k in path {
+        for element in path {
             node = node
-                .entry(format!("f:{k}"))
+                .entry(element.clone())
                 .or_insert_with(|| json!({}))
                 .as_object_mut()
                 .expect("inserted as an object");
         }
     }
+    fn mark(node: &mut Map<String, Value>, path: &mut Path, set: &BTreeSet<Path>) {
+        for (k, child) in node.iter_mut() {
+            path.push(k.clone());
+            if let Some(m) = child.as_object_mut().filter(|m| !m.is_empty()) {
+                mark(m, path, set);
+                if set.contains(path) {
+                    m.insert(".".into(), json!({}));
+                }
+            }
+            path.pop();
+        }
+    }
+    mark(&mut root, &mut vec![], set);
     Value::Object(root)
 }
 
-fn from_fields_v1(v: &Value) -> BTreeSet<Vec<String>> {
-    fn walk(v: &Value, path: &mut Vec<String>, out: &mut BTreeSet<Vec<String>>) {
+fn from_fields_v1(v: &Value) -> BTreeSet<Path> {
+    fn walk(v: &Value, path: &mut Path, out: &mut BTreeSet<Path>) {
         let Some(m) = v.as_object() else { return };
-        let children: Vec<(&String, &Value)> =
-            m.iter().filter(|(k, _)| k.starts_with("f:")).collect();
-        if children.is_empty() && !path.is_empty() {
+        let children: Vec<(&String, &Value)> = m
+            .iter()
+            .filter(|(k, _)| ["f:", "k:", "v:", "i:"].iter().any(|p| k.starts_with(p)))
+            .collect();
+        if (children.is_empty() || m.contains_key(".")) && !path.is_empty() {
             out.insert(path.clone());
         }
         for (k, child) in children {
-            path.push(k[2..].to_string());
+            path.push(k.clone());
             walk(child, path, out);
             path.pop();
         }
@@ -141,7 +295,7 @@ struct Entry {
     operation: String,
     api_version: String,
     time: Value,
-    fields: BTreeSet<Vec<String>>,
+    fields: BTreeSet<Path>,
     subresource: Option<String>,
 }
 
@@ -203,8 +357,22 @@ fn write_entries(object: &mut Value, mut entries: Vec<Entry>) {
     }
 }
 
+/// A field as a conflict names it: `.spec.containers[name="a"].image`.
 fn path_text(path: &[String]) -> String {
-    path.iter().map(|k| format!(".{k}")).collect()
+    path.iter()
+        .map(|e| {
+            if let Some(name) = e.strip_prefix("f:") {
+                format!(".{name}")
+            } else if let Some(key) = e.strip_prefix("k:") {
+                let fields: Vec<String> = serde_json::from_str::<Map<String, Value>>(key)
+                    .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                    .unwrap_or_default();
+                format!("[{}]", fields.join(","))
+            } else {
+                format!("[={}]", e.get(2..).unwrap_or_default())
+            }
+        })
+        .collect()
 }
 
 /// The field manager of `kubectl apply --server-side`, the only one whose
@@ -215,7 +383,7 @@ const KUBECTL: &str = "kubectl";
 /// The fields client-side apply's annotation on `live` claims that still
 /// hold its values (conflicts on them are kubectl's own), as paths; None
 /// when there is no annotation, or it is for another version than `config`.
-fn last_applied_fields(live: &Value, config: &Value) -> Option<BTreeSet<String>> {
+fn last_applied_fields(live: &Value, config: &Value, shape: Shape) -> Option<BTreeSet<String>> {
     let text = live
         .pointer("/metadata/annotations")?
         .get("kubectl.kubernetes.io/last-applied-configuration")?
@@ -226,9 +394,9 @@ fn last_applied_fields(live: &Value, config: &Value) -> Option<BTreeSet<String>>
         return None;
     }
     Some(
-        fields(&last)
+        fields(&last, shape)
             .into_iter()
-            .filter(|p| at(&last, p) == at(live, p))
+            .filter(|p| same(&last, live, p, shape))
             .map(|p| path_text(&p))
             .collect(),
     )
@@ -240,6 +408,7 @@ fn last_applied_fields(live: &Value, config: &Value) -> Option<BTreeSet<String>>
 pub fn record_update(
     before: Option<&Value>,
     after: &mut Value,
+    shape: Shape,
     manager: &str,
     now: &str,
     subresource: Option<&str>,
@@ -255,10 +424,10 @@ pub fn record_update(
     } else {
         before.map(entries).unwrap_or_default()
     };
-    let now_fields = fields(after);
-    let changed: BTreeSet<Vec<String>> = now_fields
+    let now_fields = fields(after, shape);
+    let changed: BTreeSet<Path> = now_fields
         .iter()
-        .filter(|p| before.is_none_or(|b| at(b, p) != at(after, p)))
+        .filter(|p| before.is_none_or(|b| !same(b, after, p, shape)))
         .cloned()
         .collect();
     for e in &mut list {
@@ -288,25 +457,40 @@ pub fn record_update(
     write_entries(after, list);
 }
 
+/// Whether `path` names a key field of the list item it is in (`f:name`
+/// under `k:{"name":…}`): an item that stays keeps its keys.
+fn is_item_key(path: &[String]) -> bool {
+    match path {
+        [.., item, field] => match (item.strip_prefix("k:"), field.strip_prefix("f:")) {
+            (Some(key), Some(name)) => {
+                serde_json::from_str::<Map<String, Value>>(key).is_ok_and(|k| k.contains_key(name))
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Server-side apply of `config` by `manager` onto `current` (None: the
 /// object does not exist yet): the object to store, or the 409 naming each
 /// conflicting field.
 pub fn apply(
     current: Option<&Value>,
     config: &Value,
+    shape: Shape,
     manager: &Manager,
     now: &str,
 ) -> Result<Value, ApiError> {
     let mut object = current.cloned().unwrap_or_else(|| json!({}));
     let mut list = current.map(entries).unwrap_or_default();
-    let applied = fields(config);
+    let applied = fields(config, shape);
     let mut conflicts: Vec<(String, String)> = vec![];
     for e in &list {
         if e.manager == manager.name && e.operation == "Apply" {
             continue;
         }
         for p in e.fields.intersection(&applied) {
-            if at(&object, p) != at(config, p) {
+            if !same(&object, config, p, shape) {
                 conflicts.push((e.manager.clone(), path_text(p)));
             }
         }
@@ -315,7 +499,7 @@ pub fn apply(
         // kubectl's first server-side apply of an object it client-side
         // applied before: what the last-applied annotation still shows as
         // live is its own, so those conflicts give way.
-        if let Some(own) = current.and_then(|c| last_applied_fields(c, config)) {
+        if let Some(own) = current.and_then(|c| last_applied_fields(c, config, shape)) {
             conflicts.retain(|(_, p)| !own.contains(p));
         }
     }
@@ -358,41 +542,42 @@ pub fn apply(
     // Forced (or conflict-free): a field this apply changes changes hands;
     // one it sets to the value it has is shared, as structured-merge-diff
     // shares it.
-    for e in &mut list {
-        if !(e.manager == manager.name && e.operation == "Apply") {
-            e.fields
-                .retain(|p| !applied.contains(p) || at(&object, p) == at(config, p));
-        }
+    let mine = |e: &Entry| e.manager == manager.name && e.operation == "Apply";
+    for e in list.iter_mut().filter(|e| !mine(e)) {
+        e.fields
+            .retain(|p| !applied.contains(p) || same(&object, config, p, shape));
     }
     // What this manager applied before and no longer does goes, unless
-    // someone else owns it.
-    let before: BTreeSet<Vec<String>> = list
+    // someone else owns it or something below it (deepest first, so an
+    // item's fields go before the item).
+    let before: BTreeSet<Path> = list
         .iter()
-        .filter(|e| e.manager == manager.name && e.operation == "Apply")
+        .filter(|e| mine(e))
         .flat_map(|e| e.fields.iter().cloned())
         .collect();
-    for p in before.difference(&applied) {
-        let owned_elsewhere = list.iter().any(|e| {
-            !(e.manager == manager.name && e.operation == "Apply") && e.fields.contains(p)
-        });
-        if !owned_elsewhere {
-            remove_at(&mut object, p);
+    let others: BTreeSet<&Path> = list
+        .iter()
+        .filter(|e| !mine(e))
+        .flat_map(|e| e.fields.iter())
+        .collect();
+    let mut dropped: Vec<&Path> = before.difference(&applied).collect();
+    dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in dropped {
+        let held = others.iter().any(|o| o.starts_with(p));
+        let kept_item_key = is_item_key(p) && at(&object, &p[..p.len() - 1], shape).is_some();
+        if !held && !kept_item_key {
+            remove_at(&mut object, p, shape);
         }
     }
-    for p in &applied {
-        if let Some(v) = at(config, p) {
-            set_at(&mut object, p, v.clone());
-        }
+    let mut merged_config = config.clone();
+    if let Some(meta) = merged_config
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+    {
+        meta.retain(|k, _| !server_owned(&["f:metadata".into(), format!("f:{k}")]) || k == "name");
     }
-    for key in ["apiVersion", "kind"] {
-        if let Some(v) = config.get(key) {
-            object[key] = v.clone();
-        }
-    }
-    if let Some(name) = config.pointer("/metadata/name") {
-        object["metadata"]["name"] = name.clone();
-    }
-    list.retain(|e| !(e.manager == manager.name && e.operation == "Apply"));
+    object = merge(Some(&object), &merged_config, shape);
+    list.retain(|e| !mine(e));
     list.push(Entry {
         manager: manager.name.clone(),
         operation: "Apply".into(),
@@ -492,6 +677,8 @@ fn sorted(value: &Value) -> Value {
 mod tests {
     use super::*;
 
+    const CM: Shape = Shape::Type("Object");
+
     fn manager(name: &str, force: bool) -> Manager {
         Manager {
             name: name.into(),
@@ -504,19 +691,19 @@ mod tests {
     fn an_apply_conflicts_with_another_owner_unless_forced_and_removes_what_it_dropped() {
         let now = "2026-01-01T00:00:00Z";
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
-        let mut cm = apply(None, &cm, &manager("alice", false), now).unwrap();
+        let mut cm = apply(None, &cm, CM, &manager("alice", false), now).unwrap();
         // bob changes a with an update: he owns it now.
         let before = cm.clone();
         cm["data"]["a"] = json!("changed");
-        record_update(Some(&before), &mut cm, "bob", now, None);
+        record_update(Some(&before), &mut cm, CM, "bob", now, None);
         let again = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
-        let err = apply(Some(&cm), &again, &manager("alice", false), now).unwrap_err();
+        let err = apply(Some(&cm), &again, CM, &manager("alice", false), now).unwrap_err();
         assert_eq!(err.code, 409);
         assert_eq!(
             err.message,
             "Apply failed with 1 conflict: conflict with \"bob\" using v1: .data.a"
         );
-        let forced = apply(Some(&cm), &again, &manager("alice", true), now).unwrap();
+        let forced = apply(Some(&cm), &again, CM, &manager("alice", true), now).unwrap();
         assert_eq!(
             forced["data"],
             json!({"a": "1"}),
@@ -539,9 +726,9 @@ mod tests {
     fn applying_the_value_another_manager_set_shares_the_field() {
         let now = "2026-01-01T00:00:00Z";
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
-        let cm = apply(None, &cm, &manager("alice", false), now).unwrap();
+        let cm = apply(None, &cm, CM, &manager("alice", false), now).unwrap();
         let same = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
-        let shared = apply(Some(&cm), &same, &manager("bob", false), now).unwrap();
+        let shared = apply(Some(&cm), &same, CM, &manager("bob", false), now).unwrap();
         let owners: Vec<(&str, &Value)> = shared["metadata"]["managedFields"]
             .as_array()
             .unwrap()
@@ -557,7 +744,95 @@ mod tests {
         );
         // So alice dropping a leaves it: bob still applies it.
         let without_a = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "2"}});
-        let after = apply(Some(&shared), &without_a, &manager("alice", false), now).unwrap();
+        let after = apply(Some(&shared), &without_a, CM, &manager("alice", false), now).unwrap();
         assert_eq!(after["data"], json!({"a": "1", "b": "2"}));
+    }
+
+    fn deployment(containers: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": containers}}}})
+    }
+
+    const DEPLOYMENT: Shape = Shape::Type("Deployment");
+
+    #[test]
+    fn map_list_items_belong_to_whoever_applied_them() {
+        let now = "2026-01-01T00:00:00Z";
+        let alice = manager("alice", false);
+        let bob = manager("bob", false);
+        let d = deployment(json!([{"name": "a", "image": "x"}]));
+        let d = apply(None, &d, DEPLOYMENT, &alice, now).unwrap();
+        // bob's container joins alice's: no conflict, one item each.
+        let with_b = deployment(json!([{"name": "b", "image": "y"}]));
+        let d = apply(Some(&d), &with_b, DEPLOYMENT, &bob, now).unwrap();
+        let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            d["metadata"]["managedFields"][1]["fieldsV1"],
+            json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                "k:{\"name\":\"b\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}})
+        );
+        // A field of alice's item is hers.
+        let retag = deployment(json!([{"name": "a", "image": "z"}, {"name": "b", "image": "y"}]));
+        let err = apply(Some(&d), &retag, DEPLOYMENT, &bob, now).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Apply failed with 1 conflict: conflict with \"alice\" using apps/v1: .spec.template.spec.containers[name=\"a\"].image"
+        );
+        // bob no longer applying his container removes it, and only it.
+        let none =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
+        let d = apply(Some(&d), &none, DEPLOYMENT, &bob, now).unwrap();
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "a", "image": "x"}])
+        );
+    }
+
+    #[test]
+    fn an_update_takes_only_the_items_it_changes() {
+        let now = "2026-01-01T00:00:00Z";
+        let d = deployment(json!([{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]));
+        let before = apply(None, &d, DEPLOYMENT, &manager("alice", false), now).unwrap();
+        let mut after = before.clone();
+        after["spec"]["template"]["spec"]["containers"][1]["image"] = json!("y2");
+        record_update(
+            Some(&before),
+            &mut after,
+            DEPLOYMENT,
+            "kubectl-set",
+            now,
+            None,
+        );
+        let owners: Vec<(&str, &Value)> = after["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["manager"].as_str().unwrap(),
+                    &e["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"],
+                )
+            })
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                (
+                    "alice",
+                    &json!({"k:{\"name\":\"a\"}": {".": {}, "f:image": {}, "f:name": {}},
+                    "k:{\"name\":\"b\"}": {".": {}, "f:name": {}}})
+                ),
+                (
+                    "kubectl-set",
+                    &json!({"k:{\"name\":\"b\"}": {"f:image": {}}})
+                ),
+            ]
+        );
     }
 }

@@ -754,7 +754,7 @@ impl ObjectStore {
             .about(r, &name));
         }
         self.check_owner_references(r, &object, None)?;
-        self.record_fields(None, &mut object, false);
+        self.record_fields(r, None, &mut object, false);
         self.stamp(&mut object);
         Ok(self.put_served(r, key, object, "ADDED"))
     }
@@ -1299,7 +1299,7 @@ impl ObjectStore {
         if let Some(who) = &self.request.requester {
             super::escalation::check(self, who, r, &next, Some(&current))?;
         }
-        self.record_fields(Some(&current), &mut next, status_only);
+        self.record_fields(r, Some(&current), &mut next, status_only);
         if generation_changes(r, &current, &next) {
             let generation = current
                 .pointer("/metadata/generation")
@@ -1623,11 +1623,18 @@ impl ObjectStore {
     }
 
     /// Field ownership after a write that is not an apply.
-    fn record_fields(&self, before: Option<&Value>, after: &mut Value, status_only: bool) {
+    fn record_fields(
+        &self,
+        r: &Resource,
+        before: Option<&Value>,
+        after: &mut Value,
+        status_only: bool,
+    ) {
         if let Some(m) = self.request.manager.as_ref().filter(|m| !m.apply) {
             managed::record_update(
                 before,
                 after,
+                super::list_types::Shape::of(r),
                 &m.name,
                 &self.now(),
                 status_only.then_some("status"),

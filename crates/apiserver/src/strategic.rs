@@ -8,39 +8,15 @@
 
 use serde_json::{Map, Value};
 
-/// The merge key of a list field of the built-in kinds served
-/// (`patchMergeKey` tags of k8s.io/api), by field name.
-fn merge_key(field: &str) -> Option<&'static str> {
-    Some(match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "volumes"
-        | "env"
-        | "imagePullSecrets"
-        | "secrets"
-        | "resourceClaims" => "name",
-        "ports" => "containerPort",
-        "volumeMounts" => "mountPath",
-        "volumeDevices" => "devicePath",
-        "ownerReferences" => "uid",
-        "conditions" => "type",
-        "hostAliases" => "ip",
-        _ => return None,
-    })
+use super::list_types::{PatchList, Shape};
+
+/// Applies a strategic merge patch to `target`, an object of `shape`,
+/// whose lists merge as the kind's Go tags say (`list_types.rs`).
+pub fn apply(target: &mut Value, patch: &Value, shape: Shape) {
+    merge_map(target, patch, shape);
 }
 
-/// Primitive lists whose strategy is `merge` (kept as a set).
-fn merges_as_set(field: &str) -> bool {
-    matches!(field, "finalizers")
-}
-
-/// Applies a strategic merge patch to `target`.
-pub fn apply(target: &mut Value, patch: &Value) {
-    merge_map(target, patch);
-}
-
-fn merge_map(target: &mut Value, patch: &Value) {
+fn merge_map(target: &mut Value, patch: &Value, shape: Shape) {
     let Some(patch) = patch.as_object() else {
         *target = patch.clone();
         return;
@@ -82,13 +58,13 @@ fn merge_map(target: &mut Value, patch: &Value) {
         match value {
             Value::Object(_) => {
                 let slot = map.entry(key.clone()).or_insert(Value::Null);
-                merge_map(slot, value);
+                merge_map(slot, value, shape.field(key));
                 if slot.is_null() {
                     map.remove(key);
                 }
             }
             Value::Array(items) => {
-                let merged = merge_list(key, map.get(key), items);
+                let merged = merge_list(shape.field(key), map.get(key), items);
                 map.insert(key.clone(), merged);
             }
             other => {
@@ -100,7 +76,7 @@ fn merge_map(target: &mut Value, patch: &Value) {
         if let Some(field) = key.strip_prefix("$setElementOrder/")
             && let (Some(Value::Array(items)), Some(order)) = (map.get_mut(field), value.as_array())
         {
-            reorder(field, items, order);
+            reorder(shape.field(field), items, order);
         }
     }
     if let Some(keep) = patch.get("$retainKeys").and_then(Value::as_array) {
@@ -108,7 +84,7 @@ fn merge_map(target: &mut Value, patch: &Value) {
     }
 }
 
-fn merge_list(field: &str, current: Option<&Value>, patch: &[Value]) -> Value {
+fn merge_list(list: Shape, current: Option<&Value>, patch: &[Value]) -> Value {
     let current: Vec<Value> = current
         .and_then(Value::as_array)
         .cloned()
@@ -125,17 +101,18 @@ fn merge_list(field: &str, current: Option<&Value>, patch: &[Value]) -> Value {
                 .collect(),
         );
     }
-    if merges_as_set(field) {
-        let mut out = current;
-        for item in patch {
-            if !out.contains(item) {
-                out.push(item.clone());
+    let key = match list.patch_list() {
+        PatchList::Replace => return Value::Array(patch.to_vec()),
+        PatchList::Merge(key) => key,
+        PatchList::Set => {
+            let mut out = current;
+            for item in patch {
+                if !out.contains(item) {
+                    out.push(item.clone());
+                }
             }
+            return Value::Array(out);
         }
-        return Value::Array(out);
-    }
-    let Some(key) = merge_key(field) else {
-        return Value::Array(patch.to_vec());
     };
     let mut out = current;
     for item in patch {
@@ -147,10 +124,10 @@ fn merge_list(field: &str, current: Option<&Value>, patch: &[Value]) -> Value {
                 out.remove(i);
             }
             (None, true) => {}
-            (Some(i), false) => merge_map(&mut out[i], item),
+            (Some(i), false) => merge_map(&mut out[i], item, list.items()),
             (None, false) => {
                 let mut fresh = Value::Null;
-                merge_map(&mut fresh, item);
+                merge_map(&mut fresh, item, list.items());
                 out.push(fresh);
             }
         }
@@ -159,15 +136,19 @@ fn merge_list(field: &str, current: Option<&Value>, patch: &[Value]) -> Value {
 }
 
 /// `$setElementOrder`: items named in `order` first, in that order.
-fn reorder(field: &str, items: &mut [Value], order: &[Value]) {
+fn reorder(list: Shape, items: &mut [Value], order: &[Value]) {
+    let key = match list.patch_list() {
+        PatchList::Merge(k) => Some(k),
+        _ => None,
+    };
     let rank = |item: &Value| {
-        let id = match merge_key(field) {
+        let id = match key {
             Some(k) => item.get(k).cloned(),
             None => Some(item.clone()),
         };
         order
             .iter()
-            .position(|o| match merge_key(field) {
+            .position(|o| match key {
                 Some(k) => o.get(k).cloned() == id,
                 None => Some(o.clone()) == id,
             })
@@ -180,6 +161,38 @@ fn reorder(field: &str, items: &mut [Value], order: &[Value]) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const JOB: Shape = Shape::Type("Job");
+
+    #[test]
+    fn a_services_ports_merge_by_port_and_a_containers_by_container_port() {
+        let mut service = json!({"spec": {"ports": [
+            {"name": "http", "port": 80, "targetPort": 8080},
+            {"name": "https", "port": 443, "targetPort": 8443}]}});
+        // What kubectl apply sends after one targetPort changed.
+        apply(
+            &mut service,
+            &json!({"spec": {"$setElementOrder/ports": [{"port": 80}, {"port": 443}],
+                "ports": [{"port": 443, "targetPort": 9443}]}}),
+            Shape::Type("Service"),
+        );
+        assert_eq!(
+            service["spec"]["ports"],
+            json!([{"name": "http", "port": 80, "targetPort": 8080},
+                {"name": "https", "port": 443, "targetPort": 9443}])
+        );
+        let mut pod = json!({"spec": {"containers": [{"name": "c", "ports": [
+            {"containerPort": 80, "name": "a"}, {"containerPort": 81, "name": "b"}]}]}});
+        apply(
+            &mut pod,
+            &json!({"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 81, "name": "bb"}]}]}}),
+            Shape::Type("Pod"),
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["ports"],
+            json!([{"containerPort": 80, "name": "a"}, {"containerPort": 81, "name": "bb"}])
+        );
+    }
 
     #[test]
     fn lists_with_merge_keys_merge_by_key_and_directives_apply() {
@@ -194,6 +207,7 @@ mod tests {
             "containers": [{"name": "c", "image": "busybox:2", "env": [{"name": "B", "value": "2"}]},
                            {"name": "gone", "$patch": "delete"}],
             "tolerations": [{"key": "other"}]}}}}),
+            JOB,
         );
         let spec = &job["spec"]["template"]["spec"];
         assert_eq!(job["metadata"]["finalizers"], json!(["a", "b"]));
@@ -211,6 +225,7 @@ mod tests {
         apply(
             &mut job,
             &json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}),
+            JOB,
         );
         assert_eq!(
             job["spec"]["template"]["spec"]["containers"]
@@ -221,6 +236,7 @@ mod tests {
         apply(
             &mut job,
             &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+            JOB,
         );
         assert_eq!(job["metadata"]["finalizers"], json!(["b"]));
     }

@@ -138,11 +138,25 @@ impl Structural {
         }
     }
 
-    fn child(&self, key: &str) -> Option<&Structural> {
+    /// The schema of a field (or of any key of a map).
+    pub(crate) fn child(&self, key: &str) -> Option<&Structural> {
         self.properties
             .as_ref()
             .and_then(|p| p.get(key))
             .or(self.additional.as_deref())
+    }
+
+    pub(crate) fn items(&self) -> Option<&Structural> {
+        self.items.as_deref()
+    }
+
+    /// `x-kubernetes-list-type`, and the map keys of a `map` list.
+    pub(crate) fn list_type(&self) -> (Option<&str>, &[String]) {
+        (self.list_type.as_deref(), &self.list_map_keys)
+    }
+
+    pub(crate) fn default_value(&self) -> Option<&Value> {
+        self.default.as_ref()
     }
 }
 
