@@ -3332,3 +3332,41 @@ fn kubectl_apply_merges_a_services_ports_by_port() {
         "8080 9443"
     );
 }
+
+#[test]
+fn kubectl_discovers_everything_in_two_requests_and_revalidates_them() {
+    let Some(s) = sandbox() else { return };
+    s.apply_crd(&crd_yaml());
+    let cache = s._dir.path().join("discovery-cache");
+    let cache = cache.to_str().unwrap();
+    let discover = || {
+        let o = s.kubectl(&["api-resources", "--cache-dir", cache, "-v=8"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (text(&o.stdout), text(&o.stderr))
+    };
+    // Aggregated discovery, as a 1.32 server answers kubectl: /api and
+    // /apis hold every group's resources; no group version is fetched.
+    let (out, log) = discover();
+    let gets: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" GET https://"))
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:#?}");
+    assert!(
+        gets[0].contains("/api?") && gets[1].contains("/apis?"),
+        "{gets:#?}"
+    );
+    for kind in ["Deployment", "ResourceBinding", "Pod", "Lease"] {
+        assert!(out.contains(kind), "{kind} listed: {out}");
+    }
+    // Its ETag lets kubectl's HTTP cache revalidate (the server's 304)
+    // and answer from what it holds.
+    let (_, log) = discover();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("X-From-Cache: 1"))
+            .count(),
+        2,
+        "{log}"
+    );
+}

@@ -75,6 +75,22 @@ pub(super) fn listed_groups(shared: &Shared, mut groups: serde_json::Value) -> s
     groups
 }
 
+/// The same unavailable group in aggregated discovery: listed, its
+/// version `Stale` with no resources, as the aggregator lists an
+/// APIService it cannot reach.
+pub(super) fn stale_groups(shared: &Shared, mut doc: serde_json::Value) -> serde_json::Value {
+    let faults = shared.faults.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((group, version)) = &faults.config.unavailable_api
+        && let Some(items) = doc["items"].as_array_mut()
+    {
+        items.push(
+            serde_json::json!({"metadata": {"name": group, "creationTimestamp": null},
+            "versions": [{"version": version, "freshness": "Stale"}]}),
+        );
+    }
+    doc
+}
+
 /// What `WithPriorityAndFairness` answers a request it drops
 /// (`tooManyRequests`: `http.Error`'s plain text, not a Status).
 fn too_many_requests() -> Response {

@@ -336,7 +336,10 @@ pub(super) async fn handle(
     let target = match route(&method, &parts) {
         None => return error(&not_found()),
         Some(Route::Resource(target)) => target,
-        Some(other) => return serve_non_resource(&shared, other, &accept),
+        Some(other) => {
+            let if_none_match = header_text(header::IF_NONE_MATCH);
+            return serve_non_resource(&shared, other, &accept, &if_none_match);
+        }
     };
     let verb = verb(&method, &target, &query);
     let audit_as = headers
@@ -422,8 +425,27 @@ pub(super) async fn handle(
 }
 
 /// The routes that name no resource: version, health, OpenAPI, discovery.
-fn serve_non_resource(shared: &SharedState, route: Route, accept: &str) -> Response {
+fn serve_non_resource(
+    shared: &SharedState,
+    route: Route,
+    accept: &str,
+    if_none_match: &str,
+) -> Response {
+    let aggregated = discovery::aggregated_version(accept);
     match route {
+        Route::CoreVersions | Route::Discovery(Discovery::Groups) if aggregated.is_some() => {
+            let version = aggregated.unwrap_or("v2");
+            let core = matches!(route, Route::CoreVersions);
+            let doc = shared.with_store(|store| {
+                discovery::aggregated(&store.discoverable_resources(), core, version)
+            });
+            let doc = if core {
+                doc
+            } else {
+                faults::stale_groups(shared, doc)
+            };
+            aggregated_response(&doc, version, if_none_match)
+        }
         Route::Version => json_response(StatusCode::OK, &discovery::version()),
         Route::Health => (StatusCode::OK, "ok").into_response(),
         Route::OpenApiV2 => {
@@ -446,6 +468,28 @@ fn serve_non_resource(shared: &SharedState, route: Route, accept: &str) -> Respo
         },
         Route::Resource(_) => error(&not_found()),
     }
+}
+
+/// Aggregated discovery as `ServeHTTPWithETag` answers it: an ETag of the
+/// document's SHA-512, a 304 to a client that holds it, and the media
+/// type it was asked for.
+fn aggregated_response(doc: &Value, version: &str, if_none_match: &str) -> Response {
+    use sha2::Digest;
+    let body = doc.to_string();
+    let etag = format!("\"{:X}\"", sha2::Sha512::digest(body.as_bytes()));
+    let headers = [
+        (header::ETAG, etag.clone()),
+        (header::VARY, "Accept".to_string()),
+        (header::CACHE_CONTROL, "public".to_string()),
+        (
+            header::CONTENT_TYPE,
+            format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
+        ),
+    ];
+    if if_none_match == etag {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (StatusCode::OK, headers, body).into_response()
 }
 
 /// What the query and headers ask of a resource request besides the
