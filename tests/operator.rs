@@ -1071,6 +1071,48 @@ async fn an_api_change_runs_each_workflow_once_from_the_request_it_defaults() {
     op.kill();
 }
 
+/// A version whose API adds a version and stores requests at it (a Promise
+/// moving its API from v1alpha1 to v1beta1): the operator's request watch
+/// moves to the new storage version and lists again. Until that list is in,
+/// no request of the kind is known, and none may be taken for gone: the
+/// binding a request had is kept (and so is its version), and the upgrade
+/// reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_storage_version_of_the_api_keeps_every_binding() {
+    let env = Env::new().await;
+    let op = start_operator(
+        env.client.clone(),
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        simulated(),
+    );
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    env.wait_applied(BINDING, "v0.1.0").await;
+    let mut next = support::cluster::promise("v0.2.0");
+    let versions = &mut next["spec"]["api"]["spec"]["versions"];
+    let mut beta = versions[0].clone();
+    versions[0]["storage"] = json!(false);
+    beta["name"] = json!("v1beta1");
+    versions.as_array_mut().unwrap().push(beta);
+    env.promises
+        .patch("redis", &PatchParams::default(), &Patch::Merge(next))
+        .await
+        .unwrap();
+    // Past the watch's move to v1beta1 and its list.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let binding = env.bindings.get(BINDING).await;
+    assert!(binding.is_ok(), "the binding was deleted: {binding:?}");
+    assert_eq!(
+        env.binding_field(BINDING, "/spec/version").await,
+        Some(json!("v0.1.0")),
+        "pinned where it was"
+    );
+    env.edit_version(BINDING, "v0.2.0").await;
+    env.wait_applied(BINDING, "v0.2.0").await;
+    op.kill();
+}
+
 /// A real server deletes an Event `--event-ttl` (an hour) after its last
 /// write. kbind raises the count of an Event it recorded before; one that
 /// has expired since is recorded anew (count 1), not lost in a 404.

@@ -325,7 +325,14 @@ impl Cache {
             .get(kind)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default();
-        keys.iter().flat_map(|k| self.remove(k)).collect()
+        let woken = keys.iter().flat_map(|k| self.remove(k)).collect();
+        // Forgotten, not deleted: the next watch of the kind (at a new
+        // storage version, say) lists the same objects at the versions
+        // they had, which a tombstone would take for stale and drop.
+        for key in &keys {
+            self.deleted.remove(key);
+        }
+        woken
     }
 
     /// The member index entry of an object, if it belongs to a request.
@@ -1101,6 +1108,31 @@ mod tests {
         assert!(woken.contains(&key("c")));
         assert!(!cache.contains(&ObjKey::new(BINDING, "default", "c-redis-1")));
         assert!(cache.request_keys("redis").iter().all(|k| *k != key("c")));
+    }
+
+    #[test]
+    fn a_kind_watched_again_reads_its_objects_anew() {
+        let mut cache = Cache::default();
+        cache.apply(promise());
+        let mut a = request("a");
+        a["metadata"]["resourceVersion"] = json!("7");
+        cache.replace_kind("redis", vec![a.clone()]);
+        // The watch moves (a new storage version): the kind is forgotten,
+        // and the new watch lists the same object at the same version.
+        cache.drop_kind("redis");
+        assert!(
+            !cache
+                .objects
+                .contains_key(&ObjKey::new("redis", "default", "a"))
+        );
+        let woken = cache.replace_kind("redis", vec![a]);
+        assert!(
+            cache
+                .objects
+                .contains_key(&ObjKey::new("redis", "default", "a")),
+            "read again, not taken for a stale event of a deleted object"
+        );
+        assert!(woken.contains(&key("a")), "{woken:?}");
     }
 
     #[test]
