@@ -127,9 +127,10 @@ fn watch_config(kind: &str) -> watcher::Config {
     }
 }
 
-/// The kind a CRD serves and how to reach it (its storage version); None
-/// while the API server does not serve it (its names not accepted: a
-/// watch would only be refused).
+/// The kind a CRD serves and how to reach it: its storage version, or the
+/// served version kube-rs would prefer when the storage version is not
+/// served (a watch of it would only be a 404); None while the API server
+/// does not serve the kind (its names not accepted).
 pub(super) fn request_resource(crd: &Value) -> Option<(String, (ApiResource, bool))> {
     if !kbind_planner::request_crd::served(crd) {
         return None;
@@ -138,15 +139,30 @@ pub(super) fn request_resource(crd: &Value) -> Option<(String, (ApiResource, boo
     let group = crd.pointer("/spec/group")?.as_str()?;
     let plural = crd.pointer("/spec/names/plural")?.as_str()?;
     let versions = crd.pointer("/spec/versions")?.as_array()?;
-    let version = versions
+    let flag = |v: &Value, key: &str| v.get(key).and_then(Value::as_bool);
+    let served: Vec<&Value> = versions
         .iter()
-        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-        .or_else(|| versions.first())?
-        .get("name")?
-        .as_str()?;
+        .filter(|v| flag(v, "served") != Some(false))
+        .collect();
+    let name = |v: &Value| {
+        v.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let version = served
+        .iter()
+        .find(|v| flag(v, "storage") == Some(true))
+        .or_else(|| {
+            served
+                .iter()
+                .max_by_key(|v| kube::core::Version::parse(&name(v)).priority())
+        })
+        .map(|v| name(v))
+        .filter(|n| !n.is_empty())?;
     let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
     let ar =
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, &kind), plural);
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, &version, &kind), plural);
     Some((kind, (ar, namespaced)))
 }
 
@@ -1098,6 +1114,34 @@ mod tests {
             .with_code(404)
             .boxed(),
         ))
+    }
+
+    #[test]
+    fn requests_are_watched_at_the_storage_version_or_the_preferred_served_one() {
+        let crd = |versions: Value| {
+            json!({"spec": {"group": "marketplace.kratix.io", "names": {"kind": "redis", "plural": "redis"},
+                "versions": versions},
+                "status": {"acceptedNames": {"kind": "redis", "plural": "redis"},
+                    "conditions": [{"type": "NamesAccepted", "status": "True"}, {"type": "Established", "status": "True"}]}})
+        };
+        let version =
+            |versions: Value| request_resource(&crd(versions)).map(|(_, (ar, _))| ar.version);
+        assert_eq!(
+            version(
+                json!([{"name": "v1alpha1", "served": true, "storage": false},
+                {"name": "v1beta1", "served": true, "storage": true}])
+            ),
+            Some("v1beta1".into())
+        );
+        // A storage version no longer served cannot be watched.
+        assert_eq!(
+            version(
+                json!([{"name": "v1alpha1", "served": true, "storage": false},
+                {"name": "v1", "served": true, "storage": false},
+                {"name": "v1beta1", "served": false, "storage": true}])
+            ),
+            Some("v1".into())
+        );
     }
 
     #[test]
