@@ -94,6 +94,30 @@ impl Sandbox {
         .to_string()
     }
 
+    /// Runs `kubectl <args>` (a watch) in the background; `until` then
+    /// collects its output lines until one is `wanted` (or 15 s pass) and
+    /// stops it.
+    fn watch(&self, args: &[&str]) -> Watch {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Its initial list is in before the caller changes anything.
+        std::thread::sleep(Duration::from_millis(1000));
+        Watch { child, lines }
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let o = self.kubectl(args);
         assert!(
@@ -141,6 +165,26 @@ impl Sandbox {
             "--timeout=10s",
         ]);
         out
+    }
+}
+
+struct Watch {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Watch {
+    fn until(mut self, wanted: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut seen: Vec<String> = vec![];
+        while Instant::now() < deadline && !seen.iter().any(|l| l == wanted) {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                seen.push(line);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        seen
     }
 }
 
@@ -350,29 +394,14 @@ fn kubectl_delete_waits_for_finalizers() {
 fn kubectl_get_watch_sees_a_change() {
     let Some(s) = sandbox() else { return };
     s.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  namespace: default\ndata: {a: b}\n");
-    let mut watch = s
-        .command(&[
-            "get",
-            "configmaps",
-            "-w",
-            "--output-watch-events",
-            "-o",
-            "jsonpath={.type} {.object.data.a}{\"\\n\"}",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    std::thread::sleep(Duration::from_millis(1000));
+    let watch = s.watch(&[
+        "get",
+        "configmaps",
+        "-w",
+        "--output-watch-events",
+        "-o",
+        "jsonpath={.type} {.object.data.a}{\"\\n\"}",
+    ]);
     s.ok(&[
         "patch",
         "configmap",
@@ -382,18 +411,7 @@ fn kubectl_get_watch_sees_a_change() {
         "-p",
         r#"{"data":{"a":"changed"}}"#,
     ]);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut seen = vec![];
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen.push(line.clone());
-            if line == "MODIFIED changed" {
-                break;
-            }
-        }
-    }
-    let _ = watch.kill();
-    let _ = watch.wait();
+    let seen = watch.until("MODIFIED changed");
     assert!(
         seen.iter().any(|l| l == "MODIFIED changed"),
         "watch lines: {seen:?}"

@@ -3124,9 +3124,6 @@ spec:
 
 #[test]
 fn a_custom_resource_is_read_at_the_version_asked_for() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
     let Some(s) = sandbox() else { return };
     s.apply_crd(TWO_VERSIONS);
     s.apply(
@@ -3183,29 +3180,14 @@ fn a_custom_resource_is_read_at_the_version_asked_for() {
     ]);
     assert_eq!(rv(&s), before, "nothing stored changed");
     // A watch at v1alpha1 sees a change written at v1 at its own version.
-    let mut watch = s
-        .command(&[
-            "get",
-            "parts.v1alpha1.example.com",
-            "-w",
-            "--output-watch-events",
-            "-o",
-            "jsonpath={.type} {.object.apiVersion} {.object.spec}{\"\\n\"}",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    std::thread::sleep(Duration::from_millis(1000));
+    let watch = s.watch(&[
+        "get",
+        "parts.v1alpha1.example.com",
+        "-w",
+        "--output-watch-events",
+        "-o",
+        "jsonpath={.type} {.object.apiVersion} {.object.spec}{\"\\n\"}",
+    ]);
     s.ok(&[
         "patch",
         "parts.v1.example.com",
@@ -3216,15 +3198,7 @@ fn a_custom_resource_is_read_at_the_version_asked_for() {
         r#"{"spec":{"size":"small","color":"red"}}"#,
     ]);
     let wanted = r#"MODIFIED example.com/v1alpha1 {"size":"small"}"#;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut seen = vec![];
-    while Instant::now() < deadline && !seen.iter().any(|l| l == wanted) {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen.push(line);
-        }
-    }
-    let _ = watch.kill();
-    let _ = watch.wait();
+    let seen = watch.until(wanted);
     assert!(seen.iter().any(|l| l == wanted), "watch lines: {seen:?}");
     assert_eq!(
         seen.first().map(String::as_str),
