@@ -16,7 +16,7 @@ use super::structural;
 
 /// A stored object as a request at `r`'s version reads it.
 pub fn served<'a>(r: &Resource, object: &'a Value) -> Cow<'a, Value> {
-    if r.storage.is_none() || object["apiVersion"].as_str() == Some(&r.group_version()) {
+    if r.storage.is_none() || at_version(r, object["apiVersion"].as_str()) {
         return Cow::Borrowed(object);
     }
     let mut object = object.clone();
@@ -46,6 +46,21 @@ pub fn to_storage(r: &Resource, object: &mut Value) -> Option<Value> {
     let written = object.clone();
     structural::default(object, schema);
     (*object != written).then_some(written)
+}
+
+/// Whether `api_version` is `r`'s group and version (asked of every object
+/// a list or watch hands out: no allocation).
+fn at_version(r: &Resource, api_version: Option<&str>) -> bool {
+    let Some(api_version) = api_version else {
+        return false;
+    };
+    if r.group.is_empty() {
+        return api_version == r.version;
+    }
+    api_version
+        .strip_prefix(r.group.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+        == Some(r.version.as_str())
 }
 
 fn move_to(r: &Resource, version: &str, object: &mut Value) {
