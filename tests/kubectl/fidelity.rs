@@ -3344,3 +3344,41 @@ fn kubectl_discovers_everything_in_two_requests_and_revalidates_them() {
         "{log}"
     );
 }
+
+#[test]
+fn kubectl_explain_reads_a_fields_description_and_its_types_from_a_cached_document() {
+    let Some(s) = sandbox() else { return };
+    let cache = s._dir.path().join("openapi-cache");
+    let cache = cache.to_str().unwrap();
+    let explain = |verbosity: &str| {
+        let o = s.kubectl(&[
+            "explain",
+            "deployment.spec.strategy",
+            "--cache-dir",
+            cache,
+            verbosity,
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (text(&o.stdout), text(&o.stderr))
+    };
+    // A reference with a description beside it goes in an `allOf`, as a
+    // real server's v3 documents have it: kubectl shows both descriptions.
+    let (out, _) = explain("-v=0");
+    assert!(
+        out.contains("The deployment strategy to use to replace existing pods with new ones.\n    DeploymentStrategy describes how to replace existing pods with new ones."),
+        "{out}"
+    );
+    // The document is named by its hash: kubectl's cache keeps it.
+    let (_, log) = explain("-v=8");
+    let fetched = log
+        .lines()
+        .skip_while(|l| !l.contains("GET https") || !l.contains("/openapi/v3/apis/apps/v1?hash="))
+        .take_while(|l| !l.contains("Response Body"))
+        .any(|l| l.contains("X-From-Cache: 1"));
+    assert!(fetched, "served from kubectl's cache: {log}");
+    // A hash it no longer has is redirected to the current one.
+    let o = s.kubectl(&["get", "--raw", "/openapi/v3/apis/apps/v1?hash=0", "-v=6"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let log = text(&o.stderr);
+    assert!(log.contains("hash=0 301 Moved Permanently"), "{log}");
+}

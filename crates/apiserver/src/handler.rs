@@ -164,8 +164,8 @@ fn route(method: &Method, parts: &[&str]) -> Option<Route> {
 fn discover(store: &ObjectStore, d: &Discovery) -> Option<Value> {
     let resources = &store.discoverable_resources();
     match d {
-        Discovery::OpenApiRoot => Some(openapi::v3_root(resources)),
-        Discovery::OpenApiGroupVersion(gv) => openapi::v3_group_version(resources, gv),
+        // Served by `serve_non_resource`, outside the lock.
+        Discovery::OpenApiRoot | Discovery::OpenApiGroupVersion(_) => None,
         Discovery::Groups => Some(discovery::group_list(resources)),
         Discovery::Group(g) => discovery::group(resources, g),
         Discovery::Resources { group, version } => {
@@ -338,7 +338,12 @@ pub(super) async fn handle(
         Some(Route::Resource(target)) => target,
         Some(other) => {
             let if_none_match = header_text(header::IF_NONE_MATCH);
-            return serve_non_resource(&shared, other, &accept, &if_none_match);
+            let hash = uri.query().and_then(|q| {
+                q.split('&')
+                    .find_map(|pair| pair.strip_prefix("hash="))
+                    .map(str::to_string)
+            });
+            return serve_non_resource(&shared, other, &accept, &if_none_match, hash.as_deref());
         }
     };
     let verb = verb(&method, &target, &query);
@@ -430,9 +435,23 @@ fn serve_non_resource(
     route: Route,
     accept: &str,
     if_none_match: &str,
+    hash: Option<&str>,
 ) -> Response {
     let aggregated = discovery::aggregated_version(accept);
     match route {
+        // Built from a copy of the kinds, without the lock: the root hashes
+        // every group version's document.
+        Route::Discovery(Discovery::OpenApiRoot) => {
+            let resources = shared.with_store(|store| store.discoverable_resources());
+            json_response(StatusCode::OK, &openapi::v3_root(&resources))
+        }
+        Route::Discovery(Discovery::OpenApiGroupVersion(gv)) => {
+            let resources = shared.with_store(|store| store.discoverable_resources());
+            match openapi::v3_document(&resources, &gv) {
+                Some((body, etag)) => openapi_v3_response(&gv, body, &etag, hash, if_none_match),
+                None => error(&not_found()),
+            }
+        }
         Route::CoreVersions | Route::Discovery(Discovery::Groups) if aggregated.is_some() => {
             let version = aggregated.unwrap_or("v2");
             let core = matches!(route, Route::CoreVersions);
@@ -468,6 +487,54 @@ fn serve_non_resource(
         },
         Route::Resource(_) => error(&not_found()),
     }
+}
+
+/// A group version's OpenAPI document as kube-openapi's `HandleGroupVersion`
+/// answers it: with its ETag (304 to a client holding it); asked for at
+/// the hash it has, cacheable for a year; at another hash, a 301 to the
+/// current one.
+fn openapi_v3_response(
+    gv: &str,
+    body: String,
+    etag: &str,
+    hash: Option<&str>,
+    if_none_match: &str,
+) -> Response {
+    let current = format!("/openapi/v3/{gv}?hash={etag}");
+    if hash.is_some_and(|h| h != etag) {
+        let body = format!("<a href=\"{current}\">Moved Permanently</a>.\n\n");
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [
+                (header::LOCATION, current),
+                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    let quoted = format!("\"{etag}\"");
+    let mut headers = vec![
+        (header::CONTENT_TYPE, "application/json".to_string()),
+        (header::ETAG, quoted.clone()),
+        (header::VARY, "Accept".to_string()),
+    ];
+    if hash.is_some() {
+        headers.push((header::CACHE_CONTROL, "public, immutable".to_string()));
+        let year = std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 24 * 3600);
+        headers.push((header::EXPIRES, httpdate::fmt_http_date(year)));
+    }
+    let mut response = if if_none_match == quoted {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, body).into_response()
+    };
+    for (name, value) in headers {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// Aggregated discovery as `ServeHTTPWithETag` answers it: an ETag of the

@@ -33,17 +33,52 @@ fn schema_name(r: &Resource) -> String {
     }
 }
 
-/// `/openapi/v3`: one entry per group/version.
+/// `/openapi/v3`: one entry per group/version, its URL naming the hash of
+/// its document (kube-openapi's `serverRelativeURL`), so a client caches
+/// each document for as long as it does not change.
 pub fn v3_root(resources: &[Resource]) -> Value {
     let mut paths = Map::new();
     for r in resources {
         let gv = gv_path(r);
-        paths.insert(
-            gv.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={}", resources.len())}),
-        );
+        if paths.contains_key(&gv) {
+            continue;
+        }
+        if let Some((_, etag)) = v3_document(resources, &gv) {
+            paths.insert(
+                gv.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={etag}")}),
+            );
+        }
     }
     json!({"paths": paths})
+}
+
+/// A group version's document as served, and its ETag: the SHA-512 of
+/// those bytes in upper-case hex (kube-openapi's `computeETag`).
+pub fn v3_document(resources: &[Resource], gv: &str) -> Option<(String, String)> {
+    use sha2::Digest;
+    let body = v3_group_version(resources, gv)?.to_string();
+    let etag = format!("{:X}", sha2::Sha512::digest(body.as_bytes()));
+    Some((body, etag))
+}
+
+/// A reference with other keywords beside it (a field's description) put
+/// in an `allOf`, as kube-openapi's `WrapRefs` does for v3: OpenAPI 3.0
+/// ignores a `$ref`'s siblings, and `kubectl explain` reads the field's
+/// description and the type's through the `allOf`.
+fn wrap_refs(value: &mut Value) {
+    match value {
+        Value::Object(m) => {
+            if m.len() > 1
+                && let Some(reference) = m.remove("$ref")
+            {
+                m.insert("allOf".into(), json!([{"$ref": reference}]));
+            }
+            m.values_mut().for_each(wrap_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(wrap_refs),
+        _ => {}
+    }
 }
 
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
@@ -209,6 +244,12 @@ fn custom_schema(r: &Resource) -> Option<Value> {
 /// `/openapi/v3/<gv>`: each kind's operations, with the `fieldValidation`
 /// parameter (kubectl then leaves validation to the server), and its schema.
 pub fn v3_group_version(resources: &[Resource], gv: &str) -> Option<Value> {
+    let mut doc = v3_unwrapped(resources, gv)?;
+    wrap_refs(&mut doc);
+    Some(doc)
+}
+
+fn v3_unwrapped(resources: &[Resource], gv: &str) -> Option<Value> {
     let matching: Vec<&Resource> = resources.iter().filter(|r| gv_path(r) == gv).collect();
     if matching.is_empty() {
         return None;
@@ -267,7 +308,7 @@ pub fn v2(resources: &[Resource], protobuf: bool) -> (&'static str, Vec<u8>) {
     group_versions.dedup();
     let mut definitions = Map::new();
     for gv in &group_versions {
-        let Some(Value::Object(schemas)) = v3_group_version(resources, gv)
+        let Some(Value::Object(schemas)) = v3_unwrapped(resources, gv)
             .and_then(|mut doc| doc.pointer_mut("/components/schemas").map(Value::take))
         else {
             continue;
