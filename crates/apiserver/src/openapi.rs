@@ -69,7 +69,10 @@ pub fn v3_document(resources: &[Resource], gv: &str) -> Option<(String, String)>
 fn wrap_refs(value: &mut Value) {
     match value {
         Value::Object(m) => {
+            // A reference is a string: a `properties` map may name a field
+            // `$ref` (JSONSchemaProps does), whose value is a schema.
             if m.len() > 1
+                && m.get("$ref").is_some_and(Value::is_string)
                 && let Some(reference) = m.remove("$ref")
             {
                 m.insert("allOf".into(), json!([{"$ref": reference}]));
@@ -329,5 +332,32 @@ pub fn v2(resources: &[Resource], protobuf: bool) -> (&'static str, Vec<u8>) {
     } else {
         let doc = json!({"swagger": "2.0", "info": {"title": title, "version": version}, "paths": {}, "definitions": definitions});
         ("application/json", doc.to_string().into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_with_a_description_is_wrapped_and_a_field_named_ref_is_not() {
+        let mut schema = json!({"properties": {
+            "strategy": {"description": "how", "$ref": "#/components/schemas/S"},
+            "plain": {"$ref": "#/components/schemas/P"},
+            "props": {"type": "object", "properties": {"$ref": {"type": "string"}, "id": {"type": "string"}}},
+        }});
+        wrap_refs(&mut schema);
+        assert_eq!(
+            schema["properties"]["strategy"],
+            json!({"description": "how", "allOf": [{"$ref": "#/components/schemas/S"}]})
+        );
+        assert_eq!(
+            schema["properties"]["plain"],
+            json!({"$ref": "#/components/schemas/P"})
+        );
+        assert_eq!(
+            schema["properties"]["props"]["properties"]["$ref"],
+            json!({"type": "string"})
+        );
     }
 }
