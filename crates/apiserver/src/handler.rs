@@ -513,23 +513,38 @@ fn openapi_v3_response(
         )
             .into_response();
     }
-    let quoted = format!("\"{etag}\"");
-    let mut headers = vec![
-        (header::CONTENT_TYPE, "application/json".to_string()),
-        (header::ETAG, quoted.clone()),
-        (header::VARY, "Accept".to_string()),
-    ];
+    let mut headers = vec![(header::CONTENT_TYPE, "application/json".to_string())];
     if hash.is_some() {
         headers.push((header::CACHE_CONTROL, "public, immutable".to_string()));
         let year = std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 24 * 3600);
         headers.push((header::EXPIRES, httpdate::fmt_http_date(year)));
     }
-    let mut response = if if_none_match == quoted {
+    with_etag(body, etag, if_none_match, headers)
+}
+
+/// A document with its ETag, as kube-openapi's `ServeContent` and the
+/// aggregated discovery handler's `ServeHTTPWithETag` answer: a 304 to a
+/// client that holds it, `Vary: Accept` (the media type chooses the
+/// document).
+fn with_etag(
+    body: String,
+    etag: &str,
+    if_none_match: &str,
+    headers: Vec<(header::HeaderName, String)>,
+) -> Response {
+    let quoted = format!("\"{etag}\"");
+    let unchanged = if_none_match == quoted;
+    let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (StatusCode::OK, body).into_response()
     };
-    for (name, value) in headers {
+    let common = [(header::ETAG, quoted), (header::VARY, "Accept".to_string())];
+    for (name, value) in headers.into_iter().chain(common) {
+        // A 304 has no body to type (`ServeContent` drops the header).
+        if unchanged && name == header::CONTENT_TYPE {
+            continue;
+        }
         if let Ok(value) = header::HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);
         }
@@ -541,22 +556,16 @@ fn openapi_v3_response(
 /// document's SHA-512, a 304 to a client that holds it, and the media
 /// type it was asked for.
 fn aggregated_response(doc: &Value, version: &str, if_none_match: &str) -> Response {
-    use sha2::Digest;
     let body = doc.to_string();
-    let etag = format!("\"{:X}\"", sha2::Sha512::digest(body.as_bytes()));
-    let headers = [
-        (header::ETAG, etag.clone()),
-        (header::VARY, "Accept".to_string()),
+    let etag = openapi::content_hash(body.as_bytes());
+    let headers = vec![
         (header::CACHE_CONTROL, "public".to_string()),
         (
             header::CONTENT_TYPE,
             format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
         ),
     ];
-    if if_none_match == etag {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
-    }
-    (StatusCode::OK, headers, body).into_response()
+    with_etag(body, &etag, if_none_match, headers)
 }
 
 /// What the query and headers ask of a resource request besides the

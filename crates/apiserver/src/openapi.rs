@@ -56,10 +56,16 @@ pub fn v3_root(resources: &[Resource]) -> Value {
 /// A group version's document as served, and its ETag: the SHA-512 of
 /// those bytes in upper-case hex (kube-openapi's `computeETag`).
 pub fn v3_document(resources: &[Resource], gv: &str) -> Option<(String, String)> {
-    use sha2::Digest;
     let body = v3_group_version(resources, gv)?.to_string();
-    let etag = format!("{:X}", sha2::Sha512::digest(body.as_bytes()));
+    let etag = content_hash(body.as_bytes());
     Some((body, etag))
+}
+
+/// The SHA-512 of a document in upper-case hex: kube-openapi's
+/// `computeETag`, and the aggregated discovery handler's `calculateETag`.
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:X}", sha2::Sha512::digest(bytes))
 }
 
 /// A reference with other keywords beside it (a field's description) put
