@@ -3382,3 +3382,83 @@ fn kubectl_explain_reads_a_fields_description_and_its_types_from_a_cached_docume
     let log = text(&o.stderr);
     assert!(log.contains("hash=0 301 Moved Permanently"), "{log}");
 }
+
+#[test]
+fn server_side_apply_merges_a_custom_resources_map_list_by_its_keys() {
+    let Some(s) = sandbox() else { return };
+    s.apply_crd(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: routes.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: routes, singular: route, kind: Route}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              backends:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties: {name: {type: string}, weight: {type: integer}}
+              hosts:
+                type: array
+                items: {type: string}
+",
+    );
+    let route = |backend: &str, weight: u32, host: &str| {
+        format!(
+            "apiVersion: example.com/v1\nkind: Route\nmetadata: {{name: r, namespace: default}}\nspec:\n  backends:\n  - {{name: {backend}, weight: {weight}}}\n  hosts: [{host}]\n"
+        )
+    };
+    s.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=team-a",
+        "-f",
+        &s.write("a.yaml", &route("a", 1, "a.example.com")),
+    ]);
+    // Another manager's backend joins by its key; `hosts` has no list type,
+    // so it is atomic: setting it differently is a conflict over the list.
+    let out = s.refused(&[
+        "apply",
+        "--server-side",
+        "--field-manager=team-b",
+        "-f",
+        &s.write("b.yaml", &route("b", 2, "b.example.com")),
+    ]);
+    assert!(
+        out.contains(r#"conflict with "team-a" using example.com/v1: .spec.hosts"#),
+        "{out}"
+    );
+    let b = "apiVersion: example.com/v1\nkind: Route\nmetadata: {name: r, namespace: default}\nspec:\n  backends:\n  - {name: b, weight: 2}\n";
+    s.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=team-b",
+        "-f",
+        &s.write("b2.yaml", b),
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "route",
+            "r",
+            "-o",
+            "jsonpath={.spec.backends[*].name} {.spec.hosts}"
+        ]),
+        r#"a b ["a.example.com"]"#
+    );
+}
