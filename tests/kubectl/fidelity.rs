@@ -3462,3 +3462,32 @@ spec:
         r#"a b ["a.example.com"]"#
     );
 }
+
+#[test]
+fn an_unavailable_aggregated_api_is_listed_stale_in_discovery() {
+    let Some(s) = sandbox() else { return };
+    s.running.set_faults(kbind::apiserver::Faults {
+        unavailable_api: Some(("metrics.k8s.io".into(), "v1beta1".into())),
+        ..Default::default()
+    });
+    let cache = s._dir.path().join("stale-cache");
+    let o = s.kubectl(&[
+        "api-resources",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "-v=9",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The aggregated document kubectl received (its -v=9 log quotes it)
+    // lists the group with its version Stale and no resources; kubectl
+    // 1.32 lists the rest and says nothing.
+    let log = text(&o.stderr);
+    assert!(
+        log.contains(r#"{\"name\":\"metrics.k8s.io\",\"creationTimestamp\":null},\"versions\":[{\"version\":\"v1beta1\",\"freshness\":\"Stale\"}]"#),
+        "{log}"
+    );
+    assert!(
+        text(&o.stdout).contains("deployments"),
+        "the rest is listed"
+    );
+}

@@ -37,15 +37,33 @@ pub fn to_served(r: &Resource, object: Value) -> Value {
 /// defaults, in place. Returns the form written when reading it back
 /// changed it.
 pub fn to_storage(r: &Resource, object: &mut Value) -> Option<Value> {
-    let storage = r.storage.as_ref()?;
-    if storage.version == r.version || storage.version.is_empty() {
+    if !moves(r) {
         return None;
     }
+    let storage = r.storage.as_ref()?;
     move_to(r, &storage.version, object);
     let schema = storage.schemas.get(&storage.version)?;
     let written = object.clone();
     structural::default(object, schema);
     (*object != written).then_some(written)
+}
+
+/// Whether a write at `r`'s version is stored at another one.
+pub fn moves(r: &Resource) -> bool {
+    r.storage
+        .as_ref()
+        .is_some_and(|s| !s.version.is_empty() && s.version != r.version)
+}
+
+/// What a write at `r`'s version of `object` stores (borrowed when it is
+/// stored as it is).
+pub fn stored<'a>(r: &Resource, object: &'a Value) -> Cow<'a, Value> {
+    if !moves(r) {
+        return Cow::Borrowed(object);
+    }
+    let mut object = object.clone();
+    to_storage(r, &mut object);
+    Cow::Owned(object)
 }
 
 /// Whether `api_version` is `r`'s group and version (asked of every object

@@ -81,9 +81,10 @@ pub fn resource_list(resources: &[Resource], group: &str, version: &str) -> Opti
 /// alpha, then the higher major and minor number, then versions of no
 /// such form, by name (`CompareKubeAwareVersionStrings`, which the CRD
 /// discovery controller sorts by; the first is the preferred version).
-fn groups(resources: &[Resource]) -> BTreeMap<String, Vec<String>> {
+/// The core group alone (`core`), or every other group.
+fn groups(resources: &[Resource], core: bool) -> BTreeMap<String, Vec<String>> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in resources.iter().filter(|r| !r.group.is_empty()) {
+    for r in resources.iter().filter(|r| r.group.is_empty() == core) {
         let versions = groups.entry(r.group.clone()).or_default();
         if !versions.contains(&r.version) {
             versions.push(r.version.clone());
@@ -125,17 +126,9 @@ pub fn aggregated_version(accept: &str) -> Option<&'static str> {
 /// discovery at `version`: each group's versions, preferred first, each
 /// with its resources and their subresources.
 pub fn aggregated(resources: &[Resource], core: bool, version: &str) -> Value {
-    let mut by_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in resources.iter().filter(|r| r.group.is_empty() == core) {
-        let versions = by_group.entry(r.group.clone()).or_default();
-        if !versions.contains(&r.version) {
-            versions.push(r.version.clone());
-        }
-    }
-    let items: Vec<Value> = ordered(by_group)
+    let items: Vec<Value> = ordered(groups(resources, core))
         .into_iter()
-        .map(|(group, mut versions)| {
-            versions.sort_by(|a, b| kube_aware_order(b, a));
+        .map(|(group, versions)| {
             let versions: Vec<Value> = versions
                 .iter()
                 .map(|v| {
@@ -273,7 +266,7 @@ fn group_doc(name: &str, versions: &[String]) -> Value {
 }
 
 pub fn group_list(resources: &[Resource]) -> Value {
-    let groups: Vec<Value> = ordered(groups(resources))
+    let groups: Vec<Value> = ordered(groups(resources, false))
         .iter()
         .map(|(g, v)| group_doc(g, v))
         .collect();
@@ -281,7 +274,7 @@ pub fn group_list(resources: &[Resource]) -> Value {
 }
 
 pub fn group(resources: &[Resource], name: &str) -> Option<Value> {
-    let groups = groups(resources);
+    let groups = groups(resources, false);
     let versions = groups.get(name)?;
     let mut doc = group_doc(name, versions);
     doc["kind"] = json!("APIGroup");

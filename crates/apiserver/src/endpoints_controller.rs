@@ -108,14 +108,7 @@ pub fn validate(endpoints: &Value) -> Vec<FieldError> {
                 ports.len() > 1,
                 format!("{at}.name"),
             ));
-            let port = p["port"].as_i64().unwrap_or(0);
-            for m in validation::port_number(port) {
-                errs.push(FieldError::invalid(format!("{at}.port"), port, m));
-            }
-            errs.extend(validation::port_protocol(
-                &p["protocol"],
-                format!("{at}.protocol"),
-            ));
+            errs.extend(validation::port_and_protocol(p, &at));
         }
     }
     errs
@@ -467,6 +460,22 @@ impl ObjectStore {
         let owner = json!([{"apiVersion": "v1", "kind": "Service", "name": name,
             "uid": service["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}]);
         let ns = service_key.namespace.clone();
+        // A slice of the Service's, as the controller creates it; an empty
+        // one carries no ports.
+        let new_slice = |endpoints: &Value, ports: Option<&Value>| {
+            let mut slice = json!({
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {"generateName": format!("{name}-"), "namespace": ns,
+                    "labels": labels, "ownerReferences": owner},
+                "addressType": "IPv4",
+                "endpoints": endpoints,
+            });
+            if let Some(ports) = ports {
+                slice["ports"] = ports.clone();
+            }
+            slice
+        };
         self.serving(super::namespace_defaults::controller_manager(), |s| {
             let mut existing = existing.into_iter();
             for (endpoints, ports) in &desired {
@@ -484,16 +493,7 @@ impl ObjectStore {
                         }
                     }
                     None => {
-                        let slice = json!({
-                            "apiVersion": "discovery.k8s.io/v1",
-                            "kind": "EndpointSlice",
-                            "metadata": {"generateName": format!("{name}-"), "namespace": ns,
-                                "labels": labels, "ownerReferences": owner},
-                            "addressType": "IPv4",
-                            "endpoints": endpoints,
-                            "ports": ports,
-                        });
-                        let _ = s.create(&r, &ns, slice);
+                        let _ = s.create(&r, &ns, new_slice(endpoints, Some(ports)));
                     }
                 }
             }
@@ -507,15 +507,7 @@ impl ObjectStore {
                     let _ = s.update(&r, &ns, &slice_name, next, false);
                 }
             } else if desired.is_empty() {
-                let slice = json!({
-                    "apiVersion": "discovery.k8s.io/v1",
-                    "kind": "EndpointSlice",
-                    "metadata": {"generateName": format!("{name}-"), "namespace": ns,
-                        "labels": labels, "ownerReferences": owner},
-                    "addressType": "IPv4",
-                    "endpoints": [],
-                });
-                let _ = s.create(&r, &ns, slice);
+                let _ = s.create(&r, &ns, new_slice(&json!([]), None));
             }
             for (slice_name, _) in rest {
                 let _ = s.delete_with(&r, &ns, &slice_name, &super::deletion::BACKGROUND);

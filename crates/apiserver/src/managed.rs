@@ -74,10 +74,11 @@ fn fields(value: &Value, shape: Shape) -> BTreeSet<Path> {
                     return;
                 };
                 let item_shape = shape.items();
+                let keyed = matches!(shape.list(), ListKind::Map(_));
                 for (item, element) in items.iter().zip(elements) {
                     path.push(element);
                     out.insert(path.clone());
-                    if let (ListKind::Map(_), Value::Object(m)) = (shape.list(), item) {
+                    if let (true, Value::Object(m)) = (keyed, item) {
                         for (k, child) in m {
                             path.push(format!("f:{k}"));
                             walk(child, item_shape.field(k), path, out);

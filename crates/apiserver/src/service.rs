@@ -158,14 +158,7 @@ pub fn validate(service: &Value) -> Vec<FieldError> {
         if !name.is_empty() && !names.insert(name.to_string()) {
             errs.push(FieldError::duplicate(format!("{at}.name"), name));
         }
-        let port = p["port"].as_i64().unwrap_or(0);
-        for m in validation::port_number(port) {
-            errs.push(FieldError::invalid(format!("{at}.port"), port, m));
-        }
-        errs.extend(validation::port_protocol(
-            &p["protocol"],
-            format!("{at}.protocol"),
-        ));
+        errs.extend(validation::port_and_protocol(p, &at));
         match &p["targetPort"] {
             Value::String(s) => {
                 for m in validation::port_name(s) {

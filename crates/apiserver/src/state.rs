@@ -1178,14 +1178,16 @@ impl ObjectStore {
         status_only: bool,
     ) -> Result<Value, ApiError> {
         let key = Self::key(r, namespace, name);
-        let stored = self
+        let current = self
             .objects
             .get(&key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(r, name))?;
         // The update is made at the request's version, from the stored
-        // object read at it.
-        let current = conversion::to_served(r, stored.clone());
+        // object read at it; what is stored is kept to compare with only
+        // when the two differ.
+        let stored = conversion::moves(r).then(|| current.clone());
+        let current = conversion::to_served(r, current);
         if let Some(body_name) = meta_str(&object, "name").filter(|n| !n.is_empty() && *n != name) {
             return Err(ApiError::new(
                 400,
@@ -1290,9 +1292,9 @@ impl ObjectStore {
         }
         // What would be stored is what it stores now: a field only the
         // request's version has changed, and storage drops it.
-        let mut stored_next = next.clone();
-        conversion::to_storage(r, &mut stored_next);
-        if stored_next == stored {
+        if let Some(stored) = &stored
+            && conversion::stored(r, &next).as_ref() == stored
+        {
             return Ok(current);
         }
         self.check_owner_references(r, &next, Some(&current))?;
@@ -1317,9 +1319,7 @@ impl ObjectStore {
             && !has_finalizers(&next)
             && !namespace_held
         {
-            let mut stored_next = next.clone();
-            conversion::to_storage(r, &mut stored_next);
-            self.remove(r, key, stored_next);
+            self.remove(r, key, conversion::stored(r, &next).into_owned());
             return Ok(next);
         }
         Ok(self.put_served(r, key, next, "MODIFIED"))

@@ -295,6 +295,18 @@ pub fn port_name(name: &str) -> Vec<String> {
     errs
 }
 
+/// A Service's or Endpoints' `port` (a number in range) and `protocol`,
+/// for the port at `at`.
+pub fn port_and_protocol(p: &Value, at: &str) -> Vec<FieldError> {
+    let port = p["port"].as_i64().unwrap_or(0);
+    let mut errs: Vec<FieldError> = port_number(port)
+        .into_iter()
+        .map(|m| FieldError::invalid(format!("{at}.port"), port, m))
+        .collect();
+    errs.extend(port_protocol(&p["protocol"], format!("{at}.protocol")));
+    errs
+}
+
 /// A Service's or Endpoints' port name: required when there are several
 /// ports, a DNS label when given.
 pub fn listed_port_name(name: &str, several: bool, field: String) -> Vec<FieldError> {
