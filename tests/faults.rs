@@ -12,8 +12,8 @@ use kbind::apiserver::{Faults, ObjectStore};
 use kbind::operator::{OperatorOptions, SimulatedRunner};
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
+use support::Operator;
 use support::cluster::{Env, promise};
-use support::{Operator, eventually};
 
 const REQUESTS: usize = 30;
 
@@ -72,19 +72,39 @@ async fn final_state(env: &Env, names: &[String]) -> Vec<(String, Value, Value, 
 }
 
 async fn all_applied(env: &Env, names: &[String], version: &str) {
-    eventually(
-        &format!("all {} requests applied at {version}", names.len()),
-        || async {
-            let list = env.bindings.list(&ListParams::default()).await.ok()?;
-            let done = list
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = env.bindings.list(&ListParams::default()).await;
+        let pending: Vec<String> = match &list {
+            Ok(list) => list
                 .items
                 .iter()
-                .filter(|b| b.data["status"]["lastAppliedVersion"] == version)
-                .count();
-            (done == names.len()).then_some(())
-        },
-    )
-    .await;
+                .filter(|b| b.data["status"]["lastAppliedVersion"] != version)
+                .map(|b| {
+                    format!(
+                        "{}: spec {} status {}",
+                        b.metadata.name.as_deref().unwrap_or_default(),
+                        b.data["spec"],
+                        b.data["status"]
+                    )
+                })
+                .collect(),
+            Err(e) => vec![format!("the bindings could not be listed: {e}")],
+        };
+        let seen = list.as_ref().map_or(0, |l| l.items.len());
+        if pending.is_empty() && seen == names.len() {
+            return;
+        }
+        // A wave that does not converge says where each request stands.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all {} requests applied at {version} after 60 s ({seen} bindings); \
+             not there yet:\n{}",
+            names.len(),
+            pending.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Installs v1.0.0, creates the requests, publishes v1.1.0 (semver-auto
