@@ -537,6 +537,9 @@ async fn deploy_rbac_grants_exactly_the_verbs_the_operator_uses() {
         ("get", "", "events"),
         ("patch", "", "events"),
         ("patch", "apiextensions.k8s.io", "customresourcedefinitions"),
+        // A Job is patched only to suspend a run another preempts
+        // (a_run_asked_for_while_one_is_in_flight_waits_or_preempts_it).
+        ("patch", "batch", "jobs"),
         ("update", "platform.kratix.io", "promises/finalizers"),
         ("get", "apiextensions.k8s.io", "customresourcedefinitions"),
         // A workflow's ServiceAccount and roles are patched only when they
@@ -1068,6 +1071,79 @@ async fn an_api_change_runs_each_workflow_once_from_the_request_it_defaults() {
     );
     let request = env.requests.get("example").await.unwrap();
     assert_eq!(request.data["spec"]["replicas"], 3);
+    op.kill();
+}
+
+/// One configure run of a request at a time, as Kratix keeps it: a spec
+/// change while a run is in flight waits for it to end; a new version on
+/// the binding suspends the run in flight and starts its own. The
+/// operator runs under `deploy/rbac.yaml`'s rules, which must let it
+/// suspend a Job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_asked_for_while_one_is_in_flight_waits_or_preempts_it() {
+    let env = Env::new().await;
+    let op = start_operator(
+        support::client_as(&env.running, "operator").await,
+        kratix_default(&[("strategy", "pinned")]),
+        None,
+        OperatorOptions::default(),
+    );
+    let runner = SimulatedRunner::default();
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    eventually("the first run", || async {
+        (env.configure_runs("example").await.len() == 1).then_some(())
+    })
+    .await;
+    env.requests
+        .patch(
+            "example",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": "large"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        env.configure_runs("example").await,
+        ["v0.1.0"],
+        "a spec change started a second run beside the one in flight"
+    );
+    runner.finish_jobs(&env.client).await.unwrap();
+    eventually("the spec change's run, once the first ended", || async {
+        (env.configure_runs("example").await.len() == 2).then_some(())
+    })
+    .await;
+
+    env.publish("v0.2.0").await;
+    env.edit_version(BINDING, "v0.2.0").await;
+    eventually("the upgrade's run", || async {
+        (env.configure_runs("example").await == ["v0.1.0", "v0.1.0", "v0.2.0"]).then_some(())
+    })
+    .await;
+    let jobs = env
+        .jobs
+        .list(&ListParams::default().labels("kratix.io/resource-name=example"))
+        .await
+        .unwrap();
+    let suspended: Vec<(String, bool)> = jobs
+        .items
+        .iter()
+        .map(|j| {
+            (
+                j.metadata.labels.as_ref().unwrap()["kbind.io/promise-version"].clone(),
+                j.data["spec"]["suspend"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        suspended.iter().filter(|(_, s)| *s).count(),
+        1,
+        "only the preempted run is suspended: {suspended:?}"
+    );
+    assert!(suspended.contains(&("v0.2.0".to_string(), false)));
+    runner.finish_jobs(&env.client).await.unwrap();
+    env.wait_applied(BINDING, "v0.2.0").await;
     op.kill();
 }
 

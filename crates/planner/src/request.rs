@@ -597,10 +597,7 @@ fn prune_job_history(
         let Some((_, older)) = jobs.split_last() else {
             continue;
         };
-        let finished: Vec<&&JobObj> = older
-            .iter()
-            .filter(|j| j.phase != JobPhase::Running)
-            .collect();
+        let finished: Vec<&&JobObj> = older.iter().filter(|j| !j.in_flight()).collect();
         let excess = finished.len().saturating_sub(settings.history_limit);
         for job in finished.into_iter().take(excess) {
             out.push(Action::Delete {
@@ -707,6 +704,21 @@ fn configure(
         return;
     }
     if triggers.any() || stale {
+        // One configure run of a request at a time, as Kratix's
+        // executeReconcileAction keeps it: a run for another spec waits
+        // for the one in flight; a new version (R-28's manual
+        // reconciliation) or a manual-reconciliation label suspends it
+        // first. Two runs at once would race on the request's outputs.
+        if let Some(running) = last.filter(|j| j.in_flight()) {
+            if running.version == target && !triggers.has(labels::MANUAL_RECONCILIATION) {
+                return;
+            }
+            out.push(Action::Patch {
+                key: running.key.clone(),
+                patch: json!({"spec": {"suspend": true}}),
+                why: "R-28: a newer run suspends the one in flight",
+            });
+        }
         let trigger = if triggers.any() {
             request.resource_version.as_str()
         } else {
@@ -794,6 +806,10 @@ impl Triggers {
 
     fn any(&self) -> bool {
         !self.0.is_empty()
+    }
+
+    fn has(&self, label: &str) -> bool {
+        self.0.contains(&label)
     }
 
     /// Consumes them: they asked for one run.

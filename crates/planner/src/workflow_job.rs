@@ -45,6 +45,9 @@ pub struct JobObj {
     pub version: String,
     pub hash: String,
     pub phase: JobPhase,
+    /// `spec.suspend`: a run another run preempted (the Job controller
+    /// removes its pods); it does not end, and is no longer in flight.
+    pub suspended: bool,
     /// Creation order.
     pub sequence: u64,
     /// The request's resourceVersion when a trigger label started this run
@@ -153,6 +156,11 @@ fn job_condition<'a>(job: &'a Value, kind: &str) -> Option<&'a Value> {
 }
 
 impl JobObj {
+    /// Running and not suspended: the run Kratix calls in flight.
+    pub fn in_flight(&self) -> bool {
+        self.phase == JobPhase::Running && !self.suspended
+    }
+
     /// A workflow Job as the cluster holds it, read back (None for a Job
     /// without kbind's labels).
     pub fn read(j: &Value) -> Option<JobObj> {
@@ -201,6 +209,7 @@ impl JobObj {
             version: labels::label_of(j, labels::JOB_PROMISE_VERSION).unwrap_or_default(),
             hash: labels::label_of(j, labels::WORKFLOW_HASH).unwrap_or_default(),
             phase,
+            suspended: j.pointer("/spec/suspend") == Some(&Value::Bool(true)),
             sequence: j
                 .pointer("/metadata/annotations")
                 .and_then(|a| a.get(annotations::SEQUENCE))
