@@ -13,7 +13,7 @@ use kbind::operator::metrics::Metrics;
 use kbind::operator::{OperatorOptions, SimulatedRunner};
 use kbind::policy::Policy;
 use kbind::shipped;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use support::cluster::{BINDING, Env};
 use support::{eventually, start_operator};
@@ -1144,6 +1144,85 @@ async fn a_run_asked_for_while_one_is_in_flight_waits_or_preempts_it() {
     assert!(suspended.contains(&("v0.2.0".to_string(), false)));
     runner.finish_jobs(&env.client).await.unwrap();
     env.wait_applied(BINDING, "v0.2.0").await;
+    op.kill();
+}
+
+/// Kratix's ReconcileDelete: a request deleted while its configure run is
+/// in flight gets its delete workflow once that run has ended, not beside
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_workflow_waits_for_the_configure_run_in_flight() {
+    let env = Env::new().await;
+    let op = start_operator(
+        env.client.clone(),
+        kratix_default(&[]),
+        None,
+        OperatorOptions::default(),
+    );
+    let runner = SimulatedRunner::default();
+    let pipeline = |name: &str| {
+        json!({"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline",
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "example/redis:v0.1.0"}]}})
+    };
+    let promise = support::fixture::promise("v0.1.0")
+        .workflows(json!({"resource": {
+            "configure": [pipeline("configure")],
+            "delete": [pipeline("delete")]}}))
+        .build();
+    env.promises
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(promise).unwrap(),
+        )
+        .await
+        .unwrap();
+    eventually("the request CRD", || async {
+        env.requests.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    env.create("example").await;
+    eventually("the configure run", || async {
+        (env.configure_runs("example").await.len() == 1).then_some(())
+    })
+    .await;
+    env.requests
+        .delete("example", &DeleteParams::default())
+        .await
+        .unwrap();
+    let delete_runs = || async {
+        env.jobs
+            .list(
+                &ListParams::default()
+                    .labels("kratix.io/resource-name=example,kratix.io/workflow-action=delete"),
+            )
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        delete_runs().await,
+        0,
+        "the delete workflow started beside the configure run in flight"
+    );
+    runner.finish_jobs(&env.client).await.unwrap();
+    eventually(
+        "the delete workflow, once the configure run ended",
+        || async { (delete_runs().await == 1).then_some(()) },
+    )
+    .await;
+    eventually("the request gone", || async {
+        runner.finish_jobs(&env.client).await.ok()?;
+        env.requests
+            .get_opt("example")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
     op.kill();
 }
 

@@ -1209,6 +1209,12 @@ fn run_delete_workflow(
         return;
     }
     match jobs_of(view, request, "delete").last() {
+        // Kratix's ReconcileDelete: the delete workflow waits for a
+        // configure run still in flight, which would otherwise write for a
+        // request being torn down.
+        None if jobs_of(view, request, "configure")
+            .iter()
+            .any(|j| j.in_flight()) => {}
         None => {
             let hash = workflow_hash(revision, request);
             let run = WorkflowRun {
