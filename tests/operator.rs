@@ -1226,6 +1226,97 @@ async fn a_delete_workflow_waits_for_the_configure_run_in_flight() {
     op.kill();
 }
 
+/// Kratix's `kratix.io/paused` label, on a request or on its promise:
+/// nothing of the request is reconciled, it says so (`Reconciled` Unknown,
+/// `Paused`, and a `PausedReconciliation` Warning), and once the label goes
+/// the workflow runs again from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_request_is_left_alone_and_runs_again_when_unpaused() {
+    let env = Env::new().await;
+    let op = start_operator(env.client.clone(), kratix_default(&[]), None, simulated());
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    env.wait_applied(BINDING, "v0.1.0").await;
+    let reconciled = || async {
+        let request = env.requests.get("example").await.unwrap();
+        let conditions = request.data["status"]["conditions"].as_array().cloned();
+        conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c["type"] == "Reconciled")
+            .map(|c| (c["status"].clone(), c["reason"].clone()))
+    };
+    let label = |target: &'static str, value: Value| {
+        let api = if target == "request" {
+            env.requests.clone()
+        } else {
+            env.promises.clone()
+        };
+        let name = if target == "request" {
+            "example"
+        } else {
+            "redis"
+        };
+        async move {
+            api.patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"kratix.io/paused": value}}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let paused = Some((json!("Unknown"), json!("PausedReconciliation")));
+
+    label("request", json!("true")).await;
+    eventually("the request says it is paused", || async {
+        (reconciled().await == paused).then_some(())
+    })
+    .await;
+    assert!(
+        env.event_reasons("example")
+            .await
+            .contains(&"PausedReconciliation".to_string())
+    );
+    env.requests
+        .patch(
+            "example",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": "large"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        env.configure_runs("example").await,
+        ["v0.1.0"],
+        "a paused request's spec change ran its workflow"
+    );
+    assert_eq!(reconciled().await, paused);
+
+    label("request", Value::Null).await;
+    eventually("the run after the pause", || async {
+        (env.configure_runs("example").await.len() == 2
+            && reconciled().await == Some((json!("True"), json!("Reconciled"))))
+        .then_some(())
+    })
+    .await;
+
+    // The promise's label pauses its requests too.
+    label("promise", json!("true")).await;
+    eventually("the request paused by its promise", || async {
+        (reconciled().await == paused).then_some(())
+    })
+    .await;
+    label("promise", Value::Null).await;
+    eventually("the run after the promise's pause", || async {
+        (env.configure_runs("example").await.len() == 3).then_some(())
+    })
+    .await;
+    op.kill();
+}
+
 /// A version whose API adds a version and stores requests at it (a Promise
 /// moving its API from v1alpha1 to v1beta1): the operator's request watch
 /// moves to the new storage version and lists again. Until that list is in,

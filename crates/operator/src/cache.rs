@@ -83,6 +83,14 @@ enum Record {
     Unread,
 }
 
+fn paused_label(seen: &PromiseSeen) -> Option<&String> {
+    seen.promise
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::PAUSED))
+}
+
 impl Record {
     fn read(key: &ObjKey, object: Value, member: Option<&Member>) -> Self {
         let read = match key.kind.as_str() {
@@ -545,12 +553,23 @@ impl Cache {
             }
             _ => false,
         };
+        // Kratix reads a promise's `kratix.io/paused` on each of its
+        // requests' reconciles: a change pauses or resumes them all.
+        let pause_moved = match (&stored, &entry.record) {
+            (Some((Record::Promise(old), _)), Record::Promise(new)) => {
+                paused_label(old) != paused_label(new)
+            }
+            _ => false,
+        };
         let mut wake = match stored {
             Some((record, old_member)) if !counts_only && !same_run => {
                 self.wake_for(&key, Some(&record), old_member)
             }
             _ => Vec::new(),
         };
+        if pause_moved {
+            wake.extend(self.request_keys(&key.name));
+        }
         if let Record::Crd(crd) = &entry.record {
             self.note_schema_change(crd);
         }

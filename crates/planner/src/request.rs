@@ -125,6 +125,10 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
         plan_cluster_scoped(request, out);
         return;
     }
+    if let Some(message) = paused_by(view, request) {
+        plan_paused(view, request, message, out);
+        return;
+    }
     let found = bindings_of(view, request);
     if found.len() > 1 {
         //
@@ -235,6 +239,48 @@ pub fn plan(view: &View, ctx: &Context<'_>, request: &RequestObj, out: &mut Vec<
         return;
     }
     configure(view, ctx, request, binding, desired, out);
+}
+
+/// Kratix's `reconcileIfPaused`: a request carrying `kratix.io/paused:
+/// "true"`, or whose promise does, is not reconciled at all (not even its
+/// deletion); the message says which.
+fn paused_by(view: &View, request: &RequestObj) -> Option<&'static str> {
+    let paused = |labels: Option<&String>| labels.is_some_and(|v| v == "true");
+    let promise_labels = view
+        .promise
+        .as_ref()
+        .and_then(|seen| seen.promise.metadata.labels.as_ref());
+    if paused(promise_labels.and_then(|l| l.get(labels::PAUSED))) {
+        Some(
+            "'kratix.io/paused' label set to 'true' for promise; pausing reconciliation for this resource request",
+        )
+    } else if paused(request.labels.get(labels::PAUSED)) {
+        Some(
+            "'kratix.io/paused' label set to 'true' for this resource request; pausing reconciliation",
+        )
+    } else {
+        None
+    }
+}
+
+/// The request says it is paused (`Reconciled` Unknown, `Paused`), with a
+/// Warning Event, once.
+fn plan_paused(view: &View, request: &RequestObj, message: &str, out: &mut Vec<Action>) {
+    let now = rfc3339(view.now);
+    let mut status = request.workflow_status();
+    if request_status::paused(&mut status, &now) {
+        out.push(Action::PatchStatus {
+            key: request.key.clone(),
+            patch: json!({"status": status}),
+            why: "kratix.io/paused: reconciliation paused",
+        });
+        out.push(event(
+            &request.key,
+            true,
+            events::PAUSED_RECONCILIATION,
+            message,
+        ));
+    }
 }
 
 /// H-3 for a request being deleted: its binding still says when it names a
@@ -703,7 +749,10 @@ fn configure(
         triggers.clear(request, out);
         return;
     }
-    if triggers.any() || stale {
+    // Kratix: the first reconcile after a pause ends runs the workflow
+    // from the start (`ensureWorkflowRunsFromStart`).
+    let unpaused = request_status::was_paused(&request.workflow_status());
+    if triggers.any() || stale || unpaused {
         // One configure run of a request at a time, as Kratix's
         // executeReconcileAction keeps it: a run for another spec waits
         // for the one in flight; a new version (R-28's manual

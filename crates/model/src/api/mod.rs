@@ -136,6 +136,9 @@ pub mod events {
     pub const REQUEST_KIND_TAKEN: &str = "RequestKindTaken";
     pub const BINDING_VERSION_UPDATED: &str = "ResourceBindingVersionUpdated";
     pub const RECONCILE_STARTED: &str = "ReconcileStarted";
+    /// A Warning on the request: it or its promise carries
+    /// `kratix.io/paused: "true"`, and nothing is reconciled.
+    pub const PAUSED_RECONCILIATION: &str = "PausedReconciliation";
     /// A Warning on the request: its configure workflow failed.
     pub const CONFIGURE_WORKFLOW_FAILED: &str = "ConfigureWorkflowFailed";
     pub const REVISION_CREATED: &str = "RevisionCreated";

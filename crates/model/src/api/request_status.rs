@@ -21,6 +21,9 @@ pub const CONFIGURE_WORKFLOW_FAILED: &str = "ConfigureWorkflowFailed";
 pub const WORKFLOW_PENDING: &str = "WorkflowPending";
 /// `status.message` while a workflow runs, and `Reconciled`'s message then.
 pub const PENDING: &str = "Pending";
+/// `Reconciled`'s reason (and the Warning Event's) while the request or its
+/// promise carries `kratix.io/paused: "true"`.
+pub const PAUSED_RECONCILIATION: &str = "PausedReconciliation";
 /// A pipeline's phase under `status.kratix.workflows.pipelines` (Kratix's
 /// `WorkflowPhase*`; `Pending` is `PENDING`).
 pub const PHASE_SUCCEEDED: &str = "Succeeded";
@@ -231,6 +234,34 @@ pub fn workflow_started(status: &mut Map<String, Value>, pipelines: &[&str], now
         now,
     );
     counters || phases || message || reconciled || running
+}
+
+/// Kratix's `MarkReconciledPaused`: `Reconciled` Unknown, `Paused`. True
+/// when it changed.
+pub fn paused(status: &mut Map<String, Value>, now: &str) -> bool {
+    set_condition(
+        status,
+        RECONCILED,
+        "Unknown",
+        PAUSED_RECONCILIATION,
+        "Paused",
+        now,
+    )
+}
+
+/// Paused when last reconciled (`HasReconcilePausedCondition`): the next
+/// reconcile after the label goes runs the workflow from the start.
+pub fn was_paused(status: &Map<String, Value>) -> bool {
+    status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            condition_type(c) == Some(RECONCILED)
+                && c.get("status").and_then(Value::as_str) == Some("Unknown")
+                && c.get("reason").and_then(Value::as_str) == Some(PAUSED_RECONCILIATION)
+        })
 }
 
 /// One pipeline of a run ended well (kbind's status writer in the pod,
