@@ -1118,7 +1118,11 @@ async fn a_run_asked_for_while_one_is_in_flight_waits_or_preempts_it() {
     env.publish("v0.2.0").await;
     env.edit_version(BINDING, "v0.2.0").await;
     eventually("the upgrade's run", || async {
-        (env.configure_runs("example").await == ["v0.1.0", "v0.1.0", "v0.2.0"]).then_some(())
+        {
+            let r = env.configure_runs("example").await;
+            eprintln!("RUNS {r:?}");
+            (r == ["v0.1.0", "v0.1.0", "v0.2.0"]).then_some(())
+        }
     })
     .await;
     let jobs = env
@@ -1274,11 +1278,14 @@ async fn a_paused_request_is_left_alone_and_runs_again_when_unpaused() {
         (reconciled().await == paused).then_some(())
     })
     .await;
-    assert!(
+    // The Warning follows the status write.
+    eventually("the request's PausedReconciliation Warning", || async {
         env.event_reasons("example")
             .await
             .contains(&"PausedReconciliation".to_string())
-    );
+            .then_some(())
+    })
+    .await;
     env.requests
         .patch(
             "example",
@@ -1303,16 +1310,74 @@ async fn a_paused_request_is_left_alone_and_runs_again_when_unpaused() {
     })
     .await;
 
-    // The promise's label pauses its requests too.
+    // The promise's label pauses the promise and its requests: it shows
+    // Unavailable, and a new version makes no revision until it goes.
     label("promise", json!("true")).await;
     eventually("the request paused by its promise", || async {
         (reconciled().await == paused).then_some(())
     })
     .await;
-    label("promise", Value::Null).await;
-    eventually("the run after the promise's pause", || async {
-        (env.configure_runs("example").await.len() == 3).then_some(())
+    let promise_status = || async {
+        let p = env.promises.get("redis").await.unwrap();
+        let conditions: Vec<(Value, Value)> = p.data["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| (c["type"].clone(), c["status"].clone()))
+            .collect();
+        (p.data["status"]["status"].clone(), conditions)
+    };
+    eventually("the promise shown paused", || async {
+        let (status, conditions) = promise_status().await;
+        (status == "Unavailable"
+            && conditions.contains(&(json!("Available"), json!("False")))
+            && conditions.contains(&(json!("Reconciled"), json!("Unknown"))))
+        .then_some(())
     })
+    .await;
+    eventually("the promise's PausedReconciliation Warning", || async {
+        env.event_reasons("redis")
+            .await
+            .contains(&"PausedReconciliation".to_string())
+            .then_some(())
+    })
+    .await;
+    env.promises
+        .patch(
+            "redis",
+            &PatchParams::default(),
+            &Patch::Merge(support::cluster::promise("v0.2.0")),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        env.revisions
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1,
+        "a paused promise's new version made a revision"
+    );
+    label("promise", Value::Null).await;
+    // The request resumes with its promise: its run from the start may
+    // begin at the old revision before the promise has made the new one,
+    // which then runs too (both controllers resume at once in Kratix).
+    eventually(
+        "the run after the promise's pause, at its new version",
+        || async {
+            let runs = env.configure_runs("example").await;
+            (runs.len() >= 3 && runs.last().is_some_and(|v| v == "v0.2.0")).then_some(())
+        },
+    )
+    .await;
+    eventually(
+        "the promise available again, without the pause's conditions",
+        || async { (promise_status().await == (json!("Available"), vec![])).then_some(()) },
+    )
     .await;
     op.kill();
 }

@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::{Action, Context, PromiseSeen, View, convert, event, rails};
 use kbind_contract::{PlanInput, PlanTrigger, SpecChangeInput};
-use kbind_model::api::{self, UNVERSIONED, annotations, events, finalizers, labels};
+use kbind_model::api::{
+    self, UNVERSIONED, annotations, events, finalizers, labels, request_status,
+};
 use kbind_model::key::ObjKey;
 use kbind_model::naming;
 use kbind_model::patch::merge_patch_diff;
@@ -24,6 +26,14 @@ pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
         ..
     }) = view.promise.as_deref()
     {
+        // Kratix's Promise controller checks the label first: a paused
+        // promise is not reconciled at all, its deletion included. Its
+        // requests are paused by the same label (request.rs).
+        if has_label(&promise.metadata, labels::PAUSED, "true") {
+            plan_paused(view, key, promise, out);
+            return;
+        }
+        resume_after_pause(key, promise, out);
         if *deleting {
             plan_promise_deletion(view, key, promise, out);
         } else {
@@ -34,6 +44,69 @@ pub fn plan(view: &View, ctx: &Context<'_>, out: &mut Vec<Action>) {
     plan_revision_deletion(view, out);
     crate::rollout::plan_counts(view, out);
     plan_policy_upgrades(view, ctx, out);
+}
+
+/// What a paused promise shows, once (Kratix's
+/// `setPausedReconciliationStatusConditions`): `Unavailable`, with
+/// `Available` False and `Reconciled` Unknown, both `Paused`, and a
+/// `PausedReconciliation` Warning.
+fn plan_paused(view: &View, key: &ObjKey, promise: &api::Promise, out: &mut Vec<Action>) {
+    let status = promise.status.clone().unwrap_or_default();
+    let mut written = serde_json::Map::new();
+    if let Some(conditions) = status.rest.get("conditions") {
+        written.insert("conditions".into(), conditions.clone());
+    }
+    let now = rfc3339(view.now);
+    let paused = request_status::PAUSED_RECONCILIATION;
+    let available =
+        request_status::set_condition(&mut written, "Available", "False", paused, "Paused", &now);
+    let reconciled = request_status::set_condition(
+        &mut written,
+        request_status::RECONCILED,
+        "Unknown",
+        paused,
+        "Paused",
+        &now,
+    );
+    if available || reconciled || status.status.as_deref() != Some("Unavailable") {
+        written.insert("status".into(), json!("Unavailable"));
+        out.push(Action::PatchStatus {
+            key: key.clone(),
+            patch: json!({ "status": written }),
+            why: "kratix.io/paused: promise reconciliation paused",
+        });
+        out.push(event(
+            key,
+            true,
+            events::PAUSED_RECONCILIATION,
+            "'kratix.io/paused' label set to 'true' for promise; pausing reconciliation",
+        ));
+    }
+}
+
+/// The pause's conditions go once the label has: kbind keeps no other
+/// condition on a promise (its `status` column comes back with the rest of
+/// the status), and runs no promise workflow to mark it reconciled. The
+/// requests run again by themselves (request.rs).
+fn resume_after_pause(key: &ObjKey, promise: &api::Promise, out: &mut Vec<Action>) {
+    let Some(Value::Array(conditions)) = promise
+        .status
+        .as_ref()
+        .and_then(|s| s.rest.get("conditions"))
+    else {
+        return;
+    };
+    let kept: Vec<&Value> = conditions
+        .iter()
+        .filter(|c| c["reason"] != request_status::PAUSED_RECONCILIATION)
+        .collect();
+    if kept.len() != conditions.len() {
+        out.push(Action::PatchStatus {
+            key: key.clone(),
+            patch: json!({"status": {"conditions": kept}}),
+            why: "kratix.io/paused removed: the pause's conditions go",
+        });
+    }
 }
 
 fn promise_version(promise: &api::Promise) -> String {
