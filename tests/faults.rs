@@ -95,6 +95,27 @@ async fn all_applied(env: &Env, names: &[String], version: &str) {
         if pending.is_empty() && seen == names.len() {
             return;
         }
+        // Requests with no binding at all, as the server holds them.
+        let mut unbound = Vec::new();
+        if let Ok(list) = &list {
+            for name in names {
+                let bound = list
+                    .items
+                    .iter()
+                    .any(|b| b.data["spec"]["resourceRef"]["name"] == name.as_str());
+                if !bound {
+                    let request = env.requests.get(name).await.ok();
+                    unbound.push(format!(
+                        "{name} (no binding): metadata {} status {}",
+                        request.as_ref().map_or(Value::Null, |r| json!(r.metadata)),
+                        request
+                            .as_ref()
+                            .map_or(Value::Null, |r| r.data["status"].clone())
+                    ));
+                }
+            }
+        }
+        let pending: Vec<String> = pending.into_iter().chain(unbound).collect();
         // A wave that does not converge says where each request stands.
         assert!(
             std::time::Instant::now() < deadline,
