@@ -537,12 +537,16 @@ fn bench_saves_a_baseline_and_fails_on_a_regression_against_it() {
         "{stdout}"
     );
 
-    // The same policy against its own baseline, with room for timing noise.
+    // The same policy against its own baseline. Timing is no test here:
+    // five iterations on a loaded 2-core machine vary by more than tenfold
+    // (a p50 of 20.9 µs measured at 356.9 µs in a full test run), so the
+    // limit only has to admit the same fuel; a timing regression is a
+    // bench's to find.
     let same = run(&[
         "--compare",
         baseline.to_str().unwrap(),
         "--max-regression",
-        "1000",
+        "1000000",
     ]);
     assert!(
         same.status.success(),
