@@ -105,9 +105,23 @@ async fn all_applied(env: &Env, names: &[String], version: &str) {
                     .any(|b| b.data["spec"]["resourceRef"]["name"] == name.as_str());
                 if !bound {
                     let request = env.requests.get(name).await.ok();
+                    let events: Vec<String> = env
+                        .events
+                        .list(&ListParams::default())
+                        .await
+                        .map(|l| l.items)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|e| e.data["involvedObject"]["name"] == name.as_str())
+                        .map(|e| format!("{}: {}", e.data["reason"], e.data["message"]))
+                        .collect();
                     unbound.push(format!(
-                        "{name} (no binding): metadata {} status {}",
-                        request.as_ref().map_or(Value::Null, |r| json!(r.metadata)),
+                        "{name} (no binding): metadata {} status {} events {events:?}",
+                        request.as_ref().map_or(Value::Null, |r| {
+                            let mut metadata = r.metadata.clone();
+                            metadata.managed_fields = None;
+                            json!(metadata)
+                        }),
                         request
                             .as_ref()
                             .map_or(Value::Null, |r| r.data["status"].clone())
