@@ -1095,14 +1095,8 @@ async fn a_run_asked_for_while_one_is_in_flight_waits_or_preempts_it() {
         (env.configure_runs("example").await.len() == 1).then_some(())
     })
     .await;
-    env.requests
-        .patch(
-            "example",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"size": "large"}})),
-        )
-        .await
-        .unwrap();
+    env.patch_request("example", json!({"spec": {"size": "large"}}))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         env.configure_runs("example").await,
@@ -1286,14 +1280,8 @@ async fn a_paused_request_is_left_alone_and_runs_again_when_unpaused() {
             .then_some(())
     })
     .await;
-    env.requests
-        .patch(
-            "example",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"size": "large"}})),
-        )
-        .await
-        .unwrap();
+    env.patch_request("example", json!({"spec": {"size": "large"}}))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         env.configure_runs("example").await,

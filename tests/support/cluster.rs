@@ -140,6 +140,14 @@ impl Env {
             .unwrap();
     }
 
+    /// A merge patch of a request, as a user's edit.
+    pub async fn patch_request(&self, name: &str, patch: Value) {
+        self.requests
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
     pub async fn binding_field(&self, name: &str, pointer: &str) -> Option<Value> {
         let b = self.bindings.get_opt(name).await.ok()??;
         b.data.pointer(pointer).cloned().filter(|v| !v.is_null())
