@@ -267,13 +267,12 @@ fn paused_by(view: &View, request: &RequestObj) -> Option<&'static str> {
 /// Warning Event, once.
 fn plan_paused(view: &View, request: &RequestObj, message: &str, out: &mut Vec<Action>) {
     let now = rfc3339(view.now);
-    let mut status = request.workflow_status();
-    if request_status::paused(&mut status, &now) {
-        out.push(Action::PatchStatus {
-            key: request.key.clone(),
-            patch: json!({"status": status}),
-            why: "kratix.io/paused: reconciliation paused",
-        });
+    if push_workflow_status(
+        request,
+        |s| request_status::paused(s, &now),
+        "kratix.io/paused: reconciliation paused",
+        out,
+    ) {
         out.push(event(
             &request.key,
             true,
@@ -823,20 +822,23 @@ fn configure(
 /// Writes the request's `message` and workflow conditions as `edit`
 /// leaves them, when it changed them (the whole list: a merge patch
 /// replaces a list; the write is guarded by the version it was read at).
+/// True when it wrote.
 fn push_workflow_status(
     request: &RequestObj,
     edit: impl FnOnce(&mut serde_json::Map<String, Value>) -> bool,
     why: &'static str,
     out: &mut Vec<Action>,
-) {
+) -> bool {
     let mut status = request.workflow_status();
-    if edit(&mut status) {
+    let changed = edit(&mut status);
+    if changed {
         out.push(Action::PatchStatus {
             key: request.key.clone(),
             patch: json!({"status": status}),
             why,
         });
     }
+    changed
 }
 
 /// The trigger labels a request carries as `"true"`.
