@@ -1074,6 +1074,53 @@ async fn an_api_change_runs_each_workflow_once_from_the_request_it_defaults() {
     op.kill();
 }
 
+/// A version whose API narrows a field the request already uses (`size`
+/// may now only be `large`): a 1.32 server ratchets the validation of the
+/// stored request, so the operator's status writes and its finalizer's
+/// removal still go through, the upgrade reaches the request and its
+/// delete finishes; only a new request is held to the narrower API. (The
+/// embedded server refused every write of the old request.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_narrowed_under_a_stored_request_still_upgrades_and_deletes_it() {
+    let env = Env::new().await;
+    let op = start_operator(env.client.clone(), kratix_default(&[]), None, simulated());
+    env.install("v0.1.0").await;
+    env.create("example").await;
+    env.wait_applied(BINDING, "v0.1.0").await;
+    let mut next = support::cluster::promise("v0.2.0");
+    next["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["size"] = json!({"type": "string", "enum": ["large"]});
+    env.promises
+        .patch("redis", &PatchParams::default(), &Patch::Merge(next))
+        .await
+        .unwrap();
+    eventually("the narrower API served", || async {
+        let refused = env
+            .requests
+            .create(&PostParams::default(), &support::cluster::request("fresh"))
+            .await;
+        matches!(refused, Err(kube::Error::Api(e)) if e.code == 422).then_some(())
+    })
+    .await;
+    env.wait_applied(BINDING, "v0.2.0").await;
+    eventually("the request's status at v0.2.0", || async {
+        let r = env.requests.get("example").await.ok()?;
+        (r.data["status"]["promiseVersion"] == "v0.2.0").then_some(())
+    })
+    .await;
+    env.requests
+        .delete("example", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("request and binding gone", || async {
+        (env.requests.get_opt("example").await.ok()?.is_none()
+            && env.bindings.get_opt(BINDING).await.ok()?.is_none())
+        .then_some(())
+    })
+    .await;
+    op.kill();
+}
+
 /// One configure run of a request at a time, as Kratix keeps it: a spec
 /// change while a run is in flight waits for it to end; a new version on
 /// the binding suspends the run in flight and starts its own. The

@@ -1463,6 +1463,147 @@ spec:
                 extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
 ";
 
+/// A kind whose `spec.name` is capped at `name_max` characters when given.
+fn sprockets(name_max: Option<u32>) -> String {
+    let cap = name_max.map_or(String::new(), |n| format!(", maxLength: {n}"));
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: sprockets.example.com}}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {{kind: Sprocket, plural: sprockets}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: {{status: {{}}}}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                name: {{type: string{cap}}}
+                other: {{type: string}}
+            status:
+              type: object
+              properties:
+                phase: {{type: string, maxLength: 3}}
+"
+    )
+}
+
+/// A schema tightened after objects were stored (as a Promise's new version
+/// narrows its request API): 1.32 ratchets CRD validation, so an update is
+/// refused only for what it changes, and a status write is checked against
+/// the status schema alone. The embedded server refused every write of such
+/// an object, an operator's status writes and finalizer removal included.
+#[test]
+fn a_tightened_schema_refuses_only_what_an_update_changes() {
+    let Some(s) = sandbox() else { return };
+    s.apply_crd(&sprockets(None));
+    let sprocket = |name: &str, spec: &str| {
+        s.write(
+            &format!("{name}.yaml"),
+            &format!("apiVersion: example.com/v1\nkind: Sprocket\nmetadata: {{name: {name}}}\nspec: {spec}\n"),
+        )
+    };
+    s.ok(&["apply", "-f", &sprocket("old", "{name: toolong, other: a}")]);
+    s.apply_crd(&sprockets(Some(2)));
+    let fresh = sprocket("fresh", "{name: toolong}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        let (ok, out) = s.run(&["apply", "--dry-run=server", "-f", &fresh]);
+        if !ok || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        refused.contains("spec.name: Too long: may not be more than 2 bytes"),
+        "a new object is held to the new schema: {refused}"
+    );
+    // What the updates leave alone is not checked again.
+    s.ok(&["label", "sprocket", "old", "team=a"]);
+    s.ok(&[
+        "patch",
+        "sprocket",
+        "old",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"other":"b"}}"#,
+    ]);
+    s.ok(&[
+        "patch",
+        "sprocket",
+        "old",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+    ]);
+    s.ok(&[
+        "patch",
+        "sprocket",
+        "old",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    s.ok(&[
+        "patch",
+        "sprocket",
+        "old",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"ok"}}"#,
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "sprocket",
+            "old",
+            "-o",
+            "jsonpath={.spec.name} {.spec.other} {.metadata.labels.team} {.status.phase}"
+        ]),
+        "toolong b a ok"
+    );
+    // What they change is.
+    let out = s.refused(&[
+        "patch",
+        "sprocket",
+        "old",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"name":"stilltoolong"}}"#,
+    ]);
+    assert!(
+        out.contains(
+            r#"The Sprocket "old" is invalid: spec.name: Too long: may not be more than 2 bytes"#
+        ),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "patch",
+        "sprocket",
+        "old",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"toolong"}}"#,
+    ]);
+    assert!(
+        out.contains(
+            r#"The Sprocket "old" is invalid: status.phase: Too long: may not be more than 3 bytes"#
+        ),
+        "{out}"
+    );
+    s.ok(&["delete", "sprocket", "old"]);
+}
+
 /// Two CRDs of one group declaring the same kind: the second's names are
 /// not accepted, so its kind is not served and its conditions say why,
 /// until the first goes (the naming controller then accepts them).

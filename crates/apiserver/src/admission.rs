@@ -169,15 +169,33 @@ pub(super) fn immutable_field(
         .then(|| FieldError::invalid(field, value, "field is immutable"))
 }
 
-/// Everything wrong with `object` as the server would store it.
+/// Everything wrong with `object`, created, as the server would store it.
 pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
+    validate_as(r, object, None)
+}
+
+/// Everything wrong with `object` as the server would store it; `update`
+/// is the stored object it replaces and whether only the status
+/// subresource is written, which a custom resource's schema validation
+/// takes into account (see `structural::validate_update`).
+pub fn validate_as(
+    r: &Resource,
+    object: &Value,
+    update: Option<(&Value, bool)>,
+) -> Vec<FieldError> {
     let mut errs = validation::object_meta(object, r.name_rule);
-    match &r.schema {
-        Some(schema) => structural::validate(object, schema, "", &mut errs),
-        None if r.kind != "CustomResourceDefinition" => {
+    match (&r.schema, update) {
+        (Some(schema), None) => structural::validate(object, schema, "", &mut errs),
+        (Some(schema), Some((current, false))) => {
+            structural::validate_update(object, current, schema, "", &mut errs);
+        }
+        (Some(schema), Some((current, true))) => {
+            structural::validate_status_update(object, current, schema, &mut errs);
+        }
+        (None, _) if r.kind != "CustomResourceDefinition" => {
             errs.extend(validation::kube_finalizers(object));
         }
-        None => {}
+        (None, _) => {}
     }
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(super::job::validate(object)),

@@ -1273,8 +1273,9 @@ impl ObjectStore {
             super::service::allocate_on_update(&mut next, &taken)
                 .map_err(|errs| ApiError::invalid(r, name, errs))?;
         }
-        let mut errs = self.validate(r, &next);
+        let mut errs = vec![];
         if self.checks {
+            errs = admission::validate_as(r, &next, Some((&current, status_only)));
             errs.extend(admission::validate_update(r, &next, &current, status_only));
         }
         if !errs.is_empty() {

@@ -279,11 +279,154 @@ fn type_error(path: &str, shown: &str, want: &str, actual: &str) -> FieldError {
     .with_kind(ErrorKind::TypeInvalid)
 }
 
-/// Validation, each problem a field error worded as the real server's
-/// conversion of kube-openapi's errors words it (`spec.size: Invalid value:
-/// "string": spec.size in body must be of type integer: "string"`). CEL
-/// rules are not evaluated.
+/// A create's validation, each problem a field error worded as the real
+/// server's conversion of kube-openapi's errors words it (`spec.size:
+/// Invalid value: "string": spec.size in body must be of type integer:
+/// "string"`), then the list types' (`structurallisttype`), which a real
+/// server checks after the schema. CEL rules are not evaluated.
 pub fn validate(value: &Value, schema: &Structural, path: &str, errs: &mut Vec<FieldError>) {
+    walk(value, None, schema, path, errs);
+    list_types(value, schema, path, errs);
+}
+
+/// An update's validation as 1.32 does it with `CRDValidationRatcheting`
+/// (beta there, on by default): a problem found at a part of the object
+/// that the update left as it was is not an error (it becomes a warning
+/// the server keeps to itself), so an object stored before its CRD's
+/// schema was tightened can still be labelled, have its finalizers removed
+/// or another field changed; what the update changes must be valid. A part
+/// is compared with its old value through the schema, as
+/// `common.CorrelatedObject` does: fields by name, items of a `map` list by
+/// their keys, items of other lists only with the whole list. The list
+/// types' rules apply only if the old object kept them.
+pub fn validate_update(
+    value: &Value,
+    old: &Value,
+    schema: &Structural,
+    path: &str,
+    errs: &mut Vec<FieldError>,
+) {
+    walk(value, Some(old), schema, path, errs);
+    list_types_unless_old_broke_them(value, old, schema, path, errs);
+}
+
+/// A write of the status subresource, as `ValidateStatusUpdate` and the
+/// status strategy check it: only `status`, against its own schema and not
+/// ratcheted (the rest of the object is the stored one: a spec that a
+/// tightened schema no longer admits does not stop status writes), then
+/// the whole object's list types unless the old object broke them.
+pub fn validate_status_update(
+    object: &Value,
+    old: &Value,
+    schema: &Structural,
+    errs: &mut Vec<FieldError>,
+) {
+    if let Some(status) = object.get("status")
+        && let Some(status_schema) = schema.properties.as_ref().and_then(|p| p.get("status"))
+    {
+        walk(status, None, status_schema, "status", errs);
+    }
+    list_types_unless_old_broke_them(object, old, schema, "", errs);
+}
+
+fn list_types_unless_old_broke_them(
+    value: &Value,
+    old: &Value,
+    schema: &Structural,
+    path: &str,
+    errs: &mut Vec<FieldError>,
+) {
+    let mut old_errs = vec![];
+    list_types(old, schema, path, &mut old_errs);
+    if old_errs.is_empty() {
+        list_types(value, schema, path, errs);
+    }
+}
+
+/// The schema's own checks of `value` and of everything below it. With
+/// `old` (an update, where this part has a counterpart in the stored
+/// object), what is found here is dropped if this part did not change.
+fn walk(
+    value: &Value,
+    old: Option<&Value>,
+    schema: &Structural,
+    path: &str,
+    errs: &mut Vec<FieldError>,
+) {
+    let found_before = errs.len();
+    checks(value, old, schema, path, errs);
+    if errs.len() > found_before
+        && let Some(old) = old
+        && unchanged(value, old, schema)
+    {
+        errs.truncate(found_before);
+    }
+}
+
+/// The old item a `map` list's item is compared with: the one with the
+/// same values of the list's keys (all of them present).
+fn correlated_item<'o>(
+    item: &Value,
+    old: Option<&'o Value>,
+    schema: &Structural,
+) -> Option<&'o Value> {
+    if schema.list_type.as_deref() != Some("map") || schema.list_map_keys.is_empty() {
+        return None;
+    }
+    let key_of = |v: &Value| -> Option<Vec<Value>> {
+        schema
+            .list_map_keys
+            .iter()
+            .map(|k| v.get(k).cloned())
+            .collect()
+    };
+    let key = key_of(item)?;
+    old?.as_array()?
+        .iter()
+        .find(|o| key_of(o).as_ref() == Some(&key))
+}
+
+/// `CorrelatedObject.CachedDeepEqual`: equal through the schema. A field
+/// the schema does not describe, or a `map` list's item with no old
+/// counterpart, makes a part changed.
+fn unchanged(value: &Value, old: &Value, schema: &Structural) -> bool {
+    match (value, old) {
+        (Value::Array(items), Value::Array(old_items)) => {
+            if items.len() != old_items.len() {
+                return false;
+            }
+            if schema.list_type.as_deref() != Some("map") {
+                return items == old_items;
+            }
+            let Some(item_schema) = schema.items.as_deref() else {
+                return false;
+            };
+            items.iter().all(|item| {
+                correlated_item(item, Some(old), schema)
+                    .is_some_and(|o| unchanged(item, o, item_schema))
+            })
+        }
+        (Value::Object(map), Value::Object(old_map)) => {
+            map.len() == old_map.len()
+                && map
+                    .iter()
+                    .all(|(key, v)| match (old_map.get(key), schema.child(key)) {
+                        (Some(o), Some(s)) => unchanged(v, o, s),
+                        _ => false,
+                    })
+        }
+        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => false,
+        _ => value == old,
+    }
+}
+
+fn checks(
+    value: &Value,
+    old: Option<&Value>,
+    schema: &Structural,
+    path: &str,
+    errs: &mut Vec<FieldError>,
+) {
     let shown = if path.is_empty() { "<root>" } else { path };
     if value.is_null() {
         if let Some(want) = schema.type_.as_deref().filter(|_| !schema.nullable) {
@@ -337,10 +480,10 @@ pub fn validate(value: &Value, schema: &Structural, path: &str, errs: &mut Vec<F
                     format!("{shown} in body should have at least {min} items"),
                 ));
             }
-            list_type_checks(items, schema, path, errs);
             if let Some(s) = &schema.items {
                 for (i, item) in items.iter().enumerate() {
-                    validate(item, s, &format!("{path}[{i}]"), errs);
+                    let old_item = correlated_item(item, old, schema);
+                    walk(item, old_item, s, &format!("{path}[{i}]"), errs);
                 }
             }
         }
@@ -375,14 +518,43 @@ pub fn validate(value: &Value, schema: &Structural, path: &str, errs: &mut Vec<F
                     continue;
                 }
                 if let Some(s) = schema.child(key) {
-                    validate(child, s, &child_path(path, key), errs);
+                    let old_child = old.and_then(|o| o.get(key));
+                    walk(child, old_child, s, &child_path(path, key), errs);
                 }
             }
         }
         Value::Bool(_) | Value::Null => {}
     }
     for s in &schema.all_of {
-        validate(value, s, path, errs);
+        checks(value, old, s, path, errs);
+    }
+}
+
+/// `structurallisttype.ValidateListSetsAndMaps`: along the schema's spine
+/// (fields, map values, items), `set` lists' items unique and `map` lists'
+/// keys.
+fn list_types(value: &Value, schema: &Structural, path: &str, errs: &mut Vec<FieldError>) {
+    match value {
+        Value::Array(items) => {
+            list_type_checks(items, schema, path, errs);
+            if let Some(s) = &schema.items {
+                for (i, item) in items.iter().enumerate() {
+                    list_types(item, s, &format!("{path}[{i}]"), errs);
+                }
+            }
+        }
+        Value::Object(map) => {
+            let type_meta_kept = path.is_empty() || schema.embedded;
+            for (key, child) in map {
+                if type_meta_kept && is_type_meta(key) {
+                    continue;
+                }
+                if let Some(s) = schema.child(key) {
+                    list_types(child, s, &child_path(path, key), errs);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -618,8 +790,10 @@ mod tests {
                 "spec.tier: Unsupported value: \"huge\": supported values: \"small\", \"large\"",
                 "spec.name: Too long: may not be more than 5 bytes",
                 "spec.name: Invalid value: \"ABCDEFG\": spec.name in body should match '^[a-z]+$'",
-                "spec.tags[1]: Duplicate value: \"a\"",
                 "spec.labels.k: Invalid value: \"integer\": spec.labels.k in body must be of type string: \"integer\"",
+                // The list types are checked after the schema, as
+                // `customResourceStrategy.Validate` does.
+                "spec.tags[1]: Duplicate value: \"a\"",
             ],
             "{texts:#?}"
         );
@@ -632,5 +806,136 @@ mod tests {
         );
         assert_eq!(errs[0].field, "spec.size");
         assert_eq!(errs[0].body(), "Required value");
+    }
+
+    fn texts(errs: &[FieldError]) -> Vec<String> {
+        errs.iter()
+            .map(|e| format!("{}: {}", e.field, e.body()))
+            .collect()
+    }
+
+    fn update_errors(next: &Value, old: &Value) -> Vec<String> {
+        let mut errs = vec![];
+        validate_update(
+            next,
+            old,
+            &Structural::compile(&widget_schema()),
+            "",
+            &mut errs,
+        );
+        texts(&errs)
+    }
+
+    #[test]
+    fn an_update_is_not_refused_for_what_it_left_as_it_was() {
+        // Stored before the schema said `name` is at most 5 lowercase
+        // letters; the update changes another field, or nothing in spec.
+        let old = json!({"metadata": {"name": "w"}, "spec": {"size": 2, "name": "TOOLONGNAME"}});
+        let label = json!({"metadata": {"name": "w", "labels": {"a": "b"}},
+            "spec": {"size": 2, "name": "TOOLONGNAME"}});
+        assert_eq!(update_errors(&label, &old), Vec::<String>::new());
+        let other = json!({"metadata": {"name": "w"}, "spec": {"size": 3, "name": "TOOLONGNAME"}});
+        assert_eq!(update_errors(&other, &old), Vec::<String>::new());
+        // What the update changes is checked, and so is a new field.
+        let changed =
+            json!({"metadata": {"name": "w"}, "spec": {"size": 2, "name": "STILLTOOLONG"}});
+        assert_eq!(
+            update_errors(&changed, &old),
+            [
+                "spec.name: Too long: may not be more than 5 bytes",
+                "spec.name: Invalid value: \"STILLTOOLONG\": spec.name in body should match '^[a-z]+$'",
+            ]
+        );
+        let added = json!({"metadata": {"name": "w"}, "spec": {"size": 2, "name": "TOOLONGNAME", "tier": "huge"}});
+        assert_eq!(
+            update_errors(&added, &old),
+            ["spec.tier: Unsupported value: \"huge\": supported values: \"small\", \"large\""]
+        );
+        // A create of the same object is refused.
+        let mut errs = vec![];
+        validate(
+            &label,
+            &Structural::compile(&widget_schema()),
+            "",
+            &mut errs,
+        );
+        assert_eq!(errs.len(), 2, "{:?}", texts(&errs));
+    }
+
+    #[test]
+    fn a_changed_part_keeps_its_own_problems_an_unchanged_child_does_not() {
+        // `spec` changes (a new key), so its own `required` problem stays;
+        // `name`, unchanged, is not checked again.
+        let old = json!({"spec": {"name": "TOOLONGNAME"}});
+        let next = json!({"spec": {"name": "TOOLONGNAME", "labels": {"a": "b"}}});
+        assert_eq!(update_errors(&next, &old), ["spec.size: Required value"]);
+        // Items of a `set` list are compared only as the whole list.
+        let old = json!({"spec": {"size": 1, "tags": ["a", "b"]}});
+        let next = json!({"spec": {"size": 1, "tags": ["a", "b", "c"], "labels": {"k": 1}}});
+        assert_eq!(
+            update_errors(&next, &old),
+            [
+                "spec.labels.k: Invalid value: \"integer\": spec.labels.k in body must be of type string: \"integer\""
+            ]
+        );
+    }
+
+    #[test]
+    fn map_list_items_are_compared_by_their_keys() {
+        let schema = Structural::compile(&json!({"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string"},
+                    "port": {"type": "integer", "maximum": 100}}}}}}));
+        let old = json!({"ports": [{"name": "a", "port": 500}, {"name": "b", "port": 1}]});
+        // Reordered, with `b` changed: `a` (too high since the schema
+        // changed) is the same item, found by its key.
+        let next = json!({"ports": [{"name": "b", "port": 2}, {"name": "a", "port": 500}]});
+        let mut errs = vec![];
+        validate_update(&next, &old, &schema, "", &mut errs);
+        assert_eq!(texts(&errs), Vec::<String>::new());
+        let next = json!({"ports": [{"name": "b", "port": 2}, {"name": "a", "port": 501}]});
+        let mut errs = vec![];
+        validate_update(&next, &old, &schema, "", &mut errs);
+        assert_eq!(
+            texts(&errs),
+            [
+                "ports[1].port: Invalid value: 501: ports[1].port in body should be less than or equal to 100"
+            ]
+        );
+    }
+
+    #[test]
+    fn list_types_are_checked_on_update_only_if_the_old_object_kept_them() {
+        let old = json!({"spec": {"size": 1, "tags": ["a", "a"]}});
+        let next = json!({"spec": {"size": 1, "tags": ["a", "a", "b", "b"]}});
+        assert_eq!(update_errors(&next, &old), Vec::<String>::new());
+        let old = json!({"spec": {"size": 1, "tags": ["a"]}});
+        assert_eq!(
+            update_errors(&next, &old),
+            [
+                "spec.tags[1]: Duplicate value: \"a\"",
+                "spec.tags[3]: Duplicate value: \"b\""
+            ]
+        );
+    }
+
+    #[test]
+    fn a_status_write_checks_status_alone_and_without_ratcheting() {
+        let schema = Structural::compile(&json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 2}}},
+            "status": {"type": "object", "properties": {"phase": {"type": "string", "maxLength": 3}}}}}));
+        let old = json!({"spec": {"name": "toolong"}, "status": {"phase": "toolong"}});
+        let next = json!({"spec": {"name": "toolong"}, "status": {"phase": "ok"}});
+        let mut errs = vec![];
+        validate_status_update(&next, &old, &schema, &mut errs);
+        assert_eq!(texts(&errs), Vec::<String>::new());
+        let mut errs = vec![];
+        validate_status_update(&old, &old, &schema, &mut errs);
+        assert_eq!(
+            texts(&errs),
+            ["status.phase: Too long: may not be more than 3 bytes"]
+        );
     }
 }
