@@ -261,7 +261,7 @@ fn crds_need_a_structural_schema_and_become_established() {
     );
     let out = s.refused(&["apply", "-f", &s.write("untyped.yaml", &untyped)]);
     assert!(
-        out.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"),
+        out.contains("spec.validation.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"),
         "{out}"
     );
     let wrong_name = WIDGETS.replace("name: widgets.example.com", "name: gadgets.example.com");
@@ -1602,6 +1602,136 @@ fn a_tightened_schema_refuses_only_what_an_update_changes() {
         "{out}"
     );
     s.ok(&["delete", "sprocket", "old"]);
+}
+
+const GEARS: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gears.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Gear, plural: gears}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              x-kubernetes-validations:
+                - rule: self.min <= self.max
+                  message: min must not exceed max
+                - rule: \"!has(self.mode) || self.mode != 'fast' || self.max < 10\"
+                  messageExpression: \"'max ' + string(self.max) + ' is too high for fast'\"
+                  fieldPath: .max
+                  reason: FieldValueForbidden
+                - rule: \"!has(self.memory) || quantity(self.memory).isLessThan(quantity('1Gi'))\"
+              properties:
+                min: {type: integer}
+                max: {type: integer}
+                mode: {type: string}
+                memory: {type: string}
+                name:
+                  type: string
+                  x-kubernetes-validations:
+                    - {rule: self == oldSelf, message: name is immutable}
+";
+
+/// `x-kubernetes-validations`: a CRD whose rule does not parse is refused;
+/// the rules of a stored one judge every write of its objects, with their
+/// messages, message expressions, reasons and field paths; a transition
+/// rule judges updates only; a rule broken before an update that leaves
+/// its part alone is a warning (ratcheting); a rule calling a Kubernetes
+/// CEL library the embedded server does not serve is a warning, not a
+/// verdict.
+#[test]
+fn cel_rules_of_a_crd_judge_its_objects() {
+    let Some(s) = sandbox() else { return };
+    let broken = GEARS.replace("self.min <= self.max", "self.min <=");
+    let out = s.refused(&["apply", "-f", &s.write("broken.yaml", &broken)]);
+    assert!(
+        out.contains("spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{Rule:\"self.min <=\"")
+            && out.contains("compilation failed: ERROR: <input>:1:12: Syntax error: mismatched input '<EOF>'"),
+        "{out}"
+    );
+    s.apply_crd(GEARS);
+    let gear = |name: &str, spec: &str| {
+        s.write(
+            &format!("{name}.yaml"),
+            &format!(
+                "apiVersion: example.com/v1\nkind: Gear\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+            ),
+        )
+    };
+    let out = s.refused(&["apply", "-f", &gear("g1", "{min: 15, max: 12, mode: fast}")]);
+    assert!(
+        out.contains(r#"The Gear "g1" is invalid: "#)
+            && out.contains(r#"spec: Invalid value: "object": min must not exceed max"#)
+            && out.contains("spec.max: Forbidden: max 12 is too high for fast"),
+        "{out}"
+    );
+    let (ok, out) = s.run(&[
+        "apply",
+        "-f",
+        &gear("g1", "{min: 1, max: 2, name: a, memory: 2Gi}"),
+    ]);
+    assert!(
+        ok && out.contains("Warning: spec: x-kubernetes-validations rule not evaluated by the embedded API server (quantity is a Kubernetes CEL library function it does not serve)"),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "patch",
+        "gear",
+        "g1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"name":"b"}}"#,
+    ]);
+    assert!(
+        out.contains(
+            r#"The Gear "g1" is invalid: spec.name: Invalid value: "string": name is immutable"#
+        ),
+        "{out}"
+    );
+    // Stored while a rule it breaks was not there; an update that leaves
+    // `spec` alone is warned, one that changes it is refused.
+    s.apply_crd(&GEARS.replace("self.min <= self.max", "self.min <= self.max || true"));
+    s.ok(&["apply", "-f", &gear("g2", "{min: 3, max: 2}")]);
+    s.apply_crd(GEARS);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let out = loop {
+        let (ok, out) = s.run(&[
+            "apply",
+            "--dry-run=server",
+            "-f",
+            &gear("g3", "{min: 3, max: 2}"),
+        ]);
+        if !ok || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        out.contains("min must not exceed max"),
+        "the rule is back: {out}"
+    );
+    let (ok, out) = s.run(&["label", "gear", "g2", "team=a"]);
+    assert!(
+        ok && out.contains(r#"Warning: spec: Invalid value: "object": min must not exceed max"#),
+        "{out}"
+    );
+    let out = s.refused(&[
+        "patch",
+        "gear",
+        "g2",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"max":1}}"#,
+    ]);
+    assert!(out.contains("min must not exceed max"), "{out}");
 }
 
 /// Two CRDs of one group declaring the same kind: the second's names are

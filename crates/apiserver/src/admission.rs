@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::registry::Resource;
-use super::structural;
 use super::validation::{self, ErrorKind, FieldError, NameRule};
+use super::{cel_rules, structural};
 
 /// What decoding a custom resource does on a real server: unknown fields
 /// pruned (their paths added to `dropped`), then defaults applied.
@@ -169,19 +169,16 @@ pub(super) fn immutable_field(
         .then(|| FieldError::invalid(field, value, "field is immutable"))
 }
 
-/// Everything wrong with `object`, created, as the server would store it.
-pub fn validate(r: &Resource, object: &Value) -> Vec<FieldError> {
-    validate_as(r, object, None)
-}
-
 /// Everything wrong with `object` as the server would store it; `update`
 /// is the stored object it replaces and whether only the status
 /// subresource is written, which a custom resource's schema validation
-/// takes into account (see `structural::validate_update`).
+/// and CEL rules take into account (see `structural::validate_update`,
+/// `cel_rules::Write`); what the rules only warn of goes to `warnings`.
 pub fn validate_as(
     r: &Resource,
     object: &Value,
     update: Option<(&Value, bool)>,
+    warnings: &mut Vec<String>,
 ) -> Vec<FieldError> {
     let mut errs = validation::object_meta(object, r.name_rule);
     match (&r.schema, update) {
@@ -196,6 +193,9 @@ pub fn validate_as(
             errs.extend(validation::kube_finalizers(object));
         }
         (None, _) => {}
+    }
+    if let Some(schema) = r.schema.as_deref().filter(|s| s.has_rules()) {
+        rules(object, schema, update, &mut errs, warnings);
     }
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(super::job::validate(object)),
@@ -227,6 +227,44 @@ pub fn validate_as(
         _ => {}
     }
     errs
+}
+
+/// The schema's CEL rules, after its other checks: not run if those found
+/// a problem that makes the object one the rules cannot read
+/// (`hasBlockingErr`), which is then said instead.
+fn rules(
+    object: &Value,
+    schema: &structural::Structural,
+    update: Option<(&Value, bool)>,
+    errs: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
+) {
+    let blocking = errs.iter().any(|e| {
+        matches!(
+            e.kind,
+            ErrorKind::NotSupported(_)
+                | ErrorKind::Required
+                | ErrorKind::TooLong(_)
+                | ErrorKind::TooMany(_)
+                | ErrorKind::TypeInvalid
+        )
+    });
+    if blocking {
+        errs.push(FieldError::invalid(
+            "<nil>",
+            Value::Null,
+            "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+        ));
+        return;
+    }
+    let write = match update {
+        None => cel_rules::Write::Create,
+        Some((current, false)) => cel_rules::Write::Update(current),
+        Some((current, true)) => cel_rules::Write::Status(current),
+    };
+    let found = cel_rules::validate(object, schema, write);
+    errs.extend(found.errors);
+    warnings.extend(found.warnings);
 }
 
 /// `ValidateLeaseSpec`: a positive duration, no negative transition count,
@@ -668,12 +706,23 @@ fn crd(crd: &Value) -> Vec<FieldError> {
             "must have exactly one version marked as storage version",
         ));
     }
+    // The internal type a real server validates holds a schema every
+    // version shares once, at `spec.validation` (the v1 conversion moves it
+    // there), and its errors are named from there.
+    let shared = versions
+        .iter()
+        .all(|v| v.get("schema") == versions.first().and_then(|f| f.get("schema")));
     for (i, version) in versions.iter().enumerate() {
         let at = format!("spec.versions[{i}]");
         match version.pointer("/schema/openAPIV3Schema") {
             None => errs.push(FieldError::required(
                 format!("{at}.schema.openAPIV3Schema"),
                 "schemas are required",
+            )),
+            Some(_) if shared && i > 0 => {}
+            Some(schema) if shared => errs.extend(super::schema::structural_errors(
+                schema,
+                "spec.validation.openAPIV3Schema",
             )),
             Some(schema) => errs.extend(super::schema::structural_errors(
                 schema,

@@ -11,7 +11,8 @@ fn flag(schema: &Value, key: &str) -> bool {
 
 /// Why `schema` (a version's `openAPIV3Schema`, at `path`) is not
 /// structural: a type at the root and on every specified field and array
-/// item, unless the node preserves unknown fields or is an int-or-string.
+/// item, unless the node preserves unknown fields or is an int-or-string;
+/// and what is wrong with its `x-kubernetes-validations`.
 pub fn structural_errors(schema: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = vec![];
     match schema.get("type").and_then(Value::as_str) {
@@ -31,6 +32,7 @@ pub fn structural_errors(schema: &Value, path: &str) -> Vec<FieldError> {
 }
 
 fn walk(schema: &Value, path: &str, errs: &mut Vec<FieldError>) {
+    errs.extend(super::cel_rules::crd_errors(schema, path));
     if schema.get("properties").is_some() && schema.get("additionalProperties").is_some() {
         errs.push(FieldError::forbidden(
             format!("{path}.additionalProperties"),

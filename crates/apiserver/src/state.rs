@@ -1275,7 +1275,8 @@ impl ObjectStore {
         }
         let mut errs = vec![];
         if self.checks {
-            errs = admission::validate_as(r, &next, Some((&current, status_only)));
+            errs =
+                admission::validate_as(r, &next, Some((&current, status_only)), &mut self.warnings);
             errs.extend(admission::validate_update(r, &next, &current, status_only));
         }
         if !errs.is_empty() {
@@ -1374,19 +1375,12 @@ impl ObjectStore {
         store
     }
 
-    fn validate(&self, r: &Resource, object: &Value) -> Vec<super::validation::FieldError> {
-        if self.checks {
-            admission::validate(r, object)
-        } else {
-            vec![]
+    fn validate_new(&mut self, r: &Resource, object: &Value) -> Vec<super::validation::FieldError> {
+        if !self.checks {
+            return vec![];
         }
-    }
-
-    fn validate_new(&self, r: &Resource, object: &Value) -> Vec<super::validation::FieldError> {
-        let mut errs = self.validate(r, object);
-        if self.checks {
-            errs.extend(admission::validate_create(r, object));
-        }
+        let mut errs = admission::validate_as(r, object, None, &mut self.warnings);
+        errs.extend(admission::validate_create(r, object));
         errs
     }
 

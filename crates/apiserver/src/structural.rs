@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Number, Value};
 
+use super::cel_rules::{self, Rule};
 use super::validation::{ErrorKind, FieldError};
 
 /// A `pattern`, compiled when the CRD is stored (None if it does not
@@ -54,6 +55,10 @@ pub struct Structural {
     list_type: Option<String>,
     list_map_keys: Vec<String>,
     all_of: Vec<Structural>,
+    /// `x-kubernetes-validations`.
+    rules: Vec<Rule>,
+    /// Whether this node or one below it has rules.
+    rules_below: bool,
 }
 
 impl Structural {
@@ -85,7 +90,7 @@ impl Structural {
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect()
         };
-        Self {
+        let mut node = Self {
             type_: string("type"),
             nullable: flag("nullable"),
             preserve_unknown: flag("x-kubernetes-preserve-unknown-fields"),
@@ -135,7 +140,19 @@ impl Structural {
                 .flatten()
                 .map(Self::compile)
                 .collect(),
-        }
+            rules: cel_rules::compile(schema),
+            rules_below: false,
+        };
+        node.rules_below = !node.rules.is_empty()
+            || node
+                .properties
+                .iter()
+                .flat_map(|p| p.values())
+                .any(|p| p.rules_below)
+            || node.additional.as_ref().is_some_and(|a| a.rules_below)
+            || node.items.as_ref().is_some_and(|i| i.rules_below)
+            || node.all_of.iter().any(|a| a.rules_below);
+        node
     }
 
     /// The schema of a field (or of any key of a map).
@@ -157,6 +174,36 @@ impl Structural {
 
     pub(crate) fn default_value(&self) -> Option<&Value> {
         self.default.as_ref()
+    }
+
+    pub(crate) fn type_name(&self) -> Option<&str> {
+        self.type_.as_deref()
+    }
+
+    pub(crate) fn format_name(&self) -> Option<&str> {
+        self.format.as_deref()
+    }
+
+    /// An object with fields (not a map, nor an object of unknown fields).
+    pub(crate) fn has_properties(&self) -> bool {
+        self.properties.is_some()
+    }
+
+    pub(crate) fn is_embedded(&self) -> bool {
+        self.embedded
+    }
+
+    pub(crate) fn all_of(&self) -> &[Structural] {
+        &self.all_of
+    }
+
+    pub(crate) fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Whether this node or any below it has `x-kubernetes-validations`.
+    pub(crate) fn has_rules(&self) -> bool {
+        self.rules_below
     }
 }
 
@@ -365,7 +412,7 @@ fn walk(
 
 /// The old item a `map` list's item is compared with: the one with the
 /// same values of the list's keys (all of them present).
-fn correlated_item<'o>(
+pub(crate) fn correlated_item<'o>(
     item: &Value,
     old: Option<&'o Value>,
     schema: &Structural,
@@ -389,7 +436,7 @@ fn correlated_item<'o>(
 /// `CorrelatedObject.CachedDeepEqual`: equal through the schema. A field
 /// the schema does not describe, or a `map` list's item with no old
 /// counterpart, makes a part changed.
-fn unchanged(value: &Value, old: &Value, schema: &Structural) -> bool {
+pub(crate) fn unchanged(value: &Value, old: &Value, schema: &Structural) -> bool {
     match (value, old) {
         (Value::Array(items), Value::Array(old_items)) => {
             if items.len() != old_items.len() {
