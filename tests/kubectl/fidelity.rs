@@ -1734,6 +1734,46 @@ fn cel_rules_of_a_crd_judge_its_objects() {
     assert!(out.contains("min must not exceed max"), "{out}");
 }
 
+/// A real server moves an object's generation when it is first marked as
+/// being deleted (`markAsDeleting`), once: controllers comparing it with
+/// their `observedGeneration` see the deletion as a change.
+#[test]
+fn a_delete_held_by_finalizers_moves_the_generation_once() {
+    let Some(s) = sandbox() else { return };
+    s.apply_crd(GADGETS);
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write(
+            "held.yaml",
+            "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: held, finalizers: [example.com/hold]}\nspec: {tier: small}\n",
+        ),
+    ]);
+    let generation = || {
+        s.ok(&[
+            "get",
+            "gadget",
+            "held",
+            "-o",
+            "jsonpath={.metadata.generation}",
+        ])
+    };
+    assert_eq!(generation(), "1");
+    s.ok(&["delete", "gadget", "held", "--wait=false"]);
+    assert_eq!(generation(), "2");
+    s.ok(&["delete", "gadget", "held", "--wait=false"]);
+    assert_eq!(generation(), "2", "only the first delete moves it");
+    s.ok(&[
+        "patch",
+        "gadget",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    s.gone("gadget/held");
+}
+
 /// Two CRDs of one group declaring the same kind: the second's names are
 /// not accepted, so its kind is not served and its conditions say why,
 /// until the first goes (the naming controller then accepts them).

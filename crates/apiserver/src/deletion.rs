@@ -298,6 +298,7 @@ impl ObjectStore {
         if self.is_dry_run() {
             let mut shown = current;
             if !finalizers(&shown).is_empty() && shown["metadata"]["deletionTimestamp"].is_null() {
+                bump_generation(&mut shown);
                 shown["metadata"]["deletionTimestamp"] = json!(self.now());
             }
             return Ok(shown);
@@ -362,6 +363,7 @@ impl ObjectStore {
             self.remove(r, key, next.clone());
             return next;
         }
+        bump_generation(&mut next);
         next["metadata"]["deletionTimestamp"] = json!(self.now());
         next["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         self.stamp(&mut next);
@@ -826,5 +828,19 @@ impl ObjectStore {
             .map(|r| self.key_of(r, "", name))
             .and_then(|k| self.objects_ref(&k))
             .is_some_and(|ns| ns["metadata"]["deletionTimestamp"].is_string())
+    }
+}
+
+/// `markAsDeleting`: an object first marked as being deleted has its
+/// `metadata.generation` moved on (where the kind keeps one), since its
+/// controllers must now act differently; a controller comparing it with
+/// its `observedGeneration` sees the deletion as a change.
+fn bump_generation(object: &mut Value) {
+    if let Some(generation) = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .filter(|g| *g > 0)
+    {
+        object["metadata"]["generation"] = json!(generation + 1);
     }
 }

@@ -136,7 +136,11 @@ impl Store {
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let spec_changed = before.get("spec") != after.get("spec");
+        // A real server's `markAsDeleting` moves it too: the deletion is a
+        // change the object's controllers observe.
+        let newly_deleting = before.pointer("/metadata/deletionTimestamp").is_none()
+            && after.pointer("/metadata/deletionTimestamp").is_some();
+        let spec_changed = before.get("spec") != after.get("spec") || newly_deleting;
         after["metadata"]["generation"] = json!(if spec_changed {
             generation + 1
         } else {
@@ -263,6 +267,13 @@ mod tests {
                 .pointer("/metadata/deletionTimestamp")
                 .is_some()
         );
+        assert_eq!(
+            store.get(&key).unwrap()["metadata"]["generation"],
+            2,
+            "marked as being deleted, as a real server's markAsDeleting does"
+        );
+        store.delete(&key).unwrap();
+        assert_eq!(store.get(&key).unwrap()["metadata"]["generation"], 2);
         store
             .patch(&key, &json!({"metadata": {"finalizers": []}}), false)
             .unwrap();
