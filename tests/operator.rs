@@ -131,16 +131,7 @@ async fn the_user_story_end_to_end_through_the_watch_driven_operator() {
     .await;
 
     // Deleting the request removes its binding.
-    env.requests
-        .delete("example", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("request and binding gone", || async {
-        (env.requests.get_opt("example").await.ok()?.is_none()
-            && env.bindings.get_opt(BINDING).await.ok()?.is_none())
-        .then_some(())
-    })
-    .await;
+    env.delete_request_and_wait_gone("example", BINDING).await;
 
     let metrics = op.metrics.encode();
     for expected in [
@@ -1108,16 +1099,7 @@ async fn an_api_narrowed_under_a_stored_request_still_upgrades_and_deletes_it() 
         (r.data["status"]["promiseVersion"] == "v0.2.0").then_some(())
     })
     .await;
-    env.requests
-        .delete("example", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("request and binding gone", || async {
-        (env.requests.get_opt("example").await.ok()?.is_none()
-            && env.bindings.get_opt(BINDING).await.ok()?.is_none())
-        .then_some(())
-    })
-    .await;
+    env.delete_request_and_wait_gone("example", BINDING).await;
     op.kill();
 }
 

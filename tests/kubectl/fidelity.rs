@@ -29,6 +29,20 @@ impl Sandbox {
         out
     }
 
+    /// A server-side dry run of applying `file`, until the server refuses
+    /// it (a CRD's changed schema is served a moment after its update, as
+    /// on a real server): the refusal, or the last answer after 10 s.
+    fn refused_once_served(&self, file: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (ok, out) = self.run(&["apply", "--dry-run=server", "-f", file]);
+            if !ok || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// Waits until `what` is gone, as a script must for what a controller
     /// deletes after the write that asked for it (`kubectl wait
     /// --for=delete`).
@@ -1514,14 +1528,7 @@ fn a_tightened_schema_refuses_only_what_an_update_changes() {
     s.ok(&["apply", "-f", &sprocket("old", "{name: toolong, other: a}")]);
     s.apply_crd(&sprockets(Some(2)));
     let fresh = sprocket("fresh", "{name: toolong}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let refused = loop {
-        let (ok, out) = s.run(&["apply", "--dry-run=server", "-f", &fresh]);
-        if !ok || std::time::Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let refused = s.refused_once_served(&fresh);
     assert!(
         refused.contains("spec.name: Too long: may not be more than 2 bytes"),
         "a new object is held to the new schema: {refused}"
@@ -1701,19 +1708,7 @@ fn cel_rules_of_a_crd_judge_its_objects() {
     s.apply_crd(&GEARS.replace("self.min <= self.max", "self.min <= self.max || true"));
     s.ok(&["apply", "-f", &gear("g2", "{min: 3, max: 2}")]);
     s.apply_crd(GEARS);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let out = loop {
-        let (ok, out) = s.run(&[
-            "apply",
-            "--dry-run=server",
-            "-f",
-            &gear("g3", "{min: 3, max: 2}"),
-        ]);
-        if !ok || std::time::Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let out = s.refused_once_served(&gear("g3", "{min: 3, max: 2}"));
     assert!(
         out.contains("min must not exceed max"),
         "the rule is back: {out}"

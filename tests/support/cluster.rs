@@ -140,6 +140,21 @@ impl Env {
             .unwrap();
     }
 
+    /// Deletes a request, as a user does, and waits until it and its
+    /// binding are gone (the operator's delete workflow and finalizers).
+    pub async fn delete_request_and_wait_gone(&self, name: &str, binding: &str) {
+        self.requests
+            .delete(name, &kube::api::DeleteParams::default())
+            .await
+            .unwrap();
+        super::eventually("request and binding gone", || async {
+            (self.requests.get_opt(name).await.ok()?.is_none()
+                && self.bindings.get_opt(binding).await.ok()?.is_none())
+            .then_some(())
+        })
+        .await;
+    }
+
     /// A merge patch of a request, as a user's edit.
     pub async fn patch_request(&self, name: &str, patch: Value) {
         self.requests
