@@ -1032,6 +1032,19 @@ async fn a_repeated_event_is_one_patch_of_its_count() {
     assert_eq!(patches, (last - 1) as u64, "one patch per repeat");
 }
 
+/// The common Promise at `version`, its request API's `spec.<field>`
+/// given `schema`.
+fn promise_with_spec_field(
+    version: &str,
+    field: &str,
+    schema: serde_json::Value,
+) -> serde_json::Value {
+    let mut promise = support::cluster::promise(version);
+    promise["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"][field] = schema;
+    promise
+}
+
 /// A version whose API adds a field with a default: the server reads every
 /// request with it once the kind's storage is rebuilt, which the operator's
 /// watch shows only when it lists again (a second after the CRD changed,
@@ -1045,9 +1058,11 @@ async fn an_api_change_runs_each_workflow_once_from_the_request_it_defaults() {
     env.install("v0.1.0").await;
     env.create("example").await;
     env.wait_applied(BINDING, "v0.1.0").await;
-    let mut next = support::cluster::promise("v0.2.0");
-    next["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-        ["properties"]["replicas"] = json!({"type": "integer", "default": 3});
+    let next = promise_with_spec_field(
+        "v0.2.0",
+        "replicas",
+        json!({"type": "integer", "default": 3}),
+    );
     env.promises
         .patch("redis", &PatchParams::default(), &Patch::Merge(next))
         .await
@@ -1078,9 +1093,11 @@ async fn an_api_narrowed_under_a_stored_request_still_upgrades_and_deletes_it() 
     env.install("v0.1.0").await;
     env.create("example").await;
     env.wait_applied(BINDING, "v0.1.0").await;
-    let mut next = support::cluster::promise("v0.2.0");
-    next["spec"]["api"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-        ["properties"]["size"] = json!({"type": "string", "enum": ["large"]});
+    let next = promise_with_spec_field(
+        "v0.2.0",
+        "size",
+        json!({"type": "string", "enum": ["large"]}),
+    );
     env.promises
         .patch("redis", &PatchParams::default(), &Patch::Merge(next))
         .await
