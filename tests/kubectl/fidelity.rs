@@ -1664,6 +1664,13 @@ fn cel_rules_of_a_crd_judge_its_objects() {
             && out.contains("compilation failed: ERROR: <input>:1:12: Syntax error: mismatched input '<EOF>'"),
         "{out}"
     );
+    // A field the schema does not declare, as cel-go's checker finds it.
+    let typo = GEARS.replace("self.min <= self.max", "self.min <= self.maxi");
+    let out = s.refused(&["apply", "-f", &s.write("typo.yaml", &typo)]);
+    assert!(
+        out.contains("compilation failed: ERROR: <input>:1:17: undefined field 'maxi'\n | self.min <= self.maxi\n | ................^"),
+        "{out}"
+    );
     s.apply_crd(GEARS);
     let gear = |name: &str, spec: &str| {
         s.write(

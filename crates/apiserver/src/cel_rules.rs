@@ -62,13 +62,10 @@ const REASONS: [&str; 4] = [
 ];
 
 /// The functions of Kubernetes' CEL libraries (`k8s.io/apiserver/pkg/cel/
-/// library`) that cel-rust does not have: a rule calling one is skipped,
-/// not refused, since a real server would evaluate it.
+/// library`) that neither cel-rust nor `with_kubernetes_lists` has: a rule
+/// calling one is skipped, not refused, since a real server would evaluate
+/// it. (`indexOf` and `lastIndexOf` are cel-rust's on strings, not lists.)
 const KUBERNETES_LIBRARY: &[&str] = &[
-    "isSorted",
-    "sum",
-    "min",
-    "max",
     "indexOf",
     "lastIndexOf",
     "find",
@@ -139,6 +136,63 @@ fn env() -> &'static Arc<cel::Env> {
         let _ = env.add_extension(cel::extensions::lists);
         Arc::new(env)
     })
+}
+
+/// A context for one evaluation, with the list functions of Kubernetes'
+/// `library.Lists()` that cel-rust lacks: `isSorted`, `sum`, `min`, `max`
+/// (`indexOf`/`lastIndexOf` on lists would clash with the strings
+/// extension's, so they are not served).
+fn context() -> cel::Context<'static, 'static> {
+    use cel::extractors::This;
+    type List = This<Arc<Vec<cel::Value>>>;
+    let mut context = cel::Context::with_env(env().clone());
+    // Each name is new to this context, so adding it cannot clash.
+    let _ = context.add_function("isSorted", |This(list): List| -> bool {
+        list.windows(2)
+            .all(|w| w[0].partial_cmp(&w[1]).is_some_and(|o| o.is_le()))
+    });
+    let _ = context.add_function(
+        "sum",
+        |This(list): List| -> Result<cel::Value, cel::ExecutionError> {
+            list.iter()
+                .try_fold(cel::Value::Int(0), |total, item| match (&total, item) {
+                    (cel::Value::Int(a), cel::Value::Int(b)) => {
+                        a.checked_add(*b).map(cel::Value::Int).ok_or_else(|| {
+                            cel::ExecutionError::function_error("sum", "integer overflow")
+                        })
+                    }
+                    (cel::Value::Int(0), cel::Value::Float(b)) => Ok(cel::Value::Float(*b)),
+                    (cel::Value::Float(a), cel::Value::Float(b)) => Ok(cel::Value::Float(a + b)),
+                    _ => Err(cel::ExecutionError::function_error(
+                        "sum",
+                        "no such overload",
+                    )),
+                })
+        },
+    );
+    for (name, wanted) in [
+        ("min", std::cmp::Ordering::Less),
+        ("max", std::cmp::Ordering::Greater),
+    ] {
+        let _ = context.add_function(
+            name,
+            move |This(list): List| -> Result<cel::Value, cel::ExecutionError> {
+                list.iter()
+                    .cloned()
+                    .reduce(|best, item| {
+                        if item.partial_cmp(&best) == Some(wanted) {
+                            item
+                        } else {
+                            best
+                        }
+                    })
+                    .ok_or_else(|| {
+                        cel::ExecutionError::function_error(name, "called on empty list")
+                    })
+            },
+        );
+    }
+    context
 }
 
 /// A transition rule: one that reads the old value.
@@ -213,8 +267,9 @@ fn go_rule(entry: &Value) -> String {
 
 /// What a real server refuses in a schema node's `x-kubernetes-validations`
 /// (`ValidateCustomResourceDefinitionOpenAPISchema`), as far as parsing
-/// tells: `path` is the node's.
-pub fn crd_errors(schema: &Value, path: &str) -> Vec<FieldError> {
+/// and `cel_check` tell: `path` is the node's, `root` whether it is a
+/// resource's root.
+pub fn crd_errors(schema: &Value, path: &str, root: bool) -> Vec<FieldError> {
     let Some(entries) = schema
         .get("x-kubernetes-validations")
         .and_then(Value::as_array)
@@ -288,10 +343,25 @@ pub fn crd_errors(schema: &Value, path: &str) -> Vec<FieldError> {
         let shown = go_rule(entry);
         match env().compile(rule) {
             Err(e) => errs.push(
-                FieldError::invalid(at("rule"), Value::Null, format!("compilation failed: {e}"))
-                    .shown_as(shown.clone()),
+                FieldError::invalid(
+                    at("rule"),
+                    Value::Null,
+                    format!("compilation failed: {}", go_snippets(&e.to_string())),
+                )
+                .shown_as(shown.clone()),
             ),
             Ok(program) => {
+                let issues = super::cel_check::issues(&program, rule, schema, root);
+                if !issues.is_empty() {
+                    errs.push(
+                        FieldError::invalid(
+                            at("rule"),
+                            Value::Null,
+                            format!("compilation failed: {issues}"),
+                        )
+                        .shown_as(shown.clone()),
+                    );
+                }
                 let uses_old_self = uses_old_self(&program);
                 if !uses_old_self
                     && let Some(o) = entry.get("optionalOldSelf").and_then(Value::as_bool)
@@ -304,20 +374,31 @@ pub fn crd_errors(schema: &Value, path: &str) -> Vec<FieldError> {
                 }
             }
         }
-        if !message_expression.trim().is_empty()
-            && let Err(e) = env().compile(message_expression.trim())
-        {
-            errs.push(
-                FieldError::invalid(
-                    at("messageExpression"),
-                    Value::Null,
-                    format!("messageExpression compilation failed: {e}"),
-                )
-                .shown_as(shown),
-            );
+        let message_expression = message_expression.trim();
+        if !message_expression.is_empty() {
+            let issues = match env().compile(message_expression) {
+                Err(e) => go_snippets(&e.to_string()),
+                Ok(program) => super::cel_check::issues(&program, message_expression, schema, root),
+            };
+            if !issues.is_empty() {
+                errs.push(
+                    FieldError::invalid(
+                        at("messageExpression"),
+                        Value::Null,
+                        format!("messageExpression compilation failed: {issues}"),
+                    )
+                    .shown_as(shown),
+                );
+            }
         }
     }
     errs
+}
+
+/// cel-rust's parse errors as cel-go displays them: the quoted line and
+/// its caret are indented by a space (`\n | self.a ==`).
+fn go_snippets(errors: &str) -> String {
+    errors.replace("\n| ", "\n | ")
 }
 
 /// `ValidFieldPath`: a rule's `fieldPath` (`.a.b`, `.a['b.c']`) through
@@ -363,7 +444,7 @@ fn normalized_field_path(field_path: &str, schema: &Value) -> Option<String> {
 
 /// `cel.Escape`: a property name as a CEL field name, or None if CEL
 /// cannot name it (such a property is not visible to rules).
-fn escape(name: &str) -> Option<String> {
+pub(crate) fn escape(name: &str) -> Option<String> {
     const RESERVED: &[&str] = &[
         "true",
         "false",
@@ -616,7 +697,7 @@ impl Node<'_> {
             if rule.uses_old_self && old_value.is_none() && !rule.optional_old_self {
                 continue;
             }
-            let mut context = cel::Context::with_env(env().clone());
+            let mut context = context();
             context.add_variable_from_value("self", self_value.clone());
             if rule.uses_old_self {
                 let old = if rule.optional_old_self {
@@ -635,9 +716,7 @@ impl Node<'_> {
                 Ok(cel::Value::Bool(true)) => continue,
                 Ok(cel::Value::Bool(false)) => None,
                 Ok(_) => Some("rule compile error: compilation failed: cel expression must evaluate to a bool".to_string()),
-                Err(cel::ExecutionError::UndeclaredReference(name))
-                    if KUBERNETES_LIBRARY.contains(&name.as_str()) =>
-                {
+                Err(e) if let Some(name) = unserved_library_call(&e, rule) => {
                     findings.warnings.push(format!(
                         "{shown_path}: x-kubernetes-validations rule not evaluated by the embedded API server ({name} is a Kubernetes CEL library function it does not serve): {}",
                         rule.text
@@ -688,6 +767,27 @@ impl Node<'_> {
     }
 }
 
+/// The Kubernetes library function a rule failed on because it is not
+/// served here: an undeclared one, or a list's `indexOf`/`lastIndexOf`,
+/// which reach the strings extension's overloads.
+fn unserved_library_call(e: &cel::ExecutionError, rule: &Rule) -> Option<String> {
+    match e {
+        cel::ExecutionError::UndeclaredReference(name)
+            if KUBERNETES_LIBRARY.contains(&name.as_str()) =>
+        {
+            Some(name.to_string())
+        }
+        cel::ExecutionError::NoSuchOverload(_) => rule
+            .program
+            .references()
+            .functions()
+            .into_iter()
+            .find(|f| matches!(*f, "indexOf" | "lastIndexOf"))
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
 /// A rule that failed to evaluate, worded as cel-go's errors are in the
 /// server's message (`no such key: size evaluating rule: <rule>`).
 fn evaluation_error(e: &cel::ExecutionError, rule: &str) -> String {
@@ -699,6 +799,7 @@ fn evaluation_error(e: &cel::ExecutionError, rule: &str) -> String {
         E::RemainderByZero(_) => "modulus by zero".to_string(),
         E::IndexOutOfBounds(i) => format!("index out of bounds: {}", cel_text(i)),
         E::Overflow(..) => "integer overflow".to_string(),
+        E::FunctionError { function, message } => format!("{function} {message}"),
         E::NoSuchOverload(_)
         | E::UnsupportedBinaryOperator(..)
         | E::UnexpectedType { .. }
@@ -835,7 +936,7 @@ mod tests {
                 {"rule": "self.a == 'x'", "reason": "Wrong", "fieldPath": ".b"},
                 {"rule": "  "},
                 {"rule": "true", "optionalOldSelf": true}]});
-        let errs: Vec<String> = crd_errors(&node, "spec.versions[0].schema.openAPIV3Schema")
+        let errs: Vec<String> = crd_errors(&node, "spec.versions[0].schema.openAPIV3Schema", true)
             .iter()
             .map(|e| format!("{}: {}", e.field, e.body()))
             .collect();
@@ -856,6 +957,44 @@ mod tests {
                 format!(
                     "{at}[3].optionalOldSelf: Invalid value: true: may not be set if oldSelf is not used in rule"
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn kubernetes_list_functions_are_served_or_warned_of() {
+        let schema = Structural::compile(&json!({"type": "object", "properties": {
+            "xs": {"type": "array", "items": {"type": "integer"},
+                "x-kubernetes-validations": [
+                    {"rule": "self.isSorted()", "message": "sorted"},
+                    {"rule": "self.sum() <= 10", "message": "sum"},
+                    {"rule": "self.min() >= 1", "message": "low"},
+                    {"rule": "self.max() <= 5", "message": "high"},
+                    {"rule": "self.indexOf(3) != 0"}]}}}));
+        let found = validate(&json!({"xs": [1, 2, 5]}), &schema, Write::Create);
+        assert_eq!(texts(&found), Vec::<String>::new());
+        assert_eq!(
+            found.warnings,
+            [
+                "xs: x-kubernetes-validations rule not evaluated by the embedded API server (indexOf is a Kubernetes CEL library function it does not serve): self.indexOf(3) != 0"
+            ]
+        );
+        let found = validate(&json!({"xs": [9, 0, 4]}), &schema, Write::Create);
+        assert_eq!(
+            texts(&found),
+            [
+                "xs: Invalid value: \"array\": sorted",
+                "xs: Invalid value: \"array\": sum",
+                "xs: Invalid value: \"array\": low",
+                "xs: Invalid value: \"array\": high",
+            ]
+        );
+        let found = validate(&json!({"xs": []}), &schema, Write::Create);
+        assert_eq!(
+            texts(&found),
+            [
+                "xs: Invalid value: \"array\": min called on empty list evaluating rule: low",
+                "xs: Invalid value: \"array\": max called on empty list evaluating rule: high",
             ]
         );
     }

@@ -5,6 +5,7 @@
 //! real one, the README says so.
 
 mod admission;
+mod cel_check;
 mod cel_rules;
 mod collector;
 mod conversion;

@@ -27,12 +27,18 @@ pub fn structural_errors(schema: &Value, path: &str) -> Vec<FieldError> {
             "must be object at the root",
         )),
     }
-    walk(schema, path, &mut errs);
+    walk(schema, path, true, &mut errs);
     errs
 }
 
-fn walk(schema: &Value, path: &str, errs: &mut Vec<FieldError>) {
-    errs.extend(super::cel_rules::crd_errors(schema, path));
+/// `root`: the node is a resource's root (the schema's, or an embedded
+/// resource's), whose rules see `apiVersion`, `kind` and `metadata`.
+fn walk(schema: &Value, path: &str, root: bool, errs: &mut Vec<FieldError>) {
+    errs.extend(super::cel_rules::crd_errors(
+        schema,
+        path,
+        root || flag(schema, "x-kubernetes-embedded-resource"),
+    ));
     if schema.get("properties").is_some() && schema.get("additionalProperties").is_some() {
         errs.push(FieldError::forbidden(
             format!("{path}.additionalProperties"),
@@ -74,6 +80,6 @@ fn walk(schema: &Value, path: &str, errs: &mut Vec<FieldError>) {
                 format!("must not be empty for specified {what}"),
             ));
         }
-        walk(child, &at, errs);
+        walk(child, &at, false, errs);
     }
 }
