@@ -1776,6 +1776,66 @@ fn a_delete_held_by_finalizers_moves_the_generation_once() {
     s.gone("gadget/held");
 }
 
+/// A deprecated version of a CRD: every answer about it carries the
+/// version's `deprecationWarning`, or the default one naming the newest
+/// served version that is not deprecated, which kubectl prints.
+#[test]
+fn a_deprecated_crd_version_warns_with_every_answer() {
+    let Some(s) = sandbox() else { return };
+    let version = |name: &str, storage: bool, extra: &str| {
+        format!(
+            "    - name: {name}
+      served: true
+      storage: {storage}{extra}
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"
+        )
+    };
+    let crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: sprites.example.com}}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {{kind: Sprite, plural: sprites}}
+  versions:
+{}{}{}",
+        version("v1alpha1", false, "\n      deprecated: true"),
+        version(
+            "v1beta1",
+            false,
+            "\n      deprecated: true\n      deprecationWarning: sprites/v1beta1 goes in 2027"
+        ),
+        version("v1", true, ""),
+    );
+    s.apply_crd(&crd);
+    let (ok, out) = s.run(&["get", "sprites.v1alpha1.example.com"]);
+    assert!(
+        ok && out.contains(
+            "Warning: example.com/v1alpha1 Sprite is deprecated; use example.com/v1 Sprite"
+        ),
+        "{out}"
+    );
+    let (ok, out) = s.run(&[
+        "apply",
+        "-f",
+        &s.write(
+            "sprite.yaml",
+            "apiVersion: example.com/v1beta1\nkind: Sprite\nmetadata: {name: s1}\n",
+        ),
+    ]);
+    assert!(
+        ok && out.contains("Warning: sprites/v1beta1 goes in 2027"),
+        "{out}"
+    );
+    let (ok, out) = s.run(&["get", "sprites.v1.example.com", "s1"]);
+    assert!(ok && !out.contains("Warning"), "{out}");
+}
+
 /// Two CRDs of one group declaring the same kind: the second's names are
 /// not accepted, so its kind is not served and its conditions say why,
 /// until the first goes (the naming controller then accepts them).

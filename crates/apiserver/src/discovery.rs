@@ -191,7 +191,7 @@ fn resource_discovery(resources: &[Resource], group: &str, version: &str) -> Vec
 }
 
 /// How two API versions rank (Greater: `a` is preferred).
-fn kube_aware_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn kube_aware_order(a: &str, b: &str) -> std::cmp::Ordering {
     /// (stability: alpha 0, beta 1, GA 2; major; minor), for `v<major>`
     /// and `v<major>(alpha|beta)<minor>`.
     fn parse(v: &str) -> Option<(u8, u64, u64)> {

@@ -405,10 +405,14 @@ pub(super) async fn handle(
                 ),
             );
         }
-        (
-            true,
-            store.serving(request, |store| execute(store, resource, &op)),
-        )
+        let deprecated = resource.deprecation_warning.clone();
+        let (result, mut warnings) = store.serving(request, |store| execute(store, resource, &op));
+        // Sent first and with every answer, as the CRD handler adds it
+        // before it serves the verb.
+        if let Some(w) = deprecated {
+            warnings.insert(0, w);
+        }
+        (true, (result, warnings))
     });
     if served {
         shared.audit(audit_as, verb, &target);

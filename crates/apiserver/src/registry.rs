@@ -48,6 +48,9 @@ pub struct Resource {
     /// A review (SelfSubjectAccessReview …): only `create`, answered at
     /// once and never stored.
     pub review: bool,
+    /// A deprecated custom resource version's warning, sent with every
+    /// answer about it.
+    pub deprecation_warning: Option<String>,
 }
 
 impl Resource {
@@ -86,6 +89,7 @@ impl Resource {
             schema_json: None,
             storage: None,
             review: false,
+            deprecation_warning: None,
         }
     }
 }
@@ -398,7 +402,35 @@ pub fn from_crd(crd: &Value) -> Vec<Resource> {
                 .map(|s| std::sync::Arc::new(s.clone())),
             storage: Some(storage.clone()),
             review: false,
+            deprecation_warning: deprecation_warning(v, spec, &kind),
         })
         .filter(|r| !r.plural.is_empty() && !r.kind.is_empty())
         .collect()
+}
+
+/// A deprecated version's warning: its `deprecationWarning`, or
+/// `defaultDeprecationWarning`'s, which names the most preferred served
+/// version newer than it that is not deprecated.
+fn deprecation_warning(version: &Value, spec: &Value, kind: &str) -> Option<String> {
+    if version["deprecated"] != Value::Bool(true) {
+        return None;
+    }
+    if let Some(w) = version["deprecationWarning"].as_str() {
+        return Some(w.to_string());
+    }
+    let group = spec["group"].as_str().unwrap_or_default();
+    let name = version["name"].as_str().unwrap_or_default();
+    let mut warning = format!("{group}/{name} {kind} is deprecated");
+    let newer = spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["served"].as_bool().unwrap_or(true) && v["deprecated"] != Value::Bool(true))
+        .filter_map(|v| v["name"].as_str())
+        .filter(|v| super::discovery::kube_aware_order(name, v) == std::cmp::Ordering::Less)
+        .max_by(|a, b| super::discovery::kube_aware_order(a, b));
+    if let Some(newer) = newer {
+        warning.push_str(&format!("; use {group}/{newer} {kind}"));
+    }
+    Some(warning)
 }
