@@ -1636,11 +1636,14 @@ spec:
                   fieldPath: .max
                   reason: FieldValueForbidden
                 - rule: \"!has(self.memory) || quantity(self.memory).isLessThan(quantity('1Gi'))\"
+                  message: memory must be under 1Gi
+                - rule: \"!has(self.site) || isURL(self.site)\"
               properties:
                 min: {type: integer}
                 max: {type: integer}
                 mode: {type: string}
                 memory: {type: string}
+                site: {type: string}
                 name:
                   type: string
                   x-kubernetes-validations:
@@ -1687,13 +1690,21 @@ fn cel_rules_of_a_crd_judge_its_objects() {
             && out.contains("spec.max: Forbidden: max 12 is too high for fast"),
         "{out}"
     );
+    let out = s.refused(&["apply", "-f", &gear("g1", "{min: 1, max: 2, memory: 2Gi}")]);
+    assert!(
+        out.contains(r#"spec: Invalid value: "object": memory must be under 1Gi"#),
+        "{out}"
+    );
     let (ok, out) = s.run(&[
         "apply",
         "-f",
-        &gear("g1", "{min: 1, max: 2, name: a, memory: 2Gi}"),
+        &gear(
+            "g1",
+            "{min: 1, max: 2, name: a, memory: 1000Mi, site: 'https://x'}",
+        ),
     ]);
     assert!(
-        ok && out.contains("Warning: spec: x-kubernetes-validations rule not evaluated by the embedded API server (quantity is a Kubernetes CEL library function it does not serve)"),
+        ok && out.contains("Warning: spec: x-kubernetes-validations rule not evaluated by the embedded API server (isURL is a Kubernetes CEL library function it does not serve)"),
         "{out}"
     );
     let out = s.refused(&[

@@ -61,70 +61,6 @@ const REASONS: [&str; 4] = [
     "FieldValueRequired",
 ];
 
-/// The functions of Kubernetes' CEL libraries (`k8s.io/apiserver/pkg/cel/
-/// library`) that neither cel-rust nor `with_kubernetes_lists` has: a rule
-/// calling one is skipped, not refused, since a real server would evaluate
-/// it. (`indexOf` and `lastIndexOf` are cel-rust's on strings, not lists.)
-const KUBERNETES_LIBRARY: &[&str] = &[
-    "indexOf",
-    "lastIndexOf",
-    "find",
-    "findAll",
-    "url",
-    "isURL",
-    "getScheme",
-    "getHost",
-    "getHostname",
-    "getPort",
-    "getEscapedPath",
-    "getQuery",
-    "quantity",
-    "isQuantity",
-    "sign",
-    "isGreaterThan",
-    "isLessThan",
-    "compareTo",
-    "asInteger",
-    "asApproximateFloat",
-    "isInteger",
-    "add",
-    "sub",
-    "ip",
-    "isIP",
-    "cidr",
-    "isCIDR",
-    "family",
-    "isUnspecified",
-    "isLoopback",
-    "isLinkLocalMulticast",
-    "isLinkLocalUnicast",
-    "isGlobalUnicast",
-    "isCanonical",
-    "containsIP",
-    "containsCIDR",
-    "prefixLength",
-    "masked",
-    "semver",
-    "isSemver",
-    "major",
-    "minor",
-    "patch",
-    "validate",
-    "named",
-    "timestamp",
-    "duration",
-    "getFullYear",
-    "getMonth",
-    "getDate",
-    "getDayOfMonth",
-    "getDayOfWeek",
-    "getDayOfYear",
-    "getHours",
-    "getMinutes",
-    "getSeconds",
-    "getMilliseconds",
-];
-
 fn env() -> &'static Arc<cel::Env> {
     static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -136,63 +72,6 @@ fn env() -> &'static Arc<cel::Env> {
         let _ = env.add_extension(cel::extensions::lists);
         Arc::new(env)
     })
-}
-
-/// A context for one evaluation, with the list functions of Kubernetes'
-/// `library.Lists()` that cel-rust lacks: `isSorted`, `sum`, `min`, `max`
-/// (`indexOf`/`lastIndexOf` on lists would clash with the strings
-/// extension's, so they are not served).
-fn context() -> cel::Context<'static, 'static> {
-    use cel::extractors::This;
-    type List = This<Arc<Vec<cel::Value>>>;
-    let mut context = cel::Context::with_env(env().clone());
-    // Each name is new to this context, so adding it cannot clash.
-    let _ = context.add_function("isSorted", |This(list): List| -> bool {
-        list.windows(2)
-            .all(|w| w[0].partial_cmp(&w[1]).is_some_and(|o| o.is_le()))
-    });
-    let _ = context.add_function(
-        "sum",
-        |This(list): List| -> Result<cel::Value, cel::ExecutionError> {
-            list.iter()
-                .try_fold(cel::Value::Int(0), |total, item| match (&total, item) {
-                    (cel::Value::Int(a), cel::Value::Int(b)) => {
-                        a.checked_add(*b).map(cel::Value::Int).ok_or_else(|| {
-                            cel::ExecutionError::function_error("sum", "integer overflow")
-                        })
-                    }
-                    (cel::Value::Int(0), cel::Value::Float(b)) => Ok(cel::Value::Float(*b)),
-                    (cel::Value::Float(a), cel::Value::Float(b)) => Ok(cel::Value::Float(a + b)),
-                    _ => Err(cel::ExecutionError::function_error(
-                        "sum",
-                        "no such overload",
-                    )),
-                })
-        },
-    );
-    for (name, wanted) in [
-        ("min", std::cmp::Ordering::Less),
-        ("max", std::cmp::Ordering::Greater),
-    ] {
-        let _ = context.add_function(
-            name,
-            move |This(list): List| -> Result<cel::Value, cel::ExecutionError> {
-                list.iter()
-                    .cloned()
-                    .reduce(|best, item| {
-                        if item.partial_cmp(&best) == Some(wanted) {
-                            item
-                        } else {
-                            best
-                        }
-                    })
-                    .ok_or_else(|| {
-                        cel::ExecutionError::function_error(name, "called on empty list")
-                    })
-            },
-        );
-    }
-    context
 }
 
 /// A transition rule: one that reads the old value.
@@ -697,7 +576,7 @@ impl Node<'_> {
             if rule.uses_old_self && old_value.is_none() && !rule.optional_old_self {
                 continue;
             }
-            let mut context = context();
+            let mut context = super::cel_library::context(env().clone());
             context.add_variable_from_value("self", self_value.clone());
             if rule.uses_old_self {
                 let old = if rule.optional_old_self {
@@ -773,7 +652,7 @@ impl Node<'_> {
 fn unserved_library_call(e: &cel::ExecutionError, rule: &Rule) -> Option<String> {
     match e {
         cel::ExecutionError::UndeclaredReference(name)
-            if KUBERNETES_LIBRARY.contains(&name.as_str()) =>
+            if super::cel_library::UNSERVED.contains(&name.as_str()) =>
         {
             Some(name.to_string())
         }

@@ -6,6 +6,7 @@
 
 mod admission;
 mod cel_check;
+mod cel_library;
 mod cel_rules;
 mod collector;
 mod conversion;

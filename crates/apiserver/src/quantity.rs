@@ -187,8 +187,13 @@ impl Quantity {
         }
     }
 
+    /// The value as a float, approximately (`AsApproximateFloat64`).
+    pub fn approximate(&self) -> f64 {
+        self.mantissa as f64 * 10f64.powi(self.scale)
+    }
+
     /// The value as a whole number, when it is one.
-    fn integer(&self) -> Option<i128> {
+    pub fn integer(&self) -> Option<i128> {
         if self.scale >= 0 {
             pow10(self.scale as u32).and_then(|f| self.mantissa.checked_mul(f))
         } else {
