@@ -1847,6 +1847,31 @@ spec:
     assert!(ok && !out.contains("Warning"), "{out}");
 }
 
+/// Printer columns, selectable fields and deprecation warnings are held to
+/// the real rules when a CRD is stored; one every version shares is named
+/// from the spec (and a column's path as `JSONPath`), as the real server
+/// names it.
+#[test]
+fn crd_columns_and_selectable_fields_are_validated() {
+    let Some(s) = sandbox() else { return };
+    let crd = GADGETS.replace(
+        "      schema:\n",
+        "      additionalPrinterColumns:\n        - {name: Tier, type: string, jsonPath: spec.tier}\n      selectableFields:\n        - {jsonPath: .spec.size}\n        - {jsonPath: .spec.colour}\n      schema:\n",
+    );
+    let out = s.refused(&["apply", "-f", &s.write("columns.yaml", &crd)]);
+    assert!(
+        out.contains(r#"spec.additionalPrinterColumns[0].JSONPath: Invalid value: "spec.tier": must be a simple json path starting with ."#)
+            && out.contains(r#"spec.selectableFields[1].jsonPath: Invalid value: ".spec.colour": is an invalid path: does not refer to a valid field"#),
+        "{out}"
+    );
+    s.apply_crd(
+        &crd.replace("jsonPath: spec.tier", "jsonPath: .spec.tier")
+            .replace("        - {jsonPath: .spec.colour}\n", ""),
+    );
+    // Accepted once fixed, its selectable field served.
+    s.ok(&["get", "gadgets", "--field-selector", "spec.size=3"]);
+}
+
 /// Two CRDs of one group declaring the same kind: the second's names are
 /// not accepted, so its kind is not served and its conditions say why,
 /// until the first goes (the naming controller then accepts them).

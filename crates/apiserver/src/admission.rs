@@ -730,6 +730,7 @@ fn crd(crd: &Value) -> Vec<FieldError> {
             )),
         }
     }
+    errs.extend(super::crd_versions::errors(&versions));
     errs.extend(stored_versions(crd, &versions));
     errs
 }

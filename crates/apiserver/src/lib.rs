@@ -12,6 +12,7 @@ mod collector;
 mod conversion;
 mod crd_names;
 mod crd_queue;
+mod crd_versions;
 mod decoding;
 pub mod deletion;
 mod deployment;

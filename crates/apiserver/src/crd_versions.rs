@@ -1,0 +1,272 @@
+//! A CRD version's printer columns, selectable fields and deprecation
+//! warning, validated as `validateCustomResourceDefinitionVersion` does.
+//! A field every version shares is validated once, at the spec level, and
+//! named from there (`spec.additionalPrinterColumns[0].JSONPath`), since
+//! the v1 conversion moves it to the internal type's spec; with its
+//! quirk: a column's `jsonPath` is named `JSONPath` in the path.
+
+use serde_json::Value;
+
+use super::validation::{ErrorKind, FieldError};
+
+const COLUMN_TYPES: [&str; 5] = ["boolean", "date", "integer", "number", "string"];
+const COLUMN_FORMATS: [&str; 8] = [
+    "byte",
+    "date",
+    "date-time",
+    "double",
+    "float",
+    "int32",
+    "int64",
+    "password",
+];
+/// `MaxSelectableFields`.
+const MAX_SELECTABLE_FIELDS: usize = 8;
+
+/// Everything wrong with the versions' columns, selectable fields and
+/// deprecation warnings.
+pub fn errors(versions: &[Value]) -> Vec<FieldError> {
+    let mut errs = vec![];
+    let shared = |key: &str| {
+        versions
+            .iter()
+            .all(|v| v.get(key) == versions.first().and_then(|f| f.get(key)))
+    };
+    let columns_shared = shared("additionalPrinterColumns");
+    let fields_shared = shared("selectableFields") && shared("schema");
+    for (i, version) in versions.iter().enumerate() {
+        let at = format!("spec.versions[{i}]");
+        errs.extend(deprecation_warning(version, &at));
+        if !columns_shared || i == 0 {
+            let base = if columns_shared {
+                "spec".to_string()
+            } else {
+                at.clone()
+            };
+            for (c, column) in array(version, "additionalPrinterColumns")
+                .iter()
+                .enumerate()
+            {
+                errs.extend(column_errors(
+                    column,
+                    &format!("{base}.additionalPrinterColumns[{c}]"),
+                ));
+            }
+        }
+        if !fields_shared || i == 0 {
+            let base = if fields_shared {
+                "spec".to_string()
+            } else {
+                at
+            };
+            errs.extend(selectable_fields(version, &base));
+        }
+    }
+    errs
+}
+
+fn array<'v>(v: &'v Value, key: &str) -> &'v [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// `validateDeprecationWarning`.
+fn deprecation_warning(version: &Value, at: &str) -> Vec<FieldError> {
+    let Some(warning) = version.get("deprecationWarning").and_then(Value::as_str) else {
+        return vec![];
+    };
+    let path = format!("{at}.deprecationWarning");
+    if version["deprecated"] != Value::Bool(true) {
+        return vec![FieldError::invalid(
+            path,
+            warning,
+            "can only be set for deprecated versions",
+        )];
+    }
+    let mut problems = vec![];
+    if warning.len() > 256 {
+        problems.push("must be <= 256 characters long".to_string());
+    }
+    if warning.is_empty() {
+        problems.push("must not be an empty string".to_string());
+    }
+    if let Some((index, _)) = warning.char_indices().find(|(_, c)| c.is_control()) {
+        problems.push(format!(
+            "must only contain printable UTF-8 characters; control character found at index {index}"
+        ));
+    }
+    problems
+        .into_iter()
+        .map(|p| FieldError::invalid(path.clone(), warning, p))
+        .collect()
+}
+
+/// `ValidateCustomResourceColumnDefinition`.
+fn column_errors(column: &Value, at: &str) -> Vec<FieldError> {
+    let mut errs = vec![];
+    let text = |k: &str| column.get(k).and_then(Value::as_str).unwrap_or("");
+    if text("name").is_empty() {
+        errs.push(FieldError::required(format!("{at}.name"), ""));
+    }
+    let types = format!("must be one of {}", COLUMN_TYPES.join(","));
+    match text("type") {
+        "" => errs.push(FieldError::required(format!("{at}.type"), types)),
+        t if !COLUMN_TYPES.contains(&t) => {
+            errs.push(FieldError::invalid(format!("{at}.type"), t, types));
+        }
+        _ => {}
+    }
+    let format = text("format");
+    if !format.is_empty() && !COLUMN_FORMATS.contains(&format) {
+        errs.push(FieldError::invalid(
+            format!("{at}.format"),
+            format,
+            format!("must be one of {}", COLUMN_FORMATS.join(",")),
+        ));
+    }
+    let path = text("jsonPath");
+    if path.is_empty() {
+        errs.push(FieldError::required(format!("{at}.JSONPath"), ""));
+    } else if !path.starts_with('.') {
+        errs.push(FieldError::invalid(
+            format!("{at}.JSONPath"),
+            path,
+            "must be a simple json path starting with .",
+        ));
+    }
+    errs
+}
+
+/// `ValidateCustomResourceSelectableFields`: each a path in the dot
+/// notation to a string, boolean or integer field of the schema, outside
+/// `metadata`, once, at most eight.
+fn selectable_fields(version: &Value, base: &str) -> Vec<FieldError> {
+    let fields = array(version, "selectableFields");
+    if fields.is_empty() {
+        return vec![];
+    }
+    let Some(schema) = version.pointer("/schema/openAPIV3Schema") else {
+        return vec![FieldError::invalid(
+            format!("{base}.selectableFields"),
+            "",
+            "selectableFields may only be set when version.schema.openAPIV3Schema is not included",
+        )];
+    };
+    let mut errs = vec![];
+    let mut seen: Vec<&str> = vec![];
+    for (i, field) in fields.iter().enumerate() {
+        let at = format!("{base}.selectableFields[{i}].jsonPath");
+        let Some(path) = field
+            .get("jsonPath")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+        else {
+            errs.push(FieldError::required(at, ""));
+            continue;
+        };
+        let found = match field_schema(schema, path) {
+            Ok(found) => found,
+            Err(why) => {
+                errs.push(FieldError::invalid(
+                    at,
+                    path,
+                    format!("is an invalid path: {why}"),
+                ));
+                continue;
+            }
+        };
+        if path.trim_start_matches('.').split('.').next() == Some("metadata") {
+            errs.push(FieldError::invalid(
+                at.clone(),
+                path,
+                "must not point to fields in metadata",
+            ));
+        }
+        if !matches!(
+            found.get("type").and_then(Value::as_str),
+            Some("string" | "boolean" | "integer")
+        ) {
+            errs.push(FieldError::invalid(
+                at.clone(),
+                path,
+                "must point to a field of type string, boolean or integer. Enum string fields and strings with formats are allowed.",
+            ));
+        }
+        if seen.contains(&path) {
+            errs.push(FieldError::duplicate(at, path));
+        } else {
+            seen.push(path);
+        }
+    }
+    if seen.len() > MAX_SELECTABLE_FIELDS {
+        errs.push(
+            FieldError::invalid(format!("{base}.selectableFields"), seen.len(), "")
+                .with_kind(ErrorKind::TooMany(MAX_SELECTABLE_FIELDS)),
+        );
+    }
+    errs
+}
+
+/// The schema a dot-notation path names, as `ValidFieldPath` (without
+/// array notation) walks it.
+fn field_schema<'s>(schema: &'s Value, path: &str) -> Result<&'s Value, String> {
+    let Some(rest) = path.strip_prefix('.') else {
+        return Err(format!("expected [ or . but got: {path}"));
+    };
+    let mut node = schema;
+    for name in rest.split('.') {
+        if name.contains('[') || name.contains(']') {
+            return Err("array notation is not allowed".to_string());
+        }
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            node = props
+                .get(name)
+                .ok_or_else(|| "does not refer to a valid field".to_string())?;
+        } else if let Some(values) = node.get("additionalProperties").filter(|a| a.is_object()) {
+            node = values;
+        } else {
+            return Err("does not refer to a valid field".to_string());
+        }
+    }
+    Ok(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn texts(errs: &[FieldError]) -> Vec<String> {
+        errs.iter()
+            .map(|e| format!("{}: {}", e.field, e.body()))
+            .collect()
+    }
+
+    #[test]
+    fn columns_fields_and_warnings_are_held_to_the_real_rules() {
+        let version = json!({"name": "v1", "served": true, "storage": true,
+            "deprecationWarning": "soon",
+            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                "spec": {"type": "object", "properties": {
+                    "size": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}}}}},
+            "additionalPrinterColumns": [
+                {"name": "Size", "type": "string", "jsonPath": "spec.size"},
+                {"name": "Odd", "type": "strange", "format": "money", "jsonPath": ".spec.size"}],
+            "selectableFields": [
+                {"jsonPath": ".spec.size"}, {"jsonPath": ".spec.tags"},
+                {"jsonPath": ".spec.sise"}, {"jsonPath": ".spec.size"}]});
+        assert_eq!(
+            texts(&errors(&[version])),
+            [
+                "spec.versions[0].deprecationWarning: Invalid value: \"soon\": can only be set for deprecated versions",
+                "spec.additionalPrinterColumns[0].JSONPath: Invalid value: \"spec.size\": must be a simple json path starting with .",
+                "spec.additionalPrinterColumns[1].type: Invalid value: \"strange\": must be one of boolean,date,integer,number,string",
+                "spec.additionalPrinterColumns[1].format: Invalid value: \"money\": must be one of byte,date,date-time,double,float,int32,int64,password",
+                "spec.selectableFields[1].jsonPath: Invalid value: \".spec.tags\": must point to a field of type string, boolean or integer. Enum string fields and strings with formats are allowed.",
+                "spec.selectableFields[2].jsonPath: Invalid value: \".spec.sise\": is an invalid path: does not refer to a valid field",
+                "spec.selectableFields[3].jsonPath: Duplicate value: \".spec.size\"",
+            ]
+        );
+    }
+}
