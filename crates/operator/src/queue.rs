@@ -26,9 +26,10 @@ struct Inner {
     /// its object change; a key woken otherwise too is not listed.
     again_causes: HashMap<WorkKey, Vec<Cause>>,
     /// Request keys woken by a change that also woke their promise while
-    /// the promise's key was processing: queued when it is done (its
-    /// reconcile may write their bindings, which wakes them again).
-    behind: HashMap<WorkKey, HashSet<WorkKey>>,
+    /// the promise's key was processing, with the changes: queued when it
+    /// is done (its reconcile may write their bindings, which wakes them
+    /// again), each change then noted as if it woke the key at that time.
+    behind: HashMap<WorkKey, HashMap<WorkKey, Vec<Cause>>>,
     failures: HashMap<WorkKey, u32>,
 }
 
@@ -102,23 +103,33 @@ impl Queue {
                     .behind
                     .entry(WorkKey::Promise(promise.clone()))
                     .or_default()
-                    .insert(key);
+                    .entry(key)
+                    .or_default()
+                    .push(cause.clone());
                 continue;
             }
-            if inner.processing.contains(&key) {
-                let first = !inner.again.contains_key(&key);
-                if first || inner.again_causes.contains_key(&key) {
-                    inner
-                        .again_causes
-                        .entry(key.clone())
-                        .or_default()
-                        .push(cause.clone());
-                }
-            }
+            Self::note_cause(&mut inner, &key, cause);
             Self::schedule(&mut inner, key, now);
         }
         drop(inner);
         self.notify.notify_waiters();
+    }
+
+    /// Notes that `cause` woke `key`, if it is being processed: `done`
+    /// tells from the causes whether the wakes were all its own writes.
+    /// Only while every wake named its change (a wake naming none means
+    /// run again whatever was written).
+    fn note_cause(inner: &mut Inner, key: &WorkKey, cause: &Cause) {
+        if inner.processing.contains(key) {
+            let first = !inner.again.contains_key(key);
+            if first || inner.again_causes.contains_key(key) {
+                inner
+                    .again_causes
+                    .entry(key.clone())
+                    .or_default()
+                    .push(cause.clone());
+            }
+        }
     }
 
     /// A wake with no object change named: a key being processed runs
@@ -201,7 +212,13 @@ impl Queue {
             at = None;
         }
         let now = Instant::now();
-        for waiting in inner.behind.remove(&key).unwrap_or_default() {
+        // A key held behind this one may be processing now, having seen
+        // its own writes' events: the changes it was held for are not its
+        // own, and must not be taken for them (or the wake is lost).
+        for (waiting, causes) in inner.behind.remove(&key).unwrap_or_default() {
+            for cause in &causes {
+                Self::note_cause(&mut inner, &waiting, cause);
+            }
             Self::schedule(&mut inner, waiting, now);
         }
         match outcome {
@@ -283,6 +300,31 @@ mod tests {
         q.add(key.clone());
         q.done_after(key.clone(), Ok(None), &[cause("j1", "10")]);
         assert_eq!(q.depth(), 1, "a wake with no cause named");
+    }
+
+    /// A request running beside its promise, which makes a revision: the
+    /// revision's event wakes the request behind the promise; the request
+    /// has meanwhile seen its own write's event. The change it has not
+    /// planned from must run it again once the promise is done.
+    #[tokio::test]
+    async fn a_wake_held_behind_the_promise_is_not_taken_for_the_runs_own_write() {
+        let q = super::Queue::default();
+        let promise = Key::Promise("redis".into());
+        let request = Key::Request {
+            promise: "redis".into(),
+            namespace: "default".into(),
+            label: "example".into(),
+        };
+        q.add(request.clone());
+        assert_eq!(q.next().await, request);
+        q.add(promise.clone());
+        assert_eq!(q.next().await, promise);
+        q.add_caused([request.clone()], &cause("own", "5"));
+        q.add_caused([promise.clone(), request.clone()], &cause("revision", "6"));
+        q.done_after(promise.clone(), Ok(None), &[cause("revision", "6")]);
+        q.done_after(request.clone(), Ok(None), &[cause("own", "5")]);
+        assert_eq!(q.depth(), 1, "the revision's wake kept");
+        assert_eq!(q.next().await, request);
     }
 
     use super::*;
