@@ -572,12 +572,14 @@ impl Node<'_> {
         let old_value = self
             .old
             .map(|o| to_cel(o, Some(self.schema), self.resource_root));
+        // One context for the node's rules: only `oldSelf` differs between
+        // them (an optional for some).
+        let mut context = super::cel_library::context(env().clone());
+        context.add_variable_from_value("self", self_value);
         for rule in rules {
             if rule.uses_old_self && old_value.is_none() && !rule.optional_old_self {
                 continue;
             }
-            let mut context = super::cel_library::context(env().clone());
-            context.add_variable_from_value("self", self_value.clone());
             if rule.uses_old_self {
                 let old = if rule.optional_old_self {
                     let optional = match &old_value {
