@@ -254,6 +254,17 @@ impl Queue {
 mod tests {
     use super::super::cache::WorkKey as Key;
 
+    /// The promise `redis` and its request `default/example`.
+    fn promise_and_request() -> (Key, Key) {
+        let promise = Key::Promise("redis".into());
+        let request = Key::Request {
+            promise: "redis".into(),
+            namespace: "default".into(),
+            label: "example".into(),
+        };
+        (promise, request)
+    }
+
     fn cause(name: &str, rv: &str) -> super::Cause {
         (
             kbind_model::key::ObjKey::new("Job", "default", name),
@@ -264,12 +275,7 @@ mod tests {
     #[tokio::test]
     async fn requests_woken_with_their_running_promise_wait_for_it() {
         let q = super::Queue::default();
-        let promise = Key::Promise("redis".into());
-        let request = Key::Request {
-            promise: "redis".into(),
-            namespace: "default".into(),
-            label: "example".into(),
-        };
+        let (promise, request) = promise_and_request();
         q.add(promise.clone());
         assert_eq!(q.next().await, promise);
         q.add_caused([promise.clone(), request.clone()], &cause("r", "3"));
@@ -309,12 +315,7 @@ mod tests {
     #[tokio::test]
     async fn a_wake_held_behind_the_promise_is_not_taken_for_the_runs_own_write() {
         let q = super::Queue::default();
-        let promise = Key::Promise("redis".into());
-        let request = Key::Request {
-            promise: "redis".into(),
-            namespace: "default".into(),
-            label: "example".into(),
-        };
+        let (promise, request) = promise_and_request();
         q.add(request.clone());
         assert_eq!(q.next().await, request);
         q.add(promise.clone());
