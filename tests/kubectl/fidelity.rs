@@ -1872,6 +1872,81 @@ fn crd_columns_and_selectable_fields_are_validated() {
     s.ok(&["get", "gadgets", "--field-selector", "spec.size=3"]);
 }
 
+/// A CRD version with the `scale` subresource: `kubectl scale` writes the
+/// replicas where `specReplicasPath` says, the Scale shows the status's
+/// replicas and selector, and discovery lists `<plural>/scale` as a
+/// cluster lists it.
+#[test]
+fn kubectl_scales_a_custom_resource_whose_crd_enables_it() {
+    let Some(s) = sandbox() else { return };
+    let crd = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: pools.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Pool, plural: pools}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources:
+        status: {}
+        scale: {specReplicasPath: .spec.size, statusReplicasPath: .status.ready, labelSelectorPath: .status.selector}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, properties: {size: {type: integer}}}
+            status: {type: object, properties: {ready: {type: integer}, selector: {type: string}}}
+";
+    let broken = crd.replace(
+        "specReplicasPath: .spec.size",
+        "specReplicasPath: .status.size",
+    );
+    let out = s.refused(&["apply", "-f", &s.write("broken-pool.yaml", &broken)]);
+    assert!(
+        out.contains(r#"spec.subresources.scale.specReplicasPath: Invalid value: ".status.size": should be a json path under .spec"#),
+        "{out}"
+    );
+    s.apply_crd(crd);
+    s.ok(&[
+        "apply",
+        "-f",
+        &s.write(
+            "pool.yaml",
+            "apiVersion: example.com/v1\nkind: Pool\nmetadata: {name: p1}\nspec: {size: 1}\n",
+        ),
+    ]);
+    s.ok(&[
+        "patch",
+        "pool",
+        "p1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"ready":1,"selector":"app=p1"}}"#,
+    ]);
+    assert!(s.ok(&["api-resources"]).contains("pools"));
+    s.ok(&["scale", "pool", "p1", "--replicas=3"]);
+    assert_eq!(
+        s.ok(&["get", "pool", "p1", "-o", "jsonpath={.spec.size}"]),
+        "3"
+    );
+    let scale = s.ok(&[
+        "get",
+        "--raw",
+        "/apis/example.com/v1/namespaces/default/pools/p1/scale",
+    ]);
+    let scale: serde_json::Value = serde_json::from_str(&scale).unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 3);
+    assert_eq!(
+        scale["status"],
+        serde_json::json!({"replicas": 1, "selector": "app=p1"})
+    );
+}
+
 /// Two CRDs of one group declaring the same kind: the second's names are
 /// not accepted, so its kind is not served and its conditions say why,
 /// until the first goes (the naming controller then accepts them).

@@ -1,5 +1,6 @@
-//! A CRD version's printer columns, selectable fields and deprecation
-//! warning, validated as `validateCustomResourceDefinitionVersion` does.
+//! A CRD version's printer columns, selectable fields, scale subresource
+//! and deprecation warning, validated as
+//! `validateCustomResourceDefinitionVersion` does.
 //! A field every version shares is validated once, at the spec level, and
 //! named from there (`spec.additionalPrinterColumns[0].JSONPath`), since
 //! the v1 conversion moves it to the internal type's spec; with its
@@ -33,6 +34,7 @@ pub fn errors(versions: &[Value]) -> Vec<FieldError> {
             .all(|v| v.get(key) == versions.first().and_then(|f| f.get(key)))
     };
     let columns_shared = shared("additionalPrinterColumns");
+    let subresources_shared = shared("subresources");
     let fields_shared = shared("selectableFields") && shared("schema");
     for (i, version) in versions.iter().enumerate() {
         let at = format!("spec.versions[{i}]");
@@ -52,6 +54,14 @@ pub fn errors(versions: &[Value]) -> Vec<FieldError> {
                     &format!("{base}.additionalPrinterColumns[{c}]"),
                 ));
             }
+        }
+        if !subresources_shared || i == 0 {
+            let base = if subresources_shared {
+                "spec".to_string()
+            } else {
+                at.clone()
+            };
+            errs.extend(scale_errors(version, &format!("{base}.subresources")));
         }
         if !fields_shared || i == 0 {
             let base = if fields_shared {
@@ -100,6 +110,59 @@ fn deprecation_warning(version: &Value, at: &str) -> Vec<FieldError> {
         .into_iter()
         .map(|p| FieldError::invalid(path.clone(), warning, p))
         .collect()
+}
+
+/// `validateSimpleJSONPath`, and the prefix a scale path must have.
+fn scale_path(path: Option<&str>, at: String, under: &[&str], wanted: &str) -> Option<FieldError> {
+    match path {
+        None | Some("") => Some(FieldError::required(at, "")),
+        Some(p) if !p.starts_with('.') => Some(FieldError::invalid(
+            at,
+            p,
+            "must be a simple json path starting with .",
+        )),
+        Some(p) if !under.iter().any(|u| p.starts_with(u)) => Some(FieldError::invalid(
+            at,
+            p,
+            format!("should be a json path under {wanted}"),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// `ValidateCustomResourceDefinitionSubresources`' scale paths: replicas
+/// under `.spec` and `.status`, a selector under either.
+fn scale_errors(version: &Value, at: &str) -> Vec<FieldError> {
+    let Some(scale) = version.pointer("/subresources/scale") else {
+        return vec![];
+    };
+    let path = |k: &str| scale.get(k).and_then(Value::as_str);
+    let mut errs: Vec<FieldError> = [
+        scale_path(
+            path("specReplicasPath"),
+            format!("{at}.scale.specReplicasPath"),
+            &[".spec."],
+            ".spec",
+        ),
+        scale_path(
+            path("statusReplicasPath"),
+            format!("{at}.scale.statusReplicasPath"),
+            &[".status."],
+            ".status",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(selector) = path("labelSelectorPath").filter(|p| !p.is_empty()) {
+        errs.extend(scale_path(
+            Some(selector),
+            format!("{at}.scale.labelSelectorPath"),
+            &[".spec.", ".status."],
+            "either .spec or .status",
+        ));
+    }
+    errs
 }
 
 /// `ValidateCustomResourceColumnDefinition`.
@@ -267,6 +330,38 @@ mod tests {
                 "spec.selectableFields[2].jsonPath: Invalid value: \".spec.sise\": is an invalid path: does not refer to a valid field",
                 "spec.selectableFields[3].jsonPath: Duplicate value: \".spec.size\"",
             ]
+        );
+    }
+
+    #[test]
+    fn scale_paths_must_point_under_spec_and_status() {
+        let version = |scale: Value| {
+            json!({"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}, "scale": scale}})
+        };
+        assert_eq!(
+            texts(&errors(&[version(
+                json!({"specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"})
+            )])),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            texts(&errors(&[version(
+                json!({"specReplicasPath": "spec.replicas",
+                "statusReplicasPath": ".spec.replicas", "labelSelectorPath": ".metadata.labels"})
+            )])),
+            [
+                "spec.subresources.scale.specReplicasPath: Invalid value: \"spec.replicas\": must be a simple json path starting with .",
+                "spec.subresources.scale.statusReplicasPath: Invalid value: \".spec.replicas\": should be a json path under .status",
+                "spec.subresources.scale.labelSelectorPath: Invalid value: \".metadata.labels\": should be a json path under either .spec or .status",
+            ]
+        );
+        assert_eq!(
+            texts(&errors(&[version(
+                json!({"statusReplicasPath": ".status.replicas"})
+            )])),
+            ["spec.subresources.scale.specReplicasPath: Required value"]
         );
     }
 }

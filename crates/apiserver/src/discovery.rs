@@ -59,7 +59,7 @@ pub fn resource_list(resources: &[Resource], group: &str, version: &str) -> Opti
             }));
         }
         // The scale client finds a kind's Scale here (group, version, kind).
-        if r.group == "apps" && r.kind == "Deployment" {
+        if r.has_scale() {
             list.push(json!({
                 "name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "group": "autoscaling", "version": "v1", "kind": "Scale",

@@ -707,7 +707,7 @@ fn execute(store: &mut ObjectStore, r: Resource, op: &Operation<'_>) -> Result<R
             let container = op.query.get("container").map(String::as_str);
             return super::pods::log(&pod, container).map(Reply::Text);
         }
-        Some("scale") if r.group == "apps" && r.kind == "Deployment" => {
+        Some("scale") if r.has_scale() => {
             let name = target.name.clone().unwrap_or_default();
             return scale(store, &r, op, &name).map(Reply::Object);
         }
@@ -993,8 +993,9 @@ fn server_side_apply(
     }
 }
 
-/// `deployments/scale`: read, replaced, or patched (merge, strategic —
-/// a Scale has no lists — or JSON patch) as a Scale.
+/// `<kind>/scale` (Deployments, custom resources whose CRD enables it):
+/// read, replaced, or patched (merge, strategic — a Scale has no lists —
+/// or JSON patch) as a Scale.
 fn scale(
     store: &mut ObjectStore,
     r: &Resource,
@@ -1002,7 +1003,7 @@ fn scale(
     name: &str,
 ) -> Result<Value, ApiError> {
     let ns = op.target.namespace.as_str();
-    let current = super::scale::of(&store.get(r, ns, name)?);
+    let current = super::scale::of(r, &store.get(r, ns, name)?);
     let next = match *op.method {
         Method::GET => return Ok(current),
         Method::PUT => parse_body(op.body, op.content_type)?,

@@ -51,9 +51,38 @@ pub struct Resource {
     /// A deprecated custom resource version's warning, sent with every
     /// answer about it.
     pub deprecation_warning: Option<String>,
+    /// A custom resource version's `scale` subresource: where its Scale's
+    /// fields are in the object.
+    pub scale: Option<ScalePaths>,
+}
+
+/// `subresources.scale` of a CRD version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalePaths {
+    pub spec_replicas: String,
+    pub status_replicas: String,
+    pub label_selector: Option<String>,
+}
+
+impl ScalePaths {
+    fn of(version: &Value) -> Option<Self> {
+        let scale = version.pointer("/subresources/scale")?;
+        let path = |k: &str| scale.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(Self {
+            spec_replicas: path("specReplicasPath")?,
+            status_replicas: path("statusReplicasPath")?,
+            label_selector: path("labelSelectorPath").filter(|p| !p.is_empty()),
+        })
+    }
 }
 
 impl Resource {
+    /// Whether the kind has the `scale` subresource: Deployments, and
+    /// custom resources whose CRD version enables it.
+    pub fn has_scale(&self) -> bool {
+        self.scale.is_some() || (self.group == "apps" && self.kind == "Deployment")
+    }
+
     pub fn group_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
@@ -90,6 +119,7 @@ impl Resource {
             storage: None,
             review: false,
             deprecation_warning: None,
+            scale: None,
         }
     }
 }
@@ -403,6 +433,7 @@ pub fn from_crd(crd: &Value) -> Vec<Resource> {
             storage: Some(storage.clone()),
             review: false,
             deprecation_warning: deprecation_warning(v, spec, &kind),
+            scale: ScalePaths::of(v),
         })
         .filter(|r| !r.plural.is_empty() && !r.kind.is_empty())
         .collect()

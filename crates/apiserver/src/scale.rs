@@ -1,7 +1,9 @@
-//! The `scale` subresource of Deployments, as `kubectl scale` and
-//! autoscalers use it: an `autoscaling/v1` Scale read from the Deployment
-//! (its desired replicas, the replicas its status counts, its selector as
-//! a string), and a Scale written back as the Deployment's replicas.
+//! The `scale` subresource, as `kubectl scale` and autoscalers use it: an
+//! `autoscaling/v1` Scale read from the object (its desired replicas, the
+//! replicas its status counts, its selector as a string), and a Scale
+//! written back as the object's replicas. A Deployment's are its spec's
+//! and status's `replicas` and its selector; a custom resource's are where
+//! its CRD's `subresources.scale` paths say (`scaleFromCustomResource`).
 
 use serde_json::{Value, json};
 
@@ -11,12 +13,34 @@ use super::selector::LabelSelector;
 use super::state::ObjectStore;
 use super::validation::FieldError;
 
-/// The Scale a Deployment shows.
-pub fn of(deployment: &Value) -> Value {
-    let meta = &deployment["metadata"];
-    let selector = LabelSelector::from_object(&deployment["spec"]["selector"])
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+/// A `.a.b` path as a JSON pointer.
+fn pointer(path: &str) -> String {
+    path.replace('.', "/")
+}
+
+/// The Scale an object shows.
+pub fn of(r: &Resource, object: &Value) -> Value {
+    let meta = &object["metadata"];
+    let (spec_replicas, status_replicas, selector) = match &r.scale {
+        Some(paths) => (
+            object.pointer(&pointer(&paths.spec_replicas)),
+            object.pointer(&pointer(&paths.status_replicas)),
+            paths
+                .label_selector
+                .as_ref()
+                .and_then(|p| object.pointer(&pointer(p)))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        None => (
+            object.pointer("/spec/replicas"),
+            object.pointer("/status/replicas"),
+            LabelSelector::from_object(&object["spec"]["selector"])
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        ),
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -27,9 +51,9 @@ pub fn of(deployment: &Value) -> Value {
             "resourceVersion": meta["resourceVersion"],
             "creationTimestamp": meta["creationTimestamp"],
         },
-        "spec": {"replicas": deployment["spec"]["replicas"].as_i64().unwrap_or(0)},
+        "spec": {"replicas": spec_replicas.and_then(Value::as_i64).unwrap_or(0)},
         "status": {
-            "replicas": deployment["status"]["replicas"].as_i64().unwrap_or(0),
+            "replicas": status_replicas.and_then(Value::as_i64).unwrap_or(0),
             "selector": selector,
         },
     })
@@ -54,7 +78,7 @@ fn validate(name: &str, scale: &Value) -> Result<i64, ApiError> {
 }
 
 /// A Scale written (PUT, or a patch already applied to the current one):
-/// its replicas become the Deployment's, under its resourceVersion when it
+/// its replicas become the object's, under its resourceVersion when it
 /// names one.
 pub fn write(
     store: &mut ObjectStore,
@@ -68,12 +92,36 @@ pub fn write(
         .as_str()
         .filter(|v| !v.is_empty())
         .map(str::to_string);
-    let updated = store.patch(r, namespace, name, false, |deployment| {
-        deployment["spec"]["replicas"] = json!(replicas);
+    let at = r.scale.as_ref().map_or_else(
+        || "/spec/replicas".to_string(),
+        |p| pointer(&p.spec_replicas),
+    );
+    let updated = store.patch(r, namespace, name, false, |object| {
+        set_at(object, &at, json!(replicas));
         if let Some(rv) = resource_version {
-            deployment["metadata"]["resourceVersion"] = json!(rv);
+            object["metadata"]["resourceVersion"] = json!(rv);
         }
         Ok(())
     })?;
-    Ok(of(&updated))
+    Ok(of(r, &updated))
+}
+
+/// `SetNestedField`: the value at a JSON pointer, the objects on the way
+/// made where missing.
+fn set_at(object: &mut Value, at: &str, value: Value) {
+    let mut node = object;
+    let mut keys = at.split('/').skip(1).peekable();
+    while let Some(key) = keys.next() {
+        if !node.is_object() {
+            *node = json!({});
+        }
+        let Some(map) = node.as_object_mut() else {
+            return;
+        };
+        if keys.peek().is_none() {
+            map.insert(key.to_string(), value);
+            return;
+        }
+        node = map.entry(key.to_string()).or_insert_with(|| json!({}));
+    }
 }
