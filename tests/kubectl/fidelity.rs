@@ -1945,6 +1945,19 @@ spec:
         scale["status"],
         serde_json::json!({"replicas": 1, "selector": "app=p1"})
     );
+    // The object's own writes keep valid replicas there.
+    let out = s.refused(&[
+        "patch",
+        "pool",
+        "p1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":-1}}"#,
+    ]);
+    assert!(
+        out.contains(r#"The Pool "p1" is invalid: .spec.size: Invalid value: -1: should be a non-negative integer"#),
+        "{out}"
+    );
 }
 
 /// Two CRDs of one group declaring the same kind: the second's names are

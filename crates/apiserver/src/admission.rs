@@ -194,6 +194,10 @@ pub fn validate_as(
         }
         (None, _) => {}
     }
+    if let Some(paths) = &r.scale {
+        let status_only = matches!(update, Some((_, true)));
+        errs.extend(super::scale::validate_object(paths, object, status_only));
+    }
     if let Some(schema) = r.schema.as_deref().filter(|s| s.has_rules()) {
         rules(object, schema, update, &mut errs, warnings);
     }

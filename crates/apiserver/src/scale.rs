@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::registry::Resource;
+use super::registry::{Resource, ScalePaths};
 use super::selector::LabelSelector;
 use super::state::ObjectStore;
 use super::validation::FieldError;
@@ -124,4 +124,71 @@ fn set_at(object: &mut Value, at: &str, value: Value) {
         }
         node = map.entry(key.to_string()).or_insert_with(|| json!({}));
     }
+}
+
+/// Go's `%v` and `%T` of a JSON value as `unstructured` holds it.
+fn go_value_and_type(value: &Value) -> (String, &'static str) {
+    match value {
+        Value::String(s) => (s.clone(), "string"),
+        Value::Bool(b) => (b.to_string(), "bool"),
+        Value::Number(n) if n.is_i64() => (n.to_string(), "int64"),
+        Value::Number(n) => (n.to_string(), "float64"),
+        Value::Array(_) => (value.to_string(), "[]interface {}"),
+        Value::Object(_) => (value.to_string(), "map[string]interface {}"),
+        Value::Null => ("<nil>".to_string(), "<nil>"),
+    }
+}
+
+/// A custom resource's replicas at a scale path, checked as
+/// `ValidateScaleSpec`/`ValidateScaleStatus` check them: an int64 (the
+/// `NestedInt64` accessor's error otherwise), not negative, at most
+/// `MaxInt32`. Absent is 0.
+fn replicas_at(object: &Value, path: &str) -> Option<FieldError> {
+    let value = object.pointer(&pointer(path))?;
+    let Some(n) = value.as_i64() else {
+        let (shown, type_) = go_value_and_type(value);
+        return Some(FieldError::invalid(
+            path,
+            0,
+            format!("{path} accessor error: {shown} is of the type {type_}, expected int64"),
+        ));
+    };
+    if n < 0 {
+        Some(FieldError::invalid(
+            path,
+            n,
+            "should be a non-negative integer",
+        ))
+    } else if n > i64::from(i32::MAX) {
+        Some(FieldError::invalid(
+            path,
+            n,
+            format!("should be less than or equal to {}", i32::MAX),
+        ))
+    } else {
+        None
+    }
+}
+
+/// What a custom resource's write must keep at its scale paths: the spec's
+/// replicas (not on a status write), the status's, and a selector that is
+/// a string.
+pub fn validate_object(paths: &ScalePaths, object: &Value, status_only: bool) -> Vec<FieldError> {
+    let mut errs = vec![];
+    if !status_only {
+        errs.extend(replicas_at(object, &paths.spec_replicas));
+    }
+    errs.extend(replicas_at(object, &paths.status_replicas));
+    if let Some(path) = &paths.label_selector
+        && let Some(value) = object.pointer(&pointer(path))
+        && !value.is_string()
+    {
+        let (shown, type_) = go_value_and_type(value);
+        errs.push(FieldError::invalid(
+            path.as_str(),
+            "",
+            format!("{path} accessor error: {shown} is of the type {type_}, expected string"),
+        ));
+    }
+    errs
 }
