@@ -169,24 +169,36 @@ pub(super) fn immutable_field(
         .then(|| FieldError::invalid(field, value, "field is immutable"))
 }
 
-/// Everything wrong with `object` as the server would store it; `update`
-/// is the stored object it replaces and whether only the status
-/// subresource is written, which a custom resource's schema validation
-/// and CEL rules take into account (see `structural::validate_update`,
-/// `cel_rules::Write`); what the rules only warn of goes to `warnings`.
+/// Which write a custom resource's validation judges.
+#[derive(Clone, Copy)]
+pub enum Write<'o> {
+    Create,
+    /// An update of the main resource, from the stored object: problems
+    /// in parts the update left as they were are not errors (ratcheting;
+    /// see `structural::validate_update`).
+    Update(&'o Value),
+    /// A write of the status subresource, from the stored object: only
+    /// `status` is checked against the schema, nothing is ratcheted, and
+    /// transition rules see the old object.
+    Status(&'o Value),
+}
+
+/// Everything wrong with `object` as the server would store it, for
+/// `write`; what a custom resource's CEL rules only warn of goes to
+/// `warnings`.
 pub fn validate_as(
     r: &Resource,
     object: &Value,
-    update: Option<(&Value, bool)>,
+    write: Write<'_>,
     warnings: &mut Vec<String>,
 ) -> Vec<FieldError> {
     let mut errs = validation::object_meta(object, r.name_rule);
-    match (&r.schema, update) {
-        (Some(schema), None) => structural::validate(object, schema, "", &mut errs),
-        (Some(schema), Some((current, false))) => {
+    match (&r.schema, write) {
+        (Some(schema), Write::Create) => structural::validate(object, schema, "", &mut errs),
+        (Some(schema), Write::Update(current)) => {
             structural::validate_update(object, current, schema, "", &mut errs);
         }
-        (Some(schema), Some((current, true))) => {
+        (Some(schema), Write::Status(current)) => {
             structural::validate_status_update(object, current, schema, &mut errs);
         }
         (None, _) if r.kind != "CustomResourceDefinition" => {
@@ -195,11 +207,11 @@ pub fn validate_as(
         (None, _) => {}
     }
     if let Some(paths) = &r.scale {
-        let status_only = matches!(update, Some((_, true)));
+        let status_only = matches!(write, Write::Status(_));
         errs.extend(super::scale::validate_object(paths, object, status_only));
     }
     if let Some(schema) = r.schema.as_deref().filter(|s| s.has_rules()) {
-        rules(object, schema, update, &mut errs, warnings);
+        rules(object, schema, write, &mut errs, warnings);
     }
     match (r.group.as_str(), r.kind.as_str()) {
         ("batch", "Job") => errs.extend(super::job::validate(object)),
@@ -239,7 +251,7 @@ pub fn validate_as(
 fn rules(
     object: &Value,
     schema: &structural::Structural,
-    update: Option<(&Value, bool)>,
+    write: Write<'_>,
     errs: &mut Vec<FieldError>,
     warnings: &mut Vec<String>,
 ) {
@@ -261,11 +273,6 @@ fn rules(
         ));
         return;
     }
-    let write = match update {
-        None => cel_rules::Write::Create,
-        Some((current, false)) => cel_rules::Write::Update(current),
-        Some((current, true)) => cel_rules::Write::Status(current),
-    };
     let found = cel_rules::validate(object, schema, write);
     errs.extend(found.errors);
     warnings.extend(found.warnings);

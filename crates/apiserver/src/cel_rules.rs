@@ -19,8 +19,9 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
+use super::admission::Write;
 use super::structural::{Structural, correlated_item, unchanged};
-use super::validation::{ErrorKind, FieldError};
+use super::validation::FieldError;
 
 /// One `x-kubernetes-validations` entry, parsed.
 #[derive(Clone)]
@@ -113,7 +114,8 @@ pub fn compile(schema: &Value) -> Vec<Rule> {
                 message_expression,
                 reason: trimmed(entry, "reason"),
                 field_path: trimmed(entry, "fieldPath")
-                    .and_then(|p| normalized_field_path(&p, schema)),
+                    .and_then(|p| valid_field_path(&p, schema, true).ok())
+                    .map(|(normalized, _)| normalized),
                 uses_old_self,
                 optional_old_self: entry.get("optionalOldSelf") == Some(&Value::Bool(true)),
                 text,
@@ -209,7 +211,7 @@ pub fn crd_errors(schema: &Value, path: &str, root: bool) -> Vec<FieldError> {
                 "fieldPath must not contain line breaks",
             ));
         }
-        if !field_path.trim().is_empty() && normalized_field_path(field_path, schema).is_none() {
+        if !field_path.trim().is_empty() && valid_field_path(field_path, schema, true).is_err() {
             errs.push(FieldError::invalid(
                 at("fieldPath"),
                 field_path,
@@ -220,29 +222,10 @@ pub fn crd_errors(schema: &Value, path: &str, root: bool) -> Vec<FieldError> {
             continue;
         }
         let shown = go_rule(entry);
-        match env().compile(rule) {
-            Err(e) => errs.push(
-                FieldError::invalid(
-                    at("rule"),
-                    Value::Null,
-                    format!("compilation failed: {}", go_snippets(&e.to_string())),
-                )
-                .shown_as(shown.clone()),
-            ),
+        let issues = match env().compile(rule) {
+            Err(e) => go_snippets(&e.to_string()),
             Ok(program) => {
-                let issues = super::cel_check::issues(&program, rule, schema, root);
-                if !issues.is_empty() {
-                    errs.push(
-                        FieldError::invalid(
-                            at("rule"),
-                            Value::Null,
-                            format!("compilation failed: {issues}"),
-                        )
-                        .shown_as(shown.clone()),
-                    );
-                }
-                let uses_old_self = uses_old_self(&program);
-                if !uses_old_self
+                if !uses_old_self(&program)
                     && let Some(o) = entry.get("optionalOldSelf").and_then(Value::as_bool)
                 {
                     errs.push(FieldError::invalid(
@@ -251,7 +234,18 @@ pub fn crd_errors(schema: &Value, path: &str, root: bool) -> Vec<FieldError> {
                         "may not be set if oldSelf is not used in rule",
                     ));
                 }
+                super::cel_check::issues(&program, rule, schema, root)
             }
+        };
+        if !issues.is_empty() {
+            errs.push(
+                FieldError::invalid(
+                    at("rule"),
+                    Value::Null,
+                    format!("compilation failed: {issues}"),
+                )
+                .with_shown(shown.clone()),
+            );
         }
         let message_expression = message_expression.trim();
         if !message_expression.is_empty() {
@@ -266,7 +260,7 @@ pub fn crd_errors(schema: &Value, path: &str, root: bool) -> Vec<FieldError> {
                         Value::Null,
                         format!("messageExpression compilation failed: {issues}"),
                     )
-                    .shown_as(shown),
+                    .with_shown(shown),
                 );
             }
         }
@@ -280,28 +274,36 @@ fn go_snippets(errors: &str) -> String {
     errors.replace("\n| ", "\n | ")
 }
 
-/// `ValidFieldPath`: a rule's `fieldPath` (`.a.b`, `.a['b.c']`) through
-/// the node's schema to a field of it, as the path its errors name
-/// (`a.b`, `a[b.c]`); None if it is not one.
-fn normalized_field_path(field_path: &str, schema: &Value) -> Option<String> {
+/// `ValidFieldPath`: a path (`.a.b`, `.a['b.c']`, the brackets only if
+/// `brackets`) through a schema to a field of it; the path as field
+/// errors name it (`a.b`, `a[b.c]`) and the field's schema, or why not.
+pub(crate) fn valid_field_path<'s>(
+    field_path: &str,
+    schema: &'s Value,
+    brackets: bool,
+) -> Result<(String, &'s Value), String> {
+    let invalid = || "does not refer to a valid field".to_string();
     let mut node = schema;
     let mut out = String::new();
     let mut rest = field_path.trim();
     while !rest.is_empty() {
         let (name, quoted, after) = if let Some(r) = rest.strip_prefix("['") {
-            let end = r.find("']")?;
+            if !brackets {
+                return Err("array notation is not allowed".to_string());
+            }
+            let end = r.find("']").ok_or("unexpected end of JSON path")?;
             (r[..end].replace("\\'", "'"), true, &r[end + 2..])
         } else if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
             (r[..end].to_string(), false, &r[end..])
         } else {
-            return None;
+            return Err(format!("expected [ or . but got: {rest}"));
         };
         if name.is_empty() {
-            return None;
+            return Err("unexpected end of JSON path".to_string());
         }
         if let Some(p) = node.get("properties").and_then(Value::as_object) {
-            node = p.get(&name)?;
+            node = p.get(&name).ok_or_else(invalid)?;
             if quoted && name.contains('.') {
                 out.push_str(&format!("[{name}]"));
             } else {
@@ -314,11 +316,11 @@ fn normalized_field_path(field_path: &str, schema: &Value) -> Option<String> {
             node = a;
             out.push_str(&format!("[{name}]"));
         } else {
-            return None;
+            return Err(invalid());
         }
         rest = after;
     }
-    Some(out)
+    Ok((out, node))
 }
 
 /// `cel.Escape`: a property name as a CEL field name, or None if CEL
@@ -454,19 +456,6 @@ pub struct Findings {
     pub warnings: Vec<String>,
 }
 
-/// Which write the rules judge.
-#[derive(Clone, Copy)]
-pub enum Write<'o> {
-    Create,
-    /// An update of the main resource, from `old`: failures of rules that
-    /// do not use `oldSelf`, in parts the update left as they were, are
-    /// warnings (`CRDValidationRatcheting`).
-    Update(&'o Value),
-    /// A write of the status subresource, from `old`: transition rules
-    /// see it, nothing is ratcheted.
-    Status(&'o Value),
-}
-
 /// Every rule of `schema` and below it, on `object`.
 pub fn validate(object: &Value, schema: &Structural, write: Write<'_>) -> Findings {
     let mut findings = Findings::default();
@@ -569,8 +558,10 @@ impl Node<'_> {
             self.path.clone()
         };
         let self_value = to_cel(self.value, Some(self.schema), self.resource_root);
+        // Converted only for the transition rules that read it.
         let old_value = self
             .old
+            .filter(|_| rules.iter().any(|r| r.uses_old_self))
             .map(|o| to_cel(o, Some(self.schema), self.resource_root));
         // One context for the node's rules: only `oldSelf` differs between
         // them (an optional for some).
@@ -701,19 +692,6 @@ fn cel_text(v: &cel::Value) -> String {
         cel::Value::Int(i) => i.to_string(),
         cel::Value::UInt(u) => u.to_string(),
         other => format!("{other:?}"),
-    }
-}
-
-/// Marks an error with a value shown as Go prints it (the `%#v` of a rule).
-trait ShownAs {
-    fn shown_as(self, shown: String) -> Self;
-}
-
-impl ShownAs for FieldError {
-    fn shown_as(mut self, shown: String) -> Self {
-        self.shown = Some(shown);
-        self.kind = ErrorKind::Invalid;
-        self
     }
 }
 

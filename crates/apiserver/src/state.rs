@@ -1275,8 +1275,12 @@ impl ObjectStore {
         }
         let mut errs = vec![];
         if self.checks {
-            errs =
-                admission::validate_as(r, &next, Some((&current, status_only)), &mut self.warnings);
+            let write = if status_only {
+                admission::Write::Status(&current)
+            } else {
+                admission::Write::Update(&current)
+            };
+            errs = admission::validate_as(r, &next, write, &mut self.warnings);
             errs.extend(admission::validate_update(r, &next, &current, status_only));
         }
         if !errs.is_empty() {
@@ -1379,7 +1383,8 @@ impl ObjectStore {
         if !self.checks {
             return vec![];
         }
-        let mut errs = admission::validate_as(r, object, None, &mut self.warnings);
+        let mut errs =
+            admission::validate_as(r, object, admission::Write::Create, &mut self.warnings);
         errs.extend(admission::validate_create(r, object));
         errs
     }

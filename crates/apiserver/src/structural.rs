@@ -383,10 +383,15 @@ fn list_types_unless_old_broke_them(
     path: &str,
     errs: &mut Vec<FieldError>,
 ) {
+    let mut new_errs = vec![];
+    list_types(value, schema, path, &mut new_errs);
+    if new_errs.is_empty() {
+        return;
+    }
     let mut old_errs = vec![];
     list_types(old, schema, path, &mut old_errs);
     if old_errs.is_empty() {
-        list_types(value, schema, path, errs);
+        errs.extend(new_errs);
     }
 }
 

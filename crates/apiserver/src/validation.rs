@@ -128,6 +128,12 @@ impl FieldError {
         self
     }
 
+    /// A value shown as Go's `%#v` prints a typed value (a struct).
+    pub fn with_shown(mut self, shown: String) -> Self {
+        self.shown = Some(shown);
+        self
+    }
+
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.kind = kind;
         self
