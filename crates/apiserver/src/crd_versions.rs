@@ -101,9 +101,15 @@ fn deprecation_warning(version: &Value, at: &str) -> Vec<FieldError> {
     if warning.is_empty() {
         problems.push("must not be an empty string".to_string());
     }
-    if let Some((index, _)) = warning.char_indices().find(|(_, c)| c.is_control()) {
+    // Go's `unicode.IsPrint` (approximated: no control characters, no
+    // spaces but U+0020) is tested first, so a control character is
+    // reported as non-printable.
+    if let Some((index, _)) = warning
+        .char_indices()
+        .find(|(_, c)| c.is_control() || (c.is_whitespace() && *c != ' '))
+    {
         problems.push(format!(
-            "must only contain printable UTF-8 characters; control character found at index {index}"
+            "must only contain printable UTF-8 characters; non-printable character found at index {index}"
         ));
     }
     problems
@@ -116,11 +122,7 @@ fn deprecation_warning(version: &Value, at: &str) -> Vec<FieldError> {
 fn scale_path(path: Option<&str>, at: String, under: &[&str], wanted: &str) -> Option<FieldError> {
     match path {
         None | Some("") => Some(FieldError::required(at, "")),
-        Some(p) if !p.starts_with('.') => Some(FieldError::invalid(
-            at,
-            p,
-            "must be a simple json path starting with .",
-        )),
+        Some(p) if !p.starts_with('.') => Some(not_simple_json_path(at, p)),
         Some(p) if !under.iter().any(|u| p.starts_with(u)) => Some(FieldError::invalid(
             at,
             p,
@@ -192,13 +194,14 @@ fn column_errors(column: &Value, at: &str) -> Vec<FieldError> {
     if path.is_empty() {
         errs.push(FieldError::required(format!("{at}.JSONPath"), ""));
     } else if !path.starts_with('.') {
-        errs.push(FieldError::invalid(
-            format!("{at}.JSONPath"),
-            path,
-            "must be a simple json path starting with .",
-        ));
+        errs.push(not_simple_json_path(format!("{at}.JSONPath"), path));
     }
     errs
+}
+
+/// `validateSimpleJSONPath`'s refusal of a path not starting with `.`.
+fn not_simple_json_path(at: String, path: &str) -> FieldError {
+    FieldError::invalid(at, path, "must be a simple json path starting with .")
 }
 
 /// `ValidateCustomResourceSelectableFields`: each a path in the dot
@@ -228,8 +231,8 @@ fn selectable_fields(version: &Value, base: &str) -> Vec<FieldError> {
             errs.push(FieldError::required(at, ""));
             continue;
         };
-        let found = match field_schema(schema, path) {
-            Ok(found) => found,
+        let found = match super::cel_rules::valid_field_path(path, schema, false) {
+            Ok((_, found)) => found,
             Err(why) => {
                 errs.push(FieldError::invalid(
                     at,
@@ -269,30 +272,6 @@ fn selectable_fields(version: &Value, base: &str) -> Vec<FieldError> {
         );
     }
     errs
-}
-
-/// The schema a dot-notation path names, as `ValidFieldPath` (without
-/// array notation) walks it.
-fn field_schema<'s>(schema: &'s Value, path: &str) -> Result<&'s Value, String> {
-    let Some(rest) = path.strip_prefix('.') else {
-        return Err(format!("expected [ or . but got: {path}"));
-    };
-    let mut node = schema;
-    for name in rest.split('.') {
-        if name.contains('[') || name.contains(']') {
-            return Err("array notation is not allowed".to_string());
-        }
-        if let Some(props) = node.get("properties").and_then(Value::as_object) {
-            node = props
-                .get(name)
-                .ok_or_else(|| "does not refer to a valid field".to_string())?;
-        } else if let Some(values) = node.get("additionalProperties").filter(|a| a.is_object()) {
-            node = values;
-        } else {
-            return Err("does not refer to a valid field".to_string());
-        }
-    }
-    Ok(node)
 }
 
 #[cfg(test)]
@@ -362,6 +341,28 @@ mod tests {
                 json!({"statusReplicasPath": ".status.replicas"})
             )])),
             ["spec.subresources.scale.specReplicasPath: Required value"]
+        );
+    }
+
+    #[test]
+    fn a_deprecation_warning_is_short_and_printable() {
+        let version = |warning: &str| {
+            json!({"name": "v1", "served": true, "storage": true, "deprecated": true,
+                "deprecationWarning": warning})
+        };
+        assert_eq!(texts(&errors(&[version("going")])), Vec::<String>::new());
+        let long = "x".repeat(257);
+        assert_eq!(
+            texts(&errors(&[version(&long)])),
+            [format!(
+                "spec.versions[0].deprecationWarning: Invalid value: \"{long}\": must be <= 256 characters long"
+            )]
+        );
+        assert_eq!(
+            texts(&errors(&[version("a\tb")])),
+            [
+                "spec.versions[0].deprecationWarning: Invalid value: \"a\\tb\": must only contain printable UTF-8 characters; non-printable character found at index 1"
+            ]
         );
     }
 }
